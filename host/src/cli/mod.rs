@@ -1,0 +1,100 @@
+//! The `stagerack` command line. Main thread.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::render::{render, RenderOptions, SampleFormat};
+
+/// stagerack: a live-performance plugin host.
+#[derive(Debug, Parser)]
+#[command(name = "stagerack", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a preset playing a MIDI file to a WAV file, offline.
+    Render(RenderArgs),
+}
+
+/// Arguments of `stagerack render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The preset (TOML) to play.
+    #[arg(long, value_name = "FILE")]
+    pub preset: PathBuf,
+    /// The MIDI file to play (all tracks, tempo map honoured).
+    #[arg(long, value_name = "FILE.mid")]
+    pub midi: Option<PathBuf>,
+    /// The WAV file to write (replaced atomically).
+    #[arg(long, value_name = "FILE.wav")]
+    pub out: PathBuf,
+    /// Sample rate in Hz.
+    #[arg(long, default_value_t = 48_000, value_name = "HZ")]
+    pub rate: u32,
+    /// Frames per processed block.
+    #[arg(long, default_value_t = 64, value_name = "FRAMES")]
+    pub block: usize,
+    /// Longest tail to render after the MIDI and input end, in seconds
+    /// (rendering stops earlier once the output is silent for 0.5 s).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub tail: f64,
+    /// Output sample format.
+    #[arg(long, value_enum, default_value_t = SampleFormat::F32)]
+    pub format: SampleFormat,
+    /// A WAV fed into the racks' audio inputs (effect racks, re-amping).
+    #[arg(long, value_name = "FILE.wav")]
+    pub input: Option<PathBuf>,
+    /// No progress bar and no summary line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs the command line; returns the process exit code. Main thread.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Render(a) => {
+            let opts = RenderOptions {
+                preset: a.preset,
+                midi: a.midi,
+                out: a.out,
+                sample_rate: a.rate,
+                block: a.block,
+                tail_seconds: a.tail,
+                format: a.format,
+                input: a.input,
+                progress: !a.quiet,
+            };
+            match render(&opts) {
+                Ok(summary) => {
+                    for w in &summary.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    for p in &summary.panics {
+                        eprintln!("error: {p}");
+                    }
+                    if !a.quiet {
+                        let peak_db = 20.0 * f64::from(summary.peak.max(1e-12)).log10();
+                        eprintln!(
+                            "wrote {}: {:.2} s, peak {:.1} dBFS",
+                            opts.out.display(),
+                            summary.frames as f64 / f64::from(opts.sample_rate),
+                            peak_db
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

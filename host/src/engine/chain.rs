@@ -1,0 +1,275 @@
+//! A chain of processors run in order, in place, on one stereo buffer.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{is_silent, ProcessorId};
+use crate::midi::{EventBuffer, TimedEvent};
+use crate::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Transport};
+
+/// One slot's health, shared between its plan and the main-thread model.
+#[derive(Debug, Default)]
+pub struct SlotStatus {
+    /// The processor returned an error or panicked and is bypassed.
+    pub failed: AtomicBool,
+    /// It panicked (as opposed to returning an error).
+    pub panicked: AtomicBool,
+    /// The processor is asleep (not being called).
+    pub sleeping: AtomicBool,
+    /// Blocks actually processed.
+    pub processed: AtomicU64,
+}
+
+/// A processor as the main thread hands it to a plan.
+pub struct SlotSpec {
+    /// Stable id across plans.
+    pub id: ProcessorId,
+    /// A freshly activated processor, or `None` to take over the running
+    /// processor with the same id from the plan being replaced.
+    pub processor: Option<Box<dyn AudioProcessor>>,
+    /// Instrument or effect.
+    pub kind: PluginKind,
+    /// Skip this processor (audio passes through unchanged).
+    pub bypass: bool,
+    /// Health, shared with the main thread.
+    pub status: Arc<SlotStatus>,
+}
+
+pub(crate) struct Slot {
+    pub(crate) id: ProcessorId,
+    pub(crate) processor: Option<Box<dyn AudioProcessor>>,
+    kind: PluginKind,
+    bypass: bool,
+    pub(crate) sleeping: bool,
+    pub(crate) failed: bool,
+    pub(crate) status: Arc<SlotStatus>,
+    /// Parameter changes from the main thread for the next block.
+    pub(crate) params: EventBuffer,
+}
+
+/// Where the audio thread sends caught panics: to the main thread, to be
+/// reported and their payloads freed there.
+pub(crate) type PanicSink = rtrb::Producer<PanicReport>;
+
+/// A panic caught on the audio thread.
+pub struct PanicReport {
+    /// The processor that panicked, or none for the engine itself.
+    pub processor: Option<ProcessorId>,
+    /// The panic payload (freed on the main thread).
+    pub payload: Box<dyn std::any::Any + Send>,
+}
+
+impl PanicReport {
+    /// The panic message, if it was a string. Main thread.
+    pub fn message(&self) -> &str {
+        if let Some(s) = self.payload.downcast_ref::<&str>() {
+            s
+        } else if let Some(s) = self.payload.downcast_ref::<String>() {
+            s
+        } else {
+            "(non-string panic payload)"
+        }
+    }
+}
+
+/// Sends a payload home; if the queue is full it is freed here as an
+/// exception to the no-free rule (only on a panic path). Audio thread.
+pub(crate) fn report_panic(
+    sink: &mut PanicSink,
+    processor: Option<ProcessorId>,
+    payload: Box<dyn std::any::Any + Send>,
+) {
+    if let Err(rtrb::PushError::Full(report)) = sink.push(PanicReport { processor, payload }) {
+        super::alloc_guard::permit_alloc(move || drop(report));
+    }
+}
+
+impl Slot {
+    pub(crate) fn new(spec: SlotSpec, event_capacity: usize) -> Self {
+        Self {
+            id: spec.id,
+            processor: spec.processor,
+            kind: spec.kind,
+            bypass: spec.bypass,
+            sleeping: false,
+            failed: false,
+            status: spec.status,
+            params: EventBuffer::with_capacity(event_capacity),
+        }
+    }
+}
+
+/// The slots of a rack or of the master section, with their event scratch.
+pub(crate) struct Chain {
+    pub(crate) slots: Vec<Slot>,
+    /// Events entering the current slot.
+    cur: EventBuffer,
+    /// Events the current slot emits.
+    out: EventBuffer,
+    /// Scratch for merging.
+    tmp: EventBuffer,
+}
+
+/// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
+/// equal offsets). Audio thread.
+fn merge_into(a: &[TimedEvent], b: &[TimedEvent], dst: &mut EventBuffer) {
+    dst.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let take_a = j >= b.len() || (i < a.len() && a[i].offset <= b[j].offset);
+        if take_a {
+            dst.push(a[i]);
+            i += 1;
+        } else {
+            dst.push(b[j]);
+            j += 1;
+        }
+    }
+}
+
+impl Chain {
+    pub(crate) fn new(specs: Vec<SlotSpec>, event_capacity: usize) -> Self {
+        Self {
+            slots: specs
+                .into_iter()
+                .map(|s| Slot::new(s, event_capacity))
+                .collect(),
+            cur: EventBuffer::with_capacity(event_capacity),
+            out: EventBuffer::with_capacity(event_capacity),
+            tmp: EventBuffer::with_capacity(event_capacity),
+        }
+    }
+
+    /// Runs every slot in order on `left`/`right` in place. `events` go to
+    /// the first slot; each slot's output events are merged into what the
+    /// next one receives. Returns the number of events lost to full lists.
+    /// Audio thread.
+    pub(crate) fn process(
+        &mut self,
+        left: &mut [f32],
+        right: &mut [f32],
+        events: &[TimedEvent],
+        transport: &Transport,
+        panics: &mut PanicSink,
+    ) -> u32 {
+        let frames = left.len();
+        let Chain {
+            slots,
+            cur,
+            out,
+            tmp,
+        } = self;
+        cur.clear();
+        for e in events {
+            cur.push(*e);
+        }
+        for slot in slots.iter_mut() {
+            let Some(processor) = slot.processor.as_mut() else {
+                slot.params.clear();
+                continue;
+            };
+            if slot.bypass || slot.failed {
+                slot.params.clear();
+                continue;
+            }
+            // This slot's own parameter changes join the chain's events.
+            let slot_events: &[TimedEvent] = if slot.params.is_empty() {
+                cur.as_slice()
+            } else {
+                merge_into(cur.as_slice(), slot.params.as_slice(), tmp);
+                tmp.as_slice()
+            };
+            let input_silent =
+                slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
+            if slot.sleeping && slot_events.is_empty() && input_silent {
+                if slot.kind == PluginKind::Instrument {
+                    left.fill(0.0);
+                    right.fill(0.0);
+                }
+                slot.params.clear();
+                continue;
+            }
+            out.clear();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                processor.process(&mut Block {
+                    frames,
+                    left: &mut *left,
+                    right: &mut *right,
+                    events: slot_events,
+                    out_events: &mut *out,
+                    transport,
+                })
+            }));
+            slot.params.clear();
+            let status = match result {
+                Ok(status) => status,
+                Err(payload) => {
+                    slot.status.panicked.store(true, Ordering::Relaxed);
+                    report_panic(panics, Some(slot.id), payload);
+                    left.fill(0.0);
+                    right.fill(0.0);
+                    ProcessStatus::Error
+                }
+            };
+            slot.status.processed.fetch_add(1, Ordering::Relaxed);
+            let sleeping = match status {
+                ProcessStatus::Continue => false,
+                ProcessStatus::Sleep => true,
+                // Until the CLAP/VST3 tail length is tracked per slot, a tail
+                // keeps the plugin running while it still makes sound.
+                ProcessStatus::ContinueIfNotQuiet | ProcessStatus::Tail => {
+                    is_silent(left) && is_silent(right)
+                }
+                ProcessStatus::Error => {
+                    slot.failed = true;
+                    slot.status.failed.store(true, Ordering::Relaxed);
+                    false
+                }
+            };
+            if sleeping != slot.sleeping {
+                slot.sleeping = sleeping;
+                slot.status.sleeping.store(sleeping, Ordering::Relaxed);
+            }
+            if !out.is_empty() {
+                merge_into(cur.as_slice(), out.as_slice(), tmp);
+                std::mem::swap(cur, tmp);
+            }
+        }
+        cur.take_dropped() + out.take_dropped() + tmp.take_dropped()
+    }
+
+    /// Stops every processor still here (it is leaving the audio thread).
+    /// Audio thread.
+    pub(crate) fn stop_all(&mut self, panics: &mut PanicSink) {
+        for slot in &mut self.slots {
+            if let Some(p) = slot.processor.as_mut() {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.stop())) {
+                    report_panic(panics, Some(slot.id), payload);
+                }
+            }
+        }
+    }
+
+    /// Silences every processor (panic button). Audio thread.
+    pub(crate) fn reset_all(&mut self, panics: &mut PanicSink) {
+        for slot in &mut self.slots {
+            if let Some(p) = slot.processor.as_mut() {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.reset())) {
+                    report_panic(panics, Some(slot.id), payload);
+                }
+            }
+        }
+    }
+
+    /// Moves the running processor with `id` (and its sleep state) out of
+    /// this chain. Audio thread.
+    pub(crate) fn take_processor(
+        &mut self,
+        id: ProcessorId,
+    ) -> Option<(Box<dyn AudioProcessor>, bool, bool)> {
+        let slot = self.slots.iter_mut().find(|s| s.id == id)?;
+        let p = slot.processor.take()?;
+        Some((p, slot.sleeping, slot.failed))
+    }
+}

@@ -1,0 +1,50 @@
+//! The real-time side: plans, the one `process` function every driver
+//! calls, the queues between main and audio thread, and the meters.
+//!
+//! Thread roles:
+//! - [`EngineHandle`] lives on the **main thread**: it sends plans and
+//!   parameter changes, receives retired plans and caught panics.
+//! - [`Engine`] lives on the **audio thread** (the driver callback): its
+//!   [`Engine::process`] never allocates, frees, locks or blocks.
+//! - [`EngineShared`] (meters, counters; atomics only) is read by anyone.
+
+pub mod alloc_guard;
+mod chain;
+mod denormals;
+mod handle;
+mod plan;
+mod process;
+mod route;
+mod shared;
+
+pub use chain::{SlotSpec, SlotStatus};
+pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
+pub use plan::{Plan, PlanBuilder, RackSpec};
+pub use process::Engine;
+pub use route::MidiFilter;
+pub use shared::{EngineShared, RackStatus, StatusSnapshot};
+
+/// Identifies a processor across plans, so a new plan can take over the
+/// running processor of the old one. Assigned by the main thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessorId(pub u64);
+
+/// Identifies a rack across plans (held notes follow it). Main thread assigns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RackId(pub u64);
+
+/// Below this absolute level a buffer counts as silent (about -144 dBFS,
+/// under the least significant bit of 24-bit audio).
+pub const SILENCE: f32 = 6.0e-8;
+
+/// True when every sample of `buf` is below [`SILENCE`]. Audio thread.
+#[inline]
+pub fn is_silent(buf: &[f32]) -> bool {
+    buf.iter().all(|x| x.abs() < SILENCE)
+}
+
+/// Largest absolute sample of `buf` (0 for an empty slice). Audio thread.
+#[inline]
+pub fn peak(buf: &[f32]) -> f32 {
+    buf.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}

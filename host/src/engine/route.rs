@@ -1,0 +1,274 @@
+//! Per-rack MIDI routing: which events a rack takes, and where its
+//! note-offs go.
+
+use crate::midi::{Event, EventBuffer, TimedEvent};
+
+/// What a rack listens to. Built on the main thread, copied into the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MidiFilter {
+    /// Bit `n` set: MIDI channel `n` (0-based) is accepted.
+    pub channels: u16,
+    /// Lowest and highest key accepted (inclusive).
+    pub keys: (u8, u8),
+    /// Lowest and highest note-on velocity accepted (1..=127, inclusive).
+    pub velocity: (u8, u8),
+    /// Semitones added to every key (notes moved outside 0..=127 are dropped).
+    pub transpose: i8,
+}
+
+impl Default for MidiFilter {
+    fn default() -> Self {
+        Self {
+            channels: 0xFFFF,
+            keys: (0, 127),
+            velocity: (1, 127),
+            transpose: 0,
+        }
+    }
+}
+
+impl MidiFilter {
+    /// True if `channel` (0-based) passes. Any thread.
+    #[inline]
+    pub fn accepts_channel(&self, channel: u8) -> bool {
+        self.channels & (1 << (channel & 15)) != 0
+    }
+}
+
+/// Notes a rack is holding: for each (channel, incoming key), the key it
+/// sent to its chain plus one (0 = not held). A note-off goes to the rack
+/// that took the note-on, with the key it was sent as, whatever the filter
+/// says now.
+#[derive(Clone)]
+pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>);
+
+impl HeldNotes {
+    /// Nothing held. Main thread (allocates).
+    pub(crate) fn new() -> Self {
+        Self(Box::new([[0; 128]; 16]))
+    }
+
+    /// Forgets every held note. Audio thread.
+    pub(crate) fn clear(&mut self) {
+        *self.0 = [[0; 128]; 16];
+    }
+
+    /// Copies another table's contents (a plan swap keeping a rack). Audio thread.
+    pub(crate) fn copy_from(&mut self, other: &HeldNotes) {
+        *self.0 = *other.0;
+    }
+}
+
+/// Routes one event into a rack's event list, applying its filter and
+/// remembering held notes. `offset` is already relative to the block.
+/// Returns true if a note-on was taken. Audio thread.
+#[inline]
+pub(crate) fn route_event(
+    filter: &MidiFilter,
+    held: &mut HeldNotes,
+    offset: u32,
+    event: Event,
+    out: &mut EventBuffer,
+) -> bool {
+    match event {
+        Event::NoteOn {
+            channel,
+            key,
+            velocity,
+            note_id,
+        } => {
+            let ch = usize::from(channel & 15);
+            let vel7 = (velocity * 127.0).round() as i32;
+            let target = i32::from(key & 127) + i32::from(filter.transpose);
+            if !filter.accepts_channel(channel)
+                || key < filter.keys.0
+                || key > filter.keys.1
+                || vel7 < i32::from(filter.velocity.0)
+                || vel7 > i32::from(filter.velocity.1)
+                || !(0..=127).contains(&target)
+            {
+                return false;
+            }
+            let slot = &mut held.0[ch][usize::from(key & 127)];
+            if *slot != 0 {
+                // Retriggered before release: end the old note first so the
+                // chain never sees two note-ons without a note-off.
+                out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteOff {
+                        channel,
+                        key: *slot - 1,
+                        velocity: 0.0,
+                        note_id,
+                    },
+                ));
+            }
+            *slot = target as u8 + 1;
+            out.push(TimedEvent::new(
+                offset,
+                Event::NoteOn {
+                    channel,
+                    key: target as u8,
+                    velocity,
+                    note_id,
+                },
+            ))
+        }
+        Event::NoteOff {
+            channel,
+            key,
+            velocity,
+            note_id,
+        } => {
+            let slot = &mut held.0[usize::from(channel & 15)][usize::from(key & 127)];
+            if *slot != 0 {
+                // A full list must not swallow a note-off: it stays held and
+                // is released by the next all-notes-off instead of hanging.
+                if out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteOff {
+                        channel,
+                        key: *slot - 1,
+                        velocity,
+                        note_id,
+                    },
+                )) {
+                    *slot = 0;
+                }
+            }
+            false
+        }
+        Event::NoteChoke {
+            channel,
+            key,
+            note_id,
+        } => {
+            let slot = &mut held.0[usize::from(channel & 15)][usize::from(key & 127)];
+            if *slot != 0 {
+                out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteChoke {
+                        channel,
+                        key: *slot - 1,
+                        note_id,
+                    },
+                ));
+                *slot = 0;
+            }
+            false
+        }
+        Event::PolyPressure {
+            channel,
+            key,
+            value,
+        } => {
+            let slot = held.0[usize::from(channel & 15)][usize::from(key & 127)];
+            if slot != 0 {
+                out.push(TimedEvent::new(
+                    offset,
+                    Event::PolyPressure {
+                        channel,
+                        key: slot - 1,
+                        value,
+                    },
+                ));
+            }
+            false
+        }
+        Event::ControlChange {
+            channel,
+            controller,
+            ..
+        } => {
+            // All-notes-off and all-sound-off reach every rack that holds
+            // notes on that channel, and clear what it holds.
+            let panic = controller == 120 || controller == 123;
+            if panic {
+                held.0[usize::from(channel & 15)] = [0; 128];
+            }
+            if panic || filter.accepts_channel(channel) {
+                out.push(TimedEvent::new(offset, event));
+            }
+            false
+        }
+        Event::PitchBend { channel, .. }
+        | Event::ChannelPressure { channel, .. }
+        | Event::ProgramChange { channel, .. } => {
+            if filter.accepts_channel(channel) {
+                out.push(TimedEvent::new(offset, event));
+            }
+            false
+        }
+        Event::ParamValue { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(key: u8, vel: u8, ch: u8) -> Event {
+        Event::NoteOn {
+            channel: ch,
+            key,
+            velocity: f32::from(vel) / 127.0,
+            note_id: -1,
+        }
+    }
+    fn off(key: u8, ch: u8) -> Event {
+        Event::NoteOff {
+            channel: ch,
+            key,
+            velocity: 0.0,
+            note_id: -1,
+        }
+    }
+
+    #[test]
+    fn filter_keys_velocity_channels_transpose() {
+        let f = MidiFilter {
+            channels: 0b10,
+            keys: (48, 59),
+            velocity: (10, 100),
+            transpose: -12,
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        assert!(!route_event(&f, &mut held, 0, on(60, 64, 1), &mut out)); // key
+        assert!(!route_event(&f, &mut held, 0, on(50, 64, 0), &mut out)); // channel
+        assert!(!route_event(&f, &mut held, 0, on(50, 127, 1), &mut out)); // velocity
+        assert!(route_event(&f, &mut held, 3, on(50, 64, 1), &mut out));
+        assert_eq!(out.len(), 1);
+        assert!(matches!(
+            out.as_slice()[0].event,
+            Event::NoteOn { key: 38, .. }
+        ));
+        assert_eq!(out.as_slice()[0].offset, 3);
+    }
+
+    #[test]
+    fn note_off_follows_the_note_on_even_after_filter_changes() {
+        let f = MidiFilter {
+            keys: (48, 59),
+            transpose: 5,
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        route_event(&f, &mut held, 0, on(50, 64, 0), &mut out);
+        // The split and transpose change while the key is down.
+        let changed = MidiFilter {
+            keys: (0, 10),
+            transpose: -3,
+            ..MidiFilter::default()
+        };
+        route_event(&changed, &mut held, 9, off(50, 0), &mut out);
+        assert!(matches!(
+            out.as_slice()[1].event,
+            Event::NoteOff { key: 55, .. }
+        ));
+        // A second note-off for the same key goes nowhere.
+        route_event(&changed, &mut held, 10, off(50, 0), &mut out);
+        assert_eq!(out.len(), 2);
+    }
+}

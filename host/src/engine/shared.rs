@@ -1,0 +1,126 @@
+//! Meters and counters the audio thread writes and anyone reads: atomics
+//! only, no callbacks from the audio thread.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// A peak meter: the audio thread raises it, the reader takes and resets it.
+#[derive(Debug, Default)]
+pub struct PeakMeter(AtomicU32);
+
+impl PeakMeter {
+    /// Raises the held peak to `value` if higher. Audio thread.
+    #[inline]
+    pub fn raise(&self, value: f32) {
+        // Non-negative f32 order equals their bit patterns' order.
+        let v = if value.is_finite() {
+            value.abs()
+        } else {
+            f32::MAX
+        };
+        self.0.fetch_max(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Returns the peak since the last take, and resets it. Main thread.
+    pub fn take(&self) -> f32 {
+        f32::from_bits(self.0.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// Engine-wide meters and counters. Any thread.
+#[derive(Debug, Default)]
+pub struct EngineShared {
+    /// Output peak, left.
+    pub peak_left: PeakMeter,
+    /// Output peak, right.
+    pub peak_right: PeakMeter,
+    /// Buffers processed.
+    pub buffers: AtomicU64,
+    /// Frames processed.
+    pub frames: AtomicU64,
+    /// Callbacks that panicked (silenced and skipped).
+    pub panics: AtomicU64,
+    /// Plans swapped in.
+    pub plans_swapped: AtomicU64,
+    /// Plans that could not go home (return queue full) and were held back.
+    pub retire_stalls: AtomicU64,
+    /// Slots of a new plan whose running processor was not in the old plan.
+    pub missing_processors: AtomicU64,
+    /// Events lost because a per-buffer event list was full.
+    pub events_dropped: AtomicU64,
+    /// DSP load of the last buffer, f32 bits (1.0 = the whole period).
+    dsp_load: AtomicU32,
+    /// Highest DSP load since the last take, f32 bits.
+    dsp_peak: AtomicU32,
+    /// Sum of DSP loads (×1e6) and count since the last take, for averages.
+    dsp_sum_micro: AtomicU64,
+    dsp_count: AtomicU64,
+    /// Buffers whose DSP load exceeded 1.0.
+    pub overloads: AtomicU64,
+}
+
+/// A reading of the shared counters, taken on the main thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StatusSnapshot {
+    /// Buffers processed so far.
+    pub buffers: u64,
+    /// Callbacks that panicked.
+    pub panics: u64,
+    /// Buffers over budget.
+    pub overloads: u64,
+    /// Average DSP load since the last snapshot.
+    pub dsp_average: f32,
+    /// Highest DSP load since the last snapshot.
+    pub dsp_peak: f32,
+    /// Output peak since the last snapshot (max of both channels).
+    pub output_peak: f32,
+}
+
+impl EngineShared {
+    /// Records one buffer's DSP load. Audio thread.
+    #[inline]
+    pub fn record_load(&self, load: f32) {
+        self.dsp_load.store(load.to_bits(), Ordering::Relaxed);
+        self.dsp_peak
+            .fetch_max(load.max(0.0).to_bits(), Ordering::Relaxed);
+        self.dsp_sum_micro
+            .fetch_add((load.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        self.dsp_count.fetch_add(1, Ordering::Relaxed);
+        if load > 1.0 {
+            self.overloads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The last buffer's DSP load. Any thread.
+    pub fn dsp_load(&self) -> f32 {
+        f32::from_bits(self.dsp_load.load(Ordering::Relaxed))
+    }
+
+    /// Reads and resets the peak/average meters. Main thread.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let sum = self.dsp_sum_micro.swap(0, Ordering::Relaxed);
+        let n = self.dsp_count.swap(0, Ordering::Relaxed);
+        StatusSnapshot {
+            buffers: self.buffers.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            overloads: self.overloads.load(Ordering::Relaxed),
+            dsp_average: if n == 0 {
+                0.0
+            } else {
+                (sum as f64 / n as f64 / 1e6) as f32
+            },
+            dsp_peak: f32::from_bits(self.dsp_peak.swap(0, Ordering::Relaxed)),
+            output_peak: self.peak_left.take().max(self.peak_right.take()),
+        }
+    }
+}
+
+/// One rack's meters, shared between its plan and the main-thread model.
+#[derive(Debug, Default)]
+pub struct RackStatus {
+    /// Rack output peak, left (after rack gain).
+    pub peak_left: PeakMeter,
+    /// Rack output peak, right.
+    pub peak_right: PeakMeter,
+    /// Notes routed into the rack.
+    pub notes: AtomicU64,
+}

@@ -1,0 +1,6 @@
+//! MIDI: the engine's event type, parsing raw bytes, and reading MIDI files.
+
+pub mod event;
+pub mod file;
+
+pub use event::{Event, EventBuffer, TimedEvent};

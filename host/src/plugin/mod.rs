@@ -1,0 +1,259 @@
+//! The format-neutral plugin interface, split by thread role.
+//!
+//! Every format (built-in, CLAP, VST3) implements two traits:
+//!
+//! - [`PluginInstance`]: the **main-thread** handle. It is not required to be
+//!   `Send`; it lists parameters, saves and loads state, and
+//!   [`activates`](PluginInstance::activate) the plugin, which yields…
+//! - [`AudioProcessor`]: the **audio-thread** half (`Send`, used by one
+//!   thread at a time). The engine moves it into a plan; it processes blocks
+//!   in place, and is handed back to its instance for
+//!   [`deactivate`](PluginInstance::deactivate) on the main thread.
+
+pub mod builtin;
+pub mod loader;
+
+use std::path::PathBuf;
+
+use crate::midi::{EventBuffer, TimedEvent};
+
+/// A parameter's id, as the plugin numbers it.
+pub type ParamId = u32;
+
+/// Which plugin standard an instance comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginFormat {
+    /// Compiled into stagerack.
+    Builtin,
+    /// A CLAP plugin.
+    Clap,
+    /// A VST3 plugin.
+    Vst3,
+}
+
+impl std::fmt::Display for PluginFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginFormat::Builtin => "builtin",
+            PluginFormat::Clap => "clap",
+            PluginFormat::Vst3 => "vst3",
+        })
+    }
+}
+
+/// What a plugin does with notes and audio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Makes sound from notes; its input audio is ignored.
+    Instrument,
+    /// Processes audio.
+    Effect,
+}
+
+/// Who a plugin is. Any thread.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PluginDescriptor {
+    /// Format.
+    pub format: PluginFormat,
+    /// The id a preset uses (built-in name, CLAP id, VST3 class id in hex).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Instrument or effect.
+    pub kind: PluginKind,
+    /// The file it was loaded from (none for built-ins).
+    pub path: Option<PathBuf>,
+}
+
+/// One parameter as the plugin describes it. Any thread.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ParamInfo {
+    /// The plugin's id for it.
+    pub id: ParamId,
+    /// Display name.
+    pub name: String,
+    /// Lowest plain value.
+    pub min: f64,
+    /// Highest plain value.
+    pub max: f64,
+    /// Default plain value.
+    pub default: f64,
+    /// Takes integer steps only.
+    pub stepped: bool,
+}
+
+/// How the engine will run a plugin; fixed between activate and deactivate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProcessConfig {
+    /// Frames per second.
+    pub sample_rate: f64,
+    /// No block will be shorter than this (1: any size).
+    pub min_block: u32,
+    /// No block will be longer than this.
+    pub max_block: u32,
+    /// True when rendering offline (faster or slower than real time).
+    pub offline: bool,
+}
+
+/// How long a plugin keeps sounding after its input goes quiet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Silence in, silence out at once.
+    None,
+    /// This many frames.
+    Frames(u32),
+    /// Never ends on its own (e.g. a drone).
+    Infinite,
+}
+
+/// What a processor asks of the engine after a block (mirrors CLAP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessStatus {
+    /// Call me every block.
+    Continue,
+    /// Call me while my output is not silent, then sleep.
+    ContinueIfNotQuiet,
+    /// Call me until my tail (see [`PluginInstance::tail`]) has ended.
+    Tail,
+    /// Don't call me until an event arrives or my input is not silent.
+    Sleep,
+    /// I failed: bypass me and report it.
+    Error,
+}
+
+/// Tempo and position, the same for every processor in a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transport {
+    /// Beats per minute.
+    pub tempo: f64,
+    /// True while the transport rolls.
+    pub playing: bool,
+    /// Frames since the engine started (CLAP steady time).
+    pub steady_frames: u64,
+    /// Frames per second.
+    pub sample_rate: f64,
+}
+
+/// One block for one processor, processed in place. Audio thread.
+pub struct Block<'a> {
+    /// Frames in this block (≤ the activated `max_block`).
+    pub frames: usize,
+    /// Left channel: input on entry, output on return. `frames` long.
+    pub left: &'a mut [f32],
+    /// Right channel: input on entry, output on return. `frames` long.
+    pub right: &'a mut [f32],
+    /// Events for this block, sorted by offset, each offset `< frames`.
+    pub events: &'a [TimedEvent],
+    /// Events the processor emits (notes, MIDI) for the next in the chain.
+    pub out_events: &'a mut EventBuffer,
+    /// Tempo and position.
+    pub transport: &'a Transport,
+}
+
+/// The audio-thread half of an activated plugin. Every method is called on
+/// the audio thread only, and must not allocate, lock or block.
+pub trait AudioProcessor: Send {
+    /// Processes one block in place. Audio thread.
+    fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus;
+
+    /// Stops processing before the processor leaves the audio thread
+    /// (CLAP `stop_processing`, VST3 `setProcessing(false)`). Audio thread.
+    fn stop(&mut self) {}
+
+    /// Silences every voice at once (panic). Audio thread.
+    fn reset(&mut self) {}
+}
+
+/// The main-thread handle of a plugin instance. Every method is called on
+/// the main thread only.
+pub trait PluginInstance {
+    /// Who this plugin is. Main thread.
+    fn descriptor(&self) -> &PluginDescriptor;
+
+    /// Every parameter. Main thread.
+    fn params(&self) -> Vec<ParamInfo>;
+
+    /// A parameter's current plain value. Main thread.
+    fn param_value(&self, id: ParamId) -> Option<f64>;
+
+    /// The plugin's text for a value of a parameter ("-6.0 dB"). Main thread.
+    fn param_text(&self, id: ParamId, value: f64) -> Option<String>;
+
+    /// Sets a parameter while the plugin is not processing (presets, load).
+    /// Main thread. While active, use the engine's parameter queue instead.
+    fn set_param(&mut self, id: ParamId, value: f64) -> Result<(), PluginError>;
+
+    /// Activates the plugin and returns its audio half. Main thread.
+    fn activate(&mut self, config: &ProcessConfig) -> Result<Box<dyn AudioProcessor>, PluginError>;
+
+    /// Takes the audio half back (already stopped on the audio thread) and
+    /// deactivates. Main thread.
+    fn deactivate(&mut self, processor: Box<dyn AudioProcessor>);
+
+    /// The plugin's full state as an opaque blob. Main thread.
+    fn save_state(&mut self) -> Result<Vec<u8>, PluginError>;
+
+    /// Restores a blob from [`save_state`](Self::save_state). Main thread.
+    fn load_state(&mut self, state: &[u8]) -> Result<(), PluginError>;
+
+    /// Frames of delay the plugin adds. Main thread.
+    fn latency(&self) -> u32 {
+        0
+    }
+
+    /// How long it rings after its input stops. Main thread.
+    fn tail(&self) -> Tail {
+        Tail::None
+    }
+
+    /// Services the plugin's main-thread requests (timers, callbacks,
+    /// restarts); called from the main-thread pump. Main thread.
+    fn on_main_thread(&mut self) {}
+}
+
+/// Why a plugin operation failed. Errors name the plugin and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// A preset names a built-in that does not exist.
+    #[error("unknown built-in plugin `{id}`; the built-ins are: {}", builtin::BUILTIN_IDS.join(", "))]
+    UnknownBuiltin {
+        /// The id asked for.
+        id: String,
+    },
+    /// A parameter id or name the plugin does not have.
+    #[error("plugin `{plugin}` has no parameter `{param}`; `stagerack params` lists them")]
+    UnknownParam {
+        /// The plugin's name.
+        plugin: String,
+        /// The id or name asked for.
+        param: String,
+    },
+    /// A state blob the plugin refused.
+    #[error("plugin `{plugin}` rejected its saved state: {reason}; remove the `state` line to start from defaults")]
+    BadState {
+        /// The plugin's name.
+        plugin: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Activation failed.
+    #[error("plugin `{plugin}` failed to activate: {reason}")]
+    Activate {
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Any other failure reported by a plugin format.
+    #[error("plugin `{plugin}`: {reason}")]
+    Other {
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,81 @@
+//! Presets: the TOML format (see `docs/PRESETS.md`), reading with precise
+//! error positions, and atomic saving.
+
+mod format;
+mod save;
+
+pub use format::{MasterDef, PluginDef, Preset, RackDef, PRESET_VERSION};
+pub use save::save_atomically;
+
+use std::path::{Path, PathBuf};
+
+/// Why a preset could not be read or written. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    /// The file could not be read.
+    #[error("cannot read preset {path}: {source}; check the path")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a value is invalid.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending value.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// The preset could not be written.
+    #[error("cannot save preset {path}: {source}; choose a writable folder")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Reads and validates a preset file. Main thread.
+pub fn load_preset(path: &Path) -> Result<Preset, PresetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PresetError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_preset(&text, path)
+}
+
+/// Parses preset text; `path` is only used in error messages. Never panics
+/// on bad input. Main thread.
+pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
+    toml::from_str::<Preset>(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(text, s.start))
+            .unwrap_or((1, 1));
+        PresetError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.message().trim().replace('\n', " "),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,399 @@
+//! The main thread's model of what is playing: racks of plugin instances,
+//! compiled into plans for the engine, and the pump that takes back what
+//! the audio thread gives up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::engine::{
+    new_engine, Engine, EngineConfig, EngineHandle, MidiFilter, PlanBuilder, ProcessorId, RackId,
+    RackSpec, RackStatus, SlotSpec, SlotStatus,
+};
+use crate::plugin::loader::load_plugin;
+use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
+use crate::preset::{PluginDef, Preset, RackDef};
+
+/// Why a session could not be built or changed. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A plugin refused something essential.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The engine's plan queue is full: the audio thread is not running.
+    #[error("the audio engine is not taking new plans (is the driver running?)")]
+    EngineBusy,
+}
+
+/// A plugin in a chain, on the main thread.
+pub struct SlotModel {
+    /// Id shared with the audio thread.
+    pub id: ProcessorId,
+    /// The instance.
+    pub instance: Box<dyn PluginInstance>,
+    /// The preset entry it came from (state and params refreshed on save).
+    pub def: PluginDef,
+    /// Skipped in the chain.
+    pub bypass: bool,
+    /// Health, written by the audio thread.
+    pub status: Arc<SlotStatus>,
+    /// Its processor lives in the engine (activated and sent).
+    running: bool,
+}
+
+/// A rack on the main thread.
+pub struct RackModel {
+    /// Id shared with the audio thread.
+    pub id: RackId,
+    /// Display name.
+    pub name: String,
+    /// Routing.
+    pub filter: MidiFilter,
+    /// Output gain in dB.
+    pub gain_db: f64,
+    /// The chain.
+    pub slots: Vec<SlotModel>,
+    /// Meters, written by the audio thread.
+    pub status: Arc<RackStatus>,
+    /// The preset entry it came from.
+    pub def: RackDef,
+}
+
+/// Everything the main thread knows about what plays. Main thread only.
+pub struct Session {
+    handle: EngineHandle,
+    process: ProcessConfig,
+    /// Racks in mix order.
+    pub racks: Vec<RackModel>,
+    /// Master chain.
+    pub master: Vec<SlotModel>,
+    /// Master gain in dB.
+    pub master_gain_db: f64,
+    /// Tempo in BPM.
+    pub tempo: f64,
+    /// Name of the preset.
+    pub name: String,
+    /// Instances removed from the model whose processors are still on the
+    /// audio thread; deactivated when their plan comes home.
+    parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
+    /// Warnings from loading (missing plugins and the like).
+    pub warnings: Vec<String>,
+    next_id: u64,
+}
+
+/// dB to a linear factor. Any thread.
+pub fn db_to_gain(db: f64) -> f32 {
+    10f64.powf(db / 20.0) as f32
+}
+
+fn filter_of(def: &RackDef) -> MidiFilter {
+    let mut f = MidiFilter::default();
+    if let Some([lo, hi]) = def.keys {
+        f.keys = (lo, hi);
+    }
+    if let Some([lo, hi]) = def.velocity {
+        f.velocity = (lo, hi);
+    }
+    if let Some(ch) = &def.channels {
+        f.channels = ch.iter().fold(0u16, |m, c| m | 1 << ((c - 1) & 15));
+    }
+    f.transpose = def.transpose;
+    f
+}
+
+impl Session {
+    /// Builds a session from a preset: instantiates every plugin, restores
+    /// state and parameters, activates and sends the first plan. A plugin
+    /// that cannot be loaded is left out with a warning (its rack plays the
+    /// rest of its chain). Returns the audio side for the driver. Main thread.
+    pub fn new(
+        preset: &Preset,
+        config: EngineConfig,
+        offline: bool,
+    ) -> Result<(Session, Engine), SessionError> {
+        let (handle, engine) = new_engine(config);
+        let mut session = Session {
+            handle,
+            process: ProcessConfig {
+                sample_rate: config.sample_rate,
+                min_block: 1,
+                max_block: config.max_block as u32,
+                offline,
+            },
+            racks: Vec::new(),
+            master: Vec::new(),
+            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+            tempo: preset.tempo.unwrap_or(120.0),
+            name: preset.name.clone(),
+            parked: HashMap::new(),
+            warnings: Vec::new(),
+            next_id: 1,
+        };
+        for def in &preset.racks {
+            let slots = session.load_chain(&def.plugins, &def.name);
+            let id = RackId(session.fresh_id());
+            session.racks.push(RackModel {
+                id,
+                name: def.name.clone(),
+                filter: filter_of(def),
+                gain_db: def.gain_db,
+                slots,
+                status: Arc::new(RackStatus::default()),
+                def: def.clone(),
+            });
+        }
+        if let Some(m) = &preset.master {
+            session.master = session.load_chain(&m.plugins, "master");
+        }
+        session.commit()?;
+        Ok((session, engine))
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn load_chain(&mut self, defs: &[PluginDef], rack: &str) -> Vec<SlotModel> {
+        let mut slots = Vec::new();
+        for def in defs {
+            match self.load_slot(def) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    let msg = format!("rack `{rack}`: {} is left out: {e}", def.label());
+                    tracing::warn!("{msg}");
+                    self.warnings.push(msg);
+                }
+            }
+        }
+        slots
+    }
+
+    fn load_slot(&mut self, def: &PluginDef) -> Result<SlotModel, PluginError> {
+        let mut instance = load_plugin(def)?;
+        if let Some(state) = def.state_bytes() {
+            instance.load_state(&state)?;
+        }
+        let params = instance.params();
+        for (key, value) in &def.params {
+            let found = params
+                .iter()
+                .find(|p| p.name == *key)
+                .or_else(|| {
+                    key.parse::<u32>()
+                        .ok()
+                        .and_then(|id| params.iter().find(|p| p.id == id))
+                })
+                .ok_or_else(|| PluginError::UnknownParam {
+                    plugin: instance.descriptor().name.clone(),
+                    param: key.clone(),
+                })?;
+            instance.set_param(found.id, *value)?;
+        }
+        Ok(SlotModel {
+            id: ProcessorId(self.fresh_id()),
+            instance,
+            def: def.clone(),
+            bypass: def.bypass,
+            status: Arc::new(SlotStatus::default()),
+            running: false,
+        })
+    }
+
+    /// The engine handle (meters, parameter queue). Main thread.
+    pub fn handle(&mut self) -> &mut EngineHandle {
+        &mut self.handle
+    }
+
+    /// How processors are activated. Main thread.
+    pub fn process_config(&self) -> &ProcessConfig {
+        &self.process
+    }
+
+    /// Compiles the model into a plan and sends it; processors already
+    /// running are taken over by id, new ones are activated here. Main thread.
+    pub fn commit(&mut self) -> Result<(), SessionError> {
+        let q = self.handle.config().queues;
+        let mut builder = PlanBuilder::new(
+            self.process.sample_rate,
+            self.process.max_block as usize,
+            q.events_per_block,
+        )
+        .tempo(self.tempo);
+        let process = self.process;
+        let mut failures = Vec::new();
+        let mut racks = Vec::new();
+        for rack in &mut self.racks {
+            let slots = specs_for(&mut rack.slots, &process, &mut failures);
+            racks.push(RackSpec {
+                id: rack.id,
+                filter: rack.filter,
+                gain: db_to_gain(rack.gain_db),
+                slots,
+                status: rack.status.clone(),
+            });
+        }
+        for r in racks {
+            builder = builder.rack(r);
+        }
+        let master = specs_for(&mut self.master, &process, &mut failures);
+        builder = builder.master(master, db_to_gain(self.master_gain_db));
+        for msg in failures {
+            tracing::warn!("{msg}");
+            self.warnings.push(msg);
+        }
+        let plan = builder.build();
+        if let Err(plan) = self.handle.send_plan(plan) {
+            // Nothing was taken over; give back what was activated for it.
+            for (id, processor) in plan.into_processors() {
+                if let Some(slot) = self.slot_mut(id) {
+                    slot.running = false;
+                    slot.instance.deactivate(processor);
+                }
+            }
+            return Err(SessionError::EngineBusy);
+        }
+        Ok(())
+    }
+
+    fn slot_mut(&mut self, id: ProcessorId) -> Option<&mut SlotModel> {
+        self.racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.master.iter_mut())
+            .find(|s| s.id == id)
+    }
+
+    /// Does the main thread's periodic work: deactivates processors of
+    /// retired plans, reports caught panics, services plugin requests.
+    /// Returns the panic messages reported. Main thread.
+    pub fn pump(&mut self) -> Vec<String> {
+        while let Some(plan) = self.handle.take_retired() {
+            for (id, processor) in plan.into_processors() {
+                if let Some(mut inst) = self.parked.remove(&id) {
+                    inst.deactivate(processor);
+                } else if let Some(slot) = self.slot_mut(id) {
+                    slot.running = false;
+                    slot.instance.deactivate(processor);
+                }
+            }
+        }
+        let mut reports = Vec::new();
+        while let Some(p) = self.handle.take_panic() {
+            let who = p
+                .processor
+                .and_then(|id| {
+                    self.racks
+                        .iter()
+                        .flat_map(|r| r.slots.iter())
+                        .chain(self.master.iter())
+                        .find(|s| s.id == id)
+                        .map(|s| s.instance.descriptor().name.clone())
+                })
+                .unwrap_or_else(|| "the engine".to_owned());
+            let msg = format!(
+                "{who} panicked on the audio thread: {}; it is bypassed",
+                p.message()
+            );
+            tracing::error!("{msg}");
+            reports.push(msg);
+        }
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.master.iter_mut())
+        {
+            slot.instance.on_main_thread();
+        }
+        reports
+    }
+
+    /// Ends the session after the driver stopped: takes the engine back,
+    /// stops and deactivates every processor on this thread. Main thread.
+    pub fn shutdown(mut self, engine: Engine) {
+        for plan in engine.into_plans() {
+            for (id, processor) in plan.into_processors() {
+                if let Some(mut inst) = self.parked.remove(&id) {
+                    inst.deactivate(processor);
+                } else if let Some(slot) = self.slot_mut(id) {
+                    slot.running = false;
+                    slot.instance.deactivate(processor);
+                }
+            }
+        }
+        self.pump();
+    }
+
+    /// The preset as it stands now: routing from the model, each plugin's
+    /// current state and parameter values. Main thread.
+    pub fn to_preset(&mut self) -> Result<Preset, PluginError> {
+        fn chain_defs(slots: &mut [SlotModel]) -> Result<Vec<PluginDef>, PluginError> {
+            let mut out = Vec::new();
+            for slot in slots {
+                let mut def = slot.def.clone();
+                def.bypass = slot.bypass;
+                def.name = Some(slot.instance.descriptor().name.clone());
+                let state = slot.instance.save_state()?;
+                def.set_state_bytes(&state);
+                def.params.clear();
+                out.push(def);
+            }
+            Ok(out)
+        }
+        let mut racks = Vec::new();
+        for rack in &mut self.racks {
+            let mut def = rack.def.clone();
+            def.name = rack.name.clone();
+            def.gain_db = rack.gain_db;
+            def.plugins = chain_defs(&mut rack.slots)?;
+            racks.push(def);
+        }
+        let master_plugins = chain_defs(&mut self.master)?;
+        Ok(Preset {
+            version: crate::preset::PRESET_VERSION,
+            name: self.name.clone(),
+            tempo: Some(self.tempo),
+            racks,
+            master: if master_plugins.is_empty() && self.master_gain_db == 0.0 {
+                None
+            } else {
+                Some(crate::preset::MasterDef {
+                    gain_db: self.master_gain_db,
+                    plugins: master_plugins,
+                })
+            },
+        })
+    }
+}
+
+fn specs_for(
+    slots: &mut [SlotModel],
+    process: &ProcessConfig,
+    failures: &mut Vec<String>,
+) -> Vec<SlotSpec> {
+    let mut specs = Vec::new();
+    for slot in slots.iter_mut() {
+        let processor = if slot.running {
+            None
+        } else {
+            match slot.instance.activate(process) {
+                Ok(p) => {
+                    slot.running = true;
+                    Some(p)
+                }
+                Err(e) => {
+                    failures.push(format!("{e}; it is bypassed"));
+                    continue;
+                }
+            }
+        };
+        specs.push(SlotSpec {
+            id: slot.id,
+            processor,
+            kind: slot.instance.descriptor().kind,
+            bypass: slot.bypass,
+            status: slot.status.clone(),
+        });
+    }
+    specs
+}

@@ -1,0 +1,48 @@
+//! Helpers for the end-to-end tests: finding the built binaries and the
+//! workspace files.
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives one folder below the workspace root")
+        .to_owned()
+}
+
+/// The `stagerack` binary built for this test run (same profile). Panics
+/// with the command to build it when it is missing.
+pub fn stagerack_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/stagerack
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("stagerack{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing; run the tests with `cargo test --workspace` (it builds the binary)",
+        bin.display()
+    );
+    bin
+}
+
+/// Reads a stereo WAV written by stagerack as (left, right).
+pub fn read_wav(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, hound::WavSpec) {
+    let mut r = hound::WavReader::open(path).expect("readable WAV");
+    let spec = r.spec();
+    let s: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(Result::unwrap).collect(),
+        hound::SampleFormat::Int => {
+            let full = (1i64 << (spec.bits_per_sample - 1)) as f32;
+            r.samples::<i32>()
+                .map(|v| v.unwrap() as f32 / full)
+                .collect()
+        }
+    };
+    let l = s.iter().step_by(2).copied().collect();
+    let rr = s.iter().skip(1).step_by(2).copied().collect();
+    (l, rr, spec)
+}
