@@ -21,6 +21,21 @@ pub struct Cli {
 pub enum Command {
     /// Render a preset playing a MIDI file to a WAV file, offline.
     Render(RenderArgs),
+    /// List the plugins found in folders (default: the CLAP search path).
+    Scan(ScanArgs),
+}
+
+/// Arguments of `stagerack scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// A folder (or .clap file) to scan; repeat for several. Without it,
+    /// CLAP_PATH and the standard CLAP folders are scanned.
+    #[arg(long, value_name = "DIR")]
+    pub path: Vec<PathBuf>,
+    /// Print a JSON array (format, id, name, vendor, kind, path) instead of
+    /// a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `stagerack render`.
@@ -59,6 +74,7 @@ pub struct RenderArgs {
 /// Runs the command line; returns the process exit code. Main thread.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Scan(a) => scan(&a),
         Command::Render(a) => {
             let opts = RenderOptions {
                 preset: a.preset,
@@ -97,4 +113,54 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+fn scan(a: &ScanArgs) -> ExitCode {
+    let dirs = if a.path.is_empty() {
+        crate::plugin::scan::default_paths()
+    } else {
+        a.path.clone()
+    };
+    let report = crate::plugin::scan::scan_paths(&dirs);
+    for (file, why) in &report.failures {
+        eprintln!("warning: skipped {}: {why}", file.display());
+    }
+    if a.json {
+        match serde_json::to_string_pretty(&report.plugins) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot write JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        for p in &report.plugins {
+            let kind = match p.kind {
+                crate::plugin::PluginKind::Instrument => "instrument",
+                crate::plugin::PluginKind::Effect => "effect",
+            };
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                p.format,
+                p.id,
+                p.name,
+                p.vendor,
+                kind,
+                p.path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        if report.plugins.is_empty() {
+            eprintln!(
+                "no plugins found in {}",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }

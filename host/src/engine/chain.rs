@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{is_silent, ProcessorId};
 use crate::midi::{EventBuffer, TimedEvent};
-use crate::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Transport};
+use crate::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Tail, Transport};
 
 /// One slot's health, shared between its plan and the main-thread model.
 #[derive(Debug, Default)]
@@ -46,6 +46,9 @@ pub(crate) struct Slot {
     pub(crate) status: Arc<SlotStatus>,
     /// Parameter changes from the main thread for the next block.
     pub(crate) params: EventBuffer,
+    /// Frames of tail left since the input went quiet, while the processor
+    /// returns [`ProcessStatus::Tail`]; `None` while the input sounds.
+    tail_left: Option<u32>,
 }
 
 /// Where the audio thread sends caught panics: to the main thread, to be
@@ -96,6 +99,7 @@ impl Slot {
             failed: false,
             status: spec.status,
             params: EventBuffer::with_capacity(event_capacity),
+            tail_left: None,
         }
     }
 }
@@ -182,7 +186,11 @@ impl Chain {
             };
             let input_silent =
                 slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
-            if slot.sleeping && slot_events.is_empty() && input_silent {
+            if slot.sleeping
+                && slot_events.is_empty()
+                && input_silent
+                && !processor.wake_requested()
+            {
                 if slot.kind == PluginKind::Instrument {
                     left.fill(0.0);
                     right.fill(0.0);
@@ -213,14 +221,27 @@ impl Chain {
                 }
             };
             slot.status.processed.fetch_add(1, Ordering::Relaxed);
+            // A tail is counted from the first quiet block (no events, silent
+            // input) for as long as the processor reports.
+            let quiet_in = input_silent && slot_events.is_empty();
+            if !quiet_in || status != ProcessStatus::Tail {
+                slot.tail_left = None;
+            }
             let sleeping = match status {
                 ProcessStatus::Continue => false,
                 ProcessStatus::Sleep => true,
-                // Until the CLAP/VST3 tail length is tracked per slot, a tail
-                // keeps the plugin running while it still makes sound.
-                ProcessStatus::ContinueIfNotQuiet | ProcessStatus::Tail => {
-                    is_silent(left) && is_silent(right)
-                }
+                ProcessStatus::ContinueIfNotQuiet => is_silent(left) && is_silent(right),
+                ProcessStatus::Tail if !quiet_in => false,
+                ProcessStatus::Tail => match processor.tail() {
+                    Tail::Frames(n) => {
+                        let left_frames = slot.tail_left.get_or_insert(n);
+                        *left_frames = left_frames.saturating_sub(frames as u32);
+                        *left_frames == 0
+                    }
+                    Tail::Infinite => false,
+                    // No tail length reported: run while it still sounds.
+                    Tail::None => is_silent(left) && is_silent(right),
+                },
                 ProcessStatus::Error => {
                     slot.failed = true;
                     slot.status.failed.store(true, Ordering::Relaxed);

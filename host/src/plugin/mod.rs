@@ -11,7 +11,9 @@
 //!   [`deactivate`](PluginInstance::deactivate) on the main thread.
 
 pub mod builtin;
+pub mod clap;
 pub mod loader;
+pub mod scan;
 
 use std::path::PathBuf;
 
@@ -156,7 +158,12 @@ pub struct Block<'a> {
 
 /// The audio-thread half of an activated plugin. Every method is called on
 /// the audio thread only, and must not allocate, lock or block.
-pub trait AudioProcessor: Send {
+///
+/// `Any` is a supertrait so that [`PluginInstance::deactivate`] can turn the
+/// box it gets back into its own concrete type (`Box<dyn AudioProcessor>`
+/// upcasts to `Box<dyn Any>`, then `downcast`); implementors need nothing
+/// extra.
+pub trait AudioProcessor: Send + std::any::Any {
     /// Processes one block in place. Audio thread.
     fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus;
 
@@ -166,6 +173,19 @@ pub trait AudioProcessor: Send {
 
     /// Silences every voice at once (panic). Audio thread.
     fn reset(&mut self) {}
+
+    /// How long the processor keeps sounding after its input went quiet;
+    /// the chain keeps calling a processor that returned
+    /// [`ProcessStatus::Tail`] for this long. Audio thread.
+    fn tail(&self) -> Tail {
+        Tail::None
+    }
+
+    /// True (once) when the plugin asked to be processed although it sleeps
+    /// (CLAP `request_process`); the chain then wakes it. Audio thread.
+    fn wake_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// The main-thread handle of a plugin instance. Every method is called on
