@@ -294,3 +294,122 @@ impl Chain {
         Some((p, slot.sleeping, slot.failed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+    use crate::midi::Event;
+
+    /// Returns `status` every block, reports `tail`, counts its calls and
+    /// wakes up once when `wake` is set.
+    struct Fake {
+        status: ProcessStatus,
+        tail: Tail,
+        calls: Arc<AtomicU32>,
+        wake: Arc<AtomicBool>,
+    }
+
+    impl AudioProcessor for Fake {
+        fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            block.left.fill(0.0);
+            block.right.fill(0.0);
+            self.status
+        }
+        fn tail(&self) -> Tail {
+            self.tail
+        }
+        fn wake_requested(&mut self) -> bool {
+            self.wake.swap(false, Ordering::Relaxed)
+        }
+    }
+
+    fn chain_with(status: ProcessStatus, tail: Tail) -> (Chain, Arc<AtomicU32>, Arc<AtomicBool>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let wake = Arc::new(AtomicBool::new(false));
+        let spec = SlotSpec {
+            id: ProcessorId(1),
+            processor: Some(Box::new(Fake {
+                status,
+                tail,
+                calls: calls.clone(),
+                wake: wake.clone(),
+            })),
+            kind: PluginKind::Effect,
+            bypass: false,
+            status: Arc::new(SlotStatus::default()),
+        };
+        (Chain::new(vec![spec], 16), calls, wake)
+    }
+
+    fn run(chain: &mut Chain, events: &[TimedEvent], sink: &mut PanicSink) {
+        let mut l = [0.0f32; 64];
+        let mut r = [0.0f32; 64];
+        let t = Transport {
+            tempo: 120.0,
+            playing: true,
+            steady_frames: 0,
+            sample_rate: 48_000.0,
+        };
+        chain.process(&mut l, &mut r, events, &t, sink);
+    }
+
+    fn note() -> TimedEvent {
+        TimedEvent::new(
+            0,
+            Event::NoteOn {
+                channel: 0,
+                key: 60,
+                velocity: 1.0,
+                note_id: -1,
+            },
+        )
+    }
+
+    #[test]
+    fn tail_runs_for_the_reported_frames_after_input_goes_quiet() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, _) = chain_with(ProcessStatus::Tail, Tail::Frames(200));
+        run(&mut chain, &[note()], &mut sink);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        // 200 frames of tail in 64-frame blocks: 4 more blocks, then sleep.
+        for _ in 0..10 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 5);
+        assert!(chain.slots[0].sleeping);
+        // An event wakes it and restarts the count.
+        run(&mut chain, &[note()], &mut sink);
+        for _ in 0..10 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn infinite_tail_never_sleeps() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, _) = chain_with(ProcessStatus::Tail, Tail::Infinite);
+        for _ in 0..20 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 20);
+    }
+
+    #[test]
+    fn a_sleeping_processor_wakes_when_it_asks() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, wake) = chain_with(ProcessStatus::Sleep, Tail::None);
+        for _ in 0..5 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        wake.store(true, Ordering::Relaxed);
+        for _ in 0..5 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+}

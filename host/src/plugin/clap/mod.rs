@@ -278,13 +278,28 @@ pub(crate) fn descriptors(
     Ok(out)
 }
 
+/// A plugin found on disk: its file, the loaded entry, its descriptor.
+pub struct FoundPlugin {
+    /// The `.clap` file.
+    pub path: PathBuf,
+    /// The loaded library's entry (keeps it loaded).
+    pub entry: PluginEntry,
+    /// Who the plugin is.
+    pub descriptor: PluginDescriptor,
+}
+
+impl std::fmt::Debug for FoundPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FoundPlugin")
+            .field("path", &self.path)
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Finds the file holding plugin `id`: the `hint` first, then
-/// [`search_paths`]. Returns the file, its entry and the plugin's
-/// descriptor. Main thread.
-pub fn find_plugin(
-    id: &str,
-    hint: Option<&Path>,
-) -> Result<(PathBuf, PluginEntry, PluginDescriptor), ClapError> {
+/// [`search_paths`]. Main thread.
+pub fn find_plugin(id: &str, hint: Option<&Path>) -> Result<FoundPlugin, ClapError> {
     find_plugin_in(id, hint, &search_paths())
 }
 
@@ -293,7 +308,7 @@ pub fn find_plugin_in(
     id: &str,
     hint: Option<&Path>,
     dirs: &[PathBuf],
-) -> Result<(PathBuf, PluginEntry, PluginDescriptor), ClapError> {
+) -> Result<FoundPlugin, ClapError> {
     // The hint: if it exists, it must be a CLAP file; if it lacks the id,
     // the search continues and this error is reported when nothing else
     // has it either.
@@ -303,7 +318,11 @@ pub fn find_plugin_in(
             let entry = load_entry(h)?;
             let list = descriptors(&entry, h)?;
             if let Some(d) = list.iter().find(|d| d.id == id) {
-                return Ok((h.to_owned(), entry, d.clone()));
+                return Ok(FoundPlugin {
+                    path: h.to_owned(),
+                    entry,
+                    descriptor: d.clone(),
+                });
             }
             hint_error = Some(ClapError::IdNotInFile {
                 path: h.to_owned(),
@@ -337,7 +356,11 @@ pub fn find_plugin_in(
                 continue;
             };
             if let Some(d) = list.into_iter().find(|d| d.id == id) {
-                return Ok((file, entry, d));
+                return Ok(FoundPlugin {
+                    path: file,
+                    entry,
+                    descriptor: d,
+                });
             }
         }
     }
@@ -349,8 +372,8 @@ pub fn find_plugin_in(
 
 /// Loads and instantiates the plugin a preset entry names. Main thread.
 pub fn load(id: &str, hint: Option<&Path>) -> Result<ClapInstance, ClapError> {
-    let (path, entry, descriptor) = find_plugin(id, hint)?;
-    ClapInstance::new(entry, descriptor, &path)
+    let found = find_plugin(id, hint)?;
+    ClapInstance::new(found.entry, found.descriptor, &found.path)
 }
 
 /// A C string for an id (ids with NUL bytes cannot exist in a factory).
