@@ -268,6 +268,10 @@ pub enum PluginError {
         /// What went wrong.
         reason: String,
     },
+    /// A CLAP plugin could not be found, loaded, initialised or activated
+    /// (the message names the file and the plugin).
+    #[error(transparent)]
+    Clap(#[from] clap::ClapError),
     /// Any other failure reported by a plugin format.
     #[error("plugin `{plugin}`: {reason}")]
     Other {

@@ -131,6 +131,29 @@ impl ClapInstance {
         self.shared.state()
     }
 
+    /// Names of the CLAP extensions the plugin provides that this host
+    /// uses ("params", "state", ...). Main thread.
+    pub fn extensions(&self) -> Vec<&'static str> {
+        let e = &self.ext;
+        let mut out = Vec::new();
+        let mut add = |present: bool, name| {
+            if present {
+                out.push(name);
+            }
+        };
+        add(e.params.is_some(), "params");
+        add(e.state.is_some(), "state");
+        add(e.latency.is_some(), "latency");
+        add(e.tail.is_some(), "tail");
+        add(e.audio_ports.is_some(), "audio-ports");
+        add(e.note_ports.is_some(), "note-ports");
+        add(e.render.is_some(), "render");
+        add(e.timer.is_some(), "timer-support");
+        #[cfg(unix)]
+        add(e.posix_fd.is_some(), "posix-fd-support");
+        out
+    }
+
     /// The file it was loaded from. Main thread.
     pub fn path(&self) -> &Path {
         &self.path

@@ -38,7 +38,7 @@ pub use host::{ClapShared, ClapState};
 pub use instance::ClapInstance;
 pub use processor::ClapProcessor;
 
-use super::{PluginDescriptor, PluginError, PluginFormat, PluginKind};
+use super::{PluginDescriptor, PluginFormat, PluginKind};
 
 /// Why a CLAP plugin could not be found, loaded or started. Each names the
 /// file and the plugin, and says what to do. Main thread.
@@ -112,31 +112,6 @@ pub enum ClapError {
         /// What clack reported.
         reason: String,
     },
-}
-
-impl From<ClapError> for PluginError {
-    fn from(e: ClapError) -> Self {
-        let plugin = match &e {
-            ClapError::FileMissing { id, .. }
-            | ClapError::NotFound { id, .. }
-            | ClapError::IdNotInFile { id, .. }
-            | ClapError::Init { id, .. }
-            | ClapError::Activate { id, .. } => id.clone(),
-            ClapError::NotClap { path, .. } | ClapError::NoFactory { path } => {
-                path.display().to_string()
-            }
-        };
-        match e {
-            ClapError::Activate { .. } => PluginError::Activate {
-                plugin,
-                reason: e.to_string(),
-            },
-            _ => PluginError::Other {
-                plugin,
-                reason: e.to_string(),
-            },
-        }
-    }
 }
 
 /// The folders searched for `.clap` files, in order: `CLAP_PATH`
