@@ -325,6 +325,8 @@ impl AudioProcessor for ClapProcessor {
             }
         }
 
+        // This call answers any pending flush request.
+        shared.flush_requested.store(false, Ordering::Relaxed);
         in_events.clear();
         out_events.clear();
         for e in block.events {
@@ -448,6 +450,10 @@ impl AudioProcessor for ClapProcessor {
     }
 
     fn wake_requested(&mut self) -> bool {
-        self.shared.process_requested.swap(false, Ordering::AcqRel)
+        // `request_process`, or `params.request_flush` while active: both
+        // are answered by a process call (which flushes parameters too).
+        let process = self.shared.process_requested.swap(false, Ordering::AcqRel);
+        let flush = self.shared.flush_requested.swap(false, Ordering::AcqRel);
+        process || flush
     }
 }
