@@ -177,11 +177,13 @@ impl Chain {
                 slot.params.clear();
                 continue;
             }
-            // This slot's own parameter changes join the chain's events.
+            // This slot's own parameter changes join the chain's events,
+            // ahead of notes at the same offset: a change queued for this
+            // buffer holds from its first sample on.
             let slot_events: &[TimedEvent] = if slot.params.is_empty() {
                 cur.as_slice()
             } else {
-                merge_into(cur.as_slice(), slot.params.as_slice(), tmp);
+                merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
                 tmp.as_slice()
             };
             let input_silent =

@@ -58,6 +58,8 @@ pub struct ClapInstance {
     shared: Arc<ClapShared>,
     ext: Exts,
     params: Vec<ParamInfo>,
+    /// Ids of read-only parameters (meters, counters): listed, never set.
+    readonly: Vec<ParamId>,
     latency: u32,
     active: bool,
 }
@@ -113,10 +115,11 @@ impl ClapInstance {
             shared,
             ext,
             params: Vec::new(),
+            readonly: Vec::new(),
             latency: 0,
             active: false,
         };
-        me.params = me.scan_params();
+        (me.params, me.readonly) = me.scan_params();
         Ok(me)
     }
 
@@ -195,16 +198,21 @@ impl ClapInstance {
         }
     }
 
-    fn scan_params(&self) -> Vec<ParamInfo> {
+    /// The parameter list, and the ids of the read-only ones. Main thread.
+    fn scan_params(&self) -> (Vec<ParamInfo>, Vec<ParamId>) {
         let Some(p) = self.ext.params else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
+        let mut readonly = Vec::new();
         let mut inst = self.instance.borrow_mut();
         let handle = inst.plugin_handle();
         let mut buf = ParamInfoBuffer::new();
         let mut out = Vec::new();
         for i in 0..p.count(&handle) {
             if let Some(info) = p.get_info(&handle, i, &mut buf) {
+                if info.flags.contains(ParamInfoFlags::IS_READONLY) {
+                    readonly.push(info.id.get());
+                }
                 out.push(ParamInfo {
                     id: info.id.get(),
                     name: String::from_utf8_lossy(info.name).into_owned(),
@@ -215,7 +223,7 @@ impl ClapInstance {
                 });
             }
         }
-        out
+        (out, readonly)
     }
 
     /// Channel counts of each input and output audio port (main port first).
@@ -362,6 +370,9 @@ impl PluginInstance for ClapInstance {
                 param: id.to_string(),
             });
         };
+        if self.readonly.contains(&id) {
+            return Err(self.err(format!("parameter {id} is read-only")));
+        }
         let mut input = EventBuffer::with_capacity(1);
         input.push(&ParamValueEvent::new(0, cid, Pckn::match_all(), value));
         let mut output = EventBuffer::with_capacity(16);
@@ -468,6 +479,7 @@ impl PluginInstance for ClapInstance {
             let values: Vec<(ParamId, f64)> = self
                 .params
                 .iter()
+                .filter(|p| !self.readonly.contains(&p.id))
                 .filter_map(|p| Some((p.id, self.param_value(p.id)?)))
                 .collect();
             self.shared.state_dirty.store(false, Ordering::Release);
@@ -506,7 +518,7 @@ impl PluginInstance for ClapInstance {
                 plugin: self.descriptor.name.clone(),
                 reason: e.to_string(),
             })?;
-        self.params = self.scan_params();
+        (self.params, self.readonly) = self.scan_params();
         Ok(())
     }
 
@@ -528,7 +540,7 @@ impl PluginInstance for ClapInstance {
         }
         self.service_timers_and_fds();
         if self.shared.params_rescan.swap(false, Ordering::AcqRel) {
-            self.params = self.scan_params();
+            (self.params, self.readonly) = self.scan_params();
         }
         if !self.active && self.shared.flush_requested.swap(false, Ordering::AcqRel) {
             // An inactive plugin asked for a flush: give it one, empty.
