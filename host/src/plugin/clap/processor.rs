@@ -457,3 +457,186 @@ impl AudioProcessor for ClapProcessor {
         process || flush
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(buf: &EventBuffer) -> Vec<&'static str> {
+        buf.iter()
+            .map(|e| match e.as_core_event() {
+                Some(CoreEventSpace::NoteOn(_)) => "note-on",
+                Some(CoreEventSpace::NoteOff(_)) => "note-off",
+                Some(CoreEventSpace::NoteChoke(_)) => "choke",
+                Some(CoreEventSpace::Midi(_)) => "midi",
+                Some(CoreEventSpace::ParamValue(_)) => "param",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    fn all_events() -> Vec<TimedEvent> {
+        [
+            Event::NoteOn {
+                channel: 2,
+                key: 60,
+                velocity: 0.5,
+                note_id: 7,
+            },
+            Event::NoteOff {
+                channel: 2,
+                key: 60,
+                velocity: 0.25,
+                note_id: 7,
+            },
+            Event::NoteChoke {
+                channel: 2,
+                key: 61,
+                note_id: -1,
+            },
+            Event::ControlChange {
+                channel: 0,
+                controller: 64,
+                value: 127,
+            },
+            Event::PitchBend {
+                channel: 0,
+                value: 9000,
+            },
+            Event::ProgramChange {
+                channel: 0,
+                program: 5,
+            },
+            Event::ParamValue {
+                param: 3,
+                value: 0.5,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| TimedEvent::new(i as u32, e))
+        .collect()
+    }
+
+    #[test]
+    fn notes_follow_the_preferred_dialect() {
+        let mut buf = EventBuffer::with_capacity(16);
+        let clap = NoteMode::Port {
+            notes_as_clap: true,
+            midi: true,
+        };
+        for e in &all_events() {
+            push_event(&mut buf, e, clap);
+        }
+        assert_eq!(
+            kinds(&buf),
+            ["note-on", "note-off", "choke", "midi", "midi", "midi", "param"]
+        );
+        let Some(CoreEventSpace::NoteOn(on)) = buf.get(0).unwrap().as_core_event() else {
+            panic!("note-on expected");
+        };
+        assert_eq!(on.pckn().raw_channel(), 2);
+        assert_eq!(on.pckn().raw_key(), 60);
+        assert_eq!(on.pckn().raw_note_id(), 7);
+        assert_eq!(on.velocity(), 0.5);
+
+        buf.clear();
+        let midi = NoteMode::Port {
+            notes_as_clap: false,
+            midi: true,
+        };
+        for e in &all_events() {
+            push_event(&mut buf, e, midi);
+        }
+        assert_eq!(
+            kinds(&buf),
+            ["midi", "midi", "midi", "midi", "midi", "midi", "param"]
+        );
+        let Some(CoreEventSpace::Midi(m)) = buf.get(4).unwrap().as_core_event() else {
+            panic!("midi expected");
+        };
+        assert_eq!(m.data(), [0xE0, (9000 & 0x7F) as u8, (9000 >> 7) as u8]);
+        assert_eq!(buf.get(4).unwrap().header().time(), 4);
+
+        // CLAP-only port: MIDI-only messages are dropped; no note port: only
+        // parameters get through.
+        buf.clear();
+        let clap_only = NoteMode::Port {
+            notes_as_clap: true,
+            midi: false,
+        };
+        for e in &all_events() {
+            push_event(&mut buf, e, clap_only);
+        }
+        assert_eq!(kinds(&buf), ["note-on", "note-off", "choke", "param"]);
+        buf.clear();
+        for e in &all_events() {
+            push_event(&mut buf, e, NoteMode::None);
+        }
+        assert_eq!(kinds(&buf), ["param"]);
+    }
+
+    #[test]
+    fn plugin_output_notes_and_midi_come_back_as_events() {
+        let mut buf = EventBuffer::with_capacity(16);
+        buf.push(&NoteOnEvent::new(3, Pckn::from_raw(0, 1, 64, 9), 0.75));
+        buf.push(&MidiEvent::new(5, 0, [0xB3, 7, 100]));
+        buf.push(&NoteOffEvent::new(70, Pckn::from_raw(0, 1, 64, 9), 0.0));
+        // A wildcard channel cannot become one of our events.
+        buf.push(&NoteOnEvent::new(4, Pckn::from_raw(0, -1, 64, -1), 1.0));
+        let got: Vec<TimedEvent> = buf.iter().filter_map(|e| pull_event(e, 64)).collect();
+        assert_eq!(
+            got,
+            vec![
+                TimedEvent::new(
+                    3,
+                    Event::NoteOn {
+                        channel: 1,
+                        key: 64,
+                        velocity: 0.75,
+                        note_id: 9
+                    }
+                ),
+                TimedEvent::new(
+                    5,
+                    Event::ControlChange {
+                        channel: 3,
+                        controller: 7,
+                        value: 100
+                    }
+                ),
+                // Late events are clamped into the block.
+                TimedEvent::new(
+                    63,
+                    Event::NoteOff {
+                        channel: 1,
+                        key: 64,
+                        velocity: 0.0,
+                        note_id: 9
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn transport_carries_tempo_playing_and_position() {
+        let t = Transport {
+            tempo: 90.0,
+            playing: true,
+            steady_frames: 96_000,
+            sample_rate: 48_000.0,
+        };
+        let e = transport_event(&t);
+        assert_eq!(e.tempo, 90.0);
+        assert!(e.flags.contains(TransportFlags::IS_PLAYING));
+        assert!(e.flags.contains(TransportFlags::HAS_TEMPO));
+        assert!((e.song_pos_seconds.to_float() - 2.0).abs() < 1e-9);
+        assert!((e.song_pos_beats.to_float() - 3.0).abs() < 1e-9);
+        let stopped = transport_event(&Transport {
+            playing: false,
+            ..t
+        });
+        assert!(!stopped.flags.contains(TransportFlags::IS_PLAYING));
+    }
+}
