@@ -74,13 +74,8 @@ impl ClapInstance {
     ) -> Result<Self, ClapError> {
         let label = format!("{} ({})", descriptor.name, descriptor.id);
         let shared = Arc::new(ClapShared::new(label));
-        let host_info = HostInfo::new(
-            "stagerack",
-            "stagerack",
-            "https://github.com/stagerack/stagerack",
-            env!("CARGO_PKG_VERSION"),
-        )
-        .expect("host info strings contain no NUL byte");
+        let host_info = HostInfo::new("stagerack", "stagerack", "", env!("CARGO_PKG_VERSION"))
+            .expect("host info strings contain no NUL byte");
         let cid = c_id(&descriptor.id, path)?;
         let (s1, s2) = (shared.clone(), shared.clone());
         let instance = ClackInstance::<StageHost>::new(
