@@ -38,6 +38,9 @@ pub struct SlotModel {
     pub status: Arc<SlotStatus>,
     /// Its processor lives in the engine (activated and sent).
     running: bool,
+    /// Being restarted: left out of plans until its processor came home
+    /// and was deactivated, then activated again.
+    restarting: bool,
 }
 
 /// A rack on the main thread.
@@ -196,6 +199,7 @@ impl Session {
             bypass: def.bypass,
             status: Arc::new(SlotStatus::default()),
             running: false,
+            restarting: false,
         })
     }
 
@@ -305,7 +309,48 @@ impl Session {
         {
             slot.instance.on_main_thread();
         }
+        self.restart_requested_plugins();
         reports
+    }
+
+    /// Restarts plugins that asked for it, in two steps: a plan without
+    /// them (their processors come home and are deactivated), then, once
+    /// deactivated, a plan that activates them again. Main thread.
+    fn restart_requested_plugins(&mut self) {
+        let mut changed = false;
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.master.iter_mut())
+        {
+            if slot.restarting && !slot.running {
+                slot.restarting = false;
+                changed = true;
+            } else if !slot.restarting && slot.running && slot.instance.needs_restart() {
+                tracing::info!(
+                    "restarting {} at its request",
+                    slot.instance.descriptor().name
+                );
+                slot.restarting = true;
+                changed = true;
+            }
+        }
+        if changed {
+            if let Err(e) = self.commit() {
+                // Try again at the next pump.
+                for slot in self
+                    .racks
+                    .iter_mut()
+                    .flat_map(|r| r.slots.iter_mut())
+                    .chain(self.master.iter_mut())
+                    .filter(|s| s.running)
+                {
+                    slot.restarting = false;
+                }
+                tracing::warn!("could not restart plugins yet: {e}");
+            }
+        }
     }
 
     /// Ends the session after the driver stopped: takes the engine back,
@@ -372,7 +417,7 @@ fn specs_for(
     failures: &mut Vec<String>,
 ) -> Vec<SlotSpec> {
     let mut specs = Vec::new();
-    for slot in slots.iter_mut() {
+    for slot in slots.iter_mut().filter(|s| !s.restarting) {
         let processor = if slot.running {
             None
         } else {

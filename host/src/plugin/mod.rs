@@ -233,6 +233,14 @@ pub trait PluginInstance {
     /// Services the plugin's main-thread requests (timers, callbacks,
     /// restarts); called from the main-thread pump. Main thread.
     fn on_main_thread(&mut self) {}
+
+    /// True when the plugin asked to be deactivated and activated again
+    /// (CLAP `request_restart`, a latency change); the session's pump then
+    /// takes it out of the plan, deactivates it and brings it back. Main
+    /// thread.
+    fn needs_restart(&self) -> bool {
+        false
+    }
 }
 
 /// Why a plugin operation failed. Errors name the plugin and say what to do.

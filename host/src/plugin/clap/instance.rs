@@ -157,14 +157,6 @@ impl ClapInstance {
         &self.path
     }
 
-    /// True when the plugin asked to be restarted (`request_restart`, or a
-    /// latency change) and the host has not yet deactivated and
-    /// reactivated it. Main thread.
-    pub fn needs_restart(&self) -> bool {
-        self.shared.restart_requested.load(Ordering::Acquire)
-            || self.shared.latency_changed.load(Ordering::Acquire)
-    }
-
     /// True when the plugin marked its state dirty since the last save.
     /// Main thread.
     pub fn state_dirty(&self) -> bool {
@@ -527,6 +519,11 @@ impl PluginInstance for ClapInstance {
             u32::MAX => Tail::Infinite,
             n => Tail::Frames(n),
         }
+    }
+
+    fn needs_restart(&self) -> bool {
+        self.shared.restart_requested.load(Ordering::Acquire)
+            || self.shared.latency_changed.load(Ordering::Acquire)
     }
 
     fn on_main_thread(&mut self) {
