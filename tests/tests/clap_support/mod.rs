@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use stagerack::engine::{Engine, EngineConfig, QueueCapacities};
 use stagerack::io::offline::{render_offline, OfflineJob, Rendered};
@@ -59,21 +59,19 @@ pub fn bundle_dir() -> PathBuf {
 }
 
 /// The path of one of the project's test bundles, building them with
-/// `cargo xtask bundle` first if any is missing (never skipped).
+/// `cargo xtask bundle` first if it is missing (never skipped).
 pub fn bundle(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
+    static BUILD: Mutex<()> = Mutex::new(());
     let path = bundle_dir().join(format!("{name}.clap"));
-    BUILT.get_or_init(|| {
-        if path.exists() {
-            return;
-        }
+    let _one_build_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
         let status = Command::new(env!("CARGO"))
             .args(["xtask", "bundle"])
             .current_dir(stagerack_tests::workspace_root())
             .status()
             .expect("run cargo xtask bundle");
         assert!(status.success(), "cargo xtask bundle failed");
-    });
+    }
     assert!(
         path.exists(),
         "{} is missing after `cargo xtask bundle`",
