@@ -10,7 +10,7 @@
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
-use clack_extensions::tail::{PluginTail, TailLength};
+use clack_extensions::tail::{HostTail, HostTailImpl, PluginTail, TailLength};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
 use clack_host::events::Match;
@@ -66,8 +66,17 @@ impl HostLatencyImpl for TestMainThread {
     }
 }
 
-pub struct TestAudio;
+#[derive(Default)]
+pub struct TestAudio {
+    pub tail_changed: u32,
+}
 impl AudioProcessorHandler<'_> for TestAudio {}
+
+impl HostTailImpl for TestAudio {
+    fn changed(&mut self) {
+        self.tail_changed += 1;
+    }
+}
 
 pub struct TestHost;
 
@@ -80,7 +89,7 @@ impl HostHandlers for TestHost {
         if shared.thread_check {
             builder.register::<HostThreadCheck>();
         }
-        builder.register::<HostLatency>();
+        builder.register::<HostLatency>().register::<HostTail>();
     }
 }
 
@@ -190,7 +199,7 @@ impl Hosted {
         };
         let stopped = self
             .instance
-            .activate(|_, _| TestAudio, config)
+            .activate(|_, _| TestAudio::default(), config)
             .expect("activate");
         let started = as_audio(|| stopped.start_processing()).expect("start_processing");
         self.processor = Some(started);
@@ -368,6 +377,11 @@ impl Hosted {
         let handle = processor.plugin_handle();
         let ext = handle.get_extension::<PluginTail>().expect("tail ext");
         ext.get(&handle)
+    }
+
+    pub fn tail_changed(&self) -> u32 {
+        let processor = self.processor.as_ref().expect("active");
+        processor.access_handler(|a| a.tail_changed)
     }
 
     pub fn restarts(&self) -> u32 {
