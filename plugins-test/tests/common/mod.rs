@@ -20,14 +20,20 @@ use std::cell::Cell;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Any allocation inside `as_audio` aborts the test (debug builds), as in
+/// stagerack's own tests: the plugins must not allocate on the audio thread.
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 thread_local! {
     static ON_AUDIO: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` while the current thread counts as the audio thread.
+/// Runs `f` while the current thread counts as the audio thread, with
+/// allocation forbidden.
 pub fn as_audio<T>(f: impl FnOnce() -> T) -> T {
     ON_AUDIO.with(|a| a.set(true));
-    let out = f();
+    let out = assert_no_alloc::assert_no_alloc(f);
     ON_AUDIO.with(|a| a.set(false));
     out
 }
