@@ -2,7 +2,12 @@
 //!
 //! - `demo-midi`: regenerate `presets/demo.mid`, the phrase the README's
 //!   demo render plays.
+//! - `bundle [--release]`: build every CLAP test plugin of `plugins-test`
+//!   and copy each to `target/bundles/clap/<name>.clap` (debug profile
+//!   unless `--release`, so it matches what `cargo test` builds); prints the
+//!   bundle paths, one per line, on stdout.
 
+mod bundle;
 mod demo_midi;
 
 use std::path::PathBuf;
@@ -31,8 +36,30 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bundle") => {
+            let release = match &args[1..] {
+                [] => false,
+                [flag] if flag == "--release" => true,
+                _ => {
+                    eprintln!("usage: cargo xtask bundle [--release]");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match bundle::run(&workspace_root(), release) {
+                Ok(paths) => {
+                    for path in paths {
+                        println!("{}", path.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask demo-midi");
+            eprintln!("usage: cargo xtask demo-midi | cargo xtask bundle [--release]");
             ExitCode::FAILURE
         }
     }
