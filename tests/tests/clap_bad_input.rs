@@ -151,3 +151,81 @@ id = "org.example.missing2"
     assert!(peak(&out.left[..100]) < 1e-6);
     assert!(peak(&out.left[100..]) > 0.01, "the synth still plays");
 }
+
+#[test]
+fn init_failure_names_the_file_and_the_plugin() {
+    let path = bundle("stagerack-bad-init");
+    let e = load_err(&clap_def("org.stagerack.test.bad-init", &path));
+    assert!(e.contains("org.stagerack.test.bad-init"), "{e}");
+    assert!(e.contains("stagerack-bad-init.clap"), "{e}");
+    assert!(e.contains("failed to initialise"), "{e}");
+}
+
+#[test]
+fn activate_failure_names_the_file_and_the_plugin() {
+    use stagerack::plugin::clap::ClapState;
+    use stagerack::plugin::{PluginInstance, ProcessConfig};
+    let path = bundle("stagerack-bad-activate");
+    let mut inst =
+        stagerack::plugin::clap::load("org.stagerack.test.bad-activate", Some(&path)).unwrap();
+    let err = match inst.activate(&ProcessConfig {
+        sample_rate: RATE,
+        min_block: 1,
+        max_block: 64,
+        offline: true,
+    }) {
+        Ok(_) => panic!("activation should fail"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("org.stagerack.test.bad-activate"), "{err}");
+    assert!(err.contains("stagerack-bad-activate.clap"), "{err}");
+    assert!(err.contains("refused to activate"), "{err}");
+    assert_eq!(inst.state(), ClapState::Inactive);
+}
+
+#[test]
+fn bad_init_and_bad_activate_leave_the_rest_of_the_preset_playing() {
+    let text = format!(
+        r#"
+version = 1
+name = "bad plugins"
+
+[[rack]]
+name = "probe"
+[[rack.plugin]]
+format = "clap"
+id = "org.stagerack.test.bad-init"
+path = "{}"
+[[rack.plugin]]
+format = "clap"
+id = "org.stagerack.test.probe"
+path = "{}"
+[[rack.plugin]]
+format = "clap"
+id = "org.stagerack.test.bad-activate"
+path = "{}"
+"#,
+        bundle("stagerack-bad-init").display(),
+        bundle("stagerack-probe").display(),
+        bundle("stagerack-bad-activate").display(),
+    );
+    let p = preset(&text);
+    let (mut s, mut e) = session(&p, 64);
+    assert_eq!(s.warnings.len(), 2, "{:#?}", s.warnings);
+    assert!(s.warnings[0].contains("bad-init"), "{}", s.warnings[0]);
+    assert!(s.warnings[1].contains("bad-activate"), "{}", s.warnings[1]);
+    assert!(s.warnings[1].contains("bypassed"), "{}", s.warnings[1]);
+    let events = [SampleEvent {
+        frame: 77,
+        event: Event::NoteOn {
+            channel: 0,
+            key: 60,
+            velocity: 1.0,
+            note_id: -1,
+        },
+    }];
+    let out = render(&mut s, &mut e, &events, None, 64, 256);
+    s.shutdown(e);
+    assert!((out.left[77] - 1.0).abs() < 1e-6, "the probe still plays");
+    assert!(peak(&out.left[..77]) == 0.0 && peak(&out.left[78..]) == 0.0);
+}

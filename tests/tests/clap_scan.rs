@@ -1,5 +1,7 @@
 //! `stagerack scan`: the real binary lists the CLAP plugins it finds.
 
+mod clap_support;
+
 use std::process::Command;
 
 use stagerack_tests::stagerack_bin;
@@ -73,4 +75,26 @@ fn scan_of_an_empty_folder_says_so() {
     let (stdout, stderr, ok) = scan(&["--path", &d, "--json"]);
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), "[]");
+}
+
+#[test]
+fn scan_lists_the_projects_bundles_with_their_kinds() {
+    // Builds the bundles if missing.
+    let probe = clap_support::bundle("stagerack-probe");
+    let dir = probe.parent().unwrap().display().to_string();
+    let (stdout, stderr, ok) = scan(&["--path", &dir, "--json"]);
+    assert!(ok, "{stderr}");
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let kind_of = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .map(|p| p["kind"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{id} not in {stdout}"))
+    };
+    assert_eq!(kind_of("org.stagerack.test.probe"), "instrument");
+    assert_eq!(kind_of("org.stagerack.test.synth"), "instrument");
+    assert_eq!(kind_of("org.stagerack.test.gain"), "effect");
+    assert_eq!(kind_of("org.stagerack.test.tail"), "effect");
 }
