@@ -107,6 +107,8 @@ pub(crate) struct Chain {
     cur: EventBuffer,
     /// Events the current slot emits.
     out: EventBuffer,
+    /// Panics caught since the owner last took the count.
+    pub(crate) panics_caught: u32,
     /// Scratch for merging.
     tmp: EventBuffer,
 }
@@ -138,6 +140,7 @@ impl Chain {
             cur: EventBuffer::with_capacity(event_capacity),
             out: EventBuffer::with_capacity(event_capacity),
             tmp: EventBuffer::with_capacity(event_capacity),
+            panics_caught: 0,
         }
     }
 
@@ -159,6 +162,7 @@ impl Chain {
             cur,
             out,
             tmp,
+            panics_caught,
         } = self;
         cur.clear();
         for e in events {
@@ -205,6 +209,7 @@ impl Chain {
             let status = match result {
                 Ok(status) => status,
                 Err(payload) => {
+                    *panics_caught += 1;
                     slot.status.panicked.store(true, Ordering::Relaxed);
                     report_panic(panics, Some(slot.id), payload);
                     left.fill(0.0);

@@ -9,6 +9,7 @@
 //! - [`EngineShared`] (meters, counters; atomics only) is read by anyone.
 
 pub mod alloc_guard;
+pub mod audio_thread;
 mod chain;
 mod denormals;
 mod handle;

@@ -48,6 +48,8 @@ pub struct Plan {
     pub(crate) tempo: f64,
     mix_left: Vec<f32>,
     mix_right: Vec<f32>,
+    /// Processor panics caught since the engine last took the count.
+    pub(crate) panics_caught: u32,
 }
 
 /// Compiles racks into a [`Plan`]. Main thread.
@@ -122,6 +124,7 @@ impl PlanBuilder {
             tempo: self.tempo,
             mix_left: vec![0.0; n],
             mix_right: vec![0.0; n],
+            panics_caught: 0,
         })
     }
 }
@@ -266,6 +269,7 @@ impl Plan {
             dropped += rack
                 .chain
                 .process(l, r, rack.events.as_slice(), transport, panics);
+            self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
             let g = rack.gain;
             for (m, x) in mix_l.iter_mut().zip(l.iter()) {
                 *m += g * x;
@@ -277,6 +281,7 @@ impl Plan {
             rack.status.peak_right.raise(g * peak(r));
         }
         dropped += self.master.process(mix_l, mix_r, &[], transport, panics);
+        self.panics_caught += std::mem::take(&mut self.master.panics_caught);
         let g = self.master_gain;
         for (o, m) in out_left.iter_mut().zip(mix_l.iter()) {
             *o = g * m;

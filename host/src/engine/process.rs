@@ -93,6 +93,7 @@ impl Engine {
         let started = Instant::now();
         let frames = left.len().min(right.len());
         let _ftz = DenormalGuard::new();
+        let _scope = super::audio_thread::AudioCallbackScope::enter();
         no_alloc(|| {
             let result = catch_unwind(AssertUnwindSafe(|| {
                 self.process_inner(events, input, &mut left[..frames], &mut right[..frames])
@@ -242,6 +243,12 @@ impl Engine {
                 &mut self.panics,
             );
             start = end;
+        }
+        let caught = std::mem::take(&mut plan.panics_caught);
+        if caught > 0 {
+            self.shared
+                .panics
+                .fetch_add(u64::from(caught), Ordering::Relaxed);
         }
         if dropped > 0 {
             self.shared
