@@ -263,19 +263,25 @@ impl Session {
             .find(|s| s.id == id)
     }
 
+    /// Gives every processor left in a plan that came home back to its
+    /// instance for deactivation. Main thread.
+    fn deactivate_plan(&mut self, plan: Box<crate::engine::Plan>) {
+        for (id, processor) in plan.into_processors() {
+            if let Some(mut inst) = self.parked.remove(&id) {
+                inst.deactivate(processor);
+            } else if let Some(slot) = self.slot_mut(id) {
+                slot.running = false;
+                slot.instance.deactivate(processor);
+            }
+        }
+    }
+
     /// Does the main thread's periodic work: deactivates processors of
     /// retired plans, reports caught panics, services plugin requests.
     /// Returns the panic messages reported. Main thread.
     pub fn pump(&mut self) -> Vec<String> {
         while let Some(plan) = self.handle.take_retired() {
-            for (id, processor) in plan.into_processors() {
-                if let Some(mut inst) = self.parked.remove(&id) {
-                    inst.deactivate(processor);
-                } else if let Some(slot) = self.slot_mut(id) {
-                    slot.running = false;
-                    slot.instance.deactivate(processor);
-                }
-            }
+            self.deactivate_plan(plan);
         }
         let mut reports = Vec::new();
         while let Some(p) = self.handle.take_panic() {
@@ -312,14 +318,7 @@ impl Session {
     /// stops and deactivates every processor on this thread. Main thread.
     pub fn shutdown(mut self, engine: Engine) {
         for plan in engine.into_plans() {
-            for (id, processor) in plan.into_processors() {
-                if let Some(mut inst) = self.parked.remove(&id) {
-                    inst.deactivate(processor);
-                } else if let Some(slot) = self.slot_mut(id) {
-                    slot.running = false;
-                    slot.instance.deactivate(processor);
-                }
-            }
+            self.deactivate_plan(plan);
         }
         self.pump();
     }
