@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::{
     new_engine, Engine, EngineConfig, EngineHandle, MidiFilter, PlanBuilder, ProcessorId, RackId,
-    RackSpec, RackStatus, SlotSpec, SlotStatus,
+    RackSpec, RackStatus, SlotSpec, SlotStatus, BLOCKED,
 };
 use crate::plugin::loader::load_plugin;
 use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
@@ -96,8 +96,29 @@ fn filter_of(def: &RackDef) -> MidiFilter {
     if let Some(ch) = &def.channels {
         f.channels = ch.iter().fold(0u16, |m, c| m | 1 << ((c - 1) & 15));
     }
-    f.transpose = def.transpose;
+    f.transpose = def.transpose.saturating_add(def.octave.saturating_mul(12));
+    f.velocity_map = def.velocity_curve.table();
+    for &cc in &def.cc_block {
+        f.cc_map[usize::from(cc & 127)] = BLOCKED;
+    }
+    for &[from, to] in &def.cc_remap {
+        f.cc_map[usize::from(from & 127)] = to;
+    }
+    if !def.sustain {
+        f.cc_map[64] = BLOCKED;
+    }
     f
+}
+
+/// Left and right gains of a rack: gain, balance, mute and solo (`any_solo`:
+/// some rack of the preset is soloed). Main thread.
+pub fn rack_gains(def: &RackDef, gain_db: f64, any_solo: bool) -> [f32; 2] {
+    if def.mute || (any_solo && !def.solo) {
+        return [0.0, 0.0];
+    }
+    let g = db_to_gain(gain_db);
+    let pan = def.pan.clamp(-1.0, 1.0) as f32;
+    [g * (1.0 - pan).min(1.0), g * (1.0 + pan).min(1.0)]
 }
 
 impl Session {
@@ -222,12 +243,13 @@ impl Session {
         let process = self.process;
         let mut failures = Vec::new();
         let mut racks = Vec::new();
+        let any_solo = self.racks.iter().any(|r| r.def.solo);
         for rack in &mut self.racks {
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
             racks.push(RackSpec {
                 id: rack.id,
                 filter: rack.filter,
-                gain: db_to_gain(rack.gain_db),
+                gain: rack_gains(&rack.def, rack.gain_db, any_solo),
                 slots,
                 status: rack.status.clone(),
             });

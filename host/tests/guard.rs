@@ -76,7 +76,7 @@ fn a_processor_allocating_in_process_aborts_a_debug_build() {
             .rack(RackSpec {
                 id: RackId(1),
                 filter: Default::default(),
-                gain: 1.0,
+                gain: [1.0, 1.0],
                 slots: vec![s],
                 status: Default::default(),
             })
@@ -125,7 +125,7 @@ fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
     let rack = |id, s| RackSpec {
         id: RackId(id),
         filter: Default::default(),
-        gain: 1.0,
+        gain: [1.0, 1.0],
         slots: vec![s],
         status: Default::default(),
     };

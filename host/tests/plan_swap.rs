@@ -84,10 +84,16 @@ fn a_changed_plan_takes_effect_at_the_next_buffer_boundary() {
             session.commit().unwrap();
         }
     });
-    for i in 0..8 {
+    // Before the change: full level. At the boundary the gain starts a
+    // 5 ms glide (no click) and reaches -6 dB 120 frames later.
+    for i in 0..4 {
+        assert_eq!(out.left[i * 64 + 5], 1.0, "block {i}");
+    }
+    let glide = out.left[4 * 64 + 5];
+    assert!((glide - (1.0 - 6.0 / 240.0)).abs() < 1e-3, "{glide}");
+    for i in 6..8 {
         let v = out.left[i * 64 + 5];
-        let want = if i < 4 { 1.0 } else { 0.5 };
-        assert!((v - want).abs() < 1e-4, "block {i}: {v}");
+        assert!((v - 0.5).abs() < 1e-4, "block {i}: {v}");
     }
     session.shutdown(engine);
 }

@@ -22,7 +22,7 @@ pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
 pub use plan::{Plan, PlanBuilder, RackSpec};
 pub use process::Engine;
-pub use route::MidiFilter;
+pub use route::{MidiFilter, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};
 
 /// Identifies a processor across plans, so a new plan can take over the

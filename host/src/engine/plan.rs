@@ -16,8 +16,8 @@ pub struct RackSpec {
     pub id: RackId,
     /// What MIDI it takes.
     pub filter: MidiFilter,
-    /// Linear output gain.
-    pub gain: f32,
+    /// Linear output gains, left and right (pan, mute and solo included).
+    pub gain: [f32; 2],
     /// Its processors, in order.
     pub slots: Vec<SlotSpec>,
     /// Meters, shared with the main thread.
@@ -27,7 +27,10 @@ pub struct RackSpec {
 pub(crate) struct RackPlan {
     pub(crate) id: RackId,
     filter: MidiFilter,
-    gain: f32,
+    /// Where the gains are heading (this plan's values).
+    gain_target: [f32; 2],
+    /// Where they are now (carried over from the previous plan).
+    gain_now: [f32; 2],
     pub(crate) chain: Chain,
     left: Vec<f32>,
     right: Vec<f32>,
@@ -108,7 +111,8 @@ impl PlanBuilder {
                 .map(|r| RackPlan {
                     id: r.id,
                     filter: r.filter,
-                    gain: r.gain,
+                    gain_target: r.gain,
+                    gain_now: r.gain,
                     chain: Chain::new(r.slots, cap),
                     left: vec![0.0; n],
                     right: vec![0.0; n],
@@ -172,6 +176,8 @@ impl Plan {
         for rack in &mut self.racks {
             if let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) {
                 rack.held.copy_from(&prev.held);
+                // Gain changes glide from where the old plan was.
+                rack.gain_now = prev.gain_now;
             }
         }
         missing
@@ -270,15 +276,14 @@ impl Plan {
                 .chain
                 .process(l, r, rack.events.as_slice(), transport, panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
-            let g = rack.gain;
-            for (m, x) in mix_l.iter_mut().zip(l.iter()) {
-                *m += g * x;
-            }
-            for (m, x) in mix_r.iter_mut().zip(r.iter()) {
-                *m += g * x;
-            }
-            rack.status.peak_left.raise(g * peak(l));
-            rack.status.peak_right.raise(g * peak(r));
+            let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
+                .max(1.0)
+                .recip();
+            mix_gliding(mix_l, l, &mut rack.gain_now[0], rack.gain_target[0], step);
+            mix_gliding(mix_r, r, &mut rack.gain_now[1], rack.gain_target[1], step);
+            let [gl, gr] = rack.gain_now;
+            rack.status.peak_left.raise(gl * peak(l));
+            rack.status.peak_right.raise(gr * peak(r));
         }
         dropped += self.master.process(mix_l, mix_r, &[], transport, panics);
         self.panics_caught += std::mem::take(&mut self.master.panics_caught);
@@ -290,5 +295,31 @@ impl Plan {
             *o = g * m;
         }
         dropped
+    }
+}
+
+/// How long a rack gain change (gain, pan, mute, solo) takes to glide, so
+/// it never clicks.
+const GAIN_GLIDE_SECONDS: f32 = 0.005;
+
+/// `mix += src × gain`, with `gain` moving toward `target` by at most
+/// `step` (a fraction of full scale) per sample. Audio thread.
+#[inline]
+fn mix_gliding(mix: &mut [f32], src: &[f32], gain: &mut f32, target: f32, step: f32) {
+    if *gain == target {
+        let g = target;
+        for (m, x) in mix.iter_mut().zip(src.iter()) {
+            *m += g * x;
+        }
+        return;
+    }
+    for (m, x) in mix.iter_mut().zip(src.iter()) {
+        let d = target - *gain;
+        *gain = if d.abs() <= step {
+            target
+        } else {
+            *gain + step.copysign(d)
+        };
+        *m += *gain * x;
     }
 }

@@ -4,7 +4,7 @@
 mod format;
 mod save;
 
-pub use format::{MasterDef, PluginDef, Preset, RackDef, PRESET_VERSION};
+pub use format::{MasterDef, PluginDef, Preset, RackDef, VelocityCurve, PRESET_VERSION};
 pub use save::save_atomically;
 
 use std::path::{Path, PathBuf};
