@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::engine::{
-    new_engine, Engine, EngineConfig, EngineHandle, MidiFilter, PlanBuilder, ProcessorId, RackId,
-    RackSpec, RackStatus, SlotSpec, SlotStatus, BLOCKED,
+    new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MidiFilter, PlanBuilder,
+    ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus, SwitchTable, BLOCKED,
 };
 use crate::plugin::loader::load_plugin;
 use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
@@ -56,22 +56,34 @@ pub struct RackModel {
     pub status: Arc<RackStatus>,
     /// The preset entry it came from.
     pub def: RackDef,
+    /// The preset (setlist entry) it belongs to.
+    pub group: u16,
 }
 
-/// Everything the main thread knows about what plays. Main thread only.
-pub struct Session {
-    handle: EngineHandle,
-    process: ProcessConfig,
-    /// Racks in mix order.
-    pub racks: Vec<RackModel>,
+/// One loaded preset's own settings: its master section and tempo.
+pub struct GroupModel {
+    /// Preset name.
+    pub name: String,
     /// Master chain.
     pub master: Vec<SlotModel>,
     /// Master gain in dB.
     pub master_gain_db: f64,
     /// Tempo in BPM.
     pub tempo: f64,
-    /// Name of the preset.
-    pub name: String,
+}
+
+/// Everything the main thread knows about what plays. Main thread only.
+pub struct Session {
+    handle: EngineHandle,
+    process: ProcessConfig,
+    /// Racks of every loaded preset, in mix order.
+    pub racks: Vec<RackModel>,
+    /// The loaded presets (one, or a setlist's entries), in order.
+    pub groups: Vec<GroupModel>,
+    /// How MIDI switches between them.
+    pub switch: SwitchTable,
+    /// A preset to make current with the next plan.
+    pending_select: Option<u16>,
     /// Instances removed from the model whose processors are still on the
     /// audio thread; deactivated when their plan comes home.
     parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
@@ -131,6 +143,24 @@ impl Session {
         config: EngineConfig,
         offline: bool,
     ) -> Result<(Session, Engine), SessionError> {
+        Self::with_presets(
+            std::slice::from_ref(preset),
+            SwitchTable::default(),
+            config,
+            offline,
+        )
+    }
+
+    /// Builds a session holding several presets at once (a setlist): all
+    /// instantiated and activated up front, so switching never waits; the
+    /// engine switches between them on the MIDI triggers in `switch`, at the
+    /// trigger's exact sample. Preset 0 starts current. Main thread.
+    pub fn with_presets(
+        presets: &[Preset],
+        switch: SwitchTable,
+        config: EngineConfig,
+        offline: bool,
+    ) -> Result<(Session, Engine), SessionError> {
         let (handle, engine) = new_engine(config);
         let mut session = Session {
             handle,
@@ -141,18 +171,25 @@ impl Session {
                 offline,
             },
             racks: Vec::new(),
-            master: Vec::new(),
-            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
-            tempo: preset.tempo.unwrap_or(120.0),
-            name: preset.name.clone(),
+            groups: Vec::new(),
+            switch,
+            pending_select: None,
             parked: HashMap::new(),
             warnings: Vec::new(),
             next_id: 1,
         };
+        for (group, preset) in presets.iter().enumerate() {
+            session.add_preset(group as u16, preset);
+        }
+        session.commit()?;
+        Ok((session, engine))
+    }
+
+    fn add_preset(&mut self, group: u16, preset: &Preset) {
         for def in &preset.racks {
-            let slots = session.load_chain(&def.plugins, &def.name);
-            let id = RackId(session.fresh_id());
-            session.racks.push(RackModel {
+            let slots = self.load_chain(&def.plugins, &def.name);
+            let id = RackId(self.fresh_id());
+            self.racks.push(RackModel {
                 id,
                 name: def.name.clone(),
                 filter: filter_of(def),
@@ -160,13 +197,35 @@ impl Session {
                 slots,
                 status: Arc::new(RackStatus::default()),
                 def: def.clone(),
+                group,
             });
         }
-        if let Some(m) = &preset.master {
-            session.master = session.load_chain(&m.plugins, "master");
-        }
-        session.commit()?;
-        Ok((session, engine))
+        let master = match &preset.master {
+            Some(m) => self.load_chain(&m.plugins, "master"),
+            None => Vec::new(),
+        };
+        self.groups.push(GroupModel {
+            name: preset.name.clone(),
+            master,
+            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+            tempo: preset.tempo.unwrap_or(120.0),
+        });
+    }
+
+    /// Makes preset `group` current from the next buffer on (setlist
+    /// select from the main thread). Main thread.
+    pub fn select(&mut self, group: u16) -> Result<(), SessionError> {
+        self.pending_select = Some(group);
+        self.commit()
+    }
+
+    /// The preset new notes go to now, as the audio thread last reported.
+    /// Main thread.
+    pub fn current_group(&self) -> u16 {
+        self.handle
+            .shared()
+            .current_group
+            .load(std::sync::atomic::Ordering::Relaxed) as u16
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -239,17 +298,27 @@ impl Session {
             self.process.max_block as usize,
             q.events_per_block,
         )
-        .tempo(self.tempo);
+        .switch(self.switch.clone());
+        if let Some(g) = self.pending_select.take() {
+            builder = builder.select(g);
+        }
         let process = self.process;
         let mut failures = Vec::new();
         let mut racks = Vec::new();
-        let any_solo = self.racks.iter().any(|r| r.def.solo);
+        // Solo is per preset: bit g set when some rack of preset g is soloed.
+        let solo_groups = self
+            .racks
+            .iter()
+            .filter(|r| r.def.solo)
+            .fold(0u128, |m, r| m | 1u128 << (r.group % 128));
         for rack in &mut self.racks {
+            let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
             racks.push(RackSpec {
                 id: rack.id,
                 filter: rack.filter,
                 gain: rack_gains(&rack.def, rack.gain_db, any_solo),
+                group: rack.group,
                 slots,
                 status: rack.status.clone(),
             });
@@ -257,8 +326,14 @@ impl Session {
         for r in racks {
             builder = builder.rack(r);
         }
-        let master = specs_for(&mut self.master, &process, &mut failures);
-        builder = builder.master(master, db_to_gain(self.master_gain_db));
+        for g in &mut self.groups {
+            let master = specs_for(&mut g.master, &process, &mut failures);
+            builder = builder.group(GroupSpec {
+                master,
+                gain: db_to_gain(g.master_gain_db),
+                tempo: g.tempo,
+            });
+        }
         for msg in failures {
             tracing::warn!("{msg}");
             self.warnings.push(msg);
@@ -281,7 +356,7 @@ impl Session {
         self.racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
             .find(|s| s.id == id)
     }
 
@@ -313,7 +388,7 @@ impl Session {
                     self.racks
                         .iter()
                         .flat_map(|r| r.slots.iter())
-                        .chain(self.master.iter())
+                        .chain(self.groups.iter().flat_map(|g| g.master.iter()))
                         .find(|s| s.id == id)
                         .map(|s| s.instance.descriptor().name.clone())
                 })
@@ -329,7 +404,7 @@ impl Session {
             .racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
         {
             slot.instance.on_main_thread();
         }
@@ -345,9 +420,14 @@ impl Session {
         self.pump();
     }
 
-    /// The preset as it stands now: routing from the model, each plugin's
-    /// current state and parameter values. Main thread.
+    /// The current preset as it stands now: routing from the model, each
+    /// plugin's current state and parameter values. Main thread.
     pub fn to_preset(&mut self) -> Result<Preset, PluginError> {
+        self.to_preset_of(self.current_group())
+    }
+
+    /// Preset `group` (a setlist entry) as it stands now. Main thread.
+    pub fn to_preset_of(&mut self, group: u16) -> Result<Preset, PluginError> {
         fn chain_defs(slots: &mut [SlotModel]) -> Result<Vec<PluginDef>, PluginError> {
             let mut out = Vec::new();
             for slot in slots {
@@ -362,24 +442,26 @@ impl Session {
             Ok(out)
         }
         let mut racks = Vec::new();
-        for rack in &mut self.racks {
+        for rack in self.racks.iter_mut().filter(|r| r.group == group) {
             let mut def = rack.def.clone();
             def.name = rack.name.clone();
             def.gain_db = rack.gain_db;
             def.plugins = chain_defs(&mut rack.slots)?;
             racks.push(def);
         }
-        let master_plugins = chain_defs(&mut self.master)?;
+        let last = self.groups.len() - 1;
+        let g = &mut self.groups[usize::from(group).min(last)];
+        let master_plugins = chain_defs(&mut g.master)?;
         Ok(Preset {
             version: crate::preset::PRESET_VERSION,
-            name: self.name.clone(),
-            tempo: Some(self.tempo),
+            name: g.name.clone(),
+            tempo: Some(g.tempo),
             racks,
-            master: if master_plugins.is_empty() && self.master_gain_db == 0.0 {
+            master: if master_plugins.is_empty() && g.master_gain_db == 0.0 {
                 None
             } else {
                 Some(crate::preset::MasterDef {
-                    gain_db: self.master_gain_db,
+                    gain_db: g.master_gain_db,
                     plugins: master_plugins,
                 })
             },

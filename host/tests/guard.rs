@@ -79,6 +79,7 @@ fn a_processor_allocating_in_process_aborts_a_debug_build() {
                 gain: [1.0, 1.0],
                 slots: vec![s],
                 status: Default::default(),
+                group: 0,
             })
             .build();
         assert!(handle.send_plan(plan).is_ok());
@@ -128,6 +129,7 @@ fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
         gain: [1.0, 1.0],
         slots: vec![s],
         status: Default::default(),
+        group: 0,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, bad))

@@ -17,13 +17,15 @@ mod plan;
 mod process;
 mod route;
 mod shared;
+mod switch;
 
 pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
-pub use plan::{Plan, PlanBuilder, RackSpec};
+pub use plan::{GroupSpec, Plan, PlanBuilder, RackSpec};
 pub use process::Engine;
 pub use route::{MidiFilter, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};
+pub use switch::{EntryTrigger, SwitchTable};
 
 /// Identifies a processor across plans, so a new plan can take over the
 /// running processor of the old one. Assigned by the main thread.

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use super::chain::{Chain, PanicSink, SlotSpec};
-use super::route::{route_event, HeldNotes, MidiFilter};
+use super::is_silent;
+use super::route::{route_event_to, HeldNotes, MidiFilter};
 use super::shared::RackStatus;
+use super::switch::{SwitchState, SwitchTable};
 use super::{peak, ProcessorId, RackId};
 use crate::midi::{EventBuffer, TimedEvent};
 use crate::plugin::{AudioProcessor, Transport};
@@ -22,6 +24,30 @@ pub struct RackSpec {
     pub slots: Vec<SlotSpec>,
     /// Meters, shared with the main thread.
     pub status: Arc<RackStatus>,
+    /// The preset (setlist entry) the rack belongs to; 0 outside setlists.
+    pub group: u16,
+}
+
+/// One preset's master section, as the main thread describes it.
+pub struct GroupSpec {
+    /// Master chain.
+    pub master: Vec<SlotSpec>,
+    /// Master gain, linear.
+    pub gain: f32,
+    /// Tempo its plugins see.
+    pub tempo: f64,
+}
+
+pub(crate) struct GroupPlan {
+    pub(crate) master: Chain,
+    gain: f32,
+    tempo: f64,
+    bus_left: Vec<f32>,
+    bus_right: Vec<f32>,
+    /// Still making sound (or current): processed this chunk.
+    sounding: bool,
+    /// Frames it may still ring after being switched away from.
+    tail_left: u64,
 }
 
 pub(crate) struct RackPlan {
@@ -37,6 +63,9 @@ pub(crate) struct RackPlan {
     events: EventBuffer,
     pub(crate) held: HeldNotes,
     status: Arc<RackStatus>,
+    group: u16,
+    /// Output was not silent last chunk.
+    sounding: bool,
 }
 
 /// What the audio thread runs: racks, master chain, buffers, all allocated
@@ -44,13 +73,15 @@ pub(crate) struct RackPlan {
 /// only the audio thread touches it until it comes home.
 pub struct Plan {
     pub(crate) racks: Vec<RackPlan>,
-    pub(crate) master: Chain,
-    master_gain: f32,
+    pub(crate) groups: Vec<GroupPlan>,
+    pub(crate) switch: SwitchTable,
+    /// Select this group when the plan is swapped in (a setlist jump from
+    /// the main thread).
+    pub(crate) select: Option<u16>,
     pub(crate) max_block: usize,
     pub(crate) sample_rate: f64,
-    pub(crate) tempo: f64,
-    mix_left: Vec<f32>,
-    mix_right: Vec<f32>,
+    /// Trigger points of the current chunk: (event index, group from there).
+    switch_points: Vec<(usize, u16, bool)>,
     /// Processor panics caught since the engine last took the count.
     pub(crate) panics_caught: u32,
 }
@@ -60,10 +91,10 @@ pub struct PlanBuilder {
     sample_rate: f64,
     max_block: usize,
     event_capacity: usize,
-    tempo: f64,
     racks: Vec<RackSpec>,
-    master: Vec<SlotSpec>,
-    master_gain: f32,
+    groups: Vec<GroupSpec>,
+    switch: SwitchTable,
+    select: Option<u16>,
 }
 
 impl PlanBuilder {
@@ -74,16 +105,46 @@ impl PlanBuilder {
             sample_rate,
             max_block: max_block.max(1),
             event_capacity: event_capacity.max(16),
-            tempo: 120.0,
             racks: Vec::new(),
-            master: Vec::new(),
-            master_gain: 1.0,
+            groups: Vec::new(),
+            switch: SwitchTable::default(),
+            select: None,
         }
     }
 
-    /// Sets the tempo plugins see. Main thread.
+    /// Sets the tempo plugins of group 0 see. Main thread.
     pub fn tempo(mut self, bpm: f64) -> Self {
-        self.tempo = bpm;
+        self.group0().tempo = bpm;
+        self
+    }
+
+    fn group0(&mut self) -> &mut GroupSpec {
+        if self.groups.is_empty() {
+            self.groups.push(GroupSpec {
+                master: Vec::new(),
+                gain: 1.0,
+                tempo: 120.0,
+            });
+        }
+        &mut self.groups[0]
+    }
+
+    /// Adds a preset's master section; racks name it by its index (in
+    /// call order). Main thread.
+    pub fn group(mut self, group: GroupSpec) -> Self {
+        self.groups.push(group);
+        self
+    }
+
+    /// Sets how presets are switched. Main thread.
+    pub fn switch(mut self, table: SwitchTable) -> Self {
+        self.switch = table;
+        self
+    }
+
+    /// Makes `group` current when this plan is swapped in. Main thread.
+    pub fn select(mut self, group: u16) -> Self {
+        self.select = Some(group);
         self
     }
 
@@ -95,15 +156,31 @@ impl PlanBuilder {
 
     /// Sets the master chain and gain (linear). Main thread.
     pub fn master(mut self, slots: Vec<SlotSpec>, gain: f32) -> Self {
-        self.master = slots;
-        self.master_gain = gain;
+        let g = self.group0();
+        g.master = slots;
+        g.gain = gain;
         self
     }
 
     /// Allocates everything. Main thread.
-    pub fn build(self) -> Box<Plan> {
+    pub fn build(mut self) -> Box<Plan> {
         let n = self.max_block;
         let cap = self.event_capacity;
+        let groups_needed = self
+            .racks
+            .iter()
+            .map(|r| usize::from(r.group) + 1)
+            .max()
+            .unwrap_or(1);
+        while self.groups.len() < groups_needed {
+            let tempo = self.group0().tempo;
+            self.groups.push(GroupSpec {
+                master: Vec::new(),
+                gain: 1.0,
+                tempo,
+            });
+        }
+        let max_tail = self.switch.max_tail_frames;
         Box::new(Plan {
             racks: self
                 .racks
@@ -119,15 +196,28 @@ impl PlanBuilder {
                     events: EventBuffer::with_capacity(cap),
                     held: HeldNotes::new(),
                     status: r.status,
+                    group: r.group,
+                    sounding: false,
                 })
                 .collect(),
-            master: Chain::new(self.master, cap),
-            master_gain: self.master_gain,
+            groups: self
+                .groups
+                .into_iter()
+                .map(|g| GroupPlan {
+                    master: Chain::new(g.master, cap),
+                    gain: g.gain,
+                    tempo: g.tempo,
+                    bus_left: vec![0.0; n],
+                    bus_right: vec![0.0; n],
+                    sounding: false,
+                    tail_left: max_tail,
+                })
+                .collect(),
+            switch: self.switch,
+            select: self.select,
             max_block: n,
             sample_rate: self.sample_rate,
-            tempo: self.tempo,
-            mix_left: vec![0.0; n],
-            mix_right: vec![0.0; n],
+            switch_points: Vec::with_capacity(64),
             panics_caught: 0,
         })
     }
@@ -154,14 +244,14 @@ impl Plan {
             .racks
             .iter_mut()
             .map(|r| &mut r.chain)
-            .chain(std::iter::once(&mut self.master))
+            .chain(self.groups.iter_mut().map(|g| &mut g.master))
         {
             for slot in chain.slots.iter_mut().filter(|s| s.processor.is_none()) {
                 let found = old
                     .racks
                     .iter_mut()
                     .map(|r| &mut r.chain)
-                    .chain(std::iter::once(&mut old.master))
+                    .chain(old.groups.iter_mut().map(|g| &mut g.master))
                     .find_map(|c| c.take_processor(slot.id));
                 match found {
                     Some((p, sleeping, failed)) => {
@@ -178,7 +268,12 @@ impl Plan {
                 rack.held.copy_from(&prev.held);
                 // Gain changes glide from where the old plan was.
                 rack.gain_now = prev.gain_now;
+                rack.sounding = prev.sounding;
             }
+        }
+        for (new, prev) in self.groups.iter_mut().zip(old.groups.iter()) {
+            new.sounding = prev.sounding;
+            new.tail_left = prev.tail_left.min(new.tail_left);
         }
         missing
     }
@@ -188,7 +283,9 @@ impl Plan {
         for rack in &mut self.racks {
             rack.chain.stop_all(panics);
         }
-        self.master.stop_all(panics);
+        for g in &mut self.groups {
+            g.master.stop_all(panics);
+        }
     }
 
     /// Silences every processor and forgets held notes. Audio thread.
@@ -197,11 +294,16 @@ impl Plan {
             rack.chain.reset_all(panics);
             rack.held.clear();
         }
-        self.master.reset_all(panics);
+        for g in &mut self.groups {
+            g.master.reset_all(panics);
+        }
     }
 
     /// The processors this plan still owns, for deactivation on the main
     /// thread after it came home. Main thread.
+    // Plans travel boxed through the queues; taking the box avoids a move
+    // of the whole plan onto the stack by the caller.
+    #[allow(clippy::boxed_local)]
     pub fn into_processors(self: Box<Self>) -> Vec<(ProcessorId, Box<dyn AudioProcessor>)> {
         let mut plan = *self;
         let mut out = Vec::new();
@@ -209,7 +311,7 @@ impl Plan {
             .racks
             .iter_mut()
             .map(|r| &mut r.chain)
-            .chain(std::iter::once(&mut plan.master))
+            .chain(plan.groups.iter_mut().map(|g| &mut g.master))
         {
             for slot in &mut chain.slots {
                 if let Some(p) = slot.processor.take() {
@@ -222,7 +324,10 @@ impl Plan {
 
     /// Processes one chunk of at most `max_block` frames. `events` are the
     /// chunk's events with offsets relative to `base`; `input` is the
-    /// chunk's audio input (if any). Returns events dropped. Audio thread.
+    /// chunk's audio input (if any); `switch` the setlist position, moved by
+    /// trigger events at their exact sample. Returns events dropped. Audio
+    /// thread.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn process_chunk(
         &mut self,
         events: &[TimedEvent],
@@ -230,26 +335,80 @@ impl Plan {
         input: Option<[&[f32]; 2]>,
         [out_left, out_right]: [&mut [f32]; 2],
         transport: &Transport,
+        switch: &mut SwitchState,
         panics: &mut PanicSink,
     ) -> u32 {
         let frames = out_left.len();
         debug_assert!(frames <= self.max_block);
         let mut dropped = 0;
-        let mix_l = &mut self.mix_left[..frames];
-        let mix_r = &mut self.mix_right[..frames];
-        mix_l.fill(0.0);
-        mix_r.fill(0.0);
+        let groups = self.groups.len() as u16;
+        if let Some(g) = self.select.take() {
+            switch.current = g.min(groups.saturating_sub(1));
+        }
+
+        // Where the current preset changes inside this chunk.
+        let start_group = switch.current;
+        self.switch_points.clear();
+        for (i, e) in events.iter().enumerate() {
+            if let Some((g, consumed)) = switch.trigger(&self.switch, e) {
+                let g = g.min(groups.saturating_sub(1));
+                if self.switch_points.len() < self.switch_points.capacity() {
+                    self.switch_points.push((i, g, consumed));
+                }
+                switch.current = g;
+            }
+        }
+        let end_group = switch.current;
+        let current_somewhere = |g: u16, points: &[(usize, u16, bool)]| {
+            g == start_group || points.iter().any(|p| p.1 == g)
+        };
+        for g in 0..groups {
+            let gp = &mut self.groups[usize::from(g)];
+            if current_somewhere(g, &self.switch_points) {
+                gp.tail_left = self.switch.max_tail_frames;
+            }
+            gp.bus_left[..frames].fill(0.0);
+            gp.bus_right[..frames].fill(0.0);
+        }
+
+        let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
+            .max(1.0)
+            .recip();
         for rack in &mut self.racks {
+            let group = &mut self.groups[usize::from(rack.group.min(groups - 1))];
+            let active = current_somewhere(rack.group, &self.switch_points);
+            if !active && (!rack.sounding || group.tail_left == 0) {
+                if rack.sounding {
+                    // Its time to ring out is over: silence it for good.
+                    rack.chain.reset_all(panics);
+                    rack.held.clear();
+                    rack.sounding = false;
+                }
+                continue;
+            }
             rack.events.clear();
             let mut notes = 0;
-            for e in events {
+            let mut g = start_group;
+            let mut next_point = 0;
+            for (i, e) in events.iter().enumerate() {
+                let mut consumed = false;
+                while next_point < self.switch_points.len() && self.switch_points[next_point].0 == i
+                {
+                    g = self.switch_points[next_point].1;
+                    consumed |= self.switch_points[next_point].2;
+                    next_point += 1;
+                }
+                if consumed {
+                    continue;
+                }
                 let offset = e.offset.saturating_sub(base).min(frames as u32 - 1);
-                if route_event(
+                if route_event_to(
                     &rack.filter,
                     &mut rack.held,
                     offset,
                     e.event,
                     &mut rack.events,
+                    g == rack.group,
                 ) {
                     notes += 1;
                 }
@@ -272,29 +431,59 @@ impl Plan {
                     r.fill(0.0);
                 }
             }
-            dropped += rack
-                .chain
-                .process(l, r, rack.events.as_slice(), transport, panics);
+            let t = Transport {
+                tempo: group.tempo,
+                ..*transport
+            };
+            dropped += rack.chain.process(l, r, rack.events.as_slice(), &t, panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
-            let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
-                .max(1.0)
-                .recip();
-            mix_gliding(mix_l, l, &mut rack.gain_now[0], rack.gain_target[0], step);
-            mix_gliding(mix_r, r, &mut rack.gain_now[1], rack.gain_target[1], step);
+            rack.sounding = rack.held.count() > 0 || !is_silent(l) || !is_silent(r);
+            group.sounding |= rack.sounding;
+            let bus_l = &mut group.bus_left[..frames];
+            let bus_r = &mut group.bus_right[..frames];
+            mix_gliding(bus_l, l, &mut rack.gain_now[0], rack.gain_target[0], step);
+            mix_gliding(bus_r, r, &mut rack.gain_now[1], rack.gain_target[1], step);
             let [gl, gr] = rack.gain_now;
             rack.status.peak_left.raise(gl * peak(l));
             rack.status.peak_right.raise(gr * peak(r));
         }
-        dropped += self.master.process(mix_l, mix_r, &[], transport, panics);
-        self.panics_caught += std::mem::take(&mut self.master.panics_caught);
-        let g = self.master_gain;
-        for (o, m) in out_left.iter_mut().zip(mix_l.iter()) {
-            *o = g * m;
-        }
-        for (o, m) in out_right.iter_mut().zip(mix_r.iter()) {
-            *o = g * m;
+
+        out_left.fill(0.0);
+        out_right.fill(0.0);
+        for (gi, group) in self.groups.iter_mut().enumerate() {
+            let gi = gi as u16;
+            let active = current_somewhere(gi, &self.switch_points) || gi == end_group;
+            if !active {
+                if group.tail_left == 0 || !group.sounding {
+                    group.sounding = false;
+                    continue;
+                }
+                group.tail_left = group.tail_left.saturating_sub(frames as u64);
+            }
+            let bus_l = &mut group.bus_left[..frames];
+            let bus_r = &mut group.bus_right[..frames];
+            let t = Transport {
+                tempo: group.tempo,
+                ..*transport
+            };
+            dropped += group.master.process(bus_l, bus_r, &[], &t, panics);
+            self.panics_caught += std::mem::take(&mut group.master.panics_caught);
+            // A master chain's own tail (a reverb) keeps the group awake.
+            group.sounding = !is_silent(bus_l) || !is_silent(bus_r);
+            let gain = group.gain;
+            for (o, m) in out_left.iter_mut().zip(bus_l.iter()) {
+                *o += gain * m;
+            }
+            for (o, m) in out_right.iter_mut().zip(bus_r.iter()) {
+                *o += gain * m;
+            }
         }
         dropped
+    }
+
+    /// The tempo of group `g`. Audio thread.
+    pub(crate) fn tempo_of(&self, g: u16) -> f64 {
+        self.groups.get(usize::from(g)).map_or(120.0, |x| x.tempo)
     }
 }
 

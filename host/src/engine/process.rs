@@ -28,6 +28,7 @@ pub struct Engine {
     unsent: Option<Box<Plan>>,
     steady_frames: u64,
     panic_requested: bool,
+    switch: super::switch::SwitchState,
 }
 
 impl Engine {
@@ -50,6 +51,7 @@ impl Engine {
             unsent: None,
             steady_frames: 0,
             panic_requested: false,
+            switch: Default::default(),
         }
     }
 
@@ -179,7 +181,11 @@ impl Engine {
                 .racks
                 .iter_mut()
                 .flat_map(|r| r.chain.slots.iter_mut())
-                .chain(plan.master.slots.iter_mut())
+                .chain(
+                    plan.groups
+                        .iter_mut()
+                        .flat_map(|g| g.master.slots.iter_mut()),
+                )
                 .find(|s| s.id == change.processor);
             if let Some(slot) = slot {
                 slot.params.push(TimedEvent::new(
@@ -212,7 +218,7 @@ impl Engine {
             plan.reset_all(&mut self.panics);
         }
         let transport = Transport {
-            tempo: plan.tempo,
+            tempo: plan.tempo_of(self.switch.current),
             playing: true,
             steady_frames: self.steady_frames,
             sample_rate: plan.sample_rate,
@@ -240,9 +246,14 @@ impl Engine {
                 chunk_input,
                 [&mut left[start..end], &mut right[start..end]],
                 &transport,
+                &mut self.switch,
                 &mut self.panics,
             );
             start = end;
+        }
+        let current = u32::from(self.switch.current);
+        if self.shared.current_group.swap(current, Ordering::Relaxed) != current {
+            self.shared.switches.fetch_add(1, Ordering::Relaxed);
         }
         let caught = std::mem::take(&mut plan.panics_caught);
         if caught > 0 {

@@ -62,28 +62,40 @@ impl MidiFilter {
 /// that took the note-on, with the key it was sent as, whatever the filter
 /// says now.
 #[derive(Clone)]
-pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>);
+pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32);
 
 impl HeldNotes {
     /// Nothing held. Main thread (allocates).
     pub(crate) fn new() -> Self {
-        Self(Box::new([[0; 128]; 16]))
+        Self(Box::new([[0; 128]; 16]), 0)
     }
 
     /// Forgets every held note. Audio thread.
     pub(crate) fn clear(&mut self) {
         *self.0 = [[0; 128]; 16];
+        self.1 = 0;
     }
 
     /// Copies another table's contents (a plan swap keeping a rack). Audio thread.
     pub(crate) fn copy_from(&mut self, other: &HeldNotes) {
         *self.0 = *other.0;
+        self.1 = other.1;
+    }
+
+    /// Number of keys held down. Audio thread.
+    pub(crate) fn count(&self) -> u32 {
+        self.1
+    }
+
+    fn recount(&mut self) {
+        self.1 = self.0.iter().flatten().filter(|&&k| k != 0).count() as u32;
     }
 }
 
 /// Routes one event into a rack's event list, applying its filter and
 /// remembering held notes. `offset` is already relative to the block.
 /// Returns true if a note-on was taken. Audio thread.
+#[cfg(test)]
 #[inline]
 pub(crate) fn route_event(
     filter: &MidiFilter,
@@ -92,7 +104,24 @@ pub(crate) fn route_event(
     event: Event,
     out: &mut EventBuffer,
 ) -> bool {
+    route_event_to(filter, held, offset, event, out, true)
+}
+
+/// [`route_event`], where `accepts_new_notes` false means the rack belongs
+/// to a preset that was switched away from: it takes no new note-ons (nor
+/// program changes) but still everything that ends or shapes the notes it
+/// holds. Audio thread.
+#[inline]
+pub(crate) fn route_event_to(
+    filter: &MidiFilter,
+    held: &mut HeldNotes,
+    offset: u32,
+    event: Event,
+    out: &mut EventBuffer,
+    accepts_new_notes: bool,
+) -> bool {
     match event {
+        Event::NoteOn { .. } | Event::ProgramChange { .. } if !accepts_new_notes => false,
         Event::NoteOn {
             channel,
             key,
@@ -124,6 +153,9 @@ pub(crate) fn route_event(
                         note_id,
                     },
                 ));
+            }
+            if *slot == 0 {
+                held.1 += 1;
             }
             *slot = target as u8 + 1;
             let velocity = if filter.velocity_map == IDENTITY {
@@ -161,6 +193,7 @@ pub(crate) fn route_event(
                     },
                 )) {
                     *slot = 0;
+                    held.1 -= 1;
                 }
             }
             false
@@ -181,6 +214,7 @@ pub(crate) fn route_event(
                     },
                 ));
                 *slot = 0;
+                held.1 -= 1;
             }
             false
         }
@@ -212,6 +246,7 @@ pub(crate) fn route_event(
             let panic = controller == 120 || controller == 123;
             if panic {
                 held.0[usize::from(channel & 15)] = [0; 128];
+                held.recount();
                 out.push(TimedEvent::new(offset, event));
             } else if filter.accepts_channel(channel) {
                 let to = filter.cc_map[usize::from(controller & 127)];
