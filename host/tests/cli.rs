@@ -262,3 +262,187 @@ fn an_existing_output_survives_a_failed_render() {
     assert!(!o.status.success());
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
 }
+
+#[test]
+fn setlist_render_switches_on_program_change() {
+    use midly::num::{u15, u28, u4, u7};
+    let dir = tempfile::tempdir().unwrap();
+    let probe = |level: f64| {
+        format!("version = 1\nname = \"p\"\n[[rack]]\nname = \"p\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\nparams = {{ level = {level} }}\n")
+    };
+    std::fs::write(dir.path().join("one.toml"), probe(1.0)).unwrap();
+    std::fs::write(dir.path().join("two.toml"), probe(0.5)).unwrap();
+    let setlist = dir.path().join("set.toml");
+    std::fs::write(
+        &setlist,
+        "version = 1\nname = \"s\"\n[[entry]]\npreset = \"one.toml\"\nprogram = 0\n[[entry]]\npreset = \"two.toml\"\nprogram = 1\n",
+    )
+    .unwrap();
+    // 480 ticks per beat at 120 BPM: one tick = 50 frames at 48 kHz.
+    let ev = |delta: u32, message| midly::TrackEvent {
+        delta: u28::new(delta),
+        kind: midly::TrackEventKind::Midi {
+            channel: u4::new(0),
+            message,
+        },
+    };
+    let on = |key| midly::MidiMessage::NoteOn {
+        key: u7::new(key),
+        vel: u7::new(127),
+    };
+    let track = vec![
+        ev(1, on(60)),
+        ev(
+            1,
+            midly::MidiMessage::ProgramChange {
+                program: u7::new(1),
+            },
+        ),
+        ev(0, on(61)),
+        ev(
+            1,
+            midly::MidiMessage::ProgramChange {
+                program: u7::new(0),
+            },
+        ),
+        ev(0, on(62)),
+        midly::TrackEvent {
+            delta: u28::new(0),
+            kind: midly::TrackEventKind::Meta(midly::MetaMessage::EndOfTrack),
+        },
+    ];
+    let smf = midly::Smf {
+        header: midly::Header::new(
+            midly::Format::SingleTrack,
+            midly::Timing::Metrical(u15::new(480)),
+        ),
+        tracks: vec![track],
+    };
+    let mid = dir.path().join("set.mid");
+    smf.save(&mid).unwrap();
+    let out = dir.path().join("set.wav");
+    let o = render(&[
+        "--setlist",
+        setlist.to_str().unwrap(),
+        "--midi",
+        mid.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (s, _) = read_wav(&out);
+    let left: Vec<f32> = s.iter().step_by(2).copied().collect();
+    let hits: Vec<(usize, f32)> = left
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x != 0.0)
+        .map(|(i, x)| (i, *x))
+        .collect();
+    assert_eq!(hits, vec![(50, 1.0), (100, 0.5), (150, 1.0)]);
+}
+
+#[test]
+fn check_lists_what_is_missing() {
+    let o = bin()
+        .args([
+            "check",
+            root().join("presets/setlist.toml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("demo.toml") && stdout.contains("bells.toml"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("all plugins found"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("missing.toml");
+    std::fs::write(
+        &p,
+        "version = 1\nname = \"m\"\n[[rack]]\nname = \"lead\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"com.example.not-installed\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"gain\"\n",
+    )
+    .unwrap();
+    let o = bin().args(["check", p.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("com.example.not-installed") && stdout.contains("MISSING"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Stagerack Gain: ok"), "{stdout}");
+    assert!(stdout.contains("1 plugin(s) missing"), "{stdout}");
+
+    // A broken setlist is an error with its line.
+    let s = dir.path().join("bad-set.toml");
+    std::fs::write(
+        &s,
+        "version = 1\n[[entry]]\npreset = \"x.toml\"\nprogramme = 3\n",
+    )
+    .unwrap();
+    let o = bin().args(["check", s.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("bad-set.toml:4:1") && stderr.contains("programme"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_plugin_is_left_out_with_a_warning_and_the_rest_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "version = 1\nname = \"m\"\n[[rack]]\nname = \"lead\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"com.example.not-installed\"\n[[rack]]\nname = \"probe\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
+    )
+    .unwrap();
+    let mid = root().join("presets/demo.mid");
+    let out = dir.path().join("o.wav");
+    let o = render(&[
+        "--preset",
+        p.to_str().unwrap(),
+        "--midi",
+        mid.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: rack `lead`") && stderr.contains("com.example.not-installed"),
+        "{stderr}"
+    );
+    let (s, _) = read_wav(&out);
+    assert!(s.iter().any(|&x| x > 0.5), "the probe rack played");
+}
+
+#[test]
+fn a_setlist_naming_a_missing_preset_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("set.toml");
+    std::fs::write(
+        &s,
+        "version = 1\n[[entry]]\npreset = \"gone.toml\"\nprogram = 3\n",
+    )
+    .unwrap();
+    let out = dir.path().join("o.wav");
+    let o = render(&[
+        "--setlist",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("gone.toml") && stderr.contains("check the path"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -21,14 +21,28 @@ pub struct Cli {
 pub enum Command {
     /// Render a preset playing a MIDI file to a WAV file, offline.
     Render(RenderArgs),
+    /// Validate a preset or setlist and try loading every plugin it names.
+    Check {
+        /// The preset or setlist file.
+        file: PathBuf,
+    },
 }
 
 /// Arguments of `stagerack render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     /// The preset (TOML) to play.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "setlist",
+        conflicts_with = "setlist"
+    )]
+    pub preset: Option<PathBuf>,
+    /// A setlist (TOML) to play: all its presets loaded, switched by the
+    /// MIDI file's program changes and other triggers.
     #[arg(long, value_name = "FILE")]
-    pub preset: PathBuf,
+    pub setlist: Option<PathBuf>,
     /// The MIDI file to play (all tracks, tempo map honoured).
     #[arg(long, value_name = "FILE.mid")]
     pub midi: Option<PathBuf>,
@@ -59,9 +73,28 @@ pub struct RenderArgs {
 /// Runs the command line; returns the process exit code. Main thread.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Check { file } => match crate::check::check_file(&file) {
+            Ok(report) => {
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                if report.problems == 0 {
+                    println!("all plugins found");
+                    ExitCode::SUCCESS
+                } else {
+                    println!("{} plugin(s) missing or broken", report.problems);
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Render(a) => {
             let opts = RenderOptions {
                 preset: a.preset,
+                setlist: a.setlist,
                 midi: a.midi,
                 out: a.out,
                 sample_rate: a.rate,

@@ -44,8 +44,10 @@ pub(crate) struct GroupPlan {
     tempo: f64,
     bus_left: Vec<f32>,
     bus_right: Vec<f32>,
-    /// Still making sound (or current): processed this chunk.
-    sounding: bool,
+    /// Some rack of the group was sounding this chunk.
+    racks_sounding: bool,
+    /// Frames the group's output has been silent for.
+    quiet_frames: u64,
     /// Frames it may still ring after being switched away from.
     tail_left: u64,
 }
@@ -64,9 +66,16 @@ pub(crate) struct RackPlan {
     pub(crate) held: HeldNotes,
     status: Arc<RackStatus>,
     group: u16,
-    /// Output was not silent last chunk.
+    /// Holds notes, or was not silent in the last [`QUIET_HOLD_SECONDS`].
     sounding: bool,
+    /// Frames its output has been silent for.
+    quiet_frames: u64,
 }
+
+/// A switched-away rack or group stops being processed once it holds no
+/// notes and has been silent this long (a single quiet block — a zero
+/// crossing at block size 1 — must not cut a tail).
+const QUIET_HOLD_SECONDS: f64 = 0.05;
 
 /// What the audio thread runs: racks, master chain, buffers, all allocated
 /// up front. Built by [`PlanBuilder`] on the main thread; after it is sent,
@@ -198,6 +207,7 @@ impl PlanBuilder {
                     status: r.status,
                     group: r.group,
                     sounding: false,
+                    quiet_frames: u64::MAX / 2,
                 })
                 .collect(),
             groups: self
@@ -209,7 +219,8 @@ impl PlanBuilder {
                     tempo: g.tempo,
                     bus_left: vec![0.0; n],
                     bus_right: vec![0.0; n],
-                    sounding: false,
+                    racks_sounding: false,
+                    quiet_frames: u64::MAX / 2,
                     tail_left: max_tail,
                 })
                 .collect(),
@@ -269,10 +280,11 @@ impl Plan {
                 // Gain changes glide from where the old plan was.
                 rack.gain_now = prev.gain_now;
                 rack.sounding = prev.sounding;
+                rack.quiet_frames = prev.quiet_frames;
             }
         }
         for (new, prev) in self.groups.iter_mut().zip(old.groups.iter()) {
-            new.sounding = prev.sounding;
+            new.quiet_frames = prev.quiet_frames;
             new.tail_left = prev.tail_left.min(new.tail_left);
         }
         missing
@@ -369,7 +381,9 @@ impl Plan {
             }
             gp.bus_left[..frames].fill(0.0);
             gp.bus_right[..frames].fill(0.0);
+            gp.racks_sounding = false;
         }
+        let hold = (QUIET_HOLD_SECONDS * self.sample_rate) as u64;
 
         let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
             .max(1.0)
@@ -383,6 +397,7 @@ impl Plan {
                     rack.chain.reset_all(panics);
                     rack.held.clear();
                     rack.sounding = false;
+                    rack.quiet_frames = hold;
                 }
                 continue;
             }
@@ -437,8 +452,13 @@ impl Plan {
             };
             dropped += rack.chain.process(l, r, rack.events.as_slice(), &t, panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
-            rack.sounding = rack.held.count() > 0 || !is_silent(l) || !is_silent(r);
-            group.sounding |= rack.sounding;
+            if is_silent(l) && is_silent(r) {
+                rack.quiet_frames = rack.quiet_frames.saturating_add(frames as u64);
+            } else {
+                rack.quiet_frames = 0;
+            }
+            rack.sounding = rack.held.count() > 0 || rack.quiet_frames < hold;
+            group.racks_sounding |= rack.sounding;
             let bus_l = &mut group.bus_left[..frames];
             let bus_r = &mut group.bus_right[..frames];
             mix_gliding(bus_l, l, &mut rack.gain_now[0], rack.gain_target[0], step);
@@ -454,8 +474,8 @@ impl Plan {
             let gi = gi as u16;
             let active = current_somewhere(gi, &self.switch_points) || gi == end_group;
             if !active {
-                if group.tail_left == 0 || !group.sounding {
-                    group.sounding = false;
+                let sounding = group.racks_sounding || group.quiet_frames < hold;
+                if group.tail_left == 0 || !sounding {
                     continue;
                 }
                 group.tail_left = group.tail_left.saturating_sub(frames as u64);
@@ -469,7 +489,11 @@ impl Plan {
             dropped += group.master.process(bus_l, bus_r, &[], &t, panics);
             self.panics_caught += std::mem::take(&mut group.master.panics_caught);
             // A master chain's own tail (a reverb) keeps the group awake.
-            group.sounding = !is_silent(bus_l) || !is_silent(bus_r);
+            if is_silent(bus_l) && is_silent(bus_r) {
+                group.quiet_frames = group.quiet_frames.saturating_add(frames as u64);
+            } else {
+                group.quiet_frames = 0;
+            }
             let gain = group.gain;
             for (o, m) in out_left.iter_mut().zip(bus_l.iter()) {
                 *o += gain * m;
