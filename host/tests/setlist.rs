@@ -91,7 +91,7 @@ fn switch_is_sample_exact_and_the_old_preset_rings_on() {
         // Before the switch (at 1000): a note on A, held until 3000.
         let before = vec![note_on(100, 60, 127)];
         let after = vec![note_on(1000, 62, 100), note_on(1500, 64, 80)];
-        let release = vec![note_off(3000, 60)];
+        let release = [note_off(3000, 60)];
         let mut all = before.clone();
         all.push(program(1000, 11));
         all.extend(after.iter().copied());
