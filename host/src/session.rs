@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::engine::{
-    new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MidiFilter, PlanBuilder,
-    ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus, SwitchTable, BLOCKED,
+    new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MapCurve, MapSource, MidiFilter,
+    ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
+    SwitchTable, BLOCKED,
 };
 use crate::plugin::loader::load_plugin;
 use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
-use crate::preset::{PluginDef, Preset, RackDef};
+use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
 
 /// Why a session could not be built or changed. Main thread.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub struct SlotModel {
     pub status: Arc<SlotStatus>,
     /// Its processor lives in the engine (activated and sent).
     running: bool,
+    /// Its position in the preset's chain (mappings refer to it).
+    pub def_index: usize,
 }
 
 /// A rack on the main thread.
@@ -235,9 +238,12 @@ impl Session {
 
     fn load_chain(&mut self, defs: &[PluginDef], rack: &str) -> Vec<SlotModel> {
         let mut slots = Vec::new();
-        for def in defs {
+        for (i, def) in defs.iter().enumerate() {
             match self.load_slot(def) {
-                Ok(slot) => slots.push(slot),
+                Ok(mut slot) => {
+                    slot.def_index = i;
+                    slots.push(slot)
+                }
                 Err(e) => {
                     let msg = format!("rack `{rack}`: {} is left out: {e}", def.label());
                     tracing::warn!("{msg}");
@@ -276,6 +282,7 @@ impl Session {
             bypass: def.bypass,
             status: Arc::new(SlotStatus::default()),
             running: false,
+            def_index: 0,
         })
     }
 
@@ -314,7 +321,9 @@ impl Session {
         for rack in &mut self.racks {
             let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
+            let mappings = mappings_for(rack, &slots, &mut failures);
             racks.push(RackSpec {
+                mappings,
                 id: rack.id,
                 filter: rack.filter,
                 gain: rack_gains(&rack.def, rack.gain_db, any_solo),
@@ -467,6 +476,59 @@ impl Session {
             },
         })
     }
+}
+
+/// Resolves a rack's mappings against the slots actually in the plan
+/// (plugin index → slot position, parameter name → id). Main thread.
+fn mappings_for(
+    rack: &RackModel,
+    specs: &[SlotSpec],
+    failures: &mut Vec<String>,
+) -> Vec<ParamMapping> {
+    let mut out = Vec::new();
+    for m in &rack.def.mappings {
+        let found = rack
+            .slots
+            .iter()
+            .find(|s| s.def_index == m.plugin)
+            .and_then(|s| Some((s, specs.iter().position(|spec| spec.id == s.id)?)));
+        let Some((slot, position)) = found else {
+            failures.push(format!(
+                "rack `{}`: mapping to plugin {} ignored: no such plugin is playing",
+                rack.name, m.plugin
+            ));
+            continue;
+        };
+        let params = slot.instance.params();
+        let Some(param) = params
+            .iter()
+            .find(|p| p.name == m.param || m.param.parse::<u32>().ok() == Some(p.id))
+        else {
+            failures.push(format!(
+                "rack `{}`: mapping ignored: {} has no parameter `{}`",
+                rack.name,
+                slot.instance.descriptor().name,
+                m.param
+            ));
+            continue;
+        };
+        out.push(ParamMapping {
+            source: match m.source {
+                MapSourceDef::Cc(n) => MapSource::Cc(n),
+                MapSourceDef::PitchBend => MapSource::PitchBend,
+                MapSourceDef::Aftertouch => MapSource::Aftertouch,
+            },
+            slot: position,
+            param: param.id,
+            min: m.min,
+            max: m.max,
+            curve: match m.curve {
+                MapCurveDef::Linear => MapCurve::Linear,
+                MapCurveDef::Exponential => MapCurve::Exponential,
+            },
+        });
+    }
+    out
 }
 
 fn specs_for(

@@ -80,6 +80,7 @@ fn a_processor_allocating_in_process_aborts_a_debug_build() {
                 slots: vec![s],
                 status: Default::default(),
                 group: 0,
+                mappings: Vec::new(),
             })
             .build();
         assert!(handle.send_plan(plan).is_ok());
@@ -130,6 +131,7 @@ fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
         slots: vec![s],
         status: Default::default(),
         group: 0,
+        mappings: Vec::new(),
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, bad))

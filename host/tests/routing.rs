@@ -73,3 +73,46 @@ id = "probe"
     assert_eq!(out.left[5], 0.25);
     session.shutdown(engine);
 }
+
+#[test]
+fn a_mapped_controller_moves_a_parameter_on_its_exact_sample() {
+    let text = r#"
+version = 1
+name = "map"
+[[rack]]
+name = "probe"
+[[rack.map]]
+cc = 1
+plugin = 0
+param = "level"
+min = 0.0
+max = 1.0
+[[rack.plugin]]
+format = "builtin"
+id = "probe"
+"#;
+    let (mut session, mut engine) = Session::new(&preset(text), config(64), true).unwrap();
+    let cc = stagerack::midi::file::SampleEvent {
+        frame: 30,
+        event: stagerack::midi::Event::ControlChange {
+            channel: 0,
+            controller: 1,
+            value: 64,
+        },
+    };
+    let events = [
+        note_on(29, 60, 127),
+        cc,
+        note_on(30, 61, 127),
+        note_on(100, 62, 127),
+    ];
+    let out = render_frames(&mut engine, &mut session, &events, 64, 128);
+    assert_eq!(out.left[29], 1.0);
+    assert!(
+        (out.left[30] - 64.0 / 127.0).abs() < 1e-6,
+        "{}",
+        out.left[30]
+    );
+    assert!((out.left[100] - 64.0 / 127.0).abs() < 1e-6);
+    session.shutdown(engine);
+}

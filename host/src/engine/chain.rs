@@ -111,6 +111,8 @@ pub(crate) struct Chain {
     pub(crate) panics_caught: u32,
     /// Scratch for merging.
     tmp: EventBuffer,
+    /// MIDI-to-parameter mappings into this chain's slots.
+    pub(crate) mappings: Vec<super::ParamMapping>,
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -141,6 +143,19 @@ impl Chain {
             out: EventBuffer::with_capacity(event_capacity),
             tmp: EventBuffer::with_capacity(event_capacity),
             panics_caught: 0,
+            mappings: Vec::new(),
+        }
+    }
+
+    /// A chain with MIDI-to-parameter mappings. Main thread.
+    pub(crate) fn with_mappings(
+        specs: Vec<SlotSpec>,
+        event_capacity: usize,
+        mappings: Vec<super::ParamMapping>,
+    ) -> Self {
+        Self {
+            mappings,
+            ..Self::new(specs, event_capacity)
         }
     }
 
@@ -163,10 +178,24 @@ impl Chain {
             out,
             tmp,
             panics_caught,
+            mappings,
         } = self;
         cur.clear();
         for e in events {
             cur.push(*e);
+            // Mapped controllers become parameter changes on their sample
+            // (after any queued changes, which sit at offset 0).
+            for m in mappings.iter() {
+                if let (Some(value), Some(slot)) = (m.value_for(e), slots.get_mut(m.slot)) {
+                    slot.params.push(TimedEvent::new(
+                        e.offset,
+                        crate::midi::Event::ParamValue {
+                            param: m.param,
+                            value,
+                        },
+                    ));
+                }
+            }
         }
         for slot in slots.iter_mut() {
             let Some(processor) = slot.processor.as_mut() else {
@@ -177,11 +206,12 @@ impl Chain {
                 slot.params.clear();
                 continue;
             }
-            // This slot's own parameter changes join the chain's events.
+            // This slot's own parameter changes join the chain's events; on
+            // the same sample they come first, so a note there hears them.
             let slot_events: &[TimedEvent] = if slot.params.is_empty() {
                 cur.as_slice()
             } else {
-                merge_into(cur.as_slice(), slot.params.as_slice(), tmp);
+                merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
                 tmp.as_slice()
             };
             let input_silent =

@@ -13,6 +13,7 @@ pub mod audio_thread;
 mod chain;
 mod denormals;
 mod handle;
+mod mapping;
 mod plan;
 mod process;
 mod route;
@@ -21,6 +22,7 @@ mod switch;
 
 pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
+pub use mapping::{MapCurve, MapSource, ParamMapping};
 pub use plan::{GroupSpec, Plan, PlanBuilder, RackSpec};
 pub use process::Engine;
 pub use route::{MidiFilter, BLOCKED, IDENTITY};

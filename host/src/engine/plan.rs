@@ -26,6 +26,8 @@ pub struct RackSpec {
     pub status: Arc<RackStatus>,
     /// The preset (setlist entry) the rack belongs to; 0 outside setlists.
     pub group: u16,
+    /// MIDI-to-parameter mappings into this rack's slots.
+    pub mappings: Vec<super::ParamMapping>,
 }
 
 /// One preset's master section, as the main thread describes it.
@@ -199,7 +201,7 @@ impl PlanBuilder {
                     filter: r.filter,
                     gain_target: r.gain,
                     gain_now: r.gain,
-                    chain: Chain::new(r.slots, cap),
+                    chain: Chain::with_mappings(r.slots, cap, r.mappings),
                     left: vec![0.0; n],
                     right: vec![0.0; n],
                     events: EventBuffer::with_capacity(cap),

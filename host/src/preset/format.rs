@@ -117,9 +117,117 @@ pub struct RackDef {
     /// When any rack is soloed, only soloed racks are heard.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub solo: bool,
+    /// MIDI-to-parameter mappings.
+    #[serde(default, rename = "map", skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<MapDef>,
     /// The chain, in order.
     #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginDef>,
+}
+
+/// A controller (or pitch bend, or aftertouch) moving a plugin parameter:
+/// `{ cc = 11, plugin = 0, param = "cutoff", min = 200.0, max = 8000.0,
+/// curve = "exponential" }`. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawMapDef", into = "RawMapDef")]
+pub struct MapDef {
+    /// What moves it: a CC number, `pitchbend` or `aftertouch`.
+    pub source: MapSourceDef,
+    /// Index of the plugin in the rack's chain (0 = first).
+    pub plugin: usize,
+    /// Parameter name or numeric id.
+    pub param: String,
+    /// Value at the source's bottom.
+    pub min: f64,
+    /// Value at the source's top.
+    pub max: f64,
+    /// `linear` or `exponential`.
+    pub curve: MapCurveDef,
+}
+
+/// What moves a mapped parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapSourceDef {
+    /// Control change number.
+    Cc(u8),
+    /// Pitch bend.
+    PitchBend,
+    /// Channel pressure.
+    Aftertouch,
+}
+
+/// Shape of a mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapCurveDef {
+    /// Straight line.
+    #[default]
+    Linear,
+    /// Equal ratios per step.
+    Exponential,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cc: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    plugin: usize,
+    param: String,
+    min: f64,
+    max: f64,
+    #[serde(default)]
+    curve: MapCurveDef,
+}
+
+impl TryFrom<RawMapDef> for MapDef {
+    type Error = String;
+    fn try_from(r: RawMapDef) -> Result<Self, String> {
+        let source = match (r.cc, r.source.as_deref()) {
+            (Some(cc), None) if (0..=119).contains(&cc) => MapSourceDef::Cc(cc as u8),
+            (Some(cc), None) => return Err(format!("map: cc = {cc} must be 0 to 119")),
+            (None, Some("pitchbend")) => MapSourceDef::PitchBend,
+            (None, Some("aftertouch")) => MapSourceDef::Aftertouch,
+            _ => {
+                return Err(
+                    "map needs exactly one of `cc = 0..119` or `source = \"pitchbend\"` / `\"aftertouch\"`"
+                        .into(),
+                )
+            }
+        };
+        if !(r.min.is_finite() && r.max.is_finite()) {
+            return Err("map: min and max must be finite numbers".into());
+        }
+        Ok(MapDef {
+            source,
+            plugin: r.plugin,
+            param: r.param,
+            min: r.min,
+            max: r.max,
+            curve: r.curve,
+        })
+    }
+}
+
+impl From<MapDef> for RawMapDef {
+    fn from(m: MapDef) -> Self {
+        let (cc, source) = match m.source {
+            MapSourceDef::Cc(n) => (Some(i64::from(n)), None),
+            MapSourceDef::PitchBend => (None, Some("pitchbend".to_owned())),
+            MapSourceDef::Aftertouch => (None, Some("aftertouch".to_owned())),
+        };
+        RawMapDef {
+            cc,
+            source,
+            plugin: m.plugin,
+            param: m.param,
+            min: m.min,
+            max: m.max,
+            curve: m.curve,
+        }
+    }
 }
 
 /// A velocity curve: `"linear"`, `"soft"` (loud with less force), `"hard"`
@@ -411,6 +519,7 @@ impl RackDef {
             pan: 0.0,
             mute: false,
             solo: false,
+            mappings: Vec::new(),
             plugins,
         }
     }
