@@ -160,3 +160,38 @@ fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
     assert_eq!(engine.shared().buffers.load(Ordering::Relaxed), 5);
     assert_eq!(engine.shared().panics.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn nan_and_overs_never_reach_the_output() {
+    let (mut handle, mut engine) = new_engine(config(64));
+    let (nan, nan_status) = slot(1, Box::new(Dc(f32::NAN)), PluginKind::Instrument);
+    let (loud, loud_status) = slot(2, Box::new(Dc(4.0)), PluginKind::Instrument);
+    let rack = |id, s| RackSpec {
+        id: RackId(id),
+        filter: Default::default(),
+        gain: [1.0, 1.0],
+        slots: vec![s],
+        status: Default::default(),
+        group: 0,
+        mappings: Vec::new(),
+    };
+    let plan = PlanBuilder::new(48_000.0, 64, 64)
+        .rack(rack(1, nan))
+        .rack(rack(2, loud))
+        .build();
+    assert!(handle.send_plan(plan).is_ok());
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    for _ in 0..10 {
+        engine.process(&[], None, &mut l, &mut r);
+        for x in l.iter().chain(r.iter()) {
+            assert!(x.is_finite() && x.abs() <= 1.0, "{x}");
+        }
+    }
+    // The NaN plugin is bypassed and reported; the loud one still plays,
+    // held at full scale by the safety limiter.
+    assert!(nan_status.bad_output.load(Ordering::Relaxed));
+    assert!(nan_status.failed.load(Ordering::Relaxed));
+    assert!(!loud_status.failed.load(Ordering::Relaxed));
+    assert!((l[63] - 1.0).abs() < 1e-6, "{}", l[63]);
+    assert!(engine.shared().limited_frames.load(Ordering::Relaxed) >= 640);
+}

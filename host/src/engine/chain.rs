@@ -15,6 +15,8 @@ pub struct SlotStatus {
     pub failed: AtomicBool,
     /// It panicked (as opposed to returning an error).
     pub panicked: AtomicBool,
+    /// It produced NaN, infinity or runaway (> +36 dBFS) output.
+    pub bad_output: AtomicBool,
     /// The processor is asleep (not being called).
     pub sleeping: AtomicBool,
     /// Blocks actually processed.
@@ -247,6 +249,17 @@ impl Chain {
                     ProcessStatus::Error
                 }
             };
+            // NaN, infinity or runaway output never leaves a slot: the slot
+            // is silenced for this block, bypassed from now on and reported.
+            let status =
+                if status != ProcessStatus::Error && !super::safety::output_is_sane(left, right) {
+                    slot.status.bad_output.store(true, Ordering::Relaxed);
+                    left.fill(0.0);
+                    right.fill(0.0);
+                    ProcessStatus::Error
+                } else {
+                    status
+                };
             slot.status.processed.fetch_add(1, Ordering::Relaxed);
             let sleeping = match status {
                 ProcessStatus::Continue => false,

@@ -17,6 +17,7 @@ mod mapping;
 mod plan;
 mod process;
 mod route;
+pub mod safety;
 mod shared;
 mod switch;
 

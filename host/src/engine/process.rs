@@ -29,6 +29,7 @@ pub struct Engine {
     steady_frames: u64,
     panic_requested: bool,
     switch: super::switch::SwitchState,
+    safety: super::safety::SafetyLimiter,
 }
 
 impl Engine {
@@ -52,6 +53,7 @@ impl Engine {
             steady_frames: 0,
             panic_requested: false,
             switch: Default::default(),
+            safety: super::safety::SafetyLimiter::new(config.sample_rate),
         }
     }
 
@@ -249,6 +251,14 @@ impl Engine {
                 &mut self.switch,
                 &mut self.panics,
             );
+            let limited = self
+                .safety
+                .process(&mut left[start..end], &mut right[start..end]);
+            if limited > 0 {
+                self.shared
+                    .limited_frames
+                    .fetch_add(u64::from(limited), Ordering::Relaxed);
+            }
             start = end;
         }
         let current = u32::from(self.switch.current);
