@@ -17,6 +17,7 @@
 //! [`engine::alloc_guard::GuardedAllocator`]: any allocation or free inside
 //! the audio callback aborts the process.
 
+pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod io;

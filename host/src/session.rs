@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::engine::{
-    new_engine, Engine, EngineConfig, EngineHandle, MidiFilter, PlanBuilder, ProcessorId, RackId,
-    RackSpec, RackStatus, SlotSpec, SlotStatus,
+    new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MapCurve, MapSource, MidiFilter,
+    ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
+    SwitchTable, BLOCKED,
 };
 use crate::plugin::loader::load_plugin;
 use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
-use crate::preset::{PluginDef, Preset, RackDef};
+use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
 
 /// Why a session could not be built or changed. Main thread.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub struct SlotModel {
     /// Being restarted: left out of plans until its processor came home
     /// and was deactivated, then activated again.
     restarting: bool,
+    /// Its position in the preset's chain (mappings refer to it).
+    pub def_index: usize,
 }
 
 /// A rack on the main thread.
@@ -59,22 +62,34 @@ pub struct RackModel {
     pub status: Arc<RackStatus>,
     /// The preset entry it came from.
     pub def: RackDef,
+    /// The preset (setlist entry) it belongs to.
+    pub group: u16,
 }
 
-/// Everything the main thread knows about what plays. Main thread only.
-pub struct Session {
-    handle: EngineHandle,
-    process: ProcessConfig,
-    /// Racks in mix order.
-    pub racks: Vec<RackModel>,
+/// One loaded preset's own settings: its master section and tempo.
+pub struct GroupModel {
+    /// Preset name.
+    pub name: String,
     /// Master chain.
     pub master: Vec<SlotModel>,
     /// Master gain in dB.
     pub master_gain_db: f64,
     /// Tempo in BPM.
     pub tempo: f64,
-    /// Name of the preset.
-    pub name: String,
+}
+
+/// Everything the main thread knows about what plays. Main thread only.
+pub struct Session {
+    handle: EngineHandle,
+    process: ProcessConfig,
+    /// Racks of every loaded preset, in mix order.
+    pub racks: Vec<RackModel>,
+    /// The loaded presets (one, or a setlist's entries), in order.
+    pub groups: Vec<GroupModel>,
+    /// How MIDI switches between them.
+    pub switch: SwitchTable,
+    /// A preset to make current with the next plan.
+    pending_select: Option<u16>,
     /// Instances removed from the model whose processors are still on the
     /// audio thread; deactivated when their plan comes home.
     parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
@@ -99,8 +114,29 @@ fn filter_of(def: &RackDef) -> MidiFilter {
     if let Some(ch) = &def.channels {
         f.channels = ch.iter().fold(0u16, |m, c| m | 1 << ((c - 1) & 15));
     }
-    f.transpose = def.transpose;
+    f.transpose = def.transpose.saturating_add(def.octave.saturating_mul(12));
+    f.velocity_map = def.velocity_curve.table();
+    for &cc in &def.cc_block {
+        f.cc_map[usize::from(cc & 127)] = BLOCKED;
+    }
+    for &[from, to] in &def.cc_remap {
+        f.cc_map[usize::from(from & 127)] = to;
+    }
+    if !def.sustain {
+        f.cc_map[64] = BLOCKED;
+    }
     f
+}
+
+/// Left and right gains of a rack: gain, balance, mute and solo (`any_solo`:
+/// some rack of the preset is soloed). Main thread.
+pub fn rack_gains(def: &RackDef, gain_db: f64, any_solo: bool) -> [f32; 2] {
+    if def.mute || (any_solo && !def.solo) {
+        return [0.0, 0.0];
+    }
+    let g = db_to_gain(gain_db);
+    let pan = def.pan.clamp(-1.0, 1.0) as f32;
+    [g * (1.0 - pan).min(1.0), g * (1.0 + pan).min(1.0)]
 }
 
 impl Session {
@@ -110,6 +146,24 @@ impl Session {
     /// rest of its chain). Returns the audio side for the driver. Main thread.
     pub fn new(
         preset: &Preset,
+        config: EngineConfig,
+        offline: bool,
+    ) -> Result<(Session, Engine), SessionError> {
+        Self::with_presets(
+            std::slice::from_ref(preset),
+            SwitchTable::default(),
+            config,
+            offline,
+        )
+    }
+
+    /// Builds a session holding several presets at once (a setlist): all
+    /// instantiated and activated up front, so switching never waits; the
+    /// engine switches between them on the MIDI triggers in `switch`, at the
+    /// trigger's exact sample. Preset 0 starts current. Main thread.
+    pub fn with_presets(
+        presets: &[Preset],
+        switch: SwitchTable,
         config: EngineConfig,
         offline: bool,
     ) -> Result<(Session, Engine), SessionError> {
@@ -123,18 +177,25 @@ impl Session {
                 offline,
             },
             racks: Vec::new(),
-            master: Vec::new(),
-            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
-            tempo: preset.tempo.unwrap_or(120.0),
-            name: preset.name.clone(),
+            groups: Vec::new(),
+            switch,
+            pending_select: None,
             parked: HashMap::new(),
             warnings: Vec::new(),
             next_id: 1,
         };
+        for (group, preset) in presets.iter().enumerate() {
+            session.add_preset(group as u16, preset);
+        }
+        session.commit()?;
+        Ok((session, engine))
+    }
+
+    fn add_preset(&mut self, group: u16, preset: &Preset) {
         for def in &preset.racks {
-            let slots = session.load_chain(&def.plugins, &def.name);
-            let id = RackId(session.fresh_id());
-            session.racks.push(RackModel {
+            let slots = self.load_chain(&def.plugins, &def.name);
+            let id = RackId(self.fresh_id());
+            self.racks.push(RackModel {
                 id,
                 name: def.name.clone(),
                 filter: filter_of(def),
@@ -142,13 +203,35 @@ impl Session {
                 slots,
                 status: Arc::new(RackStatus::default()),
                 def: def.clone(),
+                group,
             });
         }
-        if let Some(m) = &preset.master {
-            session.master = session.load_chain(&m.plugins, "master");
-        }
-        session.commit()?;
-        Ok((session, engine))
+        let master = match &preset.master {
+            Some(m) => self.load_chain(&m.plugins, "master"),
+            None => Vec::new(),
+        };
+        self.groups.push(GroupModel {
+            name: preset.name.clone(),
+            master,
+            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+            tempo: preset.tempo.unwrap_or(120.0),
+        });
+    }
+
+    /// Makes preset `group` current from the next buffer on (setlist
+    /// select from the main thread). Main thread.
+    pub fn select(&mut self, group: u16) -> Result<(), SessionError> {
+        self.pending_select = Some(group);
+        self.commit()
+    }
+
+    /// The preset new notes go to now, as the audio thread last reported.
+    /// Main thread.
+    pub fn current_group(&self) -> u16 {
+        self.handle
+            .shared()
+            .current_group
+            .load(std::sync::atomic::Ordering::Relaxed) as u16
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -158,9 +241,12 @@ impl Session {
 
     fn load_chain(&mut self, defs: &[PluginDef], rack: &str) -> Vec<SlotModel> {
         let mut slots = Vec::new();
-        for def in defs {
+        for (i, def) in defs.iter().enumerate() {
             match self.load_slot(def) {
-                Ok(slot) => slots.push(slot),
+                Ok(mut slot) => {
+                    slot.def_index = i;
+                    slots.push(slot)
+                }
                 Err(e) => {
                     let msg = format!("rack `{rack}`: {} is left out: {e}", def.label());
                     tracing::warn!("{msg}");
@@ -200,6 +286,7 @@ impl Session {
             status: Arc::new(SlotStatus::default()),
             running: false,
             restarting: false,
+            def_index: 0,
         })
     }
 
@@ -222,16 +309,29 @@ impl Session {
             self.process.max_block as usize,
             q.events_per_block,
         )
-        .tempo(self.tempo);
+        .switch(self.switch.clone());
+        if let Some(g) = self.pending_select.take() {
+            builder = builder.select(g);
+        }
         let process = self.process;
         let mut failures = Vec::new();
         let mut racks = Vec::new();
+        // Solo is per preset: bit g set when some rack of preset g is soloed.
+        let solo_groups = self
+            .racks
+            .iter()
+            .filter(|r| r.def.solo)
+            .fold(0u128, |m, r| m | 1u128 << (r.group % 128));
         for rack in &mut self.racks {
+            let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
+            let mappings = mappings_for(rack, &slots, &mut failures);
             racks.push(RackSpec {
+                mappings,
                 id: rack.id,
                 filter: rack.filter,
-                gain: db_to_gain(rack.gain_db),
+                gain: rack_gains(&rack.def, rack.gain_db, any_solo),
+                group: rack.group,
                 slots,
                 status: rack.status.clone(),
             });
@@ -239,8 +339,14 @@ impl Session {
         for r in racks {
             builder = builder.rack(r);
         }
-        let master = specs_for(&mut self.master, &process, &mut failures);
-        builder = builder.master(master, db_to_gain(self.master_gain_db));
+        for g in &mut self.groups {
+            let master = specs_for(&mut g.master, &process, &mut failures);
+            builder = builder.group(GroupSpec {
+                master,
+                gain: db_to_gain(g.master_gain_db),
+                tempo: g.tempo,
+            });
+        }
         for msg in failures {
             tracing::warn!("{msg}");
             self.warnings.push(msg);
@@ -263,8 +369,21 @@ impl Session {
         self.racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
             .find(|s| s.id == id)
+    }
+
+    /// Gives every processor left in a plan that came home back to its
+    /// instance for deactivation. Main thread.
+    fn deactivate_plan(&mut self, plan: Box<crate::engine::Plan>) {
+        for (id, processor) in plan.into_processors() {
+            if let Some(mut inst) = self.parked.remove(&id) {
+                inst.deactivate(processor);
+            } else if let Some(slot) = self.slot_mut(id) {
+                slot.running = false;
+                slot.instance.deactivate(processor);
+            }
+        }
     }
 
     /// Does the main thread's periodic work: deactivates processors of
@@ -272,14 +391,7 @@ impl Session {
     /// Returns the panic messages reported. Main thread.
     pub fn pump(&mut self) -> Vec<String> {
         while let Some(plan) = self.handle.take_retired() {
-            for (id, processor) in plan.into_processors() {
-                if let Some(mut inst) = self.parked.remove(&id) {
-                    inst.deactivate(processor);
-                } else if let Some(slot) = self.slot_mut(id) {
-                    slot.running = false;
-                    slot.instance.deactivate(processor);
-                }
-            }
+            self.deactivate_plan(plan);
         }
         let mut reports = Vec::new();
         while let Some(p) = self.handle.take_panic() {
@@ -289,7 +401,7 @@ impl Session {
                     self.racks
                         .iter()
                         .flat_map(|r| r.slots.iter())
-                        .chain(self.master.iter())
+                        .chain(self.groups.iter().flat_map(|g| g.master.iter()))
                         .find(|s| s.id == id)
                         .map(|s| s.instance.descriptor().name.clone())
                 })
@@ -305,7 +417,7 @@ impl Session {
             .racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
         {
             slot.instance.on_main_thread();
         }
@@ -322,7 +434,7 @@ impl Session {
             .racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
         {
             if slot.restarting && !slot.running {
                 slot.restarting = false;
@@ -343,7 +455,7 @@ impl Session {
                     .racks
                     .iter_mut()
                     .flat_map(|r| r.slots.iter_mut())
-                    .chain(self.master.iter_mut())
+                    .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
                     .filter(|s| s.running)
                 {
                     slot.restarting = false;
@@ -357,21 +469,19 @@ impl Session {
     /// stops and deactivates every processor on this thread. Main thread.
     pub fn shutdown(mut self, engine: Engine) {
         for plan in engine.into_plans() {
-            for (id, processor) in plan.into_processors() {
-                if let Some(mut inst) = self.parked.remove(&id) {
-                    inst.deactivate(processor);
-                } else if let Some(slot) = self.slot_mut(id) {
-                    slot.running = false;
-                    slot.instance.deactivate(processor);
-                }
-            }
+            self.deactivate_plan(plan);
         }
         self.pump();
     }
 
-    /// The preset as it stands now: routing from the model, each plugin's
-    /// current state and parameter values. Main thread.
+    /// The current preset as it stands now: routing from the model, each
+    /// plugin's current state and parameter values. Main thread.
     pub fn to_preset(&mut self) -> Result<Preset, PluginError> {
+        self.to_preset_of(self.current_group())
+    }
+
+    /// Preset `group` (a setlist entry) as it stands now. Main thread.
+    pub fn to_preset_of(&mut self, group: u16) -> Result<Preset, PluginError> {
         fn chain_defs(slots: &mut [SlotModel]) -> Result<Vec<PluginDef>, PluginError> {
             let mut out = Vec::new();
             for slot in slots {
@@ -386,29 +496,84 @@ impl Session {
             Ok(out)
         }
         let mut racks = Vec::new();
-        for rack in &mut self.racks {
+        for rack in self.racks.iter_mut().filter(|r| r.group == group) {
             let mut def = rack.def.clone();
             def.name = rack.name.clone();
             def.gain_db = rack.gain_db;
             def.plugins = chain_defs(&mut rack.slots)?;
             racks.push(def);
         }
-        let master_plugins = chain_defs(&mut self.master)?;
+        let last = self.groups.len() - 1;
+        let g = &mut self.groups[usize::from(group).min(last)];
+        let master_plugins = chain_defs(&mut g.master)?;
         Ok(Preset {
             version: crate::preset::PRESET_VERSION,
-            name: self.name.clone(),
-            tempo: Some(self.tempo),
+            name: g.name.clone(),
+            tempo: Some(g.tempo),
             racks,
-            master: if master_plugins.is_empty() && self.master_gain_db == 0.0 {
+            master: if master_plugins.is_empty() && g.master_gain_db == 0.0 {
                 None
             } else {
                 Some(crate::preset::MasterDef {
-                    gain_db: self.master_gain_db,
+                    gain_db: g.master_gain_db,
                     plugins: master_plugins,
                 })
             },
         })
     }
+}
+
+/// Resolves a rack's mappings against the slots actually in the plan
+/// (plugin index → slot position, parameter name → id). Main thread.
+fn mappings_for(
+    rack: &RackModel,
+    specs: &[SlotSpec],
+    failures: &mut Vec<String>,
+) -> Vec<ParamMapping> {
+    let mut out = Vec::new();
+    for m in &rack.def.mappings {
+        let found = rack
+            .slots
+            .iter()
+            .find(|s| s.def_index == m.plugin)
+            .and_then(|s| Some((s, specs.iter().position(|spec| spec.id == s.id)?)));
+        let Some((slot, position)) = found else {
+            failures.push(format!(
+                "rack `{}`: mapping to plugin {} ignored: no such plugin is playing",
+                rack.name, m.plugin
+            ));
+            continue;
+        };
+        let params = slot.instance.params();
+        let Some(param) = params
+            .iter()
+            .find(|p| p.name == m.param || m.param.parse::<u32>().ok() == Some(p.id))
+        else {
+            failures.push(format!(
+                "rack `{}`: mapping ignored: {} has no parameter `{}`",
+                rack.name,
+                slot.instance.descriptor().name,
+                m.param
+            ));
+            continue;
+        };
+        out.push(ParamMapping {
+            source: match m.source {
+                MapSourceDef::Cc(n) => MapSource::Cc(n),
+                MapSourceDef::PitchBend => MapSource::PitchBend,
+                MapSourceDef::Aftertouch => MapSource::Aftertouch,
+            },
+            slot: position,
+            param: param.id,
+            min: m.min,
+            max: m.max,
+            curve: match m.curve {
+                MapCurveDef::Linear => MapCurve::Linear,
+                MapCurveDef::Exponential => MapCurve::Exponential,
+            },
+        });
+    }
+    out
 }
 
 fn specs_for(

@@ -23,6 +23,11 @@ pub enum Command {
     Render(RenderArgs),
     /// List the plugins found in folders (default: the CLAP search path).
     Scan(ScanArgs),
+    /// Validate a preset or setlist and try loading every plugin it names.
+    Check {
+        /// The preset or setlist file.
+        file: PathBuf,
+    },
 }
 
 /// Arguments of `stagerack scan`.
@@ -42,8 +47,17 @@ pub struct ScanArgs {
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     /// The preset (TOML) to play.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "setlist",
+        conflicts_with = "setlist"
+    )]
+    pub preset: Option<PathBuf>,
+    /// A setlist (TOML) to play: all its presets loaded, switched by the
+    /// MIDI file's program changes and other triggers.
     #[arg(long, value_name = "FILE")]
-    pub preset: PathBuf,
+    pub setlist: Option<PathBuf>,
     /// The MIDI file to play (all tracks, tempo map honoured).
     #[arg(long, value_name = "FILE.mid")]
     pub midi: Option<PathBuf>,
@@ -75,9 +89,28 @@ pub struct RenderArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Scan(a) => scan(&a),
+        Command::Check { file } => match crate::check::check_file(&file) {
+            Ok(report) => {
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                if report.problems == 0 {
+                    println!("all plugins found");
+                    ExitCode::SUCCESS
+                } else {
+                    println!("{} plugin(s) missing or broken", report.problems);
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Render(a) => {
             let opts = RenderOptions {
                 preset: a.preset,
+                setlist: a.setlist,
                 midi: a.midi,
                 out: a.out,
                 sample_rate: a.rate,

@@ -15,6 +15,8 @@ pub struct SlotStatus {
     pub failed: AtomicBool,
     /// It panicked (as opposed to returning an error).
     pub panicked: AtomicBool,
+    /// It produced NaN, infinity or runaway (> +36 dBFS) output.
+    pub bad_output: AtomicBool,
     /// The processor is asleep (not being called).
     pub sleeping: AtomicBool,
     /// Blocks actually processed.
@@ -111,8 +113,12 @@ pub(crate) struct Chain {
     cur: EventBuffer,
     /// Events the current slot emits.
     out: EventBuffer,
+    /// Panics caught since the owner last took the count.
+    pub(crate) panics_caught: u32,
     /// Scratch for merging.
     tmp: EventBuffer,
+    /// MIDI-to-parameter mappings into this chain's slots.
+    pub(crate) mappings: Vec<super::ParamMapping>,
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -142,6 +148,20 @@ impl Chain {
             cur: EventBuffer::with_capacity(event_capacity),
             out: EventBuffer::with_capacity(event_capacity),
             tmp: EventBuffer::with_capacity(event_capacity),
+            panics_caught: 0,
+            mappings: Vec::new(),
+        }
+    }
+
+    /// A chain with MIDI-to-parameter mappings. Main thread.
+    pub(crate) fn with_mappings(
+        specs: Vec<SlotSpec>,
+        event_capacity: usize,
+        mappings: Vec<super::ParamMapping>,
+    ) -> Self {
+        Self {
+            mappings,
+            ..Self::new(specs, event_capacity)
         }
     }
 
@@ -163,10 +183,25 @@ impl Chain {
             cur,
             out,
             tmp,
+            panics_caught,
+            mappings,
         } = self;
         cur.clear();
         for e in events {
             cur.push(*e);
+            // Mapped controllers become parameter changes on their sample
+            // (after any queued changes, which sit at offset 0).
+            for m in mappings.iter() {
+                if let (Some(value), Some(slot)) = (m.value_for(e), slots.get_mut(m.slot)) {
+                    slot.params.push(TimedEvent::new(
+                        e.offset,
+                        crate::midi::Event::ParamValue {
+                            param: m.param,
+                            value,
+                        },
+                    ));
+                }
+            }
         }
         for slot in slots.iter_mut() {
             let Some(processor) = slot.processor.as_mut() else {
@@ -177,9 +212,8 @@ impl Chain {
                 slot.params.clear();
                 continue;
             }
-            // This slot's own parameter changes join the chain's events,
-            // ahead of notes at the same offset: a change queued for this
-            // buffer holds from its first sample on.
+            // This slot's own parameter changes join the chain's events; on
+            // the same sample they come first, so a note there hears them.
             let slot_events: &[TimedEvent] = if slot.params.is_empty() {
                 cur.as_slice()
             } else {
@@ -215,6 +249,7 @@ impl Chain {
             let status = match result {
                 Ok(status) => status,
                 Err(payload) => {
+                    *panics_caught += 1;
                     slot.status.panicked.store(true, Ordering::Relaxed);
                     report_panic(panics, Some(slot.id), payload);
                     left.fill(0.0);
@@ -222,6 +257,17 @@ impl Chain {
                     ProcessStatus::Error
                 }
             };
+            // NaN, infinity or runaway output never leaves a slot: the slot
+            // is silenced for this block, bypassed from now on and reported.
+            let status =
+                if status != ProcessStatus::Error && !super::safety::output_is_sane(left, right) {
+                    slot.status.bad_output.store(true, Ordering::Relaxed);
+                    left.fill(0.0);
+                    right.fill(0.0);
+                    ProcessStatus::Error
+                } else {
+                    status
+                };
             slot.status.processed.fetch_add(1, Ordering::Relaxed);
             // A tail is counted from the first quiet block (no events, silent
             // input) for as long as the processor reports.

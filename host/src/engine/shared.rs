@@ -56,6 +56,12 @@ pub struct EngineShared {
     dsp_count: AtomicU64,
     /// Buffers whose DSP load exceeded 1.0.
     pub overloads: AtomicU64,
+    /// Frames the master safety limiter had to turn down.
+    pub limited_frames: AtomicU64,
+    /// The setlist entry (group) new notes go to.
+    pub current_group: AtomicU32,
+    /// Buffers in which the current group changed.
+    pub switches: AtomicU64,
 }
 
 /// A reading of the shared counters, taken on the main thread.
