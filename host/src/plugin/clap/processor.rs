@@ -336,15 +336,24 @@ impl AudioProcessor for ClapProcessor {
         }
         let transport = transport_event(block.transport);
 
-        let inputs = in_ports.with_input_buffers(in_bufs.iter_mut().map(|port| {
-            AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_input_only(
-                    port.iter_mut()
-                        .map(|ch| InputChannel::variable(&mut ch[..frames])),
-                ),
-            }
-        }));
+        let inputs = if in_bufs.is_empty() {
+            // No input port: an empty list that still carries the block
+            // length, so a plugin without any audio port (a note effect)
+            // gets real frame counts.
+            // SAFETY: there are no buffer structs to be valid, and
+            // `frames` is within every (zero) channel buffer.
+            unsafe { InputAudioBuffers::from_raw_buffers(&[], frames as u32) }
+        } else {
+            in_ports.with_input_buffers(in_bufs.iter_mut().map(|port| {
+                AudioPortBuffer {
+                    latency: 0,
+                    channels: AudioPortBufferType::f32_input_only(
+                        port.iter_mut()
+                            .map(|ch| InputChannel::variable(&mut ch[..frames])),
+                    ),
+                }
+            }))
+        };
         let mut outputs =
             out_ports.with_output_buffers(out_bufs.iter_mut().map(|port| AudioPortBuffer {
                 latency: 0,
