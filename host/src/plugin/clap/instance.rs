@@ -595,6 +595,23 @@ fn decode_param_state(bytes: &[u8]) -> Option<Vec<(ParamId, f64)>> {
 mod tests {
     use super::*;
 
+    /// The thread roles are in the types: the processor may move to the
+    /// audio thread, the instance may not leave the main thread.
+    #[test]
+    fn thread_roles_are_typed() {
+        fn is_send<T: Send>() {}
+        is_send::<super::super::ClapProcessor>();
+        is_send::<Arc<ClapShared>>();
+        // Resolves only while `ClapInstance: !Send` (with both impls
+        // applicable, the `_` below would be ambiguous and fail to compile).
+        trait AmbiguousIfSend<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+        impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+        <ClapInstance as AmbiguousIfSend<_>>::check();
+    }
+
     #[test]
     fn param_state_round_trips_and_rejects_garbage() {
         let v = vec![(0, 1.5), (7, -3.25), (u32::MAX - 1, 0.0)];
