@@ -258,3 +258,49 @@ fn zam_lifecycle_states_follow_activate_process_stop_deactivate() {
     inst.deactivate(proc);
     assert_eq!(inst.state(), ClapState::Inactive);
 }
+
+/// Frame of the loudest sample of ZamDelay's wet echo of an impulse, with
+/// its delay synced to the transport tempo.
+fn synced_echo_frame(tempo: f64) -> usize {
+    let text = format!(
+        "version = 1\nname = \"sync\"\ntempo = {tempo}\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"com.zamaudio.ZamDelay\"\npath = \"{ZAM}/ZamDelay.clap\"\nparams = {{ \"Sync BPM\" = 1.0, \"Dry/Wet\" = 1.0, \"LPF\" = 20000.0, \"Feedback\" = 0.0 }}\n"
+    );
+    let p = preset(&text);
+    let frames = 4 * 48_000;
+    let mut input = vec![0.0f32; frames];
+    input[100] = 1.0;
+    let (mut s, mut e) = session(&p, 256);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let out = render(
+        &mut s,
+        &mut e,
+        &[],
+        Some([&input, &input]),
+        256,
+        frames as u64,
+    );
+    s.shutdown(e);
+    let (at, pk) = out
+        .left
+        .iter()
+        .enumerate()
+        .fold(
+            (0, 0.0f32),
+            |(i, m), (j, x)| if x.abs() > m { (j, x.abs()) } else { (i, m) },
+        );
+    assert!(pk > 0.05, "an echo at tempo {tempo}: peak {pk}");
+    at - 100
+}
+
+#[test]
+fn zam_delay_follows_the_transport_tempo() {
+    let fast = synced_echo_frame(120.0);
+    let slow = synced_echo_frame(60.0);
+    eprintln!("echo after {fast} frames at 120 BPM, {slow} at 60 BPM");
+    assert!(fast > 1000, "{fast}");
+    let ratio = slow as f64 / fast as f64;
+    assert!(
+        (ratio - 2.0).abs() < 0.02,
+        "echo at {fast} vs {slow} frames"
+    );
+}
