@@ -277,43 +277,59 @@ impl ClapInstance {
             if fds.is_empty() {
                 return;
             }
-            let mut polls: Vec<libc::pollfd> = fds
-                .iter()
-                .map(|&(fd, flags)| libc::pollfd {
-                    fd,
-                    events: (if flags.contains(FdFlags::READ) {
-                        libc::POLLIN
-                    } else {
-                        0
-                    }) | (if flags.contains(FdFlags::WRITE) {
-                        libc::POLLOUT
-                    } else {
-                        0
-                    }),
-                    revents: 0,
-                })
-                .collect();
-            // SAFETY: `polls` is a valid array of `polls.len()` pollfd
-            // structs; a zero timeout never blocks.
-            let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 0) };
-            if n <= 0 {
-                return;
-            }
-            for p in polls.iter().filter(|p| p.revents != 0) {
-                let mut flags = FdFlags::empty();
-                if p.revents & libc::POLLIN != 0 {
-                    flags |= FdFlags::READ;
-                }
-                if p.revents & libc::POLLOUT != 0 {
-                    flags |= FdFlags::WRITE;
-                }
-                if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-                    flags |= FdFlags::ERROR;
-                }
-                fd_ext.on_fd(&inst.plugin_handle(), p.fd, flags);
+            for (fd, flags) in ready_fds(&fds) {
+                fd_ext.on_fd(&inst.plugin_handle(), fd, flags);
             }
         }
     }
+}
+
+/// Which of `fds` are ready for the events asked, without waiting (poll(2)
+/// with a zero timeout). Main thread.
+#[cfg(unix)]
+fn ready_fds(fds: &[(i32, FdFlags)]) -> Vec<(i32, FdFlags)> {
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&(fd, flags)| libc::pollfd {
+            fd,
+            events: (if flags.contains(FdFlags::READ) {
+                libc::POLLIN
+            } else {
+                0
+            }) | (if flags.contains(FdFlags::WRITE) {
+                libc::POLLOUT
+            } else {
+                0
+            }),
+            revents: 0,
+        })
+        .collect();
+    if polls.is_empty() {
+        return Vec::new();
+    }
+    // SAFETY: `polls` is a valid array of `polls.len()` pollfd structs; a
+    // zero timeout never blocks.
+    let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 0) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    polls
+        .iter()
+        .filter(|p| p.revents != 0)
+        .map(|p| {
+            let mut flags = FdFlags::empty();
+            if p.revents & libc::POLLIN != 0 {
+                flags |= FdFlags::READ;
+            }
+            if p.revents & libc::POLLOUT != 0 {
+                flags |= FdFlags::WRITE;
+            }
+            if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                flags |= FdFlags::ERROR;
+            }
+            (p.fd, flags)
+        })
+        .collect()
 }
 
 impl PluginInstance for ClapInstance {
@@ -594,6 +610,27 @@ fn decode_param_state(bytes: &[u8]) -> Option<Vec<(ParamId, f64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn ready_fds_reports_readable_and_writable_descriptors() {
+        let mut fds = [0i32; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let [r, w] = fds;
+        let both = [(r, FdFlags::READ), (w, FdFlags::WRITE)];
+        // Nothing to read yet; the write end is writable.
+        assert_eq!(ready_fds(&both), vec![(w, FdFlags::WRITE)]);
+        // SAFETY: `w` is our pipe's write end; one byte from a valid buffer.
+        assert_eq!(unsafe { libc::write(w, b"x".as_ptr().cast(), 1) }, 1);
+        assert_eq!(ready_fds(&[(r, FdFlags::READ)]), vec![(r, FdFlags::READ)]);
+        // SAFETY: closing the descriptors this test opened.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+        assert!(ready_fds(&[]).is_empty());
+    }
 
     /// The thread roles are in the types: the processor may move to the
     /// audio thread, the instance may not leave the main thread.
