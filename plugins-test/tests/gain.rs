@@ -149,3 +149,46 @@ fn describes_its_parameters() {
     assert_eq!(infos[0], (0, "gain".into(), -80.0, 24.0, 0.0));
     assert_eq!(infos[1], (1, "latency".into(), 0.0, 4800.0, 0.0));
 }
+
+#[test]
+fn a_new_event_restarts_the_ramp_from_the_current_factor() {
+    let ramp = ramp_frames(common::SAMPLE_RATE) as usize;
+    let mut g = gain();
+    g.start(64);
+    let frames = 2 * ramp;
+    let events = [
+        Ev::Param {
+            at: 0,
+            id: 0,
+            value: -80.0,
+        },
+        Ev::Param {
+            at: 240,
+            id: 0,
+            value: 0.0,
+        },
+    ];
+    let out = g.render(frames, 64, &events, Some(&ones(frames)));
+    let l = &out[0];
+    let low = db_to_factor(-80.0);
+    let at_switch = 1.0 + (low - 1.0) * 240.0 / ramp as f64;
+    assert!((f64::from(l[239]) - at_switch).abs() < 1e-6, "{}", l[239]);
+    // From there it heads back up to 1 over a full ramp.
+    let expected = at_switch + (1.0 - at_switch) / ramp as f64;
+    assert!((f64::from(l[240]) - expected).abs() < 1e-6);
+    assert_eq!(l[240 + ramp - 1], 1.0);
+    assert!(
+        l.windows(2).skip(240).all(|w| w[1] >= w[0]),
+        "monotonic rise"
+    );
+}
+
+#[test]
+fn parameter_texts() {
+    let mut g = gain();
+    assert_eq!(g.param_text(0, -6.0).as_deref(), Some("-6.00 dB"));
+    assert_eq!(g.param_text(1, 480.0).as_deref(), Some("480 frames"));
+    assert_eq!(g.param_from_text(0, "-6.5 dB"), Some(-6.5));
+    assert_eq!(g.param_from_text(1, "96"), Some(96.0));
+    assert_eq!(g.param_text(7, 0.0), None);
+}

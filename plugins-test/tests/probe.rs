@@ -291,3 +291,24 @@ fn describes_its_parameters() {
     );
     assert_eq!((infos[0].2, infos[0].3, infos[0].4), (0.0, 1.0, 1.0));
 }
+
+#[test]
+fn a_main_thread_call_on_the_audio_thread_is_a_violation() {
+    let mut p = probe();
+    assert_eq!(p.param(1), 0.0);
+    // get_value from the (simulated) audio thread.
+    let _ = common::as_audio(|| p.param(0));
+    assert_eq!(p.param(1), 1.0);
+    // Saving state reports it too.
+    let saved = p.save();
+    assert_eq!(u64::from_le_bytes(saved[20..28].try_into().unwrap()), 1);
+}
+
+#[test]
+fn parameter_texts() {
+    let mut p = probe();
+    assert_eq!(p.param_text(0, 0.5).as_deref(), Some("0.500"));
+    assert_eq!(p.param_text(1, 3.0).as_deref(), Some("3"));
+    assert_eq!(p.param_from_text(0, " 0.25 "), Some(0.25));
+    assert_eq!(p.param_from_text(9, "1"), None);
+}

@@ -299,6 +299,25 @@ impl Hosted {
             .expect("param value")
     }
 
+    /// The plugin's text for `value` of parameter `id`.
+    pub fn param_text(&mut self, id: u32, value: f64) -> Option<String> {
+        let handle = self.instance.plugin_handle();
+        let params = handle.get_extension::<PluginParams>().expect("params ext");
+        let mut buf = [0u8; 128];
+        params
+            .value_to_text(&handle, ClapId::new(id), value, &mut buf)
+            .ok()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// The plugin's value for `text` of parameter `id`.
+    pub fn param_from_text(&mut self, id: u32, text: &str) -> Option<f64> {
+        let handle = self.instance.plugin_handle();
+        let params = handle.get_extension::<PluginParams>().expect("params ext");
+        let text = CString::new(text).unwrap();
+        params.text_to_value(&handle, ClapId::new(id), &text)
+    }
+
     /// (id, name, min, max, default) of every parameter.
     pub fn param_infos(&mut self) -> Vec<(u32, String, f64, f64, f64)> {
         let handle = self.instance.plugin_handle();
