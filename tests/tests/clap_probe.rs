@@ -324,3 +324,63 @@ fn a_main_thread_call_from_another_thread_is_caught() {
     .unwrap();
     assert_eq!(inst.param_value(VIOLATIONS), Some(1.0));
 }
+
+#[test]
+fn every_kind_of_event_is_converted_and_sent_without_allocating() {
+    // The probe's note port takes CLAP notes and MIDI: notes go as CLAP
+    // note events, the rest as MIDI; only note-ons make impulses.
+    let p = probe_preset("");
+    let mut events = Vec::new();
+    for i in 0..200u64 {
+        let ch = (i % 16) as u8;
+        let e = match i % 8 {
+            0 => Event::ControlChange {
+                channel: ch,
+                controller: 1,
+                value: (i % 128) as u8,
+            },
+            1 => Event::PitchBend {
+                channel: ch,
+                value: (i * 80) as u16,
+            },
+            2 => Event::ChannelPressure {
+                channel: ch,
+                value: 64,
+            },
+            3 => Event::PolyPressure {
+                channel: ch,
+                key: 60,
+                value: 10,
+            },
+            4 => Event::ProgramChange {
+                channel: ch,
+                program: 3,
+            },
+            5 => Event::NoteOff {
+                channel: ch,
+                key: 60,
+                velocity: 0.5,
+                note_id: -1,
+            },
+            6 => Event::NoteChoke {
+                channel: ch,
+                key: 61,
+                note_id: -1,
+            },
+            _ => note_on(62, 1.0),
+        };
+        events.push(SampleEvent {
+            frame: i * 10,
+            event: e,
+        });
+    }
+    let (mut s, mut e) = session(&p, 64);
+    let out = render(&mut s, &mut e, &events, None, 64, 2100);
+    let note_ons = s.racks[0].slots[0].instance.param_value(NOTE_ONS).unwrap();
+    s.shutdown(e);
+    assert_eq!(note_ons, 25.0);
+    for (f, x) in out.left.iter().enumerate() {
+        let want = if f % 80 == 70 && f < 2000 { 1.0 } else { 0.0 };
+        assert!((x - want).abs() < 1e-6, "frame {f}: {x}");
+    }
+}
