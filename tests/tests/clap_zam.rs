@@ -304,3 +304,53 @@ fn zam_delay_follows_the_transport_tempo() {
         "echo at {fast} vs {slow} frames"
     );
 }
+
+#[test]
+fn every_installed_zam_plugin_loads_processes_and_round_trips_its_state() {
+    use stagerack::plugin::scan::scan_paths;
+    let report = scan_paths(&[Path::new(ZAM).to_owned()]);
+    let zams: Vec<_> = report
+        .plugins
+        .iter()
+        .filter(|d| d.id.starts_with("com.zamaudio."))
+        .collect();
+    assert!(zams.len() >= 10, "{} zam plugins", zams.len());
+    let frames = 12_000;
+    let input = sine(frames);
+    for d in zams {
+        let path = d.path.as_ref().unwrap();
+        let text = format!(
+            "version = 1\nname = \"z\"\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"{}\"\npath = \"{}\"\n",
+            d.id,
+            path.display()
+        );
+        let p = preset(&text);
+        let (mut s, mut e) = session(&p, 64);
+        assert!(s.warnings.is_empty(), "{}: {:?}", d.id, s.warnings);
+        let out = render(
+            &mut s,
+            &mut e,
+            &[],
+            Some([&input, &input]),
+            64,
+            frames as u64,
+        );
+        assert!(
+            out.left.iter().chain(&out.right).all(|x| x.is_finite()),
+            "{}: non-finite output",
+            d.id
+        );
+        let state = s.racks[0].slots[0].instance.save_state().unwrap();
+        let saved = s.to_preset().unwrap();
+        s.shutdown(e);
+        let (mut s2, e2) = session(&saved, 64);
+        assert!(s2.warnings.is_empty(), "{}: {:?}", d.id, s2.warnings);
+        assert_eq!(
+            s2.racks[0].slots[0].instance.save_state().unwrap(),
+            state,
+            "{}: state differs after a reload",
+            d.id
+        );
+        s2.shutdown(e2);
+    }
+}
