@@ -53,7 +53,7 @@ pub enum PluginKind {
 }
 
 /// Who a plugin is. Any thread.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PluginDescriptor {
     /// Format.
     pub format: PluginFormat,
