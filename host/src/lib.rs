@@ -19,6 +19,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod control;
 pub mod engine;
 pub mod io;
 pub mod midi;

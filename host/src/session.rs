@@ -2,6 +2,10 @@
 //! compiled into plans for the engine, and the pump that takes back what
 //! the audio thread gives up.
 
+mod edit;
+
+pub use edit::{EditError, RackEdit};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,9 +24,6 @@ pub enum SessionError {
     /// A plugin refused something essential.
     #[error(transparent)]
     Plugin(#[from] PluginError),
-    /// The engine's plan queue is full: the audio thread is not running.
-    #[error("the audio engine is not taking new plans (is the driver running?)")]
-    EngineBusy,
 }
 
 /// A plugin in a chain, on the main thread.
@@ -90,6 +91,9 @@ pub struct Session {
     pub switch: SwitchTable,
     /// A preset to make current with the next plan.
     pending_select: Option<u16>,
+    /// The model changed but the plan queue was full: commit again from
+    /// the pump once the audio thread has taken what is queued.
+    needs_commit: bool,
     /// Instances removed from the model whose processors are still on the
     /// audio thread; deactivated when their plan comes home.
     parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
@@ -103,7 +107,7 @@ pub fn db_to_gain(db: f64) -> f32 {
     10f64.powf(db / 20.0) as f32
 }
 
-fn filter_of(def: &RackDef) -> MidiFilter {
+pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
     let mut f = MidiFilter::default();
     if let Some([lo, hi]) = def.keys {
         f.keys = (lo, hi);
@@ -180,6 +184,7 @@ impl Session {
             groups: Vec::new(),
             switch,
             pending_select: None,
+            needs_commit: false,
             parked: HashMap::new(),
             warnings: Vec::new(),
             next_id: 1,
@@ -310,7 +315,8 @@ impl Session {
             q.events_per_block,
         )
         .switch(self.switch.clone());
-        if let Some(g) = self.pending_select.take() {
+        let pending_select_back = self.pending_select.take();
+        if let Some(g) = pending_select_back {
             builder = builder.select(g);
         }
         let process = self.process;
@@ -353,15 +359,22 @@ impl Session {
         }
         let plan = builder.build();
         if let Err(plan) = self.handle.send_plan(plan) {
-            // Nothing was taken over; give back what was activated for it.
+            // Nothing was taken over; give back what was activated for it
+            // and try again from the pump when the queue has room.
             for (id, processor) in plan.into_processors() {
                 if let Some(slot) = self.slot_mut(id) {
                     slot.running = false;
                     slot.instance.deactivate(processor);
                 }
             }
-            return Err(SessionError::EngineBusy);
+            if let Some(g) = pending_select_back {
+                self.pending_select = Some(g);
+            }
+            self.needs_commit = true;
+            tracing::debug!("plan queue full; the change goes out with the next pump");
+            return Ok(());
         }
+        self.needs_commit = false;
         Ok(())
     }
 
@@ -392,6 +405,11 @@ impl Session {
     pub fn pump(&mut self) -> Vec<String> {
         while let Some(plan) = self.handle.take_retired() {
             self.deactivate_plan(plan);
+        }
+        if self.needs_commit && self.handle.plans_pending() == 0 {
+            if let Err(e) = self.commit() {
+                tracing::error!("{e}");
+            }
         }
         let mut reports = Vec::new();
         while let Some(p) = self.handle.take_panic() {
@@ -501,6 +519,19 @@ impl Session {
             def.name = rack.name.clone();
             def.gain_db = rack.gain_db;
             def.plugins = chain_defs(&mut rack.slots)?;
+            // Mappings name plugins by position: follow moves, drop removed.
+            def.mappings = rack
+                .def
+                .mappings
+                .iter()
+                .filter_map(|m| {
+                    let pos = rack.slots.iter().position(|s| s.def_index == m.plugin)?;
+                    Some(crate::preset::MapDef {
+                        plugin: pos,
+                        ..m.clone()
+                    })
+                })
+                .collect();
             racks.push(def);
         }
         let last = self.groups.len() - 1;

@@ -27,7 +27,7 @@ pub struct QueueCapacities {
 impl Default for QueueCapacities {
     fn default() -> Self {
         Self {
-            plans: 4,
+            plans: 16,
             retired: 8,
             params: 1024,
             panics: 32,

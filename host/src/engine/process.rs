@@ -216,7 +216,8 @@ impl Engine {
             right.fill(0.0);
             return;
         };
-        if std::mem::take(&mut self.panic_requested) {
+        let asked = self.shared.panic_request.swap(false, Ordering::Acquire);
+        if std::mem::take(&mut self.panic_requested) || asked {
             plan.reset_all(&mut self.panics);
         }
         let transport = Transport {

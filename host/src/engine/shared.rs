@@ -58,6 +58,9 @@ pub struct EngineShared {
     pub overloads: AtomicU64,
     /// Frames the master safety limiter had to turn down.
     pub limited_frames: AtomicU64,
+    /// Set by the main thread: all notes off and every processor reset at
+    /// the next buffer.
+    pub panic_request: std::sync::atomic::AtomicBool,
     /// The setlist entry (group) new notes go to.
     pub current_group: AtomicU32,
     /// Buffers in which the current group changed.

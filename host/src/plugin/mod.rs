@@ -55,7 +55,7 @@ pub enum PluginKind {
 }
 
 /// Who a plugin is. Any thread.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PluginDescriptor {
     /// Format.
     pub format: PluginFormat,
