@@ -191,3 +191,55 @@ fn the_session_restarts_a_plugin_that_asks_and_the_new_latency_holds() {
         );
     }
 }
+
+#[test]
+fn live_edits_add_tweak_and_remove_a_clap_plugin_while_playing() {
+    use stagerack::io::offline::{render_offline, OfflineJob};
+    use stagerack::plugin::PluginFormat;
+    use stagerack::preset::PluginDef;
+
+    let p = preset(
+        "version = 1\nname = \"live\"\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"gain\"\n",
+    );
+    let block = 64;
+    let (mut s, mut e) = session(&p, block);
+    let mut def = PluginDef::builtin("gain");
+    def.format = PluginFormat::Clap;
+    def.id = GAIN.to_owned();
+    def.path = Some(bundle("stagerack-gain"));
+    let input = vec![0.5f32; 48_000];
+    let job = OfflineJob {
+        events: &[],
+        input: Some([&input, &input]),
+        block,
+        min_frames: input.len() as u64,
+        max_tail_frames: 0,
+        silence_frames: 0,
+    };
+    let out = render_offline(&mut e, &job, |frame| {
+        let panics = s.pump();
+        assert!(panics.is_empty(), "{panics:?}");
+        match frame {
+            // Add the CLAP gain after the built-in, then turn it down, then
+            // take it out again.
+            6400 => s.add_plugin(0, None, &def).unwrap(),
+            12800 => s.set_param(0, 1, P_GAIN, -20.0).unwrap(),
+            32000 => s.remove_plugin(0, 1).unwrap(),
+            _ => {}
+        }
+    });
+    s.shutdown(e);
+    let at = |f: usize| out.left[f];
+    assert!((at(6000) - 0.5).abs() < 1e-6, "before: {}", at(6000));
+    assert!(
+        (at(10_000) - 0.5).abs() < 1e-6,
+        "added at 0 dB: {}",
+        at(10_000)
+    );
+    assert!(
+        (at(20_000) - 0.05).abs() < 1e-5,
+        "at -20 dB: {}",
+        at(20_000)
+    );
+    assert!((at(40_000) - 0.5).abs() < 1e-6, "removed: {}", at(40_000));
+}
