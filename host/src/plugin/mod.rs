@@ -12,6 +12,7 @@
 
 pub mod builtin;
 pub mod loader;
+pub mod vst3;
 
 use std::path::PathBuf;
 
