@@ -2,7 +2,10 @@
 //!
 //! - `demo-midi`: regenerate `presets/demo.mid`, the phrase the README's
 //!   demo render plays.
+//! - `bundle-vst3 [--release]`: build the VST3 test plugins into
+//!   `target/bundles/vst3/`.
 
+mod bundle_vst3;
 mod demo_midi;
 
 use std::path::PathBuf;
@@ -31,8 +34,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bundle-vst3") => {
+            let release = args.iter().any(|a| a == "--release");
+            match bundle_vst3::run(&workspace_root(), release) {
+                Ok(bundles) => {
+                    for b in bundles {
+                        eprintln!("bundled {}", b.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask demo-midi");
+            eprintln!("usage: cargo xtask demo-midi | bundle-vst3 [--release]");
             ExitCode::FAILURE
         }
     }
