@@ -496,7 +496,22 @@ struct ProbeController {
 }
 
 impl Class for ProbeController {
-    type Interfaces = (IEditController, IConnectionPoint);
+    type Interfaces = (IEditController, IConnectionPoint, IMidiMapping);
+}
+
+/// Maps no MIDI controller. Without an `IMidiMapping`, JUCE-based hosts
+/// (pedalboard) fall back to a zero-filled CC table and send every CC (e.g.
+/// the all-notes-off they emit) to parameter id 0, which is `level` here.
+impl IMidiMappingTrait for ProbeController {
+    unsafe fn getMidiControllerAssignment(
+        &self,
+        _bus: i32,
+        _ch: i16,
+        _cc: CtrlNumber,
+        _id: *mut ParamID,
+    ) -> tresult {
+        kResultFalse
+    }
 }
 
 impl IPluginBaseTrait for ProbeController {

@@ -26,7 +26,7 @@ use vst3::Steinberg::Vst::{
 use vst3::Steinberg::{
     int32, int64, tresult, uint32, FIDString, IBStream, IBStreamTrait, IBStream_, TUID,
 };
-use vst3::Steinberg::{kInvalidArgument, kNoInterface, kNotImplemented, kResultFalse, kResultOk};
+use vst3::Steinberg::{kInvalidArgument, kNoInterface, kResultFalse, kResultOk};
 use vst3::{Class, ComWrapper, Interface};
 
 /// Runs a callback body, turning a panic into `default` (never unwinds into
@@ -201,8 +201,10 @@ impl IComponentHandlerTrait for ComponentHandler {
     }
 
     unsafe fn restartComponent(&self, flags: int32) -> tresult {
-        self.restart.fetch_or(flags, Ordering::AcqRel);
-        kResultOk
+        guard(kInternalErr(), || {
+            self.restart.fetch_or(flags, Ordering::AcqRel);
+            kResultOk
+        })
     }
 }
 
@@ -585,36 +587,42 @@ impl Class for EventList {
 
 impl IEventListTrait for EventList {
     unsafe fn getEventCount(&self) -> int32 {
-        // SAFETY: one thread at a time (see the Sync impl).
-        unsafe { (*self.events.get()).len() as int32 }
+        guard(0, || {
+            // SAFETY: one thread at a time (see the Sync impl).
+            unsafe { (*self.events.get()).len() as int32 }
+        })
     }
 
     unsafe fn getEvent(&self, index: int32, e: *mut Event) -> tresult {
-        if e.is_null() {
-            return kInvalidArgument;
-        }
-        // SAFETY: one thread at a time (see the Sync impl).
-        let v = unsafe { &*self.events.get() };
-        match usize::try_from(index).ok().and_then(|i| v.get(i)) {
-            Some(ev) => {
-                // SAFETY: non-null out-pointer.
-                unsafe { *e = *ev };
-                kResultOk
+        guard(kInternalErr(), || {
+            if e.is_null() {
+                return kInvalidArgument;
             }
-            None => kInvalidArgument,
-        }
+            // SAFETY: one thread at a time (see the Sync impl).
+            let v = unsafe { &*self.events.get() };
+            match usize::try_from(index).ok().and_then(|i| v.get(i)) {
+                Some(ev) => {
+                    // SAFETY: non-null out-pointer.
+                    unsafe { *e = *ev };
+                    kResultOk
+                }
+                None => kInvalidArgument,
+            }
+        })
     }
 
     unsafe fn addEvent(&self, e: *mut Event) -> tresult {
-        if e.is_null() {
-            return kInvalidArgument;
-        }
-        // SAFETY: non-null event from the plugin.
-        if self.push(unsafe { *e }) {
-            kResultOk
-        } else {
-            kResultFalse
-        }
+        guard(kInternalErr(), || {
+            if e.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null event from the plugin.
+            if self.push(unsafe { *e }) {
+                kResultOk
+            } else {
+                kResultFalse
+            }
+        })
     }
 }
 
@@ -682,44 +690,48 @@ impl Class for ParamQueue {
 
 impl IParamValueQueueTrait for ParamQueue {
     unsafe fn getParameterId(&self) -> ParamID {
-        self.id.get()
+        guard(0, || self.id.get())
     }
 
     unsafe fn getPointCount(&self) -> int32 {
-        self.points().len() as int32
+        guard(0, || self.points().len() as int32)
     }
 
     unsafe fn getPoint(&self, index: int32, offset: *mut int32, value: *mut ParamValue) -> tresult {
-        if offset.is_null() || value.is_null() {
-            return kInvalidArgument;
-        }
-        match usize::try_from(index)
-            .ok()
-            .and_then(|i| self.points().get(i))
-        {
-            Some(&(o, v)) => {
-                // SAFETY: non-null out-pointers.
-                unsafe {
-                    *offset = o;
-                    *value = v;
-                }
-                kResultOk
+        guard(kInternalErr(), || {
+            if offset.is_null() || value.is_null() {
+                return kInvalidArgument;
             }
-            None => kInvalidArgument,
-        }
+            match usize::try_from(index)
+                .ok()
+                .and_then(|i| self.points().get(i))
+            {
+                Some(&(o, v)) => {
+                    // SAFETY: non-null out-pointers.
+                    unsafe {
+                        *offset = o;
+                        *value = v;
+                    }
+                    kResultOk
+                }
+                None => kInvalidArgument,
+            }
+        })
     }
 
     unsafe fn addPoint(&self, offset: int32, value: ParamValue, index: *mut int32) -> tresult {
-        match self.add(offset, value) {
-            Some(i) => {
-                if !index.is_null() {
-                    // SAFETY: non-null out-pointer.
-                    unsafe { *index = i };
+        guard(kInternalErr(), || {
+            match self.add(offset, value) {
+                Some(i) => {
+                    if !index.is_null() {
+                        // SAFETY: non-null out-pointer.
+                        unsafe { *index = i };
+                    }
+                    kResultOk
                 }
-                kResultOk
+                None => kResultFalse,
             }
-            None => kResultFalse,
-        }
+        })
     }
 }
 
@@ -789,14 +801,14 @@ impl Class for ParamChanges {
 
 impl IParameterChangesTrait for ParamChanges {
     unsafe fn getParameterCount(&self) -> int32 {
-        self.used.get() as int32
+        guard(0, || self.used.get() as int32)
     }
 
     unsafe fn getParameterData(&self, index: int32) -> *mut IParamValueQueue {
-        match usize::try_from(index) {
+        guard(std::ptr::null_mut(), || match usize::try_from(index) {
             Ok(i) if i < self.used.get() => self.ptrs[i],
             _ => std::ptr::null_mut(),
-        }
+        })
     }
 
     unsafe fn addParameterData(
@@ -804,24 +816,22 @@ impl IParameterChangesTrait for ParamChanges {
         id: *const ParamID,
         index: *mut int32,
     ) -> *mut IParamValueQueue {
-        if id.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-null id pointer.
-        let id = unsafe { *id };
-        match self.queue(id) {
-            Some((i, _)) => {
-                if !index.is_null() {
-                    // SAFETY: non-null out-pointer.
-                    unsafe { *index = i as int32 };
-                }
-                self.ptrs[i]
+        guard(std::ptr::null_mut(), || {
+            if id.is_null() {
+                return std::ptr::null_mut();
             }
-            None => std::ptr::null_mut(),
-        }
+            // SAFETY: non-null id pointer.
+            let id = unsafe { *id };
+            match self.queue(id) {
+                Some((i, _)) => {
+                    if !index.is_null() {
+                        // SAFETY: non-null out-pointer.
+                        unsafe { *index = i as int32 };
+                    }
+                    self.ptrs[i]
+                }
+                None => std::ptr::null_mut(),
+            }
+        })
     }
 }
-
-/// Silences "unused" for kNotImplemented on some platforms.
-#[allow(dead_code)]
-const NOT_IMPLEMENTED: tresult = kNotImplemented;

@@ -10,7 +10,7 @@
 //!   takes a CoreFoundation bundle object; this build does not link
 //!   CoreFoundation, so macOS bundles are refused with a clear error.
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 use std::path::{Path, PathBuf};
 
 use vst3::ComPtr;
@@ -485,14 +485,4 @@ pub fn list_vst3_classes(bundle: &Path) -> Result<Vec<PluginDescriptor>, Vst3Err
         .iter()
         .map(|c| c.descriptor(bundle))
         .collect())
-}
-
-/// Reads a C string pointer (null → empty). Main thread.
-#[allow(dead_code)]
-pub(super) fn cstr_ptr(p: *const c_char) -> String {
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: non-null, NUL-terminated by the VST3 ABI.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
