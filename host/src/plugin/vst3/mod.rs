@@ -1308,6 +1308,14 @@ impl AudioProcessor for Vst3Processor {
     }
 }
 
+/// The processor must be able to move to the audio thread (compile-time
+/// check); the instance holds an `Rc<Module>` and so stays `!Send`.
+#[allow(dead_code)]
+fn assert_processor_is_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Vst3Processor>();
+}
+
 /// Creates the VST3 instance a preset names, as a trait object. Main thread.
 pub fn load_boxed(def: &PluginDef) -> Result<Box<dyn PluginInstance>, PluginError> {
     Ok(Box::new(load(def)?))
@@ -1342,6 +1350,162 @@ mod tests {
         assert_eq!(norm_to_plain(4, 0.5), 2.0);
         assert_eq!(plain_to_norm(0, 0.25), 0.25);
         assert_eq!(norm_to_plain(0, 0.25), 0.25);
+    }
+
+    #[test]
+    fn component_handler_queues_edits_and_keeps_restart_flags() {
+        let h = ComWrapper::new(ComponentHandler::default());
+        let p = h.to_com_ptr::<sv::IComponentHandler>().unwrap();
+        // SAFETY: calls through our own live COM object.
+        unsafe {
+            use sv::IComponentHandlerTrait;
+            assert_eq!(p.beginEdit(3), kResultOk);
+            assert_eq!(p.performEdit(3, 0.25), kResultOk);
+            assert_eq!(p.performEdit(3, 0.5), kResultOk);
+            assert_eq!(p.performEdit(4, 2.0), kResultOk);
+            assert_eq!(p.endEdit(3), kResultOk);
+            assert_eq!(
+                p.restartComponent(sv::RestartFlags_::kLatencyChanged),
+                kResultOk
+            );
+        }
+        assert_eq!(h.edits.lock().unwrap().pending, vec![(3, 0.5), (4, 1.0)]);
+        assert_eq!(
+            h.restart.load(Ordering::Acquire),
+            sv::RestartFlags_::kLatencyChanged
+        );
+        // While active, edits go to the processor's queue.
+        let (tx, mut rx) = rtrb::RingBuffer::new(4);
+        h.edits.lock().unwrap().producer = Some(tx);
+        // SAFETY: as above.
+        unsafe {
+            use sv::IComponentHandlerTrait;
+            p.performEdit(9, 0.75);
+        }
+        assert_eq!(rx.pop(), Ok((9, 0.75)));
+    }
+
+    #[test]
+    fn memory_streams_read_write_seek_and_tell() {
+        use sb::IBStreamTrait;
+        let s = ComWrapper::new(MemStream::default());
+        let p = s.to_com_ptr::<sb::IBStream>().unwrap();
+        let mut data = *b"hello world";
+        let (mut n, mut pos) = (0, 0i64);
+        // SAFETY: calls through our own live COM object with valid buffers.
+        unsafe {
+            assert_eq!(p.write(data.as_mut_ptr().cast(), 11, &mut n), kResultOk);
+            assert_eq!(n, 11);
+            assert_eq!(
+                p.seek(
+                    6,
+                    sb::IBStream_::IStreamSeekMode_::kIBSeekSet as i32,
+                    &mut pos
+                ),
+                kResultOk
+            );
+            let mut buf = [0u8; 16];
+            assert_eq!(p.read(buf.as_mut_ptr().cast(), 16, &mut n), kResultOk);
+            assert_eq!(&buf[..n as usize], b"world");
+            assert_eq!(p.tell(&mut pos), kResultOk);
+            assert_eq!(pos, 11);
+            assert_eq!(
+                p.seek(
+                    -5,
+                    sb::IBStream_::IStreamSeekMode_::kIBSeekEnd as i32,
+                    &mut pos
+                ),
+                kResultOk
+            );
+            assert_eq!(pos, 6);
+            assert_ne!(
+                p.seek(
+                    -1,
+                    sb::IBStream_::IStreamSeekMode_::kIBSeekSet as i32,
+                    &mut pos
+                ),
+                kResultOk
+            );
+        }
+        assert_eq!(s.bytes(), b"hello world");
+    }
+
+    #[test]
+    fn host_context_names_itself_and_makes_messages() {
+        use sv::{IAttributeListTrait, IHostApplicationTrait, IMessageTrait};
+        let host = ComWrapper::new(HostApplication::new());
+        let p = host.to_com_ptr::<sv::IHostApplication>().unwrap();
+        let mut name: sv::String128 = [0; 128];
+        // SAFETY: calls through our own live COM objects with valid buffers.
+        unsafe {
+            assert_eq!(p.getName(&mut name), kResultOk);
+            assert_eq!(fixed_wstr(&name), "stagerack");
+            let mut iid = sv::IMessage::IID;
+            let mut obj = std::ptr::null_mut();
+            let tuid = iid.as_mut_ptr() as *mut sb::TUID;
+            assert_eq!(p.createInstance(tuid, tuid, &mut obj), kResultOk);
+            let msg = ComPtr::from_raw(obj as *mut sv::IMessage).unwrap();
+            msg.setMessageID(c"ping".as_ptr());
+            assert_eq!(std::ffi::CStr::from_ptr(msg.getMessageID()), c"ping");
+            let attrs = vst3::ComRef::from_raw(msg.getAttributes()).unwrap();
+            assert_eq!(attrs.setInt(c"n".as_ptr(), 42), kResultOk);
+            let mut v = 0;
+            assert_eq!(attrs.getInt(c"n".as_ptr(), &mut v), kResultOk);
+            assert_eq!(v, 42);
+            let bytes = [1u8, 2, 3];
+            assert_eq!(
+                attrs.setBinary(c"b".as_ptr(), bytes.as_ptr().cast(), 3),
+                kResultOk
+            );
+            let (mut ptr, mut len) = (std::ptr::null(), 0);
+            assert_eq!(
+                attrs.getBinary(c"b".as_ptr(), &mut ptr, &mut len),
+                kResultOk
+            );
+            assert_eq!(
+                std::slice::from_raw_parts(ptr as *const u8, len as usize),
+                &bytes
+            );
+            // Unknown classes are refused, not crashed on.
+            let mut other = [7u8; 16];
+            let t = other.as_mut_ptr() as *mut sb::TUID;
+            assert_ne!(p.createInstance(t, t, &mut obj), kResultOk);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn run_loop_calls_timers_from_the_main_thread_pump() {
+        use std::sync::atomic::AtomicU32;
+        use vst3::Class;
+        use vst3::Steinberg::Linux::{IRunLoop, IRunLoopTrait, ITimerHandler, ITimerHandlerTrait};
+        struct Ticker(AtomicU32);
+        impl Class for Ticker {
+            type Interfaces = (ITimerHandler,);
+        }
+        impl ITimerHandlerTrait for Ticker {
+            unsafe fn onTimer(&self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let host = ComWrapper::new(HostApplication::new());
+        let unknown = host.to_com_ptr::<sv::IHostApplication>().unwrap();
+        // Plugins find the run loop by querying the host context.
+        let rl = unknown
+            .cast::<IRunLoop>()
+            .expect("host context offers IRunLoop");
+        let ticker = ComWrapper::new(Ticker(AtomicU32::new(0)));
+        let t = ticker.to_com_ptr::<ITimerHandler>().unwrap();
+        // SAFETY: calls through live COM objects.
+        unsafe { assert_eq!(rl.registerTimer(t.as_ptr(), 1), kResultOk) };
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        host.run_loop.service();
+        assert_eq!(ticker.0.load(Ordering::Relaxed), 1);
+        // SAFETY: as above.
+        unsafe { assert_eq!(rl.unregisterTimer(t.as_ptr()), kResultOk) };
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        host.run_loop.service();
+        assert_eq!(ticker.0.load(Ordering::Relaxed), 1);
     }
 
     #[test]
