@@ -339,3 +339,79 @@ fn broken_vst3_references_are_left_out_with_clear_errors_and_the_rest_plays() {
     assert_eq!(out.left[10], 1.0, "the good rack plays");
     session.shutdown(engine);
 }
+
+#[test]
+fn failing_setup_and_rejected_state_are_reported_and_the_rest_plays() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    // A level of 2.0 is outside the probe's range: setState refuses it.
+    let mut bad_state = b"SRV3\x01".to_vec();
+    bad_state.extend_from_slice(&8u32.to_le_bytes());
+    bad_state.extend_from_slice(&2.0f64.to_le_bytes());
+    bad_state.extend_from_slice(&0u32.to_le_bytes());
+    let text = format!(
+        r#"
+version = 1
+name = "failures"
+[[rack]]
+name = "bad state"
+[[rack.plugin]]
+format = "vst3"
+id = "{id}"
+path = "{b}"
+[[rack]]
+name = "vst3 probe"
+[[rack.plugin]]
+format = "vst3"
+id = "{id}"
+path = "{b}"
+[[rack]]
+name = "builtin"
+[[rack.plugin]]
+format = "builtin"
+id = "probe"
+"#,
+        b = bundle.display()
+    );
+    let mut p = preset(&text);
+    p.racks[0].plugins[0].set_state_bytes(&bad_state);
+    // At 48 kHz: the bad state is reported, both good racks play.
+    let (mut session, mut engine) = Session::new(&p, config(64), true).unwrap();
+    let w = session.warnings.join("\n");
+    assert_eq!(session.warnings.len(), 1, "{w}");
+    assert!(
+        w.contains("rejected its saved state") && w.contains("IComponent::setState"),
+        "{w}"
+    );
+    let out = render(
+        &mut engine,
+        &mut session,
+        &[note_on(5, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(out.left[5], 2.0, "VST3 probe + builtin probe");
+    session.shutdown(engine);
+
+    // At 384 kHz the VST3 probe refuses setupProcessing: reported, the
+    // built-in still plays.
+    let mut cfg = config(64);
+    cfg.sample_rate = 384_000.0;
+    let (mut session, mut engine) = Session::new(&p, cfg, true).unwrap();
+    let w = session.warnings.join("\n");
+    assert!(
+        w.contains("setupProcessing failed") && w.contains("Stagerack VST3 Probe"),
+        "{w}"
+    );
+    let out = render(
+        &mut engine,
+        &mut session,
+        &[note_on(5, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(out.left[5], 1.0, "the built-in probe alone");
+    session.shutdown(engine);
+}

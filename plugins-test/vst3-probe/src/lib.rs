@@ -8,7 +8,9 @@
 //!   connected through `IConnectionPoint`: on `connect` the controller sends
 //!   a `hello` message (made with the host's `IHostApplication::createInstance`)
 //!   and the component refuses `setActive(true)` until it has heard it, so a
-//!   host that does not connect the two cannot run it.
+//!   host that does not connect the two cannot run it. `setupProcessing`
+//!   refuses sample rates above 200 kHz (a failure hosts can provoke), and
+//!   `setState` refuses a level outside 0..=1.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
@@ -376,7 +378,12 @@ impl IAudioProcessorTrait for ProbeComponent {
         0
     }
 
-    unsafe fn setupProcessing(&self, _setup: *mut ProcessSetup) -> tresult {
+    unsafe fn setupProcessing(&self, setup: *mut ProcessSetup) -> tresult {
+        // Refuses rates above 200 kHz, so hosts can test a failing setup.
+        // SAFETY: a possibly-null setup from the host, checked first.
+        if setup.is_null() || unsafe { (*setup).sampleRate } > 200_000.0 {
+            return kResultFalse;
+        }
         kResultOk
     }
 
