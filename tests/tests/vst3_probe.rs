@@ -415,3 +415,64 @@ id = "probe"
     assert_eq!(out.left[5], 1.0, "the built-in probe alone");
     session.shutdown(engine);
 }
+
+#[test]
+fn gain_aftertouch_and_pitch_bend_follow_the_midi_mapping() {
+    let _main = main_thread_lock();
+    let (bundle, id) = gain();
+    let x = vec![0.25f32; 300];
+    let (mut session, mut engine) =
+        Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(7), true).unwrap();
+    let events = [
+        SampleEvent {
+            frame: 50,
+            event: Event::ChannelPressure {
+                channel: 3,
+                value: 127,
+            },
+        },
+        SampleEvent {
+            frame: 200,
+            event: Event::PitchBend {
+                channel: 0,
+                value: 0,
+            },
+        },
+    ];
+    let out = render(&mut engine, &mut session, &events, Some([&x, &x]), 7, 300);
+    session.shutdown(engine);
+    let db = |n: f32| 0.25 * 10f32.powf((-60.0 + 72.0 * n) / 20.0);
+    for (i, &s) in out.left.iter().enumerate() {
+        let want = match i {
+            0..50 => db(60.0 / 72.0),
+            50..200 => db(1.0),
+            _ => db(0.0),
+        };
+        assert!((s - want).abs() < 1e-6, "sample {i}: {s} want {want}");
+    }
+}
+
+#[test]
+fn two_instances_of_one_bundle_share_the_module_and_outlive_each_other() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let two = format!(
+        "{}\n[[rack]]\nname = \"second\"\n[[rack.plugin]]\nformat = \"vst3\"\nid = \"{id}\"\npath = \"{}\"\n",
+        vst3_preset(&id, &bundle, ""),
+        bundle.display()
+    );
+    let (mut session, mut engine) = Session::new(&preset(&two), config(64), true).unwrap();
+    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    // A scan of the same bundle while both play does not unload it.
+    assert_eq!(class_of(&bundle).id, id);
+    let out = render(
+        &mut engine,
+        &mut session,
+        &[note_on(3, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(out.left[3], 2.0);
+    session.shutdown(engine);
+}

@@ -14,8 +14,8 @@
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
-//!   exact sample of each queue point. `IMidiMapping` maps CC7 (any
-//!   channel) to `gain`. State: `n` as f64 LE.
+//!   exact sample of each queue point. `IMidiMapping` maps CC7, channel
+//!   aftertouch and pitch bend (any channel) to `gain`. State: `n` as f64 LE.
 //!
 //! One binary serves both bundles: the factory looks at its own file name
 //! and offers the Probe classes from `Stagerack VST3 Probe.so`, the Gain
@@ -962,7 +962,8 @@ impl IMidiMappingTrait for Gain {
         cc: CtrlNumber,
         id: *mut ParamID,
     ) -> tresult {
-        if bus != 0 || id.is_null() || cc != 7 {
+        // CC7 (volume), channel aftertouch and pitch bend all drive `gain`.
+        if bus != 0 || id.is_null() || !matches!(cc, 7 | 128 | 129) {
             return kResultFalse;
         }
         // SAFETY: non-null out-pointer.

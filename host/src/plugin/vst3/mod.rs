@@ -195,7 +195,7 @@ fn load_inner(def: &PluginDef) -> Result<Vst3Instance, Vst3Error> {
     let mut hint_error = None;
     for (i, bundle) in candidate_bundles(def).iter().enumerate() {
         let hinted = i == 0 && def.path.is_some();
-        let module = match Module::open(bundle) {
+        let module = match Module::shared(bundle) {
             Ok(m) => m,
             Err(e) => {
                 if hinted {
@@ -208,7 +208,7 @@ fn load_inner(def: &PluginDef) -> Result<Vst3Instance, Vst3Error> {
         };
         let classes = module.classes();
         if let Some(class) = classes.iter().find(|c| c.cid == cid) {
-            return Vst3Instance::create(Rc::new(module), class.clone());
+            return Vst3Instance::create(module, class.clone());
         }
     }
     if let Some(e) = hint_error {

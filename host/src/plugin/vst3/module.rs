@@ -249,7 +249,32 @@ pub(super) struct Module {
     library: Option<libloading::Library>,
 }
 
+thread_local! {
+    /// Modules open on this (the main) thread, by bundle path, so every
+    /// instance of a bundle shares one `ModuleEntry`/`ModuleExit` pair:
+    /// some plugins (DPF) tear down their globals in `ModuleExit` without
+    /// counting.
+    static OPEN: std::cell::RefCell<std::collections::HashMap<PathBuf, std::rc::Weak<Module>>> =
+        Default::default();
+}
+
 impl Module {
+    /// The open module of a bundle, opening it if nobody holds it. Main
+    /// thread.
+    pub(super) fn shared(bundle: &Path) -> Result<std::rc::Rc<Module>, Vst3Error> {
+        let key = bundle.to_owned();
+        if let Some(m) = OPEN.with(|o| o.borrow().get(&key).and_then(std::rc::Weak::upgrade)) {
+            return Ok(m);
+        }
+        let m = std::rc::Rc::new(Module::open(bundle)?);
+        OPEN.with(|o| {
+            let mut o = o.borrow_mut();
+            o.retain(|_, w| w.strong_count() > 0);
+            o.insert(key, std::rc::Rc::downgrade(&m));
+        });
+        Ok(m)
+    }
+
     /// Opens the bundle's binary, runs its entry function and gets the
     /// factory. Main thread.
     pub(super) fn open(bundle: &Path) -> Result<Module, Vst3Error> {
@@ -479,7 +504,7 @@ pub(super) fn zeroed<T: Copy>() -> T {
 /// binary, reads the factory and closes it again. Main thread (or a scanner
 /// child process).
 pub fn list_vst3_classes(bundle: &Path) -> Result<Vec<PluginDescriptor>, Vst3Error> {
-    let module = Module::open(bundle)?;
+    let module = Module::shared(bundle)?;
     Ok(module
         .classes()
         .iter()
