@@ -89,6 +89,12 @@ pub fn vst3_search_paths() -> Vec<PathBuf> {
     out
 }
 
+/// Every `*.vst3` bundle in the search folders ([`vst3_search_paths`]), for
+/// a scanner. Any thread.
+pub fn vst3_bundles() -> Vec<PathBuf> {
+    bundles_in(&vst3_search_paths())
+}
+
 /// Every `*.vst3` bundle directly inside the search folders. Main thread.
 pub(super) fn bundles_in(folders: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
