@@ -476,3 +476,32 @@ fn two_instances_of_one_bundle_share_the_module_and_outlive_each_other() {
     assert_eq!(out.left[3], 2.0);
     session.shutdown(engine);
 }
+
+#[test]
+fn a_panic_reset_leaves_and_reenters_processing_and_the_probe_still_plays() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let (mut session, mut engine) =
+        Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(64), true).unwrap();
+    let first = render(
+        &mut engine,
+        &mut session,
+        &[note_on(3, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(first.left[3], 1.0);
+    engine.request_panic();
+    let second = render(
+        &mut engine,
+        &mut session,
+        &[note_on(9, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(second.left[9], 1.0);
+    assert_eq!(second.left.iter().filter(|s| **s != 0.0).count(), 1);
+    session.shutdown(engine);
+}

@@ -1299,6 +1299,13 @@ impl AudioProcessor for Vst3Processor {
         ProcessStatus::Continue
     }
 
+    /// VST3 has no "reset" call; leaving and re-entering the processing
+    /// state (`setProcessing(false)`, then `true` before the next block) is
+    /// where plugins clear their voices and delay lines.
+    fn reset(&mut self) {
+        self.stop();
+    }
+
     fn stop(&mut self) {
         if self.processing {
             // SAFETY: plain call on the audio thread.
