@@ -214,6 +214,13 @@ pub trait PluginInstance {
     /// Services the plugin's main-thread requests (timers, callbacks,
     /// restarts); called from the main-thread pump. Main thread.
     fn on_main_thread(&mut self) {}
+
+    /// True when the plugin asked to be deactivated and activated again
+    /// (e.g. its latency changed); the owner does it off the audio thread.
+    /// Main thread.
+    fn needs_reactivation(&self) -> bool {
+        false
+    }
 }
 
 /// Why a plugin operation failed. Errors name the plugin and say what to do.

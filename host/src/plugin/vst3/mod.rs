@@ -664,6 +664,13 @@ impl PluginInstance for Vst3Instance {
         self.latency
     }
 
+    /// True when the plugin asked for a restart since activation
+    /// (`restartComponent` with a new latency, kIoChanged or
+    /// kReloadComponent).
+    fn needs_reactivation(&self) -> bool {
+        self.latency_changed
+    }
+
     fn tail(&self) -> Tail {
         let Some(a) = &self.audio else {
             return Tail::None;
@@ -683,6 +690,10 @@ impl PluginInstance for Vst3Instance {
             use sv::RestartFlags_ as rf;
             if flags & (rf::kParamTitlesChanged | rf::kParamValuesChanged) != 0 {
                 self.reread_params();
+            }
+            if flags & (rf::kReloadComponent | rf::kIoChanged) != 0 {
+                // New buses or a reload: only a fresh activation applies it.
+                self.latency_changed = true;
             }
             if flags & rf::kLatencyChanged != 0 {
                 if let Some(a) = &self.audio {
@@ -717,12 +728,6 @@ fn parse_state(state: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 impl Vst3Instance {
-    /// True when the plugin reported a new latency since activation; the
-    /// owner should deactivate and activate it again. Main thread.
-    pub fn needs_reactivation(&self) -> bool {
-        self.latency_changed
-    }
-
     /// Parameter edits made while inactive live only in the controller
     /// until the processor hears them. Before saving state, hand them to
     /// the component with a one-frame process call on silence (VST3 allows
