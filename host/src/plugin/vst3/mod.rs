@@ -248,7 +248,7 @@ pub struct Vst3Instance {
     active: bool,
     to_main: Option<rtrb::Consumer<(u32, f64)>>,
     latency: u32,
-    latency_changed: bool,
+    restart_requested: bool,
     last_config: Option<ProcessConfig>,
     module: Option<Rc<Module>>,
 }
@@ -323,7 +323,7 @@ impl Vst3Instance {
             active: false,
             to_main: None,
             latency: 0,
-            latency_changed: false,
+            restart_requested: false,
             last_config: None,
             module: Some(module.clone()),
         };
@@ -668,7 +668,7 @@ impl PluginInstance for Vst3Instance {
     /// (`restartComponent` with a new latency, kIoChanged or
     /// kReloadComponent).
     fn needs_reactivation(&self) -> bool {
-        self.latency_changed
+        self.restart_requested
     }
 
     fn tail(&self) -> Tail {
@@ -693,14 +693,14 @@ impl PluginInstance for Vst3Instance {
             }
             if flags & (rf::kReloadComponent | rf::kIoChanged) != 0 {
                 // New buses or a reload: only a fresh activation applies it.
-                self.latency_changed = true;
+                self.restart_requested = true;
             }
             if flags & rf::kLatencyChanged != 0 {
                 if let Some(a) = &self.audio {
                     // SAFETY: plain call; main thread.
                     let l = unsafe { a.getLatencySamples() };
                     if l != self.latency {
-                        self.latency_changed = true;
+                        self.restart_requested = true;
                         tracing::warn!(
                             "VST3 plugin `{}` changed its latency to {l} frames; it applies at the next activation",
                             self.descriptor.name
@@ -896,7 +896,7 @@ impl Vst3Instance {
         self.active = true;
         // SAFETY: a plain call on live objects with valid (out-)pointers, on the main thread, in the documented order.
         self.latency = unsafe { audio.getLatencySamples() };
-        self.latency_changed = false;
+        self.restart_requested = false;
 
         // MIDI CC / aftertouch / pitch bend → parameter table.
         let mut midi_map = vec![[NO_PARAM; MIDI_CTRLS]; 16].into_boxed_slice();
