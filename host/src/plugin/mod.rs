@@ -14,6 +14,7 @@ pub mod builtin;
 pub mod clap;
 pub mod loader;
 pub mod scan;
+pub mod vst3;
 
 use std::path::PathBuf;
 
@@ -235,9 +236,9 @@ pub trait PluginInstance {
     fn on_main_thread(&mut self) {}
 
     /// True when the plugin asked to be deactivated and activated again
-    /// (CLAP `request_restart`, a latency change); the session's pump then
-    /// takes it out of the plan, deactivates it and brings it back. Main
-    /// thread.
+    /// (CLAP `request_restart`, a latency change, VST3 restartComponent with
+    /// latency/IO changes); the session's pump then takes it out of the
+    /// plan, deactivates it and brings it back. Main thread.
     fn needs_restart(&self) -> bool {
         false
     }
