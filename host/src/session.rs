@@ -77,6 +77,8 @@ pub struct GroupModel {
     pub master_gain_db: f64,
     /// Tempo in BPM.
     pub tempo: f64,
+    /// The preset asks for the master safety limiter (default true).
+    pub limiter: bool,
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -220,7 +222,12 @@ impl Session {
             master,
             master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
             tempo: preset.tempo.unwrap_or(120.0),
+            limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
         });
+        if group == 0 {
+            self.handle
+                .set_safety_limiter(preset.master.as_ref().is_none_or(|m| m.limiter));
+        }
     }
 
     /// Makes preset `group` current from the next buffer on (setlist
@@ -542,11 +549,12 @@ impl Session {
             name: g.name.clone(),
             tempo: Some(g.tempo),
             racks,
-            master: if master_plugins.is_empty() && g.master_gain_db == 0.0 {
+            master: if master_plugins.is_empty() && g.master_gain_db == 0.0 && g.limiter {
                 None
             } else {
                 Some(crate::preset::MasterDef {
                     gain_db: g.master_gain_db,
+                    limiter: g.limiter,
                     plugins: master_plugins,
                 })
             },

@@ -36,8 +36,14 @@ fn a_save_killed_midway_leaves_the_old_file_intact() {
         // Child: save the two versions alternately until killed.
         let path = PathBuf::from(path);
         let (a, b) = (big_preset("A"), big_preset("B"));
+        let ready = path.with_extension("ready");
         loop {
             save_atomically(&a, &path).unwrap();
+            // Tell the parent the loop runs, so its kill lands mid-save
+            // however slowly this process started on a loaded machine.
+            if !ready.exists() {
+                std::fs::write(&ready, b"").unwrap();
+            }
             save_atomically(&b, &path).unwrap();
         }
     }
@@ -46,12 +52,22 @@ fn a_save_killed_midway_leaves_the_old_file_intact() {
     save_atomically(&big_preset("A"), &path).unwrap();
     let (a, b) = (big_preset("A"), big_preset("B"));
     for round in 0..12u64 {
+        let ready = path.with_extension("ready");
+        let _ = std::fs::remove_file(&ready);
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["a_save_killed_midway_leaves_the_old_file_intact", "--exact"])
             .env(CHILD, &path)
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + 37 * round));
+        let started = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the saving child never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(3 + 11 * round));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let now = load_preset(&path).unwrap_or_else(|e| panic!("round {round}: damaged: {e}"));

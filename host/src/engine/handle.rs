@@ -119,6 +119,14 @@ impl EngineHandle {
             .map_err(|rtrb::PushError::Full(c)| c)
     }
 
+    /// Switches the master safety limiter (0 dBFS brick wall) on or off;
+    /// NaN and infinities are removed either way. Main thread.
+    pub fn set_safety_limiter(&self, on: bool) {
+        self.shared
+            .safety_limiter_off
+            .store(!on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Takes one plan the audio thread has finished with. Main thread.
     pub fn take_retired(&mut self) -> Option<Box<Plan>> {
         self.retired.pop().ok()

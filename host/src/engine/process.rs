@@ -252,9 +252,13 @@ impl Engine {
                 &mut self.switch,
                 &mut self.panics,
             );
-            let limited = self
-                .safety
-                .process(&mut left[start..end], &mut right[start..end]);
+            let limited = if self.shared.safety_limiter_off.load(Ordering::Relaxed) {
+                super::safety::zero_non_finite(&mut left[start..end], &mut right[start..end]);
+                0
+            } else {
+                self.safety
+                    .process(&mut left[start..end], &mut right[start..end])
+            };
             if limited > 0 {
                 self.shared
                     .limited_frames

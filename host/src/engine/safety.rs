@@ -12,6 +12,17 @@ pub fn output_is_sane(left: &[f32], right: &[f32]) -> bool {
         .all(|x| x.is_finite() && x.abs() < RUNAWAY)
 }
 
+/// Replaces NaN and infinities with silence (the part of the safety stage
+/// that is never switched off). Audio thread.
+#[inline]
+pub fn zero_non_finite(left: &mut [f32], right: &mut [f32]) {
+    for x in left.iter_mut().chain(right.iter_mut()) {
+        if !x.is_finite() {
+            *x = 0.0;
+        }
+    }
+}
+
 /// A brick-wall peak limiter at 0 dBFS with instant attack and a 50 ms
 /// release, after a non-finite filter. Linked stereo. Audio thread.
 #[derive(Debug)]

@@ -56,6 +56,9 @@ pub struct EngineShared {
     dsp_count: AtomicU64,
     /// Buffers whose DSP load exceeded 1.0.
     pub overloads: AtomicU64,
+    /// The master safety limiter is switched off (non-finite samples are
+    /// still zeroed). Off only on request: it protects ears and monitors.
+    pub safety_limiter_off: std::sync::atomic::AtomicBool,
     /// Frames the master safety limiter had to turn down.
     pub limited_frames: AtomicU64,
     /// Set by the main thread: all notes off and every processor reset at

@@ -353,7 +353,7 @@ impl Serialize for VelocityCurve {
 }
 
 /// The master section. Main thread.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MasterDef {
     /// Master gain in dB, -120..=24.
@@ -363,6 +363,10 @@ pub struct MasterDef {
         deserialize_with = "de_gain"
     )]
     pub gain_db: f64,
+    /// The safety limiter at 0 dBFS after the mix (default on). Engine-wide:
+    /// a setlist uses its first preset's setting.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub limiter: bool,
     /// The master chain, in order.
     #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginDef>,
