@@ -93,6 +93,11 @@ pub struct Session {
     pub switch: SwitchTable,
     /// A preset to make current with the next plan.
     pending_select: Option<u16>,
+    /// MIDI learn in progress: (rack, plugin position, parameter, the
+    /// controller count when it started).
+    learning: Option<(usize, usize, crate::plugin::ParamId, u64)>,
+    /// What MIDI learn last bound, for clients to announce.
+    learned: Option<String>,
     /// The model changed but the plan queue was full: commit again from
     /// the pump once the audio thread has taken what is queued.
     needs_commit: bool,
@@ -186,6 +191,8 @@ impl Session {
             groups: Vec::new(),
             switch,
             pending_select: None,
+            learning: None,
+            learned: None,
             needs_commit: false,
             parked: HashMap::new(),
             warnings: Vec::new(),
@@ -413,6 +420,7 @@ impl Session {
         while let Some(plan) = self.handle.take_retired() {
             self.deactivate_plan(plan);
         }
+        self.poll_learn();
         if self.needs_commit && self.handle.plans_pending() == 0 {
             if let Err(e) = self.commit() {
                 tracing::error!("{e}");

@@ -341,3 +341,55 @@ fn socket_clients_attach_detach_and_bad_ones_are_closed_alone() {
     assert_eq!(server.client_count(), 0);
     session.shutdown(engine);
 }
+
+#[test]
+fn midi_learn_binds_the_next_controller() {
+    let (mut session, mut engine) = demo_session();
+    let mut server = ControlServer::new();
+    let mut c = server.connect_local();
+    // Learn the bass synth's cutoff (rack 0, plugin 0, param 2).
+    c.send(Command::MidiLearn {
+        rack: 0,
+        index: 0,
+        param: 2,
+    });
+    run(&mut server, &mut session, &mut engine, 2);
+    let cc = |value| {
+        [stagerack::midi::TimedEvent::new(
+            10,
+            stagerack::midi::Event::ControlChange {
+                channel: 0,
+                controller: 74,
+                value,
+            },
+        )]
+    };
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    engine.process(&cc(5), None, &mut l, &mut r);
+    session.pump();
+    server.poll(&mut session);
+    let replies = drain(&c);
+    assert!(
+        replies
+            .iter()
+            .any(|x| matches!(x, Reply::Learned { what } if what.contains("CC 74") && what.contains("cutoff"))),
+        "{replies:?}"
+    );
+    // From now on CC74 moves the cutoff over its whole range.
+    engine.process(&cc(127), None, &mut l, &mut r);
+    session.pump();
+    engine.process(&[], None, &mut l, &mut r);
+    assert_eq!(
+        session.racks[0].slots[0].instance.param_value(2),
+        Some(18_000.0)
+    );
+    engine.process(&cc(0), None, &mut l, &mut r);
+    assert_eq!(
+        session.racks[0].slots[0].instance.param_value(2),
+        Some(40.0)
+    );
+    // And it is saved with the preset.
+    let saved = session.to_preset().unwrap();
+    assert_eq!(saved.racks[0].mappings.len(), 1);
+    session.shutdown(engine);
+}

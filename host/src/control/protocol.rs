@@ -105,6 +105,17 @@ pub enum Command {
         /// The fields to change.
         edit: RackEdit,
     },
+    /// MIDI learn: the next controller moved maps onto this parameter.
+    MidiLearn {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// Parameter id.
+        param: ParamId,
+    },
+    /// Stop MIDI learn.
+    MidiLearnCancel {},
     /// Add an empty rack to the current preset.
     AddRack {
         /// Its name.
@@ -204,6 +215,11 @@ pub enum Reply {
         master: [f32; 2],
         /// Each rack's peak, left and right.
         racks: Vec<[f32; 2]>,
+    },
+    /// MIDI learn bound a controller (the new state follows).
+    Learned {
+        /// What was bound, for people.
+        what: String,
     },
     /// Engine health.
     Status {

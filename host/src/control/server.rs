@@ -219,6 +219,11 @@ impl ControlServer {
                 self.handle(i, request, session);
             }
         }
+        if let Some(what) = session.take_learned() {
+            self.broadcast(&Reply::Learned { what });
+            let state = snapshot(session);
+            self.broadcast(&Reply::State { id: 0, state });
+        }
         if self.last_meters.elapsed() >= METER_INTERVAL && self.clients.iter().any(|c| c.meters) {
             self.last_meters = Instant::now();
             let shared = session.handle().shared().clone();
@@ -448,6 +453,14 @@ impl ControlServer {
                         .map(|_| true)
                         .map_err(|e| e.to_string())
                 }
+            }
+            Command::MidiLearn { rack, index, param } => session
+                .start_learn(rack, index, param)
+                .map(|_| false)
+                .map_err(|e| e.to_string()),
+            Command::MidiLearnCancel {} => {
+                session.cancel_learn();
+                Ok(false)
             }
             Command::Panic {} => {
                 session.panic();

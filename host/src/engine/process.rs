@@ -210,6 +210,17 @@ impl Engine {
     ) {
         self.receive_plans();
         self.drain_params();
+        // The last controller moved, for MIDI learn on the main thread.
+        for e in events {
+            if let Event::ControlChange {
+                channel,
+                controller,
+                ..
+            } = e.event
+            {
+                self.shared.record_controller(channel, controller);
+            }
+        }
         let frames = left.len();
         let Some(plan) = self.plan.as_mut() else {
             left.fill(0.0);

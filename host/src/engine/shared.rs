@@ -64,6 +64,8 @@ pub struct EngineShared {
     /// Set by the main thread: all notes off and every processor reset at
     /// the next buffer.
     pub panic_request: std::sync::atomic::AtomicBool,
+    /// The last controller received: (count << 16) | (channel << 8) | cc.
+    last_controller: AtomicU64,
     /// The setlist entry (group) new notes go to.
     pub current_group: AtomicU32,
     /// Buffers in which the current group changed.
@@ -88,6 +90,23 @@ pub struct StatusSnapshot {
 }
 
 impl EngineShared {
+    /// Notes a received controller (for MIDI learn). Audio thread.
+    #[inline]
+    pub fn record_controller(&self, channel: u8, controller: u8) {
+        let count = (self.last_controller.load(Ordering::Relaxed) >> 16) + 1;
+        self.last_controller.store(
+            (count << 16) | (u64::from(channel & 15) << 8) | u64::from(controller & 127),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// How many controllers were received so far, and the last one as
+    /// (channel 0-based, controller). Any thread.
+    pub fn last_controller(&self) -> (u64, u8, u8) {
+        let v = self.last_controller.load(Ordering::Relaxed);
+        (v >> 16, ((v >> 8) & 15) as u8, (v & 127) as u8)
+    }
+
     /// Records one buffer's DSP load. Audio thread.
     #[inline]
     pub fn record_load(&self, load: f32) {

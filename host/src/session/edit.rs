@@ -318,6 +318,88 @@ impl Session {
         Ok(())
     }
 
+    /// Starts MIDI learn: the next controller received is mapped to this
+    /// parameter over its whole range (replacing an earlier mapping of that
+    /// controller in the rack). Main thread.
+    pub fn start_learn(
+        &mut self,
+        rack: usize,
+        index: usize,
+        param: ParamId,
+    ) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        if !self.racks[r].slots[i]
+            .instance
+            .params()
+            .iter()
+            .any(|p| p.id == param)
+        {
+            return Err(PluginError::UnknownParam {
+                plugin: self.racks[r].slots[i].instance.descriptor().name.clone(),
+                param: param.to_string(),
+            }
+            .into());
+        }
+        let (count, _, _) = self.handle.shared().last_controller();
+        self.learning = Some((r, i, param, count));
+        Ok(())
+    }
+
+    /// Stops MIDI learn without mapping anything. Main thread.
+    pub fn cancel_learn(&mut self) {
+        self.learning = None;
+    }
+
+    /// What MIDI learn bound since the last call ("CC 74 → Stagerack Synth
+    /// cutoff"). Main thread.
+    pub fn take_learned(&mut self) -> Option<String> {
+        self.learned.take()
+    }
+
+    /// Called from the pump: binds the first controller received since
+    /// learn started. Main thread.
+    pub(super) fn poll_learn(&mut self) {
+        let Some((r, i, param, since)) = self.learning else {
+            return;
+        };
+        let (count, _channel, cc) = self.handle.shared().last_controller();
+        if count == since || cc > 119 {
+            return;
+        }
+        self.learning = None;
+        let Some(rack) = self.racks.get_mut(r) else {
+            return;
+        };
+        let Some(slot) = rack.slots.get(i) else {
+            return;
+        };
+        let Some(info) = slot.instance.params().into_iter().find(|p| p.id == param) else {
+            return;
+        };
+        let text = format!(
+            "CC {cc} → {} {}",
+            slot.instance.descriptor().name,
+            info.name
+        );
+        let plugin = slot.def_index;
+        rack.def
+            .mappings
+            .retain(|m| m.source != crate::preset::MapSourceDef::Cc(cc));
+        rack.def.mappings.push(crate::preset::MapDef {
+            source: crate::preset::MapSourceDef::Cc(cc),
+            plugin,
+            param: info.id.to_string(),
+            min: info.min,
+            max: info.max,
+            curve: crate::preset::MapCurveDef::Linear,
+        });
+        tracing::info!("MIDI learn: {text}");
+        self.learned = Some(text);
+        if let Err(e) = self.commit() {
+            tracing::error!("{e}");
+        }
+    }
+
     /// All notes off, sustain released and every voice silenced in every
     /// rack, at the next buffer. Main thread.
     pub fn panic(&self) {
