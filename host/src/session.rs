@@ -67,6 +67,18 @@ pub struct RackModel {
     pub group: u16,
 }
 
+impl RackModel {
+    /// Frames of latency its chain reports (sum of its active plugins').
+    /// Main thread.
+    pub fn latency(&self) -> u32 {
+        self.slots
+            .iter()
+            .filter(|s| !s.bypass)
+            .map(|s| s.instance.latency())
+            .sum()
+    }
+}
+
 /// One loaded preset's own settings: its master section and tempo.
 pub struct GroupModel {
     /// Preset name.
@@ -79,6 +91,8 @@ pub struct GroupModel {
     pub tempo: f64,
     /// The preset asks for the master safety limiter (default true).
     pub limiter: bool,
+    /// Racks are delayed to the slowest one's latency.
+    pub align_latency: bool,
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -230,6 +244,7 @@ impl Session {
             master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
             tempo: preset.tempo.unwrap_or(120.0),
             limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
+            align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
         });
         if group == 0 {
             self.handle
@@ -342,11 +357,30 @@ impl Session {
             .iter()
             .filter(|r| r.def.solo)
             .fold(0u128, |m, r| m | 1u128 << (r.group % 128));
+        // Activate first: plugins report their latency once active.
+        let mut chains = Vec::with_capacity(self.racks.len());
         for rack in &mut self.racks {
-            let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
             let mappings = mappings_for(rack, &slots, &mut failures);
+            chains.push((slots, mappings));
+        }
+        // Latency alignment: per preset, the slowest rack's latency.
+        let last_group = self.groups.len().saturating_sub(1);
+        let mut slowest = vec![0u32; self.groups.len().max(1)];
+        for rack in &self.racks {
+            let g = usize::from(rack.group).min(last_group);
+            slowest[g] = slowest[g].max(rack.latency());
+        }
+        for (rack, (slots, mappings)) in self.racks.iter().zip(chains) {
+            let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
+            let group = usize::from(rack.group).min(last_group);
+            let delay = if self.groups.get(group).is_some_and(|g| g.align_latency) {
+                slowest[group].saturating_sub(rack.latency())
+            } else {
+                0
+            };
             racks.push(RackSpec {
+                delay,
                 mappings,
                 id: rack.id,
                 filter: rack.filter,
@@ -557,12 +591,17 @@ impl Session {
             name: g.name.clone(),
             tempo: Some(g.tempo),
             racks,
-            master: if master_plugins.is_empty() && g.master_gain_db == 0.0 && g.limiter {
+            master: if master_plugins.is_empty()
+                && g.master_gain_db == 0.0
+                && g.limiter
+                && !g.align_latency
+            {
                 None
             } else {
                 Some(crate::preset::MasterDef {
                     gain_db: g.master_gain_db,
                     limiter: g.limiter,
+                    align_latency: g.align_latency,
                     plugins: master_plugins,
                 })
             },

@@ -81,6 +81,7 @@ fn a_processor_allocating_in_process_aborts_a_debug_build() {
                 status: Default::default(),
                 group: 0,
                 mappings: Vec::new(),
+                delay: 0,
             })
             .build();
         assert!(handle.send_plan(plan).is_ok());
@@ -132,6 +133,7 @@ fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
         status: Default::default(),
         group: 0,
         mappings: Vec::new(),
+        delay: 0,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, bad))
@@ -174,6 +176,7 @@ fn nan_and_overs_never_reach_the_output() {
         status: Default::default(),
         group: 0,
         mappings: Vec::new(),
+        delay: 0,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, nan))

@@ -268,6 +268,9 @@ pub struct RackSnapshot {
     pub routing: RackDef,
     /// The chain.
     pub plugins: Vec<PluginSnapshot>,
+    /// Frames of latency the chain reports.
+    #[serde(default)]
+    pub latency: u32,
 }
 
 /// One plugin in a snapshot.

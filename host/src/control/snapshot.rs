@@ -19,6 +19,7 @@ pub fn snapshot(session: &Session) -> Snapshot {
                 routing.name = r.name.clone();
                 routing.gain_db = r.gain_db;
                 RackSnapshot {
+                    latency: r.latency(),
                     preset: r.group,
                     routing,
                     plugins: r

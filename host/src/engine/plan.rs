@@ -28,6 +28,8 @@ pub struct RackSpec {
     pub group: u16,
     /// MIDI-to-parameter mappings into this rack's slots.
     pub mappings: Vec<super::ParamMapping>,
+    /// Frames of delay added after the chain (latency alignment of layers).
+    pub delay: u32,
 }
 
 /// One preset's master section, as the main thread describes it.
@@ -72,6 +74,10 @@ pub(crate) struct RackPlan {
     sounding: bool,
     /// Frames its output has been silent for.
     quiet_frames: u64,
+    /// Delay line for latency alignment: `delay` frames per channel.
+    delay_left: Vec<f32>,
+    delay_right: Vec<f32>,
+    delay_pos: usize,
 }
 
 /// A switched-away rack or group stops being processed once it holds no
@@ -210,6 +216,9 @@ impl PlanBuilder {
                     group: r.group,
                     sounding: false,
                     quiet_frames: u64::MAX / 2,
+                    delay_left: vec![0.0; r.delay as usize],
+                    delay_right: vec![0.0; r.delay as usize],
+                    delay_pos: 0,
                 })
                 .collect(),
             groups: self
@@ -283,6 +292,11 @@ impl Plan {
                 rack.gain_now = prev.gain_now;
                 rack.sounding = prev.sounding;
                 rack.quiet_frames = prev.quiet_frames;
+                if rack.delay_left.len() == prev.delay_left.len() {
+                    rack.delay_left.copy_from_slice(&prev.delay_left);
+                    rack.delay_right.copy_from_slice(&prev.delay_right);
+                    rack.delay_pos = prev.delay_pos;
+                }
             }
         }
         for (new, prev) in self.groups.iter_mut().zip(old.groups.iter()) {
@@ -454,6 +468,19 @@ impl Plan {
             };
             dropped += rack.chain.process(l, r, rack.events.as_slice(), &t, panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
+            if !rack.delay_left.is_empty() {
+                let n = rack.delay_left.len();
+                let mut pos = rack.delay_pos;
+                for (x, y) in l.iter_mut().zip(r.iter_mut()) {
+                    std::mem::swap(x, &mut rack.delay_left[pos]);
+                    std::mem::swap(y, &mut rack.delay_right[pos]);
+                    pos += 1;
+                    if pos == n {
+                        pos = 0;
+                    }
+                }
+                rack.delay_pos = pos;
+            }
             if is_silent(l) && is_silent(r) {
                 rack.quiet_frames = rack.quiet_frames.saturating_add(frames as u64);
             } else {

@@ -367,6 +367,10 @@ pub struct MasterDef {
     /// a setlist uses its first preset's setting.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub limiter: bool,
+    /// Delay every rack to the slowest rack's reported latency, so layers
+    /// stay in phase (default off: players want the lowest latency).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub align_latency: bool,
     /// The master chain, in order.
     #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginDef>,
