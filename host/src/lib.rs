@@ -19,6 +19,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod headless;
 pub mod io;
 pub mod midi;
 pub mod plugin;
