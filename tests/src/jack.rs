@@ -56,6 +56,7 @@ impl JackServer {
         let ok = Command::new("jack_wait")
             .args(["-s", name, "-w", "-t", "5"])
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
