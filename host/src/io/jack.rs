@@ -250,29 +250,34 @@ fn jack_err(e: jack::Error) -> IoError {
 /// Opens a client named `options.name` and registers its ports. Main thread.
 fn open_client(options: &StreamOptions) -> Result<Opened, IoError> {
     jack::set_logger(jack::LoggerType::None);
-    let (client, _status) = Client::new(
-        &options.name,
-        ClientOptions::NO_START_SERVER | ClientOptions::USE_EXACT_NAME,
-    )
-    .map_err(|e| match e {
-        jack::Error::ClientError(s) if s.contains(ClientStatus::NAME_NOT_UNIQUE) => {
-            IoError::JackNameTaken(options.name.clone())
-        }
-        jack::Error::ClientError(s) => IoError::JackServer {
-            server: server_name(),
-            status: format!("{s:?}"),
-            available: available_backends(),
-        },
-        jack::Error::LibraryError(m) => IoError::JackServer {
-            server: server_name(),
-            status: format!(
-                "libjack could not be loaded: {m}; install it (Debian: apt-get install \
+    // Not USE_EXACT_NAME: JACK2 then reports a taken name as a generic
+    // server error. Open with whatever name JACK gives and compare.
+    let (client, _status) =
+        Client::new(&options.name, ClientOptions::NO_START_SERVER).map_err(|e| match e {
+            jack::Error::ClientError(s) if s.contains(ClientStatus::NAME_NOT_UNIQUE) => {
+                IoError::JackNameTaken(options.name.clone())
+            }
+            jack::Error::ClientError(_) if name_in_use(&options.name) => {
+                IoError::JackNameTaken(options.name.clone())
+            }
+            jack::Error::ClientError(s) => IoError::JackServer {
+                server: server_name(),
+                status: format!("{s:?}"),
+                available: available_backends(),
+            },
+            jack::Error::LibraryError(m) => IoError::JackServer {
+                server: server_name(),
+                status: format!(
+                    "libjack could not be loaded: {m}; install it (Debian: apt-get install \
                  libjack-jackd2-0)"
-            ),
-            available: available_backends(),
-        },
-        other => jack_err(other),
-    })?;
+                ),
+                available: available_backends(),
+            },
+            other => jack_err(other),
+        })?;
+    if client.name() != options.name {
+        return Err(IoError::JackNameTaken(options.name.clone()));
+    }
     let reg = |e: jack::Error| IoError::Jack(format!("cannot register a port: {e}"));
     let ports = Ports {
         midi_in: client
@@ -598,6 +603,19 @@ impl JackStream {
                 tracing::info!("reconnected to the JACK server `{}`", server_name());
             }
             Err(e) => tracing::warn!("{e}"),
+        }
+    }
+}
+
+/// True when the server is up and a client called `name` exists (JACK2
+/// refuses a taken name with a generic server error). Main thread.
+fn name_in_use(name: &str) -> bool {
+    let probe = format!("stagerack-probe-{}", std::process::id());
+    match Client::new(&probe, ClientOptions::NO_START_SERVER) {
+        Ok((c, _)) => c.uuid_of_client_by_name(name).is_some(),
+        Err(e) => {
+            tracing::debug!("cannot probe for client `{name}`: {e}");
+            false
         }
     }
 }
