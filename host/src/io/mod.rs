@@ -19,6 +19,7 @@
 
 pub mod dummy;
 pub mod jack;
+pub mod midi_stream;
 pub mod offline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
