@@ -52,14 +52,21 @@ pub struct LiveArgs {
     /// `none`, or a port-name regular expression (repeatable).
     #[arg(long, value_name = "auto|none|PATTERN")]
     pub connect: Vec<String>,
-    /// Connect MIDI sources matching this port-name regular expression
-    /// (`all`: every physical MIDI source); repeatable; sources that appear
-    /// later are connected when they show up.
+    /// Connect MIDI sources: JACK, a port-name regular expression (`all`:
+    /// every physical MIDI source); dummy backend, a midir input name
+    /// substring (`all`: every input). Repeatable; sources that appear later
+    /// are connected when they show up.
     #[arg(long = "midi-in", value_name = "PATTERN")]
     pub midi_in: Vec<String>,
     /// Register stereo audio inputs (in_L, in_R) feeding the racks.
     #[arg(long)]
     pub audio_in: bool,
+    /// How MIDI without sample stamps (midir inputs, `--backend dummy`) is
+    /// placed: `steady` (one period of latency, no jitter) or `immediate`
+    /// (lowest latency, up to a period of jitter). JACK MIDI is always
+    /// sample-exact.
+    #[arg(long, value_enum, default_value_t = crate::io::midi_stream::MidiTiming::Steady)]
+    pub midi_timing: crate::io::midi_stream::MidiTiming,
     /// Seconds between status lines.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub status_every: f64,
@@ -191,6 +198,7 @@ fn run_live(a: LiveArgs) -> ExitCode {
             },
             midi_in: a.midi_in,
             audio_in: a.audio_in,
+            midi_timing: a.midi_timing,
         },
         quiet: a.quiet,
         status_every: std::time::Duration::from_secs_f64(a.status_every),

@@ -1,15 +1,20 @@
 //! The `dummy` backend: no device. A timer thread calls the engine once per
 //! buffer period and discards the output, so a headless run works (and can
-//! be tested) on a machine without audio. No MIDI input.
+//! be tested) on a machine without audio. MIDI comes from midir inputs
+//! (`--midi-in`), placed with the steady/immediate timing of
+//! [`super::midi_stream`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::midi_stream::now_ns;
+use super::midir_in::{MidiHub, MidiMerge};
 use super::{AudioStream, BackendKind, IoError, StopControl, StreamFormat, StreamOptions};
 use crate::engine::alloc_guard::no_alloc;
 use crate::engine::Engine;
+use crate::midi::TimedEvent;
 
 /// A running (or idle) dummy stream. Main thread.
 pub struct DummyStream {
@@ -18,6 +23,9 @@ pub struct DummyStream {
     thread: Option<JoinHandle<Engine>>,
     quit: Arc<AtomicBool>,
     stop: Arc<StopControl>,
+    hub: Option<MidiHub>,
+    merge: Option<MidiMerge>,
+    last_check: Instant,
 }
 
 impl DummyStream {
@@ -36,7 +44,21 @@ impl DummyStream {
                 "--buffer {buffer} is out of range; use 1 to 8192"
             )));
         }
+        let (hub, merge) = if options.midi_in.is_empty() {
+            (None, None)
+        } else {
+            let (h, m) = MidiHub::open(
+                &options.midi_in,
+                options.midi_timing,
+                f64::from(rate),
+                buffer,
+            )?;
+            (Some(h), Some(m))
+        };
         Ok(DummyStream {
+            hub,
+            merge,
+            last_check: Instant::now(),
             format: StreamFormat {
                 sample_rate: rate,
                 buffer,
@@ -67,14 +89,31 @@ impl AudioStream for DummyStream {
         let period = Duration::from_secs_f64(frames as f64 / f64::from(self.format.sample_rate));
         let quit = self.quit.clone();
         let stop = self.stop.clone();
+        let mut merge = self.merge.take();
         let spawned = std::thread::Builder::new()
             .name("stagerack-dummy-audio".to_owned())
             .spawn(move || {
                 let mut left = vec![0.0f32; frames];
                 let mut right = vec![0.0f32; frames];
+                let mut events: Vec<TimedEvent> = Vec::with_capacity(1024);
                 let mut next = Instant::now();
                 while !quit.load(Ordering::Acquire) {
-                    no_alloc(|| stop.run(&mut engine, &[], None, &mut left, &mut right));
+                    no_alloc(|| {
+                        if let Some(m) = merge.as_mut() {
+                            let lost = m.fill(now_ns(), frames as u32, &mut events);
+                            if lost > 0 {
+                                engine
+                                    .shared()
+                                    .events_dropped
+                                    .fetch_add(u64::from(lost), Ordering::Relaxed);
+                            }
+                            engine
+                                .shared()
+                                .midi_events
+                                .fetch_add(events.len() as u64, Ordering::Relaxed);
+                        }
+                        stop.run(&mut engine, &events, None, &mut left, &mut right)
+                    });
                     next += period;
                     let now = Instant::now();
                     if next > now {
@@ -103,6 +142,12 @@ impl AudioStream for DummyStream {
     }
 
     fn maintain(&mut self) -> super::StreamState {
+        if let Some(hub) = self.hub.as_mut() {
+            if self.last_check.elapsed() >= Duration::from_secs(1) {
+                self.last_check = Instant::now();
+                hub.maintain();
+            }
+        }
         if self.thread.is_some() {
             super::StreamState::Running
         } else {

@@ -20,6 +20,7 @@
 pub mod dummy;
 pub mod jack;
 pub mod midi_stream;
+pub mod midir_in;
 pub mod offline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +34,8 @@ pub enum BackendKind {
     /// named by `JACK_DEFAULT_SERVER` (or the default server).
     Jack,
     /// No device: a timer thread runs the engine at `--rate`/`--buffer` and
-    /// discards the output. For machines without audio, and tests.
+    /// discards the output; MIDI from midir inputs (`--midi-in`). For
+    /// machines without audio, and tests.
     Dummy,
 }
 
@@ -77,6 +79,9 @@ pub struct StreamOptions {
     pub midi_in: Vec<String>,
     /// Register stereo audio inputs (`in_L`, `in_R`) feeding the racks.
     pub audio_in: bool,
+    /// How MIDI without in-cycle frames (midir inputs) is placed in the
+    /// buffers.
+    pub midi_timing: midi_stream::MidiTiming,
 }
 
 impl Default for StreamOptions {
@@ -88,6 +93,7 @@ impl Default for StreamOptions {
             connect: vec!["auto".to_owned()],
             midi_in: Vec::new(),
             audio_in: false,
+            midi_timing: midi_stream::MidiTiming::Steady,
         }
     }
 }
@@ -229,7 +235,17 @@ pub fn available_backends() -> String {
 pub fn describe_devices() -> String {
     let mut out = format!("backends: {}\n", available_backends());
     out.push_str(&jack::describe());
-    out.push_str("dummy: always available (no device; output discarded, no MIDI input)\n");
+    out.push_str("dummy: always available (no device; output discarded; MIDI from midir)\n");
+    match midir_in::list_inputs() {
+        Ok(names) if names.is_empty() => out.push_str("midir MIDI inputs: none\n"),
+        Ok(names) => {
+            out.push_str("midir MIDI inputs (--midi-in with --backend dummy):\n");
+            for n in names {
+                out.push_str(&format!("    {n}\n"));
+            }
+        }
+        Err(e) => out.push_str(&format!("midir MIDI inputs: {e}\n")),
+    }
     out
 }
 
