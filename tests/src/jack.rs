@@ -326,6 +326,9 @@ pub struct TimingReport {
     pub deltas: Vec<i64>,
     /// Distinct in-cycle offsets that were checked exactly.
     pub offsets_checked: usize,
+    /// Every note found near its frame: (found − expected, in a cycle lost
+    /// to an xrun).
+    pub found: Vec<(i64, bool)>,
 }
 
 /// The two test clients, connected around stagerack:
@@ -467,6 +470,7 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
             other => report.wrong.push((expected, other)),
         }
         if let Some(d) = found {
+            report.found.push((d, cycle_lost));
             if d != 0 && !cycle_lost {
                 report.deltas.push(d);
             }

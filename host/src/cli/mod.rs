@@ -67,6 +67,11 @@ pub struct LiveArgs {
     /// sample-exact.
     #[arg(long, value_enum, default_value_t = crate::io::midi_stream::MidiTiming::Steady)]
     pub midi_timing: crate::io::midi_stream::MidiTiming,
+    /// JACK only: position MIDI by its in-cycle frame (`frames`, exact) or
+    /// by its system-clock time through the steady/immediate path
+    /// (`clock`, for measuring that path).
+    #[arg(long, value_enum, default_value_t = crate::io::MidiSource::Frames)]
+    pub midi_source: crate::io::MidiSource,
     /// Seconds between status lines.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub status_every: f64,
@@ -199,6 +204,7 @@ fn run_live(a: LiveArgs) -> ExitCode {
             midi_in: a.midi_in,
             audio_in: a.audio_in,
             midi_timing: a.midi_timing,
+            midi_source: a.midi_source,
         },
         quiet: a.quiet,
         status_every: std::time::Duration::from_secs_f64(a.status_every),

@@ -24,8 +24,9 @@ use jack::{
     NotificationHandler, Port, PortFlags, ProcessHandler, ProcessScope,
 };
 
+use super::midi_stream::{midi_ring, now_ns, MidiProducer, MidiScheduler, ShortMessage, Stamped};
 use super::{
-    available_backends, AudioStream, BackendKind, IoError, StopControl, StreamFormat,
+    available_backends, AudioStream, BackendKind, IoError, MidiSource, StopControl, StreamFormat,
     StreamOptions, StreamState,
 };
 use crate::engine::alloc_guard::no_alloc;
@@ -121,11 +122,24 @@ struct JackProcess {
     /// Send all notes off in the first cycle (after a reconnect: note-offs
     /// sent while the server was down were lost).
     notes_off_first: bool,
+    /// `--midi-source clock`: events go through the system-clock path.
+    clock: Option<ClockPath>,
+}
+
+/// The system-clock MIDI path inside the JACK callback (`--midi-source
+/// clock`): each event is stamped with its time on [`now_ns`]'s clock
+/// (the cycle's start from JACK plus its frame) and placed by a
+/// [`MidiScheduler`], as a byte-stream device's would be.
+struct ClockPath {
+    producer: MidiProducer,
+    scheduler: MidiScheduler,
+    /// `now_ns() − jack_get_time() × 1000`: both are CLOCK_MONOTONIC.
+    offset_ns: i64,
 }
 
 impl ProcessHandler for JackProcess {
-    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
-        no_alloc(|| self.cycle(ps));
+    fn process(&mut self, client: &Client, ps: &ProcessScope) -> Control {
+        no_alloc(|| self.cycle(client, ps));
         Control::Continue
     }
 
@@ -140,11 +154,49 @@ impl ProcessHandler for JackProcess {
 impl JackProcess {
     /// One JACK cycle. Audio thread; never allocates.
     #[inline]
-    fn cycle(&mut self, ps: &ProcessScope) {
+    fn cycle(&mut self, client: &Client, ps: &ProcessScope) {
+        let now = now_ns();
         self.events.clear();
         let mut received = 0u64;
         let mut dropped = 0u64;
-        for raw in self.ports.midi_in.iter(ps) {
+        if let Some(clock) = self.clock.as_mut() {
+            let cycle_start = ps.cycle_times().map_or(now as i64, |t| {
+                t.current_usecs as i64 * 1000 + clock.offset_ns
+            });
+            for raw in self.ports.midi_in.iter(ps) {
+                received += 1;
+                if raw.bytes.is_empty() || raw.bytes.len() > 3 {
+                    continue;
+                }
+                let mut bytes = [0u8; 3];
+                bytes[..raw.bytes.len()].copy_from_slice(raw.bytes);
+                // The event's time on JACK's smoothed frame clock, as a
+                // device stamping on arrival would see it.
+                let frame = ps.last_frame_time().wrapping_add(raw.time);
+                let at = client.frames_to_time(frame) as i64 * 1000 + clock.offset_ns;
+                clock.producer.push(Stamped {
+                    time_ns: at.max(0) as u64,
+                    message: ShortMessage {
+                        bytes,
+                        len: raw.bytes.len() as u8,
+                    },
+                });
+            }
+            // The buffer's time: JACK's own cycle start (as a cpal backend
+            // would pass its callback timestamp), not this callback's
+            // scheduling-delayed entry time.
+            dropped += u64::from(clock.scheduler.fill(
+                cycle_start.max(0) as u64,
+                ps.n_frames(),
+                &mut self.events,
+            ));
+        }
+        for raw in self
+            .ports
+            .midi_in
+            .iter(ps)
+            .take_while(|_| self.clock.is_none())
+        {
             received += 1;
             if let Some(event) = Event::from_midi(raw.bytes) {
                 // Never grow the list on this thread.
@@ -385,6 +437,19 @@ impl JackStream {
             rate: self.format.sample_rate,
             rate_changed: self.rate_changed.clone(),
         };
+        let clock = (self.options.midi_source == MidiSource::Clock).then(|| {
+            let (producer, ring) = midi_ring(EVENTS_PER_CYCLE, 64);
+            ClockPath {
+                producer,
+                scheduler: MidiScheduler::new(
+                    ring,
+                    self.options.midi_timing,
+                    f64::from(self.format.sample_rate),
+                    self.format.buffer,
+                ),
+                offset_ns: now_ns() as i64 - opened.client.time() as i64 * 1000,
+            }
+        });
         let process = JackProcess {
             cell: self.cell.clone(),
             ports: opened.ports,
@@ -392,6 +457,7 @@ impl JackStream {
             stop: self.stop.clone(),
             shared,
             notes_off_first,
+            clock,
         };
         let active = opened
             .client

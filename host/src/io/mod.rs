@@ -82,6 +82,22 @@ pub struct StreamOptions {
     /// How MIDI without in-cycle frames (midir inputs) is placed in the
     /// buffers.
     pub midi_timing: midi_stream::MidiTiming,
+    /// Where JACK MIDI events get their position: their in-cycle frame
+    /// (default), or their time on the system clock placed like a midir
+    /// input's (`--midi-timing`); the latter exists to measure the steady
+    /// path on real callbacks.
+    pub midi_source: MidiSource,
+}
+
+/// How the JACK backend positions its MIDI (`--midi-source`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MidiSource {
+    /// The event's in-cycle frame: sample-exact, no added latency.
+    #[default]
+    Frames,
+    /// The event's time on the system clock, placed through the
+    /// delay-locked loop like a byte-stream device (`--midi-timing`).
+    Clock,
 }
 
 impl Default for StreamOptions {
@@ -94,6 +110,7 @@ impl Default for StreamOptions {
             midi_in: Vec::new(),
             audio_in: false,
             midi_timing: midi_stream::MidiTiming::Steady,
+            midi_source: MidiSource::Frames,
         }
     }
 }
