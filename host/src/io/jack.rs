@@ -191,19 +191,16 @@ impl JackProcess {
                 &mut self.events,
             ));
         }
-        for raw in self
-            .ports
-            .midi_in
-            .iter(ps)
-            .take_while(|_| self.clock.is_none())
-        {
-            received += 1;
-            if let Some(event) = Event::from_midi(raw.bytes) {
-                // Never grow the list on this thread.
-                if self.events.len() < self.events.capacity() {
-                    self.events.push(TimedEvent::new(raw.time, event));
-                } else {
-                    dropped += 1;
+        if self.clock.is_none() {
+            for raw in self.ports.midi_in.iter(ps) {
+                received += 1;
+                if let Some(event) = Event::from_midi(raw.bytes) {
+                    // Never grow the list on this thread.
+                    if self.events.len() < self.events.capacity() {
+                        self.events.push(TimedEvent::new(raw.time, event));
+                    } else {
+                        dropped += 1;
+                    }
                 }
             }
         }

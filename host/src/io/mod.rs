@@ -370,3 +370,40 @@ impl StopControl {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{new_engine, EngineConfig, QueueCapacities};
+
+    #[test]
+    fn stop_handshake_fades_then_sends_notes_off_then_stays_silent() {
+        let stop = StopControl::default();
+        assert_eq!(stop.next_stage(), StopStage::Play);
+        stop.request();
+        assert!(!stop.is_done());
+        let (_handle, mut engine) = new_engine(EngineConfig {
+            sample_rate: 48_000.0,
+            max_block: 64,
+            queues: QueueCapacities::default(),
+        });
+        let mut l = vec![1.0f32; 64];
+        let mut r = vec![1.0f32; 64];
+        // Fade-out buffer: the engine (no plan yet) writes silence.
+        stop.run(&mut engine, &[], None, &mut l, &mut r);
+        assert!(!stop.is_done());
+        stop.run(&mut engine, &[], None, &mut l, &mut r);
+        assert!(stop.is_done(), "notes off sent in the second buffer");
+        let before = engine.steady_frames();
+        l.fill(1.0);
+        stop.run(&mut engine, &[], None, &mut l, &mut r);
+        assert_eq!(
+            engine.steady_frames(),
+            before,
+            "the engine is not called any more"
+        );
+        assert!(l.iter().chain(r.iter()).all(|x| *x == 0.0));
+        stop.reset();
+        assert_eq!(stop.next_stage(), StopStage::Play);
+    }
+}
