@@ -34,7 +34,7 @@ fn no_jack_server_is_one_clear_error_listing_backends() {
         err.contains("cannot connect to the JACK server `stagerack-no-such-server`"),
         "{err}"
     );
-    assert!(err.contains("jack, dummy"), "{err}");
+    assert!(err.contains("jack, alsa, dummy"), "{err}");
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn dummy_buffer_out_of_range_is_refused() {
 fn devices_lists_backends_without_a_server() {
     let (code, out) = run(&["devices"], "stagerack-no-such-server");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("backends: jack, dummy"), "{out}");
+    assert!(out.contains("backends: jack, alsa, dummy"), "{out}");
     assert!(out.contains("not reachable"), "{out}");
 }
 
@@ -123,5 +123,65 @@ fn dummy_backend_runs_until_sigterm_and_stops_cleanly() {
     assert!(status.success(), "{text}");
     assert!(text.contains("playing `demo` on dummy"), "{text}");
     assert!(text.contains("midi 0 events"), "{text}");
+    assert!(text.contains("stagerack: stopped"), "{text}");
+}
+
+#[test]
+fn alsa_unknown_device_lists_the_devices() {
+    let (code, err) = run(
+        &[
+            "--preset",
+            "presets/probe.toml",
+            "--backend",
+            "alsa",
+            "--connect",
+            "no-such-device-xyz",
+        ],
+        "x",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("audio output device `no-such-device-xyz` matches no port; available:"),
+        "{err}"
+    );
+}
+
+/// ALSA's `null` device (part of alsa-lib's standard configuration) plays
+/// through the real cpal/ALSA path on a machine without a sound card.
+#[test]
+fn alsa_null_device_plays_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("stderr.txt");
+    let mut child = Command::new(stagerack_bin())
+        .current_dir(workspace_root())
+        .args([
+            "--preset",
+            "presets/demo.toml",
+            "--backend",
+            "alsa",
+            "--connect",
+            "discard",
+            "--status-every",
+            "0.2",
+        ])
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+        if text.matches("dsp ").count() >= 2 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "exited early:\n{text}");
+        assert!(Instant::now() < deadline, "no status lines:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("playing `demo` on alsa"), "{text}");
     assert!(text.contains("stagerack: stopped"), "{text}");
 }

@@ -49,15 +49,15 @@ pub fn server_name() -> String {
 /// Owns the engine while a JACK client may call it, across client
 /// restarts. The audio thread borrows it during a callback; the main thread
 /// puts or takes it only while no client is active.
-struct EngineCell(AtomicPtr<Engine>);
+pub(super) struct EngineCell(AtomicPtr<Engine>);
 
 impl EngineCell {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(AtomicPtr::new(ptr::null_mut()))
     }
 
     /// Stores the engine. Main thread, no active client.
-    fn put(&self, engine: Engine) {
+    pub(super) fn put(&self, engine: Engine) {
         let old = self
             .0
             .swap(Box::into_raw(Box::new(engine)), Ordering::AcqRel);
@@ -70,7 +70,7 @@ impl EngineCell {
     }
 
     /// Takes the engine out. Main thread, no active client.
-    fn take(&self) -> Option<Engine> {
+    pub(super) fn take(&self) -> Option<Engine> {
         let p = self.0.swap(ptr::null_mut(), Ordering::AcqRel);
         if p.is_null() {
             None
@@ -89,7 +89,7 @@ impl EngineCell {
     /// deactivates and closes the client first). So at most one `&mut`
     /// exists at a time.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self) -> Option<&mut Engine> {
+    pub(super) unsafe fn get(&self) -> Option<&mut Engine> {
         let p = self.0.load(Ordering::Acquire);
         // SAFETY: non-null pointers come from `Box::into_raw` and stay valid
         // until the main thread takes them, which the caller's contract

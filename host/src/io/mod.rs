@@ -17,6 +17,7 @@
 //! MIDI hot-plug); [`AudioStream::stop`] fades out, sends all notes off and
 //! gives the engine back for [`crate::session::Session::shutdown`].
 
+pub mod cpal_backend;
 pub mod dummy;
 pub mod jack;
 pub mod midi_stream;
@@ -33,6 +34,20 @@ pub enum BackendKind {
     /// A native JACK client (JACK2 or PipeWire's JACK). The server is the one
     /// named by `JACK_DEFAULT_SERVER` (or the default server).
     Jack,
+    /// ALSA through cpal (Linux): the default output device, or the first
+    /// whose name contains `--connect NAME`; MIDI from midir inputs.
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    Alsa,
+    /// WASAPI through cpal (Windows).
+    #[cfg(target_os = "windows")]
+    Wasapi,
+    /// ASIO through cpal (Windows, built with `--features asio`; cpal finds
+    /// the Steinberg SDK through CPAL_ASIO_DIR).
+    #[cfg(all(target_os = "windows", feature = "asio"))]
+    Asio,
+    /// CoreAudio through cpal (macOS).
+    #[cfg(target_os = "macos")]
+    CoreAudio,
     /// No device: a timer thread runs the engine at `--rate`/`--buffer` and
     /// discards the output; MIDI from midir inputs (`--midi-in`). For
     /// machines without audio, and tests.
@@ -41,12 +56,31 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every backend compiled into this binary. Any thread.
-    pub const ALL: &'static [BackendKind] = &[BackendKind::Jack, BackendKind::Dummy];
+    pub const ALL: &'static [BackendKind] = &[
+        BackendKind::Jack,
+        #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+        BackendKind::Alsa,
+        #[cfg(target_os = "windows")]
+        BackendKind::Wasapi,
+        #[cfg(all(target_os = "windows", feature = "asio"))]
+        BackendKind::Asio,
+        #[cfg(target_os = "macos")]
+        BackendKind::CoreAudio,
+        BackendKind::Dummy,
+    ];
 
     /// The name used on the command line. Any thread.
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Jack => "jack",
+            #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+            BackendKind::Alsa => "alsa",
+            #[cfg(target_os = "windows")]
+            BackendKind::Wasapi => "wasapi",
+            #[cfg(all(target_os = "windows", feature = "asio"))]
+            BackendKind::Asio => "asio",
+            #[cfg(target_os = "macos")]
+            BackendKind::CoreAudio => "core-audio",
             BackendKind::Dummy => "dummy",
         }
     }
@@ -235,6 +269,8 @@ pub fn open_stream(
     match kind {
         BackendKind::Jack => Ok(Box::new(jack::JackStream::open(options)?)),
         BackendKind::Dummy => Ok(Box::new(dummy::DummyStream::open(options)?)),
+        #[allow(unreachable_patterns)]
+        other => Ok(Box::new(cpal_backend::CpalStream::open(other, options)?)),
     }
 }
 
@@ -252,6 +288,23 @@ pub fn available_backends() -> String {
 pub fn describe_devices() -> String {
     let mut out = format!("backends: {}\n", available_backends());
     out.push_str(&jack::describe());
+    for kind in BackendKind::ALL
+        .iter()
+        .filter(|k| !matches!(k, BackendKind::Jack | BackendKind::Dummy))
+    {
+        match cpal_backend::list_outputs(*kind) {
+            Ok(names) if names.is_empty() => {
+                out.push_str(&format!("{kind}: no output device\n"));
+            }
+            Ok(names) => {
+                out.push_str(&format!("{kind} output devices (--connect NAME):\n"));
+                for n in names {
+                    out.push_str(&format!("    {n}\n"));
+                }
+            }
+            Err(e) => out.push_str(&format!("{kind}: {e}\n")),
+        }
+    }
     out.push_str("dummy: always available (no device; output discarded; MIDI from midir)\n");
     match midir_in::list_inputs() {
         Ok(names) if names.is_empty() => out.push_str("midir MIDI inputs: none\n"),
