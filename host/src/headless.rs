@@ -105,7 +105,7 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
     }
     eprintln!(
         "stagerack: playing `{}` on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
-        session.name, opts.backend, opts.stream.name, format.sample_rate, format.buffer
+        preset.name, opts.backend, opts.stream.name, format.sample_rate, format.buffer
     );
     tracing::info!("running");
     let mut last_status = Instant::now();

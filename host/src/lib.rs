@@ -17,7 +17,9 @@
 //! [`engine::alloc_guard::GuardedAllocator`]: any allocation or free inside
 //! the audio callback aborts the process.
 
+pub mod check;
 pub mod cli;
+pub mod control;
 pub mod engine;
 pub mod headless;
 pub mod io;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{EngineConfig, QueueCapacities};
 use crate::io::offline::{render_offline, OfflineJob, Rendered};
 use crate::midi::file::{read_midi_file, MidiFileError};
-use crate::preset::{load_preset, PresetError};
+use crate::preset::{load_preset, load_setlist, PresetError};
 use crate::session::{Session, SessionError};
 
 /// Sample format of the written WAV.
@@ -24,8 +24,10 @@ pub enum SampleFormat {
 /// What to render. Main thread.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
-    /// The preset.
-    pub preset: PathBuf,
+    /// The preset (or use `setlist`).
+    pub preset: Option<PathBuf>,
+    /// A setlist: every preset loaded, switched by the MIDI file's triggers.
+    pub setlist: Option<PathBuf>,
     /// The MIDI file (events of all tracks, on their exact samples).
     pub midi: Option<PathBuf>,
     /// The WAV to write.
@@ -110,8 +112,20 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
             opts.tail_seconds
         )));
     }
-    let preset = load_preset(&opts.preset)?;
     let rate = f64::from(opts.sample_rate);
+    let (presets, switch) = match (&opts.preset, &opts.setlist) {
+        (Some(p), None) => (vec![load_preset(p)?], Default::default()),
+        (None, Some(s)) => {
+            let loaded = load_setlist(s)?;
+            let table = loaded.switch_table(rate);
+            (loaded.presets, table)
+        }
+        _ => {
+            return Err(RenderError::Option(
+                "give exactly one of --preset FILE or --setlist FILE".into(),
+            ))
+        }
+    };
     let events = match &opts.midi {
         Some(m) => read_midi_file(m, rate)?,
         None => Vec::new(),
@@ -126,7 +140,7 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
         max_block: opts.block,
         queues: QueueCapacities::default(),
     };
-    let (mut session, mut engine) = Session::new(&preset, config, true)?;
+    let (mut session, mut engine) = Session::with_presets(&presets, switch, config, true)?;
     let content = events
         .last()
         .map_or(0, |e| e.frame + 1)

@@ -2,16 +2,21 @@
 //! compiled into plans for the engine, and the pump that takes back what
 //! the audio thread gives up.
 
+mod edit;
+
+pub use edit::{EditError, RackEdit};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::engine::{
-    new_engine, Engine, EngineConfig, EngineHandle, MidiFilter, PlanBuilder, ProcessorId, RackId,
-    RackSpec, RackStatus, SlotSpec, SlotStatus,
+    new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MapCurve, MapSource, MidiFilter,
+    ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
+    SwitchTable, BLOCKED,
 };
 use crate::plugin::loader::load_plugin;
 use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
-use crate::preset::{PluginDef, Preset, RackDef};
+use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
 
 /// Why a session could not be built or changed. Main thread.
 #[derive(Debug, thiserror::Error)]
@@ -19,9 +24,6 @@ pub enum SessionError {
     /// A plugin refused something essential.
     #[error(transparent)]
     Plugin(#[from] PluginError),
-    /// The engine's plan queue is full: the audio thread is not running.
-    #[error("the audio engine is not taking new plans (is the driver running?)")]
-    EngineBusy,
 }
 
 /// A plugin in a chain, on the main thread.
@@ -38,6 +40,11 @@ pub struct SlotModel {
     pub status: Arc<SlotStatus>,
     /// Its processor lives in the engine (activated and sent).
     running: bool,
+    /// Being restarted: left out of plans until its processor came home
+    /// and was deactivated, then activated again.
+    restarting: bool,
+    /// Its position in the preset's chain (mappings refer to it).
+    pub def_index: usize,
 }
 
 /// A rack on the main thread.
@@ -56,22 +63,39 @@ pub struct RackModel {
     pub status: Arc<RackStatus>,
     /// The preset entry it came from.
     pub def: RackDef,
+    /// The preset (setlist entry) it belongs to.
+    pub group: u16,
 }
 
-/// Everything the main thread knows about what plays. Main thread only.
-pub struct Session {
-    handle: EngineHandle,
-    process: ProcessConfig,
-    /// Racks in mix order.
-    pub racks: Vec<RackModel>,
+/// One loaded preset's own settings: its master section and tempo.
+pub struct GroupModel {
+    /// Preset name.
+    pub name: String,
     /// Master chain.
     pub master: Vec<SlotModel>,
     /// Master gain in dB.
     pub master_gain_db: f64,
     /// Tempo in BPM.
     pub tempo: f64,
-    /// Name of the preset.
-    pub name: String,
+    /// The preset asks for the master safety limiter (default true).
+    pub limiter: bool,
+}
+
+/// Everything the main thread knows about what plays. Main thread only.
+pub struct Session {
+    handle: EngineHandle,
+    process: ProcessConfig,
+    /// Racks of every loaded preset, in mix order.
+    pub racks: Vec<RackModel>,
+    /// The loaded presets (one, or a setlist's entries), in order.
+    pub groups: Vec<GroupModel>,
+    /// How MIDI switches between them.
+    pub switch: SwitchTable,
+    /// A preset to make current with the next plan.
+    pending_select: Option<u16>,
+    /// The model changed but the plan queue was full: commit again from
+    /// the pump once the audio thread has taken what is queued.
+    needs_commit: bool,
     /// Instances removed from the model whose processors are still on the
     /// audio thread; deactivated when their plan comes home.
     parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
@@ -85,7 +109,7 @@ pub fn db_to_gain(db: f64) -> f32 {
     10f64.powf(db / 20.0) as f32
 }
 
-fn filter_of(def: &RackDef) -> MidiFilter {
+pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
     let mut f = MidiFilter::default();
     if let Some([lo, hi]) = def.keys {
         f.keys = (lo, hi);
@@ -96,8 +120,29 @@ fn filter_of(def: &RackDef) -> MidiFilter {
     if let Some(ch) = &def.channels {
         f.channels = ch.iter().fold(0u16, |m, c| m | 1 << ((c - 1) & 15));
     }
-    f.transpose = def.transpose;
+    f.transpose = def.transpose.saturating_add(def.octave.saturating_mul(12));
+    f.velocity_map = def.velocity_curve.table();
+    for &cc in &def.cc_block {
+        f.cc_map[usize::from(cc & 127)] = BLOCKED;
+    }
+    for &[from, to] in &def.cc_remap {
+        f.cc_map[usize::from(from & 127)] = to;
+    }
+    if !def.sustain {
+        f.cc_map[64] = BLOCKED;
+    }
     f
+}
+
+/// Left and right gains of a rack: gain, balance, mute and solo (`any_solo`:
+/// some rack of the preset is soloed). Main thread.
+pub fn rack_gains(def: &RackDef, gain_db: f64, any_solo: bool) -> [f32; 2] {
+    if def.mute || (any_solo && !def.solo) {
+        return [0.0, 0.0];
+    }
+    let g = db_to_gain(gain_db);
+    let pan = def.pan.clamp(-1.0, 1.0) as f32;
+    [g * (1.0 - pan).min(1.0), g * (1.0 + pan).min(1.0)]
 }
 
 impl Session {
@@ -107,6 +152,24 @@ impl Session {
     /// rest of its chain). Returns the audio side for the driver. Main thread.
     pub fn new(
         preset: &Preset,
+        config: EngineConfig,
+        offline: bool,
+    ) -> Result<(Session, Engine), SessionError> {
+        Self::with_presets(
+            std::slice::from_ref(preset),
+            SwitchTable::default(),
+            config,
+            offline,
+        )
+    }
+
+    /// Builds a session holding several presets at once (a setlist): all
+    /// instantiated and activated up front, so switching never waits; the
+    /// engine switches between them on the MIDI triggers in `switch`, at the
+    /// trigger's exact sample. Preset 0 starts current. Main thread.
+    pub fn with_presets(
+        presets: &[Preset],
+        switch: SwitchTable,
         config: EngineConfig,
         offline: bool,
     ) -> Result<(Session, Engine), SessionError> {
@@ -120,18 +183,26 @@ impl Session {
                 offline,
             },
             racks: Vec::new(),
-            master: Vec::new(),
-            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
-            tempo: preset.tempo.unwrap_or(120.0),
-            name: preset.name.clone(),
+            groups: Vec::new(),
+            switch,
+            pending_select: None,
+            needs_commit: false,
             parked: HashMap::new(),
             warnings: Vec::new(),
             next_id: 1,
         };
+        for (group, preset) in presets.iter().enumerate() {
+            session.add_preset(group as u16, preset);
+        }
+        session.commit()?;
+        Ok((session, engine))
+    }
+
+    fn add_preset(&mut self, group: u16, preset: &Preset) {
         for def in &preset.racks {
-            let slots = session.load_chain(&def.plugins, &def.name);
-            let id = RackId(session.fresh_id());
-            session.racks.push(RackModel {
+            let slots = self.load_chain(&def.plugins, &def.name);
+            let id = RackId(self.fresh_id());
+            self.racks.push(RackModel {
                 id,
                 name: def.name.clone(),
                 filter: filter_of(def),
@@ -139,13 +210,40 @@ impl Session {
                 slots,
                 status: Arc::new(RackStatus::default()),
                 def: def.clone(),
+                group,
             });
         }
-        if let Some(m) = &preset.master {
-            session.master = session.load_chain(&m.plugins, "master");
+        let master = match &preset.master {
+            Some(m) => self.load_chain(&m.plugins, "master"),
+            None => Vec::new(),
+        };
+        self.groups.push(GroupModel {
+            name: preset.name.clone(),
+            master,
+            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+            tempo: preset.tempo.unwrap_or(120.0),
+            limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
+        });
+        if group == 0 {
+            self.handle
+                .set_safety_limiter(preset.master.as_ref().is_none_or(|m| m.limiter));
         }
-        session.commit()?;
-        Ok((session, engine))
+    }
+
+    /// Makes preset `group` current from the next buffer on (setlist
+    /// select from the main thread). Main thread.
+    pub fn select(&mut self, group: u16) -> Result<(), SessionError> {
+        self.pending_select = Some(group);
+        self.commit()
+    }
+
+    /// The preset new notes go to now, as the audio thread last reported.
+    /// Main thread.
+    pub fn current_group(&self) -> u16 {
+        self.handle
+            .shared()
+            .current_group
+            .load(std::sync::atomic::Ordering::Relaxed) as u16
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -155,9 +253,12 @@ impl Session {
 
     fn load_chain(&mut self, defs: &[PluginDef], rack: &str) -> Vec<SlotModel> {
         let mut slots = Vec::new();
-        for def in defs {
+        for (i, def) in defs.iter().enumerate() {
             match self.load_slot(def) {
-                Ok(slot) => slots.push(slot),
+                Ok(mut slot) => {
+                    slot.def_index = i;
+                    slots.push(slot)
+                }
                 Err(e) => {
                     let msg = format!("rack `{rack}`: {} is left out: {e}", def.label());
                     tracing::warn!("{msg}");
@@ -196,6 +297,8 @@ impl Session {
             bypass: def.bypass,
             status: Arc::new(SlotStatus::default()),
             running: false,
+            restarting: false,
+            def_index: 0,
         })
     }
 
@@ -218,16 +321,30 @@ impl Session {
             self.process.max_block as usize,
             q.events_per_block,
         )
-        .tempo(self.tempo);
+        .switch(self.switch.clone());
+        let pending_select_back = self.pending_select.take();
+        if let Some(g) = pending_select_back {
+            builder = builder.select(g);
+        }
         let process = self.process;
         let mut failures = Vec::new();
         let mut racks = Vec::new();
+        // Solo is per preset: bit g set when some rack of preset g is soloed.
+        let solo_groups = self
+            .racks
+            .iter()
+            .filter(|r| r.def.solo)
+            .fold(0u128, |m, r| m | 1u128 << (r.group % 128));
         for rack in &mut self.racks {
+            let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
+            let mappings = mappings_for(rack, &slots, &mut failures);
             racks.push(RackSpec {
+                mappings,
                 id: rack.id,
                 filter: rack.filter,
-                gain: db_to_gain(rack.gain_db),
+                gain: rack_gains(&rack.def, rack.gain_db, any_solo),
+                group: rack.group,
                 slots,
                 status: rack.status.clone(),
             });
@@ -235,23 +352,36 @@ impl Session {
         for r in racks {
             builder = builder.rack(r);
         }
-        let master = specs_for(&mut self.master, &process, &mut failures);
-        builder = builder.master(master, db_to_gain(self.master_gain_db));
+        for g in &mut self.groups {
+            let master = specs_for(&mut g.master, &process, &mut failures);
+            builder = builder.group(GroupSpec {
+                master,
+                gain: db_to_gain(g.master_gain_db),
+                tempo: g.tempo,
+            });
+        }
         for msg in failures {
             tracing::warn!("{msg}");
             self.warnings.push(msg);
         }
         let plan = builder.build();
         if let Err(plan) = self.handle.send_plan(plan) {
-            // Nothing was taken over; give back what was activated for it.
+            // Nothing was taken over; give back what was activated for it
+            // and try again from the pump when the queue has room.
             for (id, processor) in plan.into_processors() {
                 if let Some(slot) = self.slot_mut(id) {
                     slot.running = false;
                     slot.instance.deactivate(processor);
                 }
             }
-            return Err(SessionError::EngineBusy);
+            if let Some(g) = pending_select_back {
+                self.pending_select = Some(g);
+            }
+            self.needs_commit = true;
+            tracing::debug!("plan queue full; the change goes out with the next pump");
+            return Ok(());
         }
+        self.needs_commit = false;
         Ok(())
     }
 
@@ -259,8 +389,21 @@ impl Session {
         self.racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
             .find(|s| s.id == id)
+    }
+
+    /// Gives every processor left in a plan that came home back to its
+    /// instance for deactivation. Main thread.
+    fn deactivate_plan(&mut self, plan: Box<crate::engine::Plan>) {
+        for (id, processor) in plan.into_processors() {
+            if let Some(mut inst) = self.parked.remove(&id) {
+                inst.deactivate(processor);
+            } else if let Some(slot) = self.slot_mut(id) {
+                slot.running = false;
+                slot.instance.deactivate(processor);
+            }
+        }
     }
 
     /// Does the main thread's periodic work: deactivates processors of
@@ -268,13 +411,11 @@ impl Session {
     /// Returns the panic messages reported. Main thread.
     pub fn pump(&mut self) -> Vec<String> {
         while let Some(plan) = self.handle.take_retired() {
-            for (id, processor) in plan.into_processors() {
-                if let Some(mut inst) = self.parked.remove(&id) {
-                    inst.deactivate(processor);
-                } else if let Some(slot) = self.slot_mut(id) {
-                    slot.running = false;
-                    slot.instance.deactivate(processor);
-                }
+            self.deactivate_plan(plan);
+        }
+        if self.needs_commit && self.handle.plans_pending() == 0 {
+            if let Err(e) = self.commit() {
+                tracing::error!("{e}");
             }
         }
         let mut reports = Vec::new();
@@ -285,7 +426,7 @@ impl Session {
                     self.racks
                         .iter()
                         .flat_map(|r| r.slots.iter())
-                        .chain(self.master.iter())
+                        .chain(self.groups.iter().flat_map(|g| g.master.iter()))
                         .find(|s| s.id == id)
                         .map(|s| s.instance.descriptor().name.clone())
                 })
@@ -301,32 +442,71 @@ impl Session {
             .racks
             .iter_mut()
             .flat_map(|r| r.slots.iter_mut())
-            .chain(self.master.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
         {
             slot.instance.on_main_thread();
         }
+        self.restart_requested_plugins();
         reports
+    }
+
+    /// Restarts plugins that asked for it, in two steps: a plan without
+    /// them (their processors come home and are deactivated), then, once
+    /// deactivated, a plan that activates them again. Main thread.
+    fn restart_requested_plugins(&mut self) {
+        let mut changed = false;
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+        {
+            if slot.restarting && !slot.running {
+                slot.restarting = false;
+                changed = true;
+            } else if !slot.restarting && slot.running && slot.instance.needs_restart() {
+                tracing::info!(
+                    "restarting {} at its request",
+                    slot.instance.descriptor().name
+                );
+                slot.restarting = true;
+                changed = true;
+            }
+        }
+        if changed {
+            if let Err(e) = self.commit() {
+                // Try again at the next pump.
+                for slot in self
+                    .racks
+                    .iter_mut()
+                    .flat_map(|r| r.slots.iter_mut())
+                    .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+                    .filter(|s| s.running)
+                {
+                    slot.restarting = false;
+                }
+                tracing::warn!("could not restart plugins yet: {e}");
+            }
+        }
     }
 
     /// Ends the session after the driver stopped: takes the engine back,
     /// stops and deactivates every processor on this thread. Main thread.
     pub fn shutdown(mut self, engine: Engine) {
         for plan in engine.into_plans() {
-            for (id, processor) in plan.into_processors() {
-                if let Some(mut inst) = self.parked.remove(&id) {
-                    inst.deactivate(processor);
-                } else if let Some(slot) = self.slot_mut(id) {
-                    slot.running = false;
-                    slot.instance.deactivate(processor);
-                }
-            }
+            self.deactivate_plan(plan);
         }
         self.pump();
     }
 
-    /// The preset as it stands now: routing from the model, each plugin's
-    /// current state and parameter values. Main thread.
+    /// The current preset as it stands now: routing from the model, each
+    /// plugin's current state and parameter values. Main thread.
     pub fn to_preset(&mut self) -> Result<Preset, PluginError> {
+        self.to_preset_of(self.current_group())
+    }
+
+    /// Preset `group` (a setlist entry) as it stands now. Main thread.
+    pub fn to_preset_of(&mut self, group: u16) -> Result<Preset, PluginError> {
         fn chain_defs(slots: &mut [SlotModel]) -> Result<Vec<PluginDef>, PluginError> {
             let mut out = Vec::new();
             for slot in slots {
@@ -341,29 +521,98 @@ impl Session {
             Ok(out)
         }
         let mut racks = Vec::new();
-        for rack in &mut self.racks {
+        for rack in self.racks.iter_mut().filter(|r| r.group == group) {
             let mut def = rack.def.clone();
             def.name = rack.name.clone();
             def.gain_db = rack.gain_db;
             def.plugins = chain_defs(&mut rack.slots)?;
+            // Mappings name plugins by position: follow moves, drop removed.
+            def.mappings = rack
+                .def
+                .mappings
+                .iter()
+                .filter_map(|m| {
+                    let pos = rack.slots.iter().position(|s| s.def_index == m.plugin)?;
+                    Some(crate::preset::MapDef {
+                        plugin: pos,
+                        ..m.clone()
+                    })
+                })
+                .collect();
             racks.push(def);
         }
-        let master_plugins = chain_defs(&mut self.master)?;
+        let last = self.groups.len() - 1;
+        let g = &mut self.groups[usize::from(group).min(last)];
+        let master_plugins = chain_defs(&mut g.master)?;
         Ok(Preset {
             version: crate::preset::PRESET_VERSION,
-            name: self.name.clone(),
-            tempo: Some(self.tempo),
+            name: g.name.clone(),
+            tempo: Some(g.tempo),
             racks,
-            master: if master_plugins.is_empty() && self.master_gain_db == 0.0 {
+            master: if master_plugins.is_empty() && g.master_gain_db == 0.0 && g.limiter {
                 None
             } else {
                 Some(crate::preset::MasterDef {
-                    gain_db: self.master_gain_db,
+                    gain_db: g.master_gain_db,
+                    limiter: g.limiter,
                     plugins: master_plugins,
                 })
             },
         })
     }
+}
+
+/// Resolves a rack's mappings against the slots actually in the plan
+/// (plugin index → slot position, parameter name → id). Main thread.
+fn mappings_for(
+    rack: &RackModel,
+    specs: &[SlotSpec],
+    failures: &mut Vec<String>,
+) -> Vec<ParamMapping> {
+    let mut out = Vec::new();
+    for m in &rack.def.mappings {
+        let found = rack
+            .slots
+            .iter()
+            .find(|s| s.def_index == m.plugin)
+            .and_then(|s| Some((s, specs.iter().position(|spec| spec.id == s.id)?)));
+        let Some((slot, position)) = found else {
+            failures.push(format!(
+                "rack `{}`: mapping to plugin {} ignored: no such plugin is playing",
+                rack.name, m.plugin
+            ));
+            continue;
+        };
+        let params = slot.instance.params();
+        let Some(param) = params
+            .iter()
+            .find(|p| p.name == m.param || m.param.parse::<u32>().ok() == Some(p.id))
+        else {
+            failures.push(format!(
+                "rack `{}`: mapping ignored: {} has no parameter `{}`",
+                rack.name,
+                slot.instance.descriptor().name,
+                m.param
+            ));
+            continue;
+        };
+        out.push(ParamMapping {
+            source: match m.source {
+                MapSourceDef::Cc(n) => MapSource::Cc(n),
+                MapSourceDef::PitchBend => MapSource::PitchBend,
+                MapSourceDef::Aftertouch => MapSource::Aftertouch,
+            },
+            slot: position,
+            param: param.id,
+            min: m.min,
+            max: m.max,
+            curve: match m.curve {
+                MapCurveDef::Linear => MapCurve::Linear,
+                MapCurveDef::Exponential => MapCurve::Exponential,
+            },
+        });
+    }
+    out
 }
 
 fn specs_for(
@@ -372,7 +621,7 @@ fn specs_for(
     failures: &mut Vec<String>,
 ) -> Vec<SlotSpec> {
     let mut specs = Vec::new();
-    for slot in slots.iter_mut() {
+    for slot in slots.iter_mut().filter(|s| !s.restarting) {
         let processor = if slot.running {
             None
         } else {

@@ -1,3 +1,12 @@
-//! stagerack's own test plugins. The CLAP and VST3 plugins arrive with the
-//! hosting issues; `cargo xtask bundle` will build them into
-//! `target/bundles/`.
+//! stagerack's own test plugins.
+//!
+//! - [`clap`]: CLAP plugins written with `clack-plugin`. Each plugin lives in
+//!   this library; the `bundles/*.rs` files (built as `cdylib` examples) each
+//!   export one plugin's `clap_entry`, and `cargo xtask bundle` copies them to
+//!   `target/bundles/clap/<name>.clap`. See `plugins-test/README.md` for the
+//!   ids, parameters and behaviour of every plugin.
+//!
+//! Every plugin is deterministic: no randomness and no clock, so two renders
+//! of the same input are bit-identical.
+
+pub mod clap;

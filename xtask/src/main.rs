@@ -2,7 +2,15 @@
 //!
 //! - `demo-midi`: regenerate `presets/demo.mid`, the phrase the README's
 //!   demo render plays.
+//! - `bundle [--release]`: build every CLAP test plugin of `plugins-test`
+//!   and copy each to `target/bundles/clap/<name>.clap` (debug profile
+//!   unless `--release`, so it matches what `cargo test` builds); prints the
+//!   bundle paths, one per line, on stdout.
+//! - `bundle-vst3 [--release]`: build the VST3 test plugins into
+//!   `target/bundles/vst3/`.
 
+mod bundle;
+mod bundle_vst3;
 mod demo_midi;
 
 use std::path::PathBuf;
@@ -13,6 +21,17 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives one folder below the workspace root")
         .to_owned()
+}
+
+fn release_flag(args: &[String], command: &str) -> Option<bool> {
+    match args {
+        [] => Some(false),
+        [flag] if flag == "--release" => Some(true),
+        _ => {
+            eprintln!("usage: cargo xtask {command} [--release]");
+            None
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -31,8 +50,44 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bundle") => {
+            let Some(release) = release_flag(&args[1..], "bundle") else {
+                return ExitCode::FAILURE;
+            };
+            match bundle::run(&workspace_root(), release) {
+                Ok(paths) => {
+                    for path in paths {
+                        println!("{}", path.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("bundle-vst3") => {
+            let Some(release) = release_flag(&args[1..], "bundle-vst3") else {
+                return ExitCode::FAILURE;
+            };
+            match bundle_vst3::run(&workspace_root(), release) {
+                Ok(bundles) => {
+                    for b in bundles {
+                        println!("{}", b.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask demo-midi");
+            eprintln!(
+                "usage: cargo xtask demo-midi | bundle [--release] | bundle-vst3 [--release]"
+            );
             ExitCode::FAILURE
         }
     }

@@ -87,14 +87,43 @@ pub enum Command {
     Render(RenderArgs),
     /// List the backends, audio devices and MIDI inputs.
     Devices,
+    /// List the plugins found in folders (default: the CLAP search path).
+    Scan(ScanArgs),
+    /// Validate a preset or setlist and try loading every plugin it names.
+    Check {
+        /// The preset or setlist file.
+        file: PathBuf,
+    },
+}
+
+/// Arguments of `stagerack scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// A folder (or .clap file) to scan; repeat for several. Without it,
+    /// CLAP_PATH and the standard CLAP folders are scanned.
+    #[arg(long, value_name = "DIR")]
+    pub path: Vec<PathBuf>,
+    /// Print a JSON array (format, id, name, vendor, kind, path) instead of
+    /// a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `stagerack render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     /// The preset (TOML) to play.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "setlist",
+        conflicts_with = "setlist"
+    )]
+    pub preset: Option<PathBuf>,
+    /// A setlist (TOML) to play: all its presets loaded, switched by the
+    /// MIDI file's program changes and other triggers.
     #[arg(long, value_name = "FILE")]
-    pub preset: PathBuf,
+    pub setlist: Option<PathBuf>,
     /// The MIDI file to play (all tracks, tempo map honoured).
     #[arg(long, value_name = "FILE.mid")]
     pub midi: Option<PathBuf>,
@@ -132,9 +161,29 @@ pub fn run(cli: Cli) -> ExitCode {
             print!("{}", crate::io::describe_devices());
             ExitCode::SUCCESS
         }
+        Command::Scan(a) => scan(&a),
+        Command::Check { file } => match crate::check::check_file(&file) {
+            Ok(report) => {
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                if report.problems == 0 {
+                    println!("all plugins found");
+                    ExitCode::SUCCESS
+                } else {
+                    println!("{} plugin(s) missing or broken", report.problems);
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Render(a) => {
             let opts = RenderOptions {
                 preset: a.preset,
+                setlist: a.setlist,
                 midi: a.midi,
                 out: a.out,
                 sample_rate: a.rate,
@@ -216,4 +265,54 @@ fn run_live(a: LiveArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn scan(a: &ScanArgs) -> ExitCode {
+    let dirs = if a.path.is_empty() {
+        crate::plugin::scan::default_paths()
+    } else {
+        a.path.clone()
+    };
+    let report = crate::plugin::scan::scan_paths(&dirs);
+    for (file, why) in &report.failures {
+        eprintln!("warning: skipped {}: {why}", file.display());
+    }
+    if a.json {
+        match serde_json::to_string_pretty(&report.plugins) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot write JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        for p in &report.plugins {
+            let kind = match p.kind {
+                crate::plugin::PluginKind::Instrument => "instrument",
+                crate::plugin::PluginKind::Effect => "effect",
+            };
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                p.format,
+                p.id,
+                p.name,
+                p.vendor,
+                kind,
+                p.path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        if report.plugins.is_empty() {
+            eprintln!(
+                "no plugins found in {}",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }

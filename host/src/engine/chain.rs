@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{is_silent, ProcessorId};
 use crate::midi::{EventBuffer, TimedEvent};
-use crate::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Transport};
+use crate::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Tail, Transport};
 
 /// One slot's health, shared between its plan and the main-thread model.
 #[derive(Debug, Default)]
@@ -15,6 +15,8 @@ pub struct SlotStatus {
     pub failed: AtomicBool,
     /// It panicked (as opposed to returning an error).
     pub panicked: AtomicBool,
+    /// It produced NaN, infinity or runaway (> +36 dBFS) output.
+    pub bad_output: AtomicBool,
     /// The processor is asleep (not being called).
     pub sleeping: AtomicBool,
     /// Blocks actually processed.
@@ -46,6 +48,9 @@ pub(crate) struct Slot {
     pub(crate) status: Arc<SlotStatus>,
     /// Parameter changes from the main thread for the next block.
     pub(crate) params: EventBuffer,
+    /// Frames of tail left since the input went quiet, while the processor
+    /// returns [`ProcessStatus::Tail`]; `None` while the input sounds.
+    tail_left: Option<u32>,
 }
 
 /// Where the audio thread sends caught panics: to the main thread, to be
@@ -96,6 +101,7 @@ impl Slot {
             failed: false,
             status: spec.status,
             params: EventBuffer::with_capacity(event_capacity),
+            tail_left: None,
         }
     }
 }
@@ -107,8 +113,12 @@ pub(crate) struct Chain {
     cur: EventBuffer,
     /// Events the current slot emits.
     out: EventBuffer,
+    /// Panics caught since the owner last took the count.
+    pub(crate) panics_caught: u32,
     /// Scratch for merging.
     tmp: EventBuffer,
+    /// MIDI-to-parameter mappings into this chain's slots.
+    pub(crate) mappings: Vec<super::ParamMapping>,
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -138,6 +148,20 @@ impl Chain {
             cur: EventBuffer::with_capacity(event_capacity),
             out: EventBuffer::with_capacity(event_capacity),
             tmp: EventBuffer::with_capacity(event_capacity),
+            panics_caught: 0,
+            mappings: Vec::new(),
+        }
+    }
+
+    /// A chain with MIDI-to-parameter mappings. Main thread.
+    pub(crate) fn with_mappings(
+        specs: Vec<SlotSpec>,
+        event_capacity: usize,
+        mappings: Vec<super::ParamMapping>,
+    ) -> Self {
+        Self {
+            mappings,
+            ..Self::new(specs, event_capacity)
         }
     }
 
@@ -159,10 +183,25 @@ impl Chain {
             cur,
             out,
             tmp,
+            panics_caught,
+            mappings,
         } = self;
         cur.clear();
         for e in events {
             cur.push(*e);
+            // Mapped controllers become parameter changes on their sample
+            // (after any queued changes, which sit at offset 0).
+            for m in mappings.iter() {
+                if let (Some(value), Some(slot)) = (m.value_for(e), slots.get_mut(m.slot)) {
+                    slot.params.push(TimedEvent::new(
+                        e.offset,
+                        crate::midi::Event::ParamValue {
+                            param: m.param,
+                            value,
+                        },
+                    ));
+                }
+            }
         }
         for slot in slots.iter_mut() {
             let Some(processor) = slot.processor.as_mut() else {
@@ -173,16 +212,21 @@ impl Chain {
                 slot.params.clear();
                 continue;
             }
-            // This slot's own parameter changes join the chain's events.
+            // This slot's own parameter changes join the chain's events; on
+            // the same sample they come first, so a note there hears them.
             let slot_events: &[TimedEvent] = if slot.params.is_empty() {
                 cur.as_slice()
             } else {
-                merge_into(cur.as_slice(), slot.params.as_slice(), tmp);
+                merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
                 tmp.as_slice()
             };
             let input_silent =
                 slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
-            if slot.sleeping && slot_events.is_empty() && input_silent {
+            if slot.sleeping
+                && slot_events.is_empty()
+                && input_silent
+                && !processor.wake_requested()
+            {
                 if slot.kind == PluginKind::Instrument {
                     left.fill(0.0);
                     right.fill(0.0);
@@ -205,6 +249,7 @@ impl Chain {
             let status = match result {
                 Ok(status) => status,
                 Err(payload) => {
+                    *panics_caught += 1;
                     slot.status.panicked.store(true, Ordering::Relaxed);
                     report_panic(panics, Some(slot.id), payload);
                     left.fill(0.0);
@@ -212,15 +257,39 @@ impl Chain {
                     ProcessStatus::Error
                 }
             };
+            // NaN, infinity or runaway output never leaves a slot: the slot
+            // is silenced for this block, bypassed from now on and reported.
+            let status =
+                if status != ProcessStatus::Error && !super::safety::output_is_sane(left, right) {
+                    slot.status.bad_output.store(true, Ordering::Relaxed);
+                    left.fill(0.0);
+                    right.fill(0.0);
+                    ProcessStatus::Error
+                } else {
+                    status
+                };
             slot.status.processed.fetch_add(1, Ordering::Relaxed);
+            // A tail is counted from the first quiet block (no events, silent
+            // input) for as long as the processor reports.
+            let quiet_in = input_silent && slot_events.is_empty();
+            if !quiet_in || status != ProcessStatus::Tail {
+                slot.tail_left = None;
+            }
             let sleeping = match status {
                 ProcessStatus::Continue => false,
                 ProcessStatus::Sleep => true,
-                // Until the CLAP/VST3 tail length is tracked per slot, a tail
-                // keeps the plugin running while it still makes sound.
-                ProcessStatus::ContinueIfNotQuiet | ProcessStatus::Tail => {
-                    is_silent(left) && is_silent(right)
-                }
+                ProcessStatus::ContinueIfNotQuiet => is_silent(left) && is_silent(right),
+                ProcessStatus::Tail if !quiet_in => false,
+                ProcessStatus::Tail => match processor.tail() {
+                    Tail::Frames(n) => {
+                        let left_frames = slot.tail_left.get_or_insert(n);
+                        *left_frames = left_frames.saturating_sub(frames as u32);
+                        *left_frames == 0
+                    }
+                    Tail::Infinite => false,
+                    // No tail length reported: run while it still sounds.
+                    Tail::None => is_silent(left) && is_silent(right),
+                },
                 ProcessStatus::Error => {
                     slot.failed = true;
                     slot.status.failed.store(true, Ordering::Relaxed);
@@ -271,5 +340,124 @@ impl Chain {
         let slot = self.slots.iter_mut().find(|s| s.id == id)?;
         let p = slot.processor.take()?;
         Some((p, slot.sleeping, slot.failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+    use crate::midi::Event;
+
+    /// Returns `status` every block, reports `tail`, counts its calls and
+    /// wakes up once when `wake` is set.
+    struct Fake {
+        status: ProcessStatus,
+        tail: Tail,
+        calls: Arc<AtomicU32>,
+        wake: Arc<AtomicBool>,
+    }
+
+    impl AudioProcessor for Fake {
+        fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            block.left.fill(0.0);
+            block.right.fill(0.0);
+            self.status
+        }
+        fn tail(&self) -> Tail {
+            self.tail
+        }
+        fn wake_requested(&mut self) -> bool {
+            self.wake.swap(false, Ordering::Relaxed)
+        }
+    }
+
+    fn chain_with(status: ProcessStatus, tail: Tail) -> (Chain, Arc<AtomicU32>, Arc<AtomicBool>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let wake = Arc::new(AtomicBool::new(false));
+        let spec = SlotSpec {
+            id: ProcessorId(1),
+            processor: Some(Box::new(Fake {
+                status,
+                tail,
+                calls: calls.clone(),
+                wake: wake.clone(),
+            })),
+            kind: PluginKind::Effect,
+            bypass: false,
+            status: Arc::new(SlotStatus::default()),
+        };
+        (Chain::new(vec![spec], 16), calls, wake)
+    }
+
+    fn run(chain: &mut Chain, events: &[TimedEvent], sink: &mut PanicSink) {
+        let mut l = [0.0f32; 64];
+        let mut r = [0.0f32; 64];
+        let t = Transport {
+            tempo: 120.0,
+            playing: true,
+            steady_frames: 0,
+            sample_rate: 48_000.0,
+        };
+        chain.process(&mut l, &mut r, events, &t, sink);
+    }
+
+    fn note() -> TimedEvent {
+        TimedEvent::new(
+            0,
+            Event::NoteOn {
+                channel: 0,
+                key: 60,
+                velocity: 1.0,
+                note_id: -1,
+            },
+        )
+    }
+
+    #[test]
+    fn tail_runs_for_the_reported_frames_after_input_goes_quiet() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, _) = chain_with(ProcessStatus::Tail, Tail::Frames(200));
+        run(&mut chain, &[note()], &mut sink);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        // 200 frames of tail in 64-frame blocks: 4 more blocks, then sleep.
+        for _ in 0..10 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 5);
+        assert!(chain.slots[0].sleeping);
+        // An event wakes it and restarts the count.
+        run(&mut chain, &[note()], &mut sink);
+        for _ in 0..10 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn infinite_tail_never_sleeps() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, _) = chain_with(ProcessStatus::Tail, Tail::Infinite);
+        for _ in 0..20 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 20);
+    }
+
+    #[test]
+    fn a_sleeping_processor_wakes_when_it_asks() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, wake) = chain_with(ProcessStatus::Sleep, Tail::None);
+        for _ in 0..5 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        wake.store(true, Ordering::Relaxed);
+        for _ in 0..5 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
     }
 }

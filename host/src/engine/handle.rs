@@ -27,7 +27,7 @@ pub struct QueueCapacities {
 impl Default for QueueCapacities {
     fn default() -> Self {
         Self {
-            plans: 4,
+            plans: 16,
             retired: 8,
             params: 1024,
             panics: 32,
@@ -74,6 +74,7 @@ pub struct EngineHandle {
 /// Creates an engine: the handle stays on the main thread, the [`Engine`]
 /// goes to whichever thread runs the driver callback. Main thread.
 pub fn new_engine(config: EngineConfig) -> (EngineHandle, Engine) {
+    super::audio_thread::install_quiet_panic_hook();
     let q = config.queues;
     let (plans_tx, plans_rx) = rtrb::RingBuffer::new(q.plans.max(1));
     let (retired_tx, retired_rx) = rtrb::RingBuffer::new(q.retired.max(1));
@@ -116,6 +117,14 @@ impl EngineHandle {
         self.params
             .push(change)
             .map_err(|rtrb::PushError::Full(c)| c)
+    }
+
+    /// Switches the master safety limiter (0 dBFS brick wall) on or off;
+    /// NaN and infinities are removed either way. Main thread.
+    pub fn set_safety_limiter(&self, on: bool) {
+        self.shared
+            .safety_limiter_off
+            .store(!on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes one plan the audio thread has finished with. Main thread.

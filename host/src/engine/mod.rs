@@ -9,20 +9,26 @@
 //! - [`EngineShared`] (meters, counters; atomics only) is read by anyone.
 
 pub mod alloc_guard;
+pub mod audio_thread;
 mod chain;
 mod denormals;
 mod handle;
+mod mapping;
 mod plan;
 mod process;
 mod route;
+pub mod safety;
 mod shared;
+mod switch;
 
 pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
-pub use plan::{Plan, PlanBuilder, RackSpec};
+pub use mapping::{MapCurve, MapSource, ParamMapping};
+pub use plan::{GroupSpec, Plan, PlanBuilder, RackSpec};
 pub use process::Engine;
-pub use route::MidiFilter;
+pub use route::{MidiFilter, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};
+pub use switch::{EntryTrigger, SwitchTable};
 
 /// Identifies a processor across plans, so a new plan can take over the
 /// running processor of the old one. Assigned by the main thread.

@@ -28,6 +28,8 @@ pub struct Engine {
     unsent: Option<Box<Plan>>,
     steady_frames: u64,
     panic_requested: bool,
+    switch: super::switch::SwitchState,
+    safety: super::safety::SafetyLimiter,
 }
 
 impl Engine {
@@ -50,6 +52,8 @@ impl Engine {
             unsent: None,
             steady_frames: 0,
             panic_requested: false,
+            switch: Default::default(),
+            safety: super::safety::SafetyLimiter::new(config.sample_rate),
         }
     }
 
@@ -93,6 +97,7 @@ impl Engine {
         let started = Instant::now();
         let frames = left.len().min(right.len());
         let _ftz = DenormalGuard::new();
+        let _scope = super::audio_thread::AudioCallbackScope::enter();
         no_alloc(|| {
             let result = catch_unwind(AssertUnwindSafe(|| {
                 self.process_inner(events, input, &mut left[..frames], &mut right[..frames])
@@ -178,7 +183,11 @@ impl Engine {
                 .racks
                 .iter_mut()
                 .flat_map(|r| r.chain.slots.iter_mut())
-                .chain(plan.master.slots.iter_mut())
+                .chain(
+                    plan.groups
+                        .iter_mut()
+                        .flat_map(|g| g.master.slots.iter_mut()),
+                )
                 .find(|s| s.id == change.processor);
             if let Some(slot) = slot {
                 slot.params.push(TimedEvent::new(
@@ -207,11 +216,12 @@ impl Engine {
             right.fill(0.0);
             return;
         };
-        if std::mem::take(&mut self.panic_requested) {
+        let asked = self.shared.panic_request.swap(false, Ordering::Acquire);
+        if std::mem::take(&mut self.panic_requested) || asked {
             plan.reset_all(&mut self.panics);
         }
         let transport = Transport {
-            tempo: plan.tempo,
+            tempo: plan.tempo_of(self.switch.current),
             playing: true,
             steady_frames: self.steady_frames,
             sample_rate: plan.sample_rate,
@@ -239,9 +249,32 @@ impl Engine {
                 chunk_input,
                 [&mut left[start..end], &mut right[start..end]],
                 &transport,
+                &mut self.switch,
                 &mut self.panics,
             );
+            let limited = if self.shared.safety_limiter_off.load(Ordering::Relaxed) {
+                super::safety::zero_non_finite(&mut left[start..end], &mut right[start..end]);
+                0
+            } else {
+                self.safety
+                    .process(&mut left[start..end], &mut right[start..end])
+            };
+            if limited > 0 {
+                self.shared
+                    .limited_frames
+                    .fetch_add(u64::from(limited), Ordering::Relaxed);
+            }
             start = end;
+        }
+        let current = u32::from(self.switch.current);
+        if self.shared.current_group.swap(current, Ordering::Relaxed) != current {
+            self.shared.switches.fetch_add(1, Ordering::Relaxed);
+        }
+        let caught = std::mem::take(&mut plan.panics_caught);
+        if caught > 0 {
+            self.shared
+                .panics
+                .fetch_add(u64::from(caught), Ordering::Relaxed);
         }
         if dropped > 0 {
             self.shared

@@ -14,7 +14,27 @@ pub struct MidiFilter {
     pub velocity: (u8, u8),
     /// Semitones added to every key (notes moved outside 0..=127 are dropped).
     pub transpose: i8,
+    /// Velocity curve: the velocity sent (1..=127) for each velocity
+    /// received. [`IDENTITY`] keeps high-resolution velocities untouched.
+    pub velocity_map: [u8; 128],
+    /// Controller remap: the controller number sent for each one received,
+    /// or [`BLOCKED`]. CC 120 and 123 (all sound/notes off) always pass.
+    pub cc_map: [u8; 128],
 }
+
+/// `cc_map` value of a controller the rack does not take.
+pub const BLOCKED: u8 = 255;
+
+/// The identity table for `velocity_map` and `cc_map`.
+pub const IDENTITY: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl Default for MidiFilter {
     fn default() -> Self {
@@ -23,6 +43,8 @@ impl Default for MidiFilter {
             keys: (0, 127),
             velocity: (1, 127),
             transpose: 0,
+            velocity_map: IDENTITY,
+            cc_map: IDENTITY,
         }
     }
 }
@@ -40,28 +62,40 @@ impl MidiFilter {
 /// that took the note-on, with the key it was sent as, whatever the filter
 /// says now.
 #[derive(Clone)]
-pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>);
+pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32);
 
 impl HeldNotes {
     /// Nothing held. Main thread (allocates).
     pub(crate) fn new() -> Self {
-        Self(Box::new([[0; 128]; 16]))
+        Self(Box::new([[0; 128]; 16]), 0)
     }
 
     /// Forgets every held note. Audio thread.
     pub(crate) fn clear(&mut self) {
         *self.0 = [[0; 128]; 16];
+        self.1 = 0;
     }
 
     /// Copies another table's contents (a plan swap keeping a rack). Audio thread.
     pub(crate) fn copy_from(&mut self, other: &HeldNotes) {
         *self.0 = *other.0;
+        self.1 = other.1;
+    }
+
+    /// Number of keys held down. Audio thread.
+    pub(crate) fn count(&self) -> u32 {
+        self.1
+    }
+
+    fn recount(&mut self) {
+        self.1 = self.0.iter().flatten().filter(|&&k| k != 0).count() as u32;
     }
 }
 
 /// Routes one event into a rack's event list, applying its filter and
 /// remembering held notes. `offset` is already relative to the block.
 /// Returns true if a note-on was taken. Audio thread.
+#[cfg(test)]
 #[inline]
 pub(crate) fn route_event(
     filter: &MidiFilter,
@@ -70,7 +104,24 @@ pub(crate) fn route_event(
     event: Event,
     out: &mut EventBuffer,
 ) -> bool {
+    route_event_to(filter, held, offset, event, out, true)
+}
+
+/// [`route_event`], where `accepts_new_notes` false means the rack belongs
+/// to a preset that was switched away from: it takes no new note-ons (nor
+/// program changes) but still everything that ends or shapes the notes it
+/// holds. Audio thread.
+#[inline]
+pub(crate) fn route_event_to(
+    filter: &MidiFilter,
+    held: &mut HeldNotes,
+    offset: u32,
+    event: Event,
+    out: &mut EventBuffer,
+    accepts_new_notes: bool,
+) -> bool {
     match event {
+        Event::NoteOn { .. } | Event::ProgramChange { .. } if !accepts_new_notes => false,
         Event::NoteOn {
             channel,
             key,
@@ -103,7 +154,15 @@ pub(crate) fn route_event(
                     },
                 ));
             }
+            if *slot == 0 {
+                held.1 += 1;
+            }
             *slot = target as u8 + 1;
+            let velocity = if filter.velocity_map == IDENTITY {
+                velocity
+            } else {
+                f32::from(filter.velocity_map[vel7.clamp(0, 127) as usize].max(1)) / 127.0
+            };
             out.push(TimedEvent::new(
                 offset,
                 Event::NoteOn {
@@ -134,6 +193,7 @@ pub(crate) fn route_event(
                     },
                 )) {
                     *slot = 0;
+                    held.1 -= 1;
                 }
             }
             false
@@ -154,6 +214,7 @@ pub(crate) fn route_event(
                     },
                 ));
                 *slot = 0;
+                held.1 -= 1;
             }
             false
         }
@@ -178,16 +239,27 @@ pub(crate) fn route_event(
         Event::ControlChange {
             channel,
             controller,
-            ..
+            value,
         } => {
-            // All-notes-off and all-sound-off reach every rack that holds
-            // notes on that channel, and clear what it holds.
+            // All-notes-off and all-sound-off reach every rack, whatever
+            // its channels and remaps, and clear what it holds.
             let panic = controller == 120 || controller == 123;
             if panic {
                 held.0[usize::from(channel & 15)] = [0; 128];
-            }
-            if panic || filter.accepts_channel(channel) {
+                held.recount();
                 out.push(TimedEvent::new(offset, event));
+            } else if filter.accepts_channel(channel) {
+                let to = filter.cc_map[usize::from(controller & 127)];
+                if to != BLOCKED {
+                    out.push(TimedEvent::new(
+                        offset,
+                        Event::ControlChange {
+                            channel,
+                            controller: to,
+                            value,
+                        },
+                    ));
+                }
             }
             false
         }
@@ -231,6 +303,7 @@ mod tests {
             keys: (48, 59),
             velocity: (10, 100),
             transpose: -12,
+            ..MidiFilter::default()
         };
         let mut held = HeldNotes::new();
         let mut out = EventBuffer::with_capacity(16);
@@ -244,6 +317,32 @@ mod tests {
             Event::NoteOn { key: 38, .. }
         ));
         assert_eq!(out.as_slice()[0].offset, 3);
+    }
+
+    #[test]
+    fn velocity_curves_and_cc_remaps_apply() {
+        let mut f = MidiFilter {
+            velocity_map: [100; 128],
+            ..MidiFilter::default()
+        };
+        f.cc_map[1] = BLOCKED;
+        f.cc_map[11] = 7;
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        route_event(&f, &mut held, 0, on(60, 20, 0), &mut out);
+        assert!(
+            matches!(out.as_slice()[0].event, Event::NoteOn { velocity, .. } if (velocity - 100.0 / 127.0).abs() < 1e-6)
+        );
+        let cc = |controller, value| Event::ControlChange {
+            channel: 0,
+            controller,
+            value,
+        };
+        route_event(&f, &mut held, 1, cc(1, 64), &mut out);
+        route_event(&f, &mut held, 2, cc(11, 90), &mut out);
+        route_event(&f, &mut held, 3, cc(123, 0), &mut out);
+        let got: Vec<Event> = out.as_slice()[1..].iter().map(|e| e.event).collect();
+        assert_eq!(got, vec![cc(7, 90), cc(123, 0)]);
     }
 
     #[test]

@@ -61,6 +61,18 @@ pub struct EngineShared {
     pub xruns: AtomicU64,
     /// MIDI messages received by the live backends (decoded or not).
     pub midi_events: AtomicU64,
+    /// The master safety limiter is switched off (non-finite samples are
+    /// still zeroed). Off only on request: it protects ears and monitors.
+    pub safety_limiter_off: std::sync::atomic::AtomicBool,
+    /// Frames the master safety limiter had to turn down.
+    pub limited_frames: AtomicU64,
+    /// Set by the main thread: all notes off and every processor reset at
+    /// the next buffer.
+    pub panic_request: std::sync::atomic::AtomicBool,
+    /// The setlist entry (group) new notes go to.
+    pub current_group: AtomicU32,
+    /// Buffers in which the current group changed.
+    pub switches: AtomicU64,
 }
 
 /// A reading of the shared counters, taken on the main thread.

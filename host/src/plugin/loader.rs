@@ -7,12 +7,7 @@ use crate::preset::PluginDef;
 pub fn load_plugin(def: &PluginDef) -> Result<Box<dyn PluginInstance>, PluginError> {
     match def.format {
         PluginFormat::Builtin => Ok(Box::new(builtin::instantiate(&def.id)?)),
-        PluginFormat::Clap | PluginFormat::Vst3 => Err(PluginError::Other {
-            plugin: def.label(),
-            reason: format!(
-                "{} plugins are not supported by this build yet; the rack plays without it",
-                def.format
-            ),
-        }),
+        PluginFormat::Clap => Ok(Box::new(super::clap::load(&def.id, def.path.as_deref())?)),
+        PluginFormat::Vst3 => super::vst3::load_boxed(def),
     }
 }

@@ -11,7 +11,10 @@
 //!   [`deactivate`](PluginInstance::deactivate) on the main thread.
 
 pub mod builtin;
+pub mod clap;
 pub mod loader;
+pub mod scan;
+pub mod vst3;
 
 use std::path::PathBuf;
 
@@ -53,7 +56,7 @@ pub enum PluginKind {
 }
 
 /// Who a plugin is. Any thread.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PluginDescriptor {
     /// Format.
     pub format: PluginFormat,
@@ -156,7 +159,12 @@ pub struct Block<'a> {
 
 /// The audio-thread half of an activated plugin. Every method is called on
 /// the audio thread only, and must not allocate, lock or block.
-pub trait AudioProcessor: Send {
+///
+/// `Any` is a supertrait so that [`PluginInstance::deactivate`] can turn the
+/// box it gets back into its own concrete type (`Box<dyn AudioProcessor>`
+/// upcasts to `Box<dyn Any>`, then `downcast`); implementors need nothing
+/// extra.
+pub trait AudioProcessor: Send + std::any::Any {
     /// Processes one block in place. Audio thread.
     fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus;
 
@@ -166,6 +174,19 @@ pub trait AudioProcessor: Send {
 
     /// Silences every voice at once (panic). Audio thread.
     fn reset(&mut self) {}
+
+    /// How long the processor keeps sounding after its input went quiet;
+    /// the chain keeps calling a processor that returned
+    /// [`ProcessStatus::Tail`] for this long. Audio thread.
+    fn tail(&self) -> Tail {
+        Tail::None
+    }
+
+    /// True (once) when the plugin asked to be processed although it sleeps
+    /// (CLAP `request_process`); the chain then wakes it. Audio thread.
+    fn wake_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// The main-thread handle of a plugin instance. Every method is called on
@@ -213,6 +234,14 @@ pub trait PluginInstance {
     /// Services the plugin's main-thread requests (timers, callbacks,
     /// restarts); called from the main-thread pump. Main thread.
     fn on_main_thread(&mut self) {}
+
+    /// True when the plugin asked to be deactivated and activated again
+    /// (CLAP `request_restart`, a latency change, VST3 restartComponent with
+    /// latency/IO changes); the session's pump then takes it out of the
+    /// plan, deactivates it and brings it back. Main thread.
+    fn needs_restart(&self) -> bool {
+        false
+    }
 }
 
 /// Why a plugin operation failed. Errors name the plugin and say what to do.
@@ -248,6 +277,10 @@ pub enum PluginError {
         /// What went wrong.
         reason: String,
     },
+    /// A CLAP plugin could not be found, loaded, initialised or activated
+    /// (the message names the file and the plugin).
+    #[error(transparent)]
+    Clap(#[from] clap::ClapError),
     /// Any other failure reported by a plugin format.
     #[error("plugin `{plugin}`: {reason}")]
     Other {

@@ -3,9 +3,14 @@
 
 mod format;
 mod save;
+mod setlist;
 
-pub use format::{MasterDef, PluginDef, Preset, RackDef, PRESET_VERSION};
+pub use format::{
+    MapCurveDef, MapDef, MapSourceDef, MasterDef, PluginDef, Preset, RackDef, VelocityCurve,
+    PRESET_VERSION,
+};
 pub use save::save_atomically;
+pub use setlist::{load_setlist, parse_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers};
 
 use std::path::{Path, PathBuf};
 

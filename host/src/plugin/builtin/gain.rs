@@ -61,17 +61,24 @@ impl Gain {
     }
 
     fn run(&mut self, l: &mut [f32], r: &mut [f32]) {
-        for (a, b) in l.iter_mut().zip(r.iter_mut()) {
-            if self.ramp_left > 0 {
-                self.ramp_left -= 1;
-                self.current = if self.ramp_left == 0 {
-                    self.target
-                } else {
-                    self.current + self.step
-                };
-            }
+        // The ramp, sample by sample, then a plain (vectorisable) multiply.
+        let ramped = (self.ramp_left as usize).min(l.len());
+        for (a, b) in l[..ramped].iter_mut().zip(r[..ramped].iter_mut()) {
+            self.ramp_left -= 1;
+            self.current = if self.ramp_left == 0 {
+                self.target
+            } else {
+                self.current + self.step
+            };
             *a *= self.current;
             *b *= self.current;
+        }
+        let g = self.current;
+        for x in l[ramped..].iter_mut() {
+            *x *= g;
+        }
+        for x in r[ramped..].iter_mut() {
+            *x *= g;
         }
     }
 }

@@ -1,0 +1,17 @@
+//! The control protocol and its server: the one way the rack window,
+//! remote tools and tests change a running engine.
+//!
+//! - [`protocol`]: the versioned command/reply types (serde).
+//! - [`ControlServer`]: lives on the main thread, polled by the pump;
+//!   serves in-process clients ([`LocalClient`], over channels) and a local
+//!   Unix socket (newline-delimited JSON, mode 0600). Every edit is
+//!   broadcast to every client. A malformed or oversized message closes
+//!   only the client that sent it.
+
+pub mod protocol;
+mod server;
+mod snapshot;
+
+pub use protocol::{Command, Reply, Request, Snapshot, PROTOCOL_VERSION};
+pub use server::{default_socket_path, ControlServer, LocalClient};
+pub use snapshot::snapshot;

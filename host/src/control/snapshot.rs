@@ -1,0 +1,64 @@
+//! Building the state snapshot clients display. Main thread.
+
+use std::sync::atomic::Ordering;
+
+use super::protocol::{ParamSnapshot, PluginSnapshot, RackSnapshot, Snapshot};
+use crate::session::Session;
+
+/// The session as clients see it. Main thread.
+pub fn snapshot(session: &Session) -> Snapshot {
+    Snapshot {
+        presets: session.groups.iter().map(|g| g.name.clone()).collect(),
+        current: session.current_group(),
+        racks: session
+            .racks
+            .iter()
+            .map(|r| {
+                let mut routing = r.def.clone();
+                routing.plugins.clear();
+                routing.name = r.name.clone();
+                routing.gain_db = r.gain_db;
+                RackSnapshot {
+                    preset: r.group,
+                    routing,
+                    plugins: r
+                        .slots
+                        .iter()
+                        .map(|s| {
+                            let d = s.instance.descriptor();
+                            PluginSnapshot {
+                                name: d.name.clone(),
+                                format: d.format,
+                                id: d.id.clone(),
+                                bypass: s.bypass,
+                                failed: s.status.failed.load(Ordering::Relaxed),
+                                params: s
+                                    .instance
+                                    .params()
+                                    .into_iter()
+                                    .map(|p| {
+                                        let value =
+                                            s.instance.param_value(p.id).unwrap_or(p.default);
+                                        ParamSnapshot {
+                                            text: s
+                                                .instance
+                                                .param_text(p.id, value)
+                                                .unwrap_or_default(),
+                                            id: p.id,
+                                            name: p.name,
+                                            min: p.min,
+                                            max: p.max,
+                                            default: p.default,
+                                            stepped: p.stepped,
+                                            value,
+                                        }
+                                    })
+                                    .collect(),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,64 @@
+//! Finding plugins on disk: `stagerack scan`. Main thread.
+//!
+//! Today the files are opened in this process (a crashing plugin takes the
+//! scan down with it); the design's child-process scanner with a cache and
+//! a blacklist builds on [`scan_paths`].
+
+use std::path::{Path, PathBuf};
+
+use super::clap;
+use super::PluginDescriptor;
+
+/// What a scan found. Main thread.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// Every plugin found, in file order.
+    pub plugins: Vec<PluginDescriptor>,
+    /// Files that could not be read as plugins, with the reason.
+    pub failures: Vec<(PathBuf, String)>,
+}
+
+/// The folders scanned when none are given: the CLAP search path. Main thread.
+pub fn default_paths() -> Vec<PathBuf> {
+    clap::search_paths()
+}
+
+/// Lists the plugins in every CLAP file under `dirs` (a path that is itself
+/// a `.clap` file is read directly). Main thread.
+pub fn scan_paths(dirs: &[PathBuf]) -> ScanReport {
+    let mut report = ScanReport::default();
+    for dir in dirs {
+        let files = if dir.is_file() {
+            vec![dir.clone()]
+        } else {
+            clap::clap_files_in(dir)
+        };
+        for file in files {
+            scan_file(&file, &mut report);
+        }
+    }
+    report
+}
+
+fn scan_file(file: &Path, report: &mut ScanReport) {
+    match clap::list_plugins(file) {
+        Ok(list) => report.plugins.extend(list),
+        Err(e) => report.failures.push((file.to_owned(), e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_file_named_clap_is_a_failure_not_a_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("fake.clap");
+        std::fs::write(&f, "not a plugin").unwrap();
+        let r = scan_paths(&[dir.path().to_owned()]);
+        assert!(r.plugins.is_empty());
+        assert_eq!(r.failures.len(), 1);
+        assert!(r.failures[0].1.contains("fake.clap"), "{}", r.failures[0].1);
+    }
+}

@@ -1,0 +1,343 @@
+//! The control protocol: every command round-trips, edits reach every
+//! client, bad clients are closed alone, and attaching never disturbs audio.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use stagerack::control::protocol::Gesture;
+use stagerack::control::{Command, ControlServer, Reply, Request};
+use stagerack::plugin::PluginFormat;
+use stagerack::session::{RackEdit, Session};
+
+fn all_commands() -> Vec<Command> {
+    vec![
+        Command::Hello {
+            version: 1,
+            client: "test".into(),
+        },
+        Command::GetState {},
+        Command::ListPlugins {},
+        Command::AddPlugin {
+            rack: 0,
+            index: Some(1),
+            format: PluginFormat::Builtin,
+            plugin: "gain".into(),
+            path: None,
+        },
+        Command::RemovePlugin { rack: 0, index: 1 },
+        Command::MovePlugin {
+            rack: 0,
+            from: 1,
+            to: 0,
+        },
+        Command::SetBypass {
+            rack: 0,
+            index: 0,
+            bypass: true,
+        },
+        Command::SetParam {
+            rack: 0,
+            index: 0,
+            param: 3,
+            value: 0.5,
+            gesture: Some(Gesture::Begin),
+        },
+        Command::EditRack {
+            rack: 0,
+            edit: RackEdit {
+                keys: Some([10, 20]),
+                velocity_curve: Some("soft".into()),
+                channels: Some(vec![1, 2]),
+                mute: Some(true),
+                ..RackEdit::default()
+            },
+        },
+        Command::AddRack { name: "new".into() },
+        Command::RemoveRack { rack: 1 },
+        Command::SavePreset {
+            path: "/tmp/x.toml".into(),
+        },
+        Command::SetlistNext {},
+        Command::SetlistPrevious {},
+        Command::SetlistSelect { index: 2 },
+        Command::Panic {},
+        Command::Subscribe { meters: true },
+        Command::Status {},
+    ]
+}
+
+#[test]
+fn every_command_round_trips_through_json() {
+    for (i, command) in all_commands().into_iter().enumerate() {
+        let req = Request {
+            id: i as u64,
+            command,
+        };
+        let text = serde_json::to_string(&req).unwrap();
+        let back: Request = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, req, "{text}");
+    }
+    // Unknown commands and fields are refused.
+    assert!(serde_json::from_str::<Request>(r#"{"id":1,"cmd":"format_disk"}"#).is_err());
+    assert!(serde_json::from_str::<Request>(r#"{"id":1,"cmd":"panic","loud":true}"#).is_err());
+}
+
+fn demo_session() -> (Session, stagerack::engine::Engine) {
+    let demo = stagerack::preset::load_preset(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../presets/demo.toml"
+    )))
+    .unwrap();
+    Session::new(&demo, config(64), true).unwrap()
+}
+
+/// Runs the engine and the server for a few buffers, as a live run would.
+fn run(
+    server: &mut ControlServer,
+    session: &mut Session,
+    engine: &mut stagerack::engine::Engine,
+    buffers: usize,
+) {
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    for _ in 0..buffers {
+        server.poll(session);
+        engine.process(&[], None, &mut l, &mut r);
+        session.pump();
+    }
+    server.poll(session);
+}
+
+fn drain(client: &stagerack::control::LocalClient) -> Vec<Reply> {
+    let mut out = Vec::new();
+    while let Some(r) = client.recv_timeout(Duration::from_millis(20)) {
+        out.push(r);
+    }
+    out
+}
+
+#[test]
+fn two_clients_see_each_others_edits() {
+    let (mut session, mut engine) = demo_session();
+    let mut server = ControlServer::new();
+    let mut a = server.connect_local();
+    let b = server.connect_local();
+    a.send(Command::EditRack {
+        rack: 0,
+        edit: RackEdit {
+            gain_db: Some(-9.0),
+            transpose: Some(5),
+            ..RackEdit::default()
+        },
+    });
+    a.send(Command::SetParam {
+        rack: 1,
+        index: 1,
+        param: 0,
+        value: -4.0,
+        gesture: None,
+    });
+    run(&mut server, &mut session, &mut engine, 4);
+    let seen_by_b = drain(&b);
+    let state = seen_by_b
+        .iter()
+        .find_map(|r| match r {
+            Reply::State { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .expect("b got the new state");
+    assert_eq!(state.racks[0].routing.gain_db, -9.0);
+    assert_eq!(state.racks[0].routing.transpose, 5);
+    assert!(seen_by_b.contains(&Reply::Param {
+        rack: 1,
+        index: 1,
+        param: 0,
+        value: -4.0
+    }));
+    // The engine really has it: the gain plugin reports the new value.
+    assert_eq!(
+        session.racks[1].slots[1].instance.param_value(0),
+        Some(-4.0)
+    );
+    let from_a = drain(&a);
+    assert!(from_a.iter().any(|r| matches!(r, Reply::Ok { id: 1 })));
+    assert!(from_a.iter().any(|r| matches!(r, Reply::State { .. })));
+    session.shutdown(engine);
+}
+
+#[test]
+fn build_a_rack_through_the_protocol_and_save_it() {
+    let (mut session, mut engine) = Session::new(&preset(PROBE), config(64), true).unwrap();
+    let mut server = ControlServer::new();
+    let mut c = server.connect_local();
+    c.send(Command::AddRack {
+        name: "lead".into(),
+    });
+    c.send(Command::AddPlugin {
+        rack: 1,
+        index: None,
+        format: PluginFormat::Builtin,
+        plugin: "synth".into(),
+        path: None,
+    });
+    c.send(Command::AddPlugin {
+        rack: 1,
+        index: None,
+        format: PluginFormat::Builtin,
+        plugin: "gain".into(),
+        path: None,
+    });
+    c.send(Command::MovePlugin {
+        rack: 1,
+        from: 1,
+        to: 0,
+    });
+    c.send(Command::SetParam {
+        rack: 1,
+        index: 1,
+        param: 2,
+        value: 1234.0,
+        gesture: None,
+    });
+    c.send(Command::EditRack {
+        rack: 1,
+        edit: RackEdit {
+            keys: Some([60, 127]),
+            ..RackEdit::default()
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("built.toml");
+    run(&mut server, &mut session, &mut engine, 4);
+    c.send(Command::SavePreset { path: path.clone() });
+    run(&mut server, &mut session, &mut engine, 2);
+    let replies = drain(&c);
+    assert!(
+        !replies.iter().any(|r| matches!(r, Reply::Error { .. })),
+        "{replies:?}"
+    );
+    let saved = stagerack::preset::load_preset(&path).unwrap();
+    assert_eq!(saved.racks.len(), 2);
+    let lead = &saved.racks[1];
+    assert_eq!(lead.keys, Some([60, 127]));
+    let ids: Vec<&str> = lead.plugins.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, vec!["gain", "synth"]);
+    // The synth's cutoff (param 2) is in its saved state.
+    let (mut fresh, fresh_engine) = Session::new(&saved, config(64), true).unwrap();
+    assert_eq!(
+        fresh.racks[1].slots[1].instance.param_value(2),
+        Some(1234.0)
+    );
+    fresh.pump();
+    fresh.shutdown(fresh_engine);
+    session.shutdown(engine);
+}
+
+fn read_reply(reader: &mut BufReader<UnixStream>) -> Reply {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+#[test]
+fn socket_clients_attach_detach_and_bad_ones_are_closed_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ctl/control.sock");
+    let events: Vec<_> = (0..200)
+        .map(|i| note_on(i * 480, 40 + (i % 40) as u8, 100))
+        .collect();
+
+    // Reference: the same render with nobody attached.
+    let reference = {
+        let (mut session, mut engine) = demo_session();
+        render_frames(&mut engine, &mut session, &events, 64, 48_000)
+    };
+
+    let (mut session, mut engine) = demo_session();
+    let mut server = ControlServer::new();
+    server.listen(&path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let mut good = UnixStream::connect(&path).unwrap();
+    good.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut good_reader = BufReader::new(good.try_clone().unwrap());
+    let mut bad = UnixStream::connect(&path).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let big = UnixStream::connect(&path).unwrap();
+    let mut big_writer = Some(big);
+    let mut big_thread = None;
+
+    let mut phase = 0;
+    let job = stagerack::io::offline::OfflineJob {
+        events: &events,
+        input: None,
+        block: 64,
+        min_frames: 48_000,
+        max_tail_frames: 0,
+        silence_frames: 0,
+    };
+    let out = stagerack::io::offline::render_offline(&mut engine, &job, |frame| {
+        session.pump();
+        server.poll(&mut session);
+        match (phase, frame) {
+            (0, f) if f >= 6400 => {
+                good.write_all(b"{\"id\":1,\"cmd\":\"hello\",\"version\":1,\"client\":\"t\"}\n{\"id\":2,\"cmd\":\"get_state\"}\n").unwrap();
+                bad.write_all(b"{\"id\":1,\"cmd\":\"hello\",\"version\":1,\"cli\n")
+                    .unwrap();
+                // The oversized one writes from its own thread: the server
+                // reads it (on this thread) and must close it.
+                let mut big = big_writer.take().unwrap();
+                big_thread = Some(std::thread::spawn(move || {
+                    let _ = big.write_all(&vec![b'x'; (1 << 20) + 10]);
+                }));
+                phase = 1;
+            }
+            (1, f) if f >= 12_800 => {
+                // Detach the good one mid-render too.
+                good.write_all(b"{\"id\":3,\"cmd\":\"status\"}\n").unwrap();
+                phase = 2;
+            }
+            _ => {}
+        }
+    });
+    big_thread.unwrap().join().unwrap();
+    assert!(matches!(
+        read_reply(&mut good_reader),
+        Reply::Welcome { id: 1, version: 1 }
+    ));
+    assert!(matches!(
+        read_reply(&mut good_reader),
+        Reply::State { id: 2, .. }
+    ));
+    assert!(matches!(
+        read_reply(&mut good_reader),
+        Reply::Status { id: 3, .. }
+    ));
+    // The malformed one got an error and was closed; nobody else was.
+    let mut bad_reader = BufReader::new(bad);
+    match read_reply(&mut bad_reader) {
+        Reply::Error { message, .. } => assert!(message.contains("malformed"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let mut rest = String::new();
+    assert_eq!(
+        bad_reader.read_line(&mut rest).unwrap(),
+        0,
+        "bad client still open"
+    );
+    assert_eq!(server.client_count(), 1, "only the good client remains");
+    // Attaching, querying and being refused changed nothing in the audio.
+    assert_eq!(out.left.len(), reference.left.len());
+    assert!(out == reference, "clients disturbed the audio");
+    drop(good);
+    drop(good_reader);
+    server.poll(&mut session);
+    server.poll(&mut session);
+    assert_eq!(server.client_count(), 0);
+    session.shutdown(engine);
+}

@@ -1,0 +1,118 @@
+//! The routing matrix through real presets: curves, octave, blocks, layers.
+
+mod common;
+use common::*;
+use stagerack::session::Session;
+
+fn impulse_for(rack_lines: &str, key: u8, vel: u8) -> f32 {
+    let text = format!(
+        "version = 1\nname = \"r\"\n[[rack]]\nname = \"r\"\n{rack_lines}\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n"
+    );
+    let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
+    let out = render_frames(&mut engine, &mut session, &[note_on(5, key, vel)], 64, 64);
+    session.shutdown(engine);
+    out.left[5]
+}
+
+#[test]
+fn velocity_curves() {
+    let v = |curve: &str, vel| impulse_for(&format!("velocity_curve = {curve}"), 60, vel) * 127.0;
+    assert!((v("\"linear\"", 64) - 64.0).abs() < 1e-3);
+    let soft = v("\"soft\"", 64);
+    let hard = v("\"hard\"", 64);
+    assert!(
+        (soft - (127.0 * (64.0f32 / 127.0).powf(0.6)).round()).abs() < 1e-3,
+        "{soft}"
+    );
+    assert!(
+        (hard - (127.0 * (64.0f32 / 127.0).powf(1.6)).round()).abs() < 1e-3,
+        "{hard}"
+    );
+    assert!(soft > 64.0 && hard < 64.0);
+    assert!((v("{ fixed = 100 }", 3) - 100.0).abs() < 1e-3);
+    let pts = "{ points = [[1, 1], [64, 100], [127, 127]] }";
+    assert!((v(pts, 64) - 100.0).abs() < 1e-3);
+    assert!((v(pts, 32) - (1.0f32 + 99.0 * 31.0 / 63.0).round()).abs() < 1e-3);
+}
+
+#[test]
+fn split_edges_velocity_ranges_and_octave() {
+    assert_eq!(impulse_for("keys = [48, 59]", 59, 127), 1.0);
+    assert_eq!(impulse_for("keys = [48, 59]", 60, 127), 0.0);
+    assert_eq!(impulse_for("keys = [48, 59]", 47, 127), 0.0);
+    assert_eq!(impulse_for("velocity = [1, 100]", 60, 101), 0.0);
+    assert!(impulse_for("velocity = [1, 100]", 60, 100) > 0.0);
+    // Octave shift moves notes; shifted past 127 they are dropped.
+    assert_eq!(impulse_for("octave = 2", 100, 127), 1.0);
+    assert_eq!(impulse_for("octave = 3", 100, 127), 0.0);
+    assert_eq!(impulse_for("mute = true", 60, 127), 0.0);
+    let left_only = impulse_for("pan = -1.0", 60, 127);
+    assert_eq!(left_only, 1.0);
+}
+
+#[test]
+fn solo_silences_the_other_racks_of_the_preset() {
+    let text = r#"
+version = 1
+name = "solo"
+[[rack]]
+name = "a"
+solo = true
+[[rack.plugin]]
+format = "builtin"
+id = "probe"
+params = { level = 0.25 }
+[[rack]]
+name = "b"
+[[rack.plugin]]
+format = "builtin"
+id = "probe"
+"#;
+    let (mut session, mut engine) = Session::new(&preset(text), config(64), true).unwrap();
+    let out = render_frames(&mut engine, &mut session, &[note_on(5, 60, 127)], 64, 64);
+    assert_eq!(out.left[5], 0.25);
+    session.shutdown(engine);
+}
+
+#[test]
+fn a_mapped_controller_moves_a_parameter_on_its_exact_sample() {
+    let text = r#"
+version = 1
+name = "map"
+[[rack]]
+name = "probe"
+[[rack.map]]
+cc = 1
+plugin = 0
+param = "level"
+min = 0.0
+max = 1.0
+[[rack.plugin]]
+format = "builtin"
+id = "probe"
+"#;
+    let (mut session, mut engine) = Session::new(&preset(text), config(64), true).unwrap();
+    let cc = stagerack::midi::file::SampleEvent {
+        frame: 30,
+        event: stagerack::midi::Event::ControlChange {
+            channel: 0,
+            controller: 1,
+            value: 64,
+        },
+    };
+    let events = [
+        note_on(29, 60, 127),
+        cc,
+        note_on(30, 61, 127),
+        note_on(100, 62, 127),
+    ];
+    let out = render_frames(&mut engine, &mut session, &events, 64, 128);
+    assert_eq!(out.left[29], 1.0);
+    assert!(
+        (out.left[30] - 64.0 / 127.0).abs() < 1e-6,
+        "{}",
+        out.left[30]
+    );
+    assert!((out.left[100] - 64.0 / 127.0).abs() < 1e-6);
+    session.shutdown(engine);
+}

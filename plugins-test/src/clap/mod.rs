@@ -1,0 +1,14 @@
+//! CLAP test plugins (ids `org.stagerack.test.*`).
+//!
+//! Each submodule defines a plugin type implementing
+//! [`clack_plugin::prelude::DefaultPluginFactory`], so a host test can load it
+//! in-process with `PluginEntry::load_from_clack::<SinglePluginEntry<T>>()`
+//! and a bundle file exports it with `clack_export_entry!`.
+
+pub mod bad;
+pub mod common;
+pub mod gain;
+pub mod probe;
+pub mod silent;
+pub mod synth;
+pub mod tail;

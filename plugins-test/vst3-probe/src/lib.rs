@@ -1,0 +1,1194 @@
+//! stagerack's VST3 test plugins, written with the `vst3` crate.
+//!
+//! - **Stagerack VST3 Probe** (instrument): writes an impulse of height
+//!   `velocity × level` on both channels at the exact `sampleOffset` of every
+//!   note-on, silence elsewhere. Parameter `level` (id 0, normalized 0..=1,
+//!   default 1) changes at the exact sample of each queue point (a step, no
+//!   ramp). State: `level` as f64 LE. Its controller is a SEPARATE class
+//!   connected through `IConnectionPoint`: on `connect` the controller sends
+//!   a `hello` message (made with the host's `IHostApplication::createInstance`)
+//!   and the component refuses `setActive(true)` until it has heard it, so a
+//!   host that does not connect the two cannot run it. `setupProcessing`
+//!   refuses sample rates above 200 kHz (a failure hosts can provoke), and
+//!   `setState` refuses a level outside 0..=1.
+//! - **Stagerack VST3 Gain** (effect, single component: the component is its
+//!   own controller): parameter `gain` (id 0). Normalized `n` maps to
+//!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
+//!   exact sample of each queue point. `IMidiMapping` maps CC7, channel
+//!   aftertouch and pitch bend (any channel) to `gain`. State: `n` as f64 LE.
+//!
+//! One binary serves both bundles: the factory looks at its own file name
+//! and offers the Probe classes from `Stagerack VST3 Probe.so`, the Gain
+//! class from `Stagerack VST3 Gain.so` (both when the name says neither).
+//!
+//! Every entry point from the host runs inside `catch_unwind`.
+
+#![allow(non_snake_case)]
+
+use std::ffi::{c_char, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use vst3::Steinberg::Vst::*;
+use vst3::Steinberg::*;
+use vst3::{uid, Class, ComPtr, ComRef, ComWrapper, Interface};
+
+const PROBE_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000001);
+const PROBE_CTRL_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000002);
+const GAIN_CID: TUID = uid(0x53524B56, 0x3347414E, 0x00000000, 0x00000001);
+
+const GAIN_DEFAULT: f64 = 60.0 / 72.0;
+
+fn guard<T>(default: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(default)
+}
+
+fn copy_cstring(src: &str, dst: &mut [c_char]) {
+    let n = src.len().min(dst.len() - 1);
+    for (d, s) in dst.iter_mut().zip(src.bytes().take(n)) {
+        *d = s as c_char;
+    }
+    dst[n] = 0;
+}
+
+fn copy_wstring(src: &str, dst: &mut [TChar]) {
+    let mut n = 0;
+    for (d, s) in dst.iter_mut().zip(src.encode_utf16()) {
+        *d = s;
+        n += 1;
+    }
+    let end = n.min(dst.len() - 1);
+    dst[end] = 0;
+}
+
+fn load_f64(a: &AtomicU64) -> f64 {
+    f64::from_bits(a.load(Ordering::Relaxed))
+}
+
+fn store_f64(a: &AtomicU64, v: f64) {
+    a.store(v.to_bits(), Ordering::Relaxed);
+}
+
+fn read_f64(stream: *mut IBStream) -> Option<f64> {
+    // SAFETY: a possibly-null stream from the host, checked by from_raw.
+    let s = unsafe { ComRef::from_raw(stream) }?;
+    let mut buf = [0u8; 8];
+    let mut read = 0;
+    // SAFETY: `buf` holds 8 bytes.
+    let r = unsafe { s.read(buf.as_mut_ptr() as *mut c_void, 8, &mut read) };
+    (r == kResultOk && read == 8).then(|| f64::from_le_bytes(buf))
+}
+
+fn write_f64(stream: *mut IBStream, v: f64) -> tresult {
+    // SAFETY: a possibly-null stream from the host, checked by from_raw.
+    let Some(s) = (unsafe { ComRef::from_raw(stream) }) else {
+        return kInvalidArgument;
+    };
+    let mut buf = v.to_le_bytes();
+    let mut written = 0;
+    // SAFETY: `buf` holds 8 bytes.
+    let r = unsafe { s.write(buf.as_mut_ptr() as *mut c_void, 8, &mut written) };
+    if r == kResultOk && written == 8 {
+        kResultOk
+    } else {
+        kResultFalse
+    }
+}
+
+/// The last point of parameter 0 at or before `offset`, scanning `points`
+/// (sorted) from `*next`.
+fn advance(points: &[(i32, f64)], next: &mut usize, offset: i32, value: &mut f64) {
+    while *next < points.len() && points[*next].0 <= offset {
+        *value = points[*next].1;
+        *next += 1;
+    }
+}
+
+/// Copies parameter 0's points into a fixed array (at most 64 kept).
+fn param0_points(data: &ProcessData, out: &mut [(i32, f64); 64]) -> usize {
+    // SAFETY: a possibly-null pointer from the host.
+    let Some(changes) = (unsafe { ComRef::from_raw(data.inputParameterChanges) }) else {
+        return 0;
+    };
+    let mut n = 0;
+    // SAFETY: plain calls on the host's list during process.
+    unsafe {
+        for i in 0..changes.getParameterCount() {
+            let Some(q) = ComRef::from_raw(changes.getParameterData(i)) else {
+                continue;
+            };
+            if q.getParameterId() != 0 {
+                continue;
+            }
+            for p in 0..q.getPointCount() {
+                let (mut o, mut v) = (0, 0.0);
+                if q.getPoint(p, &mut o, &mut v) == kResultOk && n < out.len() {
+                    out[n] = (o, v);
+                    n += 1;
+                }
+            }
+        }
+    }
+    n
+}
+
+/// The (left, right) output channels of bus 0, if stereo.
+///
+/// # Safety
+/// `data` comes from the host's process call.
+unsafe fn stereo(
+    buses: *mut AudioBusBuffers,
+    count: i32,
+    frames: usize,
+) -> Option<(&'static mut [f32], &'static mut [f32])> {
+    if buses.is_null() || count < 1 {
+        return None;
+    }
+    // SAFETY: the host passes `count` ≥ 1 buses.
+    let bus = unsafe { &*buses };
+    if bus.numChannels < 2 {
+        return None;
+    }
+    // SAFETY: a stereo bus has two channel pointers of `frames` samples.
+    unsafe {
+        let ch = bus.__field0.channelBuffers32;
+        if ch.is_null() || (*ch).is_null() || (*ch.add(1)).is_null() {
+            return None;
+        }
+        Some((
+            std::slice::from_raw_parts_mut(*ch, frames),
+            std::slice::from_raw_parts_mut(*ch.add(1), frames),
+        ))
+    }
+}
+
+fn host_message(
+    host: &Mutex<Option<ComPtr<IHostApplication>>>,
+    id: &CStr,
+) -> Option<ComPtr<IMessage>> {
+    let host = host.lock().ok()?.clone()?;
+    let mut iid = IMessage::IID;
+    let mut obj: *mut c_void = std::ptr::null_mut();
+    // SAFETY: valid ids and out-pointer.
+    let r = unsafe {
+        host.createInstance(
+            iid.as_mut_ptr() as *mut TUID,
+            iid.as_mut_ptr() as *mut TUID,
+            &mut obj,
+        )
+    };
+    if r != kResultOk {
+        return None;
+    }
+    // SAFETY: createInstance returns an owned IMessage.
+    let msg = unsafe { ComPtr::from_raw(obj as *mut IMessage) }?;
+    // SAFETY: a NUL-terminated id.
+    unsafe { msg.setMessageID(id.as_ptr()) };
+    Some(msg)
+}
+
+fn store_host(slot: &Mutex<Option<ComPtr<IHostApplication>>>, context: *mut FUnknown) {
+    // SAFETY: a possibly-null context from the host.
+    if let Some(ctx) = unsafe { ComRef::from_raw(context) } {
+        if let Ok(mut s) = slot.lock() {
+            *s = ctx.cast::<IHostApplication>();
+        }
+    }
+}
+
+fn bus_info(
+    bus: *mut BusInfo,
+    media: MediaTypes,
+    dir: BusDirections,
+    channels: i32,
+    name: &str,
+) -> tresult {
+    if bus.is_null() {
+        return kInvalidArgument;
+    }
+    // SAFETY: non-null out-struct.
+    let b = unsafe { &mut *bus };
+    b.mediaType = media as MediaType;
+    b.direction = dir as BusDirection;
+    b.channelCount = channels;
+    copy_wstring(name, &mut b.name);
+    b.busType = BusTypes_::kMain as BusType;
+    b.flags = BusInfo_::BusFlags_::kDefaultActive;
+    kResultOk
+}
+
+// ---------------------------------------------------------------------------
+// Probe: component
+
+struct ProbeComponent {
+    level: AtomicU64,
+    ready: AtomicBool,
+    host: Mutex<Option<ComPtr<IHostApplication>>>,
+    peer: Mutex<Option<ComPtr<IConnectionPoint>>>,
+}
+
+impl Class for ProbeComponent {
+    type Interfaces = (
+        IComponent,
+        IAudioProcessor,
+        IConnectionPoint,
+        IProcessContextRequirements,
+    );
+}
+
+impl IPluginBaseTrait for ProbeComponent {
+    unsafe fn initialize(&self, context: *mut FUnknown) -> tresult {
+        guard(kInternalError, || {
+            store_host(&self.host, context);
+            kResultOk
+        })
+    }
+
+    unsafe fn terminate(&self) -> tresult {
+        guard(kInternalError, || {
+            if let Ok(mut h) = self.host.lock() {
+                *h = None;
+            }
+            kResultOk
+        })
+    }
+}
+
+impl IComponentTrait for ProbeComponent {
+    unsafe fn getControllerClassId(&self, class_id: *mut TUID) -> tresult {
+        if class_id.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: non-null out-pointer.
+        unsafe { *class_id = PROBE_CTRL_CID };
+        kResultOk
+    }
+
+    unsafe fn setIoMode(&self, _mode: IoMode) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getBusCount(&self, media: MediaType, dir: BusDirection) -> i32 {
+        match (media as MediaTypes, dir as BusDirections) {
+            (MediaTypes_::kAudio, BusDirections_::kOutput) => 1,
+            (MediaTypes_::kEvent, BusDirections_::kInput) => 1,
+            _ => 0,
+        }
+    }
+
+    unsafe fn getBusInfo(
+        &self,
+        media: MediaType,
+        dir: BusDirection,
+        index: i32,
+        bus: *mut BusInfo,
+    ) -> tresult {
+        guard(kInternalError, || {
+            match (media as MediaTypes, dir as BusDirections, index) {
+                (MediaTypes_::kAudio, BusDirections_::kOutput, 0) => bus_info(
+                    bus,
+                    MediaTypes_::kAudio,
+                    BusDirections_::kOutput,
+                    2,
+                    "Output",
+                ),
+                (MediaTypes_::kEvent, BusDirections_::kInput, 0) => bus_info(
+                    bus,
+                    MediaTypes_::kEvent,
+                    BusDirections_::kInput,
+                    16,
+                    "Notes",
+                ),
+                _ => kInvalidArgument,
+            }
+        })
+    }
+
+    unsafe fn getRoutingInfo(&self, _i: *mut RoutingInfo, _o: *mut RoutingInfo) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn activateBus(&self, _m: MediaType, _d: BusDirection, _i: i32, _s: TBool) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn setActive(&self, state: TBool) -> tresult {
+        // Refuses to run unless the host connected us to our controller.
+        if state != 0 && !self.ready.load(Ordering::Acquire) {
+            return kResultFalse;
+        }
+        kResultOk
+    }
+
+    unsafe fn setState(&self, state: *mut IBStream) -> tresult {
+        guard(kInternalError, || match read_f64(state) {
+            Some(v) if (0.0..=1.0).contains(&v) => {
+                store_f64(&self.level, v);
+                kResultOk
+            }
+            _ => kResultFalse,
+        })
+    }
+
+    unsafe fn getState(&self, state: *mut IBStream) -> tresult {
+        guard(kInternalError, || write_f64(state, load_f64(&self.level)))
+    }
+}
+
+impl IAudioProcessorTrait for ProbeComponent {
+    unsafe fn setBusArrangements(
+        &self,
+        _i: *mut SpeakerArrangement,
+        n_in: i32,
+        o: *mut SpeakerArrangement,
+        n_out: i32,
+    ) -> tresult {
+        // SAFETY: the host passes `n_out` arrangements.
+        if n_in == 0 && n_out == 1 && !o.is_null() && unsafe { *o } == SpeakerArr::kStereo {
+            kResultOk
+        } else {
+            kResultFalse
+        }
+    }
+
+    unsafe fn getBusArrangement(
+        &self,
+        dir: BusDirection,
+        index: i32,
+        arr: *mut SpeakerArrangement,
+    ) -> tresult {
+        if arr.is_null() || dir as BusDirections != BusDirections_::kOutput || index != 0 {
+            return kInvalidArgument;
+        }
+        // SAFETY: non-null out-pointer.
+        unsafe { *arr = SpeakerArr::kStereo };
+        kResultOk
+    }
+
+    unsafe fn canProcessSampleSize(&self, size: i32) -> tresult {
+        if size as SymbolicSampleSizes == SymbolicSampleSizes_::kSample32 {
+            kResultOk
+        } else {
+            kResultFalse
+        }
+    }
+
+    unsafe fn getLatencySamples(&self) -> u32 {
+        0
+    }
+
+    unsafe fn setupProcessing(&self, setup: *mut ProcessSetup) -> tresult {
+        // Refuses rates above 200 kHz, so hosts can test a failing setup.
+        // SAFETY: a possibly-null setup from the host, checked first.
+        if setup.is_null() || unsafe { (*setup).sampleRate } > 200_000.0 {
+            return kResultFalse;
+        }
+        kResultOk
+    }
+
+    unsafe fn setProcessing(&self, _state: TBool) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn process(&self, data: *mut ProcessData) -> tresult {
+        guard(kInternalError, || {
+            if data.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null process data from the host.
+            let data = unsafe { &*data };
+            let frames = data.numSamples.max(0) as usize;
+            let mut points = [(0i32, 0.0f64); 64];
+            let n_points = param0_points(data, &mut points);
+            let points = &points[..n_points];
+            let mut level = load_f64(&self.level);
+            let mut next = 0;
+            // SAFETY: the host's output buses for `frames` samples.
+            let out = unsafe { stereo(data.outputs, data.numOutputs, frames) };
+            let Some((l, r)) = out else {
+                return kResultOk;
+            };
+            l.fill(0.0);
+            r.fill(0.0);
+            // SAFETY: a possibly-null event list from the host.
+            if let Some(events) = unsafe { ComRef::from_raw(data.inputEvents) } {
+                // SAFETY: plain calls on the host's list during process.
+                let count = unsafe { events.getEventCount() };
+                for i in 0..count {
+                    // SAFETY: Event is plain data; zero is a valid value.
+                    let mut e: Event = unsafe { std::mem::zeroed() };
+                    // SAFETY: valid out-struct.
+                    if unsafe { events.getEvent(i, &mut e) } != kResultOk {
+                        continue;
+                    }
+                    if u32::from(e.r#type) != Event_::EventTypes_::kNoteOnEvent {
+                        continue;
+                    }
+                    let at = e.sampleOffset;
+                    if at < 0 || at as usize >= frames {
+                        continue;
+                    }
+                    advance(points, &mut next, at, &mut level);
+                    // SAFETY: the type says this is a note-on.
+                    let v = unsafe { e.__field0.noteOn.velocity } * level as f32;
+                    l[at as usize] += v;
+                    r[at as usize] += v;
+                }
+            }
+            advance(points, &mut next, i32::MAX, &mut level);
+            store_f64(&self.level, level);
+            kResultOk
+        })
+    }
+
+    unsafe fn getTailSamples(&self) -> u32 {
+        0
+    }
+}
+
+impl IProcessContextRequirementsTrait for ProbeComponent {
+    unsafe fn getProcessContextRequirements(&self) -> u32 {
+        0
+    }
+}
+
+impl IConnectionPointTrait for ProbeComponent {
+    unsafe fn connect(&self, other: *mut IConnectionPoint) -> tresult {
+        guard(kInternalError, || {
+            // SAFETY: a possibly-null peer from the host.
+            let Some(o) = (unsafe { ComRef::from_raw(other) }) else {
+                return kInvalidArgument;
+            };
+            if let Ok(mut p) = self.peer.lock() {
+                *p = Some(o.to_com_ptr());
+            }
+            kResultOk
+        })
+    }
+
+    unsafe fn disconnect(&self, _other: *mut IConnectionPoint) -> tresult {
+        guard(kInternalError, || {
+            if let Ok(mut p) = self.peer.lock() {
+                *p = None;
+            }
+            kResultOk
+        })
+    }
+
+    unsafe fn notify(&self, message: *mut IMessage) -> tresult {
+        guard(kInternalError, || {
+            // SAFETY: a possibly-null message from the peer.
+            let Some(m) = (unsafe { ComRef::from_raw(message) }) else {
+                return kInvalidArgument;
+            };
+            // SAFETY: plain call.
+            let id = unsafe { m.getMessageID() };
+            // SAFETY: a NUL-terminated id when non-null.
+            if !id.is_null() && unsafe { CStr::from_ptr(id) }.to_bytes() == b"hello" {
+                self.ready.store(true, Ordering::Release);
+            }
+            kResultOk
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Probe: controller
+
+struct ProbeController {
+    level: AtomicU64,
+    host: Mutex<Option<ComPtr<IHostApplication>>>,
+    peer: Mutex<Option<ComPtr<IConnectionPoint>>>,
+}
+
+impl Class for ProbeController {
+    type Interfaces = (IEditController, IConnectionPoint, IMidiMapping);
+}
+
+/// Maps no MIDI controller. Without an `IMidiMapping`, JUCE-based hosts
+/// (pedalboard) fall back to a zero-filled CC table and send every CC (e.g.
+/// the all-notes-off they emit) to parameter id 0, which is `level` here.
+impl IMidiMappingTrait for ProbeController {
+    unsafe fn getMidiControllerAssignment(
+        &self,
+        _bus: i32,
+        _ch: i16,
+        _cc: CtrlNumber,
+        _id: *mut ParamID,
+    ) -> tresult {
+        kResultFalse
+    }
+}
+
+impl IPluginBaseTrait for ProbeController {
+    unsafe fn initialize(&self, context: *mut FUnknown) -> tresult {
+        guard(kInternalError, || {
+            store_host(&self.host, context);
+            kResultOk
+        })
+    }
+
+    unsafe fn terminate(&self) -> tresult {
+        guard(kInternalError, || {
+            if let Ok(mut h) = self.host.lock() {
+                *h = None;
+            }
+            kResultOk
+        })
+    }
+}
+
+fn level_info(info: *mut ParameterInfo, title: &str, default: f64) -> tresult {
+    if info.is_null() {
+        return kInvalidArgument;
+    }
+    // SAFETY: non-null out-struct.
+    let i = unsafe { &mut *info };
+    i.id = 0;
+    copy_wstring(title, &mut i.title);
+    copy_wstring(title, &mut i.shortTitle);
+    copy_wstring("", &mut i.units);
+    i.stepCount = 0;
+    i.defaultNormalizedValue = default;
+    i.unitId = 0;
+    i.flags = ParameterInfo_::ParameterFlags_::kCanAutomate;
+    kResultOk
+}
+
+impl IEditControllerTrait for ProbeController {
+    unsafe fn setComponentState(&self, state: *mut IBStream) -> tresult {
+        guard(kInternalError, || match read_f64(state) {
+            Some(v) => {
+                store_f64(&self.level, v);
+                kResultOk
+            }
+            None => kResultFalse,
+        })
+    }
+
+    unsafe fn setState(&self, _state: *mut IBStream) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getState(&self, _state: *mut IBStream) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getParameterCount(&self) -> i32 {
+        1
+    }
+
+    unsafe fn getParameterInfo(&self, index: i32, info: *mut ParameterInfo) -> tresult {
+        guard(kInternalError, || {
+            if index != 0 {
+                return kInvalidArgument;
+            }
+            level_info(info, "level", 1.0)
+        })
+    }
+
+    unsafe fn getParamStringByValue(&self, id: u32, value: f64, string: *mut String128) -> tresult {
+        guard(kInternalError, || {
+            if id != 0 || string.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-buffer.
+            copy_wstring(&format!("{value:.3}"), unsafe { &mut *string });
+            kResultOk
+        })
+    }
+
+    unsafe fn getParamValueByString(&self, _id: u32, _s: *mut TChar, _v: *mut f64) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn normalizedParamToPlain(&self, _id: u32, v: f64) -> f64 {
+        v
+    }
+
+    unsafe fn plainParamToNormalized(&self, _id: u32, v: f64) -> f64 {
+        v
+    }
+
+    unsafe fn getParamNormalized(&self, id: u32) -> f64 {
+        if id == 0 {
+            load_f64(&self.level)
+        } else {
+            0.0
+        }
+    }
+
+    unsafe fn setParamNormalized(&self, id: u32, v: f64) -> tresult {
+        if id != 0 {
+            return kInvalidArgument;
+        }
+        store_f64(&self.level, v);
+        kResultOk
+    }
+
+    unsafe fn setComponentHandler(&self, _h: *mut IComponentHandler) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn createView(&self, _name: *const c_char) -> *mut IPlugView {
+        std::ptr::null_mut()
+    }
+}
+
+impl IConnectionPointTrait for ProbeController {
+    unsafe fn connect(&self, other: *mut IConnectionPoint) -> tresult {
+        guard(kInternalError, || {
+            // SAFETY: a possibly-null peer from the host.
+            let Some(o) = (unsafe { ComRef::from_raw(other) }) else {
+                return kInvalidArgument;
+            };
+            let peer = o.to_com_ptr();
+            if let Some(msg) = host_message(&self.host, c"hello") {
+                // SAFETY: a live message for the duration of the call.
+                unsafe { peer.notify(msg.as_ptr()) };
+            }
+            if let Ok(mut p) = self.peer.lock() {
+                *p = Some(peer);
+            }
+            kResultOk
+        })
+    }
+
+    unsafe fn disconnect(&self, _other: *mut IConnectionPoint) -> tresult {
+        guard(kInternalError, || {
+            if let Ok(mut p) = self.peer.lock() {
+                *p = None;
+            }
+            kResultOk
+        })
+    }
+
+    unsafe fn notify(&self, _message: *mut IMessage) -> tresult {
+        kResultOk
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Gain: one object is component, processor and controller
+
+struct Gain {
+    /// Normalized gain as the processor last applied it.
+    norm: AtomicU64,
+    /// Normalized gain as the controller shows it.
+    ctrl: AtomicU64,
+}
+
+/// Normalized gain → linear factor (−60 dB at 0, +12 dB at 1).
+fn gain_factor(n: f64) -> f32 {
+    let db = -60.0 + 72.0 * n.clamp(0.0, 1.0);
+    10f64.powf(db / 20.0) as f32
+}
+
+impl Class for Gain {
+    type Interfaces = (
+        IComponent,
+        IAudioProcessor,
+        IEditController,
+        IMidiMapping,
+        IProcessContextRequirements,
+    );
+}
+
+impl IPluginBaseTrait for Gain {
+    unsafe fn initialize(&self, _context: *mut FUnknown) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn terminate(&self) -> tresult {
+        kResultOk
+    }
+}
+
+impl IComponentTrait for Gain {
+    unsafe fn getControllerClassId(&self, _class_id: *mut TUID) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn setIoMode(&self, _mode: IoMode) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getBusCount(&self, media: MediaType, _dir: BusDirection) -> i32 {
+        i32::from(media as MediaTypes == MediaTypes_::kAudio)
+    }
+
+    unsafe fn getBusInfo(
+        &self,
+        media: MediaType,
+        dir: BusDirection,
+        index: i32,
+        bus: *mut BusInfo,
+    ) -> tresult {
+        guard(kInternalError, || {
+            if media as MediaTypes != MediaTypes_::kAudio || index != 0 {
+                return kInvalidArgument;
+            }
+            let d = dir as BusDirections;
+            bus_info(
+                bus,
+                MediaTypes_::kAudio,
+                d,
+                2,
+                if d == BusDirections_::kInput {
+                    "In"
+                } else {
+                    "Out"
+                },
+            )
+        })
+    }
+
+    unsafe fn getRoutingInfo(&self, _i: *mut RoutingInfo, _o: *mut RoutingInfo) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn activateBus(&self, _m: MediaType, _d: BusDirection, _i: i32, _s: TBool) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn setActive(&self, _state: TBool) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn setState(&self, state: *mut IBStream) -> tresult {
+        guard(kInternalError, || match read_f64(state) {
+            Some(v) if (0.0..=1.0).contains(&v) => {
+                store_f64(&self.norm, v);
+                kResultOk
+            }
+            _ => kResultFalse,
+        })
+    }
+
+    unsafe fn getState(&self, state: *mut IBStream) -> tresult {
+        guard(kInternalError, || write_f64(state, load_f64(&self.norm)))
+    }
+}
+
+impl IAudioProcessorTrait for Gain {
+    unsafe fn setBusArrangements(
+        &self,
+        i: *mut SpeakerArrangement,
+        n_in: i32,
+        o: *mut SpeakerArrangement,
+        n_out: i32,
+    ) -> tresult {
+        if n_in != 1 || n_out != 1 || i.is_null() || o.is_null() {
+            return kResultFalse;
+        }
+        // SAFETY: one arrangement each, non-null.
+        if unsafe { *i == SpeakerArr::kStereo && *o == SpeakerArr::kStereo } {
+            kResultOk
+        } else {
+            kResultFalse
+        }
+    }
+
+    unsafe fn getBusArrangement(
+        &self,
+        _dir: BusDirection,
+        index: i32,
+        arr: *mut SpeakerArrangement,
+    ) -> tresult {
+        if arr.is_null() || index != 0 {
+            return kInvalidArgument;
+        }
+        // SAFETY: non-null out-pointer.
+        unsafe { *arr = SpeakerArr::kStereo };
+        kResultOk
+    }
+
+    unsafe fn canProcessSampleSize(&self, size: i32) -> tresult {
+        if size as SymbolicSampleSizes == SymbolicSampleSizes_::kSample32 {
+            kResultOk
+        } else {
+            kResultFalse
+        }
+    }
+
+    unsafe fn getLatencySamples(&self) -> u32 {
+        0
+    }
+
+    unsafe fn setupProcessing(&self, _setup: *mut ProcessSetup) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn setProcessing(&self, _state: TBool) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn process(&self, data: *mut ProcessData) -> tresult {
+        guard(kInternalError, || {
+            if data.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null process data from the host.
+            let data = unsafe { &*data };
+            let frames = data.numSamples.max(0) as usize;
+            let mut points = [(0i32, 0.0f64); 64];
+            let n_points = param0_points(data, &mut points);
+            let points = &points[..n_points];
+            let mut norm = load_f64(&self.norm);
+            // SAFETY: the host's buses for `frames` samples.
+            let (input, output) = unsafe {
+                (
+                    stereo(data.inputs, data.numInputs, frames),
+                    stereo(data.outputs, data.numOutputs, frames),
+                )
+            };
+            let (Some((il, ir)), Some((ol, or))) = (input, output) else {
+                return kResultOk;
+            };
+            let mut next = 0;
+            let mut g = gain_factor(norm);
+            for i in 0..frames {
+                if next < points.len() && points[next].0 <= i as i32 {
+                    advance(points, &mut next, i as i32, &mut norm);
+                    g = gain_factor(norm);
+                }
+                ol[i] = il[i] * g;
+                or[i] = ir[i] * g;
+            }
+            advance(points, &mut next, i32::MAX, &mut norm);
+            store_f64(&self.norm, norm);
+            kResultOk
+        })
+    }
+
+    unsafe fn getTailSamples(&self) -> u32 {
+        0
+    }
+}
+
+impl IProcessContextRequirementsTrait for Gain {
+    unsafe fn getProcessContextRequirements(&self) -> u32 {
+        0
+    }
+}
+
+impl IEditControllerTrait for Gain {
+    unsafe fn setComponentState(&self, state: *mut IBStream) -> tresult {
+        guard(kInternalError, || match read_f64(state) {
+            Some(v) => {
+                store_f64(&self.ctrl, v);
+                kResultOk
+            }
+            None => kResultFalse,
+        })
+    }
+
+    unsafe fn setState(&self, _state: *mut IBStream) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getState(&self, _state: *mut IBStream) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getParameterCount(&self) -> i32 {
+        1
+    }
+
+    unsafe fn getParameterInfo(&self, index: i32, info: *mut ParameterInfo) -> tresult {
+        guard(kInternalError, || {
+            if index != 0 {
+                return kInvalidArgument;
+            }
+            level_info(info, "gain", GAIN_DEFAULT)
+        })
+    }
+
+    unsafe fn getParamStringByValue(&self, id: u32, value: f64, string: *mut String128) -> tresult {
+        guard(kInternalError, || {
+            if id != 0 || string.is_null() {
+                return kInvalidArgument;
+            }
+            let db = -60.0 + 72.0 * value.clamp(0.0, 1.0);
+            // SAFETY: non-null out-buffer.
+            copy_wstring(&format!("{db:.1} dB"), unsafe { &mut *string });
+            kResultOk
+        })
+    }
+
+    unsafe fn getParamValueByString(&self, _id: u32, _s: *mut TChar, _v: *mut f64) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn normalizedParamToPlain(&self, _id: u32, v: f64) -> f64 {
+        -60.0 + 72.0 * v
+    }
+
+    unsafe fn plainParamToNormalized(&self, _id: u32, v: f64) -> f64 {
+        ((v + 60.0) / 72.0).clamp(0.0, 1.0)
+    }
+
+    unsafe fn getParamNormalized(&self, id: u32) -> f64 {
+        if id == 0 {
+            load_f64(&self.ctrl)
+        } else {
+            0.0
+        }
+    }
+
+    unsafe fn setParamNormalized(&self, id: u32, v: f64) -> tresult {
+        if id != 0 {
+            return kInvalidArgument;
+        }
+        store_f64(&self.ctrl, v);
+        kResultOk
+    }
+
+    unsafe fn setComponentHandler(&self, _h: *mut IComponentHandler) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn createView(&self, _name: *const c_char) -> *mut IPlugView {
+        std::ptr::null_mut()
+    }
+}
+
+impl IMidiMappingTrait for Gain {
+    unsafe fn getMidiControllerAssignment(
+        &self,
+        bus: i32,
+        _channel: i16,
+        cc: CtrlNumber,
+        id: *mut ParamID,
+    ) -> tresult {
+        // CC7 (volume), channel aftertouch and pitch bend all drive `gain`.
+        if bus != 0 || id.is_null() || !matches!(cc, 7 | 128 | 129) {
+            return kResultFalse;
+        }
+        // SAFETY: non-null out-pointer.
+        unsafe { *id = 0 };
+        kResultOk
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Factory and module entry points
+
+#[derive(Clone, Copy, PartialEq)]
+enum Offer {
+    Probe,
+    Gain,
+    Both,
+}
+
+struct Factory {
+    offer: Offer,
+}
+
+struct ClassDesc {
+    cid: TUID,
+    category: &'static str,
+    name: &'static str,
+    sub: &'static str,
+}
+
+const CLASSES: [ClassDesc; 3] = [
+    ClassDesc {
+        cid: PROBE_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Probe",
+        sub: "Instrument|Synth",
+    },
+    ClassDesc {
+        cid: PROBE_CTRL_CID,
+        category: "Component Controller Class",
+        name: "Stagerack VST3 Probe Controller",
+        sub: "",
+    },
+    ClassDesc {
+        cid: GAIN_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Gain",
+        sub: "Fx|Tools",
+    },
+];
+
+impl Factory {
+    fn classes(&self) -> impl Iterator<Item = &'static ClassDesc> + '_ {
+        CLASSES.iter().filter(move |c| match self.offer {
+            Offer::Both => true,
+            Offer::Probe => c.cid != GAIN_CID,
+            Offer::Gain => c.cid == GAIN_CID,
+        })
+    }
+}
+
+impl Class for Factory {
+    type Interfaces = (IPluginFactory2,);
+}
+
+impl IPluginFactoryTrait for Factory {
+    unsafe fn getFactoryInfo(&self, info: *mut PFactoryInfo) -> tresult {
+        if info.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: non-null out-struct.
+        let info = unsafe { &mut *info };
+        copy_cstring("stagerack", &mut info.vendor);
+        copy_cstring("https://example.invalid/stagerack", &mut info.url);
+        copy_cstring("", &mut info.email);
+        info.flags = PFactoryInfo_::FactoryFlags_::kUnicode as int32;
+        kResultOk
+    }
+
+    unsafe fn countClasses(&self) -> i32 {
+        self.classes().count() as i32
+    }
+
+    unsafe fn getClassInfo(&self, index: i32, info: *mut PClassInfo) -> tresult {
+        let Some(c) = self.classes().nth(index.max(0) as usize) else {
+            return kInvalidArgument;
+        };
+        if info.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: non-null out-struct.
+        let info = unsafe { &mut *info };
+        info.cid = c.cid;
+        info.cardinality = PClassInfo_::ClassCardinality_::kManyInstances as int32;
+        copy_cstring(c.category, &mut info.category);
+        copy_cstring(c.name, &mut info.name);
+        kResultOk
+    }
+
+    unsafe fn createInstance(
+        &self,
+        cid: FIDString,
+        iid: FIDString,
+        obj: *mut *mut c_void,
+    ) -> tresult {
+        guard(kInternalError, || {
+            if cid.is_null() || iid.is_null() || obj.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: a 16-byte class id.
+            let cid = unsafe { *(cid as *const TUID) };
+            if !self.classes().any(|c| c.cid == cid) {
+                return kInvalidArgument;
+            }
+            let unknown = if cid == PROBE_CID {
+                ComWrapper::new(ProbeComponent {
+                    level: AtomicU64::new(1f64.to_bits()),
+                    ready: AtomicBool::new(false),
+                    host: Mutex::new(None),
+                    peer: Mutex::new(None),
+                })
+                .to_com_ptr::<FUnknown>()
+            } else if cid == PROBE_CTRL_CID {
+                ComWrapper::new(ProbeController {
+                    level: AtomicU64::new(1f64.to_bits()),
+                    host: Mutex::new(None),
+                    peer: Mutex::new(None),
+                })
+                .to_com_ptr::<FUnknown>()
+            } else {
+                ComWrapper::new(Gain {
+                    norm: AtomicU64::new(GAIN_DEFAULT.to_bits()),
+                    ctrl: AtomicU64::new(GAIN_DEFAULT.to_bits()),
+                })
+                .to_com_ptr::<FUnknown>()
+            };
+            let Some(unknown) = unknown else {
+                return kNoInterface;
+            };
+            let raw = unknown.as_ptr();
+            // SAFETY: a live object; queryInterface adds the caller's reference.
+            unsafe { ((*(*raw).vtbl).queryInterface)(raw, iid as *const TUID, obj) }
+        })
+    }
+}
+
+impl IPluginFactory2Trait for Factory {
+    unsafe fn getClassInfo2(&self, index: i32, info: *mut PClassInfo2) -> tresult {
+        let Some(c) = self.classes().nth(index.max(0) as usize) else {
+            return kInvalidArgument;
+        };
+        if info.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: non-null out-struct.
+        let info = unsafe { &mut *info };
+        info.cid = c.cid;
+        info.cardinality = PClassInfo_::ClassCardinality_::kManyInstances as int32;
+        copy_cstring(c.category, &mut info.category);
+        copy_cstring(c.name, &mut info.name);
+        info.classFlags = 0;
+        copy_cstring(c.sub, &mut info.subCategories);
+        copy_cstring("stagerack", &mut info.vendor);
+        copy_cstring("0.1.0", &mut info.version);
+        copy_cstring("VST 3.8.0", &mut info.sdkVersion);
+        kResultOk
+    }
+}
+
+/// Which classes this copy of the binary offers, from its file name.
+fn offer() -> Offer {
+    #[cfg(unix)]
+    {
+        // SAFETY: Dl_info is plain data; zero is valid.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let addr = offer as *const c_void;
+        // SAFETY: `addr` is inside this library; `info` is a valid out-struct.
+        if unsafe { libc::dladdr(addr, &mut info) } != 0 && !info.dli_fname.is_null() {
+            // SAFETY: dladdr returns a NUL-terminated path.
+            let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy();
+            let file = path.rsplit('/').next().unwrap_or("");
+            if file.contains("Probe") {
+                return Offer::Probe;
+            }
+            if file.contains("Gain") {
+                return Offer::Gain;
+            }
+        }
+    }
+    Offer::Both
+}
+
+/// Linux module entry.
+#[cfg(target_os = "linux")]
+#[no_mangle]
+extern "system" fn ModuleEntry(_handle: *mut c_void) -> bool {
+    true
+}
+
+/// Linux module exit.
+#[cfg(target_os = "linux")]
+#[no_mangle]
+extern "system" fn ModuleExit() -> bool {
+    true
+}
+
+/// Windows module entry.
+#[cfg(target_os = "windows")]
+#[no_mangle]
+extern "system" fn InitDll() -> bool {
+    true
+}
+
+/// Windows module exit.
+#[cfg(target_os = "windows")]
+#[no_mangle]
+extern "system" fn ExitDll() -> bool {
+    true
+}
+
+/// The VST3 factory.
+#[no_mangle]
+extern "system" fn GetPluginFactory() -> *mut IPluginFactory {
+    guard(std::ptr::null_mut(), || {
+        ComWrapper::new(Factory { offer: offer() })
+            .to_com_ptr::<IPluginFactory>()
+            .map_or(std::ptr::null_mut(), |p| p.into_raw())
+    })
+}

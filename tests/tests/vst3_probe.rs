@@ -1,0 +1,511 @@
+//! stagerack's own VST3 plugins (built by `cargo xtask bundle-vst3`) loaded
+//! from disk through the real loader: note and parameter timing to the
+//! sample at several block sizes, MIDI CC mapping, state through a saved
+//! preset, and clear errors for broken references while the rest plays.
+
+mod vst3_common;
+use std::path::Path;
+
+use stagerack::engine::alloc_guard::no_alloc;
+use stagerack::midi::file::SampleEvent;
+use stagerack::midi::{Event, EventBuffer, TimedEvent};
+use stagerack::plugin::loader::load_plugin;
+use stagerack::plugin::{Block, PluginKind, ProcessConfig, Transport};
+use stagerack::preset::{parse_preset, save_atomically};
+use stagerack::session::Session;
+use vst3_common::*;
+
+const ONSETS: [u64; 6] = [0, 1, 63, 64, 65, 1000];
+const BLOCKS: [usize; 4] = [1, 7, 64, 512];
+
+fn probe() -> (std::path::PathBuf, String) {
+    let b = own_bundle("Stagerack VST3 Probe");
+    let id = class_of(&b).id;
+    (b, id)
+}
+
+fn gain() -> (std::path::PathBuf, String) {
+    let b = own_bundle("Stagerack VST3 Gain");
+    let id = class_of(&b).id;
+    (b, id)
+}
+
+#[test]
+fn bundles_list_one_class_each_with_the_right_kind() {
+    let _main = main_thread_lock();
+    let (pb, _) = probe();
+    let (gb, _) = gain();
+    let p = stagerack::plugin::vst3::list_vst3_classes(&pb).unwrap();
+    let g = stagerack::plugin::vst3::list_vst3_classes(&gb).unwrap();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(g.len(), 1, "{g:?}");
+    assert_eq!(p[0].name, "Stagerack VST3 Probe");
+    assert_eq!(p[0].kind, PluginKind::Instrument);
+    assert_eq!(p[0].vendor, "stagerack");
+    assert_eq!(g[0].name, "Stagerack VST3 Gain");
+    assert_eq!(g[0].kind, PluginKind::Effect);
+}
+
+#[test]
+fn probe_note_ons_land_on_their_exact_sample_for_every_block_size() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    for block in BLOCKS {
+        let (mut session, mut engine) =
+            Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(block), true).unwrap();
+        assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+        let events: Vec<_> = ONSETS
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| note_on(f, 60 + i as u8, 20 + 10 * i as u8))
+            .collect();
+        let out = render(&mut engine, &mut session, &events, None, block, 2048);
+        assert_eq!(out.left.len(), 2048);
+        for (i, (&l, &r)) in out.left.iter().zip(&out.right).enumerate() {
+            let expected = ONSETS
+                .iter()
+                .position(|&f| f == i as u64)
+                .map_or(0.0, |k| f32::from(20 + 10 * k as u8) / 127.0);
+            assert_eq!(l, expected, "block {block}: left sample {i}");
+            assert_eq!(r, expected, "block {block}: right sample {i}");
+        }
+        session.shutdown(engine);
+    }
+}
+
+/// Drives a processor directly (as the engine does) with events at absolute
+/// frames, under the allocation guard.
+fn drive_direct(
+    bundle: &Path,
+    id: &str,
+    events: &[(u64, Event)],
+    input: Option<&[f32]>,
+    block: usize,
+    frames: usize,
+) -> Vec<f32> {
+    let def = preset(&vst3_preset(id, bundle, "")).racks[0].plugins[0].clone();
+    let mut inst = load_plugin(&def).unwrap();
+    let config = ProcessConfig {
+        sample_rate: 48_000.0,
+        min_block: 1,
+        max_block: block as u32,
+        offline: true,
+    };
+    let mut p = inst.activate(&config).unwrap();
+    let mut out = vec![0.0f32; frames];
+    let mut l = vec![0.0f32; block];
+    let mut r = vec![0.0f32; block];
+    let mut evs: Vec<TimedEvent> = Vec::with_capacity(events.len());
+    let mut out_events = EventBuffer::with_capacity(64);
+    let mut pos = 0usize;
+    while pos < frames {
+        let n = block.min(frames - pos);
+        evs.clear();
+        for &(f, e) in events {
+            if (pos as u64..(pos + n) as u64).contains(&f) {
+                evs.push(TimedEvent::new((f - pos as u64) as u32, e));
+            }
+        }
+        for i in 0..n {
+            let v = input.map_or(0.0, |x| x[pos + i]);
+            l[i] = v;
+            r[i] = v;
+        }
+        let transport = Transport {
+            tempo: 120.0,
+            playing: true,
+            steady_frames: pos as u64,
+            sample_rate: 48_000.0,
+        };
+        no_alloc(|| {
+            let mut b = Block {
+                frames: n,
+                left: &mut l[..n],
+                right: &mut r[..n],
+                events: &evs,
+                out_events: &mut out_events,
+                transport: &transport,
+            };
+            p.process(&mut b);
+        });
+        assert_eq!(l[..n], r[..n]);
+        out[pos..pos + n].copy_from_slice(&l[..n]);
+        pos += n;
+    }
+    no_alloc(|| p.stop());
+    inst.deactivate(p);
+    out
+}
+
+#[test]
+fn probe_level_changes_apply_from_their_exact_sample_for_every_block_size() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let on = |vel: f32| Event::NoteOn {
+        channel: 0,
+        key: 60,
+        velocity: vel,
+        note_id: -1,
+    };
+    let level = |v: f64| Event::ParamValue { param: 0, value: v };
+    // Level drops to 0.5 at 64, to 0.25 at 65, back to 1 at 999.
+    let mut events = vec![(64, level(0.5)), (65, level(0.25)), (999, level(1.0))];
+    events.extend(ONSETS.iter().map(|&f| (f, on(1.0))));
+    events.sort_by_key(|e| e.0);
+    for block in BLOCKS {
+        let out = drive_direct(&bundle, &id, &events, None, block, 1100);
+        let expect = |f: usize| match f {
+            0 | 1 | 63 => 1.0,
+            64 => 0.5,
+            65 => 0.25,
+            1000 => 1.0,
+            _ => 0.0,
+        };
+        for (i, &s) in out.iter().enumerate() {
+            assert_eq!(s, expect(i), "block {block}: sample {i}");
+        }
+    }
+}
+
+#[test]
+fn gain_cc7_maps_to_the_gain_parameter_on_its_exact_sample() {
+    let _main = main_thread_lock();
+    let (bundle, id) = gain();
+    let ones = vec![0.5f32; 1200];
+    for block in BLOCKS {
+        let (mut session, mut engine) =
+            Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(block), true).unwrap();
+        assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+        let events = [SampleEvent {
+            frame: 100,
+            event: Event::ControlChange {
+                channel: 0,
+                controller: 7,
+                value: 0,
+            },
+        }];
+        let out = render(
+            &mut engine,
+            &mut session,
+            &events,
+            Some([&ones, &ones]),
+            block,
+            1200,
+        );
+        // Default 0 dB before, -60 dB (CC 0 → normalized 0) from frame 100.
+        let quiet = 0.5 * 10f32.powf(-3.0);
+        for (i, &s) in out.left.iter().enumerate() {
+            let want = if i < 100 { 0.5 } else { quiet };
+            assert!(
+                (s - want).abs() < 1e-6,
+                "block {block}: sample {i} = {s}, want {want}"
+            );
+        }
+        session.shutdown(engine);
+    }
+}
+
+#[test]
+fn gain_params_text_and_single_component_controller() {
+    let _main = main_thread_lock();
+    let (bundle, id) = gain();
+    let def = preset(&vst3_preset(&id, &bundle, "")).racks[0].plugins[0].clone();
+    let mut inst = load_plugin(&def).unwrap();
+    let params = inst.params();
+    assert_eq!(params.len(), 1);
+    assert_eq!(params[0].name, "gain");
+    assert_eq!((params[0].min, params[0].max), (0.0, 1.0));
+    assert!((params[0].default - 60.0 / 72.0).abs() < 1e-12);
+    assert_eq!(inst.param_text(0, 0.5).as_deref(), Some("-24.0 dB"));
+    inst.set_param(0, 0.25).unwrap();
+    assert_eq!(inst.param_value(0), Some(0.25));
+    assert!(inst.set_param(7, 0.1).is_err());
+}
+
+#[test]
+fn state_round_trips_through_a_saved_preset() {
+    let _main = main_thread_lock();
+    let (pbundle, pid) = probe();
+    let (gbundle, gid) = gain();
+    let text = format!(
+        r#"
+version = 1
+name = "state"
+[[rack]]
+name = "probe"
+[[rack.plugin]]
+format = "vst3"
+id = "{pid}"
+path = "{}"
+params = {{ level = 0.5 }}
+[[rack.plugin]]
+format = "vst3"
+id = "{gid}"
+path = "{}"
+params = {{ gain = 0.75 }}
+"#,
+        pbundle.display(),
+        gbundle.display()
+    );
+    let events: Vec<_> = ONSETS.iter().map(|&f| note_on(f, 60, 127)).collect();
+    let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
+    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    let first = render(&mut engine, &mut session, &events, None, 64, 2048);
+    let expected = 0.5 * 10f32.powf((-60.0 + 72.0 * 0.75) / 20.0);
+    assert!(
+        (first.left[64] - expected).abs() < 1e-6,
+        "{}",
+        first.left[64]
+    );
+    let saved = session.to_preset().unwrap();
+    session.shutdown(engine);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saved.toml");
+    save_atomically(&saved, &path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("state = "), "{text}");
+    let reloaded = parse_preset(&text, &path).unwrap();
+    // No parameter values in the saved file: everything comes from state.
+    assert!(reloaded.racks[0]
+        .plugins
+        .iter()
+        .all(|p| p.params.is_empty()));
+    let (mut session, mut engine) = Session::new(&reloaded, config(64), true).unwrap();
+    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    let second = render(&mut engine, &mut session, &events, None, 64, 2048);
+    assert_eq!(first, second);
+    session.shutdown(engine);
+}
+
+#[test]
+fn broken_vst3_references_are_left_out_with_clear_errors_and_the_rest_plays() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let dir = tempfile::tempdir().unwrap();
+    // A bundle with no binary for this platform.
+    let empty = dir.path().join("Empty.vst3");
+    std::fs::create_dir_all(empty.join("Contents/x86_64-win")).unwrap();
+    // A bundle whose binary is a library but not a VST3 plugin.
+    let fake = dir.path().join("Fake.vst3");
+    let fake_dir = fake.join("Contents/x86_64-linux");
+    std::fs::create_dir_all(&fake_dir).unwrap();
+    let libc_so = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("libm.so.6 for the fake bundle");
+    std::fs::copy(libc_so, fake_dir.join("Fake.so")).unwrap();
+    let missing = dir.path().join("Missing.vst3");
+    let plug = |id: &str, path: &Path| {
+        format!(
+            "[[rack]]\nname = \"r\"\n[[rack.plugin]]\nformat = \"vst3\"\nid = \"{id}\"\npath = \"{}\"\n",
+            path.display()
+        )
+    };
+    let other = "00112233445566778899AABBCCDDEEFF";
+    let text = format!(
+        "version = 1\nname = \"bad\"\n{}{}{}{}{}",
+        plug(&id, &missing),
+        plug(&id, &empty),
+        plug(&id, &fake),
+        plug(other, &bundle),
+        plug(&id, &bundle),
+    );
+    std::env::set_var("VST3_PATH", dir.path());
+    let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
+    std::env::remove_var("VST3_PATH");
+    let w = session.warnings.join("\n");
+    assert_eq!(session.warnings.len(), 4, "{w}");
+    assert!(
+        w.contains(&format!("{} does not exist", missing.display())),
+        "{w}"
+    );
+    assert!(
+        w.contains("has no binary for this platform") && w.contains("Empty.vst3"),
+        "{w}"
+    );
+    assert!(
+        w.contains("has no plugin factory") && w.contains("Fake.vst3"),
+        "{w}"
+    );
+    assert!(
+        w.contains(&format!("VST3 class {other} was not found")),
+        "{w}"
+    );
+    let events = [note_on(10, 60, 127)];
+    let out = render(&mut engine, &mut session, &events, None, 64, 128);
+    assert_eq!(out.left[10], 1.0, "the good rack plays");
+    session.shutdown(engine);
+}
+
+#[test]
+fn failing_setup_and_rejected_state_are_reported_and_the_rest_plays() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    // A level of 2.0 is outside the probe's range: setState refuses it.
+    let mut bad_state = b"SRV3\x01".to_vec();
+    bad_state.extend_from_slice(&8u32.to_le_bytes());
+    bad_state.extend_from_slice(&2.0f64.to_le_bytes());
+    bad_state.extend_from_slice(&0u32.to_le_bytes());
+    let text = format!(
+        r#"
+version = 1
+name = "failures"
+[[rack]]
+name = "bad state"
+[[rack.plugin]]
+format = "vst3"
+id = "{id}"
+path = "{b}"
+[[rack]]
+name = "vst3 probe"
+[[rack.plugin]]
+format = "vst3"
+id = "{id}"
+path = "{b}"
+[[rack]]
+name = "builtin"
+[[rack.plugin]]
+format = "builtin"
+id = "probe"
+"#,
+        b = bundle.display()
+    );
+    let mut p = preset(&text);
+    p.racks[0].plugins[0].set_state_bytes(&bad_state);
+    // At 48 kHz: the bad state is reported, both good racks play.
+    let (mut session, mut engine) = Session::new(&p, config(64), true).unwrap();
+    // Two full-scale impulses on one sample: sum them without the safety limiter.
+    session.handle().set_safety_limiter(false);
+    let w = session.warnings.join("\n");
+    assert_eq!(session.warnings.len(), 1, "{w}");
+    assert!(
+        w.contains("rejected its saved state") && w.contains("IComponent::setState"),
+        "{w}"
+    );
+    let out = render(
+        &mut engine,
+        &mut session,
+        &[note_on(5, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(out.left[5], 2.0, "VST3 probe + builtin probe");
+    session.shutdown(engine);
+
+    // At 384 kHz the VST3 probe refuses setupProcessing: reported, the
+    // built-in still plays.
+    let mut cfg = config(64);
+    cfg.sample_rate = 384_000.0;
+    let (mut session, mut engine) = Session::new(&p, cfg, true).unwrap();
+    let w = session.warnings.join("\n");
+    assert!(
+        w.contains("setupProcessing failed") && w.contains("Stagerack VST3 Probe"),
+        "{w}"
+    );
+    let out = render(
+        &mut engine,
+        &mut session,
+        &[note_on(5, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(out.left[5], 1.0, "the built-in probe alone");
+    session.shutdown(engine);
+}
+
+#[test]
+fn gain_aftertouch_and_pitch_bend_follow_the_midi_mapping() {
+    let _main = main_thread_lock();
+    let (bundle, id) = gain();
+    let x = vec![0.25f32; 300];
+    let (mut session, mut engine) =
+        Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(7), true).unwrap();
+    let events = [
+        SampleEvent {
+            frame: 50,
+            event: Event::ChannelPressure {
+                channel: 3,
+                value: 127,
+            },
+        },
+        SampleEvent {
+            frame: 200,
+            event: Event::PitchBend {
+                channel: 0,
+                value: 0,
+            },
+        },
+    ];
+    let out = render(&mut engine, &mut session, &events, Some([&x, &x]), 7, 300);
+    session.shutdown(engine);
+    let db = |n: f32| 0.25 * 10f32.powf((-60.0 + 72.0 * n) / 20.0);
+    for (i, &s) in out.left.iter().enumerate() {
+        let want = match i {
+            0..50 => db(60.0 / 72.0),
+            50..200 => db(1.0),
+            _ => db(0.0),
+        };
+        assert!((s - want).abs() < 1e-6, "sample {i}: {s} want {want}");
+    }
+}
+
+#[test]
+fn two_instances_of_one_bundle_share_the_module_and_outlive_each_other() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let two = format!(
+        "{}\n[[rack]]\nname = \"second\"\n[[rack.plugin]]\nformat = \"vst3\"\nid = \"{id}\"\npath = \"{}\"\n",
+        vst3_preset(&id, &bundle, ""),
+        bundle.display()
+    );
+    let (mut session, mut engine) = Session::new(&preset(&two), config(64), true).unwrap();
+    // Two full-scale impulses on one sample: sum them without the safety limiter.
+    session.handle().set_safety_limiter(false);
+    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    // A scan of the same bundle while both play does not unload it.
+    assert_eq!(class_of(&bundle).id, id);
+    let out = render(
+        &mut engine,
+        &mut session,
+        &[note_on(3, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(out.left[3], 2.0);
+    session.shutdown(engine);
+}
+
+#[test]
+fn a_panic_reset_leaves_and_reenters_processing_and_the_probe_still_plays() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let (mut session, mut engine) =
+        Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(64), true).unwrap();
+    let first = render(
+        &mut engine,
+        &mut session,
+        &[note_on(3, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(first.left[3], 1.0);
+    engine.request_panic();
+    let second = render(
+        &mut engine,
+        &mut session,
+        &[note_on(9, 60, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(second.left[9], 1.0);
+    assert_eq!(second.left.iter().filter(|s| **s != 0.0).count(), 1);
+    session.shutdown(engine);
+}
