@@ -21,6 +21,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod engine;
+pub mod headless;
 pub mod io;
 pub mod midi;
 pub mod plugin;

@@ -5,15 +5,79 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::headless::{run_headless, HeadlessOptions};
+use crate::io::{BackendKind, StreamOptions};
 use crate::render::{render, RenderOptions, SampleFormat};
 
 /// stagerack: a live-performance plugin host.
+///
+/// Without a subcommand it plays a preset live (headless) until Ctrl-C:
+/// `stagerack --preset show.toml [--backend jack]`.
 #[derive(Debug, Parser)]
-#[command(name = "stagerack", version, about, long_about = None)]
+#[command(
+    name = "stagerack",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (none: play `--preset` live).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Options of the live (headless) mode.
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Options of the live (headless) mode: `stagerack --preset FILE ...`.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// The preset (TOML) to play live.
+    #[arg(long, value_name = "FILE")]
+    pub preset: Option<PathBuf>,
+    /// The audio backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Jack)]
+    pub backend: BackendKind,
+    /// Client name shown to other applications (JACK client name).
+    #[arg(long, default_value = "stagerack", value_name = "NAME")]
+    pub name: String,
+    /// Sample rate in Hz (JACK: must match the server's).
+    #[arg(long, value_name = "HZ")]
+    pub rate: Option<u32>,
+    /// Buffer size in frames (JACK: asks the server for it).
+    #[arg(long, value_name = "FRAMES")]
+    pub buffer: Option<u32>,
+    /// Connect the outputs: `auto` (physical playback ports, the default),
+    /// `none`, or a port-name regular expression (repeatable).
+    #[arg(long, value_name = "auto|none|PATTERN")]
+    pub connect: Vec<String>,
+    /// Connect MIDI sources: JACK, a port-name regular expression (`all`:
+    /// every physical MIDI source); dummy backend, a midir input name
+    /// substring (`all`: every input). Repeatable; sources that appear later
+    /// are connected when they show up.
+    #[arg(long = "midi-in", value_name = "PATTERN")]
+    pub midi_in: Vec<String>,
+    /// Register stereo audio inputs (in_L, in_R) feeding the racks.
+    #[arg(long)]
+    pub audio_in: bool,
+    /// How MIDI without sample stamps (midir inputs, `--backend dummy`) is
+    /// placed: `steady` (one period of latency, no jitter) or `immediate`
+    /// (lowest latency, up to a period of jitter). JACK MIDI is always
+    /// sample-exact.
+    #[arg(long, value_enum, default_value_t = crate::io::midi_stream::MidiTiming::Steady)]
+    pub midi_timing: crate::io::midi_stream::MidiTiming,
+    /// JACK only: position MIDI by its in-cycle frame (`frames`, exact) or
+    /// by its system-clock time through the steady/immediate path
+    /// (`clock`, for measuring that path).
+    #[arg(long, value_enum, default_value_t = crate::io::MidiSource::Frames)]
+    pub midi_source: crate::io::MidiSource,
+    /// Seconds between status lines.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub status_every: f64,
+    /// No status lines.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -21,6 +85,8 @@ pub struct Cli {
 pub enum Command {
     /// Render a preset playing a MIDI file to a WAV file, offline.
     Render(RenderArgs),
+    /// List the backends, audio devices and MIDI inputs.
+    Devices,
     /// List the plugins found in folders (default: the CLAP search path).
     Scan(ScanArgs),
     /// Validate a preset or setlist and try loading every plugin it names.
@@ -87,7 +153,14 @@ pub struct RenderArgs {
 
 /// Runs the command line; returns the process exit code. Main thread.
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return run_live(cli.live);
+    };
+    match command {
+        Command::Devices => {
+            print!("{}", crate::io::describe_devices());
+            ExitCode::SUCCESS
+        }
         Command::Scan(a) => scan(&a),
         Command::Check { file } => match crate::check::check_file(&file) {
             Ok(report) => {
@@ -144,6 +217,52 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `stagerack --preset FILE ...`: plays live until SIGINT/SIGTERM. Main thread.
+fn run_live(a: LiveArgs) -> ExitCode {
+    let Some(preset) = a.preset else {
+        eprintln!(
+            "error: nothing to do; play a preset live with `stagerack --preset FILE`, render \
+             with `stagerack render`, list devices with `stagerack devices` (see --help)"
+        );
+        return ExitCode::from(2);
+    };
+    if !(a.status_every.is_finite() && (0.1..=3600.0).contains(&a.status_every)) {
+        eprintln!(
+            "error: --status-every {} is out of range; use 0.1 to 3600 seconds",
+            a.status_every
+        );
+        return ExitCode::from(2);
+    }
+    let defaults = StreamOptions::default();
+    let opts = HeadlessOptions {
+        preset,
+        backend: a.backend,
+        stream: StreamOptions {
+            name: a.name,
+            rate: a.rate,
+            buffer: a.buffer,
+            connect: if a.connect.is_empty() {
+                defaults.connect
+            } else {
+                a.connect
+            },
+            midi_in: a.midi_in,
+            audio_in: a.audio_in,
+            midi_timing: a.midi_timing,
+            midi_source: a.midi_source,
+        },
+        quiet: a.quiet,
+        status_every: std::time::Duration::from_secs_f64(a.status_every),
+    };
+    match run_headless(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

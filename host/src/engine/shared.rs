@@ -56,6 +56,11 @@ pub struct EngineShared {
     dsp_count: AtomicU64,
     /// Buffers whose DSP load exceeded 1.0.
     pub overloads: AtomicU64,
+    /// Driver xruns (buffers the driver lost or delivered late), counted by
+    /// the live backends.
+    pub xruns: AtomicU64,
+    /// MIDI messages received by the live backends (decoded or not).
+    pub midi_events: AtomicU64,
     /// The master safety limiter is switched off (non-finite samples are
     /// still zeroed). Off only on request: it protects ears and monitors.
     pub safety_limiter_off: std::sync::atomic::AtomicBool,
@@ -87,6 +92,10 @@ pub struct StatusSnapshot {
     pub dsp_peak: f32,
     /// Output peak since the last snapshot (max of both channels).
     pub output_peak: f32,
+    /// Driver xruns so far.
+    pub xruns: u64,
+    /// MIDI messages received so far.
+    pub midi_events: u64,
 }
 
 impl EngineShared {
@@ -141,6 +150,8 @@ impl EngineShared {
             },
             dsp_peak: f32::from_bits(self.dsp_peak.swap(0, Ordering::Relaxed)),
             output_peak: self.peak_left.take().max(self.peak_right.take()),
+            xruns: self.xruns.load(Ordering::Relaxed),
+            midi_events: self.midi_events.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,0 +1,145 @@
+//! Headless mode: `stagerack --preset FILE`. Plays a preset on a live
+//! backend until SIGINT or SIGTERM, then stops cleanly:
+//!
+//! 1. open the backend (its sample rate and buffer size decide the engine's);
+//! 2. build the session for that format and hand the engine to the driver;
+//! 3. loop on the main thread: sleep a few milliseconds, `Session::pump`,
+//!    `AudioStream::maintain` (reconnects, MIDI hot-plug), a status line
+//!    every few seconds;
+//! 4. on a signal: the driver fades out and sends all notes off, stops, and
+//!    gives the engine back; `Session::shutdown` deactivates every plugin
+//!    here on the main thread.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::{EngineConfig, QueueCapacities, StatusSnapshot};
+use crate::io::{open_stream, BackendKind, IoError, StreamOptions, StreamState};
+use crate::preset::{load_preset, PresetError};
+use crate::session::{Session, SessionError};
+
+/// What to play and how. Main thread.
+#[derive(Clone, Debug)]
+pub struct HeadlessOptions {
+    /// The preset.
+    pub preset: PathBuf,
+    /// The live backend.
+    pub backend: BackendKind,
+    /// Device options.
+    pub stream: StreamOptions,
+    /// No status lines.
+    pub quiet: bool,
+    /// Seconds between status lines.
+    pub status_every: Duration,
+}
+
+/// Why headless mode could not run. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    /// The preset is missing or invalid.
+    #[error(transparent)]
+    Preset(#[from] PresetError),
+    /// The backend could not open or start.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The session could not start.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The signal handlers could not be installed.
+    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// How long the main loop sleeps between pumps.
+const TICK: Duration = Duration::from_millis(10);
+
+/// One status line from a snapshot. Main thread.
+pub fn status_line(s: &StatusSnapshot, state: &StreamState) -> String {
+    let peak_db = 20.0 * f64::from(s.output_peak.max(1e-12)).log10();
+    let state = match state {
+        StreamState::Running => String::new(),
+        StreamState::Idle => " [idle]".to_owned(),
+        StreamState::Reconnecting { reason } => format!(" [reconnecting: {reason}]"),
+        StreamState::Failed { reason } => format!(" [failed: {reason}]"),
+    };
+    format!(
+        "dsp {:.1}% avg {:.1}% peak, xruns {}, overloads {}, midi {} events, out peak {:.1} dBFS{state}",
+        s.dsp_average * 100.0,
+        s.dsp_peak * 100.0,
+        s.xruns,
+        s.overloads,
+        s.midi_events,
+        peak_db
+    )
+}
+
+/// Runs headless mode until SIGINT/SIGTERM. Main thread.
+pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, term.clone())
+            .map_err(HeadlessError::Signals)?;
+        signal_hook::flag::register(sig, term.clone()).map_err(HeadlessError::Signals)?;
+    }
+    let preset = load_preset(&opts.preset)?;
+    let mut stream = open_stream(opts.backend, &opts.stream)?;
+    let format = stream.format();
+    let config = EngineConfig {
+        sample_rate: f64::from(format.sample_rate),
+        max_block: format.max_block(),
+        queues: QueueCapacities::default(),
+    };
+    let (mut session, engine) = Session::new(&preset, config, false)?;
+    for w in &session.warnings {
+        eprintln!("warning: {w}");
+    }
+    let shared = session.handle().shared().clone();
+    if let Err(e) = stream.start(engine) {
+        if let Some(engine) = stream.stop() {
+            session.shutdown(engine);
+        }
+        return Err(e.into());
+    }
+    eprintln!(
+        "stagerack: playing `{}` on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
+        preset.name, opts.backend, opts.stream.name, format.sample_rate, format.buffer
+    );
+    tracing::info!("running");
+    let mut last_status = Instant::now();
+    shared.snapshot();
+    let mut state = StreamState::Running;
+    while !term.load(Ordering::Acquire) {
+        std::thread::sleep(TICK);
+        for p in session.pump() {
+            eprintln!("error: {p}");
+        }
+        let now = stream.maintain();
+        if now != state {
+            match &now {
+                StreamState::Running => eprintln!("stagerack: audio running again"),
+                StreamState::Reconnecting { reason } => {
+                    eprintln!("stagerack: {reason}; reconnecting every second")
+                }
+                StreamState::Failed { reason } => eprintln!("stagerack: audio failed: {reason}"),
+                StreamState::Idle => {}
+            }
+            state = now;
+        }
+        if !opts.quiet && last_status.elapsed() >= opts.status_every {
+            last_status = Instant::now();
+            eprintln!("stagerack: {}", status_line(&shared.snapshot(), &state));
+        }
+    }
+    eprintln!("stagerack: stopping");
+    match stream.stop() {
+        Some(engine) => session.shutdown(engine),
+        None => {
+            tracing::error!("the audio engine was lost with its driver; plugins not deactivated")
+        }
+    }
+    eprintln!("stagerack: stopped");
+    Ok(())
+}

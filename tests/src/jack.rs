@@ -1,0 +1,509 @@
+//! A private JACK server (dummy driver) and the test clients that send MIDI
+//! to stagerack and record its output, for the real-time end-to-end tests.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jack::{AudioIn, Client, ClientOptions, Control, MidiOut, Port, ProcessScope, RawMidi};
+
+const INSTALL: &str =
+    "install JACK2: sudo apt-get install jackd2 (or run scripts/ensure-deps test)";
+
+/// A jackd process on the dummy driver, stopped with SIGTERM on drop.
+pub struct JackServer {
+    /// The server name (for JACK_DEFAULT_SERVER).
+    pub name: String,
+    child: Option<Child>,
+    /// Frames per period.
+    pub period: u32,
+}
+
+/// Sends `sig` (e.g. "TERM", "KILL", "INT") to a process.
+pub fn send_signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl JackServer {
+    /// Starts `jackd -n NAME -d dummy -r 48000 -p PERIOD` and waits until
+    /// it answers. Panics with the install command when jackd is missing.
+    pub fn start(name: &str, period: u32) -> JackServer {
+        for tool in ["jackd", "jack_wait"] {
+            let found = std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+                .unwrap_or(false);
+            assert!(found, "`{tool}` is not installed; {INSTALL}");
+        }
+        let child = Command::new("jackd")
+            .env("JACK_NO_AUDIO_RESERVATION", "1")
+            .env("JACK_NO_START_SERVER", "1")
+            .args(["-n", name, "-d", "dummy", "-r", "48000", "-p"])
+            .arg(period.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start jackd: {e}; {INSTALL}"));
+        let server = JackServer {
+            name: name.to_owned(),
+            child: Some(child),
+            period,
+        };
+        let ok = Command::new("jack_wait")
+            .args(["-s", name, "-w", "-t", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "jackd `{name}` did not come up within 5 s");
+        server
+    }
+
+    /// The jackd process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Kills the server hard (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            send_signal(c.id(), "KILL");
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for JackServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            send_signal(c.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The stagerack binary running headless, stopped with SIGTERM on drop.
+pub struct Stagerack {
+    child: Option<Child>,
+    stderr_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Stagerack {
+    /// Runs `stagerack ARGS` on the JACK server `server`; its stderr goes to
+    /// a temporary file.
+    pub fn spawn(server: &str, args: &[&str]) -> Stagerack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stderr_path = dir.path().join("stderr.txt");
+        let err = std::fs::File::create(&stderr_path).expect("stderr file");
+        let child = Command::new(crate::stagerack_bin())
+            .current_dir(crate::workspace_root())
+            .env("JACK_DEFAULT_SERVER", server)
+            .env("JACK_NO_START_SERVER", "1")
+            .env("RUST_LOG", "stagerack=info")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start stagerack");
+        Stagerack {
+            child: Some(child),
+            stderr_path,
+            _dir: dir,
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Panics (with its stderr) if it has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("stagerack exited ({status}); stderr:\n{}", self.stderr());
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits (10 s at most); returns (success, stderr).
+    pub fn stop(mut self) -> (bool, String) {
+        let mut c = self.child.take().expect("running");
+        send_signal(c.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return (status.success(), self.stderr());
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return (false, self.stderr() + "\n(killed after 10 s)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Stagerack {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            send_signal(c.id(), "TERM");
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Opens a test client on `server` (the process environment picks the
+/// server, so this sets JACK_DEFAULT_SERVER for the test process).
+pub fn open_client(server: &str, name: &str) -> Client {
+    std::env::set_var("JACK_DEFAULT_SERVER", server);
+    std::env::set_var("JACK_NO_START_SERVER", "1");
+    jack::set_logger(jack::LoggerType::None);
+    Client::new(
+        name,
+        ClientOptions::NO_START_SERVER | ClientOptions::USE_EXACT_NAME,
+    )
+    .unwrap_or_else(|e| panic!("cannot open JACK client {name} on {server}: {e:?}"))
+    .0
+}
+
+/// Waits until `port` exists (stagerack registered it).
+pub fn wait_for_port(client: &Client, port: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if client.port_by_name(port).is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// One sent note: the cycle's frame time, the offset, the MIDI velocity.
+#[derive(Clone, Copy, Debug)]
+pub struct Sent {
+    /// JACK frame time of the cycle's first frame.
+    pub cycle: u32,
+    /// Frame within the cycle.
+    pub offset: u32,
+    /// MIDI velocity, 1..=127.
+    pub velocity: u8,
+}
+
+/// Shared between the test and the sender callback.
+struct SendControl {
+    armed: AtomicBool,
+    to_send: AtomicU32,
+}
+
+/// The MIDI sender's process callback: one note-on per cycle, at offset
+/// `k % period`, velocity `1 + k % 127`.
+pub struct Sender {
+    port: Port<MidiOut>,
+    control: Arc<SendControl>,
+    /// What was sent.
+    pub sent: Vec<Sent>,
+    k: u32,
+}
+
+impl jack::ProcessHandler for Sender {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        let mut w = self.port.writer(ps);
+        if !self.control.armed.load(Ordering::Acquire) {
+            return Control::Continue;
+        }
+        if self.sent.len() < self.control.to_send.load(Ordering::Acquire) as usize
+            && self.sent.len() < self.sent.capacity()
+        {
+            let n = ps.n_frames();
+            let offset = self.k % n;
+            let velocity = 1 + (self.k % 127) as u8;
+            let key = 36 + (self.k % 48) as u8;
+            let msg = [0x90, key, velocity];
+            if w.write(&RawMidi {
+                time: offset,
+                bytes: &msg,
+            })
+            .is_ok()
+            {
+                self.sent.push(Sent {
+                    cycle: ps.last_frame_time(),
+                    offset,
+                    velocity,
+                });
+            }
+            // And the note-off one frame later when it fits in the cycle.
+            if offset + 1 < n {
+                let off = [0x80, key, 0];
+                let _ = w.write(&RawMidi {
+                    time: offset + 1,
+                    bytes: &off,
+                });
+            }
+            self.k += 1;
+        }
+        Control::Continue
+    }
+}
+
+/// The recorder's process callback: notes every cycle it ran and every
+/// non-zero sample.
+pub struct Recorder {
+    port: Port<AudioIn>,
+    armed: Arc<AtomicBool>,
+    /// Frame times of the cycles it ran.
+    pub cycles: Vec<u32>,
+    /// Non-zero samples: (frame time, value).
+    pub onsets: Vec<(u32, f32)>,
+}
+
+impl jack::ProcessHandler for Recorder {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        if !self.armed.load(Ordering::Acquire) {
+            return Control::Continue;
+        }
+        let t = ps.last_frame_time();
+        if self.cycles.len() < self.cycles.capacity() {
+            self.cycles.push(t);
+        }
+        for (i, x) in self.port.as_slice(ps).iter().enumerate() {
+            if *x != 0.0 && self.onsets.len() < self.onsets.capacity() {
+                self.onsets.push((t.wrapping_add(i as u32), *x));
+            }
+        }
+        Control::Continue
+    }
+}
+
+/// Records xruns with the frame time they were reported at.
+pub struct XrunLog {
+    /// Frame times.
+    pub at: Arc<Mutex<Vec<u32>>>,
+}
+
+impl jack::NotificationHandler for XrunLog {
+    fn xrun(&mut self, c: &Client) -> Control {
+        if let Ok(mut v) = self.at.lock() {
+            v.push(c.frame_time());
+        }
+        Control::Continue
+    }
+}
+
+/// The outcome of a timing run.
+#[derive(Debug, Default)]
+pub struct TimingReport {
+    /// Notes sent.
+    pub sent: usize,
+    /// Notes whose onset was found exactly at the frame sent.
+    pub exact: usize,
+    /// Notes in cycles lost to an xrun (not checked).
+    pub excused: usize,
+    /// Notes found at another frame, or missing, outside xrun windows:
+    /// (expected frame, found delta or None).
+    pub wrong: Vec<(u32, Option<i64>)>,
+    /// Xruns reported.
+    pub xruns: usize,
+    /// Frame offsets (found − expected) of every matched note.
+    pub deltas: Vec<i64>,
+    /// Distinct in-cycle offsets that were checked exactly.
+    pub offsets_checked: usize,
+    /// Every note found near its frame: (found − expected, in a cycle lost
+    /// to an xrun).
+    pub found: Vec<(i64, bool)>,
+}
+
+/// The two test clients, connected around stagerack:
+/// `tt-send:midi_out → STAGERACK:midi_in`, `STAGERACK:out_L → tt-rec:in`.
+pub struct TimingRig {
+    send: jack::AsyncClient<XrunLog, Sender>,
+    rec: jack::AsyncClient<XrunLog, Recorder>,
+    control: Arc<SendControl>,
+    rec_armed: Arc<AtomicBool>,
+    xruns: Arc<Mutex<Vec<u32>>>,
+}
+
+impl TimingRig {
+    /// Opens and activates the clients `tt-send` and `tt-rec` (not
+    /// connected yet). `capacity`: the most notes one run may send.
+    pub fn start(server: &str, capacity: usize) -> TimingRig {
+        let xruns = Arc::new(Mutex::new(Vec::new()));
+        let control = Arc::new(SendControl {
+            armed: AtomicBool::new(false),
+            to_send: AtomicU32::new(0),
+        });
+        let rec_armed = Arc::new(AtomicBool::new(false));
+        let sc = open_client(server, "tt-send");
+        let port = sc
+            .register_port("midi_out", MidiOut::default())
+            .expect("register midi_out");
+        let sender = Sender {
+            port,
+            control: control.clone(),
+            sent: Vec::with_capacity(capacity),
+            k: 0,
+        };
+        let send = sc
+            .activate_async(XrunLog { at: xruns.clone() }, sender)
+            .expect("activate tt-send");
+        let rc = open_client(server, "tt-rec");
+        let port = rc
+            .register_port("in", AudioIn::default())
+            .expect("register in");
+        let recorder = Recorder {
+            port,
+            armed: rec_armed.clone(),
+            cycles: Vec::with_capacity(capacity * 4 + 10_000),
+            onsets: Vec::with_capacity(capacity * 4 + 10_000),
+        };
+        let rec = rc
+            .activate_async(XrunLog { at: xruns.clone() }, recorder)
+            .expect("activate tt-rec");
+        TimingRig {
+            send,
+            rec,
+            control,
+            rec_armed,
+            xruns,
+        }
+    }
+
+    /// Connects the rig around the stagerack client `name`.
+    pub fn connect(&self, name: &str) {
+        let c = self.send.as_client();
+        c.connect_ports_by_name("tt-send:midi_out", &format!("{name}:midi_in"))
+            .expect("connect midi");
+        c.connect_ports_by_name(&format!("{name}:out_L"), "tt-rec:in")
+            .expect("connect audio");
+    }
+
+    /// True when both rig connections exist (e.g. restored by stagerack).
+    pub fn connected(&self, name: &str) -> bool {
+        let c = self.send.as_client();
+        let midi = c
+            .port_by_name("tt-send:midi_out")
+            .and_then(|p| p.is_connected_to(&format!("{name}:midi_in")).ok())
+            .unwrap_or(false);
+        let audio = c
+            .port_by_name("tt-rec:in")
+            .and_then(|p| p.is_connected_to(&format!("{name}:out_L")).ok())
+            .unwrap_or(false);
+        midi && audio
+    }
+
+    /// Sends `notes` notes (one per cycle), waits for them and a few more
+    /// cycles, then deactivates the rig and checks every onset.
+    pub fn run(self, notes: u32, period: u32) -> TimingReport {
+        self.rec_armed.store(true, Ordering::Release);
+        // Let a few cycles pass with the recorder armed first.
+        std::thread::sleep(Duration::from_millis(50));
+        self.control.to_send.store(notes, Ordering::Release);
+        self.control.armed.store(true, Ordering::Release);
+        let cycle_time = f64::from(period) / 48_000.0;
+        let wait = Duration::from_secs_f64(cycle_time * f64::from(notes) * 3.0 + 1.0);
+        std::thread::sleep(wait);
+        let (_, _, sender) = self.send.deactivate().expect("deactivate tt-send");
+        std::thread::sleep(Duration::from_millis(50));
+        let (_, _, recorder) = self.rec.deactivate().expect("deactivate tt-rec");
+        let xruns = self.xruns.lock().map(|v| v.clone()).unwrap_or_default();
+        check(&sender.sent, &recorder, &xruns, period)
+    }
+}
+
+/// Frames around an xrun report whose notes are not checked.
+fn excused(frame: u32, xruns: &[u32], period: u32) -> bool {
+    // An xrun is reported asynchronously by the (not real-time)
+    // notification thread, which on a loaded machine runs tens of
+    // milliseconds after the cycle it hit: the window covers the 32 cycles
+    // (43 ms at 64 frames) before the report and 2 after. Only notes that
+    // are off are excused; every other note must be exact.
+    xruns.iter().any(|&x| {
+        let d = i64::from(x.wrapping_sub(frame) as i32);
+        (-2 * i64::from(period)..=32 * i64::from(period)).contains(&d)
+    })
+}
+
+fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingReport {
+    let mut report = TimingReport {
+        sent: sent.len(),
+        xruns: xruns.len(),
+        ..TimingReport::default()
+    };
+    let ran: std::collections::HashSet<u32> = rec.cycles.iter().copied().collect();
+    let mut offsets = std::collections::BTreeSet::new();
+    for s in sent {
+        let expected = s.cycle.wrapping_add(s.offset);
+        let value = f32::from(s.velocity) / 127.0;
+        // The onset with this velocity nearest to the expected frame, within
+        // ±60 cycles (velocities repeat every 127 notes).
+        let window = 60 * i64::from(period);
+        let found = rec
+            .onsets
+            .iter()
+            .filter(|(_, x)| (x - value).abs() < 1e-6)
+            .map(|(t, _)| i64::from(t.wrapping_sub(expected) as i32))
+            .filter(|d| d.abs() <= window)
+            .min_by_key(|d| d.abs());
+        let cycle_lost = !ran.contains(&s.cycle) || excused(expected, xruns, period);
+        match found {
+            Some(0) => {
+                report.exact += 1;
+                report.deltas.push(0);
+                offsets.insert(s.offset);
+            }
+            _ if cycle_lost => report.excused += 1,
+            other => {
+                let nearest = xruns
+                    .iter()
+                    .map(|&x| i64::from(x.wrapping_sub(expected) as i32))
+                    .min_by_key(|d| d.abs());
+                eprintln!(
+                    "off: expected frame {expected} (offset {}), found {other:?}, nearest xrun \
+                     report {nearest:?} frames away",
+                    s.offset
+                );
+                report.wrong.push((expected, other));
+            }
+        }
+        if let Some(d) = found {
+            report.found.push((d, cycle_lost));
+            if d != 0 && !cycle_lost {
+                report.deltas.push(d);
+            }
+        }
+    }
+    report.offsets_checked = offsets.len();
+    report
+}
+
+/// The workspace's preset `name`.
+pub fn preset(name: &str) -> String {
+    crate::workspace_root()
+        .join("presets")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A server name unique to this process and `tag`.
+pub fn unique_name(tag: &str) -> String {
+    format!("sr-{}-{tag}", std::process::id())
+}
