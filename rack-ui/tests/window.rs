@@ -64,7 +64,9 @@ impl Drop for Guard {
     }
 }
 
-/// A private X server on a free display.
+/// A private X server on a free display (`-noreset`: it must not
+/// regenerate, refusing connections meanwhile, when the first window
+/// closes).
 struct Xvfb {
     display: String,
     _server: Guard,
@@ -88,6 +90,7 @@ fn start_xvfb() -> Xvfb {
                 "-nolisten",
                 "tcp",
                 "-br",
+                "-noreset",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
