@@ -70,6 +70,11 @@ impl RemoteClient {
             source,
         };
         let stream = std::os::unix::net::UnixStream::connect(path).map_err(err)?;
+        // An engine that stops reading must not freeze the client: a send
+        // that cannot be written within this time marks it disconnected.
+        stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(2)))
+            .map_err(err)?;
         let reader = stream.try_clone().map_err(err)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()

@@ -240,8 +240,9 @@ fn rack_card(app: &mut RackApp, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot
                     ..Default::default()
                 },
             );
+            let curve_label = ui.label("Velocity curve");
             let current = crate::undo::curve_name(&def.velocity_curve).unwrap_or("custom");
-            egui::ComboBox::from_label("Velocity curve")
+            let curve = egui::ComboBox::from_id_salt(("curve", i))
                 .selected_text(current)
                 .show_ui(ui, |ui| {
                     for c in ["linear", "soft", "hard"] {
@@ -256,6 +257,7 @@ fn rack_card(app: &mut RackApp, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot
                         }
                     }
                 });
+            let _ = curve.response.labelled_by(curve_label.id);
             let l = ui.label("Channels");
             let shown = def
                 .channels
