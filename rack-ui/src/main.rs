@@ -1,16 +1,155 @@
 //! `stagerack-ui`: the rack window.
 //!
-//! The window is a client of the engine's control protocol (see the rack
-//! window issue); neither exists yet. Until then this binary says so and
-//! points to what works today, instead of pretending to be a window.
+//! - `stagerack-ui [--preset FILE] [--listen [SOCKET]] [--keep-running]`:
+//!   runs the engine in this process (null driver: real-time paced, no
+//!   audio device; see `host_loop`) with the window as its client. Closing
+//!   the window releases every note, lets the tails fade for ~120 ms,
+//!   stops the driver and deactivates the plugins on the main thread, then
+//!   exits. With `--keep-running` the engine carries on headless after the
+//!   window closes, until SIGINT/SIGTERM.
+//! - `stagerack-ui --attach [SOCKET]`: a window on an engine running in
+//!   another process. Closing or killing the window leaves it playing.
+//! - `stagerack-ui --headless --listen [SOCKET]`: the engine and its
+//!   control socket with no window, until SIGINT/SIGTERM.
 
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use eframe::egui;
+use stagerack::control::{default_socket_path, RemoteClient};
+use stagerack_ui::host_loop::InProcessEngine;
+use stagerack_ui::{Mode, RackApp};
+
+/// The stagerack rack window.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Preset to load into the in-process engine.
+    #[arg(long, value_name = "FILE")]
+    preset: Option<PathBuf>,
+    /// Open the control socket so other clients can attach (default path:
+    /// $XDG_RUNTIME_DIR/stagerack/control.sock).
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, conflicts_with = "attach")]
+    listen: Option<Option<PathBuf>>,
+    /// Attach to a running engine's control socket instead of starting one.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1)]
+    attach: Option<Option<PathBuf>>,
+    /// Keep the in-process engine running headless after the window closes,
+    /// until SIGINT or SIGTERM.
+    #[arg(long, conflicts_with = "attach")]
+    keep_running: bool,
+    /// No window: run the engine (and its socket, with --listen) until
+    /// SIGINT or SIGTERM.
+    #[arg(long, conflicts_with = "attach")]
+    headless: bool,
+}
+
+fn default_preset() -> PathBuf {
+    let here = PathBuf::from("presets/demo.toml");
+    if here.exists() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml")
+    }
+}
 
 fn main() -> ExitCode {
-    eprintln!(
-        "stagerack-ui {}: the rack window is not built yet. \
-         Render a preset with `stagerack render --preset presets/demo.toml --midi presets/demo.mid --out demo.wav`.",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::FAILURE
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let quit = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, quit.clone()) {
+            eprintln!("error: cannot install the signal handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match run(args, quit) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
+    if let Some(socket) = args.attach {
+        let socket = socket.unwrap_or_else(default_socket_path);
+        let client = RemoteClient::connect(&socket).map_err(|e| e.to_string())?;
+        let mut app = RackApp::new(
+            Box::new(client),
+            None,
+            Mode::Attached {
+                socket: socket.clone(),
+            },
+            PathBuf::from("preset.toml"),
+        );
+        app.close_on(quit);
+        return window(app);
+    }
+
+    let preset_path = args.preset.unwrap_or_else(default_preset);
+    let preset = stagerack::preset::load_preset(&preset_path).map_err(|e| e.to_string())?;
+    let mut engine = InProcessEngine::start(&preset).map_err(|e| e.to_string())?;
+    let socket = args.listen.map(|s| s.unwrap_or_else(default_socket_path));
+    if let Some(s) = &socket {
+        engine.listen(s).map_err(|e| e.to_string())?;
+        eprintln!("control socket: {}", s.display());
+    }
+    let engine = Rc::new(RefCell::new(engine));
+
+    if !args.headless {
+        let client = engine.borrow_mut().connect();
+        let mut app = RackApp::new(
+            Box::new(client),
+            Some(engine.clone()),
+            Mode::InProcess {
+                socket: socket.clone(),
+            },
+            preset_path,
+        );
+        app.close_on(quit.clone());
+        window(app)?;
+        if args.keep_running && !quit.load(Ordering::Relaxed) {
+            eprintln!("window closed; the engine keeps running headless until Ctrl+C");
+        }
+    }
+    if args.headless || args.keep_running {
+        // The headless pump: control socket and plugin requests every 5 ms.
+        while !quit.load(Ordering::Relaxed) {
+            engine.borrow_mut().pump();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    eprintln!("stopping the engine");
+    engine.borrow_mut().shutdown();
+    Ok(())
+}
+
+fn window(app: RackApp) -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("stagerack")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([800.0, 500.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "stagerack",
+        options,
+        Box::new(move |_cc| Ok(Box::new(app) as Box<dyn eframe::App>)),
+    )
+    .map_err(|e| format!("the window could not open: {e} (is DISPLAY set?)"))
 }

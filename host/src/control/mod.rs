@@ -8,10 +8,12 @@
 //!   broadcast to every client. A malformed or oversized message closes
 //!   only the client that sent it.
 
+mod client;
 pub mod protocol;
 mod server;
 mod snapshot;
 
+pub use client::{ClientError, ControlClient, RemoteClient};
 pub use protocol::{Command, Reply, Request, Snapshot, PROTOCOL_VERSION};
 pub use server::{default_socket_path, ControlServer, LocalClient};
 pub use snapshot::snapshot;

@@ -1,0 +1,298 @@
+//! The rack window's application object: the client, the model, the
+//! per-window UI state, and the frame function.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use stagerack::control::{Command, ControlClient, PROTOCOL_VERSION};
+
+use crate::host_loop::InProcessEngine;
+use crate::state::{AppState, Level, UndoEntry};
+
+/// How often the window asks for a status report.
+const STATUS_INTERVAL: Duration = Duration::from_millis(500);
+/// Repaint at least this often (meters run at ~30 Hz; the pump runs each frame).
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+
+/// Where the engine is, for the title bar.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// The engine runs in this process.
+    InProcess {
+        /// The socket other clients may attach to, if listening.
+        socket: Option<PathBuf>,
+    },
+    /// Attached to another process's engine.
+    Attached {
+        /// Its socket.
+        socket: PathBuf,
+    },
+}
+
+/// A drag of one end of a rack's key range on the keyboard strip.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyDrag {
+    pub rack: usize,
+    /// 0 = low end, 1 = high end.
+    pub end: usize,
+    pub keys: [u8; 2],
+}
+
+/// The state of the window itself (not of the engine).
+#[derive(Debug)]
+pub(crate) struct UiState {
+    pub selected_rack: Option<usize>,
+    pub selected_plugin: Option<(usize, usize)>,
+    /// The rack the plugin browser adds to (browser open when set).
+    pub browser_rack: Option<usize>,
+    pub browser_search: String,
+    pub new_rack_name: String,
+    pub preset_path: String,
+    pub show_help: bool,
+    /// Typed parameter entries being edited: (rack, plugin, param) → text.
+    pub param_text: HashMap<(usize, usize, u32), String>,
+    /// Channel lists being typed, per rack.
+    pub channel_text: HashMap<usize, String>,
+    /// A slider drag in progress: the value before it, for undo.
+    pub slider_origin: Option<((usize, usize, u32), f64)>,
+    /// A rack gain/pan drag in progress: the command before it, for undo.
+    pub rack_drag_origin: Option<(egui::Id, Vec<Command>)>,
+    pub key_drag: Option<KeyDrag>,
+}
+
+/// The rack window. Main (UI) thread.
+pub struct RackApp {
+    client: Box<dyn ControlClient>,
+    engine: Option<Rc<RefCell<InProcessEngine>>>,
+    /// What the window knows of the engine.
+    pub state: AppState,
+    pub(crate) ui: UiState,
+    mode: Mode,
+    last_status: Instant,
+    theme_set: bool,
+    quit: Option<Arc<AtomicBool>>,
+    was_connected: bool,
+}
+
+impl RackApp {
+    /// A window speaking to `client`; `engine`, when given, is pumped at the
+    /// start of every frame (the in-process case). Sends `hello`, asks for
+    /// the state and the plugin list, subscribes to meters. Main thread.
+    pub fn new(
+        client: Box<dyn ControlClient>,
+        engine: Option<Rc<RefCell<InProcessEngine>>>,
+        mode: Mode,
+        preset_path: PathBuf,
+    ) -> Self {
+        let mut app = Self {
+            client,
+            engine,
+            state: AppState::default(),
+            ui: UiState {
+                selected_rack: None,
+                selected_plugin: None,
+                browser_rack: None,
+                browser_search: String::new(),
+                new_rack_name: String::new(),
+                preset_path: preset_path.display().to_string(),
+                show_help: false,
+                param_text: HashMap::new(),
+                channel_text: HashMap::new(),
+                slider_origin: None,
+                rack_drag_origin: None,
+                key_drag: None,
+            },
+            mode,
+            last_status: Instant::now(),
+            theme_set: false,
+            quit: None,
+            was_connected: true,
+        };
+        app.send(Command::Hello {
+            version: PROTOCOL_VERSION,
+            client: "stagerack-ui".into(),
+        });
+        app.send(Command::GetState {});
+        app.send(Command::ListPlugins {});
+        app.send(Command::Subscribe { meters: true });
+        app.send(Command::Status {});
+        app
+    }
+
+    /// A flag that closes the window when set (e.g. by SIGINT). Main thread.
+    pub fn close_on(&mut self, flag: Arc<AtomicBool>) {
+        self.quit = Some(flag);
+    }
+
+    /// Sends one command without recording it for undo. Main thread.
+    pub fn send(&mut self, command: Command) -> u64 {
+        let id = self.client.send(command.clone());
+        self.state.sent(id, &command);
+        id
+    }
+
+    /// Sends an edit and records its inverse (from the snapshot before it)
+    /// on the undo stack. Main thread.
+    pub fn edit(&mut self, command: Command) {
+        let inverse = self
+            .state
+            .snapshot
+            .as_ref()
+            .and_then(|s| crate::undo::inverse(s, &command));
+        let label = crate::state::describe(&command);
+        self.send(command.clone());
+        if let Some(undo) = inverse {
+            self.push_undo(UndoEntry {
+                label,
+                redo: vec![command],
+                undo,
+            });
+        }
+    }
+
+    pub(crate) fn push_undo(&mut self, entry: UndoEntry) {
+        self.state.undo.push(entry);
+        self.state.redo.clear();
+    }
+
+    /// Takes back the latest edit. Main thread.
+    pub fn undo(&mut self) {
+        if let Some(e) = self.state.undo.pop() {
+            for c in e.undo.clone() {
+                self.send(c);
+            }
+            self.state.redo.push(e);
+        }
+    }
+
+    /// Does again the latest undone edit. Main thread.
+    pub fn redo(&mut self) {
+        if let Some(e) = self.state.redo.pop() {
+            for c in e.redo.clone() {
+                self.send(c);
+            }
+            self.state.undo.push(e);
+        }
+    }
+
+    /// Saves the current preset to the path in the preset field. Main thread.
+    pub fn save_preset(&mut self) {
+        let path = self.ui.preset_path.trim().to_owned();
+        if path.is_empty() {
+            self.state
+                .push_message(Level::Error, "type a file name in the preset field to save");
+            return;
+        }
+        self.send(Command::SavePreset { path: path.into() });
+    }
+
+    /// All notes off everywhere. Main thread.
+    pub fn panic(&mut self) {
+        self.send(Command::Panic {});
+        self.state.push_message(Level::Info, "panic: all notes off");
+    }
+
+    /// Runs the in-process pump (if any) and takes in every waiting reply.
+    /// Main thread; called first in every frame.
+    pub fn poll(&mut self) {
+        if let Some(engine) = &self.engine {
+            engine.borrow_mut().pump();
+        }
+        while let Some(reply) = self.client.try_recv() {
+            self.state.apply(reply);
+        }
+        let connected = self.client.connected();
+        if self.was_connected && !connected {
+            self.state.push_message(
+                Level::Error,
+                "the engine closed the connection; restart it and attach again",
+            );
+        }
+        self.was_connected = connected;
+        if self.last_status.elapsed() >= STATUS_INTERVAL && connected {
+            self.last_status = Instant::now();
+            self.send(Command::Status {});
+        }
+    }
+
+    /// Whether the engine is still reachable. Main thread.
+    pub fn connected(&self) -> bool {
+        self.client.connected()
+    }
+
+    pub(crate) fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// One frame: pump, shortcuts, then every panel. Main thread.
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if !self.theme_set {
+            crate::theme::apply(&ctx);
+            self.theme_set = true;
+        }
+        self.poll();
+        if self
+            .quit
+            .as_ref()
+            .is_some_and(|q| q.load(Ordering::Relaxed))
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        self.shortcuts(&ctx);
+        crate::views::draw(self, ui);
+        ctx.request_repaint_after(FRAME_INTERVAL);
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let redo = ctx.input_mut(|i| {
+            i.consume_shortcut(&KeyboardShortcut::new(
+                Modifiers::COMMAND | Modifiers::SHIFT,
+                Key::Z,
+            )) || i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Y))
+        });
+        if redo {
+            self.redo();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)))
+        {
+            self.undo();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::S)))
+        {
+            self.save_preset();
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F1)) {
+            self.ui.show_help = !self.ui.show_help;
+        }
+        if !typing {
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
+                self.panic();
+            }
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::PageDown)) {
+                self.send(Command::SetlistNext {});
+            }
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::PageUp)) {
+                self.send(Command::SetlistPrevious {});
+            }
+        }
+    }
+}
+
+impl eframe::App for RackApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
+    }
+
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        crate::theme::BACKGROUND.to_normalized_gamma_f32()
+    }
+}

@@ -1,0 +1,204 @@
+//! The engine inside the window's process, and the driver that runs it.
+//!
+//! [`InProcessEngine`] owns the [`Session`] (main thread), the
+//! [`ControlServer`] the window (and, with `--listen`, other clients) talk
+//! to, and the driver thread. Its [`InProcessEngine::pump`] is the
+//! main-thread pump; the window calls it first in every frame.
+//!
+//! The driver here is [`NullDriver`]: a real-time-paced thread that calls
+//! [`Engine::process`] once per period on a monotonic deadline and throws
+//! the audio away. It is the fallback for machines without an audio
+//! device (and for tests); a live backend (JACK) replaces it by taking the
+//! [`Engine`] where [`InProcessEngine::start`] hands it to [`NullDriver::start`].
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use stagerack::control::{ControlServer, LocalClient};
+use stagerack::engine::{Engine, EngineConfig, QueueCapacities};
+use stagerack::preset::Preset;
+use stagerack::session::{Session, SessionError};
+
+/// Frames per period of the null driver (5.3 ms at 48 kHz).
+pub const NULL_PERIOD: usize = 256;
+/// Sample rate of the null driver.
+pub const NULL_RATE: f64 = 48_000.0;
+
+/// The engine's configuration for the null driver. Any thread.
+pub fn null_config() -> EngineConfig {
+    EngineConfig {
+        sample_rate: NULL_RATE,
+        max_block: NULL_PERIOD,
+        queues: QueueCapacities::default(),
+    }
+}
+
+/// A driver thread with no audio device: processes one period every
+/// `period / rate` seconds on a monotonic clock and discards the output.
+/// Created and stopped on the main thread; the thread it starts is the
+/// engine's audio thread.
+pub struct NullDriver {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Engine>>,
+}
+
+impl NullDriver {
+    /// Starts the audio thread with `engine`. Main thread.
+    pub fn start(mut engine: Engine, rate: f64, period: usize) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("stagerack-null-driver".into())
+            .spawn(move || {
+                // Preallocated once; `process` never allocates.
+                let mut left = vec![0.0f32; period];
+                let mut right = vec![0.0f32; period];
+                let step = Duration::from_secs_f64(period as f64 / rate);
+                let mut deadline = Instant::now();
+                while !stop_flag.load(Ordering::Acquire) {
+                    engine.process(&[], None, &mut left, &mut right);
+                    deadline += step;
+                    let now = Instant::now();
+                    if deadline > now {
+                        std::thread::sleep(deadline - now);
+                    } else if now - deadline > step * 4 {
+                        // Far behind (a stalled machine): start afresh
+                        // rather than racing to catch up.
+                        deadline = now;
+                    }
+                }
+                engine
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread at its next period and gives the engine back.
+    /// Main thread.
+    pub fn stop(mut self) -> Option<Engine> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for NullDriver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Why the in-process engine could not start. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The preset's plugins could not be set up.
+    #[error("the engine could not start: {0}")]
+    Session(#[from] SessionError),
+    /// The driver thread could not be created.
+    #[error("the audio driver thread could not start: {0}")]
+    Driver(std::io::Error),
+    /// The control socket could not be opened.
+    #[error("cannot listen on the control socket {path}: {source}")]
+    Listen {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The engine running in this process: session, control server and
+/// driver. Main thread only (the session holds plugin main-thread handles).
+pub struct InProcessEngine {
+    session: Option<Session>,
+    server: ControlServer,
+    driver: Option<NullDriver>,
+}
+
+impl InProcessEngine {
+    /// Builds the session from `preset` and starts the null driver.
+    /// Main thread.
+    pub fn start(preset: &Preset) -> Result<Self, HostError> {
+        let config = null_config();
+        let (session, engine) = Session::new(preset, config, false)?;
+        let driver = NullDriver::start(engine, config.sample_rate, config.max_block)
+            .map_err(HostError::Driver)?;
+        Ok(Self {
+            session: Some(session),
+            server: ControlServer::new(),
+            driver: Some(driver),
+        })
+    }
+
+    /// Opens the control socket at `path` for other clients. Main thread.
+    pub fn listen(&mut self, path: &Path) -> Result<(), HostError> {
+        self.server
+            .listen(path)
+            .map_err(|source| HostError::Listen {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// A client in this process (the window). Main thread.
+    pub fn connect(&mut self) -> LocalClient {
+        self.server.connect_local()
+    }
+
+    /// The main-thread pump: returned plans and plugin requests first,
+    /// then every client's waiting commands. Never blocks. Main thread.
+    pub fn pump(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            session.pump();
+            self.server.poll(session);
+        }
+    }
+
+    /// Buffers the driver has processed so far. Main thread.
+    pub fn buffers(&mut self) -> u64 {
+        self.session
+            .as_mut()
+            .map(|s| {
+                s.handle()
+                    .shared()
+                    .buffers
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Ends the engine gently: all notes off, a short tail so releases
+    /// fade instead of stopping mid-waveform, then the driver stops and
+    /// every plugin is deactivated on this thread. Main thread.
+    pub fn shutdown(&mut self) {
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        session.panic();
+        let until = Instant::now() + Duration::from_millis(120);
+        while Instant::now() < until {
+            session.pump();
+            self.server.poll(&mut session);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match self.driver.take().and_then(NullDriver::stop) {
+            Some(engine) => session.shutdown(engine),
+            None => tracing::error!(
+                "the driver thread ended abnormally; plugins dropped without deactivation"
+            ),
+        }
+    }
+}
+
+impl Drop for InProcessEngine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,253 @@
+//! What the window knows about the engine: the latest snapshot, meters,
+//! status, the message list and the undo/redo stacks. Built only from
+//! protocol replies, so it is the same whether the engine is in process or
+//! behind a socket. Main (UI) thread.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use stagerack::control::protocol::StatusReport;
+use stagerack::control::{Command, Reply, Snapshot};
+use stagerack::plugin::PluginDescriptor;
+
+/// Most messages kept in the list.
+const MAX_MESSAGES: usize = 200;
+/// Meter fall per frame of the display (peak hold decays smoothly).
+const METER_DECAY: f32 = 0.85;
+
+/// How serious a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// For information (a preset saved).
+    Info,
+    /// Something the user should look at (a plugin missing).
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+/// One line in the message list.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// Severity.
+    pub level: Level,
+    /// The text.
+    pub text: String,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// An undoable edit: the commands that make it and the commands that take
+/// it back (computed from the snapshot before the edit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UndoEntry {
+    /// Shown in the undo button's tooltip.
+    pub label: String,
+    /// Re-does the edit.
+    pub redo: Vec<Command>,
+    /// Undoes it.
+    pub undo: Vec<Command>,
+}
+
+/// Displayed meter levels (linear peak, decaying).
+#[derive(Clone, Debug, Default)]
+pub struct Meters {
+    /// Master left/right.
+    pub master: [f32; 2],
+    /// Each rack's left/right, as the snapshot lists racks.
+    pub racks: Vec<[f32; 2]>,
+}
+
+/// The window's model of the engine. Main (UI) thread.
+#[derive(Debug, Default)]
+pub struct AppState {
+    /// The latest state, once the engine sent one.
+    pub snapshot: Option<Snapshot>,
+    /// Loadable plugins (from `list_plugins`).
+    pub plugins: Vec<PluginDescriptor>,
+    /// Displayed meters.
+    pub meters: Meters,
+    /// Latest engine health.
+    pub status: Option<StatusReport>,
+    /// Buffers counted at the previous status, to tell a stalled engine.
+    pub last_buffers: Option<u64>,
+    /// Errors, warnings and notices, oldest first.
+    pub messages: Vec<Message>,
+    /// Edits that can be undone, latest last.
+    pub undo: Vec<UndoEntry>,
+    /// Undone edits that can be redone, latest last.
+    pub redo: Vec<UndoEntry>,
+    /// The engine answered `hello`.
+    pub welcomed: bool,
+    /// What each request in flight was, for error messages.
+    pending: HashMap<u64, String>,
+    /// Engine warnings already shown.
+    seen_warnings: usize,
+    /// Ids of save requests in flight, with their paths.
+    pending_saves: HashMap<u64, String>,
+}
+
+impl AppState {
+    /// Adds a message to the list. Main thread.
+    pub fn push_message(&mut self, level: Level, text: impl Into<String>) {
+        self.messages.push(Message {
+            level,
+            text: text.into(),
+            at: Instant::now(),
+        });
+        if self.messages.len() > MAX_MESSAGES {
+            let extra = self.messages.len() - MAX_MESSAGES;
+            self.messages.drain(..extra);
+        }
+    }
+
+    /// Remembers what request `id` was (for its error message). Main thread.
+    pub fn sent(&mut self, id: u64, command: &Command) {
+        if let Command::SavePreset { path } = command {
+            self.pending_saves.insert(id, path.display().to_string());
+        }
+        self.pending.insert(id, describe(command));
+    }
+
+    /// Takes in one reply or event from the engine. Main thread.
+    pub fn apply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Learned { what } => {
+                self.push_message(Level::Info, format!("MIDI learn: {what}"));
+            }
+            Reply::Welcome { id, .. } => {
+                self.pending.remove(&id);
+                self.welcomed = true;
+            }
+            Reply::Ok { id } => {
+                self.pending.remove(&id);
+                if let Some(path) = self.pending_saves.remove(&id) {
+                    self.push_message(Level::Info, format!("preset saved to {path}"));
+                }
+            }
+            Reply::Error { id, message } => {
+                self.pending_saves.remove(&id);
+                let what = self.pending.remove(&id);
+                let text = match what {
+                    Some(w) => format!("{w}: {message}"),
+                    None => message,
+                };
+                self.push_message(Level::Error, text);
+            }
+            Reply::State { id, state } => {
+                self.pending.remove(&id);
+                self.meters.racks.resize(state.racks.len(), [0.0; 2]);
+                self.snapshot = Some(state);
+            }
+            Reply::Param {
+                rack,
+                index,
+                param,
+                value,
+            } => {
+                if let Some(p) = self
+                    .snapshot
+                    .as_mut()
+                    .and_then(|s| s.racks.get_mut(rack))
+                    .and_then(|r| r.plugins.get_mut(index))
+                    .and_then(|p| p.params.iter_mut().find(|p| p.id == param))
+                {
+                    p.value = value;
+                    p.text = format_value(value, p.stepped);
+                }
+            }
+            Reply::Plugins { id, plugins } => {
+                self.pending.remove(&id);
+                self.plugins = plugins;
+            }
+            Reply::Meters { master, racks } => {
+                for (shown, new) in self.meters.master.iter_mut().zip(master) {
+                    *shown = new.max(*shown * METER_DECAY);
+                }
+                self.meters.racks.resize(racks.len(), [0.0; 2]);
+                for (shown, new) in self.meters.racks.iter_mut().zip(racks) {
+                    for (s, n) in shown.iter_mut().zip(new) {
+                        *s = n.max(*s * METER_DECAY);
+                    }
+                }
+            }
+            Reply::Status { id, status } => {
+                self.pending.remove(&id);
+                for w in status.messages.iter().skip(self.seen_warnings) {
+                    let level = if w.contains("panicked") || w.contains("failed") {
+                        Level::Error
+                    } else {
+                        Level::Warning
+                    };
+                    self.push_message(level, w.clone());
+                }
+                self.seen_warnings = self.seen_warnings.max(status.messages.len());
+                self.last_buffers = self.status.as_ref().map(|s| s.buffers);
+                self.status = Some(status);
+            }
+        }
+    }
+
+    /// The display name of the preset new notes go to. Main thread.
+    pub fn current_preset_name(&self) -> &str {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.presets.get(usize::from(s.current)))
+            .map(String::as_str)
+            .unwrap_or("(no preset)")
+    }
+}
+
+/// A parameter's value as text when the plugin's own text is not at hand.
+pub fn format_value(value: f64, stepped: bool) -> String {
+    if stepped {
+        format!("{value:.0}")
+    } else if value.abs() >= 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// A short description of a command, for messages and undo tooltips.
+pub fn describe(command: &Command) -> String {
+    match command {
+        Command::Hello { .. } => "connect".into(),
+        Command::GetState {} => "read the engine state".into(),
+        Command::MidiLearn { rack, index, .. } => {
+            format!("MIDI learn on plugin {} of rack {}", index + 1, rack + 1)
+        }
+        Command::MidiLearnCancel {} => "stop MIDI learn".into(),
+        Command::ListPlugins {} => "list plugins".into(),
+        Command::AddPlugin { plugin, rack, .. } => format!("add {plugin} to rack {}", rack + 1),
+        Command::RemovePlugin { rack, index } => {
+            format!("remove plugin {} of rack {}", index + 1, rack + 1)
+        }
+        Command::MovePlugin { rack, from, to } => {
+            format!(
+                "move plugin {} to {} in rack {}",
+                from + 1,
+                to + 1,
+                rack + 1
+            )
+        }
+        Command::SetBypass { bypass, .. } => {
+            if *bypass {
+                "bypass a plugin".into()
+            } else {
+                "un-bypass a plugin".into()
+            }
+        }
+        Command::SetParam { param, value, .. } => format!("set parameter {param} to {value}"),
+        Command::EditRack { rack, .. } => format!("edit rack {}", rack + 1),
+        Command::AddRack { name } => format!("add rack {name}"),
+        Command::RemoveRack { rack } => format!("remove rack {}", rack + 1),
+        Command::SavePreset { path } => format!("save preset to {}", path.display()),
+        Command::SetlistNext {} => "next setlist entry".into(),
+        Command::SetlistPrevious {} => "previous setlist entry".into(),
+        Command::SetlistSelect { index } => format!("select setlist entry {}", index + 1),
+        Command::Panic {} => "panic".into(),
+        Command::Subscribe { .. } => "subscribe to meters".into(),
+        Command::Status {} => "read the engine status".into(),
+    }
+}

@@ -1,0 +1,161 @@
+//! The keyboard strip: MIDI keys 0..=127 with each rack's key range as a
+//! coloured bar underneath; drag a bar's ends to change the range
+//! (`edit_rack { keys }`, undoable).
+
+use eframe::egui::{self, Color32, FontId, RichText, Sense};
+use stagerack::control::Command;
+use stagerack::session::RackEdit;
+
+use crate::app::{KeyDrag, RackApp};
+use crate::theme;
+
+const KEYS_HEIGHT: f32 = 46.0;
+const LANE_HEIGHT: f32 = 20.0;
+const HANDLE_WIDTH: f32 = 10.0;
+
+/// Whether MIDI key `k` is a black key.
+fn is_black(k: u8) -> bool {
+    matches!(k % 12, 1 | 3 | 6 | 8 | 10)
+}
+
+/// The key name: 60 = C4.
+pub fn key_name(k: u8) -> String {
+    const NAMES: [&str; 12] = [
+        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+    ];
+    format!("{}{}", NAMES[usize::from(k % 12)], i32::from(k / 12) - 1)
+}
+
+/// Draws the strip. UI thread.
+pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+    let Some(snapshot) = app.state.snapshot.clone() else {
+        return;
+    };
+    let lanes: Vec<(usize, String, [u8; 2])> = snapshot
+        .racks
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.preset == snapshot.current)
+        .map(|(i, r)| {
+            (
+                i,
+                r.routing.name.clone(),
+                r.routing.keys.unwrap_or([0, 127]),
+            )
+        })
+        .collect();
+    ui.label(RichText::new("Key ranges").strong());
+    let width = ui.available_width();
+    let height = KEYS_HEIGHT + LANE_HEIGHT * lanes.len().max(1) as f32 + 4.0;
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), Sense::hover());
+    let painter = ui.painter_at(rect);
+    let key_w = rect.width() / 128.0;
+    let x_of = |k: f32| rect.left() + k * key_w;
+    let key_at = |x: f32| ((x - rect.left()) / key_w).floor().clamp(0.0, 127.0) as u8;
+    // Keys.
+    for k in 0u8..=127 {
+        let r = egui::Rect::from_min_size(
+            egui::pos2(x_of(f32::from(k)), rect.top()),
+            egui::vec2(key_w, KEYS_HEIGHT),
+        );
+        let (fill, h) = if is_black(k) {
+            (Color32::from_gray(25), KEYS_HEIGHT * 0.62)
+        } else {
+            (Color32::from_gray(225), KEYS_HEIGHT)
+        };
+        painter.rect_filled(
+            egui::Rect::from_min_size(r.min, egui::vec2(key_w - 0.5, h)),
+            0.0,
+            fill,
+        );
+        if k % 12 == 0 {
+            painter.text(
+                egui::pos2(r.left() + 1.0, rect.top() + KEYS_HEIGHT - 2.0),
+                egui::Align2::LEFT_BOTTOM,
+                key_name(k),
+                FontId::proportional(11.0),
+                Color32::BLACK,
+            );
+        }
+    }
+    // Lanes.
+    for (lane, (rack, name, keys)) in lanes.iter().enumerate() {
+        let keys = match app.ui.key_drag {
+            Some(d) if d.rack == *rack => d.keys,
+            _ => *keys,
+        };
+        let top = rect.top() + KEYS_HEIGHT + 4.0 + lane as f32 * LANE_HEIGHT;
+        let colour = theme::RACK_COLOURS[*rack % theme::RACK_COLOURS.len()];
+        let bar = egui::Rect::from_min_max(
+            egui::pos2(x_of(f32::from(keys[0])), top),
+            egui::pos2(x_of(f32::from(keys[1]) + 1.0), top + LANE_HEIGHT - 3.0),
+        );
+        painter.rect_filled(bar, 3.0, colour.gamma_multiply(0.8));
+        painter.text(
+            bar.left_center() + egui::vec2(HANDLE_WIDTH + 2.0, 0.0),
+            egui::Align2::LEFT_CENTER,
+            format!("{name}  {}-{}", key_name(keys[0]), key_name(keys[1])),
+            FontId::proportional(14.0),
+            Color32::BLACK,
+        );
+        for end in 0..2 {
+            let x = if end == 0 {
+                bar.left()
+            } else {
+                bar.right() - HANDLE_WIDTH
+            };
+            let handle = egui::Rect::from_min_size(
+                egui::pos2(x, bar.top()),
+                egui::vec2(HANDLE_WIDTH, bar.height()),
+            );
+            painter.rect_filled(handle, 2.0, Color32::WHITE);
+            let id = ui.scope_id().with(("key-handle", *rack, end));
+            let r = ui
+                .interact(handle, id, Sense::drag())
+                .on_hover_cursor(egui::CursorIcon::ResizeHorizontal)
+                .on_hover_text(format!(
+                    "Drag to change {name}'s {} key",
+                    ["lowest", "highest"][end]
+                ));
+            if r.drag_started() {
+                app.ui.key_drag = Some(KeyDrag {
+                    rack: *rack,
+                    end,
+                    keys,
+                });
+            }
+            if r.dragged() {
+                if let (Some(pos), Some(d)) = (r.interact_pointer_pos(), app.ui.key_drag.as_mut()) {
+                    let k = key_at(pos.x);
+                    if d.end == 0 {
+                        d.keys[0] = k.min(d.keys[1]);
+                    } else {
+                        d.keys[1] = k.max(d.keys[0]);
+                    }
+                }
+            }
+            if r.drag_stopped() {
+                if let Some(d) = app.ui.key_drag.take() {
+                    app.edit(Command::EditRack {
+                        rack: d.rack,
+                        edit: RackEdit {
+                            keys: Some(d.keys),
+                            ..RackEdit::default()
+                        },
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_names_put_middle_c_at_60() {
+        assert_eq!(super::key_name(60), "C4");
+        assert_eq!(super::key_name(0), "C-1");
+        assert_eq!(super::key_name(127), "G9");
+        assert!(super::is_black(61) && !super::is_black(64));
+    }
+}

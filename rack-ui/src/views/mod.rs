@@ -1,0 +1,203 @@
+//! The window's panels. Each view reads the latest snapshot and turns
+//! clicks into protocol commands through [`RackApp::edit`] (undoable) or
+//! [`RackApp::send`]. UI thread.
+
+mod browser;
+mod keyboard;
+mod params;
+mod racks;
+mod status;
+
+use eframe::egui::{self, Color32, RichText};
+use stagerack::control::Command;
+
+use crate::app::{Mode, RackApp};
+use crate::theme;
+
+/// The keyboard shortcuts, shown in the help window.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    (
+        "Space",
+        "Panic: all notes off (when no text field has focus)",
+    ),
+    ("Ctrl+Z", "Undo the last edit"),
+    ("Ctrl+Shift+Z / Ctrl+Y", "Redo"),
+    ("Ctrl+S", "Save the preset to the path in the preset field"),
+    ("Page Up / Page Down", "Previous / next setlist entry"),
+    ("F1", "Show or hide this help"),
+    (
+        "Double-click a slider",
+        "Reset the parameter to its default",
+    ),
+    ("Enter in a value field", "Set the typed value"),
+];
+
+/// Draws the whole window. UI thread.
+pub fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+    egui::Panel::top("top")
+        .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
+        .show(ui, |ui| top_bar(app, ui));
+    egui::Panel::bottom("status")
+        .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
+        .default_size(150.0)
+        .resizable(true)
+        .show(ui, |ui| status::draw(app, ui));
+    egui::Panel::right("params")
+        .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
+        .default_size(420.0)
+        .resizable(true)
+        .show(ui, |ui| {
+            if app.ui.browser_rack.is_some() {
+                browser::draw(app, ui);
+            } else {
+                params::draw(app, ui);
+            }
+        });
+    egui::CentralPanel::default()
+        .frame(egui::Frame::new().fill(theme::BACKGROUND).inner_margin(8.0))
+        .show(ui, |ui| {
+            keyboard::draw(app, ui);
+            ui.add_space(6.0);
+            racks::draw(app, ui);
+        });
+    if app.ui.show_help {
+        help(app, ui.ctx());
+    }
+}
+
+fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("stagerack").heading().strong());
+        let (text, colour) = match app.mode() {
+            Mode::InProcess { socket: None } => ("engine in this window".to_owned(), theme::ACCENT),
+            Mode::InProcess { socket: Some(s) } => (
+                format!("engine in this window, listening on {}", s.display()),
+                theme::ACCENT,
+            ),
+            Mode::Attached { socket } => {
+                if app.connected() {
+                    (format!("attached to {}", socket.display()), theme::ACCENT)
+                } else {
+                    (
+                        format!("DISCONNECTED from {}", socket.display()),
+                        theme::DANGER,
+                    )
+                }
+            }
+        };
+        ui.label(RichText::new(text).color(colour).small());
+        ui.separator();
+        // Setlist.
+        if ui
+            .button("< Previous")
+            .on_hover_text("Previous setlist entry (Page Up)")
+            .clicked()
+        {
+            app.send(Command::SetlistPrevious {});
+        }
+        let (count, current) = app
+            .state
+            .snapshot
+            .as_ref()
+            .map(|s| (s.presets.len(), usize::from(s.current) + 1))
+            .unwrap_or((0, 0));
+        ui.label(
+            RichText::new(format!(
+                "{} ({current}/{count})",
+                app.state.current_preset_name()
+            ))
+            .size(20.0)
+            .strong(),
+        );
+        if ui
+            .button("Next >")
+            .on_hover_text("Next setlist entry (Page Down)")
+            .clicked()
+        {
+            app.send(Command::SetlistNext {});
+        }
+        ui.separator();
+        let undo_tip = app
+            .state
+            .undo
+            .last()
+            .map(|e| format!("Undo {} (Ctrl+Z)", e.label));
+        if ui
+            .add_enabled(undo_tip.is_some(), egui::Button::new("Undo"))
+            .on_hover_text(undo_tip.unwrap_or_default())
+            .clicked()
+        {
+            app.undo();
+        }
+        let redo_tip = app
+            .state
+            .redo
+            .last()
+            .map(|e| format!("Redo {} (Ctrl+Shift+Z)", e.label));
+        if ui
+            .add_enabled(redo_tip.is_some(), egui::Button::new("Redo"))
+            .on_hover_text(redo_tip.unwrap_or_default())
+            .clicked()
+        {
+            app.redo();
+        }
+        ui.separator();
+        let l = ui.label("Preset file");
+        ui.add(egui::TextEdit::singleline(&mut app.ui.preset_path).desired_width(260.0))
+            .labelled_by(l.id);
+        if ui.button("Save preset").on_hover_text("Ctrl+S").clicked() {
+            app.save_preset();
+        }
+        ui.separator();
+        let panic = egui::Button::new(
+            RichText::new("PANIC")
+                .size(20.0)
+                .strong()
+                .color(Color32::WHITE),
+        )
+        .fill(theme::DANGER)
+        .min_size(egui::vec2(110.0, 34.0));
+        if ui
+            .add(panic)
+            .on_hover_text("All notes off everywhere (Space)")
+            .clicked()
+        {
+            app.panic();
+        }
+        if ui.button("Help").on_hover_text("F1").clicked() {
+            app.ui.show_help = !app.ui.show_help;
+        }
+    });
+}
+
+fn help(app: &mut RackApp, ctx: &egui::Context) {
+    let mut open = true;
+    egui::Window::new("Help")
+        .open(&mut open)
+        .collapsible(false)
+        .show(ctx, |ui| {
+            ui.label("Keyboard shortcuts:");
+            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                for (k, what) in SHORTCUTS {
+                    ui.label(RichText::new(*k).monospace().strong());
+                    ui.label(*what);
+                    ui.end_row();
+                }
+            });
+            ui.separator();
+            ui.label(
+                "Racks: drag the ends of a rack's bar on the keyboard strip to change its key \
+                 range. Drag a plugin by its :: handle (or use Up and Down) to reorder a chain. Click a \
+                 plugin to edit its parameters on the right.",
+            );
+            ui.label(
+                "Closing the window: in-process, notes are released and plugins deactivated \
+                 before the process exits (with --keep-running the engine keeps playing \
+                 headless until Ctrl+C). Attached to another engine, closing or killing the \
+                 window leaves that engine playing.",
+            );
+        });
+    if !open {
+        app.ui.show_help = false;
+    }
+}

@@ -1,0 +1,403 @@
+//! The racks of the current preset: name, meter, mix, routing, and the
+//! chain of plugins (select, bypass, reorder by drag or ▲/▼, remove, add).
+
+use eframe::egui::{self, RichText};
+use stagerack::control::protocol::RackSnapshot;
+use stagerack::control::Command;
+use stagerack::session::RackEdit;
+
+use crate::app::RackApp;
+use crate::state::UndoEntry;
+use crate::theme;
+
+/// Sends a rack edit from a widget: clicks and typed values are one undo
+/// entry each; a drag is one entry from its start to its end.
+fn rack_edit(app: &mut RackApp, r: &egui::Response, rack: usize, edit: RackEdit) {
+    let cmd = Command::EditRack { rack, edit };
+    if r.drag_started() {
+        let undo = app
+            .state
+            .snapshot
+            .as_ref()
+            .and_then(|s| crate::undo::inverse(s, &cmd))
+            .unwrap_or_default();
+        app.ui.rack_drag_origin = Some((r.id, undo));
+    }
+    let dragging = r.dragged()
+        || app
+            .ui
+            .rack_drag_origin
+            .as_ref()
+            .is_some_and(|(id, _)| *id == r.id);
+    if r.changed() {
+        if dragging {
+            app.send(cmd.clone());
+        } else {
+            app.edit(cmd.clone());
+        }
+    }
+    if r.drag_stopped() {
+        if let Some((id, undo)) = app.ui.rack_drag_origin.take() {
+            if id == r.id && !undo.is_empty() {
+                app.send(cmd.clone());
+                app.push_undo(UndoEntry {
+                    label: crate::state::describe(&cmd),
+                    redo: vec![cmd],
+                    undo,
+                });
+            }
+        }
+    }
+}
+
+/// Draws every rack of the current preset and the "Add rack" row. UI thread.
+pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+    let Some(snapshot) = app.state.snapshot.clone() else {
+        ui.label(RichText::new("Waiting for the engine's state...").size(20.0));
+        return;
+    };
+    ui.horizontal(|ui| {
+        let l = ui.label("New rack name");
+        ui.add(
+            egui::TextEdit::singleline(&mut app.ui.new_rack_name)
+                .desired_width(180.0)
+                .hint_text(format!("rack {}", snapshot.racks.len() + 1)),
+        )
+        .labelled_by(l.id);
+        if ui.button(RichText::new("Add rack").size(18.0)).clicked() {
+            let name = match app.ui.new_rack_name.trim() {
+                "" => format!("rack {}", snapshot.racks.len() + 1),
+                n => n.to_owned(),
+            };
+            app.edit(Command::AddRack { name });
+            app.ui.new_rack_name.clear();
+            app.ui.selected_rack = Some(snapshot.racks.len());
+        }
+    });
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for (i, rack) in snapshot.racks.iter().enumerate() {
+                if rack.preset != snapshot.current {
+                    continue;
+                }
+                ui.push_id(("rack", i), |ui| rack_card(app, ui, i, rack));
+                ui.add_space(6.0);
+            }
+        });
+}
+
+fn rack_card(app: &mut RackApp, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
+    let def = &rack.routing;
+    let selected = app.ui.selected_rack == Some(i);
+    let colour = theme::RACK_COLOURS[i % theme::RACK_COLOURS.len()];
+    let frame = egui::Frame::new()
+        .fill(if selected {
+            theme::SELECTED.gamma_multiply(0.5)
+        } else {
+            theme::PANEL
+        })
+        .stroke((2.0, colour))
+        .corner_radius(6.0)
+        .inner_margin(8.0);
+    frame.show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        // Header: name, meter, mute, solo, remove.
+        ui.horizontal(|ui| {
+            let name_colour = if def.mute { theme::MUTED } else { colour };
+            let name = ui.add(
+                egui::Label::new(
+                    RichText::new(&def.name)
+                        .size(theme::RACK_NAME_SIZE)
+                        .strong()
+                        .color(name_colour),
+                )
+                .sense(egui::Sense::click()),
+            );
+            if name.clicked() {
+                app.ui.selected_rack = Some(i);
+            }
+            let peaks = app.state.meters.racks.get(i).copied().unwrap_or([0.0; 2]);
+            super::status::meter(ui, peaks, egui::vec2(200.0, 22.0));
+            let mut mute = def.mute;
+            let r = ui.toggle_value(&mut mute, RichText::new("Mute").strong());
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    mute: Some(mute),
+                    ..Default::default()
+                },
+            );
+            let mut solo = def.solo;
+            let r = ui.toggle_value(&mut solo, RichText::new("Solo").strong());
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    solo: Some(solo),
+                    ..Default::default()
+                },
+            );
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button(format!("Remove rack {}", def.name)).clicked() {
+                    app.edit(Command::RemoveRack { rack: i });
+                    app.ui.selected_plugin = None;
+                    app.ui.selected_rack = None;
+                }
+            });
+        });
+        // Mix and routing.
+        ui.horizontal_wrapped(|ui| {
+            let mut gain = def.gain_db;
+            let l = ui.label("Gain");
+            let r = ui
+                .add(
+                    egui::Slider::new(&mut gain, -60.0..=12.0)
+                        .suffix(" dB")
+                        .max_decimals(1),
+                )
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    gain_db: Some(gain),
+                    ..Default::default()
+                },
+            );
+            let mut pan = def.pan;
+            let l = ui.label("Pan");
+            let r = ui
+                .add(egui::Slider::new(&mut pan, -1.0..=1.0).max_decimals(2))
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    pan: Some(pan),
+                    ..Default::default()
+                },
+            );
+        });
+        ui.horizontal_wrapped(|ui| {
+            let mut t = def.transpose;
+            let l = ui.label("Transpose");
+            let r = ui
+                .add(egui::DragValue::new(&mut t).range(-48..=48).suffix(" st"))
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    transpose: Some(t),
+                    ..Default::default()
+                },
+            );
+            let mut o = def.octave;
+            let l = ui.label("Octave");
+            let r = ui
+                .add(egui::DragValue::new(&mut o).range(-4..=4))
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    octave: Some(o),
+                    ..Default::default()
+                },
+            );
+            let [mut lo, mut hi] = def.keys.unwrap_or([0, 127]);
+            let l = ui.label("Keys");
+            let r = ui
+                .add(egui::DragValue::new(&mut lo).range(0..=hi))
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    keys: Some([lo, hi]),
+                    ..Default::default()
+                },
+            );
+            let l = ui.label("to");
+            let r = ui
+                .add(egui::DragValue::new(&mut hi).range(lo..=127))
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    keys: Some([lo, hi]),
+                    ..Default::default()
+                },
+            );
+            let curve_label = ui.label("Velocity curve");
+            let current = crate::undo::curve_name(&def.velocity_curve).unwrap_or("custom");
+            let curve = egui::ComboBox::from_id_salt(("curve", i))
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    for c in ["linear", "soft", "hard"] {
+                        if ui.selectable_label(current == c, c).clicked() && current != c {
+                            app.edit(Command::EditRack {
+                                rack: i,
+                                edit: RackEdit {
+                                    velocity_curve: Some(c.into()),
+                                    ..Default::default()
+                                },
+                            });
+                        }
+                    }
+                });
+            let _ = curve.response.labelled_by(curve_label.id);
+            let l = ui.label("Channels");
+            let shown = def
+                .channels
+                .as_ref()
+                .map(|c| c.iter().map(u8::to_string).collect::<Vec<_>>().join(","))
+                .unwrap_or_default();
+            let text = app
+                .ui
+                .channel_text
+                .entry(i)
+                .or_insert_with(|| shown.clone());
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(text)
+                        .desired_width(90.0)
+                        .hint_text("all"),
+                )
+                .labelled_by(l.id)
+                .on_hover_text("MIDI channels 1-16, e.g. 1,2 (empty: all); Enter to apply");
+            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                let typed = text.clone();
+                app.ui.channel_text.remove(&i);
+                match parse_channels(&typed) {
+                    Ok(ch) => app.edit(Command::EditRack {
+                        rack: i,
+                        edit: RackEdit {
+                            channels: Some(ch),
+                            ..Default::default()
+                        },
+                    }),
+                    Err(e) => app.state.push_message(crate::state::Level::Error, e),
+                }
+            } else if !r.has_focus() {
+                app.ui.channel_text.remove(&i);
+            }
+        });
+        ui.separator();
+        chain(app, ui, i, rack);
+    });
+}
+
+/// "1, 2,16" → [1, 2, 16]; empty → all channels.
+pub fn parse_channels(text: &str) -> Result<Vec<u8>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<u8>() {
+            Ok(c @ 1..=16) => Ok(c),
+            _ => Err(format!("channels: `{s}` is not a MIDI channel (1 to 16)")),
+        })
+        .collect()
+}
+
+fn chain(app: &mut RackApp, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) {
+    let len = r.plugins.len();
+    if len == 0 {
+        ui.label(RichText::new("(empty chain: add an instrument)").color(theme::MUTED));
+    }
+    let mut moved = None;
+    for (index, p) in r.plugins.iter().enumerate() {
+        let row = ui.horizontal(|ui| {
+            ui.dnd_drag_source(ui.scope_id().with(("drag", index)), (rack, index), |ui| {
+                ui.label(RichText::new("::").size(20.0));
+            })
+            .response
+            .on_hover_text("Drag to reorder");
+            let selected = app.ui.selected_plugin == Some((rack, index));
+            let mut label = RichText::new(&p.name).size(18.0);
+            if p.failed {
+                label = label.color(theme::DANGER);
+            } else if p.bypass {
+                label = label.color(theme::MUTED);
+            }
+            if ui.selectable_label(selected, label).clicked() {
+                app.ui.selected_plugin = Some((rack, index));
+                app.ui.selected_rack = Some(rack);
+                app.ui.browser_rack = None;
+            }
+            if p.failed {
+                ui.label(RichText::new("FAILED").color(theme::DANGER).strong());
+            }
+            let mut bypass = p.bypass;
+            if ui.checkbox(&mut bypass, "Bypass").changed() {
+                app.edit(Command::SetBypass {
+                    rack,
+                    index,
+                    bypass,
+                });
+            }
+            if ui
+                .add_enabled(index > 0, egui::Button::new("Up"))
+                .on_hover_text("Move up")
+                .clicked()
+            {
+                moved = Some((index, index - 1));
+            }
+            if ui
+                .add_enabled(index + 1 < len, egui::Button::new("Down"))
+                .on_hover_text("Move down")
+                .clicked()
+            {
+                moved = Some((index, index + 1));
+            }
+            if ui
+                .button("X")
+                .on_hover_text(format!("Remove {}", p.name))
+                .clicked()
+            {
+                app.edit(Command::RemovePlugin { rack, index });
+                app.ui.selected_plugin = None;
+            }
+        });
+        if let Some(payload) = row.response.dnd_release_payload::<(usize, usize)>() {
+            let (from_rack, from) = *payload;
+            if from_rack == rack && from != index {
+                moved = Some((from, index));
+            }
+        }
+    }
+    if let Some((from, to)) = moved {
+        app.edit(Command::MovePlugin { rack, from, to });
+        if app.ui.selected_plugin == Some((rack, from)) {
+            app.ui.selected_plugin = Some((rack, to));
+        }
+    }
+    if ui
+        .button(format!("Add plugin to {}", r.routing.name))
+        .clicked()
+    {
+        app.ui.browser_rack = Some(rack);
+        app.ui.browser_search.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn channel_lists_parse_and_refuse_bad_channels() {
+        assert_eq!(super::parse_channels("1, 2,16").unwrap(), vec![1, 2, 16]);
+        assert_eq!(super::parse_channels("").unwrap(), Vec::<u8>::new());
+        assert!(super::parse_channels("0").is_err());
+        assert!(super::parse_channels("17").is_err());
+    }
+}

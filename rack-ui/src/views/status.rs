@@ -1,0 +1,113 @@
+//! The bottom panel: master meter, DSP load, counters, and the message list.
+
+use eframe::egui::{self, Color32, RichText, Sense};
+
+use crate::app::RackApp;
+use crate::state::Level;
+use crate::theme;
+
+/// Lowest level a meter shows, in dB.
+const FLOOR_DB: f32 = -60.0;
+
+/// Where a linear peak sits on a meter, 0..=1 (−60 dB .. 0 dB).
+pub(super) fn meter_fraction(peak: f32) -> f32 {
+    if peak <= 0.0 {
+        return 0.0;
+    }
+    let db = 20.0 * peak.log10();
+    ((db - FLOOR_DB) / -FLOOR_DB).clamp(0.0, 1.0)
+}
+
+/// A stereo meter: two horizontal bars, green/yellow/red. UI thread.
+pub(super) fn meter(ui: &mut egui::Ui, peaks: [f32; 2], size: egui::Vec2) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, Color32::BLACK);
+    let h = (rect.height() - 2.0) / 2.0;
+    for (i, p) in peaks.iter().enumerate() {
+        let top = rect.top() + 1.0 + i as f32 * (h + 1.0) - if i == 1 { 1.0 } else { 0.0 };
+        let bar = egui::Rect::from_min_size(
+            egui::pos2(rect.left(), top),
+            egui::vec2(rect.width() * meter_fraction(*p), h),
+        );
+        painter.rect_filled(bar, 1.0, theme::meter_colour(*p));
+    }
+    // 0 dB and −12 dB ticks.
+    for db in [-12.0f32, -24.0, -48.0] {
+        let x = rect.left() + rect.width() * (db - FLOOR_DB) / -FLOOR_DB;
+        painter.line_segment(
+            [egui::pos2(x, rect.top()), egui::pos2(x, rect.bottom())],
+            (1.0, Color32::from_gray(70)),
+        );
+    }
+    let db = 20.0 * peaks[0].max(peaks[1]).max(1e-6).log10();
+    response.on_hover_text(format!("peak {db:.1} dBFS"))
+}
+
+/// Draws the status panel. UI thread.
+pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Master").size(20.0).strong());
+        meter(ui, app.state.meters.master, egui::vec2(320.0, 26.0));
+        ui.separator();
+        match &app.state.status {
+            Some(s) => {
+                let load_colour = if s.dsp_peak >= 1.0 {
+                    theme::DANGER
+                } else if s.dsp_peak >= 0.7 {
+                    theme::WARN
+                } else {
+                    theme::ACCENT
+                };
+                ui.label(
+                    RichText::new(format!(
+                        "DSP {:>3.0}% (peak {:>3.0}%)",
+                        s.dsp_average * 100.0,
+                        s.dsp_peak * 100.0
+                    ))
+                    .size(18.0)
+                    .color(load_colour),
+                );
+                ui.separator();
+                let warn = |n: u64| if n > 0 { theme::DANGER } else { theme::TEXT };
+                ui.label(
+                    RichText::new(format!("overloads {}", s.overloads)).color(warn(s.overloads)),
+                );
+                ui.label(RichText::new(format!("panics {}", s.panics)).color(warn(s.panics)));
+                ui.label(RichText::new(format!("buffers {}", s.buffers)).small());
+                if app.state.last_buffers == Some(s.buffers) && s.buffers > 0 {
+                    ui.label(RichText::new("engine stalled?").color(theme::WARN));
+                }
+            }
+            None => {
+                ui.label("waiting for the engine...");
+            }
+        }
+    });
+    ui.separator();
+    ui.horizontal(|ui| {
+        let errors = app
+            .state
+            .messages
+            .iter()
+            .filter(|m| m.level == Level::Error)
+            .count();
+        ui.label(RichText::new(format!("Messages ({errors} errors)")).strong());
+        if ui.small_button("Clear messages").clicked() {
+            app.state.messages.clear();
+        }
+    });
+    egui::ScrollArea::vertical()
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for m in &app.state.messages {
+                let (tag, colour) = match m.level {
+                    Level::Info => ("info", theme::TEXT),
+                    Level::Warning => ("warning", theme::WARN),
+                    Level::Error => ("error", theme::DANGER),
+                };
+                ui.label(RichText::new(format!("{tag}: {}", m.text)).color(colour));
+            }
+        });
+}

@@ -1,0 +1,236 @@
+//! The rack window's logic, driven headless with egui_kittest (no display):
+//! build a rack with the built-in synth through the UI, change a parameter,
+//! undo/redo it, save the preset, and check the file and the engine agree.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use stagerack::control::{Command, Reply, Snapshot};
+use stagerack_ui::host_loop::InProcessEngine;
+use stagerack_ui::{Mode, RackApp};
+
+fn demo() -> stagerack::preset::Preset {
+    stagerack::preset::load_preset(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml"),
+    )
+    .unwrap()
+}
+
+/// Lets the engine and the window exchange commands and replies.
+fn settle(h: &mut Harness<'_, RackApp>) {
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(5));
+        h.step();
+    }
+}
+
+/// The engine's own state, through a second client.
+fn engine_state(engine: &Rc<RefCell<InProcessEngine>>) -> Snapshot {
+    let mut client = engine.borrow_mut().connect();
+    client.send(Command::GetState {});
+    engine.borrow_mut().pump();
+    loop {
+        match client.recv_timeout(Duration::from_secs(2)) {
+            Some(Reply::State { state, .. }) => return state,
+            Some(_) => continue,
+            None => panic!("the engine did not answer get_state"),
+        }
+    }
+}
+
+fn cutoff(s: &Snapshot, rack: usize) -> f64 {
+    s.racks[rack].plugins[0]
+        .params
+        .iter()
+        .find(|p| p.name == "cutoff")
+        .unwrap()
+        .value
+}
+
+#[test]
+fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved.toml");
+    let engine = Rc::new(RefCell::new(InProcessEngine::start(&demo()).unwrap()));
+    let client = engine.borrow_mut().connect();
+    let app = RackApp::new(
+        Box::new(client),
+        Some(engine.clone()),
+        Mode::InProcess { socket: None },
+        saved.clone(),
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
+    settle(&mut h);
+    assert_eq!(h.state().state.snapshot.as_ref().unwrap().racks.len(), 3);
+    assert!(h.state().state.welcomed);
+    assert!(
+        !h.state().state.plugins.is_empty(),
+        "the browser has plugins"
+    );
+
+    // A new rack named "lead".
+    h.get_by_label("New rack name").focus();
+    h.step();
+    h.get_by_label("New rack name").type_text("lead");
+    h.step();
+    h.get_by_label("Add rack").click();
+    settle(&mut h);
+    let snap = h.state().state.snapshot.clone().unwrap();
+    assert_eq!(snap.racks.len(), 4);
+    assert_eq!(snap.racks[3].routing.name, "lead");
+
+    // The built-in synth from the searchable browser.
+    h.get_by_label("Add plugin to lead").scroll_to_me();
+    settle(&mut h);
+    h.get_by_label("Add plugin to lead").click();
+    settle(&mut h);
+    h.get_by_label("Search plugins").focus();
+    h.step();
+    h.get_by_label("Search plugins").type_text("synth");
+    settle(&mut h);
+    // The browser is the right-hand panel; the racks also list plugins.
+    let in_browser = |h: &Harness<'_, RackApp>, name: &str| {
+        h.get_all_by_label(name)
+            .filter(|n| n.rect().left() > 900.0)
+            .count()
+    };
+    assert_eq!(in_browser(&h, "Stagerack Gain"), 0, "search filters");
+    assert_eq!(in_browser(&h, "Stagerack Synth"), 1);
+    h.get_all_by_label("Stagerack Synth")
+        .find(|n| n.rect().left() > 900.0)
+        .unwrap()
+        .click();
+    settle(&mut h);
+    let snap = h.state().state.snapshot.clone().unwrap();
+    assert_eq!(snap.racks[3].plugins.len(), 1);
+    assert_eq!(snap.racks[3].plugins[0].id, "synth");
+    let default_cutoff = cutoff(&snap, 3);
+
+    // A parameter typed into its entry (the new plugin is selected).
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "cutoff")
+        .focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "cutoff")
+        .type_text("1234");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    settle(&mut h);
+    assert_eq!(
+        cutoff(h.state().state.snapshot.as_ref().unwrap(), 3),
+        1234.0
+    );
+    assert_eq!(cutoff(&engine_state(&engine), 3), 1234.0);
+
+    // Undo and redo with the keyboard.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    settle(&mut h);
+    assert_eq!(cutoff(&engine_state(&engine), 3), default_cutoff);
+    h.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::Z,
+    );
+    settle(&mut h);
+    assert_eq!(cutoff(&engine_state(&engine), 3), 1234.0);
+
+    // Save through the UI; the file matches the engine.
+    h.get_by_label("Save preset").click();
+    settle(&mut h);
+    assert!(
+        h.state()
+            .state
+            .messages
+            .iter()
+            .any(|m| m.text.contains("preset saved")),
+        "{:?}",
+        h.state().state.messages
+    );
+    let preset = stagerack::preset::load_preset(&saved).unwrap();
+    let state = engine_state(&engine);
+    assert_eq!(preset.racks.len(), state.racks.len());
+    for (def, rack) in preset.racks.iter().zip(&state.racks) {
+        assert_eq!(def.name, rack.routing.name);
+        assert_eq!(def.keys, rack.routing.keys);
+        assert_eq!(def.gain_db, rack.routing.gain_db);
+        assert_eq!(def.transpose, rack.routing.transpose);
+        assert_eq!(def.plugins.len(), rack.plugins.len());
+        for (pd, ps) in def.plugins.iter().zip(&rack.plugins) {
+            assert_eq!(pd.id, ps.id);
+            for p in &ps.params {
+                let v = pd.params.get(&p.name).copied();
+                assert!(
+                    v.is_none_or(|v| (v - p.value).abs() < 1e-9),
+                    "{}: file {v:?} engine {}",
+                    p.name,
+                    p.value
+                );
+            }
+        }
+    }
+    assert_eq!(preset.racks[3].name, "lead");
+    // Loaded into a fresh engine, the saved preset has the edited synth.
+    let (session, _engine) =
+        stagerack::session::Session::new(&preset, stagerack_ui::host_loop::null_config(), true)
+            .unwrap();
+    let reloaded = stagerack::control::snapshot(&session);
+    assert_eq!(reloaded.racks[3].plugins[0].id, "synth");
+    assert_eq!(cutoff(&reloaded, 3), 1234.0);
+}
+
+#[test]
+fn rack_edits_from_the_ui_reach_the_engine_and_undo() {
+    let engine = Rc::new(RefCell::new(InProcessEngine::start(&demo()).unwrap()));
+    let client = engine.borrow_mut().connect();
+    let app = RackApp::new(
+        Box::new(client),
+        Some(engine.clone()),
+        Mode::InProcess { socket: None },
+        "unused.toml".into(),
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
+    settle(&mut h);
+    // Mute the first rack, bypass its synth, then undo both.
+    h.get_all_by_label("Mute").next().unwrap().click();
+    settle(&mut h);
+    h.get_all_by_label("Bypass").next().unwrap().click();
+    settle(&mut h);
+    let s = engine_state(&engine);
+    assert!(s.racks[0].routing.mute);
+    assert!(s.racks[0].plugins[0].bypass);
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    let s = engine_state(&engine);
+    assert!(!s.racks[0].routing.mute);
+    assert!(!s.racks[0].plugins[0].bypass);
+    // Meters and status arrive.
+    for _ in 0..40 {
+        settle(&mut h);
+    }
+    assert!(h
+        .state()
+        .state
+        .status
+        .as_ref()
+        .is_some_and(|s| s.buffers > 0));
+    // The panic button is there and answers.
+    h.get_by_label("PANIC").click();
+    settle(&mut h);
+    assert!(h
+        .state()
+        .state
+        .messages
+        .iter()
+        .any(|m| m.text.contains("panic")));
+}
