@@ -33,6 +33,8 @@ pub struct HeadlessOptions {
     pub quiet: bool,
     /// Seconds between status lines.
     pub status_every: Duration,
+    /// Serve the control protocol on this local socket.
+    pub control: Option<PathBuf>,
 }
 
 /// Why headless mode could not run. Main thread.
@@ -41,6 +43,9 @@ pub enum HeadlessError {
     /// The preset is missing or invalid.
     #[error(transparent)]
     Preset(#[from] PresetError),
+    /// The control socket could not be opened.
+    #[error("{0}; pass another path with --control PATH")]
+    Control(String),
     /// The backend could not open or start.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -97,6 +102,20 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         eprintln!("warning: {w}");
     }
     let shared = session.handle().shared().clone();
+    let mut control = crate::control::ControlServer::new();
+    #[cfg(unix)]
+    if let Some(path) = &opts.control {
+        if let Err(e) = control.listen(path) {
+            if let Some(engine) = stream.stop() {
+                session.shutdown(engine);
+            }
+            return Err(HeadlessError::Control(format!(
+                "cannot listen on {}: {e}",
+                path.display()
+            )));
+        }
+        eprintln!("stagerack: control socket {}", path.display());
+    }
     if let Err(e) = stream.start(engine) {
         if let Some(engine) = stream.stop() {
             session.shutdown(engine);
@@ -116,6 +135,7 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         for p in session.pump() {
             eprintln!("error: {p}");
         }
+        control.poll(&mut session);
         let now = stream.maintain();
         if now != state {
             match &now {

@@ -78,6 +78,11 @@ pub struct LiveArgs {
     /// No status lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Listen for control clients (the rack window, `stagerack-ui
+    /// --attach`) on a local socket; without a path, the default one in the
+    /// user's runtime folder.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
+    pub control: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -257,6 +262,13 @@ fn run_live(a: LiveArgs) -> ExitCode {
         },
         quiet: a.quiet,
         status_every: std::time::Duration::from_secs_f64(a.status_every),
+        control: a.control.map(|p| {
+            if p.as_os_str().is_empty() {
+                crate::control::default_socket_path()
+            } else {
+                p
+            }
+        }),
     };
     match run_headless(&opts) {
         Ok(()) => ExitCode::SUCCESS,
