@@ -7,13 +7,40 @@
 //! ```
 //!
 //! Both bundles hold the same binary; it offers the classes its file name
-//! names.
+//! names. It also builds the other VST3 flavours of the test plugins, each
+//! its own binary and bundle:
+//!
+//! ```text
+//! target/bundles/vst3/Stagerack Wrapped Probe.vst3/...   (crate stagerack-wrapped-probe: CLAP probe through clap-wrapper)
+//! target/bundles/vst3/Stagerack Nice Probe.vst3/...      (crate stagerack-nice-probe: nice-plug)
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The bundles made, by display name.
-pub const NAMES: [&str; 2] = ["Stagerack VST3 Probe", "Stagerack VST3 Gain"];
+/// The bundles made: (cargo package, library stem, bundle display name).
+pub const BUNDLES: [(&str, &str, &str); 4] = [
+    (
+        "stagerack-vst3-probe",
+        "stagerack_vst3_probe",
+        "Stagerack VST3 Probe",
+    ),
+    (
+        "stagerack-vst3-probe",
+        "stagerack_vst3_probe",
+        "Stagerack VST3 Gain",
+    ),
+    (
+        "stagerack-wrapped-probe",
+        "stagerack_wrapped_probe",
+        "Stagerack Wrapped Probe",
+    ),
+    (
+        "stagerack-nice-probe",
+        "stagerack_nice_probe",
+        "Stagerack Nice Probe",
+    ),
+];
 
 fn arch_dir() -> &'static str {
     match (std::env::consts::OS, std::env::consts::ARCH) {
@@ -25,9 +52,9 @@ fn arch_dir() -> &'static str {
     }
 }
 
-fn binary_names() -> (String, &'static str) {
+fn binary_names(stem: &str) -> (String, &'static str) {
     let lib = format!(
-        "{}stagerack_vst3_probe{}",
+        "{}{stem}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
@@ -43,26 +70,33 @@ fn binary_names() -> (String, &'static str) {
 pub fn run(root: &Path, release: bool) -> Result<Vec<PathBuf>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "-q", "-p", "stagerack-vst3-probe"]);
+    cmd.current_dir(root).args(["build", "-q"]);
+    let mut packages: Vec<&str> = BUNDLES.iter().map(|b| b.0).collect();
+    packages.dedup();
+    for p in &packages {
+        cmd.args(["-p", p]);
+    }
     if release {
         cmd.arg("--release");
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("building stagerack-vst3-probe failed (see the compiler output above)".into());
+        return Err(format!(
+            "building {} failed (see the compiler output above)",
+            packages.join(", ")
+        ));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let profile = if release { "release" } else { "debug" };
-    let (lib, ext) = binary_names();
-    let built = target.join(profile).join(&lib);
-    if !built.is_file() {
-        return Err(format!("{} is missing after the build", built.display()));
-    }
     let mut out = Vec::new();
-    for name in NAMES {
+    for (_, stem, name) in BUNDLES {
+        let (lib, ext) = binary_names(stem);
+        let built = target.join(profile).join(&lib);
+        if !built.is_file() {
+            return Err(format!("{} is missing after the build", built.display()));
+        }
         let bundle = target.join("bundles/vst3").join(format!("{name}.vst3"));
         let dir = bundle.join("Contents").join(arch_dir());
         std::fs::create_dir_all(&dir)
