@@ -235,7 +235,10 @@ fn zam_plugins_render_like_pedalboard() {
     check_effect(&zam("ZamComp"), true, 2.0, 64, &[]);
     check_effect(&zam("ZamCompX2"), false, 2.0, 64, &[]);
     check_effect(&zam("ZamEQ2"), true, 1.0, 512, &[]);
-    check_effect(&zam("ZamTube"), true, 1.0, 7, &[]);
+    // A saturator at an odd block size. (Not ZamTube: pedalboard's own
+    // ZamTube renders differ from run to run by up to 1.9e-4 from the
+    // second block on, about one run in ten, so it is no reference.)
+    check_effect(&zam("ZamAutoSat"), true, 1.0, 7, &[]);
     check_effect(&zam("ZamGateX2"), false, 1.0, 64, &[]);
     // A look-ahead limiter: reports 480 frames of latency.
     check_effect(&zam("ZaMaximX2"), false, 2.0, 64, &[]);
