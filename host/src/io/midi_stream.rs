@@ -342,7 +342,16 @@ pub struct MidiScheduler {
     margin: f64,
     /// Callbacks left in the learning phase.
     learning: u32,
+    /// Callbacks left before learning starts: the loop's first moments
+    /// (and the driver's own clock settling) are not the callback's
+    /// jitter.
+    settling: u32,
+    /// Nominal period, ns.
+    period_ns: f64,
 }
+
+/// How long the loop settles before the margin is learnt.
+pub const MARGIN_SETTLE_SECONDS: f64 = 0.5;
 
 /// How long the steady-mode safety margin is learnt before it is frozen.
 pub const MARGIN_LEARN_SECONDS: f64 = 1.5;
@@ -363,6 +372,8 @@ impl MidiScheduler {
             rate,
             margin: 0.0,
             learning: (MARGIN_LEARN_SECONDS * rate / f64::from(nominal_frames.max(1))) as u32,
+            settling: (MARGIN_SETTLE_SECONDS * rate / f64::from(nominal_frames.max(1))) as u32,
+            period_ns: period,
         }
     }
 
@@ -382,9 +393,17 @@ impl MidiScheduler {
     pub fn fill(&mut self, now_ns: u64, frames: u32, out: &mut Vec<TimedEvent>) -> u32 {
         out.clear();
         let filtered = self.dll.update(now_ns as f64);
-        if self.learning > 0 {
+        if self.settling > 0 {
+            self.settling -= 1;
+        } else if self.learning > 0 {
             self.learning -= 1;
-            self.margin = self.margin.max(filtered - now_ns as f64);
+            // A callback more than a quarter period early is the loop
+            // restarting (an xrun, a clock jump), not jitter: learning it
+            // would add that much latency for the rest of the show.
+            let early = filtered - now_ns as f64;
+            if early <= 0.25 * self.period_ns {
+                self.margin = self.margin.max(early);
+            }
         }
         let start = filtered - self.margin;
         // The buffer clock's rate as measured: frames per ns.
