@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod control;
 pub mod jack;
 
 /// The workspace root.

@@ -7,9 +7,14 @@
 //! first whose name contains `--connect PATTERN`), stereo f32, the
 //! requested `--rate`/`--buffer` or the device's defaults. The engine sits
 //! in an [`EngineCell`] so it comes back when the stream is dropped.
+//!
+//! A device that vanishes (cpal reports it gone, or its callback stops for
+//! [`STALL`]) is closed on the main thread and looked for again every
+//! second by the same name; when it is back, a new stream plays the same
+//! engine and the same MIDI inputs.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -22,13 +27,23 @@ use super::{
     StreamOptions, StreamState,
 };
 use crate::engine::alloc_guard::no_alloc;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineShared};
 use crate::midi::TimedEvent;
 
 /// Frames of the preallocated de-interleaving buffers; longer callbacks are
 /// processed in pieces of this size.
 const SCRATCH: usize = 8192;
 
+/// A running stream whose callback has not run for this long has lost its
+/// device (some drivers stop calling without reporting an error).
+pub const STALL: Duration = Duration::from_secs(2);
+
+/// How often a lost device is looked for.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Where a stream's MIDI merge goes back when its callback is dropped, so
+/// the next stream (after a device came back) reads the same inputs.
+type MergeSlot = Arc<Mutex<Option<MidiMerge>>>;
 /// The cpal host behind a backend. Main thread.
 fn host_for(kind: BackendKind) -> Result<cpal::Host, IoError> {
     let id = match kind {
@@ -81,8 +96,30 @@ pub struct CpalStream {
     cell: Arc<EngineCell>,
     stop: Arc<StopControl>,
     hub: Option<MidiHub>,
-    merge: Option<MidiMerge>,
+    merge: MergeSlot,
     last_check: Instant,
+    /// The `--connect` pattern the device was chosen by (None: default).
+    pattern: Option<String>,
+    /// Set by cpal's error callback when the device is gone.
+    lost: Arc<AtomicBool>,
+    /// The engine's counters (buffers processed), once started.
+    shared: Option<Arc<EngineShared>>,
+    /// Buffers processed at the last look, and when it changed.
+    progress: (u64, Instant),
+    /// Why the device is gone, while it is.
+    gone: Option<String>,
+    last_retry: Instant,
+}
+
+/// The output device named by `pattern` (substring, any case) or the
+/// default one. Main thread.
+fn find_device(host: &cpal::Host, pattern: Option<&str>) -> Option<cpal::Device> {
+    match pattern {
+        Some(p) => host.output_devices().ok().and_then(|mut ds| {
+            ds.find(|d| device_name(d).to_lowercase().contains(&p.to_lowercase()))
+        }),
+        None => host.default_output_device(),
+    }
 }
 
 impl CpalStream {
@@ -95,12 +132,7 @@ impl CpalStream {
             .connect
             .iter()
             .find(|p| p.as_str() != "auto" && p.as_str() != "none");
-        let device = match pattern {
-            Some(p) => host.output_devices().ok().and_then(|mut ds| {
-                ds.find(|d| device_name(d).to_lowercase().contains(&p.to_lowercase()))
-            }),
-            None => host.default_output_device(),
-        };
+        let device = find_device(&host, pattern.map(String::as_str));
         let Some(device) = device else {
             return Err(IoError::NoSuchPort {
                 what: "audio output device",
@@ -166,9 +198,128 @@ impl CpalStream {
             cell: Arc::new(EngineCell::new()),
             stop: Arc::new(StopControl::default()),
             hub,
-            merge,
+            merge: Arc::new(Mutex::new(merge)),
             last_check: Instant::now(),
+            pattern: pattern.cloned(),
+            lost: Arc::new(AtomicBool::new(false)),
+            shared: None,
+            progress: (0, Instant::now()),
+            gone: None,
+            last_retry: Instant::now(),
         })
+    }
+
+    /// Builds and starts a stream on `self.device` calling the engine in
+    /// the cell. Main thread.
+    fn build(&mut self) -> Result<(), IoError> {
+        let shared = self.shared.clone();
+        let lost = self.lost.clone();
+        lost.store(false, Ordering::Release);
+        let merge = self.merge.lock().map(|mut m| m.take()).unwrap_or(None);
+        let mut cb = Callback {
+            cell: self.cell.clone(),
+            stop: self.stop.clone(),
+            merge,
+            merge_home: self.merge.clone(),
+            events: Vec::with_capacity(1024),
+            left: vec![0.0; SCRATCH],
+            right: vec![0.0; SCRATCH],
+            channels: usize::from(self.config.channels),
+        };
+        let stream = self
+            .device
+            .build_output_stream::<f32, _, _>(
+                self.config,
+                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| no_alloc(|| cb.run(data)),
+                move |e| {
+                    // cpal reports xruns and device errors here (not the
+                    // audio thread on ALSA).
+                    use cpal::ErrorKind as K;
+                    if matches!(
+                        e.kind(),
+                        K::DeviceNotAvailable
+                            | K::StreamInvalidated
+                            | K::HostUnavailable
+                            | K::DeviceChanged
+                    ) {
+                        lost.store(true, Ordering::Release);
+                    } else if let Some(shared) = &shared {
+                        shared.xruns.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::warn!("audio stream: {e}");
+                },
+                None,
+            )
+            .map_err(|e| {
+                IoError::Option(format!(
+                    "cannot open a stereo f32 stream at {} Hz, {} frames on {} device `{}`: {e}; \
+                     try other --rate/--buffer values",
+                    self.format.sample_rate,
+                    self.format.buffer,
+                    self.kind,
+                    device_name(&self.device)
+                ))
+            })?;
+        stream
+            .play()
+            .map_err(|e| IoError::Option(format!("cannot start the {} stream: {e}", self.kind)))?;
+        self.stream = Some(stream);
+        self.progress = (self.buffers(), Instant::now());
+        Ok(())
+    }
+
+    fn buffers(&self) -> u64 {
+        self.shared
+            .as_ref()
+            .map_or(0, |s| s.buffers.load(Ordering::Relaxed))
+    }
+
+    /// Why the running stream's device is gone, if it is. Main thread.
+    fn device_gone(&mut self) -> Option<String> {
+        if self.lost.load(Ordering::Acquire) {
+            return Some(format!(
+                "{} device `{}` is gone",
+                self.kind,
+                device_name(&self.device)
+            ));
+        }
+        let now = self.buffers();
+        if now != self.progress.0 {
+            self.progress = (now, Instant::now());
+            return None;
+        }
+        (self.progress.1.elapsed() >= STALL).then(|| {
+            format!(
+                "{} device `{}` stopped calling for {} s",
+                self.kind,
+                device_name(&self.device),
+                STALL.as_secs()
+            )
+        })
+    }
+
+    /// Closes a dead stream; the engine stays in the cell. Main thread.
+    fn close_dead_stream(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.pause();
+            // Dropping ends the driver's thread; the callback hands the
+            // MIDI merge back on its way out.
+            drop(stream);
+        }
+    }
+
+    /// Looks for the lost device and reopens it. Main thread.
+    fn try_reopen(&mut self) -> Result<(), String> {
+        let host = host_for(self.kind).map_err(|e| e.to_string())?;
+        let device = find_device(&host, self.pattern.as_deref()).ok_or_else(|| {
+            format!(
+                "{} device `{}` not found",
+                self.kind,
+                self.pattern.as_deref().unwrap_or("default")
+            )
+        })?;
+        self.device = device;
+        self.build().map_err(|e| e.to_string())
     }
 }
 
@@ -177,10 +328,21 @@ struct Callback {
     cell: Arc<EngineCell>,
     stop: Arc<StopControl>,
     merge: Option<MidiMerge>,
+    merge_home: MergeSlot,
     events: Vec<TimedEvent>,
     left: Vec<f32>,
     right: Vec<f32>,
     channels: usize,
+}
+
+impl Drop for Callback {
+    /// Runs when the stream is dropped (the driver's thread ending, not a
+    /// callback): gives the MIDI merge back for the next stream.
+    fn drop(&mut self) {
+        if let Ok(mut home) = self.merge_home.lock() {
+            *home = self.merge.take();
+        }
+    }
 }
 
 impl Callback {
@@ -234,45 +396,9 @@ impl AudioStream for CpalStream {
         if self.stream.is_some() {
             return Err(IoError::AlreadyRunning);
         }
-        let shared = engine.shared().clone();
+        self.shared = Some(engine.shared().clone());
         self.cell.put(engine);
-        let mut cb = Callback {
-            cell: self.cell.clone(),
-            stop: self.stop.clone(),
-            merge: self.merge.take(),
-            events: Vec::with_capacity(1024),
-            left: vec![0.0; SCRATCH],
-            right: vec![0.0; SCRATCH],
-            channels: usize::from(self.config.channels),
-        };
-        let stream = self
-            .device
-            .build_output_stream::<f32, _, _>(
-                self.config,
-                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| no_alloc(|| cb.run(data)),
-                move |e| {
-                    // cpal reports xruns and device errors here (not the
-                    // audio thread on ALSA); count them.
-                    shared.xruns.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("audio stream: {e}");
-                },
-                None,
-            )
-            .map_err(|e| {
-                IoError::Option(format!(
-                    "cannot open a stereo f32 stream at {} Hz, {} frames on {} device `{}`: {e}; \
-                     try other --rate/--buffer values",
-                    self.format.sample_rate,
-                    self.format.buffer,
-                    self.kind,
-                    device_name(&self.device)
-                ))
-            })?;
-        stream
-            .play()
-            .map_err(|e| IoError::Option(format!("cannot start the {} stream: {e}", self.kind)))?;
-        self.stream = Some(stream);
-        Ok(())
+        self.build()
     }
 
     fn maintain(&mut self) -> StreamState {
@@ -282,11 +408,36 @@ impl AudioStream for CpalStream {
                 hub.maintain();
             }
         }
-        if self.stream.is_some() {
-            StreamState::Running
-        } else {
-            StreamState::Idle
+        if self.shared.is_none() {
+            return StreamState::Idle;
         }
+        if self.gone.is_none() && self.stream.is_some() {
+            if let Some(reason) = self.device_gone() {
+                tracing::warn!("{reason}; looking for it every second");
+                self.close_dead_stream();
+                self.gone = Some(reason);
+                self.last_retry = Instant::now();
+            }
+        }
+        let Some(reason) = self.gone.clone() else {
+            return StreamState::Running;
+        };
+        if self.last_retry.elapsed() >= RETRY {
+            self.last_retry = Instant::now();
+            match self.try_reopen() {
+                Ok(()) => {
+                    tracing::info!(
+                        "{} device `{}` is back",
+                        self.kind,
+                        device_name(&self.device)
+                    );
+                    self.gone = None;
+                    return StreamState::Running;
+                }
+                Err(why) => tracing::debug!("reopen failed: {why}"),
+            }
+        }
+        StreamState::Reconnecting { reason }
     }
 
     fn stop(mut self: Box<Self>) -> Option<Engine> {

@@ -1,0 +1,93 @@
+//! A control-protocol client for end-to-end tests: connects to a running
+//! `stagerack --control SOCKET` and sends JSON commands line by line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::jack::Stagerack;
+
+/// One connection to stagerack's control socket.
+pub struct ControlSocket {
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+    next_id: u64,
+}
+
+impl ControlSocket {
+    /// Connects to `sock`, waiting up to 30 s for it to appear (panics
+    /// with stagerack's stderr if it exits or never listens).
+    pub fn connect(sock: &Path, sr: &mut Stagerack) -> ControlSocket {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stream = loop {
+            if let Ok(s) = UnixStream::connect(sock) {
+                break s;
+            }
+            sr.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "no control socket; stderr:\n{}",
+                sr.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        ControlSocket {
+            stream,
+            reader,
+            next_id: 1,
+        }
+    }
+
+    /// Sends `{"id":N,"cmd":CMD, ...fields}` (`fields`: the rest of the
+    /// JSON object, without braces, or empty) and returns the first reply
+    /// whose event is `expect` (other broadcasts are skipped; an error
+    /// reply to this command panics with it).
+    pub fn request(&mut self, cmd: &str, fields: &str, expect: &str) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let sep = if fields.is_empty() { "" } else { "," };
+        writeln!(
+            self.stream,
+            "{{\"id\":{id},\"cmd\":\"{cmd}\"{sep}{fields}}}"
+        )
+        .expect("send a control command");
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).expect("a reply line");
+            let r: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if r["event"] == expect {
+                return r;
+            }
+            assert!(
+                r["event"] != "error" || r["id"] != id,
+                "`{cmd}` refused: {r}"
+            );
+        }
+    }
+
+    /// The engine's processed-buffer count.
+    pub fn buffers(&mut self) -> u64 {
+        self.request("status", "", "status")["status"]["buffers"]
+            .as_u64()
+            .expect("buffer count")
+    }
+
+    /// True when the buffer count moves on by `by` within `secs` seconds.
+    pub fn advances(&mut self, by: u64, secs: u64) -> bool {
+        let start = self.buffers();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.buffers() >= start + by {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
