@@ -146,24 +146,18 @@ fn alsa_unknown_device_lists_the_devices() {
     );
 }
 
-/// ALSA's `null` device (part of alsa-lib's standard configuration) plays
-/// through the real cpal/ALSA path on a machine without a sound card.
-#[test]
-fn alsa_null_device_plays_and_stops_cleanly() {
+/// Runs `stagerack ARGS` (JACK_DEFAULT_SERVER=`server`) until it printed
+/// two status lines, stops it with SIGTERM and returns its stderr after
+/// checking it stopped cleanly.
+fn play_then_stop(args: &[&str], server: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let err_path = dir.path().join("stderr.txt");
     let mut child = Command::new(stagerack_bin())
         .current_dir(workspace_root())
-        .args([
-            "--preset",
-            "presets/demo.toml",
-            "--backend",
-            "alsa",
-            "--connect",
-            "discard",
-            "--status-every",
-            "0.2",
-        ])
+        .env("JACK_DEFAULT_SERVER", server)
+        .env("JACK_NO_START_SERVER", "1")
+        .args(args)
+        .args(["--status-every", "0.2"])
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
@@ -182,6 +176,35 @@ fn alsa_null_device_plays_and_stops_cleanly() {
     let status = child.wait().unwrap();
     let text = std::fs::read_to_string(&err_path).unwrap();
     assert!(status.success(), "{text}");
-    assert!(text.contains("playing `demo` on alsa"), "{text}");
     assert!(text.contains("stagerack: stopped"), "{text}");
+    text
+}
+
+/// The ALSA `null` device ("Discard all samples"): the real cpal/ALSA path
+/// on a machine without a sound card.
+#[test]
+fn alsa_null_device_plays_and_stops_cleanly() {
+    let text = play_then_stop(
+        &[
+            "--preset",
+            "presets/demo.toml",
+            "--backend",
+            "alsa",
+            "--connect",
+            "discard",
+        ],
+        "stagerack-no-such-server",
+    );
+    assert!(text.contains("playing `demo` on alsa"), "{text}");
+}
+
+/// Without `--backend` on Linux: ALSA when no JACK server answers (a
+/// running server is picked in every JACK test, which pass no --backend).
+#[test]
+fn default_backend_without_a_jack_server_is_alsa() {
+    let text = play_then_stop(
+        &["--preset", "presets/demo.toml", "--connect", "discard"],
+        "stagerack-no-such-server",
+    );
+    assert!(text.contains("playing `demo` on alsa"), "{text}");
 }

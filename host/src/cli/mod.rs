@@ -36,9 +36,11 @@ pub struct LiveArgs {
     /// The preset (TOML) to play live.
     #[arg(long, value_name = "FILE")]
     pub preset: Option<PathBuf>,
-    /// The audio backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Jack)]
-    pub backend: BackendKind,
+    /// The audio backend (default: JACK when a JACK server answers, else
+    /// ALSA, on Linux; ASIO if installed, else WASAPI, on Windows;
+    /// CoreAudio on macOS).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
     /// Client name shown to other applications (JACK client name).
     #[arg(long, default_value = "stagerack", value_name = "NAME")]
     pub name: String,
@@ -245,7 +247,7 @@ fn run_live(a: LiveArgs) -> ExitCode {
     let defaults = StreamOptions::default();
     let opts = HeadlessOptions {
         preset,
-        backend: a.backend,
+        backend: a.backend.unwrap_or_else(BackendKind::platform_default),
         stream: StreamOptions {
             name: a.name,
             rate: a.rate,

@@ -670,6 +670,14 @@ impl JackStream {
     }
 }
 
+/// True when a JACK server (JACK2 or PipeWire's JACK) answers on the
+/// server `JACK_DEFAULT_SERVER` names, without starting one. Main thread.
+pub fn server_answers() -> bool {
+    jack::set_logger(jack::LoggerType::None);
+    let probe = format!("stagerack-probe-{}", std::process::id());
+    Client::new(&probe, ClientOptions::NO_START_SERVER).is_ok()
+}
+
 /// True when the server is up and a client called `name` exists (JACK2
 /// refuses a taken name with a generic server error). Main thread.
 fn name_in_use(name: &str) -> bool {

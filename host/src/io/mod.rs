@@ -69,6 +69,33 @@ impl BackendKind {
         BackendKind::Dummy,
     ];
 
+    /// The backend used when `--backend` is not given: ASIO when built in
+    /// and a driver is installed, else WASAPI, on Windows; CoreAudio on
+    /// macOS; JACK on Linux when a JACK server (or PipeWire's JACK)
+    /// answers, else ALSA. Main thread (it may open a probe JACK client).
+    pub fn platform_default() -> BackendKind {
+        #[cfg(all(target_os = "windows", feature = "asio"))]
+        if cpal::host_from_id(cpal::HostId::Asio)
+            .ok()
+            .and_then(|h| cpal::traits::HostTrait::default_output_device(&h))
+            .is_some()
+        {
+            return BackendKind::Asio;
+        }
+        #[cfg(target_os = "windows")]
+        return BackendKind::Wasapi;
+        #[cfg(target_os = "macos")]
+        return BackendKind::CoreAudio;
+        #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+        return if jack::server_answers() {
+            BackendKind::Jack
+        } else {
+            BackendKind::Alsa
+        };
+        #[allow(unreachable_code)]
+        BackendKind::Jack
+    }
+
     /// The name used on the command line. Any thread.
     pub fn name(self) -> &'static str {
         match self {
