@@ -230,6 +230,11 @@ impl RackApp {
         &self.mode
     }
 
+    /// Where the in-process engine's audio goes (None when attached).
+    pub(crate) fn audio_output(&self) -> Option<String> {
+        self.engine.as_ref().map(|e| e.borrow().output().to_owned())
+    }
+
     /// One frame: pump, shortcuts, then every panel. Main thread.
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();

@@ -5,11 +5,13 @@
 //! to, and the driver thread. Its [`InProcessEngine::pump`] is the
 //! main-thread pump; the window calls it first in every frame.
 //!
-//! The driver here is [`NullDriver`]: a real-time-paced thread that calls
-//! [`Engine::process`] once per period on a monotonic deadline and throws
-//! the audio away. It is the fallback for machines without an audio
-//! device (and for tests); a live backend (JACK) replaces it by taking the
-//! [`Engine`] where [`InProcessEngine::start`] hands it to [`NullDriver::start`].
+//! The driver is a live backend ([`AudioChoice::Live`]: the same
+//! `stagerack::io` streams headless mode plays on — JACK, ALSA/WASAPI/
+//! CoreAudio through cpal), or [`NullDriver`]: a real-time-paced thread
+//! that calls [`Engine::process`] once per period on a monotonic deadline
+//! and throws the audio away. The null driver is the fallback for machines
+//! without an audio output (with a warning in the window) and what the
+//! tests use.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use stagerack::control::{ControlServer, LocalClient};
 use stagerack::engine::{Engine, EngineConfig, QueueCapacities};
+use stagerack::io::{open_stream, AudioStream, BackendKind, IoError, StreamOptions};
 use stagerack::preset::Preset;
 use stagerack::session::{Session, SessionError};
 
@@ -104,6 +107,9 @@ pub enum HostError {
     /// The driver thread could not be created.
     #[error("the audio driver thread could not start: {0}")]
     Driver(std::io::Error),
+    /// The chosen audio backend could not open or start.
+    #[error("{0}")]
+    Audio(#[from] IoError),
     /// The control socket could not be opened.
     #[error("cannot listen on the control socket {path}: {source}")]
     Listen {
@@ -114,27 +120,123 @@ pub enum HostError {
     },
 }
 
+/// Where the in-process engine's audio goes. Main thread.
+#[derive(Clone, Debug)]
+pub enum AudioChoice {
+    /// No device: the null driver (tests, machines without audio).
+    Null,
+    /// A live backend: `backend` (None: the platform default — JACK when a
+    /// server answers, else ALSA on Linux; falls back to the null driver
+    /// with a warning when no output can be opened) with these options.
+    Live {
+        /// The backend, or None for the platform default.
+        backend: Option<BackendKind>,
+        /// Device options, as for `stagerack --preset`.
+        options: StreamOptions,
+    },
+}
+
+/// The thread calling the engine.
+enum Driver {
+    Null(NullDriver),
+    Live(Box<dyn AudioStream>),
+}
+
+impl Driver {
+    /// Stops the driver and gives the engine back. Main thread.
+    fn stop(self) -> Option<Engine> {
+        match self {
+            Driver::Null(d) => d.stop(),
+            Driver::Live(s) => s.stop(),
+        }
+    }
+}
+
 /// The engine running in this process: session, control server and
 /// driver. Main thread only (the session holds plugin main-thread handles).
 pub struct InProcessEngine {
     session: Option<Session>,
     server: ControlServer,
-    driver: Option<NullDriver>,
+    driver: Option<Driver>,
+    /// Where the audio goes, for the window: `jack (48000 Hz, 64 frames)`.
+    output: String,
 }
 
 impl InProcessEngine {
     /// Builds the session from `preset` and starts the null driver.
     /// Main thread.
     pub fn start(preset: &Preset) -> Result<Self, HostError> {
+        Self::start_with(preset, &AudioChoice::Null)
+    }
+
+    /// Builds the session from `preset` and starts the driver `audio`
+    /// chooses. An explicitly named backend that cannot open is an error;
+    /// the platform default falls back to the null driver with a warning
+    /// the window shows. Main thread.
+    pub fn start_with(preset: &Preset, audio: &AudioChoice) -> Result<Self, HostError> {
+        let mut fallback = None;
+        if let AudioChoice::Live { backend, options } = audio {
+            let kind = backend.unwrap_or_else(BackendKind::platform_default);
+            match open_stream(kind, options) {
+                Ok(stream) => return Self::start_live(preset, stream),
+                Err(e) if backend.is_some() => return Err(e.into()),
+                Err(e) => {
+                    fallback = Some(format!(
+                        "no audio output ({e}); the engine runs without sound — start a JACK \
+                         server or pass --backend/--connect"
+                    ))
+                }
+            }
+        }
         let config = null_config();
-        let (session, engine) = Session::new(preset, config, false)?;
+        let (mut session, engine) = Session::new(preset, config, false)?;
+        if let Some(w) = fallback {
+            tracing::warn!("{w}");
+            session.warnings.push(w);
+        }
         let driver = NullDriver::start(engine, config.sample_rate, config.max_block)
             .map_err(HostError::Driver)?;
         Ok(Self {
             session: Some(session),
             server: ControlServer::new(),
-            driver: Some(driver),
+            driver: Some(Driver::Null(driver)),
+            output: format!("no audio device ({NULL_RATE} Hz, {NULL_PERIOD} frames)"),
         })
+    }
+
+    /// The session for the stream's format, the engine handed to it.
+    fn start_live(preset: &Preset, mut stream: Box<dyn AudioStream>) -> Result<Self, HostError> {
+        let format = stream.format();
+        let config = EngineConfig {
+            sample_rate: f64::from(format.sample_rate),
+            max_block: format.max_block(),
+            queues: QueueCapacities::default(),
+        };
+        let (session, engine) = Session::new(preset, config, false)?;
+        if let Err(e) = stream.start(engine) {
+            if let Some(engine) = stream.stop() {
+                session.shutdown(engine);
+            }
+            return Err(e.into());
+        }
+        let output = format!(
+            "{} ({} Hz, {} frames)",
+            stream.backend(),
+            format.sample_rate,
+            format.buffer
+        );
+        tracing::info!("playing on {output}");
+        Ok(Self {
+            session: Some(session),
+            server: ControlServer::new(),
+            driver: Some(Driver::Live(stream)),
+            output,
+        })
+    }
+
+    /// Where the audio goes: backend, rate and buffer. Main thread.
+    pub fn output(&self) -> &str {
+        &self.output
     }
 
     /// Opens the control socket at `path` for other clients. Main thread.
@@ -158,6 +260,10 @@ impl InProcessEngine {
         if let Some(session) = self.session.as_mut() {
             session.pump();
             self.server.poll(session);
+        }
+        if let Some(Driver::Live(stream)) = self.driver.as_mut() {
+            // Reconnects a lost server or device, connects hot-plugged MIDI.
+            stream.maintain();
         }
     }
 
@@ -188,7 +294,7 @@ impl InProcessEngine {
             self.server.poll(&mut session);
             std::thread::sleep(Duration::from_millis(5));
         }
-        match self.driver.take().and_then(NullDriver::stop) {
+        match self.driver.take().and_then(Driver::stop) {
             Some(engine) => session.shutdown(engine),
             None => tracing::error!(
                 "the driver thread ended abnormally; plugins dropped without deactivation"

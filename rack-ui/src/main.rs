@@ -1,8 +1,11 @@
 //! `stagerack-ui`: the rack window.
 //!
-//! - `stagerack-ui [--preset FILE] [--listen [SOCKET]] [--keep-running]`:
-//!   runs the engine in this process (null driver: real-time paced, no
-//!   audio device; see `host_loop`) with the window as its client. Closing
+//! - `stagerack-ui [--preset FILE] [--listen [SOCKET]] [--keep-running]
+//!   [--backend B] [--connect …] [--midi-in …] [--no-audio]`: runs the
+//!   engine in this process, playing on the live backend (default: JACK
+//!   when a server answers, else ALSA; without any output, or with
+//!   `--no-audio`, the null driver: real-time paced, no sound; see
+//!   `host_loop`) with the window as its client. Closing
 //!   the window releases every note, lets the tails fade for ~120 ms,
 //!   stops the driver and deactivates the plugins on the main thread, then
 //!   exits. With `--keep-running` the engine carries on headless after the
@@ -23,7 +26,8 @@ use std::time::Duration;
 use clap::Parser;
 use eframe::egui;
 use stagerack::control::{default_socket_path, RemoteClient};
-use stagerack_ui::host_loop::InProcessEngine;
+use stagerack::io::{BackendKind, StreamOptions};
+use stagerack_ui::host_loop::{AudioChoice, InProcessEngine};
 use stagerack_ui::{Mode, RackApp};
 
 /// The stagerack rack window.
@@ -48,6 +52,54 @@ struct Args {
     /// SIGINT or SIGTERM.
     #[arg(long, conflicts_with = "attach")]
     headless: bool,
+    /// The audio backend (default: JACK when a server answers, else ALSA;
+    /// without an output the engine runs silently, with a warning).
+    #[arg(long, value_enum, conflicts_with_all = ["attach", "no_audio"])]
+    backend: Option<BackendKind>,
+    /// Run the engine without an audio device (real-time paced, silent).
+    #[arg(long, conflicts_with = "attach")]
+    no_audio: bool,
+    /// Client name shown to other applications (JACK client name).
+    #[arg(long, default_value = "stagerack-ui", value_name = "NAME")]
+    name: String,
+    /// Sample rate in Hz (JACK: must match the server's).
+    #[arg(long, value_name = "HZ")]
+    rate: Option<u32>,
+    /// Buffer size in frames.
+    #[arg(long, value_name = "FRAMES")]
+    buffer: Option<u32>,
+    /// Connect the outputs: `auto`, `none`, a JACK port pattern or an ALSA
+    /// device name (repeatable).
+    #[arg(long, value_name = "auto|none|PATTERN")]
+    connect: Vec<String>,
+    /// Connect MIDI sources by pattern (`all`: every physical source).
+    #[arg(long = "midi-in", value_name = "PATTERN")]
+    midi_in: Vec<String>,
+}
+
+impl Args {
+    /// Where the in-process engine's audio goes.
+    fn audio(&self) -> AudioChoice {
+        if self.no_audio {
+            return AudioChoice::Null;
+        }
+        let defaults = StreamOptions::default();
+        AudioChoice::Live {
+            backend: self.backend,
+            options: StreamOptions {
+                name: self.name.clone(),
+                rate: self.rate,
+                buffer: self.buffer,
+                connect: if self.connect.is_empty() {
+                    defaults.connect.clone()
+                } else {
+                    self.connect.clone()
+                },
+                midi_in: self.midi_in.clone(),
+                ..defaults
+            },
+        }
+    }
 }
 
 fn default_preset() -> PathBuf {
@@ -100,9 +152,11 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
         return window(app);
     }
 
+    let audio = args.audio();
     let preset_path = args.preset.unwrap_or_else(default_preset);
     let preset = stagerack::preset::load_preset(&preset_path).map_err(|e| e.to_string())?;
-    let mut engine = InProcessEngine::start(&preset).map_err(|e| e.to_string())?;
+    let mut engine = InProcessEngine::start_with(&preset, &audio).map_err(|e| e.to_string())?;
+    eprintln!("audio: {}", engine.output());
     let socket = args.listen.map(|s| s.unwrap_or_else(default_socket_path));
     if let Some(s) = &socket {
         engine.listen(s).map_err(|e| e.to_string())?;

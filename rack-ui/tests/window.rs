@@ -1,6 +1,7 @@
 //! The real window under Xvfb (Mesa software GL): it starts and draws
-//! (screenshot checked for content), and a window attached to a headless
-//! engine can be killed without stopping that engine.
+//! (screenshot checked for content) with its in-process engine playing on a
+//! private JACK server, and a window attached to a headless engine playing
+//! on JACK can be killed without stopping that engine.
 //!
 //! Needs Xvfb, xdotool and ImageMagick's `import`/`convert`
 //! (`scripts/ensure-deps test`); the test starts its own X server on a
@@ -11,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stagerack::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
+use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer};
 
 const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
 
@@ -205,27 +207,45 @@ fn buffers(client: &mut RemoteClient) -> u64 {
 #[test]
 fn window_draws_and_killing_an_attached_window_leaves_the_engine_playing() {
     let x = start_xvfb();
+    let jack = JackServer::start(&unique_name("ui"), 256);
+    let watch = open_client(&jack.name, "ui-watch");
 
-    // 1. The in-process window starts, draws, and exits cleanly on SIGTERM.
+    // 1. The in-process window starts, plays on JACK (its client and ports
+    //    appear), draws, and exits cleanly on SIGTERM.
     let mut ui = Guard::spawn(
-        ui_command(&x.display).args(["--preset", "presets/demo.toml"]),
+        ui_command(&x.display)
+            .env("JACK_DEFAULT_SERVER", &jack.name)
+            .args(["--preset", "presets/demo.toml", "--backend", "jack"]),
         "stagerack-ui",
     );
     wait_for(Duration::from_secs(60), "the window to appear", || {
         assert!(ui.alive(), "stagerack-ui exited early");
         window_id(&x.display).is_some()
     });
+    assert!(
+        wait_for_port(&watch, "stagerack-ui:out_L", Duration::from_secs(30)),
+        "the in-process engine is not playing on JACK"
+    );
     assert_drawn(&x.display, "rack-window-in-process.png");
     ui.signal("-TERM");
     let status = ui.wait(Duration::from_secs(20));
     assert!(status.success(), "in-process window exit: {status}");
 
-    // 2. A headless engine with a socket, a window attached to it, killed.
+    // 2. A headless engine playing on JACK with a socket, a window attached
+    //    to it, killed.
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("control.sock");
     let mut engine = Guard::spawn(
         Command::new(UI)
-            .args(["--headless", "--preset", "presets/demo.toml", "--listen"])
+            .env("JACK_DEFAULT_SERVER", &jack.name)
+            .args([
+                "--headless",
+                "--preset",
+                "presets/demo.toml",
+                "--backend",
+                "jack",
+            ])
+            .args(["--name", "headless-engine", "--listen"])
             .arg(&sock)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .stdout(Stdio::null())
@@ -236,6 +256,10 @@ fn window_draws_and_killing_an_attached_window_leaves_the_engine_playing() {
         assert!(engine.alive(), "the headless engine exited early");
         sock.exists()
     });
+    assert!(
+        wait_for_port(&watch, "headless-engine:out_L", Duration::from_secs(30)),
+        "the headless engine is not playing on JACK"
+    );
     let mut window = Guard::spawn(
         ui_command(&x.display).arg("--attach").arg(&sock),
         "attached window",
@@ -254,7 +278,8 @@ fn window_draws_and_killing_an_attached_window_leaves_the_engine_playing() {
     std::thread::sleep(Duration::from_millis(500));
     let after = buffers(&mut client);
     assert!(engine.alive(), "the engine died with the window");
-    // 500 ms at 48 kHz / 256 frames = ~94 buffers; allow for a slow machine.
+    // 500 ms at 48 kHz / 256 frames = ~94 JACK cycles; allow for a slow
+    // machine.
     assert!(
         after >= before + 40,
         "buffers {before} -> {after}: the engine stalled"

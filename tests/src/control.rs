@@ -16,13 +16,27 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
+    /// Connects to `sock` once; None when nothing listens there.
+    pub fn try_connect(sock: &Path) -> Option<ControlSocket> {
+        let stream = UnixStream::connect(sock).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        let reader = BufReader::new(stream.try_clone().ok()?);
+        Some(ControlSocket {
+            stream,
+            reader,
+            next_id: 1,
+        })
+    }
+
     /// Connects to `sock`, waiting up to 30 s for it to appear (panics
     /// with stagerack's stderr if it exits or never listens).
     pub fn connect(sock: &Path, sr: &mut Stagerack) -> ControlSocket {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let stream = loop {
-            if let Ok(s) = UnixStream::connect(sock) {
-                break s;
+        loop {
+            if let Some(c) = Self::try_connect(sock) {
+                return c;
             }
             sr.assert_running();
             assert!(
@@ -31,15 +45,6 @@ impl ControlSocket {
                 sr.stderr()
             );
             std::thread::sleep(Duration::from_millis(50));
-        };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        ControlSocket {
-            stream,
-            reader,
-            next_id: 1,
         }
     }
 

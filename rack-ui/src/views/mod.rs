@@ -69,9 +69,19 @@ fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("stagerack").heading().strong());
         let (text, colour) = match app.mode() {
-            Mode::InProcess { socket: None } => ("engine in this window".to_owned(), theme::ACCENT),
+            Mode::InProcess { socket: None } => (
+                format!(
+                    "engine in this window, {}",
+                    app.audio_output().unwrap_or_default()
+                ),
+                theme::ACCENT,
+            ),
             Mode::InProcess { socket: Some(s) } => (
-                format!("engine in this window, listening on {}", s.display()),
+                format!(
+                    "engine in this window, {}, listening on {}",
+                    app.audio_output().unwrap_or_default(),
+                    s.display()
+                ),
                 theme::ACCENT,
             ),
             Mode::Attached { socket } => {
