@@ -67,6 +67,13 @@ fn all_commands() -> Vec<Command> {
         Command::Panic {},
         Command::Subscribe { meters: true },
         Command::Status {},
+        Command::ListDevices {},
+        Command::SelectDevices {
+            backend: "jack".into(),
+            connect: vec!["system:playback_.*".into()],
+            midi_in: vec!["all".into()],
+            buffer: Some(128),
+        },
     ]
 }
 
@@ -392,4 +399,39 @@ fn midi_learn_binds_the_next_controller() {
     let saved = session.to_preset().unwrap();
     assert_eq!(saved.racks[0].mappings.len(), 1);
     session.shutdown(engine);
+}
+
+/// An engine whose host cannot move it between devices (headless
+/// `stagerack --preset`) lists devices without a current one and refuses a
+/// selection with the fix; nothing else changes.
+#[test]
+fn device_selection_without_a_device_host_is_refused_with_the_fix() {
+    let (mut session, mut engine) = demo_session();
+    let mut server = ControlServer::new();
+    let mut client = server.connect_local();
+    client.send(Command::ListDevices {});
+    let select = client.send(Command::SelectDevices {
+        backend: "dummy".into(),
+        connect: Vec::new(),
+        midi_in: Vec::new(),
+        buffer: None,
+    });
+    run(&mut server, &mut session, &mut engine, 4);
+    let replies = drain(&client);
+    let devices = replies
+        .iter()
+        .find_map(|r| match r {
+            Reply::Devices {
+                devices, current, ..
+            } => Some((devices.clone(), current.clone())),
+            _ => None,
+        })
+        .expect("a devices reply");
+    assert!(devices.0.backends.iter().any(|b| b == "dummy"));
+    assert_eq!(devices.1, None);
+    let refused = replies.iter().any(|r| {
+        matches!(r, Reply::Error { id, message }
+            if *id == select && message.contains("restart it with --backend"))
+    });
+    assert!(refused, "{replies:?}");
 }

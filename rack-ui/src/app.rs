@@ -55,6 +55,10 @@ pub(crate) struct UiState {
     pub new_rack_name: String,
     pub preset_path: String,
     pub show_help: bool,
+    /// The Audio & MIDI devices window is open.
+    pub show_devices: bool,
+    /// The device choice being edited there.
+    pub device_choice: crate::views::devices::Choice,
     /// Typed parameter entries being edited: (rack, plugin, param) → text.
     pub param_text: HashMap<(usize, usize, u32), String>,
     /// Channel lists being typed, per rack.
@@ -102,6 +106,8 @@ impl RackApp {
                 new_rack_name: String::new(),
                 preset_path: preset_path.display().to_string(),
                 show_help: false,
+                show_devices: false,
+                device_choice: Default::default(),
                 param_text: HashMap::new(),
                 channel_text: HashMap::new(),
                 slider_origin: None,
@@ -232,7 +238,7 @@ impl RackApp {
 
     /// Where the in-process engine's audio goes (None when attached).
     pub(crate) fn audio_output(&self) -> Option<String> {
-        self.engine.as_ref().map(|e| e.borrow().output().to_owned())
+        self.engine.as_ref().map(|e| e.borrow().output())
     }
 
     /// One frame: pump, shortcuts, then every panel. Main thread.
@@ -243,6 +249,9 @@ impl RackApp {
             self.theme_set = true;
         }
         self.poll();
+        if self.ui.show_devices && std::mem::take(&mut self.state.devices_stale) {
+            self.send(Command::ListDevices {});
+        }
         if self
             .quit
             .as_ref()

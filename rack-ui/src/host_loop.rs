@@ -19,9 +19,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use stagerack::control::{ControlServer, LocalClient};
+use stagerack::control::{ControlServer, DeviceChoice, DeviceHost, LocalClient};
 use stagerack::engine::{Engine, EngineConfig, QueueCapacities};
-use stagerack::io::{open_stream, AudioStream, BackendKind, IoError, StreamOptions};
+use stagerack::io::{
+    available_backends, open_stream, AudioInUse, AudioStream, BackendKind, IoError, StreamOptions,
+};
 use stagerack::preset::Preset;
 use stagerack::session::{Session, SessionError};
 
@@ -152,14 +154,178 @@ impl Driver {
     }
 }
 
+/// Why a driver could not take the engine: the reason, and the engine back
+/// (None only if a crashed driver lost it).
+type NotStarted = Box<(String, Option<Engine>)>;
+
+/// Opens `kind` with `options` and starts it with `engine`, refusing a
+/// device whose sample rate is not `rate` (0: any). Main thread.
+fn start_live(
+    kind: BackendKind,
+    options: &StreamOptions,
+    engine: Engine,
+    rate: u32,
+) -> Result<(Driver, AudioInUse), NotStarted> {
+    let mut stream = match open_stream(kind, options) {
+        Ok(s) => s,
+        Err(e) => return Err(Box::new((e.to_string(), Some(engine)))),
+    };
+    let format = stream.format();
+    if rate != 0 && format.sample_rate != rate {
+        return Err(Box::new((
+            format!(
+                "{kind} runs at {} Hz and the engine at {rate} Hz; restart stagerack-ui with \
+                 --backend {kind} --rate {}",
+                format.sample_rate, format.sample_rate
+            ),
+            Some(engine),
+        )));
+    }
+    if let Err(e) = stream.start(engine) {
+        return Err(Box::new((e.to_string(), stream.stop())));
+    }
+    let in_use = AudioInUse {
+        backend: kind.name().to_owned(),
+        connect: options.connect.clone(),
+        midi_in: options.midi_in.clone(),
+        sample_rate: format.sample_rate,
+        buffer: format.buffer,
+    };
+    Ok((Driver::Live(stream), in_use))
+}
+
+/// Starts the null driver with `engine`. Main thread.
+fn start_null(engine: Engine, rate: f64) -> Result<(Driver, AudioInUse), HostError> {
+    let driver = NullDriver::start(engine, rate, NULL_PERIOD).map_err(HostError::Driver)?;
+    let in_use = AudioInUse {
+        backend: "none".to_owned(),
+        sample_rate: rate as u32,
+        buffer: NULL_PERIOD as u32,
+        ..AudioInUse::default()
+    };
+    Ok((Driver::Null(driver), in_use))
+}
+
+/// The driver and what it plays on; moves the engine between devices for
+/// `select_devices`. Main thread.
+struct AudioHost {
+    driver: Option<Driver>,
+    in_use: AudioInUse,
+    /// The live backend and options in use (None: the null driver).
+    live: Option<(BackendKind, StreamOptions)>,
+    /// Client name for new streams.
+    name: String,
+}
+
+impl AudioHost {
+    /// `jack (48000 Hz, 64 frames)` or `no audio device (...)`.
+    fn describe(&self) -> String {
+        if self.live.is_none() {
+            format!(
+                "no audio device ({} Hz, {} frames)",
+                self.in_use.sample_rate, self.in_use.buffer
+            )
+        } else {
+            format!(
+                "{} ({} Hz, {} frames)",
+                self.in_use.backend, self.in_use.sample_rate, self.in_use.buffer
+            )
+        }
+    }
+
+    /// Puts `engine` back where it was (or on the null driver). Main thread.
+    fn restore(&mut self, engine: Engine, rate: u32) -> String {
+        if let Some((kind, options)) = self.live.clone() {
+            match start_live(kind, &options, engine, rate).map_err(|e| *e) {
+                Ok((driver, in_use)) => {
+                    self.driver = Some(driver);
+                    self.in_use = in_use;
+                    return format!("still playing on {}", self.describe());
+                }
+                Err((why, Some(engine))) => return self.fall_back(engine, rate, &why),
+                Err((why, None)) => return format!("the engine was lost with its driver: {why}"),
+            }
+        }
+        self.fall_back(engine, rate, "")
+    }
+
+    fn fall_back(&mut self, engine: Engine, rate: u32, why: &str) -> String {
+        match start_null(engine, f64::from(rate)) {
+            Ok((driver, in_use)) => {
+                self.driver = Some(driver);
+                self.in_use = in_use;
+                self.live = None;
+                format!("{why}; the engine runs without sound now")
+            }
+            Err(e) => format!("{why}; {e}"),
+        }
+    }
+}
+
+impl DeviceHost for AudioHost {
+    fn in_use(&self) -> AudioInUse {
+        self.in_use.clone()
+    }
+
+    fn select(
+        &mut self,
+        choice: &DeviceChoice,
+        session: &mut Session,
+    ) -> Result<AudioInUse, String> {
+        let kind =
+            <BackendKind as clap::ValueEnum>::from_str(&choice.backend, true).map_err(|_| {
+                format!(
+                    "unknown backend `{}`; available: {}",
+                    choice.backend,
+                    available_backends()
+                )
+            })?;
+        let rate = session.process_config().sample_rate as u32;
+        let defaults = StreamOptions::default();
+        let options = StreamOptions {
+            name: self.name.clone(),
+            rate: Some(rate),
+            buffer: choice.buffer,
+            connect: if choice.connect.is_empty() {
+                defaults.connect.clone()
+            } else {
+                choice.connect.clone()
+            },
+            midi_in: choice.midi_in.clone(),
+            ..defaults
+        };
+        // The old driver lets go first (a JACK client name, a device can
+        // be held by one stream only); a short fade, all notes off.
+        let engine = self
+            .driver
+            .take()
+            .and_then(Driver::stop)
+            .ok_or("the audio driver ended abnormally; restart stagerack-ui")?;
+        match start_live(kind, &options, engine, rate).map_err(|e| *e) {
+            Ok((driver, in_use)) => {
+                self.driver = Some(driver);
+                self.in_use = in_use.clone();
+                self.live = Some((kind, options));
+                Ok(in_use)
+            }
+            Err((why, Some(engine))) => {
+                let now = self.restore(engine, rate);
+                Err(format!("cannot play on {kind}: {why}; {now}"))
+            }
+            Err((why, None)) => Err(format!(
+                "cannot play on {kind}: {why}; the engine was lost with the driver, restart \
+                 stagerack-ui"
+            )),
+        }
+    }
+}
+
 /// The engine running in this process: session, control server and
 /// driver. Main thread only (the session holds plugin main-thread handles).
 pub struct InProcessEngine {
     session: Option<Session>,
     server: ControlServer,
-    driver: Option<Driver>,
-    /// Where the audio goes, for the window: `jack (48000 Hz, 64 frames)`.
-    output: String,
+    audio: AudioHost,
 }
 
 impl InProcessEngine {
@@ -175,10 +341,12 @@ impl InProcessEngine {
     /// the window shows. Main thread.
     pub fn start_with(preset: &Preset, audio: &AudioChoice) -> Result<Self, HostError> {
         let mut fallback = None;
+        let mut name = StreamOptions::default().name;
         if let AudioChoice::Live { backend, options } = audio {
+            name = options.name.clone();
             let kind = backend.unwrap_or_else(BackendKind::platform_default);
             match open_stream(kind, options) {
-                Ok(stream) => return Self::start_live(preset, stream),
+                Ok(stream) => return Self::start_on(preset, stream, kind, options),
                 Err(e) if backend.is_some() => return Err(e.into()),
                 Err(e) => {
                     fallback = Some(format!(
@@ -194,18 +362,26 @@ impl InProcessEngine {
             tracing::warn!("{w}");
             session.warnings.push(w);
         }
-        let driver = NullDriver::start(engine, config.sample_rate, config.max_block)
-            .map_err(HostError::Driver)?;
+        let (driver, in_use) = start_null(engine, config.sample_rate)?;
         Ok(Self {
             session: Some(session),
             server: ControlServer::new(),
-            driver: Some(Driver::Null(driver)),
-            output: format!("no audio device ({NULL_RATE} Hz, {NULL_PERIOD} frames)"),
+            audio: AudioHost {
+                driver: Some(driver),
+                in_use,
+                live: None,
+                name,
+            },
         })
     }
 
     /// The session for the stream's format, the engine handed to it.
-    fn start_live(preset: &Preset, mut stream: Box<dyn AudioStream>) -> Result<Self, HostError> {
+    fn start_on(
+        preset: &Preset,
+        mut stream: Box<dyn AudioStream>,
+        kind: BackendKind,
+        options: &StreamOptions,
+    ) -> Result<Self, HostError> {
         let format = stream.format();
         let config = EngineConfig {
             sample_rate: f64::from(format.sample_rate),
@@ -219,24 +395,29 @@ impl InProcessEngine {
             }
             return Err(e.into());
         }
-        let output = format!(
-            "{} ({} Hz, {} frames)",
-            stream.backend(),
-            format.sample_rate,
-            format.buffer
-        );
-        tracing::info!("playing on {output}");
+        let audio = AudioHost {
+            driver: Some(Driver::Live(stream)),
+            in_use: AudioInUse {
+                backend: kind.name().to_owned(),
+                connect: options.connect.clone(),
+                midi_in: options.midi_in.clone(),
+                sample_rate: format.sample_rate,
+                buffer: format.buffer,
+            },
+            live: Some((kind, options.clone())),
+            name: options.name.clone(),
+        };
+        tracing::info!("playing on {}", audio.describe());
         Ok(Self {
             session: Some(session),
             server: ControlServer::new(),
-            driver: Some(Driver::Live(stream)),
-            output,
+            audio,
         })
     }
 
     /// Where the audio goes: backend, rate and buffer. Main thread.
-    pub fn output(&self) -> &str {
-        &self.output
+    pub fn output(&self) -> String {
+        self.audio.describe()
     }
 
     /// Opens the control socket at `path` for other clients. Main thread.
@@ -255,13 +436,14 @@ impl InProcessEngine {
     }
 
     /// The main-thread pump: returned plans and plugin requests first,
-    /// then every client's waiting commands. Never blocks. Main thread.
+    /// then every client's waiting commands (device selection included).
+    /// Never blocks. Main thread.
     pub fn pump(&mut self) {
         if let Some(session) = self.session.as_mut() {
             session.pump();
-            self.server.poll(session);
+            self.server.poll_with(session, Some(&mut self.audio));
         }
-        if let Some(Driver::Live(stream)) = self.driver.as_mut() {
+        if let Some(Driver::Live(stream)) = self.audio.driver.as_mut() {
             // Reconnects a lost server or device, connects hot-plugged MIDI.
             stream.maintain();
         }
@@ -294,7 +476,7 @@ impl InProcessEngine {
             self.server.poll(&mut session);
             std::thread::sleep(Duration::from_millis(5));
         }
-        match self.driver.take().and_then(Driver::stop) {
+        match self.audio.driver.take().and_then(Driver::stop) {
             Some(engine) => session.shutdown(engine),
             None => tracing::error!(
                 "the driver thread ended abnormally; plugins dropped without deactivation"

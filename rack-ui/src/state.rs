@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use stagerack::control::protocol::StatusReport;
 use stagerack::control::{Command, Reply, Snapshot};
+use stagerack::io::{AudioInUse, DeviceInventory};
 use stagerack::plugin::PluginDescriptor;
 
 /// Most messages kept in the list.
@@ -85,6 +86,13 @@ pub struct AppState {
     seen_warnings: usize,
     /// Ids of save requests in flight, with their paths.
     pending_saves: HashMap<u64, String>,
+    /// Devices there are and what the engine plays on (`list_devices`).
+    pub devices: Option<(DeviceInventory, Option<AudioInUse>)>,
+    /// A device selection in flight (its id, what was asked).
+    pending_device: Option<(u64, String)>,
+    /// The device list is out of date (a selection went through): the
+    /// window asks again.
+    pub devices_stale: bool,
 }
 
 impl AppState {
@@ -106,6 +114,9 @@ impl AppState {
         if let Command::SavePreset { path } = command {
             self.pending_saves.insert(id, path.display().to_string());
         }
+        if let Command::SelectDevices { backend, .. } = command {
+            self.pending_device = Some((id, backend.clone()));
+        }
         self.pending.insert(id, describe(command));
     }
 
@@ -121,12 +132,19 @@ impl AppState {
             }
             Reply::Ok { id } => {
                 self.pending.remove(&id);
+                if let Some((_, backend)) = self.pending_device.take_if(|(d, _)| *d == id) {
+                    self.push_message(Level::Info, format!("audio: now playing on {backend}"));
+                    self.devices_stale = true;
+                }
                 if let Some(path) = self.pending_saves.remove(&id) {
                     self.push_message(Level::Info, format!("preset saved to {path}"));
                 }
             }
             Reply::Error { id, message } => {
                 self.pending_saves.remove(&id);
+                if self.pending_device.take_if(|(d, _)| *d == id).is_some() {
+                    self.devices_stale = true;
+                }
                 let what = self.pending.remove(&id);
                 let text = match what {
                     Some(w) => format!("{w}: {message}"),
@@ -170,6 +188,14 @@ impl AppState {
                         *s = n.max(*s * METER_DECAY);
                     }
                 }
+            }
+            Reply::Devices {
+                id,
+                devices,
+                current,
+            } => {
+                self.pending.remove(&id);
+                self.devices = Some((devices, current));
             }
             Reply::Status { id, status } => {
                 self.pending.remove(&id);
@@ -249,5 +275,7 @@ pub fn describe(command: &Command) -> String {
         Command::Panic {} => "panic".into(),
         Command::Subscribe { .. } => "subscribe to meters".into(),
         Command::Status {} => "read the engine status".into(),
+        Command::ListDevices {} => "list audio and MIDI devices".into(),
+        Command::SelectDevices { backend, .. } => format!("switch audio to {backend}"),
     }
 }

@@ -185,8 +185,9 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     assert_eq!(cutoff(&reloaded, 3), 1234.0);
 }
 
-#[test]
-fn rack_edits_from_the_ui_reach_the_engine_and_undo() {
+/// The demo preset in an in-process engine (null driver) and a window on
+/// it, settled.
+fn window_on_demo() -> (Rc<RefCell<InProcessEngine>>, Harness<'static, RackApp>) {
     let engine = Rc::new(RefCell::new(InProcessEngine::start(&demo()).unwrap()));
     let client = engine.borrow_mut().connect();
     let app = RackApp::new(
@@ -199,6 +200,12 @@ fn rack_edits_from_the_ui_reach_the_engine_and_undo() {
         .with_size(egui::vec2(1400.0, 900.0))
         .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
     settle(&mut h);
+    (engine, h)
+}
+
+#[test]
+fn rack_edits_from_the_ui_reach_the_engine_and_undo() {
+    let (engine, mut h) = window_on_demo();
     // Mute the first rack, bypass its synth, then undo both.
     h.get_all_by_label("Mute").next().unwrap().click();
     settle(&mut h);
@@ -233,4 +240,48 @@ fn rack_edits_from_the_ui_reach_the_engine_and_undo() {
         .messages
         .iter()
         .any(|m| m.text.contains("panic")));
+}
+
+/// The Audio & MIDI window moves the in-process engine to another backend
+/// (here from the null driver to the `dummy` backend, which needs no sound
+/// card): the engine keeps its racks and keeps processing.
+#[test]
+fn the_devices_window_moves_the_engine_to_another_backend() {
+    let (engine, mut h) = window_on_demo();
+    assert!(engine.borrow().output().starts_with("no audio device"));
+    h.get_by_label("Audio & MIDI").click();
+    settle(&mut h);
+    let (inventory, current) = h.state().state.devices.clone().expect("a device list");
+    assert!(
+        inventory.backends.iter().any(|b| b == "dummy"),
+        "{inventory:?}"
+    );
+    assert_eq!(
+        current.expect("in-process engines can switch").backend,
+        "none"
+    );
+    h.get_by_label("Apply").click();
+    settle(&mut h);
+    settle(&mut h);
+    let output = engine.borrow().output();
+    assert!(output.starts_with("dummy (48000 Hz"), "{output}");
+    assert!(
+        h.state()
+            .state
+            .messages
+            .iter()
+            .any(|m| m.text.contains("now playing on dummy")),
+        "no confirmation in the message list"
+    );
+    let (_, current) = h.state().state.devices.clone().unwrap();
+    assert_eq!(current.unwrap().backend, "dummy");
+    // Still the same engine: racks kept, buffers counting.
+    assert_eq!(engine_state(&engine).racks.len(), 3);
+    let before = engine.borrow_mut().buffers();
+    std::thread::sleep(Duration::from_millis(300));
+    let after = engine.borrow_mut().buffers();
+    assert!(
+        after > before + 10,
+        "not processing on dummy: {before} -> {after}"
+    );
 }

@@ -53,6 +53,13 @@ impl ControlSocket {
     /// whose event is `expect` (other broadcasts are skipped; an error
     /// reply to this command panics with it).
     pub fn request(&mut self, cmd: &str, fields: &str, expect: &str) -> serde_json::Value {
+        self.request_any(cmd, fields, &[expect])
+    }
+
+    /// Like [`ControlSocket::request`], returning the first reply whose
+    /// event is one of `expect` (an `error` in `expect` is returned, not a
+    /// panic, when it answers this command).
+    pub fn request_any(&mut self, cmd: &str, fields: &str, expect: &[&str]) -> serde_json::Value {
         let id = self.next_id;
         self.next_id += 1;
         let sep = if fields.is_empty() { "" } else { "," };
@@ -66,7 +73,9 @@ impl ControlSocket {
             self.reader.read_line(&mut line).expect("a reply line");
             let r: serde_json::Value =
                 serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            if r["event"] == expect {
+            let event = r["event"].as_str().unwrap_or_default();
+            let answers = r["id"] == id || event == "meters";
+            if expect.contains(&event) && (answers || event != "error") {
                 return r;
             }
             assert!(

@@ -15,5 +15,5 @@ mod snapshot;
 
 pub use client::{ClientError, ControlClient, RemoteClient};
 pub use protocol::{Command, Reply, Request, Snapshot, PROTOCOL_VERSION};
-pub use server::{default_socket_path, ControlServer, LocalClient};
+pub use server::{default_socket_path, ControlServer, DeviceChoice, DeviceHost, LocalClient};
 pub use snapshot::snapshot;

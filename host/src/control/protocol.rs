@@ -149,6 +149,25 @@ pub enum Command {
     },
     /// Ask for a `status` event now.
     Status {},
+    /// The backends, output devices and MIDI sources there are, and what
+    /// the engine plays on (answered with `devices`).
+    ListDevices {},
+    /// Play on another backend, device or MIDI inputs. The engine keeps its
+    /// plugins and state; refused, with the old device playing on, when
+    /// the new one cannot open or runs at another sample rate.
+    SelectDevices {
+        /// Backend name (`jack`, `alsa`, `dummy`...).
+        backend: String,
+        /// `--connect` values (empty: `auto`).
+        #[serde(default)]
+        connect: Vec<String>,
+        /// `--midi-in` patterns.
+        #[serde(default)]
+        midi_in: Vec<String>,
+        /// Frames per buffer (absent: the device's choice).
+        #[serde(default)]
+        buffer: Option<u32>,
+    },
 }
 
 /// Phase of a knob gesture.
@@ -227,6 +246,16 @@ pub enum Reply {
         id: u64,
         /// Counters.
         status: StatusReport,
+    },
+    /// Answer to `list_devices`.
+    Devices {
+        /// Request id.
+        id: u64,
+        /// What there is.
+        devices: crate::io::DeviceInventory,
+        /// What the engine plays on (None: this engine cannot tell or
+        /// change it, e.g. headless `stagerack --preset`).
+        current: Option<crate::io::AudioInUse>,
     },
 }
 

@@ -207,8 +207,15 @@ impl ControlServer {
 
     /// Accepts new socket clients, reads and carries out every waiting
     /// request, sends replies, broadcasts edits and meters. Never blocks.
+    /// Device selection is refused (the engine's host did not offer it).
     /// Main thread.
     pub fn poll(&mut self, session: &mut Session) {
+        self.poll_with(session, None);
+    }
+
+    /// [`ControlServer::poll`], with `devices` carrying out device
+    /// selection. Main thread.
+    pub fn poll_with(&mut self, session: &mut Session, mut devices: Option<&mut dyn DeviceHost>) {
         self.accept();
         let mut requests = Vec::new();
         for (i, client) in self.clients.iter_mut().enumerate() {
@@ -216,7 +223,7 @@ impl ControlServer {
         }
         for (i, request) in requests {
             if !self.clients[i].closed {
-                self.handle(i, request, session);
+                self.handle(i, request, session, devices.as_deref_mut());
             }
         }
         if let Some(what) = session.take_learned() {
@@ -302,9 +309,59 @@ impl ControlServer {
         self.clients[client].send(&reply);
     }
 
-    fn handle(&mut self, client: usize, request: Request, session: &mut Session) {
+    fn handle(
+        &mut self,
+        client: usize,
+        request: Request,
+        session: &mut Session,
+        devices: Option<&mut (dyn DeviceHost + '_)>,
+    ) {
         let id = request.id;
         let edited = match request.command {
+            Command::ListDevices {} => {
+                let current = devices.map(|d| d.in_use());
+                let devices = crate::io::device_inventory();
+                self.reply(
+                    client,
+                    Reply::Devices {
+                        id,
+                        devices,
+                        current,
+                    },
+                );
+                return;
+            }
+            Command::SelectDevices {
+                backend,
+                connect,
+                midi_in,
+                buffer,
+            } => match devices {
+                None => Err(
+                    "this engine cannot change its audio device while it runs; restart \
+                             it with --backend/--connect/--midi-in"
+                        .to_owned(),
+                ),
+                Some(host) => host
+                    .select(
+                        &DeviceChoice {
+                            backend,
+                            connect,
+                            midi_in,
+                            buffer,
+                        },
+                        session,
+                    )
+                    .map(|in_use| {
+                        tracing::info!(
+                            "now playing on {} ({} Hz, {} frames)",
+                            in_use.backend,
+                            in_use.sample_rate,
+                            in_use.buffer
+                        );
+                        false
+                    }),
+            },
             Command::Hello {
                 version,
                 client: name,
@@ -479,6 +536,34 @@ impl ControlServer {
             Err(message) => self.reply(client, Reply::Error { id, message }),
         }
     }
+}
+
+/// A device choice from `select_devices`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceChoice {
+    /// Backend name.
+    pub backend: String,
+    /// `--connect` values (empty: `auto`).
+    pub connect: Vec<String>,
+    /// `--midi-in` patterns.
+    pub midi_in: Vec<String>,
+    /// Frames per buffer, or the device's choice.
+    pub buffer: Option<u32>,
+}
+
+/// What owns the audio driver (the rack window's in-process engine) and
+/// can move the engine to another device. Main thread.
+pub trait DeviceHost {
+    /// What the engine plays on now. Main thread.
+    fn in_use(&self) -> crate::io::AudioInUse;
+    /// Moves the engine to `choice`. On failure the engine plays on where it
+    /// was (or, if that cannot reopen either, silently without a device)
+    /// and the error says what happened and what to do. Main thread.
+    fn select(
+        &mut self,
+        choice: &DeviceChoice,
+        session: &mut Session,
+    ) -> Result<crate::io::AudioInUse, String>;
 }
 
 /// Reads every complete request a client has sent. A malformed or

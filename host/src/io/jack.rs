@@ -794,6 +794,19 @@ impl AudioStream for JackStream {
     }
 }
 
+/// The JACK server's physical playback ports and MIDI sources (for
+/// `--connect` and `--midi-in`), or None when no server answers. Main
+/// thread.
+pub fn list_ports() -> Option<(Vec<String>, Vec<String>)> {
+    jack::set_logger(jack::LoggerType::None);
+    let probe = format!("stagerack-probe-{}", std::process::id());
+    let (client, _) = Client::new(&probe, ClientOptions::NO_START_SERVER).ok()?;
+    let physical = PortFlags::IS_PHYSICAL;
+    let playback = client.ports(None, Some(AUDIO_TYPE), PortFlags::IS_INPUT | physical);
+    let midi = client.ports(None, Some(MIDI_TYPE), PortFlags::IS_OUTPUT | physical);
+    Some((playback, midi))
+}
+
 /// What `stagerack devices` shows for JACK: the server, its format and its
 /// ports, or why it is not reachable. Main thread.
 pub fn describe() -> String {

@@ -310,6 +310,96 @@ pub fn available_backends() -> String {
         .join(", ")
 }
 
+/// One output device a client may pick: `--connect NAME` on `backend`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutputDevice {
+    /// The backend's command-line name (`jack`, `alsa`...).
+    pub backend: String,
+    /// The device (cpal) or playback port (JACK).
+    pub name: String,
+}
+
+/// One MIDI source a client may pick: `--midi-in NAME` on `backend`
+/// (`jack` for JACK MIDI ports; `midir` for the device inputs every other
+/// backend reads).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MidiSourceName {
+    /// `jack` or `midir`.
+    pub backend: String,
+    /// Port or device name.
+    pub name: String,
+}
+
+/// Every backend, output device and MIDI source there is now, for device
+/// settings (the rack window). Main thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceInventory {
+    /// Backends compiled in (command-line names).
+    pub backends: Vec<String>,
+    /// Output devices by backend.
+    pub outputs: Vec<OutputDevice>,
+    /// MIDI sources.
+    pub midi_inputs: Vec<MidiSourceName>,
+}
+
+/// What the engine plays on now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AudioInUse {
+    /// Backend name, or `none` (no device: silent).
+    pub backend: String,
+    /// The `--connect` values in force.
+    pub connect: Vec<String>,
+    /// The `--midi-in` values in force.
+    pub midi_in: Vec<String>,
+    /// Sample rate, Hz.
+    pub sample_rate: u32,
+    /// Frames per buffer.
+    pub buffer: u32,
+}
+
+/// Lists every backend's devices and MIDI sources (opens a probe JACK
+/// client, asks ALSA/WASAPI/CoreAudio). Main thread; takes some
+/// milliseconds.
+pub fn device_inventory() -> DeviceInventory {
+    let mut inv = DeviceInventory {
+        backends: BackendKind::ALL
+            .iter()
+            .map(|b| b.name().to_owned())
+            .collect(),
+        ..DeviceInventory::default()
+    };
+    if let Some((playback, midi)) = jack::list_ports() {
+        let entry = |name| OutputDevice {
+            backend: "jack".to_owned(),
+            name,
+        };
+        inv.outputs.extend(playback.into_iter().map(entry));
+        inv.midi_inputs
+            .extend(midi.into_iter().map(|name| MidiSourceName {
+                backend: "jack".to_owned(),
+                name,
+            }));
+    }
+    for kind in BackendKind::ALL
+        .iter()
+        .filter(|k| !matches!(k, BackendKind::Jack | BackendKind::Dummy))
+    {
+        for name in cpal_backend::list_outputs(*kind).unwrap_or_default() {
+            inv.outputs.push(OutputDevice {
+                backend: kind.name().to_owned(),
+                name,
+            });
+        }
+    }
+    for name in midir_in::list_inputs().unwrap_or_default() {
+        inv.midi_inputs.push(MidiSourceName {
+            backend: "midir".to_owned(),
+            name,
+        });
+    }
+    inv
+}
+
 /// What `stagerack devices` prints: every backend, its devices and MIDI
 /// inputs. Main thread.
 pub fn describe_devices() -> String {

@@ -3,6 +3,7 @@
 //! [`RackApp::send`]. UI thread.
 
 mod browser;
+pub(crate) mod devices;
 mod keyboard;
 mod params;
 mod racks;
@@ -62,6 +63,9 @@ pub fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
         });
     if app.ui.show_help {
         help(app, ui.ctx());
+    }
+    if app.ui.show_devices {
+        devices::window(app, ui.ctx());
     }
 }
 
@@ -173,6 +177,16 @@ fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
             .clicked()
         {
             app.panic();
+        }
+        if ui
+            .button("Audio & MIDI")
+            .on_hover_text("Backend, output device and MIDI inputs")
+            .clicked()
+        {
+            app.ui.show_devices = !app.ui.show_devices;
+            if app.ui.show_devices {
+                app.send(Command::ListDevices {});
+            }
         }
         if ui.button("Help").on_hover_text("F1").clicked() {
             app.ui.show_help = !app.ui.show_help;
