@@ -272,6 +272,12 @@ pub struct StatusReport {
     pub overloads: u64,
     /// Panics caught so far.
     pub panics: u64,
+    /// Driver xruns (over- and underruns) so far.
+    #[serde(default)]
+    pub xruns: u64,
+    /// MIDI events received so far.
+    #[serde(default)]
+    pub midi_events: u64,
     /// Warnings and errors so far (missing plugins, failed plugins).
     pub messages: Vec<String>,
 }

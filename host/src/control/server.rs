@@ -415,6 +415,8 @@ impl ControlServer {
                     dsp_peak: s.dsp_peak,
                     overloads: s.overloads,
                     panics: s.panics,
+                    xruns: s.xruns,
+                    midi_events: s.midi_events,
                     messages: session.warnings.clone(),
                 };
                 self.reply(client, Reply::Status { id, status });
