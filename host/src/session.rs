@@ -15,7 +15,7 @@ use crate::engine::{
     SwitchTable, BLOCKED,
 };
 use crate::plugin::loader::load_plugin;
-use crate::plugin::{PluginError, PluginInstance, ProcessConfig};
+use crate::plugin::{ParamId, PluginError, PluginInstance, ProcessConfig};
 use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
 
 /// Why a session could not be built or changed. Main thread.
@@ -121,6 +121,27 @@ pub struct Session {
     /// Warnings from loading (missing plugins and the like).
     pub warnings: Vec<String>,
     next_id: u64,
+    /// Parameter changes plugins made themselves, not yet taken by the
+    /// control server (bounded: [`MAX_PENDING_PARAM_CHANGES`]).
+    param_changes: Vec<PluginParamChange>,
+}
+
+/// Most plugin-made parameter changes kept for the control server between
+/// two takes; later ones wait in the plugins' own queues or are dropped.
+pub const MAX_PENDING_PARAM_CHANGES: usize = 4096;
+
+/// A parameter a plugin changed itself, by rack and chain position as the
+/// snapshot lists them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PluginParamChange {
+    /// Rack index.
+    pub rack: usize,
+    /// Position in the rack's chain.
+    pub index: usize,
+    /// Parameter id.
+    pub param: ParamId,
+    /// New plain value.
+    pub value: f64,
 }
 
 /// dB to a linear factor. Any thread.
@@ -211,6 +232,7 @@ impl Session {
             parked: HashMap::new(),
             warnings: Vec::new(),
             next_id: 1,
+            param_changes: Vec::new(),
         };
         for (group, preset) in presets.iter().enumerate() {
             session.add_preset(group as u16, preset);
@@ -488,8 +510,46 @@ impl Session {
         {
             slot.instance.on_main_thread();
         }
+        self.collect_param_changes();
         self.restart_requested_plugins();
         reports
+    }
+
+    /// Gathers the parameter changes plugins made themselves. Main thread.
+    fn collect_param_changes(&mut self) {
+        let mut buf = Vec::new();
+        for (rack, r) in self.racks.iter_mut().enumerate() {
+            for (index, slot) in r.slots.iter_mut().enumerate() {
+                buf.clear();
+                slot.instance.take_param_changes(&mut buf);
+                for &(param, value) in &buf {
+                    if self.param_changes.len() < MAX_PENDING_PARAM_CHANGES {
+                        self.param_changes.push(PluginParamChange {
+                            rack,
+                            index,
+                            param,
+                            value,
+                        });
+                    }
+                }
+            }
+        }
+        for slot in self.groups.iter_mut().flat_map(|g| g.master.iter_mut()) {
+            // Master plugins are not in the snapshot; keep their queues empty.
+            buf.clear();
+            slot.instance.take_param_changes(&mut buf);
+        }
+    }
+
+    /// The parameter changes plugins made themselves since the last call,
+    /// oldest first, only the latest value of each parameter. Main thread.
+    pub fn take_param_changes(&mut self) -> Vec<PluginParamChange> {
+        let mut all = std::mem::take(&mut self.param_changes);
+        let mut seen = std::collections::HashSet::new();
+        all.reverse();
+        all.retain(|c| seen.insert((c.rack, c.index, c.param)));
+        all.reverse();
+        all
     }
 
     /// Restarts plugins that asked for it, in two steps: a plan without

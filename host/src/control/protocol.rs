@@ -210,7 +210,7 @@ pub enum Reply {
         /// The state.
         state: Snapshot,
     },
-    /// A parameter changed (by any client).
+    /// A parameter changed (by any client, or by the plugin itself).
     Param {
         /// Rack index.
         rack: usize,

@@ -226,6 +226,14 @@ impl ControlServer {
                 self.handle(i, request, session, devices.as_deref_mut());
             }
         }
+        for c in session.take_param_changes() {
+            self.broadcast(&Reply::Param {
+                rack: c.rack,
+                index: c.index,
+                param: c.param,
+                value: c.value,
+            });
+        }
         if let Some(what) = session.take_learned() {
             self.broadcast(&Reply::Learned { what });
             let state = snapshot(session);

@@ -242,7 +242,19 @@ pub trait PluginInstance {
     fn needs_restart(&self) -> bool {
         false
     }
+
+    /// Moves the parameter changes the plugin itself made since the last
+    /// call (its own MIDI learn, an internal modulation it reports, a knob
+    /// on its editor) into `out` as (id, plain value). Main thread.
+    fn take_param_changes(&mut self, out: &mut Vec<(ParamId, f64)>) {
+        let _ = out;
+    }
 }
+
+/// How many plugin-made parameter changes wait between the audio thread
+/// and the main-thread pump; more in one pump interval are dropped (the
+/// next change of that parameter brings the display up to date).
+pub const PARAM_OUT_CAPACITY: usize = 512;
 
 /// Why a plugin operation failed. Errors name the plugin and say what to do.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use clack_extensions::params::{
     PluginMainThreadParams, PluginParams,
 };
 use clack_extensions::state::{PluginState, PluginStateImpl};
+use clack_plugin::events::event_types::ParamValueEvent;
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::*;
 use clack_plugin::stream::{InputStream, OutputStream};
@@ -29,6 +30,9 @@ pub const NAME: &str = "Stagerack Probe";
 
 /// Param `level` (0..1, default 1): multiplies every impulse's height.
 pub const PARAM_LEVEL: ClapId = ClapId::new(0);
+/// The controller the probe maps onto `level` itself (reporting the change
+/// to the host as an output parameter event).
+pub const LEVEL_CC: u8 = 21;
 /// Read-only param `violations`: calls made on the wrong thread so far.
 pub const PARAM_VIOLATIONS: ClapId = ClapId::new(1);
 /// Read-only param `thread_checks`: thread checks the host answered so far
@@ -201,7 +205,20 @@ impl<'a> PluginAudioProcessor<'a, ProbeShared<'a>, ProbeMainThread<'a>> for Prob
                 }
                 Some(CoreEventSpace::NoteOn(e)) => e.velocity(),
                 Some(CoreEventSpace::Midi(e)) => {
-                    let [status, _key, velocity] = e.data();
+                    let [status, key, velocity] = e.data();
+                    if status & 0xF0 == 0xB0 && key == LEVEL_CC {
+                        // Its own MIDI learn: CC 21 moves `level`, and the
+                        // host is told, as a synth's knob would report.
+                        let level = f64::from(velocity) / 127.0;
+                        shared.set_level(level);
+                        let _ = events.output.try_push(ParamValueEvent::new(
+                            event.header().time(),
+                            PARAM_LEVEL,
+                            Pckn::match_all(),
+                            level,
+                        ));
+                        continue;
+                    }
                     if status & 0xF0 != 0x90 || velocity == 0 {
                         continue;
                     }

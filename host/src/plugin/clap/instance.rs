@@ -62,6 +62,9 @@ pub struct ClapInstance {
     readonly: Vec<ParamId>,
     latency: u32,
     active: bool,
+    /// The main-thread end of the active processor's parameter-change
+    /// queue.
+    param_in: Option<rtrb::Consumer<(u32, f64)>>,
 }
 
 impl ClapInstance {
@@ -113,6 +116,7 @@ impl ClapInstance {
             readonly: Vec::new(),
             latency: 0,
             active: false,
+            param_in: None,
         };
         (me.params, me.readonly) = me.scan_params();
         Ok(me)
@@ -440,6 +444,8 @@ impl PluginInstance for ClapInstance {
             None => 0,
         };
         self.shared.set_state(ClapState::ActiveSleeping);
+        let (param_out, param_in) = rtrb::RingBuffer::new(crate::plugin::PARAM_OUT_CAPACITY);
+        self.param_in = Some(param_in);
         Ok(Box::new(ClapProcessor::new(
             stopped,
             layout,
@@ -447,6 +453,7 @@ impl PluginInstance for ClapInstance {
             config,
             self.shared.clone(),
             self.ext.tail,
+            param_out,
         )))
     }
 
@@ -540,6 +547,14 @@ impl PluginInstance for ClapInstance {
     fn needs_restart(&self) -> bool {
         self.shared.restart_requested.load(Ordering::Acquire)
             || self.shared.latency_changed.load(Ordering::Acquire)
+    }
+
+    fn take_param_changes(&mut self, out: &mut Vec<(ParamId, f64)>) {
+        if let Some(rx) = self.param_in.as_mut() {
+            while let Ok(change) = rx.pop() {
+                out.push(change);
+            }
+        }
     }
 
     fn on_main_thread(&mut self) {

@@ -63,6 +63,9 @@ pub struct ClapProcessor {
     tail_known: bool,
     failed: bool,
     max_block: usize,
+    /// Parameter changes the plugin reports in its output events, to the
+    /// main thread (`take_param_changes`).
+    param_out: rtrb::Producer<(u32, f64)>,
 }
 
 impl ClapProcessor {
@@ -75,6 +78,7 @@ impl ClapProcessor {
         config: &ProcessConfig,
         shared: Arc<ClapShared>,
         tail_ext: Option<PluginTail>,
+        param_out: rtrb::Producer<(u32, f64)>,
     ) -> Self {
         let n = config.max_block.max(1) as usize;
         let alloc = |ports: &[u32]| -> Vec<Vec<Vec<f32>>> {
@@ -101,6 +105,7 @@ impl ClapProcessor {
             tail_known: false,
             failed: false,
             max_block: n,
+            param_out,
         }
     }
 
@@ -288,6 +293,7 @@ impl AudioProcessor for ClapProcessor {
             tail_known,
             failed,
             max_block,
+            param_out,
         } = self;
         if *failed {
             return ProcessStatus::Error;
@@ -403,6 +409,15 @@ impl AudioProcessor for ClapProcessor {
         }
 
         for ev in out_events.iter() {
+            if let Some(CoreEventSpace::ParamValue(p)) = ev.as_core_event() {
+                // The plugin moved one of its own parameters: for the
+                // main thread (displays, the saved preset), not for the
+                // next plugin. A full queue drops it; never blocks.
+                if let Some(id) = p.param_id() {
+                    let _ = param_out.push((id.get(), p.value()));
+                }
+                continue;
+            }
             if let Some(e) = pull_event(ev, frames as u32) {
                 block.out_events.push(e);
             }
