@@ -61,6 +61,9 @@ fn all_commands() -> Vec<Command> {
         Command::SavePreset {
             path: "/tmp/x.toml".into(),
         },
+        Command::LoadPreset {
+            path: "/tmp/x.toml".into(),
+        },
         Command::SetlistNext {},
         Command::SetlistPrevious {},
         Command::SetlistSelect { index: 2 },
@@ -434,4 +437,75 @@ fn device_selection_without_a_device_host_is_refused_with_the_fix() {
             if *id == select && message.contains("restart it with --backend"))
     });
     assert!(refused, "{replies:?}");
+}
+
+/// `load_preset` replaces what plays with the file's preset, from a buffer
+/// boundary on; a file that does not parse is refused with its line and
+/// nothing changes.
+#[test]
+fn load_preset_replaces_what_plays_and_a_bad_file_changes_nothing() {
+    use stagerack::midi::{Event, TimedEvent};
+    let (mut session, mut engine) = Session::new(&preset(PROBE), config(64), true).unwrap();
+    let mut server = ControlServer::new();
+    let mut c = server.connect_local();
+    let note = [TimedEvent::new(
+        10,
+        Event::NoteOn {
+            channel: 0,
+            key: 60,
+            velocity: 1.0,
+            note_id: -1,
+        },
+    )];
+    let play = |engine: &mut stagerack::engine::Engine| {
+        let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+        engine.process(&note, None, &mut l, &mut r);
+        l
+    };
+    // The probe: one impulse of the velocity's height.
+    let before = play(&mut engine);
+    assert_eq!(before[10], 1.0);
+
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml");
+    let load = c.send(Command::LoadPreset { path: demo });
+    run(&mut server, &mut session, &mut engine, 4);
+    let replies = drain(&c);
+    assert!(
+        replies
+            .iter()
+            .any(|r| matches!(r, Reply::Ok { id } if *id == load)),
+        "{replies:?}"
+    );
+    let state = replies
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Reply::State { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .expect("the new state is broadcast");
+    assert_eq!(state.presets, vec!["demo".to_owned()]);
+    assert_eq!(state.racks.len(), 3);
+    // The demo's synths play now, not the probe's single impulse.
+    let after = play(&mut engine);
+    let sounding = after.iter().filter(|x| x.abs() > 1e-6).count();
+    assert!(sounding > 20, "the demo preset does not play: {sounding}");
+
+    // A broken file: refused with where it breaks; the demo plays on.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.toml");
+    std::fs::write(&bad, "version = 1\nname = \"x\"\n[[rack]\n").unwrap();
+    let refused = c.send(Command::LoadPreset { path: bad });
+    run(&mut server, &mut session, &mut engine, 2);
+    let replies = drain(&c);
+    let message = replies
+        .iter()
+        .find_map(|r| match r {
+            Reply::Error { id, message } if *id == refused => Some(message.clone()),
+            _ => None,
+        })
+        .expect("the broken file is refused");
+    assert!(message.contains("broken.toml:3"), "{message}");
+    assert_eq!(stagerack::control::snapshot(&session).racks.len(), 3);
+    session.shutdown(engine);
 }

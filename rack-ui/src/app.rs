@@ -187,6 +187,18 @@ impl RackApp {
         }
     }
 
+    /// Loads the preset file in the preset field, replacing what plays.
+    /// Main thread.
+    pub fn open_preset(&mut self) {
+        let path = self.ui.preset_path.trim().to_owned();
+        if path.is_empty() {
+            self.state
+                .push_message(Level::Error, "type a file name in the preset field to open");
+            return;
+        }
+        self.send(Command::LoadPreset { path: path.into() });
+    }
+
     /// Saves the current preset to the path in the preset field. Main thread.
     pub fn save_preset(&mut self) {
         let path = self.ui.preset_path.trim().to_owned();
@@ -283,6 +295,10 @@ impl RackApp {
         if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::S)))
         {
             self.save_preset();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O)))
+        {
+            self.open_preset();
         }
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F1)) {
             self.ui.show_help = !self.ui.show_help;

@@ -86,6 +86,8 @@ pub struct AppState {
     seen_warnings: usize,
     /// Ids of save requests in flight, with their paths.
     pending_saves: HashMap<u64, String>,
+    /// Ids of preset loads in flight, with their paths.
+    pending_loads: HashMap<u64, String>,
     /// Devices there are and what the engine plays on (`list_devices`).
     pub devices: Option<(DeviceInventory, Option<AudioInUse>)>,
     /// A device selection in flight (its id, what was asked).
@@ -114,6 +116,9 @@ impl AppState {
         if let Command::SavePreset { path } = command {
             self.pending_saves.insert(id, path.display().to_string());
         }
+        if let Command::LoadPreset { path } = command {
+            self.pending_loads.insert(id, path.display().to_string());
+        }
         if let Command::SelectDevices { backend, .. } = command {
             self.pending_device = Some((id, backend.clone()));
         }
@@ -139,9 +144,16 @@ impl AppState {
                 if let Some(path) = self.pending_saves.remove(&id) {
                     self.push_message(Level::Info, format!("preset saved to {path}"));
                 }
+                if let Some(path) = self.pending_loads.remove(&id) {
+                    self.push_message(Level::Info, format!("preset loaded from {path}"));
+                    // The edits on the stacks were made to racks now gone.
+                    self.undo.clear();
+                    self.redo.clear();
+                }
             }
             Reply::Error { id, message } => {
                 self.pending_saves.remove(&id);
+                self.pending_loads.remove(&id);
                 if self.pending_device.take_if(|(d, _)| *d == id).is_some() {
                     self.devices_stale = true;
                 }
@@ -269,6 +281,7 @@ pub fn describe(command: &Command) -> String {
         Command::AddRack { name } => format!("add rack {name}"),
         Command::RemoveRack { rack } => format!("remove rack {}", rack + 1),
         Command::SavePreset { path } => format!("save preset to {}", path.display()),
+        Command::LoadPreset { path } => format!("open preset {}", path.display()),
         Command::SetlistNext {} => "next setlist entry".into(),
         Command::SetlistPrevious {} => "previous setlist entry".into(),
         Command::SetlistSelect { index } => format!("select setlist entry {}", index + 1),

@@ -183,6 +183,26 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     let reloaded = stagerack::control::snapshot(&session);
     assert_eq!(reloaded.racks[3].plugins[0].id, "synth");
     assert_eq!(cutoff(&reloaded, 3), 1234.0);
+
+    // Remove the new rack, then "Open preset" brings the saved file back
+    // into the running engine (and empties the undo stack).
+    h.state_mut().send(Command::RemoveRack { rack: 3 });
+    settle(&mut h);
+    assert_eq!(engine_state(&engine).racks.len(), 3);
+    h.get_by_label("Open preset").click();
+    settle(&mut h);
+    settle(&mut h);
+    let state = engine_state(&engine);
+    assert_eq!(state.racks.len(), 4);
+    assert_eq!(state.racks[3].routing.name, "lead");
+    assert_eq!(cutoff(&state, 3), 1234.0);
+    assert!(h.state().state.undo.is_empty());
+    assert!(h
+        .state()
+        .state
+        .messages
+        .iter()
+        .any(|m| m.text.contains("preset loaded from")));
 }
 
 /// The demo preset in an in-process engine (null driver) and a window on

@@ -126,6 +126,13 @@ pub enum Command {
         /// Rack index.
         rack: usize,
     },
+    /// Load a preset file, replacing what plays (a setlist's presets
+    /// included); refused with the file's error (line and column) if it
+    /// does not parse, and then nothing changes.
+    LoadPreset {
+        /// The preset file.
+        path: std::path::PathBuf,
+    },
     /// Save the current preset to a file (atomically).
     SavePreset {
         /// Where.

@@ -494,6 +494,17 @@ impl ControlServer {
                 .remove_rack(rack)
                 .map(|_| true)
                 .map_err(|e| e.to_string()),
+            Command::LoadPreset { path } => crate::preset::load_preset(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|preset| {
+                    let before = session.warnings.len();
+                    session.replace_with(&preset).map_err(|e| e.to_string())?;
+                    tracing::info!("loaded preset {}", path.display());
+                    for w in &session.warnings[before..] {
+                        tracing::warn!("{w}");
+                    }
+                    Ok(true)
+                }),
             Command::SavePreset { path } => session
                 .to_preset()
                 .map_err(|e| e.to_string())

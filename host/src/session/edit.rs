@@ -307,6 +307,30 @@ impl Session {
         Ok(self.racks.len() - 1)
     }
 
+    /// Replaces everything the session holds (every preset of a setlist
+    /// included) with `preset`: its plugins are loaded here, the next plan
+    /// plays it from a buffer boundary, and the old plugins are deactivated
+    /// on this thread when their processors come home. A plugin that cannot
+    /// load is left out with a warning, as at start-up. Main thread.
+    pub fn replace_with(&mut self, preset: &crate::preset::Preset) -> Result<(), EditError> {
+        for rack in std::mem::take(&mut self.racks) {
+            for slot in rack.slots {
+                self.park(slot);
+            }
+        }
+        for group in std::mem::take(&mut self.groups) {
+            for slot in group.master {
+                self.park(slot);
+            }
+        }
+        self.switch = crate::engine::SwitchTable::default();
+        self.learning = None;
+        self.add_preset(0, preset);
+        self.pending_select = Some(0);
+        self.commit()?;
+        Ok(())
+    }
+
     /// Removes a rack and its plugins. Main thread.
     pub fn remove_rack(&mut self, rack: usize) -> Result<(), EditError> {
         let r = self.rack_index(rack)?;

@@ -24,6 +24,10 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+Z", "Undo the last edit"),
     ("Ctrl+Shift+Z / Ctrl+Y", "Redo"),
     ("Ctrl+S", "Save the preset to the path in the preset field"),
+    (
+        "Ctrl+O",
+        "Open the preset file in the preset field (replaces what plays)",
+    ),
     ("Page Up / Page Down", "Previous / next setlist entry"),
     ("F1", "Show or hide this help"),
     (
@@ -161,6 +165,13 @@ fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
             .labelled_by(l.id);
         if ui.button("Save preset").on_hover_text("Ctrl+S").clicked() {
             app.save_preset();
+        }
+        if ui
+            .button("Open preset")
+            .on_hover_text("Ctrl+O: replace what plays with the preset file")
+            .clicked()
+        {
+            app.open_preset();
         }
         ui.separator();
         let panic = egui::Button::new(
