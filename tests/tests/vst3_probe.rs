@@ -30,6 +30,15 @@ fn gain() -> (std::path::PathBuf, String) {
     (b, id)
 }
 
+/// One 64-frame block with a full-velocity note-on at `frame`.
+fn one_note(
+    engine: &mut stagerack::engine::Engine,
+    session: &mut Session,
+    frame: u64,
+) -> stagerack::io::offline::Rendered {
+    render(engine, session, &[note_on(frame, 60, 127)], None, 64, 64)
+}
+
 #[test]
 fn bundles_list_one_class_each_with_the_right_kind() {
     let _main = main_thread_lock();
@@ -39,6 +48,16 @@ fn bundles_list_one_class_each_with_the_right_kind() {
     let g = stagerack::plugin::vst3::list_vst3_classes(&gb).unwrap();
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(g.len(), 1, "{g:?}");
+    let bad =
+        stagerack::plugin::vst3::list_vst3_classes(&own_bundle("Stagerack VST3 Bad")).unwrap();
+    let names: Vec<&str> = bad.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Stagerack VST3 Bad Initialize",
+            "Stagerack VST3 Bad Activate"
+        ]
+    );
     assert_eq!(p[0].name, "Stagerack VST3 Probe");
     assert_eq!(p[0].kind, PluginKind::Instrument);
     assert_eq!(p[0].vendor, "stagerack");
@@ -212,8 +231,9 @@ fn gain_params_text_and_single_component_controller() {
     let def = preset(&vst3_preset(&id, &bundle, "")).racks[0].plugins[0].clone();
     let mut inst = load_plugin(&def).unwrap();
     let params = inst.params();
-    assert_eq!(params.len(), 1);
+    assert_eq!(params.len(), 2);
     assert_eq!(params[0].name, "gain");
+    assert_eq!(params[1].name, "latency");
     assert_eq!((params[0].min, params[0].max), (0.0, 1.0));
     assert!((params[0].default - 60.0 / 72.0).abs() < 1e-12);
     assert_eq!(inst.param_text(0, 0.5).as_deref(), Some("-24.0 dB"));
@@ -385,14 +405,7 @@ id = "probe"
         w.contains("rejected its saved state") && w.contains("IComponent::setState"),
         "{w}"
     );
-    let out = render(
-        &mut engine,
-        &mut session,
-        &[note_on(5, 60, 127)],
-        None,
-        64,
-        64,
-    );
+    let out = one_note(&mut engine, &mut session, 5);
     assert_eq!(out.left[5], 2.0, "VST3 probe + builtin probe");
     session.shutdown(engine);
 
@@ -406,20 +419,13 @@ id = "probe"
         w.contains("setupProcessing failed") && w.contains("Stagerack VST3 Probe"),
         "{w}"
     );
-    let out = render(
-        &mut engine,
-        &mut session,
-        &[note_on(5, 60, 127)],
-        None,
-        64,
-        64,
-    );
+    let out = one_note(&mut engine, &mut session, 5);
     assert_eq!(out.left[5], 1.0, "the built-in probe alone");
     session.shutdown(engine);
 }
 
 #[test]
-fn gain_aftertouch_and_pitch_bend_follow_the_midi_mapping() {
+fn gain_aftertouch_sustain_and_pitch_bend_follow_the_midi_mapping() {
     let _main = main_thread_lock();
     let (bundle, id) = gain();
     let x = vec![0.25f32; 300];
@@ -433,11 +439,29 @@ fn gain_aftertouch_and_pitch_bend_follow_the_midi_mapping() {
                 value: 127,
             },
         },
+        // The sustain pedal released: CC64 → gain 0 through IMidiMapping.
+        SampleEvent {
+            frame: 120,
+            event: Event::ControlChange {
+                channel: 5,
+                controller: 64,
+                value: 0,
+            },
+        },
         SampleEvent {
             frame: 200,
             event: Event::PitchBend {
                 channel: 0,
                 value: 0,
+            },
+        },
+        // Pressed again.
+        SampleEvent {
+            frame: 250,
+            event: Event::ControlChange {
+                channel: 0,
+                controller: 64,
+                value: 127,
             },
         },
     ];
@@ -447,8 +471,9 @@ fn gain_aftertouch_and_pitch_bend_follow_the_midi_mapping() {
     for (i, &s) in out.left.iter().enumerate() {
         let want = match i {
             0..50 => db(60.0 / 72.0),
-            50..200 => db(1.0),
-            _ => db(0.0),
+            50..120 => db(1.0),
+            120..250 => db(0.0),
+            _ => db(1.0),
         };
         assert!((s - want).abs() < 1e-6, "sample {i}: {s} want {want}");
     }
@@ -469,14 +494,7 @@ fn two_instances_of_one_bundle_share_the_module_and_outlive_each_other() {
     assert!(session.warnings.is_empty(), "{:?}", session.warnings);
     // A scan of the same bundle while both play does not unload it.
     assert_eq!(class_of(&bundle).id, id);
-    let out = render(
-        &mut engine,
-        &mut session,
-        &[note_on(3, 60, 127)],
-        None,
-        64,
-        64,
-    );
+    let out = one_note(&mut engine, &mut session, 3);
     assert_eq!(out.left[3], 2.0);
     session.shutdown(engine);
 }
@@ -487,25 +505,119 @@ fn a_panic_reset_leaves_and_reenters_processing_and_the_probe_still_plays() {
     let (bundle, id) = probe();
     let (mut session, mut engine) =
         Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(64), true).unwrap();
-    let first = render(
-        &mut engine,
-        &mut session,
-        &[note_on(3, 60, 127)],
-        None,
-        64,
-        64,
-    );
+    let first = one_note(&mut engine, &mut session, 3);
     assert_eq!(first.left[3], 1.0);
     engine.request_panic();
-    let second = render(
-        &mut engine,
-        &mut session,
-        &[note_on(9, 60, 127)],
-        None,
-        64,
-        64,
-    );
+    let second = one_note(&mut engine, &mut session, 9);
     assert_eq!(second.left[9], 1.0);
     assert_eq!(second.left.iter().filter(|s| **s != 0.0).count(), 1);
+    session.shutdown(engine);
+}
+
+/// `initialize` and `setActive(true)` refusing: each rack is left out with
+/// an error naming the bundle, the class and the call; the instance is
+/// released (the module survives for the others) and the rest plays.
+#[test]
+fn refused_initialize_and_set_active_are_reported_and_the_rest_plays() {
+    let _main = main_thread_lock();
+    let bad = own_bundle("Stagerack VST3 Bad");
+    let classes = stagerack::plugin::vst3::list_vst3_classes(&bad).unwrap();
+    let (probe_bundle, probe_id) = probe();
+    let mut text = String::from("version = 1\nname = \"refusals\"\n");
+    for c in &classes {
+        text.push_str(&format!(
+            "[[rack]]\nname = \"{}\"\n[[rack.plugin]]\nformat = \"vst3\"\nid = \"{}\"\npath = \"{}\"\n",
+            c.name,
+            c.id,
+            bad.display()
+        ));
+    }
+    text.push_str(&format!(
+        "[[rack]]\nname = \"probe\"\n[[rack.plugin]]\nformat = \"vst3\"\nid = \"{probe_id}\"\npath = \"{}\"\n",
+        probe_bundle.display()
+    ));
+    let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
+    let w = session.warnings.join("\n");
+    eprintln!("{w}");
+    assert_eq!(session.warnings.len(), 2, "{w}");
+    assert!(
+        w.contains("Stagerack VST3 Bad Initialize")
+            && w.contains("initialize")
+            && w.contains("Stagerack VST3 Bad.vst3"),
+        "{w}"
+    );
+    assert!(
+        w.contains("Stagerack VST3 Bad Activate") && w.contains("setActive"),
+        "{w}"
+    );
+    let out = one_note(&mut engine, &mut session, 9);
+    assert_eq!(out.left[9], 1.0, "the VST3 probe rack plays");
+    session.shutdown(engine);
+}
+
+/// The VST3 probe's output events (each note-on echoed an octave up at half
+/// velocity on the same sample) reach the next plugin of the chain: the
+/// built-in probe after it sums the note and its echo, 1.0 + 0.5, on
+/// exactly the note's sample at every block size.
+#[test]
+fn vst3_output_events_reach_the_next_plugin_on_their_sample() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let text = format!(
+        "{}[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
+        vst3_preset(&id, &bundle, "")
+    );
+    for block in BLOCKS {
+        let (mut session, mut engine) = Session::new(&preset(&text), config(block), true).unwrap();
+        session.handle().set_safety_limiter(false);
+        let events: Vec<SampleEvent> = ONSETS.iter().map(|&f| note_on(f, 60, 127)).collect();
+        let out = render(&mut engine, &mut session, &events, None, block, 1100);
+        session.shutdown(engine);
+        for (i, &s) in out.left.iter().enumerate() {
+            let want = if ONSETS.contains(&(i as u64)) {
+                1.5
+            } else {
+                0.0
+            };
+            assert_eq!(s, want, "block {block}, sample {i}");
+        }
+    }
+}
+
+/// restartComponent(kLatencyChanged) from a plugin (the gain's `latency`
+/// parameter: the controller reports the new latency and asks for a
+/// restart) is honoured off the audio thread: the session takes the plugin
+/// out of the plan, deactivates and reactivates it on the main thread and
+/// reads the new latency; the audio runs on throughout under the allocation
+/// guard, and the reactivated processor takes parameter changes again.
+#[test]
+fn restart_component_reactivates_off_the_audio_thread_with_the_new_latency() {
+    let _main = main_thread_lock();
+    let (bundle, id) = gain();
+    let (mut session, mut engine) =
+        Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(64), true).unwrap();
+    let x = vec![0.25f32; 64 * 8];
+    let before = render(&mut engine, &mut session, &[], Some([&x, &x]), 64, 64 * 8);
+    assert!(before.left.iter().all(|s| (s - 0.25).abs() < 1e-6));
+    assert_eq!(stagerack::control::snapshot(&session).racks[0].latency, 0);
+
+    // The controller hears of the new latency and asks for a restart.
+    session.set_param(0, 0, 1, 480.0).unwrap();
+    let during = render(&mut engine, &mut session, &[], Some([&x, &x]), 64, 64 * 8);
+    assert!(
+        during.left.iter().all(|s| (s - 0.25).abs() < 1e-6),
+        "the audio broke while the plugin restarted"
+    );
+    assert_eq!(stagerack::control::snapshot(&session).racks[0].latency, 480);
+
+    // The new processor plays: gain to -60 dB.
+    session.set_param(0, 0, 0, -60.0).unwrap();
+    let after = render(&mut engine, &mut session, &[], Some([&x, &x]), 64, 64 * 8);
+    let quiet = 0.25 * 10f32.powf(-60.0 / 20.0);
+    assert!(
+        (after.left[64 * 7] - quiet).abs() < 1e-6,
+        "{} (want {quiet})",
+        after.left[64 * 7]
+    );
     session.shutdown(engine);
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The bundles made: (cargo package, library stem, bundle display name).
-pub const BUNDLES: [(&str, &str, &str); 4] = [
+pub const BUNDLES: [(&str, &str, &str); 5] = [
     (
         "stagerack-vst3-probe",
         "stagerack_vst3_probe",
@@ -29,6 +29,11 @@ pub const BUNDLES: [(&str, &str, &str); 4] = [
         "stagerack-vst3-probe",
         "stagerack_vst3_probe",
         "Stagerack VST3 Gain",
+    ),
+    (
+        "stagerack-vst3-probe",
+        "stagerack_vst3_probe",
+        "Stagerack VST3 Bad",
     ),
     (
         "stagerack-wrapped-probe",

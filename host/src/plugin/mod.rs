@@ -243,6 +243,14 @@ pub trait PluginInstance {
         false
     }
 
+    /// The host sent `value` (plain) for `id` to the running processor
+    /// through the engine's queue; the main-thread side learns it here (a
+    /// VST3 controller is told with `setParamNormalized`, as the VST3 host
+    /// rules ask). Main thread.
+    fn host_changed_param(&mut self, id: ParamId, value: f64) {
+        let _ = (id, value);
+    }
+
     /// Moves the parameter changes the plugin itself made since the last
     /// call (its own MIDI learn, an internal modulation it reports, a knob
     /// on its editor) into `out` as (id, plain value). Main thread.

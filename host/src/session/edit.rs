@@ -264,6 +264,7 @@ impl Session {
             self.handle.send_param(change).map_err(|_| {
                 EditError::Invalid("the engine's parameter queue is full; try again".into())
             })?;
+            slot.instance.host_changed_param(param, value);
         } else {
             slot.instance.set_param(param, value)?;
         }

@@ -10,16 +10,24 @@
 //!   and the component refuses `setActive(true)` until it has heard it, so a
 //!   host that does not connect the two cannot run it. `setupProcessing`
 //!   refuses sample rates above 200 kHz (a failure hosts can provoke), and
-//!   `setState` refuses a level outside 0..=1.
+//!   `setState` refuses a level outside 0..=1. Every note-on is echoed on
+//!   its event output bus, same sample, an octave up at half velocity, for
+//!   hosts to pass on to the next plugin.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
-//!   exact sample of each queue point. `IMidiMapping` maps CC7, channel
-//!   aftertouch and pitch bend (any channel) to `gain`. State: `n` as f64 LE.
+//!   exact sample of each queue point. `IMidiMapping` maps CC7, CC64,
+//!   channel aftertouch and pitch bend (any channel) to `gain`. State: `n`
+//!   as f64 LE. Parameter `latency` (id 1, 0..=1000 samples, stepped): the
+//!   latency it reports; a new value makes the controller call
+//!   `restartComponent(kLatencyChanged)` (reported only, not applied).
+//! - **Stagerack VST3 Bad Initialize** / **Bad Activate**: the gain,
+//!   refusing `initialize` / `setActive(true)`, for hosts' error paths.
 //!
-//! One binary serves both bundles: the factory looks at its own file name
+//! One binary serves every bundle: the factory looks at its own file name
 //! and offers the Probe classes from `Stagerack VST3 Probe.so`, the Gain
-//! class from `Stagerack VST3 Gain.so` (both when the name says neither).
+//! class from `Stagerack VST3 Gain.so`, the Bad classes from
+//! `Stagerack VST3 Bad.so` (all when the name says none of these).
 //!
 //! Every entry point from the host runs inside `catch_unwind`.
 
@@ -27,7 +35,7 @@
 
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use vst3::Steinberg::Vst::*;
@@ -37,6 +45,10 @@ use vst3::{uid, Class, ComPtr, ComRef, ComWrapper, Interface};
 const PROBE_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000001);
 const PROBE_CTRL_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000002);
 const GAIN_CID: TUID = uid(0x53524B56, 0x3347414E, 0x00000000, 0x00000001);
+/// The gain, refusing `initialize` (bundle `Stagerack VST3 Bad`).
+const BAD_INIT_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000001);
+/// The gain, refusing `setActive(true)` (bundle `Stagerack VST3 Bad`).
+const BAD_ACTIVATE_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000002);
 
 const GAIN_DEFAULT: f64 = 60.0 / 72.0;
 
@@ -273,6 +285,7 @@ impl IComponentTrait for ProbeComponent {
         match (media as MediaTypes, dir as BusDirections) {
             (MediaTypes_::kAudio, BusDirections_::kOutput) => 1,
             (MediaTypes_::kEvent, BusDirections_::kInput) => 1,
+            (MediaTypes_::kEvent, BusDirections_::kOutput) => 1,
             _ => 0,
         }
     }
@@ -299,6 +312,13 @@ impl IComponentTrait for ProbeComponent {
                     BusDirections_::kInput,
                     16,
                     "Notes",
+                ),
+                (MediaTypes_::kEvent, BusDirections_::kOutput, 0) => bus_info(
+                    bus,
+                    MediaTypes_::kEvent,
+                    BusDirections_::kOutput,
+                    16,
+                    "Echo",
                 ),
                 _ => kInvalidArgument,
             }
@@ -411,6 +431,8 @@ impl IAudioProcessorTrait for ProbeComponent {
             };
             l.fill(0.0);
             r.fill(0.0);
+            // SAFETY: a possibly-null output list from the host.
+            let echo = unsafe { ComRef::from_raw(data.outputEvents) };
             // SAFETY: a possibly-null event list from the host.
             if let Some(events) = unsafe { ComRef::from_raw(data.inputEvents) } {
                 // SAFETY: plain calls on the host's list during process.
@@ -434,6 +456,18 @@ impl IAudioProcessorTrait for ProbeComponent {
                     let v = unsafe { e.__field0.noteOn.velocity } * level as f32;
                     l[at as usize] += v;
                     r[at as usize] += v;
+                    if let Some(out) = &echo {
+                        // The echo: an octave up at half velocity, same
+                        // sample, for the next plugin in the host's chain.
+                        let mut x = e;
+                        // SAFETY: a note-on, as above; plain data.
+                        unsafe {
+                            x.__field0.noteOn.pitch += 12;
+                            x.__field0.noteOn.velocity *= 0.5;
+                            x.__field0.noteOn.noteId = -1;
+                            let _ = out.addEvent(&mut x);
+                        }
+                    }
                 }
             }
             advance(points, &mut next, i32::MAX, &mut level);
@@ -677,6 +711,24 @@ struct Gain {
     norm: AtomicU64,
     /// Normalized gain as the controller shows it.
     ctrl: AtomicU64,
+    /// The lifecycle call this copy refuses (the `Bad` classes).
+    fail: Fail,
+    /// Reported latency in samples (parameter `latency`; reported only,
+    /// not applied: a hook for hosts' restart handling).
+    latency: AtomicU32,
+    /// The host's component handler, for `restartComponent`.
+    handler: Mutex<Option<ComPtr<IComponentHandler>>>,
+}
+
+/// Largest `latency` the gain reports (its parameter's step count).
+const GAIN_MAX_LATENCY: u32 = 1000;
+
+/// A lifecycle call a `Stagerack VST3 Bad …` class refuses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Nothing,
+    Initialize,
+    Activate,
 }
 
 /// Normalized gain → linear factor (−60 dB at 0, +12 dB at 1).
@@ -697,6 +749,9 @@ impl Class for Gain {
 
 impl IPluginBaseTrait for Gain {
     unsafe fn initialize(&self, _context: *mut FUnknown) -> tresult {
+        if self.fail == Fail::Initialize {
+            return kResultFalse;
+        }
         kResultOk
     }
 
@@ -752,7 +807,10 @@ impl IComponentTrait for Gain {
         kResultOk
     }
 
-    unsafe fn setActive(&self, _state: TBool) -> tresult {
+    unsafe fn setActive(&self, state: TBool) -> tresult {
+        if state != 0 && self.fail == Fail::Activate {
+            return kResultFalse;
+        }
         kResultOk
     }
 
@@ -813,7 +871,7 @@ impl IAudioProcessorTrait for Gain {
     }
 
     unsafe fn getLatencySamples(&self) -> u32 {
-        0
+        self.latency.load(Ordering::Acquire)
     }
 
     unsafe fn setupProcessing(&self, _setup: *mut ProcessSetup) -> tresult {
@@ -893,22 +951,39 @@ impl IEditControllerTrait for Gain {
     }
 
     unsafe fn getParameterCount(&self) -> i32 {
-        1
+        2
     }
 
     unsafe fn getParameterInfo(&self, index: i32, info: *mut ParameterInfo) -> tresult {
-        guard(kInternalError, || {
-            if index != 0 {
-                return kInvalidArgument;
+        guard(kInternalError, || match index {
+            0 => level_info(info, "gain", GAIN_DEFAULT),
+            1 if !info.is_null() => {
+                // SAFETY: non-null out-struct.
+                let i = unsafe { &mut *info };
+                i.id = 1;
+                copy_wstring("latency", &mut i.title);
+                copy_wstring("latency", &mut i.shortTitle);
+                copy_wstring("samples", &mut i.units);
+                i.stepCount = GAIN_MAX_LATENCY as i32;
+                i.defaultNormalizedValue = 0.0;
+                i.unitId = 0;
+                i.flags = 0;
+                kResultOk
             }
-            level_info(info, "gain", GAIN_DEFAULT)
+            _ => kInvalidArgument,
         })
     }
 
     unsafe fn getParamStringByValue(&self, id: u32, value: f64, string: *mut String128) -> tresult {
         guard(kInternalError, || {
-            if id != 0 || string.is_null() {
+            if id > 1 || string.is_null() {
                 return kInvalidArgument;
+            }
+            if id == 1 {
+                let n = (value.clamp(0.0, 1.0) * f64::from(GAIN_MAX_LATENCY)).round();
+                // SAFETY: non-null out-buffer.
+                copy_wstring(&format!("{n} samples"), unsafe { &mut *string });
+                return kResultOk;
             }
             let db = -60.0 + 72.0 * value.clamp(0.0, 1.0);
             // SAFETY: non-null out-buffer.
@@ -921,32 +996,63 @@ impl IEditControllerTrait for Gain {
         kNotImplemented
     }
 
-    unsafe fn normalizedParamToPlain(&self, _id: u32, v: f64) -> f64 {
-        -60.0 + 72.0 * v
+    unsafe fn normalizedParamToPlain(&self, id: u32, v: f64) -> f64 {
+        if id == 1 {
+            (v * f64::from(GAIN_MAX_LATENCY)).round()
+        } else {
+            -60.0 + 72.0 * v
+        }
     }
 
-    unsafe fn plainParamToNormalized(&self, _id: u32, v: f64) -> f64 {
-        ((v + 60.0) / 72.0).clamp(0.0, 1.0)
+    unsafe fn plainParamToNormalized(&self, id: u32, v: f64) -> f64 {
+        if id == 1 {
+            (v / f64::from(GAIN_MAX_LATENCY)).clamp(0.0, 1.0)
+        } else {
+            ((v + 60.0) / 72.0).clamp(0.0, 1.0)
+        }
     }
 
     unsafe fn getParamNormalized(&self, id: u32) -> f64 {
-        if id == 0 {
-            load_f64(&self.ctrl)
-        } else {
-            0.0
+        match id {
+            0 => load_f64(&self.ctrl),
+            1 => f64::from(self.latency.load(Ordering::Acquire)) / f64::from(GAIN_MAX_LATENCY),
+            _ => 0.0,
         }
     }
 
     unsafe fn setParamNormalized(&self, id: u32, v: f64) -> tresult {
-        if id != 0 {
-            return kInvalidArgument;
-        }
-        store_f64(&self.ctrl, v);
-        kResultOk
+        guard(kInternalError, || match id {
+            0 => {
+                store_f64(&self.ctrl, v);
+                kResultOk
+            }
+            1 => {
+                let samples = (v.clamp(0.0, 1.0) * f64::from(GAIN_MAX_LATENCY)).round() as u32;
+                if self.latency.swap(samples, Ordering::AcqRel) != samples {
+                    // A new latency: the host must restart us to read it.
+                    let handler = self.handler.lock().ok().and_then(|h| h.clone());
+                    if let Some(h) = handler {
+                        // SAFETY: a live handler the host gave us; main thread.
+                        unsafe {
+                            h.restartComponent(RestartFlags_::kLatencyChanged);
+                        }
+                    }
+                }
+                kResultOk
+            }
+            _ => kInvalidArgument,
+        })
     }
 
-    unsafe fn setComponentHandler(&self, _h: *mut IComponentHandler) -> tresult {
-        kResultOk
+    unsafe fn setComponentHandler(&self, h: *mut IComponentHandler) -> tresult {
+        guard(kInternalError, || {
+            // SAFETY: a possibly-null handler from the host.
+            let handler = unsafe { ComRef::from_raw(h) }.map(|r| r.to_com_ptr());
+            if let Ok(mut slot) = self.handler.lock() {
+                *slot = handler;
+            }
+            kResultOk
+        })
     }
 
     unsafe fn createView(&self, _name: *const c_char) -> *mut IPlugView {
@@ -962,8 +1068,9 @@ impl IMidiMappingTrait for Gain {
         cc: CtrlNumber,
         id: *mut ParamID,
     ) -> tresult {
-        // CC7 (volume), channel aftertouch and pitch bend all drive `gain`.
-        if bus != 0 || id.is_null() || !matches!(cc, 7 | 128 | 129) {
+        // CC7 (volume), CC64 (sustain: a pedal as an on/off gain switch),
+        // channel aftertouch and pitch bend all drive `gain`.
+        if bus != 0 || id.is_null() || !matches!(cc, 7 | 64 | 128 | 129) {
             return kResultFalse;
         }
         // SAFETY: non-null out-pointer.
@@ -979,6 +1086,7 @@ impl IMidiMappingTrait for Gain {
 enum Offer {
     Probe,
     Gain,
+    Bad,
     Both,
 }
 
@@ -993,7 +1101,7 @@ struct ClassDesc {
     sub: &'static str,
 }
 
-const CLASSES: [ClassDesc; 3] = [
+const CLASSES: [ClassDesc; 5] = [
     ClassDesc {
         cid: PROBE_CID,
         category: "Audio Module Class",
@@ -1012,14 +1120,32 @@ const CLASSES: [ClassDesc; 3] = [
         name: "Stagerack VST3 Gain",
         sub: "Fx|Tools",
     },
+    ClassDesc {
+        cid: BAD_INIT_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Bad Initialize",
+        sub: "Fx|Tools",
+    },
+    ClassDesc {
+        cid: BAD_ACTIVATE_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Bad Activate",
+        sub: "Fx|Tools",
+    },
 ];
+
+/// Whether a class is one of the deliberately failing ones.
+fn is_bad(cid: &TUID) -> bool {
+    *cid == BAD_INIT_CID || *cid == BAD_ACTIVATE_CID
+}
 
 impl Factory {
     fn classes(&self) -> impl Iterator<Item = &'static ClassDesc> + '_ {
         CLASSES.iter().filter(move |c| match self.offer {
             Offer::Both => true,
-            Offer::Probe => c.cid != GAIN_CID,
+            Offer::Probe => c.cid == PROBE_CID || c.cid == PROBE_CTRL_CID,
             Offer::Gain => c.cid == GAIN_CID,
+            Offer::Bad => is_bad(&c.cid),
         })
     }
 }
@@ -1096,6 +1222,15 @@ impl IPluginFactoryTrait for Factory {
                 ComWrapper::new(Gain {
                     norm: AtomicU64::new(GAIN_DEFAULT.to_bits()),
                     ctrl: AtomicU64::new(GAIN_DEFAULT.to_bits()),
+                    fail: if cid == BAD_INIT_CID {
+                        Fail::Initialize
+                    } else if cid == BAD_ACTIVATE_CID {
+                        Fail::Activate
+                    } else {
+                        Fail::Nothing
+                    },
+                    latency: AtomicU32::new(0),
+                    handler: Mutex::new(None),
                 })
                 .to_com_ptr::<FUnknown>()
             };
@@ -1149,6 +1284,9 @@ fn offer() -> Offer {
             }
             if file.contains("Gain") {
                 return Offer::Gain;
+            }
+            if file.contains("Bad") {
+                return Offer::Bad;
             }
         }
     }

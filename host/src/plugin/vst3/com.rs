@@ -568,6 +568,14 @@ impl EventList {
         unsafe { (*self.events.get()).clear() };
     }
 
+    /// The events in the list, for reading after the plugin filled it.
+    /// Audio thread (the one using the list).
+    pub(super) fn events(&self) -> &[Event] {
+        // SAFETY: one thread at a time (see the Sync impl); the plugin is
+        // done with the list when the host reads it.
+        unsafe { &*self.events.get() }
+    }
+
     /// Appends an event unless full. Audio thread; never allocates.
     pub(super) fn push(&self, e: Event) -> bool {
         // SAFETY: one thread at a time (see the Sync impl).

@@ -33,6 +33,7 @@
 //! controller stream, each prefixed with its length (u32 little-endian).
 
 mod com;
+mod events_out;
 mod module;
 #[cfg(target_os = "linux")]
 mod runloop;
@@ -581,6 +582,17 @@ impl PluginInstance for Vst3Instance {
             e.push(id, n);
         }
         Ok(())
+    }
+
+    fn host_changed_param(&mut self, id: ParamId, value: f64) {
+        if self.meta(id).is_none() {
+            return;
+        }
+        let n = self.to_normalized(id, value);
+        if let Some(ctrl) = &self.controller {
+            // SAFETY: plain call; main thread.
+            unsafe { ctrl.setParamNormalized(id, n) };
+        }
     }
 
     fn activate(&mut self, config: &ProcessConfig) -> Result<Box<dyn AudioProcessor>, PluginError> {
@@ -1274,6 +1286,13 @@ impl AudioProcessor for Vst3Processor {
         // SAFETY: every pointer in `data` points into buffers and objects
         // this processor owns, sized for `max_block` ≥ `frames`.
         let _ = unsafe { self.audio.process(&mut data) };
+
+        // Notes and MIDI the plugin emits go to the next slot.
+        for e in self.events_out.events() {
+            if let Some(ev) = events_out::chain_event(e, frames) {
+                block.out_events.push(ev);
+            }
+        }
 
         // Parameter changes the plugin reports go to its controller.
         for q in self.params_out.used() {
