@@ -17,14 +17,25 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{EngineConfig, QueueCapacities, StatusSnapshot};
 use crate::io::{open_stream, BackendKind, IoError, StreamOptions, StreamState};
-use crate::preset::{load_preset, PresetError};
+use crate::preset::{load_preset, load_setlist, PresetError};
 use crate::session::{Session, SessionError};
+
+/// What a stage PC plays. Main thread.
+#[derive(Clone, Debug)]
+pub enum Show {
+    /// One preset.
+    Preset(PathBuf),
+    /// A setlist: every preset loaded and activated at start, switched by
+    /// its MIDI triggers (program change, next/previous CC, notes) at the
+    /// trigger's exact sample.
+    Setlist(PathBuf),
+}
 
 /// What to play and how. Main thread.
 #[derive(Clone, Debug)]
 pub struct HeadlessOptions {
-    /// The preset.
-    pub preset: PathBuf,
+    /// The preset or setlist.
+    pub show: Show,
     /// The live backend.
     pub backend: BackendKind,
     /// Device options.
@@ -89,15 +100,28 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
             .map_err(HeadlessError::Signals)?;
         signal_hook::flag::register(sig, term.clone()).map_err(HeadlessError::Signals)?;
     }
-    let preset = load_preset(&opts.preset)?;
+    // Every file is read (and checked) before any device opens.
+    let (presets, setlist) = match &opts.show {
+        Show::Preset(p) => (vec![load_preset(p)?], None),
+        Show::Setlist(p) => {
+            let loaded = load_setlist(p)?;
+            let presets = loaded.presets.clone();
+            (presets, Some(loaded))
+        }
+    };
     let mut stream = open_stream(opts.backend, &opts.stream)?;
     let format = stream.format();
+    let rate = f64::from(format.sample_rate);
     let config = EngineConfig {
-        sample_rate: f64::from(format.sample_rate),
+        sample_rate: rate,
         max_block: format.max_block(),
         queues: QueueCapacities::default(),
     };
-    let (mut session, engine) = Session::new(&preset, config, false)?;
+    let switch = setlist
+        .as_ref()
+        .map(|s| s.switch_table(rate))
+        .unwrap_or_default();
+    let (mut session, engine) = Session::with_presets(&presets, switch, config, false)?;
     for w in &session.warnings {
         eprintln!("warning: {w}");
     }
@@ -122,10 +146,20 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         }
         return Err(e.into());
     }
+    let what = match &setlist {
+        Some(s) => format!(
+            "setlist `{}` ({} presets, starting with `{}`)",
+            s.setlist.name,
+            presets.len(),
+            presets[0].name
+        ),
+        None => format!("`{}`", presets[0].name),
+    };
     eprintln!(
-        "stagerack: playing `{}` on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
-        preset.name, opts.backend, opts.stream.name, format.sample_rate, format.buffer
+        "stagerack: playing {what} on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
+        opts.backend, opts.stream.name, format.sample_rate, format.buffer
     );
+    let mut current = session.current_group();
     tracing::info!("running");
     let mut last_status = Instant::now();
     shared.snapshot();
@@ -136,6 +170,19 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
             eprintln!("error: {p}");
         }
         control.poll(&mut session);
+        let group = session.current_group();
+        if group != current {
+            current = group;
+            let name = session
+                .groups
+                .get(usize::from(group))
+                .map_or("?", |g| g.name.as_str());
+            eprintln!(
+                "stagerack: now playing `{name}` (setlist entry {} of {})",
+                usize::from(group) + 1,
+                session.groups.len()
+            );
+        }
         let now = stream.maintain();
         if now != state {
             match &now {

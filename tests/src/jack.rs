@@ -507,3 +507,63 @@ pub fn preset(name: &str) -> String {
 pub fn unique_name(tag: &str) -> String {
     format!("sr-{}-{tag}", std::process::id())
 }
+
+/// A JACK client with one MIDI output that sends whatever the test queues,
+/// at the start of the next cycle.
+pub struct MidiSender {
+    client: jack::AsyncClient<(), QueuedMidi>,
+    queue: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+/// The sender's process callback.
+pub struct QueuedMidi {
+    port: Port<MidiOut>,
+    queue: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl jack::ProcessHandler for QueuedMidi {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        let mut w = self.port.writer(ps);
+        // A test client: never waits for the lock, tries again next cycle.
+        if let Ok(mut q) = self.queue.try_lock() {
+            for msg in q.drain(..) {
+                let _ = w.write(&RawMidi {
+                    time: 0,
+                    bytes: &msg,
+                });
+            }
+        }
+        Control::Continue
+    }
+}
+
+impl MidiSender {
+    /// Opens client `name` with port `out` and connects it to `to`.
+    pub fn connect(server: &str, name: &str, to: &str) -> MidiSender {
+        let c = open_client(server, name);
+        let port = c
+            .register_port("out", MidiOut::default())
+            .expect("register a MIDI out port");
+        let queue = Arc::new(Mutex::new(Vec::new()));
+        let client = c
+            .activate_async(
+                (),
+                QueuedMidi {
+                    port,
+                    queue: queue.clone(),
+                },
+            )
+            .expect("activate the MIDI sender");
+        client
+            .as_client()
+            .connect_ports_by_name(&format!("{name}:out"), to)
+            .expect("connect the MIDI sender");
+        MidiSender { client, queue }
+    }
+
+    /// Sends one MIDI message in the next cycle.
+    pub fn send(&self, bytes: &[u8]) {
+        self.queue.lock().unwrap().push(bytes.to_vec());
+        let _ = &self.client;
+    }
+}

@@ -34,8 +34,13 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 pub struct LiveArgs {
     /// The preset (TOML) to play live.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "setlist")]
     pub preset: Option<PathBuf>,
+    /// A setlist (TOML) to play live: every preset loaded at start,
+    /// switched by program change (with bank select), next/previous CC or
+    /// trigger notes at the trigger's exact sample.
+    #[arg(long, value_name = "FILE")]
+    pub setlist: Option<PathBuf>,
     /// The audio backend (default: JACK when a JACK server answers, else
     /// ALSA, on Linux; ASIO if installed, else WASAPI, on Windows;
     /// CoreAudio on macOS).
@@ -230,12 +235,17 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// `stagerack --preset FILE ...`: plays live until SIGINT/SIGTERM. Main thread.
 fn run_live(a: LiveArgs) -> ExitCode {
-    let Some(preset) = a.preset else {
-        eprintln!(
-            "error: nothing to do; play a preset live with `stagerack --preset FILE`, render \
-             with `stagerack render`, list devices with `stagerack devices` (see --help)"
-        );
-        return ExitCode::from(2);
+    let show = match (a.preset, a.setlist) {
+        (Some(p), _) => crate::headless::Show::Preset(p),
+        (None, Some(s)) => crate::headless::Show::Setlist(s),
+        (None, None) => {
+            eprintln!(
+                "error: nothing to do; play a preset live with `stagerack --preset FILE` (or a \
+                 setlist with `--setlist FILE`), render with `stagerack render`, list devices \
+                 with `stagerack devices` (see --help)"
+            );
+            return ExitCode::from(2);
+        }
     };
     if !(a.status_every.is_finite() && (0.1..=3600.0).contains(&a.status_every)) {
         eprintln!(
@@ -246,7 +256,7 @@ fn run_live(a: LiveArgs) -> ExitCode {
     }
     let defaults = StreamOptions::default();
     let opts = HeadlessOptions {
-        preset,
+        show,
         backend: a.backend.unwrap_or_else(BackendKind::platform_default),
         stream: StreamOptions {
             name: a.name,
