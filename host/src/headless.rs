@@ -197,7 +197,14 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         }
         if !opts.quiet && last_status.elapsed() >= opts.status_every {
             last_status = Instant::now();
-            eprintln!("stagerack: {}", status_line(&shared.snapshot(), &state));
+            let clock = shared
+                .clock_bpm()
+                .map(|bpm| format!(", MIDI clock {bpm:.1} BPM"))
+                .unwrap_or_default();
+            eprintln!(
+                "stagerack: {}{clock}",
+                status_line(&shared.snapshot(), &state)
+            );
         }
     }
     eprintln!("stagerack: stopping");

@@ -262,25 +262,35 @@ fn zam_lifecycle_states_follow_activate_process_stop_deactivate() {
 /// Frame of the loudest sample of ZamDelay's wet echo of an impulse, with
 /// its delay synced to the transport tempo.
 fn synced_echo_frame(tempo: f64) -> usize {
+    synced_echo_after(tempo, 100, &[])
+}
+
+/// Like [`synced_echo_frame`], the impulse at frame `at`, with `events`
+/// (e.g. a MIDI clock) on the rack's input.
+fn synced_echo_after(
+    tempo: f64,
+    at: usize,
+    events: &[stagerack::midi::file::SampleEvent],
+) -> usize {
     let text = format!(
         "version = 1\nname = \"sync\"\ntempo = {tempo}\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"com.zamaudio.ZamDelay\"\npath = \"{ZAM}/ZamDelay.clap\"\nparams = {{ \"Sync BPM\" = 1.0, \"Dry/Wet\" = 1.0, \"LPF\" = 20000.0, \"Feedback\" = 0.0 }}\n"
     );
     let p = preset(&text);
     let frames = 4 * 48_000;
     let mut input = vec![0.0f32; frames];
-    input[100] = 1.0;
+    input[at] = 1.0;
     let (mut s, mut e) = session(&p, 256);
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     let out = render(
         &mut s,
         &mut e,
-        &[],
+        events,
         Some([&input, &input]),
         256,
         frames as u64,
     );
     s.shutdown(e);
-    let (at, pk) = out
+    let (peak_at, pk) = out
         .left
         .iter()
         .enumerate()
@@ -289,7 +299,41 @@ fn synced_echo_frame(tempo: f64) -> usize {
             |(i, m), (j, x)| if x.abs() > m { (j, x.abs()) } else { (i, m) },
         );
     assert!(pk > 0.05, "an echo at tempo {tempo}: peak {pk}");
-    at - 100
+    peak_at - at
+}
+
+/// MIDI clock ticks (24 per beat) at `bpm` from frame 0 to `until`.
+fn clock_ticks(bpm: f64, until: u64) -> Vec<stagerack::midi::file::SampleEvent> {
+    let step = 60.0 * 48_000.0 / (bpm * 24.0);
+    (0..)
+        .map(|i| (f64::from(i) * step) as u64)
+        .take_while(|f| *f < until)
+        .map(|frame| stagerack::midi::file::SampleEvent {
+            frame,
+            event: stagerack::midi::Event::Realtime { status: 0xF8 },
+        })
+        .collect()
+}
+
+/// An external MIDI clock overrides the preset's tempo for every plugin's
+/// transport while it runs (ZamDelay's synced echo at the clock's 120 BPM
+/// on a 60 BPM preset), and the preset's tempo is back half a second after
+/// the last tick.
+#[test]
+fn a_midi_clock_overrides_the_preset_tempo_while_it_runs() {
+    let fast = synced_echo_frame(120.0);
+    let slow = synced_echo_frame(60.0);
+    let clocked = synced_echo_after(60.0, 12_000, &clock_ticks(120.0, 4 * 48_000));
+    eprintln!("echo after {clocked} frames with a 120 BPM clock on a 60 BPM preset");
+    assert_eq!(clocked, fast, "the clock's tempo, not the preset's");
+    // The clock stops after one second; at 2.5 s the preset's tempo rules.
+    let stopped = synced_echo_after(120.0, 2 * 48_000 + 24_000, &clock_ticks(60.0, 48_000));
+    assert_eq!(
+        stopped, fast,
+        "the preset's 120 BPM once the 60 BPM clock is gone"
+    );
+    let clocked_slow = synced_echo_after(120.0, 30_000, &clock_ticks(60.0, 4 * 48_000));
+    assert_eq!(clocked_slow, slow);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 pub mod alloc_guard;
 pub mod audio_thread;
 mod chain;
+pub mod clock;
 mod denormals;
 mod handle;
 mod mapping;

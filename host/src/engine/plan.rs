@@ -101,6 +101,9 @@ pub struct Plan {
     switch_points: Vec<(usize, u16, bool)>,
     /// Processor panics caught since the engine last took the count.
     pub(crate) panics_caught: u32,
+    /// The external MIDI clock's tempo, overriding every preset's while
+    /// the clock runs (set by the engine each buffer).
+    pub(crate) clock_tempo: Option<f64>,
 }
 
 /// Compiles racks into a [`Plan`]. Main thread.
@@ -241,6 +244,7 @@ impl PlanBuilder {
             sample_rate: self.sample_rate,
             switch_points: Vec::with_capacity(64),
             panics_caught: 0,
+            clock_tempo: None,
         })
     }
 }
@@ -463,7 +467,7 @@ impl Plan {
                 }
             }
             let t = Transport {
-                tempo: group.tempo,
+                tempo: self.clock_tempo.unwrap_or(group.tempo),
                 ..*transport
             };
             dropped += rack.chain.process(l, r, rack.events.as_slice(), &t, panics);
@@ -536,7 +540,8 @@ impl Plan {
 
     /// The tempo of group `g`. Audio thread.
     pub(crate) fn tempo_of(&self, g: u16) -> f64 {
-        self.groups.get(usize::from(g)).map_or(120.0, |x| x.tempo)
+        self.clock_tempo
+            .unwrap_or_else(|| self.groups.get(usize::from(g)).map_or(120.0, |x| x.tempo))
     }
 }
 

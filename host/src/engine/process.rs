@@ -30,6 +30,7 @@ pub struct Engine {
     panic_requested: bool,
     switch: super::switch::SwitchState,
     safety: super::safety::SafetyLimiter,
+    clock: super::clock::MidiClock,
 }
 
 impl Engine {
@@ -54,6 +55,7 @@ impl Engine {
             panic_requested: false,
             switch: Default::default(),
             safety: super::safety::SafetyLimiter::new(config.sample_rate),
+            clock: super::clock::MidiClock::new(config.sample_rate),
         }
     }
 
@@ -210,16 +212,29 @@ impl Engine {
     ) {
         self.receive_plans();
         self.drain_params();
-        // The last controller moved, for MIDI learn on the main thread.
+        // The last controller moved, for MIDI learn on the main thread;
+        // clock ticks and transport bytes for the clock follower.
         for e in events {
-            if let Event::ControlChange {
-                channel,
-                controller,
-                ..
-            } = e.event
-            {
-                self.shared.record_controller(channel, controller);
+            match e.event {
+                Event::ControlChange {
+                    channel,
+                    controller,
+                    ..
+                } => self.shared.record_controller(channel, controller),
+                Event::Realtime { status } => self
+                    .clock
+                    .receive(status, self.steady_frames + u64::from(e.offset)),
+                _ => {}
             }
+        }
+        self.clock.expire(self.steady_frames);
+        let clock_tempo = self.clock.tempo();
+        if let Some(bpm) = clock_tempo {
+            self.shared
+                .clock_tempo
+                .store(bpm.to_bits(), Ordering::Relaxed);
+        } else {
+            self.shared.clock_tempo.store(0, Ordering::Relaxed);
         }
         let frames = left.len();
         let Some(plan) = self.plan.as_mut() else {
@@ -231,9 +246,10 @@ impl Engine {
         if std::mem::take(&mut self.panic_requested) || asked {
             plan.reset_all(&mut self.panics);
         }
+        plan.clock_tempo = clock_tempo;
         let transport = Transport {
             tempo: plan.tempo_of(self.switch.current),
-            playing: true,
+            playing: self.clock.playing(),
             steady_frames: self.steady_frames,
             sample_rate: plan.sample_rate,
         };

@@ -271,7 +271,8 @@ pub(crate) fn route_event_to(
             }
             false
         }
-        Event::ParamValue { .. } => false,
+        // Transport bytes drive the engine's clock follower, not racks.
+        Event::ParamValue { .. } | Event::Realtime { .. } => false,
     }
 }
 

@@ -61,6 +61,8 @@ pub struct EngineShared {
     pub xruns: AtomicU64,
     /// MIDI messages received by the live backends (decoded or not).
     pub midi_events: AtomicU64,
+    /// The external MIDI clock's tempo (f64 bits), 0 while no clock runs.
+    pub clock_tempo: AtomicU64,
     /// The master safety limiter is switched off (non-finite samples are
     /// still zeroed). Off only on request: it protects ears and monitors.
     pub safety_limiter_off: std::sync::atomic::AtomicBool,
@@ -99,6 +101,14 @@ pub struct StatusSnapshot {
 }
 
 impl EngineShared {
+    /// The external MIDI clock's tempo in BPM while one runs. Any thread.
+    pub fn clock_bpm(&self) -> Option<f64> {
+        match self.clock_tempo.load(Ordering::Relaxed) {
+            0 => None,
+            bits => Some(f64::from_bits(bits)),
+        }
+    }
+
     /// Notes a received controller (for MIDI learn). Audio thread.
     #[inline]
     pub fn record_controller(&self, channel: u8, controller: u8) {

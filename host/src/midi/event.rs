@@ -83,14 +83,26 @@ pub enum Event {
         /// The parameter's plain value (within its range).
         value: f64,
     },
+    /// A MIDI real-time transport message: clock (0xF8, 24 per quarter
+    /// note), start (0xFA), continue (0xFB) or stop (0xFC). The engine's
+    /// clock follower reads them (tempo and play state for every plugin's
+    /// transport); they are not routed to racks.
+    Realtime {
+        /// The status byte.
+        status: u8,
+    },
 }
 
 impl Event {
     /// Decodes a short MIDI channel message (running status already
-    /// resolved). Returns `None` for system messages and malformed input.
+    /// resolved) or a real-time transport byte (clock, start, continue,
+    /// stop). Returns `None` for other system messages and malformed input.
     /// A note-on with velocity 0 is a note-off. Any thread; never allocates.
     pub fn from_midi(bytes: &[u8]) -> Option<Event> {
         let status = *bytes.first()?;
+        if matches!(status, 0xF8 | 0xFA | 0xFB | 0xFC) {
+            return Some(Event::Realtime { status });
+        }
         if !(0x80..0xF0).contains(&status) {
             return None;
         }
@@ -189,6 +201,7 @@ impl Event {
                 value,
             } => ([0xA0 | channel, key, value], 3),
             Event::ProgramChange { channel, program } => ([0xC0 | channel, program, 0], 2),
+            Event::Realtime { status } => ([status, 0, 0], 1),
             Event::ParamValue { .. } => return None,
         })
     }
@@ -204,7 +217,7 @@ impl Event {
             | Event::ChannelPressure { channel, .. }
             | Event::PolyPressure { channel, .. }
             | Event::ProgramChange { channel, .. } => Some(channel),
-            Event::ParamValue { .. } => None,
+            Event::ParamValue { .. } | Event::Realtime { .. } => None,
         }
     }
 }
@@ -334,7 +347,11 @@ mod tests {
         assert_eq!(Event::from_midi(&[0x40, 1, 2]), None);
         assert_eq!(Event::from_midi(&[0x90, 60]), None);
         assert_eq!(Event::from_midi(&[0x90, 0x80, 1]), None);
-        assert_eq!(Event::from_midi(&[0xF8]), None);
+        assert_eq!(
+            Event::from_midi(&[0xF8]),
+            Some(Event::Realtime { status: 0xF8 })
+        );
+        assert_eq!(Event::from_midi(&[0xFE]), None, "active sensing");
     }
 
     #[test]
