@@ -184,6 +184,10 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
             );
         }
         let now = stream.maintain();
+        // Racks with device patterns follow the inputs as they come and go.
+        if let Err(e) = session.set_midi_sources(stream.midi_sources()) {
+            tracing::warn!("MIDI inputs changed but the racks could not be re-routed yet: {e}");
+        }
         if now != state {
             match &now {
                 StreamState::Running => eprintln!("stagerack: audio running again"),

@@ -124,6 +124,31 @@ pub struct Session {
     /// Parameter changes plugins made themselves, not yet taken by the
     /// control server (bounded: [`MAX_PENDING_PARAM_CHANGES`]).
     param_changes: Vec<PluginParamChange>,
+    /// The backend's MIDI input devices, by `TimedEvent::source` index
+    /// (empty: the backend merges its inputs).
+    midi_sources: Vec<String>,
+}
+
+/// Which MIDI inputs a rack with device `patterns` hears, as a
+/// `MidiFilter::sources` mask over the backend's `sources` (by name; a
+/// pattern is a case-insensitive part of the name). No patterns, or a
+/// backend that merges its inputs: every input. Any thread.
+pub fn sources_mask(patterns: &[String], sources: &[String]) -> u64 {
+    if patterns.is_empty() || sources.is_empty() {
+        return u64::MAX;
+    }
+    let mut mask = 0u64;
+    for (i, name) in sources.iter().enumerate().take(64) {
+        let name = name.to_lowercase();
+        if !name.is_empty()
+            && patterns
+                .iter()
+                .any(|p| !p.is_empty() && name.contains(&p.to_lowercase()))
+        {
+            mask |= 1 << i;
+        }
+    }
+    mask
 }
 
 /// Most plugin-made parameter changes kept for the control server between
@@ -233,6 +258,7 @@ impl Session {
             warnings: Vec::new(),
             next_id: 1,
             param_changes: Vec::new(),
+            midi_sources: Vec::new(),
         };
         for (group, preset) in presets.iter().enumerate() {
             session.add_preset(group as u16, preset);
@@ -346,6 +372,34 @@ impl Session {
         })
     }
 
+    /// Tells the session the backend's MIDI input devices, in the order of
+    /// `TimedEvent::source` (after start and whenever devices come and
+    /// go); racks with device patterns are re-routed if the list changed.
+    /// A pattern no input matches is reported once per change. Main thread.
+    pub fn set_midi_sources(&mut self, sources: Vec<String>) -> Result<(), SessionError> {
+        if sources == self.midi_sources {
+            return Ok(());
+        }
+        self.midi_sources = sources;
+        if !self.midi_sources.is_empty() {
+            for r in &self.racks {
+                for p in &r.def.input {
+                    if sources_mask(std::slice::from_ref(p), &self.midi_sources) == 0 {
+                        let msg = format!(
+                            "rack `{}`: no MIDI input matches `{p}` (inputs: {}); it hears \
+                             nothing from it until one appears",
+                            r.name,
+                            self.midi_sources.join(", ")
+                        );
+                        tracing::warn!("{msg}");
+                        self.warnings.push(msg);
+                    }
+                }
+            }
+        }
+        self.commit()
+    }
+
     /// The engine handle (meters, parameter queue). Main thread.
     pub fn handle(&mut self) -> &mut EngineHandle {
         &mut self.handle
@@ -405,7 +459,10 @@ impl Session {
                 delay,
                 mappings,
                 id: rack.id,
-                filter: rack.filter,
+                filter: MidiFilter {
+                    sources: sources_mask(&rack.def.input, &self.midi_sources),
+                    ..rack.filter
+                },
                 gain: rack_gains(&rack.def, rack.gain_db, any_solo),
                 group: rack.group,
                 slots,

@@ -116,3 +116,75 @@ id = "probe"
     assert!((out.left[100] - 64.0 / 127.0).abs() < 1e-6);
     session.shutdown(engine);
 }
+
+/// Racks listen to MIDI input devices by name pattern: a rack panned hard
+/// left hears the Keystation only, one panned hard right the Nord only.
+/// Until the backend names its inputs (a backend that merges them, an
+/// offline render) both hear everything; a pattern no input matches is
+/// reported; `input` survives a save.
+#[test]
+fn racks_hear_the_midi_inputs_their_device_patterns_name() {
+    use stagerack::midi::{Event, TimedEvent};
+    let text = "version = 1\nname = \"two keyboards\"\n\
+        [[rack]]\nname = \"lower\"\ninput = [\"keystation\"]\npan = -1.0\n\
+        [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n\
+        [[rack]]\nname = \"upper\"\ninput = [\"NORD\", \"nope\"]\npan = 1.0\n\
+        [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n";
+    let p = preset(text);
+    assert_eq!(p.racks[0].input, vec!["keystation".to_owned()]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.toml");
+    stagerack::preset::save_atomically(&p, &file).unwrap();
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("input = [\"keystation\"]"), "{saved}");
+
+    let (mut session, mut engine) = Session::new(&p, config(64), true).unwrap();
+    let note = |offset, source| {
+        TimedEvent::new(
+            offset,
+            Event::NoteOn {
+                channel: 0,
+                key: 60,
+                velocity: 1.0,
+                note_id: -1,
+            },
+        )
+        .from_source(source)
+    };
+    let play = |session: &mut Session, engine: &mut stagerack::engine::Engine| {
+        session.pump();
+        let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+        engine.process(&[note(5, 0), note(20, 1)], None, &mut l, &mut r);
+        (l, r)
+    };
+    // Merged inputs: both racks hear both notes.
+    let (l, r) = play(&mut session, &mut engine);
+    assert!(l[5] > 0.0 && r[5] > 0.0 && l[20] > 0.0 && r[20] > 0.0);
+
+    session
+        .set_midi_sources(vec![
+            "Keystation 49 MIDI 1".into(),
+            "Nord Stage 3 MIDI".into(),
+            String::new(),
+        ])
+        .unwrap();
+    let w = session.warnings.join("\n");
+    assert!(
+        w.contains("rack `upper`: no MIDI input matches `nope`"),
+        "{w}"
+    );
+    let (l, r) = play(&mut session, &mut engine);
+    assert!(
+        l[5] > 0.0 && r[5] == 0.0,
+        "Keystation → lower only: {} {}",
+        l[5],
+        r[5]
+    );
+    assert!(
+        r[20] > 0.0 && l[20] == 0.0,
+        "Nord → upper only: {} {}",
+        l[20],
+        r[20]
+    );
+    session.shutdown(engine);
+}

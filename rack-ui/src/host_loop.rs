@@ -446,6 +446,11 @@ impl InProcessEngine {
         if let Some(Driver::Live(stream)) = self.audio.driver.as_mut() {
             // Reconnects a lost server or device, connects hot-plugged MIDI.
             stream.maintain();
+            if let Some(session) = self.session.as_mut() {
+                if let Err(e) = session.set_midi_sources(stream.midi_sources()) {
+                    tracing::warn!("MIDI inputs changed; racks not re-routed yet: {e}");
+                }
+            }
         }
     }
 

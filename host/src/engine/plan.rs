@@ -433,7 +433,7 @@ impl Plan {
                     consumed |= self.switch_points[next_point].2;
                     next_point += 1;
                 }
-                if consumed {
+                if consumed || !rack.filter.accepts_source(e.source) {
                     continue;
                 }
                 let offset = e.offset.saturating_sub(base).min(frames as u32 - 1);

@@ -20,6 +20,9 @@ pub struct MidiFilter {
     /// Controller remap: the controller number sent for each one received,
     /// or [`BLOCKED`]. CC 120 and 123 (all sound/notes off) always pass.
     pub cc_map: [u8; 128],
+    /// Bit `n` set: MIDI input `n` (`TimedEvent::source`) is heard.
+    /// Inputs 64 and up are always heard.
+    pub sources: u64,
 }
 
 /// `cc_map` value of a controller the rack does not take.
@@ -45,11 +48,18 @@ impl Default for MidiFilter {
             transpose: 0,
             velocity_map: IDENTITY,
             cc_map: IDENTITY,
+            sources: u64::MAX,
         }
     }
 }
 
 impl MidiFilter {
+    /// True if events from MIDI input `source` reach the rack. Any thread.
+    #[inline]
+    pub fn accepts_source(&self, source: u8) -> bool {
+        source >= 64 || self.sources & (1u64 << source) != 0
+    }
+
     /// True if `channel` (0-based) passes. Any thread.
     #[inline]
     pub fn accepts_channel(&self, channel: u8) -> bool {

@@ -440,6 +440,13 @@ impl AudioStream for CpalStream {
         StreamState::Reconnecting { reason }
     }
 
+    fn midi_sources(&self) -> Vec<String> {
+        self.hub
+            .as_ref()
+            .map(MidiHub::source_names)
+            .unwrap_or_default()
+    }
+
     fn stop(mut self: Box<Self>) -> Option<Engine> {
         if let Some(stream) = self.stream.take() {
             self.stop.request();

@@ -155,6 +155,13 @@ impl AudioStream for DummyStream {
         }
     }
 
+    fn midi_sources(&self) -> Vec<String> {
+        self.hub
+            .as_ref()
+            .map(MidiHub::source_names)
+            .unwrap_or_default()
+    }
+
     fn stop(mut self: Box<Self>) -> Option<Engine> {
         let Some(thread) = self.thread.take() else {
             return self.engine.take();

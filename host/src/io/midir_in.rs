@@ -32,13 +32,16 @@ struct InputState {
 
 struct Connection {
     name: String,
+    /// The ring slot it feeds (= its `TimedEvent::source`).
+    slot: usize,
     conn: midir::MidiInputConnection<InputState>,
 }
 
 /// The main thread's side of the midir inputs. Main thread.
 pub struct MidiHub {
     patterns: Vec<String>,
-    free: Vec<MidiProducer>,
+    /// Rings not connected to a device, with their slot numbers.
+    free: Vec<(usize, MidiProducer)>,
     conns: Vec<Connection>,
 }
 
@@ -80,11 +83,13 @@ impl MidiHub {
         let names = list_inputs()?;
         let mut free = Vec::new();
         let mut scheds = Vec::new();
-        for _ in 0..MIDI_INPUT_SLOTS {
+        for slot in 0..MIDI_INPUT_SLOTS {
             let (tx, rx) = midi_ring(RING, RESERVE);
-            free.push(tx);
+            free.push((slot, tx));
             scheds.push(MidiScheduler::new(rx, timing, rate, frames));
         }
+        // The first device takes slot 0.
+        free.reverse();
         for p in patterns {
             if !names.iter().any(|n| matches(p, n)) {
                 tracing::warn!(
@@ -118,6 +123,16 @@ impl MidiHub {
         self.conns.iter().map(|c| c.name.clone()).collect()
     }
 
+    /// The device behind each `TimedEvent::source` (ring slot), empty for
+    /// a slot no device uses. Main thread.
+    pub fn source_names(&self) -> Vec<String> {
+        let mut names = vec![String::new(); MIDI_INPUT_SLOTS];
+        for c in &self.conns {
+            names[c.slot] = c.name.clone();
+        }
+        names
+    }
+
     /// Closes connections to inputs that vanished and connects matching
     /// inputs that appeared. Main thread.
     pub fn maintain(&mut self) {
@@ -135,7 +150,7 @@ impl MidiHub {
             } else {
                 tracing::warn!("MIDI input `{}` is gone; waiting for it to return", c.name);
                 let (_, state) = c.conn.close();
-                self.free.push(state.producer);
+                self.free.push((c.slot, state.producer));
             }
         }
         self.conns = kept;
@@ -145,14 +160,14 @@ impl MidiHub {
             {
                 continue;
             }
-            let Some(producer) = self.free.pop() else {
+            let Some((slot, producer)) = self.free.pop() else {
                 tracing::warn!(
                     "MIDI input `{name}` not connected: {MIDI_INPUT_SLOTS} inputs already are"
                 );
                 continue;
             };
             let Ok(input) = new_input() else {
-                self.free.push(producer);
+                self.free.push((slot, producer));
                 return;
             };
             let state = InputState {
@@ -162,7 +177,7 @@ impl MidiHub {
             match input.connect(&port, "stagerack-in", on_midi, state) {
                 Ok(conn) => {
                     tracing::info!("MIDI input `{name}` connected");
-                    self.conns.push(Connection { name, conn });
+                    self.conns.push(Connection { name, slot, conn });
                 }
                 Err(e) => {
                     // midir keeps the callback state of a failed connection,
@@ -199,14 +214,14 @@ impl MidiMerge {
     pub fn fill(&mut self, now_ns: u64, frames: u32, out: &mut Vec<TimedEvent>) -> u32 {
         out.clear();
         let mut lost = 0;
-        for s in &mut self.scheds {
+        for (slot, s) in self.scheds.iter_mut().enumerate() {
             lost += s.fill(now_ns, frames, &mut self.scratch);
             for e in &self.scratch {
                 if out.len() < out.capacity() {
                     // Stable insertion after every event at the same or an
                     // earlier offset.
                     let at = out.partition_point(|x| x.offset <= e.offset);
-                    out.insert(at, *e);
+                    out.insert(at, e.from_source(slot as u8));
                 } else {
                     lost += 1;
                 }
@@ -277,6 +292,9 @@ mod tests {
             .collect();
         let keys: Vec<u8> = got.iter().map(|g| g.1).collect();
         assert_eq!(keys, vec![1, 3, 2, 4, 5], "{got:?}");
+        // Each event names the input it came from.
+        let sources: Vec<u8> = out.iter().map(|e| e.source).collect();
+        assert_eq!(sources, vec![0, 1, 0, 1, 1]);
         assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "{got:?}");
         // One period of latency: frame 10 of the last buffer is frame 10 here.
         assert!((9..=11).contains(&got[0].0), "{got:?}");

@@ -285,6 +285,13 @@ pub trait AudioStream {
     /// back (None only if the engine was lost with a crashed driver).
     /// Main thread.
     fn stop(self: Box<Self>) -> Option<Engine>;
+
+    /// The MIDI input device behind each `TimedEvent::source` index (empty
+    /// names for unused indices); an empty list when the backend merges its
+    /// MIDI into one input (JACK's `midi_in`). Main thread.
+    fn midi_sources(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Opens a live stream on `kind` (connects to the device, does not start

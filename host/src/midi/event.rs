@@ -229,12 +229,25 @@ pub struct TimedEvent {
     pub offset: u32,
     /// What happens there.
     pub event: Event,
+    /// Which MIDI input it came from: the index in the backend's list of
+    /// input devices (0 when the backend merges its inputs, and for
+    /// offline renders). Racks with device patterns listen to some only.
+    pub source: u8,
 }
 
 impl TimedEvent {
-    /// An event at `offset`. Any thread.
+    /// An event at `offset` from input 0. Any thread.
     pub fn new(offset: u32, event: Event) -> Self {
-        Self { offset, event }
+        Self {
+            offset,
+            event,
+            source: 0,
+        }
+    }
+
+    /// The same event, from MIDI input `source`. Any thread.
+    pub fn from_source(self, source: u8) -> Self {
+        Self { source, ..self }
     }
 }
 

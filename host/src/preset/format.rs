@@ -97,6 +97,12 @@ pub struct RackDef {
     /// Whether the sustain pedal (CC64) reaches this rack (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub sustain: bool,
+    /// The MIDI input devices this rack hears, by name pattern (a
+    /// case-insensitive part of the device name, e.g. `"keystation"`);
+    /// empty: every input. Where the backend merges its inputs into one
+    /// (JACK's `midi_in`, offline renders) the patterns are not applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<String>,
     /// Output gain in dB, -120..=24.
     #[serde(
         default,
@@ -523,6 +529,7 @@ impl RackDef {
             cc_block: Vec::new(),
             cc_remap: Vec::new(),
             sustain: true,
+            input: Vec::new(),
             gain_db: 0.0,
             pan: 0.0,
             mute: false,
