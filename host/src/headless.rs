@@ -121,7 +121,8 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         .as_ref()
         .map(|s| s.switch_table(rate))
         .unwrap_or_default();
-    let (mut session, engine) = Session::with_presets(&presets, switch, config, false)?;
+    let keep = setlist.as_ref().and_then(|s| s.setlist.neighbours);
+    let (mut session, engine) = Session::with_setlist(&presets, switch, config, false, keep)?;
     for w in &session.warnings {
         eprintln!("warning: {w}");
     }

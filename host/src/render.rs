@@ -113,12 +113,13 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
         )));
     }
     let rate = f64::from(opts.sample_rate);
-    let (presets, switch) = match (&opts.preset, &opts.setlist) {
-        (Some(p), None) => (vec![load_preset(p)?], Default::default()),
+    let (presets, switch, keep) = match (&opts.preset, &opts.setlist) {
+        (Some(p), None) => (vec![load_preset(p)?], Default::default(), None),
         (None, Some(s)) => {
             let loaded = load_setlist(s)?;
             let table = loaded.switch_table(rate);
-            (loaded.presets, table)
+            let keep = loaded.setlist.neighbours;
+            (loaded.presets, table, keep)
         }
         _ => {
             return Err(RenderError::Option(
@@ -140,7 +141,7 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
         max_block: opts.block,
         queues: QueueCapacities::default(),
     };
-    let (mut session, mut engine) = Session::with_presets(&presets, switch, config, true)?;
+    let (mut session, mut engine) = Session::with_setlist(&presets, switch, config, true, keep)?;
     let content = events
         .last()
         .map_or(0, |e| e.frame + 1)

@@ -3,6 +3,7 @@
 //! the audio thread gives up.
 
 mod edit;
+mod neighbours;
 
 pub use edit::{EditError, RackEdit};
 
@@ -127,6 +128,8 @@ pub struct Session {
     /// The backend's MIDI input devices, by `TimedEvent::source` index
     /// (empty: the backend merges its inputs).
     midi_sources: Vec<String>,
+    /// Setlists that keep only some presets loaded (see `neighbours.rs`).
+    neighbours: Option<neighbours::Neighbours>,
 }
 
 /// Which MIDI inputs a rack with device `patterns` hears, as a
@@ -259,6 +262,7 @@ impl Session {
             next_id: 1,
             param_changes: Vec::new(),
             midi_sources: Vec::new(),
+            neighbours: None,
         };
         for (group, preset) in presets.iter().enumerate() {
             session.add_preset(group as u16, preset);
@@ -267,7 +271,62 @@ impl Session {
         Ok((session, engine))
     }
 
+    /// [`Session::with_presets`] for a setlist that keeps only the current
+    /// preset and `keep` neighbours on each side loaded (all when `keep`
+    /// is None): the others are loaded as the set moves towards them and
+    /// unloaded (deactivated here) as it moves away. Main thread.
+    pub fn with_setlist(
+        presets: &[Preset],
+        switch: SwitchTable,
+        config: EngineConfig,
+        offline: bool,
+        keep: Option<usize>,
+    ) -> Result<(Session, Engine), SessionError> {
+        let Some(keep) = keep.filter(|k| k + 1 < presets.len()) else {
+            return Self::with_presets(presets, switch, config, offline);
+        };
+        let near: Vec<Preset> = presets.iter().take(keep + 1).cloned().collect();
+        let (mut session, engine) = Self::with_presets(&near, switch, config, offline)?;
+        for (group, preset) in presets.iter().enumerate().skip(keep + 1) {
+            session.add_group_unloaded(group as u16, preset);
+        }
+        session.neighbours = Some(neighbours::Neighbours::new(presets, keep));
+        session.commit()?;
+        Ok((session, engine))
+    }
+
     fn add_preset(&mut self, group: u16, preset: &Preset) {
+        self.load_racks(group, preset);
+        let master = match &preset.master {
+            Some(m) => self.load_chain(&m.plugins, "master"),
+            None => Vec::new(),
+        };
+        self.add_group_model(preset, master);
+        if group == 0 {
+            self.handle
+                .set_safety_limiter(preset.master.as_ref().is_none_or(|m| m.limiter));
+        }
+    }
+
+    /// A setlist entry whose plugins are not loaded yet: its name, tempo
+    /// and mix settings only. Main thread.
+    fn add_group_unloaded(&mut self, _group: u16, preset: &Preset) {
+        self.add_group_model(preset, Vec::new());
+    }
+
+    fn add_group_model(&mut self, preset: &Preset, master: Vec<SlotModel>) {
+        self.groups.push(GroupModel {
+            name: preset.name.clone(),
+            master,
+            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+            tempo: preset.tempo.unwrap_or(120.0),
+            limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
+            align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
+        });
+    }
+
+    /// Loads `preset`'s racks as group `group`. Main thread.
+    fn load_racks(&mut self, group: u16, preset: &Preset) {
         for def in &preset.racks {
             let slots = self.load_chain(&def.plugins, &def.name);
             let id = RackId(self.fresh_id());
@@ -281,22 +340,6 @@ impl Session {
                 def: def.clone(),
                 group,
             });
-        }
-        let master = match &preset.master {
-            Some(m) => self.load_chain(&m.plugins, "master"),
-            None => Vec::new(),
-        };
-        self.groups.push(GroupModel {
-            name: preset.name.clone(),
-            master,
-            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
-            tempo: preset.tempo.unwrap_or(120.0),
-            limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
-            align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
-        });
-        if group == 0 {
-            self.handle
-                .set_safety_limiter(preset.master.as_ref().is_none_or(|m| m.limiter));
         }
     }
 
@@ -534,6 +577,7 @@ impl Session {
             self.deactivate_plan(plan);
         }
         self.poll_learn();
+        self.follow_setlist();
         if self.needs_commit && self.handle.plans_pending() == 0 {
             if let Err(e) = self.commit() {
                 tracing::error!("{e}");

@@ -161,3 +161,93 @@ fn switching_back_and_forth_between_program_changes() {
     assert_eq!(out.left[50], 1.0);
     assert_eq!(out.left[70], 1.0);
 }
+
+/// A five-song set keeping one neighbour loaded: stepping through it the
+/// loaded entries follow the current one (never more than three), every
+/// song plays right after its program change, and a jump to a song that was
+/// not loaded loads it on the spot with a warning and plays once ready.
+#[test]
+fn a_setlist_keeping_one_neighbour_loaded_follows_the_set() {
+    let songs: Vec<_> = (0..5u8)
+        .map(|i| {
+            preset(&format!(
+                "version = 1\nname = \"song {i}\"\n[[rack]]\nname = \"p\"\n[[rack.plugin]]\n\
+                 format = \"builtin\"\nid = \"probe\"\nparams = {{ level = {} }}\n",
+                f32::from(i + 1) / 10.0
+            ))
+        })
+        .collect();
+    let switch = SwitchTable {
+        entries: (0..5u8)
+            .map(|i| EntryTrigger {
+                program: Some(i),
+                bank: None,
+                note: None,
+            })
+            .collect(),
+        max_tail_frames: 4800,
+        ..SwitchTable::default()
+    };
+    let (mut session, mut engine) =
+        Session::with_setlist(&songs, switch, config(64), true, Some(1)).unwrap();
+    assert_eq!(session.loaded_presets(), [true, true, false, false, false]);
+    let note = |offset| {
+        stagerack::midi::TimedEvent::new(
+            offset,
+            Event::NoteOn {
+                channel: 0,
+                key: 60,
+                velocity: 1.0,
+                note_id: -1,
+            },
+        )
+    };
+    let pc = |p| {
+        stagerack::midi::TimedEvent::new(
+            0,
+            Event::ProgramChange {
+                channel: 0,
+                program: p,
+            },
+        )
+    };
+    // One buffer with the program change and a note right after it, then a
+    // few buffers for the main thread to arrange the neighbours.
+    let mut play = |session: &mut Session, program: u8| -> f32 {
+        let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+        engine.process(&[pc(program), note(10)], None, &mut l, &mut r);
+        for _ in 0..4 {
+            session.pump();
+            engine.process(&[], None, &mut l.clone(), &mut r.clone());
+        }
+        session.pump();
+        l[10]
+    };
+    for song in 1..5u8 {
+        let heard = play(&mut session, song);
+        let level = f32::from(song + 1) / 10.0;
+        assert!(
+            (heard - level).abs() < 1e-6,
+            "song {song} right after its program change: {heard} (want {level})"
+        );
+        let loaded = session.loaded_presets();
+        let want: Vec<bool> = (0..5u8).map(|g| g.abs_diff(song) <= 1).collect();
+        assert_eq!(loaded, want, "after song {song}");
+        assert!(loaded.iter().filter(|l| **l).count() <= 3);
+    }
+    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+
+    // A jump from song 4 to song 0, two entries beyond the neighbours.
+    let before = play(&mut session, 0);
+    assert_eq!(before, 0.0, "not loaded yet when its program change came");
+    assert_eq!(session.loaded_presets(), [true, true, false, false, false]);
+    let w = session.warnings.join("\n");
+    assert!(
+        w.contains("setlist entry 1 (`song 0`) was not loaded"),
+        "{w}"
+    );
+    let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+    engine.process(&[note(3)], None, &mut l, &mut r);
+    assert!((l[3] - 0.1).abs() < 1e-6, "song 0 once loaded: {}", l[3]);
+    session.shutdown(engine);
+}

@@ -20,6 +20,10 @@ pub struct Setlist {
     /// seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tail_seconds: Option<f64>,
+    /// Keep only the current entry and this many on each side loaded
+    /// (default: every entry loaded at start, so no switch ever waits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbours: Option<usize>,
     /// How MIDI switches entries.
     #[serde(default)]
     pub triggers: Triggers,
@@ -185,6 +189,12 @@ pub fn parse_setlist(text: &str, path: &Path) -> Result<Setlist, PresetError> {
                 "max_tail_seconds must be 0 to 3600".into(),
             ));
         }
+    }
+    if s.neighbours.is_some_and(|n| n > 1000) {
+        return Err(invalid(
+            at("neighbours"),
+            "neighbours must be 0 to 1000 (leave it out to keep every entry loaded)".into(),
+        ));
     }
     for (i, e) in s.entries.iter().enumerate() {
         let n = i + 1;

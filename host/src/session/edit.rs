@@ -176,7 +176,7 @@ impl Session {
 
     /// Hands a removed slot's instance over for deactivation once the audio
     /// thread gives its processor back. Main thread.
-    fn park(&mut self, slot: SlotModel) {
+    pub(super) fn park(&mut self, slot: SlotModel) {
         if slot.running {
             self.parked.insert(slot.id, slot.instance);
         } else {
