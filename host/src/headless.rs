@@ -206,6 +206,11 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
                 .clock_bpm()
                 .map(|bpm| format!(", MIDI clock {bpm:.1} BPM"))
                 .unwrap_or_default();
+            let heaviest = session
+                .heaviest_plugin()
+                .map(|h| format!(", heaviest plugin {h}"))
+                .unwrap_or_default();
+            let clock = format!("{clock}{heaviest}");
             eprintln!(
                 "stagerack: {}{clock}",
                 status_line(&shared.snapshot(), &state)

@@ -18,6 +18,7 @@
 //! the audio callback aborts the process.
 
 pub mod check;
+pub mod check_rt;
 pub mod cli;
 pub mod control;
 pub mod engine;
@@ -31,8 +32,8 @@ pub mod session;
 
 /// The allocation guard: active in every debug build and every test of every
 /// crate that links this library, so the real-time rules are checked on
-/// every run, not only in a dedicated test.
-#[cfg(debug_assertions)]
+/// every run, not only in a dedicated test. In release builds it only counts
+/// plugins' allocations on the audio thread (see `engine::alloc_guard`).
 #[global_allocator]
 static GLOBAL_ALLOCATOR: engine::alloc_guard::GuardedAllocator =
     engine::alloc_guard::GuardedAllocator;

@@ -3,6 +3,7 @@
 //! the audio thread gives up.
 
 mod edit;
+mod faults;
 mod neighbours;
 
 pub use edit::{EditError, RackEdit};
@@ -46,6 +47,8 @@ pub struct SlotModel {
     restarting: bool,
     /// Its position in the preset's chain (mappings refer to it).
     pub def_index: usize,
+    /// Faults already reported (bits, see `faults.rs`).
+    reported: u8,
 }
 
 /// A rack on the main thread.
@@ -153,6 +156,10 @@ pub fn sources_mask(patterns: &[String], sources: &[String]) -> u64 {
     }
     mask
 }
+
+/// The most latency `[master] align_latency` compensates, in seconds; a
+/// rack reporting more is played as soon as it is ready.
+pub const MAX_ALIGN_SECONDS: f64 = 1.0;
 
 /// Most plugin-made parameter changes kept for the control server between
 /// two takes; later ones wait in the plugins' own queues or are dropped.
@@ -412,6 +419,7 @@ impl Session {
             running: false,
             restarting: false,
             def_index: 0,
+            reported: 0,
         })
     }
 
@@ -486,9 +494,12 @@ impl Session {
         // Latency alignment: per preset, the slowest rack's latency.
         let last_group = self.groups.len().saturating_sub(1);
         let mut slowest = vec![0u32; self.groups.len().max(1)];
+        // A plugin reporting an absurd latency (seconds) must not make
+        // every other rack that late: compensation stops at one second.
+        let cap = (process.sample_rate * MAX_ALIGN_SECONDS) as u32;
         for rack in &self.racks {
             let g = usize::from(rack.group).min(last_group);
-            slowest[g] = slowest[g].max(rack.latency());
+            slowest[g] = slowest[g].max(rack.latency().min(cap));
         }
         for (rack, (slots, mappings)) in self.racks.iter().zip(chains) {
             let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
@@ -613,6 +624,7 @@ impl Session {
         }
         self.collect_param_changes();
         self.restart_requested_plugins();
+        reports.extend(self.report_faults());
         reports
     }
 

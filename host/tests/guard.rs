@@ -67,35 +67,34 @@ fn slot(id: u64, p: Box<dyn AudioProcessor>, kind: PluginKind) -> (SlotSpec, Arc
     )
 }
 
+/// A processor allocating in process (a plugin breaking the real-time
+/// rules) is counted for that slot and reported, not fatal; the host's own
+/// code stays under the strict guard (the test above).
 #[test]
-fn a_processor_allocating_in_process_aborts_a_debug_build() {
-    if std::env::var_os(CHILD).is_some() {
-        let (mut handle, mut engine) = new_engine(config(64));
-        let (s, _) = slot(1, Box::new(Allocates), PluginKind::Instrument);
-        let plan = PlanBuilder::new(48_000.0, 64, 64)
-            .rack(RackSpec {
-                id: RackId(1),
-                filter: Default::default(),
-                gain: [1.0, 1.0],
-                slots: vec![s],
-                status: Default::default(),
-                group: 0,
-                mappings: Vec::new(),
-                delay: 0,
-            })
-            .build();
-        assert!(handle.send_plan(plan).is_ok());
-        let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+fn a_processor_allocating_in_process_is_counted_not_fatal() {
+    let (mut handle, mut engine) = new_engine(config(64));
+    let (s, status) = slot(1, Box::new(Allocates), PluginKind::Instrument);
+    let plan = PlanBuilder::new(48_000.0, 64, 64)
+        .rack(RackSpec {
+            id: RackId(1),
+            filter: Default::default(),
+            gain: [1.0, 1.0],
+            slots: vec![s],
+            status: Default::default(),
+            group: 0,
+            mappings: Vec::new(),
+            delay: 0,
+        })
+        .build();
+    assert!(handle.send_plan(plan).is_ok());
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    for _ in 0..3 {
         engine.process(&[], None, &mut l, &mut r);
-        return;
     }
-    let out = run_child("a_processor_allocating_in_process_aborts_a_debug_build");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("memory allocation of 3108 bytes failed"),
-        "{stderr}"
-    );
+    assert_eq!(l[0], 1.0, "it still plays");
+    // One allocation and one free per call.
+    assert_eq!(status.allocs.load(Ordering::Relaxed), 6);
+    assert!(status.cpu_ns.load(Ordering::Relaxed) > 0, "timed too");
 }
 
 struct PanicsAfter(u32);

@@ -34,6 +34,14 @@ fn a_client_attaches_to_the_headless_engine_and_detaches() {
     std::thread::sleep(Duration::from_millis(500));
     let b = ctl.buffers();
     assert!(b > a + 50, "engine stalled while attached: {a} -> {b}");
+    // Which plugin eats the budget: named in the status (a note wakes the
+    // synths; asleep they cost nothing).
+    let keys = stagerack_tests::jack::MidiSender::connect(&name, "ctl-keys", "stagerack:midi_in");
+    keys.send(&[0x90, 60, 100]);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = ctl.request("status", "", "status");
+    let heaviest = status["status"]["heaviest"].as_str().unwrap_or_default();
+    assert!(heaviest.contains("Stagerack"), "{status}");
     // ...and after the client leaves.
     drop(ctl);
     std::thread::sleep(Duration::from_millis(500));

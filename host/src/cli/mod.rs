@@ -105,6 +105,14 @@ pub enum Command {
     Check {
         /// The preset or setlist file.
         file: PathBuf,
+        /// Also play the preset offline for a few seconds and report each
+        /// plugin's CPU per buffer, allocations on the audio thread, errors
+        /// and bad output (exit status 1 when one breaks a rule).
+        #[arg(long)]
+        rt: bool,
+        /// Seconds to play for `--rt`.
+        #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+        seconds: f64,
     },
 }
 
@@ -174,7 +182,29 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Scan(a) => scan(&a),
-        Command::Check { file } => match crate::check::check_file(&file) {
+        Command::Check {
+            file,
+            rt: true,
+            seconds,
+        } => match crate::check_rt::check_rt(&file, seconds) {
+            Ok(report) => {
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                if report.violations == 0 {
+                    println!("no real-time violations");
+                    ExitCode::SUCCESS
+                } else {
+                    println!("{} plugin(s) broke the real-time rules", report.violations);
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check { file, .. } => match crate::check::check_file(&file) {
             Ok(report) => {
                 for line in &report.lines {
                     println!("{line}");

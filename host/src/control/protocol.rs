@@ -285,6 +285,10 @@ pub struct StatusReport {
     /// MIDI events received so far.
     #[serde(default)]
     pub midi_events: u64,
+    /// The plugin with the longest process call since the last status:
+    /// "`name` (rack `r`) 195 us".
+    #[serde(default)]
+    pub heaviest: Option<String>,
     /// Warnings and errors so far (missing plugins, failed plugins).
     pub messages: Vec<String>,
 }

@@ -425,6 +425,7 @@ impl ControlServer {
                     panics: s.panics,
                     xruns: s.xruns,
                     midi_events: s.midi_events,
+                    heaviest: session.heaviest_plugin(),
                     messages: session.warnings.clone(),
                 };
                 self.reply(client, Reply::Status { id, status });

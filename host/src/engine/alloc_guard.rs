@@ -1,29 +1,57 @@
-//! The global allocator used in debug builds and tests.
+//! The global allocator, and how plugin code is told apart from ours.
 //!
-//! It is `assert_no_alloc::AllocDisabler` with one exception: while the
-//! current thread is unwinding a panic, allocations are passed straight to
-//! the system allocator. The standard library allocates the panic payload
-//! before unwinding starts; without this exception a plugin panicking inside
-//! the audio callback would abort the whole process in debug builds instead
-//! of being caught, silenced and reported (which is what release builds do).
+//! Debug builds and tests: `assert_no_alloc::AllocDisabler` with two
+//! exceptions. While the current thread is unwinding a panic, allocations
+//! go straight to the system allocator (the standard library allocates the
+//! panic payload before unwinding starts; without this a plugin panicking
+//! inside the audio callback would abort the whole process instead of being
+//! caught, silenced and reported). And inside [`count_allocs`] (a plugin's
+//! process call) allocations are counted for that plugin instead of
+//! aborting: a plugin breaking the real-time rules is reported by name
+//! (`stagerack check --rt`), while the host's own code stays under the
+//! strict guard.
+//!
+//! Release builds: the system allocator behind the same counting, so the
+//! report works on the stage PC too; nothing aborts.
+//!
 //! No crate offers this, hence this small wrapper.
 
-#[cfg(debug_assertions)]
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 
-/// The debug/test global allocator: forbids (de)allocation inside
-/// [`assert_no_alloc::assert_no_alloc`] on any thread, except while that
-/// thread is panicking. Installed by the library; nobody calls it directly.
-#[cfg(debug_assertions)]
+thread_local! {
+    /// Inside [`count_allocs`] on this thread.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// (De)allocations counted since [`count_allocs`] began.
+    static COUNTED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// True (and counted) when this (de)allocation happens inside
+/// [`count_allocs`]. Never allocates (const thread-locals).
+#[inline]
+fn counted() -> bool {
+    COUNTING
+        .try_with(|c| {
+            if c.get() {
+                let _ = COUNTED.try_with(|n| n.set(n.get().saturating_add(1)));
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// The global allocator (see the module docs). Installed by the library;
+/// nobody calls it directly.
 pub struct GuardedAllocator;
 
-#[cfg(debug_assertions)]
 // SAFETY: every method forwards to `System` (directly or through
 // `AllocDisabler`, which itself forwards to `System` after its check), so the
 // GlobalAlloc contract is upheld by the system allocator.
 unsafe impl GlobalAlloc for GuardedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if std::thread::panicking() {
+        if counted() || std::thread::panicking() || cfg!(not(debug_assertions)) {
             // SAFETY: forwarded with the caller's layout.
             unsafe { System.alloc(layout) }
         } else {
@@ -33,7 +61,7 @@ unsafe impl GlobalAlloc for GuardedAllocator {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if std::thread::panicking() {
+        if counted() || std::thread::panicking() || cfg!(not(debug_assertions)) {
             // SAFETY: `ptr` was allocated by System (directly or via AllocDisabler).
             unsafe { System.dealloc(ptr, layout) }
         } else {
@@ -56,4 +84,38 @@ pub fn no_alloc<T>(f: impl FnOnce() -> T) -> T {
 #[inline]
 pub fn permit_alloc<T>(f: impl FnOnce() -> T) -> T {
     assert_no_alloc::permit_alloc(f)
+}
+
+/// Runs `f` (a plugin's process call) counting the allocations and frees it
+/// makes on this thread instead of aborting on them; returns them with the
+/// result. Nests: an outer count resumes afterwards. Audio thread; never
+/// allocates itself.
+#[inline]
+pub fn count_allocs<T>(f: impl FnOnce() -> T) -> (T, u32) {
+    let outer = COUNTING.with(|c| c.replace(true));
+    let before = COUNTED.with(|n| n.replace(0));
+    let out = f();
+    let n = COUNTED.with(|n| n.replace(before));
+    COUNTING.with(|c| c.set(outer));
+    (out, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_inside_count_allocs_are_counted_not_fatal() {
+        let (v, n) = no_alloc(|| {
+            count_allocs(|| {
+                let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(100));
+                v.capacity()
+            })
+        });
+        assert_eq!(v, 100);
+        assert_eq!(n, 2, "one allocation and one free");
+        // Outside, nothing is counted.
+        let (_, n) = count_allocs(|| 1 + 1);
+        assert_eq!(n, 0);
+    }
 }

@@ -21,6 +21,30 @@ pub struct SlotStatus {
     pub sleeping: AtomicBool,
     /// Blocks actually processed.
     pub processed: AtomicU64,
+    /// Nanoseconds spent in the processor's process calls, in total.
+    pub cpu_ns: AtomicU64,
+    /// The longest single process call since the main thread last took it.
+    pub cpu_peak_ns: AtomicU64,
+    /// Nanoseconds of its process calls in the latest buffer (for naming
+    /// the culprit of an overload).
+    pub buffer_ns: AtomicU64,
+    /// Allocations and frees it made on the audio thread (real-time
+    /// violations), counted instead of aborting.
+    pub allocs: AtomicU64,
+}
+
+impl SlotStatus {
+    /// Records one process call of `ns` nanoseconds with `allocs`
+    /// (de)allocations. Audio thread; atomics only.
+    #[inline]
+    pub(crate) fn record_call(&self, ns: u64, allocs: u32) {
+        self.cpu_ns.fetch_add(ns, Ordering::Relaxed);
+        self.cpu_peak_ns.fetch_max(ns, Ordering::Relaxed);
+        self.buffer_ns.fetch_add(ns, Ordering::Relaxed);
+        if allocs > 0 {
+            self.allocs.fetch_add(u64::from(allocs), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A processor as the main thread hands it to a plan.
@@ -115,6 +139,9 @@ pub(crate) struct Chain {
     out: EventBuffer,
     /// Panics caught since the owner last took the count.
     pub(crate) panics_caught: u32,
+    /// A slot produced NaN, infinite or runaway output since the plan last
+    /// looked (the rack is muted for it).
+    pub(crate) bad_output: bool,
     /// Scratch for merging.
     tmp: EventBuffer,
     /// MIDI-to-parameter mappings into this chain's slots.
@@ -149,6 +176,7 @@ impl Chain {
             out: EventBuffer::with_capacity(event_capacity),
             tmp: EventBuffer::with_capacity(event_capacity),
             panics_caught: 0,
+            bad_output: false,
             mappings: Vec::new(),
         }
     }
@@ -185,6 +213,7 @@ impl Chain {
             tmp,
             panics_caught,
             mappings,
+            bad_output,
         } = self;
         cur.clear();
         for e in events {
@@ -235,16 +264,23 @@ impl Chain {
                 continue;
             }
             out.clear();
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                processor.process(&mut Block {
-                    frames,
-                    left: &mut *left,
-                    right: &mut *right,
-                    events: slot_events,
-                    out_events: &mut *out,
-                    transport,
-                })
-            }));
+            // Plugin code: timed, and its allocations counted (reported by
+            // name) rather than fatal; the host's own code stays guarded.
+            let started = std::time::Instant::now();
+            let (result, allocs) = super::alloc_guard::count_allocs(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    processor.process(&mut Block {
+                        frames,
+                        left: &mut *left,
+                        right: &mut *right,
+                        events: slot_events,
+                        out_events: &mut *out,
+                        transport,
+                    })
+                }))
+            });
+            slot.status
+                .record_call(started.elapsed().as_nanos() as u64, allocs);
             slot.params.clear();
             let status = match result {
                 Ok(status) => status,
@@ -262,6 +298,7 @@ impl Chain {
             let status =
                 if status != ProcessStatus::Error && !super::safety::output_is_sane(left, right) {
                     slot.status.bad_output.store(true, Ordering::Relaxed);
+                    *bad_output = true;
                     left.fill(0.0);
                     right.fill(0.0);
                     ProcessStatus::Error

@@ -78,7 +78,19 @@ pub(crate) struct RackPlan {
     delay_left: Vec<f32>,
     delay_right: Vec<f32>,
     delay_pos: usize,
+    /// Frames in a row whose blocks had a strong DC offset of one sign
+    /// (+ or −), for the DC fault detector.
+    dc_frames: u64,
+    dc_sign: f32,
 }
+
+/// A rack whose every block has averaged beyond this (either sign) for
+/// [`DC_FAULT_SECONDS`] is putting out DC, not music: it is muted and
+/// reported like a rack producing NaN. Music and bass notes swing through
+/// zero far sooner.
+const DC_FAULT_LEVEL: f32 = 0.25;
+/// See [`DC_FAULT_LEVEL`].
+const DC_FAULT_SECONDS: f64 = 0.5;
 
 /// A switched-away rack or group stops being processed once it holds no
 /// notes and has been silent this long (a single quiet block — a zero
@@ -222,6 +234,8 @@ impl PlanBuilder {
                     delay_left: vec![0.0; r.delay as usize],
                     delay_right: vec![0.0; r.delay as usize],
                     delay_pos: 0,
+                    dc_frames: 0,
+                    dc_sign: 0.0,
                 })
                 .collect(),
             groups: self
@@ -311,6 +325,32 @@ impl Plan {
     }
 
     /// Stops every processor still in this plan. Audio thread.
+    /// Every slot's status, racks then master chains. Audio thread (plain
+    /// iteration, no allocation).
+    fn slot_statuses(&self) -> impl Iterator<Item = (ProcessorId, &super::SlotStatus)> {
+        self.racks
+            .iter()
+            .flat_map(|r| r.chain.slots.iter())
+            .chain(self.groups.iter().flat_map(|g| g.master.slots.iter()))
+            .map(|s| (s.id, &*s.status))
+    }
+
+    /// Starts a buffer's per-plugin timing. Audio thread.
+    pub(crate) fn begin_buffer(&self) {
+        for (_, s) in self.slot_statuses() {
+            s.buffer_ns.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The processor that took the longest in this buffer, with its
+    /// nanoseconds. Audio thread.
+    pub(crate) fn heaviest(&self) -> Option<(ProcessorId, u64)> {
+        self.slot_statuses()
+            .map(|(id, s)| (id, s.buffer_ns.load(std::sync::atomic::Ordering::Relaxed)))
+            .max_by_key(|(_, ns)| *ns)
+            .filter(|(_, ns)| *ns > 0)
+    }
+
     pub(crate) fn stop_all(&mut self, panics: &mut PanicSink) {
         for rack in &mut self.racks {
             rack.chain.stop_all(panics);
@@ -472,6 +512,30 @@ impl Plan {
             };
             dropped += rack.chain.process(l, r, rack.events.as_slice(), &t, panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
+            // Sustained DC (a stuck plugin, a broken synth) counts as bad
+            // output too.
+            let mean = (l.iter().sum::<f32>() + r.iter().sum::<f32>()) / (2 * frames) as f32;
+            if mean.abs() > DC_FAULT_LEVEL && (rack.dc_frames == 0 || mean.signum() == rack.dc_sign)
+            {
+                rack.dc_sign = mean.signum();
+                rack.dc_frames += frames as u64;
+                if rack.dc_frames as f64 > DC_FAULT_SECONDS * self.sample_rate {
+                    rack.status
+                        .dc_fault
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    rack.chain.bad_output = true;
+                }
+            } else {
+                rack.dc_frames = 0;
+            }
+            if std::mem::take(&mut rack.chain.bad_output) {
+                // NaN or runaway output: the whole rack goes quiet (over the
+                // usual glide) until its chain is edited; reported by the
+                // main thread.
+                rack.status
+                    .fault_muted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if !rack.delay_left.is_empty() {
                 let n = rack.delay_left.len();
                 let mut pos = rack.delay_pos;
@@ -494,8 +558,17 @@ impl Plan {
             group.racks_sounding |= rack.sounding;
             let bus_l = &mut group.bus_left[..frames];
             let bus_r = &mut group.bus_right[..frames];
-            mix_gliding(bus_l, l, &mut rack.gain_now[0], rack.gain_target[0], step);
-            mix_gliding(bus_r, r, &mut rack.gain_now[1], rack.gain_target[1], step);
+            let target = if rack
+                .status
+                .fault_muted
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                [0.0; 2]
+            } else {
+                rack.gain_target
+            };
+            mix_gliding(bus_l, l, &mut rack.gain_now[0], target[0], step);
+            mix_gliding(bus_r, r, &mut rack.gain_now[1], target[1], step);
             let [gl, gr] = rack.gain_now;
             rack.status.peak_left.raise(gl * peak(l));
             rack.status.peak_right.raise(gr * peak(r));

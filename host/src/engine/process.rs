@@ -98,6 +98,9 @@ impl Engine {
     ) {
         let started = Instant::now();
         let frames = left.len().min(right.len());
+        if let Some(plan) = self.plan.as_ref() {
+            plan.begin_buffer();
+        }
         let _ftz = DenormalGuard::new();
         let _scope = super::audio_thread::AudioCallbackScope::enter();
         no_alloc(|| {
@@ -122,6 +125,12 @@ impl Engine {
             let period = frames as f64 / self.config.sample_rate;
             let load = started.elapsed().as_secs_f64() / period;
             self.shared.record_load(load as f32);
+            if load > 1.0 {
+                // An overload: name the plugin that took the most.
+                if let Some((id, ns)) = self.plan.as_ref().and_then(|p| p.heaviest()) {
+                    self.shared.record_culprit(id.0, ns, (period * 1e9) as u64);
+                }
+            }
         }
     }
 

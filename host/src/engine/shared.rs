@@ -1,7 +1,7 @@
 //! Meters and counters the audio thread writes and anyone reads: atomics
 //! only, no callbacks from the audio thread.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// A peak meter: the audio thread raises it, the reader takes and resets it.
 #[derive(Debug, Default)]
@@ -63,6 +63,13 @@ pub struct EngineShared {
     pub midi_events: AtomicU64,
     /// The external MIDI clock's tempo (f64 bits), 0 while no clock runs.
     pub clock_tempo: AtomicU64,
+    /// The processor (id) that took the most time in the latest overloaded
+    /// buffer, 0 for none; with its nanoseconds and the period's.
+    pub overload_culprit: AtomicU64,
+    /// See `overload_culprit`.
+    pub overload_culprit_ns: AtomicU64,
+    /// See `overload_culprit`.
+    pub overload_period_ns: AtomicU64,
     /// The master safety limiter is switched off (non-finite samples are
     /// still zeroed). Off only on request: it protects ears and monitors.
     pub safety_limiter_off: std::sync::atomic::AtomicBool,
@@ -101,6 +108,26 @@ pub struct StatusSnapshot {
 }
 
 impl EngineShared {
+    /// Names the processor behind an overload. Audio thread.
+    pub(crate) fn record_culprit(&self, id: u64, ns: u64, period_ns: u64) {
+        self.overload_culprit_ns.store(ns, Ordering::Relaxed);
+        self.overload_period_ns.store(period_ns, Ordering::Relaxed);
+        self.overload_culprit.store(id, Ordering::Release);
+    }
+
+    /// The processor id behind the latest overload not yet taken, with its
+    /// time and the period, ns. Main thread.
+    pub fn take_culprit(&self) -> Option<(u64, u64, u64)> {
+        match self.overload_culprit.swap(0, Ordering::Acquire) {
+            0 => None,
+            id => Some((
+                id,
+                self.overload_culprit_ns.load(Ordering::Relaxed),
+                self.overload_period_ns.load(Ordering::Relaxed),
+            )),
+        }
+    }
+
     /// The external MIDI clock's tempo in BPM while one runs. Any thread.
     pub fn clock_bpm(&self) -> Option<f64> {
         match self.clock_tempo.load(Ordering::Relaxed) {
@@ -175,4 +202,9 @@ pub struct RackStatus {
     pub peak_right: PeakMeter,
     /// Notes routed into the rack.
     pub notes: AtomicU64,
+    /// Muted because a plugin in it produced NaN, infinite or runaway
+    /// output; cleared when its chain is edited. Audio thread sets it.
+    pub fault_muted: AtomicBool,
+    /// The fault was sustained DC (a full-scale offset for half a second).
+    pub dc_fault: AtomicBool,
 }

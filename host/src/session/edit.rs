@@ -211,8 +211,18 @@ impl Session {
         let (r, i) = self.slot_index(rack, index)?;
         let slot = self.racks[r].slots.remove(i);
         self.park(slot);
+        self.clear_rack_fault(r);
         self.commit()?;
         Ok(())
+    }
+
+    /// A rack muted for a plugin's bad output plays again once its chain
+    /// changed (the plugin removed or bypassed). Main thread.
+    fn clear_rack_fault(&mut self, r: usize) {
+        self.racks[r]
+            .status
+            .fault_muted
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Moves a plugin within its rack's chain. Main thread.
@@ -229,6 +239,9 @@ impl Session {
     pub fn set_bypass(&mut self, rack: usize, index: usize, bypass: bool) -> Result<(), EditError> {
         let (r, i) = self.slot_index(rack, index)?;
         self.racks[r].slots[i].bypass = bypass;
+        if bypass {
+            self.clear_rack_fault(r);
+        }
         self.commit()?;
         Ok(())
     }

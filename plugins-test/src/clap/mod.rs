@@ -8,6 +8,7 @@
 pub mod bad;
 pub mod common;
 pub mod gain;
+pub mod misbehave;
 pub mod probe;
 pub mod silent;
 pub mod synth;

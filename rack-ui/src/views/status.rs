@@ -76,6 +76,10 @@ pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
                 ui.label(RichText::new(format!("xruns {}", s.xruns)).color(warn(s.xruns)));
                 ui.label(RichText::new(format!("panics {}", s.panics)).color(warn(s.panics)));
                 ui.label(RichText::new(format!("MIDI {}", s.midi_events)).small());
+                if let Some(h) = &s.heaviest {
+                    ui.label(RichText::new(format!("heaviest: {h}")).small())
+                        .on_hover_text("The plugin with the longest buffer since the last status");
+                }
                 ui.label(RichText::new(format!("buffers {}", s.buffers)).small());
                 if app.state.last_buffers == Some(s.buffers) && s.buffers > 0 {
                     ui.label(RichText::new("engine stalled?").color(theme::WARN));

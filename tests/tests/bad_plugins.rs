@@ -1,0 +1,239 @@
+//! The show goes on: each misbehaving test plugin (`Stagerack Bad …`,
+//! plugins-test/src/clap/misbehave.rs) in a rack panned hard left, a good
+//! rack (the built-in probe) panned hard right. The good rack's output must
+//! be intact every time, the output always finite and within full scale,
+//! and the fault reported by name. Offline renders under the allocation
+//! guard (the host's own code must not allocate; plugins' allocations are
+//! counted, not fatal).
+
+mod clap_support;
+
+use clap_support::*;
+use stagerack::midi::file::SampleEvent;
+use stagerack::midi::Event;
+use stagerack::session::Session;
+
+const FRAMES: u64 = 48_000;
+const NOTES: [u64; 4] = [100, 10_000, 30_000, 47_000];
+
+/// Renders one second with notes at [`NOTES`] (the probe in both racks
+/// makes an impulse per note); returns (left = bad rack, right = good
+/// rack, everything the session reported).
+fn play(bad: &str, master: &str) -> (Vec<f32>, Vec<f32>, Vec<String>) {
+    let name = format!("stagerack-bad-{bad}");
+    let text = format!(
+        "version = 1\nname = \"faults\"\n{master}\n\
+         [[rack]]\nname = \"bad\"\npan = -1.0\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-{bad}\"\npath = \"{}\"\n\
+         [[rack]]\nname = \"good\"\npan = 1.0\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
+        bundle(&name).display()
+    );
+    let (mut session, mut engine) = session(&preset(&text), 64);
+    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    let events: Vec<SampleEvent> = NOTES
+        .iter()
+        .map(|&frame| SampleEvent {
+            frame,
+            event: Event::NoteOn {
+                channel: 0,
+                key: 60,
+                velocity: 0.5,
+                note_id: -1,
+            },
+        })
+        .collect();
+    let mut reports = Vec::new();
+    let out = stagerack::io::offline::render_offline(
+        &mut engine,
+        &stagerack::io::offline::OfflineJob {
+            events: &events,
+            input: None,
+            block: 64,
+            min_frames: FRAMES,
+            max_tail_frames: 0,
+            silence_frames: 0,
+        },
+        |_| reports.extend(session.pump()),
+    );
+    reports.extend(session.pump());
+    reports.extend(session.warnings.iter().cloned());
+    Session::shutdown(session, engine);
+    (out.left, out.right, reports)
+}
+
+/// The good rack: an impulse of 0.5 at every note, nothing else.
+fn assert_good_rack_intact(right: &[f32], bad: &str) {
+    for (i, &x) in right.iter().enumerate() {
+        let want = if NOTES.contains(&(i as u64)) {
+            0.5
+        } else {
+            0.0
+        };
+        assert_eq!(x, want, "{bad}: the good rack at frame {i}");
+    }
+}
+
+fn assert_safe(left: &[f32], bad: &str) {
+    assert!(
+        left.iter().all(|x| x.is_finite() && x.abs() <= 1.0),
+        "{bad}: unsafe output reached the speakers"
+    );
+}
+
+fn reported(reports: &[String], bad: &str, what: &str) {
+    assert!(
+        reports.iter().any(|r| r.contains(what)),
+        "{bad}: no report containing `{what}`: {reports:?}"
+    );
+}
+
+#[test]
+fn a_plugin_panicking_in_process_is_bypassed_and_reported() {
+    let (left, right, reports) = play("panic", "");
+    assert_good_rack_intact(&right, "panic");
+    assert_safe(&left, "panic");
+    // A Rust plugin's panic cannot cross the C boundary: its CLAP wrapper
+    // turns it into an error, which the host reports and bypasses.
+    reported(
+        &reports,
+        "panic",
+        "`Stagerack Bad Panic` returned an error from process: it is bypassed",
+    );
+    // Bypassed: the probe before it plays on in its rack.
+    assert_eq!(left[30_000], 0.5);
+}
+
+#[test]
+fn a_plugin_failing_in_process_is_bypassed_and_reported() {
+    let (left, right, reports) = play("error", "");
+    assert_good_rack_intact(&right, "error");
+    reported(&reports, "error", "`Stagerack Bad Error` returned an error");
+    assert_eq!(left[30_000], 0.5, "the rest of its rack plays");
+}
+
+/// A plugin library allocates through its own allocator (here the Rust std
+/// inside the .clap calling malloc), which the host's counting allocator
+/// does not see: it plays on and nothing aborts. (Counting is proven for
+/// code that allocates through the host's allocator in
+/// host/tests/guard.rs; seeing a foreign plugin's malloc needs malloc
+/// interposition, not built yet.)
+#[test]
+fn a_plugin_allocating_in_process_plays_on() {
+    let (left, right, _) = play("alloc", "");
+    assert_good_rack_intact(&right, "alloc");
+    assert_eq!(left[30_000], 0.5);
+}
+
+#[test]
+fn nan_and_infinite_output_mutes_the_rack_and_is_reported() {
+    let (left, right, reports) = play("nan", "");
+    assert_good_rack_intact(&right, "nan");
+    assert_safe(&left, "nan");
+    assert_eq!(left[100], 0.5, "before its output went bad");
+    assert!(
+        left[5_000..].iter().all(|x| *x == 0.0),
+        "the rack is muted once the NaNs come"
+    );
+    reported(&reports, "nan", "`Stagerack Bad NaN` produced NaN");
+}
+
+#[test]
+fn full_scale_dc_mutes_the_rack_and_is_reported() {
+    let (left, right, reports) = play("dc", "");
+    assert_good_rack_intact(&right, "dc");
+    assert_safe(&left, "dc");
+    reported(&reports, "dc", "rack `bad` put out sustained DC");
+    // Muted after half a second (plus the 5 ms glide).
+    assert!(left[..20_000].iter().any(|x| *x > 0.5), "DC at first");
+    assert!(left[30_000..].iter().all(|x| *x == 0.0), "then silence");
+}
+
+#[test]
+fn a_huge_reported_latency_is_capped_when_aligning() {
+    // Without alignment (the default) nothing waits for it.
+    let (left, right, _) = play("latency", "");
+    assert_good_rack_intact(&right, "latency");
+    assert_eq!(left[100], 0.5);
+    // With alignment, the good rack waits one second at most (not ten):
+    // within this one-second render it is entirely delayed out.
+    let (_, right, _) = play("latency", "[master]\nalign_latency = true\n");
+    assert!(right.iter().all(|x| *x == 0.0));
+    let text = format!(
+        "version = 1\nname = \"l\"\n[master]\nalign_latency = true\n\
+         [[rack]]\nname = \"bad\"\n[[rack.plugin]]\nformat = \"clap\"\n\
+         id = \"org.stagerack.test.bad-latency\"\npath = \"{}\"\n\
+         [[rack]]\nname = \"good\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
+        bundle("stagerack-bad-latency").display()
+    );
+    let (mut session, mut engine) = session(&preset(&text), 64);
+    let events = [SampleEvent {
+        frame: 10,
+        event: Event::NoteOn {
+            channel: 0,
+            key: 60,
+            velocity: 1.0,
+            note_id: -1,
+        },
+    }];
+    let out = render(&mut session, &mut engine, &events, None, 64, 2 * 48_000);
+    session.shutdown(engine);
+    let at = out.right.iter().position(|x| *x != 0.0);
+    assert_eq!(at, Some(10 + 48_000), "delayed by the 1 s cap, not 10 s");
+}
+
+#[test]
+fn a_slow_plugin_overloads_and_is_named_as_the_culprit() {
+    let (_, right, reports) = play("slow", "");
+    assert_good_rack_intact(&right, "slow");
+    reported(&reports, "slow", "`Stagerack Bad Slow` took");
+    reported(&reports, "slow", "the audio overloaded");
+}
+
+/// `stagerack check --rt` names the plugin that misbehaves and fails; a
+/// well-behaved preset passes.
+#[test]
+fn check_rt_reports_each_plugin_and_fails_on_violations() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("faulty.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\nname = \"faulty\"\n[[rack]]\nname = \"bad\"\n\
+             [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n\
+             [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-nan\"\npath = \"{}\"\n\
+             [[rack]]\nname = \"slow\"\n\
+             [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-slow\"\npath = \"{}\"\n",
+            bundle("stagerack-bad-nan").display(),
+            bundle("stagerack-bad-slow").display()
+        ),
+    )
+    .unwrap();
+    let run = |f: &std::path::Path| {
+        std::process::Command::new(stagerack_tests::stagerack_bin())
+            .args(["check", "--rt", "--seconds", "1"])
+            .arg(f)
+            .output()
+            .unwrap()
+    };
+    let out = run(&file);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Stagerack Bad NaN") && text.contains("NaN/infinite/runaway output"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Stagerack Bad Slow") && text.contains("over half the period"),
+        "{text}"
+    );
+    assert!(text.contains("rack `bad` was muted for a fault"), "{text}");
+
+    let demo = stagerack_tests::workspace_root().join("presets/demo.toml");
+    let out = run(&demo);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("no real-time violations"), "{text}");
+    assert!(text.contains("rack `bass`: Stagerack Synth"), "{text}");
+}
