@@ -67,6 +67,20 @@ fn slot(id: u64, p: Box<dyn AudioProcessor>, kind: PluginKind) -> (SlotSpec, Arc
     )
 }
 
+/// A rack of one slot, unity gain, every input.
+fn rack(id: u64, s: SlotSpec) -> RackSpec {
+    RackSpec {
+        id: RackId(id),
+        filter: Default::default(),
+        gain: [1.0, 1.0],
+        slots: vec![s],
+        status: Default::default(),
+        group: 0,
+        mappings: Vec::new(),
+        delay: 0,
+    }
+}
+
 /// A processor allocating in process (a plugin breaking the real-time
 /// rules) is counted for that slot and reported, not fatal; the host's own
 /// code stays under the strict guard (the test above).
@@ -74,18 +88,7 @@ fn slot(id: u64, p: Box<dyn AudioProcessor>, kind: PluginKind) -> (SlotSpec, Arc
 fn a_processor_allocating_in_process_is_counted_not_fatal() {
     let (mut handle, mut engine) = new_engine(config(64));
     let (s, status) = slot(1, Box::new(Allocates), PluginKind::Instrument);
-    let plan = PlanBuilder::new(48_000.0, 64, 64)
-        .rack(RackSpec {
-            id: RackId(1),
-            filter: Default::default(),
-            gain: [1.0, 1.0],
-            slots: vec![s],
-            status: Default::default(),
-            group: 0,
-            mappings: Vec::new(),
-            delay: 0,
-        })
-        .build();
+    let plan = PlanBuilder::new(48_000.0, 64, 64).rack(rack(1, s)).build();
     assert!(handle.send_plan(plan).is_ok());
     let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
     for _ in 0..3 {
@@ -124,16 +127,6 @@ fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
     let (mut handle, mut engine) = new_engine(config(64));
     let (bad, bad_status) = slot(1, Box::new(PanicsAfter(2)), PluginKind::Instrument);
     let (good, _) = slot(2, Box::new(Dc(0.5)), PluginKind::Instrument);
-    let rack = |id, s| RackSpec {
-        id: RackId(id),
-        filter: Default::default(),
-        gain: [1.0, 1.0],
-        slots: vec![s],
-        status: Default::default(),
-        group: 0,
-        mappings: Vec::new(),
-        delay: 0,
-    };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, bad))
         .rack(rack(2, good))
