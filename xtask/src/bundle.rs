@@ -68,9 +68,15 @@ pub fn run(root: &Path, release: bool) -> Result<Vec<PathBuf>, BundleError> {
     let built = target
         .join(if release { "release" } else { "debug" })
         .join("examples");
-    let out_dir = target.join("bundles/clap");
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| BundleError::Copy(built.clone(), out_dir.clone(), e))?;
+    let safe_dir = target.join("bundles/clap");
+    // Plugins that crash or hang as soon as they are loaded live apart, so
+    // nothing that loads the whole folder in process (tests, tools) falls
+    // over them; only the child-process scanner tests open them.
+    let unsafe_dir = target.join("bundles/clap-unsafe");
+    for dir in [&safe_dir, &unsafe_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BundleError::Copy(built.clone(), dir.clone(), e))?;
+    }
 
     let mut bundles = Vec::new();
     for stem in stems {
@@ -79,6 +85,11 @@ pub fn run(root: &Path, release: bool) -> Result<Vec<PathBuf>, BundleError> {
             std::env::consts::DLL_PREFIX,
             std::env::consts::DLL_SUFFIX
         ));
+        let out_dir = if stem.contains("crash") || stem.contains("hang") {
+            &unsafe_dir
+        } else {
+            &safe_dir
+        };
         let to = out_dir.join(format!("{}.clap", stem.replace('_', "-")));
         // Copy through a temporary name so a host never loads a half-written file.
         let tmp = to.with_extension("clap.tmp");

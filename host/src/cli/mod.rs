@@ -99,8 +99,17 @@ pub enum Command {
     Render(RenderArgs),
     /// List the backends, audio devices and MIDI inputs.
     Devices,
-    /// List the plugins found in folders (default: the CLAP search path).
+    /// List the plugins in folders (default: the CLAP and VST3 search
+    /// paths). Each file is opened in a child process; results are cached
+    /// and files that crash, hang or fail are blacklisted.
     Scan(ScanArgs),
+    /// Open one plugin file in this process and print its plugins as JSON
+    /// (what `scan` runs in its child processes).
+    #[command(hide = true)]
+    ScanOne {
+        /// The .clap file or .vst3 bundle.
+        file: PathBuf,
+    },
     /// Validate a preset or setlist and try loading every plugin it names.
     Check {
         /// The preset or setlist file.
@@ -127,6 +136,15 @@ pub struct ScanArgs {
     /// a table.
     #[arg(long)]
     pub json: bool,
+    /// Open blacklisted files again (after updating or removing a plugin).
+    #[arg(long)]
+    pub rescan: bool,
+    /// List the blacklisted files with the reason, and nothing else.
+    #[arg(long)]
+    pub blacklist: bool,
+    /// Seconds a plugin file may take to open before it counts as hung.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub timeout: f64,
 }
 
 /// Arguments of `stagerack render`.
@@ -182,6 +200,19 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Scan(a) => scan(&a),
+        Command::ScanOne { file } => {
+            let answer = crate::plugin::scan::child::scan_one(&file);
+            let ok = answer.error.is_none();
+            match serde_json::to_string(&answer) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::Check {
             file,
             rt: true,
@@ -322,15 +353,76 @@ fn run_live(a: LiveArgs) -> ExitCode {
 }
 
 fn scan(a: &ScanArgs) -> ExitCode {
+    use crate::plugin::scan::{cache::ScanCache, child};
+    let mut cache = ScanCache::load();
+    if a.blacklist {
+        if cache.blacklist.is_empty() {
+            println!("no blacklisted plugin files");
+        }
+        for (file, b) in &cache.blacklist {
+            println!("{}\t{}", file.display(), b.reason);
+        }
+        return ExitCode::SUCCESS;
+    }
+    if !(a.timeout.is_finite() && (0.1..=600.0).contains(&a.timeout)) {
+        eprintln!(
+            "error: --timeout {} is out of range; use 0.1 to 600 seconds",
+            a.timeout
+        );
+        return ExitCode::from(2);
+    }
     let dirs = if a.path.is_empty() {
         crate::plugin::scan::default_paths()
     } else {
         a.path.clone()
     };
-    let report = crate::plugin::scan::scan_paths(&dirs);
-    for (file, why) in &report.failures {
-        eprintln!("warning: skipped {}: {why}", file.display());
+    let Ok(program) = std::env::current_exe() else {
+        eprintln!("error: cannot find this program to run the scanner");
+        return ExitCode::FAILURE;
+    };
+    let opts = child::ScanOptions {
+        timeout: std::time::Duration::from_secs_f64(a.timeout),
+        rescan: a.rescan,
+        program,
+    };
+    let files = child::plugin_files(&dirs);
+    // A progress bar on a terminal, once the scan has taken a second.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(files.len() as u64),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    let started = std::time::Instant::now();
+    let report = child::scan_files(&files, &opts, &mut cache, |f| {
+        if started.elapsed().as_secs() >= 1 && bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_message(f.display().to_string());
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    if let Err(e) = cache.save() {
+        eprintln!(
+            "warning: cannot write the scan cache {}: {e}",
+            crate::plugin::scan::cache::cache_file().display()
+        );
     }
+    for (file, why) in &report.blacklisted {
+        eprintln!(
+            "warning: blacklisted {}: {why} (`stagerack scan --rescan` tries it again)",
+            file.display()
+        );
+    }
+    eprintln!(
+        "scanned {} files: {} from the cache, {} opened in a child process, {} blacklisted",
+        files.len(),
+        report.from_cache,
+        report.opened,
+        report.blacklisted.len()
+    );
+    let report = crate::plugin::scan::ScanReport {
+        plugins: report.plugins,
+        failures: Vec::new(),
+    };
     if a.json {
         match serde_json::to_string_pretty(&report.plugins) {
             Ok(s) => println!("{s}"),

@@ -403,11 +403,18 @@ impl ControlServer {
                 return;
             }
             Command::ListPlugins {} => {
-                let plugins = crate::plugin::builtin::BUILTIN_IDS
-                    .iter()
-                    .filter_map(|b| crate::plugin::builtin::instantiate(b).ok())
-                    .map(|i| crate::plugin::PluginInstance::descriptor(&i).clone())
-                    .collect();
+                // The built-ins, then what `stagerack scan` found (its cache;
+                // never a plugin file opened here).
+                let mut plugins: Vec<crate::plugin::PluginDescriptor> =
+                    crate::plugin::builtin::BUILTIN_IDS
+                        .iter()
+                        .filter_map(|b| crate::plugin::builtin::instantiate(b).ok())
+                        .map(|i| crate::plugin::PluginInstance::descriptor(&i).clone())
+                        .collect();
+                let cache = crate::plugin::scan::cache::ScanCache::load();
+                for f in cache.files.values() {
+                    plugins.extend(f.plugins.iter().cloned());
+                }
                 self.reply(client, Reply::Plugins { id, plugins });
                 return;
             }

@@ -9,7 +9,7 @@ pub use format::{
     MapCurveDef, MapDef, MapSourceDef, MasterDef, PluginDef, Preset, RackDef, VelocityCurve,
     PRESET_VERSION,
 };
-pub use save::save_atomically;
+pub use save::{save_atomically, write_atomically};
 pub use setlist::{load_setlist, parse_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers};
 
 use std::path::{Path, PathBuf};

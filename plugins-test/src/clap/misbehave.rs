@@ -186,3 +186,67 @@ impl<const MODE: u8> DefaultPluginFactory for Misbehave<MODE> {
         Ok(BadMainThread)
     }
 }
+
+/// `Stagerack Bad Crash` (`org.stagerack.test.bad-crash`): crashes (a
+/// write through a null pointer, SIGSEGV) as soon as a host loads its
+/// factory. Bundled apart (`target/bundles/clap-unsafe/`).
+pub struct BadCrash;
+
+/// `Stagerack Bad Hang` (`org.stagerack.test.bad-hang`): never returns
+/// from loading its factory. Bundled apart like [`BadCrash`].
+pub struct BadHang;
+
+macro_rules! unloadable {
+    ($ty:ty, $id:literal, $name:literal, $body:block) => {
+        impl Plugin for $ty {
+            type AudioProcessor<'a> = MisbehaveAudio<PANIC>;
+            type Shared<'a> = ();
+            type MainThread<'a> = BadMainThread;
+
+            fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&()>) {
+                builder.register::<PluginAudioPorts>();
+            }
+        }
+
+        impl DefaultPluginFactory for $ty {
+            fn get_descriptor() -> PluginDescriptor {
+                $body
+                PluginDescriptor::new($id, $name)
+            }
+
+            fn new_shared(_host: HostSharedHandle<'_>) -> Result<(), PluginError> {
+                Ok(())
+            }
+
+            fn new_main_thread<'a>(
+                _host: HostMainThreadHandle<'a>,
+                _shared: &'a (),
+            ) -> Result<BadMainThread, PluginError> {
+                Ok(BadMainThread)
+            }
+        }
+    };
+}
+
+unloadable!(
+    BadCrash,
+    "org.stagerack.test.bad-crash",
+    "Stagerack Bad Crash",
+    {
+        // SAFETY: none — a deliberate crash for the host's crash handling; the
+        // write through a null pointer faults before anything else happens.
+        unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
+    }
+);
+
+unloadable!(
+    BadHang,
+    "org.stagerack.test.bad-hang",
+    "Stagerack Bad Hang",
+    {
+        // Forever, as far as any host can tell.
+        while std::hint::black_box(true) {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+);

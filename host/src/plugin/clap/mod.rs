@@ -44,6 +44,17 @@ use super::{PluginDescriptor, PluginFormat, PluginKind};
 /// file and the plugin, and says what to do. Main thread.
 #[derive(Debug, thiserror::Error)]
 pub enum ClapError {
+    /// The scanner blacklisted the file (it crashed, hung or failed when
+    /// opened in a child process); it is not loaded in the host.
+    #[error("CLAP plugin `{id}`: {} is blacklisted by `stagerack scan` ({reason}); it is not loaded, so it cannot take the show down. Update or remove it, then run `stagerack scan --rescan`", path.display())]
+    Blacklisted {
+        /// The file.
+        path: PathBuf,
+        /// The plugin id.
+        id: String,
+        /// What happened when it was scanned.
+        reason: String,
+    },
     /// The preset's path hint names no file, and the id is nowhere else.
     #[error("CLAP plugin `{id}`: the file {} does not exist and no other CLAP file in {} has this id; install the plugin or fix the `path` in the preset", path.display(), searched)]
     FileMissing {
@@ -288,7 +299,15 @@ pub fn find_plugin_in(
     // the search continues and this error is reported when nothing else
     // has it either.
     let mut hint_error = None;
+    let cache = super::scan::cache::ScanCache::load();
     if let Some(h) = hint {
+        if let Some(reason) = cache.blacklisted(h) {
+            return Err(ClapError::Blacklisted {
+                path: h.to_owned(),
+                id: id.to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
         if h.exists() {
             let entry = load_entry(h)?;
             let list = descriptors(&entry, h)?;
@@ -321,7 +340,7 @@ pub fn find_plugin_in(
     }
     for dir in dirs {
         for file in clap_files_in(dir) {
-            if hint.is_some_and(|h| h == file) {
+            if hint.is_some_and(|h| h == file) || cache.blacklisted(&file).is_some() {
                 continue;
             }
             let Ok(entry) = load_entry(&file) else {

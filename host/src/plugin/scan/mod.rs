@@ -1,8 +1,11 @@
 //! Finding plugins on disk: `stagerack scan`. Main thread.
 //!
-//! Today the files are opened in this process (a crashing plugin takes the
-//! scan down with it); the design's child-process scanner with a cache and
-//! a blacklist builds on [`scan_paths`].
+//! [`child`]: the scanner the CLI uses — every file opened in a child
+//! process, with a cache and a blacklist ([`cache`]). [`scan_paths`] opens
+//! CLAP files in this process (for tests and tools that trust their files).
+
+pub mod cache;
+pub mod child;
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +21,12 @@ pub struct ScanReport {
     pub failures: Vec<(PathBuf, String)>,
 }
 
-/// The folders scanned when none are given: the CLAP search path. Main thread.
+/// The folders scanned when none are given: the CLAP and VST3 search
+/// paths. Main thread.
 pub fn default_paths() -> Vec<PathBuf> {
-    clap::search_paths()
+    let mut out = clap::search_paths();
+    out.extend(super::vst3::vst3_search_paths());
+    out
 }
 
 /// Lists the plugins in every CLAP file under `dirs` (a path that is itself

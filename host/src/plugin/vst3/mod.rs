@@ -54,8 +54,8 @@ use vst3::Steinberg::{IPluginBaseTrait, IPluginFactoryTrait};
 use vst3::{ComPtr, ComWrapper, Interface};
 
 use self::com::{ComponentHandler, EventList, HostApplication, MemStream, ParamChanges};
-use self::module::{bundle_binary, bundles_in, fixed_wstr, hex_to_tuid, ClassEntry, Module};
-pub use self::module::{list_vst3_classes, vst3_bundles, vst3_search_paths};
+use self::module::{bundle_binary, fixed_wstr, hex_to_tuid, ClassEntry, Module};
+pub use self::module::{bundles_in, list_vst3_classes, vst3_bundles, vst3_search_paths};
 use super::{
     AudioProcessor, Block, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
     ProcessConfig, ProcessStatus, Tail,

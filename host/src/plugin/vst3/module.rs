@@ -95,8 +95,8 @@ pub fn vst3_bundles() -> Vec<PathBuf> {
     bundles_in(&vst3_search_paths())
 }
 
-/// Every `*.vst3` bundle directly inside the search folders. Main thread.
-pub(super) fn bundles_in(folders: &[PathBuf]) -> Vec<PathBuf> {
+/// Every `*.vst3` bundle directly inside `folders`. Main thread.
+pub fn bundles_in(folders: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for folder in folders {
         let Ok(entries) = std::fs::read_dir(folder) else {
