@@ -32,6 +32,11 @@ impl JackServer {
     /// Starts `jackd -n NAME -d dummy -r 48000 -p PERIOD` and waits until
     /// it answers. Panics with the install command when jackd is missing.
     pub fn start(name: &str, period: u32) -> JackServer {
+        // jackd servers starting at the same moment in one process (tests
+        // run in parallel threads) trip over each other's registration:
+        // start one at a time.
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         for tool in ["jackd", "jack_wait"] {
             let found = std::env::var_os("PATH")
                 .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))

@@ -124,6 +124,8 @@ struct JackProcess {
     notes_off_first: bool,
     /// `--midi-source clock`: events go through the system-clock path.
     clock: Option<ClockPath>,
+    /// See `JackStream::release_notes`.
+    release_notes: Arc<AtomicBool>,
 }
 
 /// The system-clock MIDI path inside the JACK callback (`--midi-source
@@ -157,6 +159,24 @@ impl JackProcess {
     fn cycle(&mut self, client: &Client, ps: &ProcessScope) {
         let now = now_ns();
         self.events.clear();
+        if self.release_notes.swap(false, Ordering::AcqRel) {
+            // A keyboard vanished with keys down: sustain off and all notes
+            // off on every channel, as its note-offs never come.
+            for channel in 0..16u8 {
+                for (controller, value) in [(64u8, 0u8), (123, 0)] {
+                    if self.events.len() < self.events.capacity() {
+                        self.events.push(TimedEvent::new(
+                            0,
+                            Event::ControlChange {
+                                channel,
+                                controller,
+                                value,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
         let mut received = 0u64;
         let mut dropped = 0u64;
         if let Some(clock) = self.clock.as_mut() {
@@ -290,6 +310,9 @@ pub struct JackStream {
     matched_midi: BTreeSet<String>,
     state: StreamState,
     last_check: Instant,
+    /// Set when a MIDI source feeding `midi_in` vanished: the next cycle
+    /// releases every note (its note-offs will never come).
+    release_notes: Arc<AtomicBool>,
 }
 
 fn jack_err(e: jack::Error) -> IoError {
@@ -406,6 +429,7 @@ impl JackStream {
             matched_midi: BTreeSet::new(),
             state: StreamState::Idle,
             last_check: Instant::now(),
+            release_notes: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -455,6 +479,7 @@ impl JackStream {
             shared,
             notes_off_first,
             clock,
+            release_notes: self.release_notes.clone(),
         };
         let active = opened
             .client
@@ -610,6 +635,15 @@ impl JackStream {
                 keep.insert((ours.clone(), theirs.clone()));
             }
             // Else it exists and was present before: the user disconnected it.
+        }
+        // A MIDI source that was feeding us is gone: its held keys would
+        // sound forever.
+        let midi_lost = self.wanted.iter().any(|(ours, theirs)| {
+            ours.ends_with(":midi_in") && missing.contains(theirs) && !self.missing.contains(theirs)
+        });
+        if midi_lost {
+            tracing::warn!("a MIDI source vanished: releasing every note it may have held");
+            self.release_notes.store(true, Ordering::Release);
         }
         keep.extend(live);
         self.wanted = keep;

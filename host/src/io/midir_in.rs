@@ -149,7 +149,21 @@ impl MidiHub {
                 kept.push(c);
             } else {
                 tracing::warn!("MIDI input `{}` is gone; waiting for it to return", c.name);
-                let (_, state) = c.conn.close();
+                let (_, mut state) = c.conn.close();
+                // Its keys still down will never be released: sustain off
+                // and all notes off on every channel, through its own ring.
+                let time_ns = now_ns();
+                for ch in 0..16u8 {
+                    for cc in [64u8, 123] {
+                        state.producer.push(Stamped {
+                            time_ns,
+                            message: super::midi_stream::ShortMessage {
+                                bytes: [0xB0 | ch, cc, 0],
+                                len: 3,
+                            },
+                        });
+                    }
+                }
                 self.free.push((c.slot, state.producer));
             }
         }

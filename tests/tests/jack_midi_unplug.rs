@@ -1,0 +1,74 @@
+//! A keyboard unplugged with a key down (its JACK MIDI port vanishes):
+//! stagerack releases every note, so nothing is left sounding.
+
+use std::time::Duration;
+
+use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
+
+/// The loudest master meter over the next `ms` milliseconds.
+fn loudest(c: &mut stagerack_tests::control::ControlSocket, ms: u64) -> f32 {
+    // Skip meter events queued before now: the status reply comes after
+    // them.
+    c.request("status", "", "status");
+    let until = std::time::Instant::now() + Duration::from_millis(ms);
+    let mut peak = 0.0f32;
+    while std::time::Instant::now() < until {
+        let m = c.request_any("status", "", &["meters"]);
+        for x in m["master"].as_array().into_iter().flatten() {
+            peak = peak.max(x.as_f64().unwrap_or(0.0) as f32);
+        }
+    }
+    peak
+}
+
+/// A keyboard unplugged with a key down: its note-off never comes, so
+/// stagerack releases every note (sustain off, all notes off) when the
+/// source vanishes — no stuck note.
+#[test]
+fn a_keyboard_vanishing_with_a_key_down_leaves_no_stuck_note() {
+    let server = JackServer::start(&unique_name("unplug"), 256);
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("held.toml");
+    std::fs::write(
+        &preset,
+        "version = 1\nname = \"held\"\n[[rack]]\nname = \"organ\"\n[[rack.plugin]]\n\
+         format = \"builtin\"\nid = \"synth\"\n\
+         params = { attack = 0.001, sustain = 1.0, release = 0.05, level = -12.0 }\n",
+    )
+    .unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let mut sr = Stagerack::spawn(
+        &server.name,
+        &[
+            "--preset",
+            preset.to_str().unwrap(),
+            "--control",
+            sock.to_str().unwrap(),
+        ],
+    );
+    let watch = open_client(&server.name, "unplug-watch");
+    assert!(wait_for_port(
+        &watch,
+        "stagerack:midi_in",
+        Duration::from_secs(30)
+    ));
+    let mut c = stagerack_tests::control::ControlSocket::connect(&sock, &mut sr);
+    c.request("subscribe", "\"meters\":true", "ok");
+    let keys =
+        stagerack_tests::jack::MidiSender::connect(&server.name, "keys", "stagerack:midi_in");
+    keys.send(&[0x90, 60, 100]);
+    assert!(loudest(&mut c, 1500) > 0.05, "the held note sounds");
+    // Unplugged with the key still down.
+    drop(keys);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = loudest(&mut c, 500);
+    assert!(
+        after < 1e-4,
+        "a stuck note after the keyboard vanished: peak {after}; stderr:\n{}",
+        sr.stderr()
+    );
+    sr.assert_running();
+    drop(c);
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+}
