@@ -14,7 +14,17 @@ use stagerack::control::{Command, Reply, Snapshot};
 use stagerack_ui::host_loop::InProcessEngine;
 use stagerack_ui::{Mode, RackApp};
 
+/// The plugin browser also lists the user's scan cache: these tests use an
+/// empty one, whatever the machine has scanned. (Every test here wants the
+/// same value, so setting it from parallel tests is harmless.)
+fn isolate_scan_cache() {
+    static EMPTY: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = EMPTY.get_or_init(|| tempfile::tempdir().unwrap());
+    std::env::set_var("STAGERACK_CACHE_DIR", dir.path());
+}
+
 fn demo() -> stagerack::preset::Preset {
+    isolate_scan_cache();
     stagerack::preset::load_preset(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml"),
     )

@@ -20,6 +20,11 @@ const NOTES: [u64; 4] = [100, 10_000, 30_000, 47_000];
 /// makes an impulse per note); returns (left = bad rack, right = good
 /// rack, everything the session reported).
 fn play(bad: &str, master: &str) -> (Vec<f32>, Vec<f32>, Vec<String>) {
+    play_with(bad, master, true)
+}
+
+/// [`play`], as a live session (`offline` false: overloads count) or not.
+fn play_with(bad: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>, Vec<String>) {
     let name = format!("stagerack-bad-{bad}");
     let text = format!(
         "version = 1\nname = \"faults\"\n{master}\n\
@@ -30,7 +35,12 @@ fn play(bad: &str, master: &str) -> (Vec<f32>, Vec<f32>, Vec<String>) {
          [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
         bundle(&name).display()
     );
-    let (mut session, mut engine) = session(&preset(&text), 64);
+    let config = stagerack::engine::EngineConfig {
+        sample_rate: RATE,
+        max_block: 64,
+        queues: stagerack::engine::QueueCapacities::default(),
+    };
+    let (mut session, mut engine) = Session::new(&preset(&text), config, offline).unwrap();
     assert!(session.warnings.is_empty(), "{:?}", session.warnings);
     let events: Vec<SampleEvent> = NOTES
         .iter()
@@ -185,7 +195,8 @@ fn a_huge_reported_latency_is_capped_when_aligning() {
 
 #[test]
 fn a_slow_plugin_overloads_and_is_named_as_the_culprit() {
-    let (_, right, reports) = play("slow", "");
+    // As a live session would run it: offline renders have no deadline.
+    let (_, right, reports) = play_with("slow", "", false);
     assert_good_rack_intact(&right, "slow");
     reported(&reports, "slow", "`Stagerack Bad Slow` took");
     reported(&reports, "slow", "the audio overloaded");

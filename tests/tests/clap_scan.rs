@@ -7,7 +7,10 @@ use std::process::Command;
 use stagerack_tests::stagerack_bin;
 
 fn scan(args: &[&str]) -> (String, String, bool) {
+    // A scan cache of its own: never the user's.
+    let cache = tempfile::tempdir().unwrap();
     let out = Command::new(stagerack_bin())
+        .env("STAGERACK_CACHE_DIR", cache.path())
         .arg("scan")
         .args(args)
         .output()

@@ -42,7 +42,13 @@ impl Session {
     /// Called by the pump. Main thread.
     pub(super) fn report_faults(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        let culprit = self.handle.shared().take_culprit();
+        // Offline renders have no deadline: a slow buffer there is no
+        // overload.
+        let culprit = self
+            .handle
+            .shared()
+            .take_culprit()
+            .filter(|_| !self.process.offline);
         for rack in &mut self.racks {
             if rack.status.dc_fault.swap(false, Ordering::Relaxed) {
                 out.push(format!(
