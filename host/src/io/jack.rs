@@ -591,10 +591,15 @@ impl JackStream {
                 missing.insert(theirs.clone());
                 continue;
             }
-            if is_output(ours) {
-                connect(client, ours, theirs);
+            let made = if is_output(ours) {
+                connect(client, ours, theirs)
             } else {
-                connect(client, theirs, ours);
+                connect(client, theirs, ours)
+            };
+            if !made {
+                // Its client may not be active yet: try again at the next
+                // check, as for a port that is not back yet.
+                missing.insert(theirs.clone());
             }
         }
         self.missing = missing;
@@ -626,11 +631,15 @@ impl JackStream {
                 missing.insert(theirs.clone());
                 keep.insert((ours.clone(), theirs.clone()));
             } else if self.missing.contains(theirs) {
-                // It came back: reconnect.
-                if is_output(ours) {
-                    connect(client, ours, theirs);
+                // It came back (or could not be connected last time):
+                // reconnect, and try again next time if JACK refuses.
+                let made = if is_output(ours) {
+                    connect(client, ours, theirs)
                 } else {
-                    connect(client, theirs, ours);
+                    connect(client, theirs, ours)
+                };
+                if !made {
+                    missing.insert(theirs.clone());
                 }
                 keep.insert((ours.clone(), theirs.clone()));
             }
@@ -639,7 +648,10 @@ impl JackStream {
         // A MIDI source that was feeding us is gone: its held keys would
         // sound forever.
         let midi_lost = self.wanted.iter().any(|(ours, theirs)| {
-            ours.ends_with(":midi_in") && missing.contains(theirs) && !self.missing.contains(theirs)
+            ours.ends_with(":midi_in")
+                && missing.contains(theirs)
+                && !self.missing.contains(theirs)
+                && client.port_by_name(theirs).is_none()
         });
         if midi_lost {
             tracing::warn!("a MIDI source vanished: releasing every note it may have held");
@@ -731,10 +743,15 @@ fn is_output(ours: &str) -> bool {
         .is_some_and(|s| s.starts_with("out_"))
 }
 
-fn connect(client: &Client, from: &str, to: &str) {
+/// Connects two ports; false (logged) when JACK refused, e.g. because the
+/// other client is not active yet.
+fn connect(client: &Client, from: &str, to: &str) -> bool {
     match client.connect_ports_by_name(from, to) {
-        Ok(()) | Err(jack::Error::PortAlreadyConnected(..)) => {}
-        Err(e) => tracing::warn!("cannot connect {from} to {to}: {e}"),
+        Ok(()) | Err(jack::Error::PortAlreadyConnected(..)) => true,
+        Err(e) => {
+            tracing::warn!("cannot connect {from} to {to}: {e}");
+            false
+        }
     }
 }
 
