@@ -545,6 +545,17 @@ impl jack::ProcessHandler for QueuedMidi {
 impl MidiSender {
     /// Opens client `name` with port `out` and connects it to `to`.
     pub fn connect(server: &str, name: &str, to: &str) -> MidiSender {
+        let s = Self::open(server, name);
+        s.client
+            .as_client()
+            .connect_ports_by_name(&format!("{name}:out"), to)
+            .expect("connect the MIDI sender");
+        s
+    }
+
+    /// Opens client `name` with port `out`, not connected (stagerack's
+    /// `--midi-in` patterns connect it).
+    pub fn open(server: &str, name: &str) -> MidiSender {
         let c = open_client(server, name);
         let port = c
             .register_port("out", MidiOut::default())
@@ -559,10 +570,6 @@ impl MidiSender {
                 },
             )
             .expect("activate the MIDI sender");
-        client
-            .as_client()
-            .connect_ports_by_name(&format!("{name}:out"), to)
-            .expect("connect the MIDI sender");
         MidiSender { client, queue }
     }
 

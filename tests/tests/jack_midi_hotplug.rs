@@ -56,7 +56,7 @@ fn jack_midi_sources_matching_the_pattern_are_connected_when_they_appear() {
                 ),
             )
             .expect("activate tt-kbd");
-        wait_connected(&watch, "tt-kbd:out", "stagerack:midi_in", &mut sr);
+        wait_connected(&watch, "tt-kbd:out", "stagerack:midi_in_1", &mut sr);
         eprintln!("round {round}: connected");
         // Unplug.
         drop(active);

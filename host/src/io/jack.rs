@@ -41,6 +41,9 @@ const EVENTS_PER_CYCLE: usize = 1024;
 /// How often the main thread checks connections and retries a lost server.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// The most `midi_in_k` device ports (one per `--midi-in` pattern).
+const MIDI_DEVICE_PORTS: usize = 8;
+
 /// The name of the JACK server this process talks to. Any thread.
 pub fn server_name() -> String {
     std::env::var("JACK_DEFAULT_SERVER").unwrap_or_else(|_| "default".to_owned())
@@ -107,6 +110,10 @@ impl Drop for EngineCell {
 /// The ports of one client.
 struct Ports {
     midi_in: Port<MidiIn>,
+    /// One port per `--midi-in` pattern (`midi_in_1`…): the devices that
+    /// pattern matched, told apart from each other (`TimedEvent::source`
+    /// k + 1) so racks can listen to some only.
+    midi_devices: Vec<Port<MidiIn>>,
     out_l: Port<AudioOut>,
     out_r: Port<AudioOut>,
     ins: Option<(Port<AudioIn>, Port<AudioIn>)>,
@@ -212,16 +219,24 @@ impl JackProcess {
             ));
         }
         if self.clock.is_none() {
-            for raw in self.ports.midi_in.iter(ps) {
-                received += 1;
-                if let Some(event) = Event::from_midi(raw.bytes) {
-                    // Never grow the list on this thread.
-                    if self.events.len() < self.events.capacity() {
-                        self.events.push(TimedEvent::new(raw.time, event));
-                    } else {
-                        dropped += 1;
+            let ports = std::iter::once(&self.ports.midi_in).chain(&self.ports.midi_devices);
+            for (source, port) in ports.enumerate() {
+                for raw in port.iter(ps) {
+                    received += 1;
+                    if let Some(event) = Event::from_midi(raw.bytes) {
+                        // Never grow the list on this thread.
+                        if self.events.len() < self.events.capacity() {
+                            self.events
+                                .push(TimedEvent::new(raw.time, event).from_source(source as u8));
+                        } else {
+                            dropped += 1;
+                        }
                     }
                 }
+            }
+            if !self.ports.midi_devices.is_empty() {
+                // Several ports: merge them in time order (stable, in place).
+                sort_by_offset(&mut self.events);
             }
         }
         if received > 0 {
@@ -351,7 +366,16 @@ fn open_client(options: &StreamOptions) -> Result<Opened, IoError> {
         return Err(IoError::JackNameTaken(options.name.clone()));
     }
     let reg = |e: jack::Error| IoError::Jack(format!("cannot register a port: {e}"));
+    let mut midi_devices = Vec::new();
+    for k in 1..=options.midi_in.len().min(MIDI_DEVICE_PORTS) {
+        midi_devices.push(
+            client
+                .register_port(&format!("midi_in_{k}"), MidiIn::default())
+                .map_err(reg)?,
+        );
+    }
     let ports = Ports {
+        midi_devices,
         midi_in: client
             .register_port("midi_in", MidiIn::default())
             .map_err(reg)?,
@@ -435,14 +459,20 @@ impl JackStream {
 
     /// Our ports' full names.
     fn our_ports(&self) -> Vec<String> {
-        let mut names = vec!["midi_in", "out_L", "out_R"];
+        let mut names: Vec<String> = ["midi_in", "out_L", "out_R"].map(str::to_owned).to_vec();
         if self.options.audio_in {
-            names.extend(["in_L", "in_R"]);
+            names.extend(["in_L".to_owned(), "in_R".to_owned()]);
         }
+        names.extend((1..=self.device_ports()).map(|k| format!("midi_in_{k}")));
         names
             .into_iter()
             .map(|p| format!("{}:{p}", self.options.name))
             .collect()
+    }
+
+    /// How many `midi_in_k` ports this client has.
+    fn device_ports(&self) -> usize {
+        self.options.midi_in.len().min(MIDI_DEVICE_PORTS)
     }
 
     /// Activates `opened` with the engine in the cell. Main thread.
@@ -547,9 +577,15 @@ impl JackStream {
             return;
         };
         let client = active.as_client();
-        let ours = format!("{}:midi_in", self.options.name);
         let mut now_matched = BTreeSet::new();
-        for pattern in &self.options.midi_in {
+        for (k, pattern) in self.options.midi_in.iter().enumerate() {
+            // Pattern k's devices go to their own port (the first eight
+            // patterns; further ones share `midi_in`).
+            let ours = if k < MIDI_DEVICE_PORTS {
+                format!("{}:midi_in_{}", self.options.name, k + 1)
+            } else {
+                format!("{}:midi_in", self.options.name)
+            };
             let sources = if pattern == "all" {
                 client.ports(
                     None,
@@ -648,7 +684,7 @@ impl JackStream {
         // A MIDI source that was feeding us is gone: its held keys would
         // sound forever.
         let midi_lost = self.wanted.iter().any(|(ours, theirs)| {
-            ours.ends_with(":midi_in")
+            ours.contains(":midi_in")
                 && missing.contains(theirs)
                 && !self.missing.contains(theirs)
                 && client.port_by_name(theirs).is_none()
@@ -743,6 +779,18 @@ fn is_output(ours: &str) -> bool {
         .is_some_and(|s| s.starts_with("out_"))
 }
 
+/// Stable insertion sort by offset: no allocation, and the lists are short
+/// and mostly sorted already. Audio thread.
+fn sort_by_offset(events: &mut [TimedEvent]) {
+    for i in 1..events.len() {
+        let mut j = i;
+        while j > 0 && events[j - 1].offset > events[j].offset {
+            events.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Connects two ports; false (logged) when JACK refused, e.g. because the
 /// other client is not active yet.
 fn connect(client: &Client, from: &str, to: &str) -> bool {
@@ -819,6 +867,26 @@ impl AudioStream for JackStream {
             StreamState::Idle | StreamState::Failed { .. } => {}
         }
         self.state.clone()
+    }
+
+    fn midi_sources(&self) -> Vec<String> {
+        let n = self.device_ports();
+        let Some(active) = self.active.as_ref().filter(|_| n > 0) else {
+            return Vec::new();
+        };
+        let client = active.as_client();
+        // Source 0 is `midi_in` (whatever is connected by hand, merged);
+        // source k is `midi_in_k`, named by the devices connected to it.
+        let mut names = vec![String::new()];
+        for k in 1..=n {
+            let port = format!("{}:midi_in_{k}", self.options.name);
+            let connected = client
+                .port_by_name(&port)
+                .map(|p| p.get_connections())
+                .unwrap_or_default();
+            names.push(connected.join(" + "));
+        }
+        names
     }
 
     fn stop(mut self: Box<Self>) -> Option<Engine> {

@@ -1,0 +1,105 @@
+//! Two keyboards on JACK, each on its own rack: `--midi-in` patterns give
+//! each matched device its own port (`midi_in_1`, `midi_in_2`), and a
+//! rack's `input = ["…"]` pattern picks the devices it hears. A note from
+//! the lower keyboard sounds only in the lower rack, and the other way
+//! round (read from the racks' meters over the control socket).
+
+use std::time::{Duration, Instant};
+
+use stagerack_tests::control::ControlSocket;
+use stagerack_tests::jack::{
+    open_client, unique_name, wait_for_port, JackServer, MidiSender, Stagerack,
+};
+
+/// The loudest rack meters over the next `ms` milliseconds.
+fn rack_peaks(c: &mut ControlSocket, ms: u64) -> [f32; 2] {
+    c.request("status", "", "status");
+    let until = Instant::now() + Duration::from_millis(ms);
+    let mut peaks = [0.0f32; 2];
+    while Instant::now() < until {
+        let m = c.request_any("status", "", &["meters"]);
+        for (i, rack) in m["racks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .take(2)
+        {
+            for x in rack.as_array().into_iter().flatten() {
+                peaks[i] = peaks[i].max(x.as_f64().unwrap_or(0.0) as f32);
+            }
+        }
+    }
+    peaks
+}
+
+#[test]
+fn racks_hear_only_the_jack_midi_devices_their_patterns_name() {
+    let server = JackServer::start(&unique_name("devices"), 256);
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("two.toml");
+    std::fs::write(
+        &preset,
+        "version = 1\nname = \"two keyboards\"\n\
+         [[rack]]\nname = \"lower\"\ninput = [\"lowerkeys\"]\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\nparams = { release = 0.02 }\n\
+         [[rack]]\nname = \"upper\"\ninput = [\"upperkeys\"]\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\nparams = { release = 0.02 }\n",
+    )
+    .unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let mut sr = Stagerack::spawn(
+        &server.name,
+        &[
+            "--preset",
+            preset.to_str().unwrap(),
+            "--midi-in",
+            "lowerkeys",
+            "--midi-in",
+            "upperkeys",
+            "--control",
+            sock.to_str().unwrap(),
+        ],
+    );
+    let watch = open_client(&server.name, "dev-watch");
+    assert!(wait_for_port(
+        &watch,
+        "stagerack:midi_in_2",
+        Duration::from_secs(30)
+    ));
+    let lower = MidiSender::open(&server.name, "lowerkeys");
+    let upper = MidiSender::open(&server.name, "upperkeys");
+    // stagerack connects each to its pattern's port at its next check.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let connected = |from: &str, to: &str| {
+        watch
+            .port_by_name(from)
+            .and_then(|p| p.is_connected_to(to).ok())
+            .unwrap_or(false)
+    };
+    while !(connected("lowerkeys:out", "stagerack:midi_in_1")
+        && connected("upperkeys:out", "stagerack:midi_in_2"))
+    {
+        sr.assert_running();
+        assert!(Instant::now() < deadline, "not connected; {}", sr.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut c = ControlSocket::connect(&sock, &mut sr);
+    c.request("subscribe", "\"meters\":true", "ok");
+    // The racks re-route once stagerack has seen the devices (each check).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    lower.send(&[0x90, 48, 100]);
+    let p = rack_peaks(&mut c, 400);
+    lower.send(&[0x80, 48, 0]);
+    assert!(p[0] > 0.01 && p[1] == 0.0, "lower keys: racks {p:?}");
+    std::thread::sleep(Duration::from_millis(300));
+
+    upper.send(&[0x90, 72, 100]);
+    let p = rack_peaks(&mut c, 400);
+    upper.send(&[0x80, 72, 0]);
+    assert!(p[1] > 0.01 && p[0] == 0.0, "upper keys: racks {p:?}");
+    drop(c);
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+}
