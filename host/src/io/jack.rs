@@ -1,8 +1,9 @@
 //! The native JACK backend (the `jack` crate, libjack loaded at run time).
 //!
 //! One client (`stagerack`, or `--name`) on the server named by
-//! `JACK_DEFAULT_SERVER`, with ports `out_L`, `out_R`, `midi_in` and, when
-//! audio input is wanted, `in_L`, `in_R`. The JACK process callback decodes
+//! `JACK_DEFAULT_SERVER`, with ports `out_L`, `out_R`, `midi_in`, one
+//! `midi_in_k` per `--midi-in` pattern (its devices, told apart by racks)
+//! and, when audio input is wanted, `in_L`, `in_R`. The JACK process callback decodes
 //! the cycle's JACK MIDI events with their in-cycle frames into a
 //! preallocated list and calls [`Engine::process`] right there: a note
 //! starts on the exact frame it was sent at, with no added latency.
