@@ -188,9 +188,19 @@ impl JackProcess {
         let mut received = 0u64;
         let mut dropped = 0u64;
         if let Some(clock) = self.clock.as_mut() {
-            let cycle_start = ps.cycle_times().map_or(now as i64, |t| {
-                t.current_usecs as i64 * 1000 + clock.offset_ns
-            });
+            // JACK's own filtered clock of this cycle: start and period.
+            let (cycle_start, period_ns) = ps.cycle_times().map_or(
+                (
+                    now as i64,
+                    f64::from(ps.n_frames()) / f64::from(client.sample_rate() as u32) * 1e9,
+                ),
+                |t| {
+                    (
+                        t.current_usecs as i64 * 1000 + clock.offset_ns,
+                        f64::from(t.period_usecs) * 1000.0,
+                    )
+                },
+            );
             for raw in self.ports.midi_in.iter(ps) {
                 received += 1;
                 if raw.bytes.is_empty() || raw.bytes.len() > 3 {
@@ -213,8 +223,9 @@ impl JackProcess {
             // The buffer's time: JACK's own cycle start (as a cpal backend
             // would pass its callback timestamp), not this callback's
             // scheduling-delayed entry time.
-            dropped += u64::from(clock.scheduler.fill(
+            dropped += u64::from(clock.scheduler.fill_driver_clock(
                 cycle_start.max(0) as u64,
+                period_ns,
                 ps.n_frames(),
                 &mut self.events,
             ));

@@ -391,7 +391,6 @@ impl MidiScheduler {
     /// instant): it is far steadier than the time the callback got to run
     /// on a loaded machine. Audio thread.
     pub fn fill(&mut self, now_ns: u64, frames: u32, out: &mut Vec<TimedEvent>) -> u32 {
-        out.clear();
         let filtered = self.dll.update(now_ns as f64);
         if self.settling > 0 {
             self.settling -= 1;
@@ -412,6 +411,42 @@ impl MidiScheduler {
         } else {
             self.rate * 1e-9
         };
+        self.place(now_ns, start, per_ns, frames, out)
+    }
+
+    /// [`MidiScheduler::fill`] for a driver that keeps its own filtered
+    /// buffer clock (JACK: `jack_get_cycle_times`, the server's
+    /// delay-locked loop over the audio interrupts): `start_ns` is when
+    /// this buffer's first frame was due and `period_ns` the current period,
+    /// both on [`now_ns`]'s clock. The messages stamped against the same
+    /// clock land exactly one period later, however late this callback got
+    /// to run. Audio thread.
+    pub fn fill_driver_clock(
+        &mut self,
+        start_ns: u64,
+        period_ns: f64,
+        frames: u32,
+        out: &mut Vec<TimedEvent>,
+    ) -> u32 {
+        let per_ns = if period_ns > 0.0 {
+            f64::from(frames) / period_ns
+        } else {
+            self.rate * 1e-9
+        };
+        self.place(start_ns, start_ns as f64, per_ns, frames, out)
+    }
+
+    /// Places the due messages of a buffer starting at `start` (ns) with
+    /// `per_ns` frames per ns. Audio thread.
+    fn place(
+        &mut self,
+        now_ns: u64,
+        start: f64,
+        per_ns: f64,
+        frames: u32,
+        out: &mut Vec<TimedEvent>,
+    ) -> u32 {
+        out.clear();
         let mut last = 0u32;
         let mut overflow = 0;
         while let Ok(msg) = self.ring.peek() {
