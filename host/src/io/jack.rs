@@ -192,7 +192,7 @@ impl JackProcess {
             let (cycle_start, period_ns) = ps.cycle_times().map_or(
                 (
                     now as i64,
-                    f64::from(ps.n_frames()) / f64::from(client.sample_rate() as u32) * 1e9,
+                    f64::from(ps.n_frames()) / f64::from(client.sample_rate()) * 1e9,
                 ),
                 |t| {
                     (
