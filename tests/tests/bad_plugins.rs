@@ -124,15 +124,18 @@ fn a_plugin_failing_in_process_is_bypassed_and_reported() {
 }
 
 /// A plugin library allocates through its own allocator (here the Rust std
-/// inside the .clap calling malloc), which the host's counting allocator
-/// does not see: it plays on and nothing aborts. (Counting is proven for
-/// code that allocates through the host's allocator in
-/// host/tests/guard.rs; seeing a foreign plugin's malloc needs malloc
-/// interposition, not built yet.)
+/// inside the .clap calling malloc); the host's wrapped C allocator counts
+/// those calls for the slot running them: reported by name, not fatal, and
+/// the plugin plays on.
 #[test]
-fn a_plugin_allocating_in_process_plays_on() {
-    let (left, right, _) = play("alloc", "");
+fn a_plugin_allocating_in_process_is_counted_and_reported_not_fatal() {
+    let (left, right, reports) = play("alloc", "");
     assert_good_rack_intact(&right, "alloc");
+    reported(
+        &reports,
+        "alloc",
+        "`Stagerack Bad Alloc` allocates memory on the audio thread",
+    );
     assert_eq!(left[30_000], 0.5);
 }
 
@@ -215,9 +218,12 @@ fn check_rt_reports_each_plugin_and_fails_on_violations() {
              [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n\
              [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-nan\"\npath = \"{}\"\n\
              [[rack]]\nname = \"slow\"\n\
-             [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-slow\"\npath = \"{}\"\n",
+             [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-slow\"\npath = \"{}\"\n\
+             [[rack]]\nname = \"alloc\"\n\
+             [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-alloc\"\npath = \"{}\"\n",
             bundle("stagerack-bad-nan").display(),
-            bundle("stagerack-bad-slow").display()
+            bundle("stagerack-bad-slow").display(),
+            bundle("stagerack-bad-alloc").display()
         ),
     )
     .unwrap();
@@ -240,6 +246,11 @@ fn check_rt_reports_each_plugin_and_fails_on_violations() {
         "{text}"
     );
     assert!(text.contains("rack `bad` was muted for a fault"), "{text}");
+    assert!(
+        text.contains("Stagerack Bad Alloc")
+            && text.contains("allocations/frees on the audio thread"),
+        "{text}"
+    );
 
     let demo = stagerack_tests::workspace_root().join("presets/demo.toml");
     let out = run(&demo);

@@ -12,7 +12,9 @@
 //! strict guard.
 //!
 //! Release builds: the system allocator behind the same counting, so the
-//! report works on the stage PC too; nothing aborts.
+//! report works on the stage PC too; nothing aborts. Plugins' own
+//! allocations (their allocator, C `malloc`) are counted by the wrapped C
+//! allocator in `malloc_count` (Linux/glibc).
 //!
 //! No crate offers this, hence this small wrapper.
 
@@ -24,6 +26,24 @@ thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     /// (De)allocations counted since [`count_allocs`] began.
     static COUNTED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Counts a C heap allocation (from `malloc_count`) made inside
+/// [`count_allocs`]. Never allocates (const thread-locals). Any thread.
+#[inline]
+pub(crate) fn count_c_alloc() {
+    let _ = counted();
+}
+
+/// Where the C allocator is wrapped (`malloc_count`), it counts
+/// allocations, including the ones the host's Rust allocator passes on:
+/// here only frees are counted then, so nothing is counted twice.
+const C_ALLOCS_COUNTED: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
+/// True when this thread is inside [`count_allocs`] (no count).
+#[inline]
+fn counting() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
 }
 
 /// True (and counted) when this (de)allocation happens inside
@@ -51,7 +71,12 @@ pub struct GuardedAllocator;
 // GlobalAlloc contract is upheld by the system allocator.
 unsafe impl GlobalAlloc for GuardedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() || std::thread::panicking() || cfg!(not(debug_assertions)) {
+        let in_plugin = if C_ALLOCS_COUNTED {
+            counting()
+        } else {
+            counted()
+        };
+        if in_plugin || std::thread::panicking() || cfg!(not(debug_assertions)) {
             // SAFETY: forwarded with the caller's layout.
             unsafe { System.alloc(layout) }
         } else {

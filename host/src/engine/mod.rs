@@ -14,6 +14,7 @@ mod chain;
 pub mod clock;
 mod denormals;
 mod handle;
+mod malloc_count;
 mod mapping;
 mod plan;
 mod process;
