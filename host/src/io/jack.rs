@@ -616,11 +616,14 @@ impl JackStream {
                 );
             }
             for s in sources {
-                if !self.matched_midi.contains(&s) {
-                    connect(client, &s, &ours);
+                if self.matched_midi.contains(&s) {
+                    now_matched.insert(s);
+                } else if connect(client, &s, &ours) {
                     self.wanted.insert((ours.clone(), s.clone()));
+                    now_matched.insert(s);
                 }
-                now_matched.insert(s);
+                // Refused (its client not active yet): tried again at the
+                // next check.
             }
         }
         // Forget sources that vanished, so a replugged one is connected again.
