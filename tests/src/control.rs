@@ -92,6 +92,33 @@ impl ControlSocket {
             .expect("buffer count")
     }
 
+    /// The loudest meters over the next `ms` milliseconds (needs
+    /// `subscribe` with meters on): (master, each rack), peak of left and
+    /// right. Meter events queued before the call are skipped.
+    pub fn loudest_meters(&mut self, ms: u64) -> (f32, Vec<f32>) {
+        let peak = |v: &serde_json::Value| {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .fold(0.0f32, |m, x| m.max(x.as_f64().unwrap_or(0.0) as f32))
+        };
+        // The status reply comes after every meter event sent before it.
+        self.request("status", "", "status");
+        let until = Instant::now() + Duration::from_millis(ms);
+        let (mut master, mut racks) = (0.0f32, Vec::<f32>::new());
+        while Instant::now() < until {
+            let m = self.request_any("status", "", &["meters"]);
+            master = master.max(peak(&m["master"]));
+            for (i, r) in m["racks"].as_array().into_iter().flatten().enumerate() {
+                if racks.len() <= i {
+                    racks.resize(i + 1, 0.0);
+                }
+                racks[i] = racks[i].max(peak(r));
+            }
+        }
+        (master, racks)
+    }
+
     /// True when the buffer count moves on by `by` within `secs` seconds.
     pub fn advances(&mut self, by: u64, secs: u64) -> bool {
         let start = self.buffers();

@@ -11,28 +11,6 @@ use stagerack_tests::jack::{
     open_client, unique_name, wait_for_port, JackServer, MidiSender, Stagerack,
 };
 
-/// The loudest rack meters over the next `ms` milliseconds.
-fn rack_peaks(c: &mut ControlSocket, ms: u64) -> [f32; 2] {
-    c.request("status", "", "status");
-    let until = Instant::now() + Duration::from_millis(ms);
-    let mut peaks = [0.0f32; 2];
-    while Instant::now() < until {
-        let m = c.request_any("status", "", &["meters"]);
-        for (i, rack) in m["racks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .take(2)
-        {
-            for x in rack.as_array().into_iter().flatten() {
-                peaks[i] = peaks[i].max(x.as_f64().unwrap_or(0.0) as f32);
-            }
-        }
-    }
-    peaks
-}
-
 #[test]
 fn racks_hear_only_the_jack_midi_devices_their_patterns_name() {
     let server = JackServer::start(&unique_name("devices"), 256);
@@ -90,13 +68,13 @@ fn racks_hear_only_the_jack_midi_devices_their_patterns_name() {
     std::thread::sleep(Duration::from_millis(1500));
 
     lower.send(&[0x90, 48, 100]);
-    let p = rack_peaks(&mut c, 400);
+    let p = c.loudest_meters(400).1;
     lower.send(&[0x80, 48, 0]);
     assert!(p[0] > 0.01 && p[1] == 0.0, "lower keys: racks {p:?}");
     std::thread::sleep(Duration::from_millis(300));
 
     upper.send(&[0x90, 72, 100]);
-    let p = rack_peaks(&mut c, 400);
+    let p = c.loudest_meters(400).1;
     upper.send(&[0x80, 72, 0]);
     assert!(p[1] > 0.01 && p[0] == 0.0, "upper keys: racks {p:?}");
     drop(c);

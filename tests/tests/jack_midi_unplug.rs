@@ -5,22 +5,6 @@ use std::time::Duration;
 
 use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
 
-/// The loudest master meter over the next `ms` milliseconds.
-fn loudest(c: &mut stagerack_tests::control::ControlSocket, ms: u64) -> f32 {
-    // Skip meter events queued before now: the status reply comes after
-    // them.
-    c.request("status", "", "status");
-    let until = std::time::Instant::now() + Duration::from_millis(ms);
-    let mut peak = 0.0f32;
-    while std::time::Instant::now() < until {
-        let m = c.request_any("status", "", &["meters"]);
-        for x in m["master"].as_array().into_iter().flatten() {
-            peak = peak.max(x.as_f64().unwrap_or(0.0) as f32);
-        }
-    }
-    peak
-}
-
 /// A keyboard unplugged with a key down: its note-off never comes, so
 /// stagerack releases every note (sustain off, all notes off) when the
 /// source vanishes — no stuck note.
@@ -57,11 +41,11 @@ fn a_keyboard_vanishing_with_a_key_down_leaves_no_stuck_note() {
     let keys =
         stagerack_tests::jack::MidiSender::connect(&server.name, "keys", "stagerack:midi_in");
     keys.send(&[0x90, 60, 100]);
-    assert!(loudest(&mut c, 1500) > 0.05, "the held note sounds");
+    assert!(c.loudest_meters(1500).0 > 0.05, "the held note sounds");
     // Unplugged with the key still down.
     drop(keys);
     std::thread::sleep(Duration::from_secs(3));
-    let after = loudest(&mut c, 500);
+    let after = c.loudest_meters(500).0;
     assert!(
         after < 1e-4,
         "a stuck note after the keyboard vanished: peak {after}; stderr:\n{}",
