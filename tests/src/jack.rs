@@ -550,6 +550,9 @@ impl MidiSender {
             .as_client()
             .connect_ports_by_name(&format!("{name}:out"), to)
             .expect("connect the MIDI sender");
+        // JACK applies a new connection at a later graph update: a message
+        // written in the cycles before would go nowhere.
+        std::thread::sleep(std::time::Duration::from_millis(200));
         s
     }
 
