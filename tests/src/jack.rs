@@ -211,6 +211,25 @@ pub struct Sent {
     pub offset: u32,
     /// MIDI velocity, 1..=127.
     pub velocity: u8,
+    /// The note's time on JACK's filtered clock (`jack_frames_to_time`),
+    /// µs, as read in the cycle it was sent.
+    pub usecs: u64,
+}
+
+/// JACK's filtered clock of one cycle (`jack_get_cycle_times`), as every
+/// client reads it in that cycle.
+#[derive(Clone, Copy, Debug)]
+pub struct CycleClock {
+    /// When the cycle's first frame was due, µs.
+    pub current_usecs: u64,
+    /// When the next cycle is due, as the loop predicts it, µs.
+    pub next_usecs: u64,
+    /// The loop's current period estimate, µs.
+    pub period_usecs: f32,
+    /// How long after `current_usecs` the recorder (the last client in
+    /// the graph) got to run, µs: more than a period means the cycle ran
+    /// late (JACK's graph overran it).
+    pub late_usecs: i64,
 }
 
 /// Shared between the test and the sender callback.
@@ -230,7 +249,7 @@ pub struct Sender {
 }
 
 impl jack::ProcessHandler for Sender {
-    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+    fn process(&mut self, client: &Client, ps: &ProcessScope) -> Control {
         let mut w = self.port.writer(ps);
         if !self.control.armed.load(Ordering::Acquire) {
             return Control::Continue;
@@ -249,10 +268,12 @@ impl jack::ProcessHandler for Sender {
             })
             .is_ok()
             {
+                let cycle = ps.last_frame_time();
                 self.sent.push(Sent {
-                    cycle: ps.last_frame_time(),
+                    cycle,
                     offset,
                     velocity,
+                    usecs: client.frames_to_time(cycle.wrapping_add(offset)),
                 });
             }
             // And the note-off one frame later when it fits in the cycle.
@@ -276,18 +297,27 @@ pub struct Recorder {
     armed: Arc<AtomicBool>,
     /// Frame times of the cycles it ran.
     pub cycles: Vec<u32>,
+    /// JACK's clock in each of those cycles (same index).
+    pub clocks: Vec<Option<CycleClock>>,
     /// Non-zero samples: (frame time, value).
     pub onsets: Vec<(u32, f32)>,
 }
 
 impl jack::ProcessHandler for Recorder {
-    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+    fn process(&mut self, client: &Client, ps: &ProcessScope) -> Control {
         if !self.armed.load(Ordering::Acquire) {
             return Control::Continue;
         }
+        let now = client.time();
         let t = ps.last_frame_time();
         if self.cycles.len() < self.cycles.capacity() {
             self.cycles.push(t);
+            self.clocks.push(ps.cycle_times().ok().map(|c| CycleClock {
+                current_usecs: c.current_usecs,
+                next_usecs: c.next_usecs,
+                period_usecs: c.period_usecs,
+                late_usecs: now as i64 - c.current_usecs as i64,
+            }));
         }
         for (i, x) in self.port.as_slice(ps).iter().enumerate() {
             if *x != 0.0 && self.onsets.len() < self.onsets.capacity() {
@@ -334,6 +364,33 @@ pub struct TimingReport {
     /// Every note found near its frame: (found − expected, in a cycle lost
     /// to an xrun).
     pub found: Vec<(i64, bool)>,
+    /// Every note: (found − expected if found, in a cycle lost to an xrun,
+    /// where JACK's own filtered clock puts "one period after the note":
+    /// [`one_period_later`], as found − expected).
+    pub notes: Vec<(Option<i64>, bool, Option<i64>)>,
+    /// Frame times of the cycles where JACK's filtered clock did not go on
+    /// from the cycle before (its loop restarted after an xrun: this
+    /// cycle's start is not the start the previous cycle predicted), where
+    /// the graph ran more than a period late (the recorder, last in the
+    /// graph, started after the cycle should have ended), or where the
+    /// recorder missed cycles. Seen in the cycle itself, unlike xrun
+    /// reports, which arrive late on a loaded machine.
+    pub clock_breaks: Vec<u32>,
+    /// The frame each note was sent at (same order as `notes`).
+    pub sent_frames: Vec<u32>,
+}
+
+/// Where a note stamped `usecs` on JACK's filtered clock lands when placed
+/// one period later against that clock in the next cycle (`next`, the
+/// cycle starting at frame `cycle + period`): frames after the note's own
+/// frame (`offset` in its cycle). This is the ideal the steady MIDI
+/// scheduler works to; it differs from `period` only when JACK's clock
+/// itself moved between the two cycles (a late wake-up corrects its loop).
+pub fn one_period_later(usecs: u64, offset: u32, next: &CycleClock, period: u32) -> i64 {
+    let per_us = f64::from(period) / f64::from(next.period_usecs);
+    let o = (usecs as f64 - next.current_usecs as f64) * per_us + f64::from(period);
+    let o = o.max(0.0).floor() as i64;
+    i64::from(period) + o - i64::from(offset)
 }
 
 /// The two test clients, connected around stagerack:
@@ -377,6 +434,7 @@ impl TimingRig {
             port,
             armed: rec_armed.clone(),
             cycles: Vec::with_capacity(capacity * 4 + 10_000),
+            clocks: Vec::with_capacity(capacity * 4 + 10_000),
             onsets: Vec::with_capacity(capacity * 4 + 10_000),
         };
         let rec = rc
@@ -453,6 +511,25 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
         ..TimingReport::default()
     };
     let ran: std::collections::HashSet<u32> = rec.cycles.iter().copied().collect();
+    for (k, pair) in rec.cycles.windows(2).enumerate() {
+        let consecutive = pair[1].wrapping_sub(pair[0]) == period;
+        let continuous = match (rec.clocks[k], rec.clocks[k + 1]) {
+            (Some(a), Some(b)) => {
+                a.next_usecs.abs_diff(b.current_usecs) <= 1
+                    && (b.late_usecs as f64) < f64::from(b.period_usecs)
+            }
+            _ => false,
+        };
+        if !consecutive || !continuous {
+            report.clock_breaks.push(pair[1]);
+        }
+    }
+    let clocks: std::collections::HashMap<u32, CycleClock> = rec
+        .cycles
+        .iter()
+        .zip(&rec.clocks)
+        .filter_map(|(t, c)| c.map(|c| (*t, c)))
+        .collect();
     let mut offsets = std::collections::BTreeSet::new();
     for s in sent {
         let expected = s.cycle.wrapping_add(s.offset);
@@ -488,6 +565,11 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
                 report.wrong.push((expected, other));
             }
         }
+        let ideal = clocks
+            .get(&s.cycle.wrapping_add(period))
+            .map(|next| one_period_later(s.usecs, s.offset, next, period));
+        report.notes.push((found, cycle_lost, ideal));
+        report.sent_frames.push(expected);
         if let Some(d) = found {
             report.found.push((d, cycle_lost));
             if d != 0 && !cycle_lost {

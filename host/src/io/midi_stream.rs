@@ -356,6 +356,12 @@ pub const MARGIN_SETTLE_SECONDS: f64 = 0.5;
 /// How long the steady-mode safety margin is learnt before it is frozen.
 pub const MARGIN_LEARN_SECONDS: f64 = 1.5;
 
+/// A steady-mode message computed to be due this many buffers ahead or
+/// more is played at once (see [`MidiScheduler::fill`]): the steady latency
+/// is one buffer plus a learnt margin under a quarter buffer, so anything
+/// later means the stamp and the buffer clock disagree.
+const FAR_AHEAD_BUFFERS: f64 = 3.0;
+
 impl MidiScheduler {
     /// A scheduler for buffers of `nominal_frames` at `rate` Hz. Main thread.
     pub fn new(
@@ -459,10 +465,18 @@ impl MidiScheduler {
                 }
                 MidiTiming::Steady => {
                     let o = (msg.time_ns as f64 - start) * per_ns + f64::from(frames);
-                    if o >= f64::from(frames) {
+                    if o >= f64::from(frames) * FAR_AHEAD_BUFFERS {
+                        // Due more than two buffers from now: no stamp on
+                        // this buffer's clock is, so the clock and the stamp
+                        // disagree (the driver's clock restarted after an
+                        // xrun, or a bad stamp). Holding it would hold every
+                        // message behind it until that time: play it now.
+                        0.0
+                    } else if o >= f64::from(frames) {
                         break; // arrived during this buffer: due in the next one
+                    } else {
+                        o
                     }
-                    o
                 }
             };
             // Late ones clamped to 0; never before the previous message.
@@ -785,6 +799,45 @@ mod tests {
             .filter(|(a, _)| *a > 1e9 + 3_600.0 * 64.0 / 48_000.0 * 1e9)
             .collect();
         assert!(jitter_frames(&after, 48_000.0) <= 2.0);
+    }
+
+    #[test]
+    fn a_stamp_far_ahead_of_the_buffer_clock_never_holds_the_queue() {
+        let (mut tx, rx) = midi_ring(64, 4);
+        let mut sched = MidiScheduler::new(rx, MidiTiming::Steady, 48_000.0, 64);
+        let period = 64.0 / 48_000.0 * 1e9;
+        let start = 1_000_000_000u64;
+        let mut out = Vec::with_capacity(16);
+        // A note stamped a second ahead (the driver's clock restarted),
+        // then one stamped 10 frames into the buffer before this one.
+        tx.push(Stamped {
+            time_ns: start + 1_000_000_000,
+            message: msg([0x90, 60, 100]),
+        });
+        tx.push(Stamped {
+            time_ns: start - period as u64 + (10.5 / 48_000.0 * 1e9) as u64,
+            message: msg([0x90, 62, 100]),
+        });
+        sched.fill_driver_clock(start, period, 64, &mut out);
+        let placed: Vec<(u32, u8)> = out
+            .iter()
+            .map(|e| match e.event {
+                Event::NoteOn { key, .. } => (e.offset, key),
+                _ => (99, 0),
+            })
+            .collect();
+        // The stray note plays at once; the next keeps its exact frame.
+        assert_eq!(placed, vec![(0, 60), (10, 62)]);
+        // A note due in the next buffer still waits for it.
+        tx.push(Stamped {
+            time_ns: start + (5.5 / 48_000.0 * 1e9) as u64,
+            message: msg([0x90, 64, 100]),
+        });
+        sched.fill_driver_clock(start, period, 64, &mut out);
+        assert!(out.is_empty());
+        sched.fill_driver_clock(start + period as u64, period, 64, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].offset, 5);
     }
 
     #[test]
