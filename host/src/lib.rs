@@ -21,6 +21,7 @@ pub mod check;
 pub mod check_rt;
 pub mod cli;
 pub mod control;
+pub mod editor;
 pub mod engine;
 pub mod headless;
 pub mod io;

@@ -3,10 +3,12 @@
 //! the audio thread gives up.
 
 mod edit;
+mod editors;
 mod faults;
 mod neighbours;
 
 pub use edit::{EditError, RackEdit};
+pub use editors::EditorInfo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct SlotModel {
     pub def_index: usize,
     /// Faults already reported (bits, see `faults.rs`).
     reported: u8,
+    /// The plugin's own editor, when open (see `editors.rs`).
+    editor: Option<crate::editor::EditorWindow>,
 }
 
 /// A rack on the main thread.
@@ -133,6 +137,8 @@ pub struct Session {
     midi_sources: Vec<String>,
     /// Setlists that keep only some presets loaded (see `neighbours.rs`).
     neighbours: Option<neighbours::Neighbours>,
+    /// An editor closed without a client asking (see `editors.rs`).
+    editors_changed: bool,
 }
 
 /// Which MIDI inputs a rack with device `patterns` hears, as a
@@ -270,6 +276,7 @@ impl Session {
             param_changes: Vec::new(),
             midi_sources: Vec::new(),
             neighbours: None,
+            editors_changed: false,
         };
         for (group, preset) in presets.iter().enumerate() {
             session.add_preset(group as u16, preset);
@@ -420,6 +427,7 @@ impl Session {
             restarting: false,
             def_index: 0,
             reported: 0,
+            editor: None,
         })
     }
 
@@ -623,6 +631,9 @@ impl Session {
             slot.instance.on_main_thread();
         }
         self.collect_param_changes();
+        for note in self.service_editors() {
+            tracing::info!("{note}");
+        }
         self.restart_requested_plugins();
         reports.extend(self.report_faults());
         reports

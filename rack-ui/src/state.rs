@@ -131,6 +131,13 @@ impl AppState {
             Reply::Learned { what } => {
                 self.push_message(Level::Info, format!("MIDI learn: {what}"));
             }
+            Reply::Editor {
+                id, width, height, ..
+            } => {
+                if let Some(what) = self.pending.remove(&id) {
+                    self.push_message(Level::Info, format!("{what}: {width}×{height}"));
+                }
+            }
             Reply::Welcome { id, .. } => {
                 self.pending.remove(&id);
                 self.welcomed = true;
@@ -290,5 +297,19 @@ pub fn describe(command: &Command) -> String {
         Command::Status {} => "read the engine status".into(),
         Command::ListDevices {} => "list audio and MIDI devices".into(),
         Command::SelectDevices { backend, .. } => format!("switch audio to {backend}"),
+        Command::OpenEditor { rack, index } => {
+            format!(
+                "open the editor of plugin {} of rack {}",
+                index + 1,
+                rack + 1
+            )
+        }
+        Command::CloseEditor { rack, index } => {
+            format!(
+                "close the editor of plugin {} of rack {}",
+                index + 1,
+                rack + 1
+            )
+        }
     }
 }

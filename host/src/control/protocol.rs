@@ -116,6 +116,21 @@ pub enum Command {
     },
     /// Stop MIDI learn.
     MidiLearnCancel {},
+    /// Open the plugin's own editor in a window of the engine's process
+    /// (answered with `editor`); when open already, answers where it is.
+    OpenEditor {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+    },
+    /// Close the plugin's editor window (nothing to do when not open).
+    CloseEditor {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+    },
     /// Add an empty rack to the current preset.
     AddRack {
         /// Its name.
@@ -228,6 +243,22 @@ pub enum Reply {
         /// Plain value.
         value: f64,
     },
+    /// A plugin editor is open: the native window it is embedded in (an
+    /// X11 window id, a Win32 HWND, a Cocoa NSView pointer) and its size.
+    Editor {
+        /// The request's id.
+        id: u64,
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// The native window.
+        window: u64,
+        /// Width, logical pixels.
+        width: u32,
+        /// Height, logical pixels.
+        height: u32,
+    },
     /// Loadable plugins.
     Plugins {
         /// Request id.
@@ -332,6 +363,12 @@ pub struct PluginSnapshot {
     pub bypass: bool,
     /// Bypassed by the engine after an error, panic or bad output.
     pub failed: bool,
+    /// The plugin has an editor of its own this engine can open.
+    #[serde(default)]
+    pub has_editor: bool,
+    /// Its editor is open.
+    #[serde(default)]
+    pub editor_open: bool,
     /// Parameters with their current values.
     pub params: Vec<ParamSnapshot>,
 }

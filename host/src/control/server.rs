@@ -239,6 +239,11 @@ impl ControlServer {
             let state = snapshot(session);
             self.broadcast(&Reply::State { id: 0, state });
         }
+        if session.take_editors_changed() {
+            // An editor closed by its user or its plugin.
+            let state = snapshot(session);
+            self.broadcast(&Reply::State { id: 0, state });
+        }
         if self.last_meters.elapsed() >= METER_INTERVAL && self.clients.iter().any(|c| c.meters) {
             self.last_meters = Instant::now();
             let shared = session.handle().shared().clone();
@@ -548,6 +553,29 @@ impl ControlServer {
                 session.cancel_learn();
                 Ok(false)
             }
+            Command::OpenEditor { rack, index } => match session.open_editor(rack, index) {
+                Ok(info) => {
+                    self.reply(
+                        client,
+                        Reply::Editor {
+                            id,
+                            rack,
+                            index,
+                            window: info.window.as_u64(),
+                            width: info.width,
+                            height: info.height,
+                        },
+                    );
+                    let state = snapshot(session);
+                    self.broadcast(&Reply::State { id: 0, state });
+                    return;
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Command::CloseEditor { rack, index } => session
+                .close_editor(rack, index)
+                .map(|_| true)
+                .map_err(|e| e.to_string()),
             Command::Panic {} => {
                 session.panic();
                 Ok(false)

@@ -33,6 +33,8 @@ pub fn snapshot(session: &Session) -> Snapshot {
                                 id: d.id.clone(),
                                 bypass: s.bypass,
                                 failed: s.status.failed.load(Ordering::Relaxed),
+                                has_editor: s.instance.has_editor(),
+                                editor_open: s.editor().is_some(),
                                 params: s
                                     .instance
                                     .params()

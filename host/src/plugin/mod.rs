@@ -257,6 +257,51 @@ pub trait PluginInstance {
     fn take_param_changes(&mut self, out: &mut Vec<(ParamId, f64)>) {
         let _ = out;
     }
+
+    /// True when the plugin has its own editor this host can embed on this
+    /// platform (CLAP `gui` with the platform's API, VST3 `createView`).
+    /// Main thread.
+    fn has_editor(&self) -> bool {
+        false
+    }
+
+    /// Creates the plugin's editor and returns its size in logical pixels
+    /// (width, height); the host then opens a window of that size and calls
+    /// [`attach_editor`](Self::attach_editor). Main thread.
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        Err(PluginError::Other {
+            plugin: self.descriptor().name.clone(),
+            reason: "it has no editor of its own; use the generic parameter panel".into(),
+        })
+    }
+
+    /// Embeds the created editor in `parent` and shows it. Main thread.
+    fn attach_editor(&mut self, parent: crate::editor::ParentWindow) -> Result<(), PluginError> {
+        let _ = parent;
+        Err(PluginError::Other {
+            plugin: self.descriptor().name.clone(),
+            reason: "it has no editor of its own".into(),
+        })
+    }
+
+    /// Hides and destroys the editor; the host closes the parent window
+    /// afterwards. Does nothing when no editor exists. Main thread.
+    fn destroy_editor(&mut self) {}
+
+    /// Moves what the plugin asked of its open editor since the last call
+    /// into `out`. Main thread.
+    fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {
+        let _ = out;
+    }
+}
+
+/// What a plugin asked of its open editor window. Main thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EditorRequest {
+    /// Resize the window to this many logical pixels (width, height).
+    Resize(u32, u32),
+    /// The plugin closed its editor itself: close the window.
+    Closed,
 }
 
 /// How many plugin-made parameter changes wait between the audio thread

@@ -164,7 +164,11 @@ impl Session {
         }
     }
 
-    fn slot_index(&self, rack: usize, index: usize) -> Result<(usize, usize), EditError> {
+    pub(super) fn slot_index(
+        &self,
+        rack: usize,
+        index: usize,
+    ) -> Result<(usize, usize), EditError> {
         let r = self.rack_index(rack)?;
         let len = self.racks[r].slots.len();
         if index < len {
@@ -176,7 +180,8 @@ impl Session {
 
     /// Hands a removed slot's instance over for deactivation once the audio
     /// thread gives its processor back. Main thread.
-    pub(super) fn park(&mut self, slot: SlotModel) {
+    pub(super) fn park(&mut self, mut slot: SlotModel) {
+        slot.close_editor();
         if slot.running {
             self.parked.insert(slot.id, slot.instance);
         } else {

@@ -7,6 +7,7 @@
 
 pub mod bad;
 pub mod common;
+pub mod editor;
 pub mod gain;
 pub mod misbehave;
 pub mod probe;

@@ -18,11 +18,12 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clack_extensions::audio_ports::{AudioPortRescanFlags, HostAudioPorts, HostAudioPortsImpl};
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_extensions::note_ports::{
     HostNotePorts, HostNotePortsImpl, NoteDialects, NotePortRescanFlags,
@@ -147,6 +148,11 @@ pub struct ClapShared {
     /// The plugin's tail in frames (`u32::MAX`: infinite), as last read on
     /// the audio thread.
     pub(crate) tail_frames: AtomicU32,
+    /// `gui.request_resize` asked for this size (width << 32 | height; 0:
+    /// nothing asked since the pump last looked).
+    pub(crate) editor_resize: AtomicU64,
+    /// `gui.closed` was called: the plugin closed its editor itself.
+    pub(crate) editor_closed: AtomicBool,
 }
 
 impl ClapShared {
@@ -169,6 +175,8 @@ impl ClapShared {
             host_thread_violations: AtomicU32::new(0),
             audio_thread_logs: AtomicU32::new(0),
             tail_frames: AtomicU32::new(0),
+            editor_resize: AtomicU64::new(0),
+            editor_closed: AtomicBool::new(false),
         }
     }
 
@@ -346,9 +354,39 @@ impl HostHandlers for StageHost {
             .register::<HostTail>()
             .register::<HostAudioPorts>()
             .register::<HostNotePorts>()
-            .register::<SafeHostTimer>();
+            .register::<SafeHostTimer>()
+            .register::<HostGui>();
         #[cfg(unix)]
         builder.register::<HostPosixFd>();
+    }
+}
+
+impl HostGuiImpl for HostShared {
+    fn resize_hints_changed(&self) {}
+
+    /// Accepted when a positive size; the pump resizes the window.
+    fn request_resize(&self, new_size: GuiSize) -> Result<(), HostError> {
+        if new_size.width == 0 || new_size.height == 0 {
+            return Err(HostError::Message("an editor needs a size above 0×0"));
+        }
+        let packed = (u64::from(new_size.width) << 32) | u64::from(new_size.height);
+        self.shared.editor_resize.store(packed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Editors are shown while open; nothing else to do.
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+
+    /// Hiding an embedded editor means closing its window here.
+    fn request_hide(&self) -> Result<(), HostError> {
+        self.shared.editor_closed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn closed(&self, _was_destroyed: bool) {
+        self.shared.editor_closed.store(true, Ordering::Relaxed);
     }
 }
 

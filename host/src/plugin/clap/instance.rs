@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui};
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::note_ports::{
     NoteDialect, NoteDialects, NotePortInfoBuffer, PluginNotePorts,
@@ -44,6 +45,7 @@ pub(crate) struct Exts {
     pub(crate) timer: Option<PluginTimer>,
     #[cfg(unix)]
     pub(crate) posix_fd: Option<PluginPosixFd>,
+    pub(crate) gui: Option<PluginGui>,
 }
 
 /// A CLAP plugin instance, on the main thread (`!Send`: clack's instance
@@ -65,6 +67,9 @@ pub struct ClapInstance {
     /// The main-thread end of the active processor's parameter-change
     /// queue.
     param_in: Option<rtrb::Consumer<(u32, f64)>>,
+    /// The plugin's GUI was created (`gui.create` succeeded) and not yet
+    /// destroyed.
+    editor_created: bool,
 }
 
 impl ClapInstance {
@@ -105,6 +110,7 @@ impl ClapInstance {
             timer: h.get_extension(),
             #[cfg(unix)]
             posix_fd: h.get_extension(),
+            gui: h.get_extension(),
         };
         let mut me = Self {
             descriptor,
@@ -117,6 +123,7 @@ impl ClapInstance {
             latency: 0,
             active: false,
             param_in: None,
+            editor_created: false,
         };
         (me.params, me.readonly) = me.scan_params();
         Ok(me)
@@ -288,6 +295,23 @@ impl ClapInstance {
     }
 }
 
+/// The windowing API this platform's editors embed with.
+fn platform_gui() -> Option<GuiConfiguration<'static>> {
+    let api_type = if cfg!(target_os = "windows") {
+        GuiApiType::WIN32
+    } else if cfg!(target_os = "macos") {
+        GuiApiType::COCOA
+    } else if cfg!(unix) {
+        GuiApiType::X11
+    } else {
+        return None;
+    };
+    Some(GuiConfiguration {
+        api_type,
+        is_floating: false,
+    })
+}
+
 /// Which of `fds` are ready for the events asked, without waiting (poll(2)
 /// with a zero timeout). Main thread.
 #[cfg(unix)]
@@ -339,6 +363,99 @@ fn ready_fds(fds: &[(i32, FdFlags)]) -> Vec<(i32, FdFlags)> {
 impl PluginInstance for ClapInstance {
     fn descriptor(&self) -> &PluginDescriptor {
         &self.descriptor
+    }
+
+    fn has_editor(&self) -> bool {
+        let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
+            return false;
+        };
+        let mut inst = self.instance.borrow_mut();
+        gui.is_api_supported(&inst.plugin_handle(), config)
+    }
+
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        let fail = |reason: &str| PluginError::Other {
+            plugin: self.descriptor.name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
+            return Err(fail("is missing: it has no GUI this host can embed here"));
+        };
+        if self.editor_created {
+            return Err(fail("is open already"));
+        }
+        let inst = self.instance.get_mut();
+        let plugin = inst.plugin_handle();
+        if !gui.is_api_supported(&plugin, config) {
+            return Err(fail("does not support embedding on this platform"));
+        }
+        gui.create(&plugin, config)
+            .map_err(|_| fail("could not be created (gui.create failed)"))?;
+        self.editor_created = true;
+        // Logical pixels on X11 per CLAP; a refused scale is fine.
+        let _ = gui.set_scale(&plugin, 1.0);
+        let size = gui.get_size(&plugin);
+        self.shared.editor_resize.store(0, Ordering::Relaxed);
+        self.shared.editor_closed.store(false, Ordering::Relaxed);
+        Ok(size.map_or((400, 300), |s| (s.width.max(1), s.height.max(1))))
+    }
+
+    fn attach_editor(&mut self, parent: crate::editor::ParentWindow) -> Result<(), PluginError> {
+        use clack_extensions::gui::Window;
+        let name = self.descriptor.name.clone();
+        let fail = |reason: &str| PluginError::Other {
+            plugin: name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        let Some(gui) = self.ext.gui.filter(|_| self.editor_created) else {
+            return Err(fail("was not created"));
+        };
+        let inst = self.instance.get_mut();
+        let plugin = inst.plugin_handle();
+        // SAFETY: the handle is a live native window of the kind named; the
+        // host keeps it open until after `destroy_editor` (the session
+        // closes the window only then).
+        unsafe {
+            let window = match parent {
+                crate::editor::ParentWindow::X11(id) => Window::from_x11_handle(id as _),
+                crate::editor::ParentWindow::Win32(h) => Window::from_win32_hwnd(h as *mut _),
+                crate::editor::ParentWindow::Cocoa(v) => Window::from_cocoa_nsview(v as *mut _),
+            };
+            gui.set_parent(&plugin, window)
+        }
+        .map_err(|_| fail("refused its window (gui.set_parent failed)"))?;
+        gui.show(&plugin)
+            .map_err(|_| fail("could not be shown (gui.show failed)"))?;
+        Ok(())
+    }
+
+    fn destroy_editor(&mut self) {
+        if !self.editor_created {
+            return;
+        }
+        self.editor_created = false;
+        if let Some(gui) = self.ext.gui {
+            let inst = self.instance.get_mut();
+            let plugin = inst.plugin_handle();
+            let _ = gui.hide(&plugin);
+            gui.destroy(&plugin);
+        }
+    }
+
+    fn take_editor_requests(&mut self, out: &mut Vec<crate::plugin::EditorRequest>) {
+        if !self.editor_created {
+            return;
+        }
+        let size = self.shared.editor_resize.swap(0, Ordering::Relaxed);
+        if size != 0 {
+            out.push(crate::plugin::EditorRequest::Resize(
+                (size >> 32) as u32,
+                size as u32,
+            ));
+        }
+        if self.shared.editor_closed.swap(false, Ordering::Relaxed) {
+            out.push(crate::plugin::EditorRequest::Closed);
+        }
     }
 
     fn params(&self) -> Vec<ParamInfo> {
@@ -580,6 +697,8 @@ impl PluginInstance for ClapInstance {
 
 impl Drop for ClapInstance {
     fn drop(&mut self) {
+        // CLAP: the GUI goes before the plugin does.
+        self.destroy_editor();
         if self.active {
             // The processor never came back (e.g. the engine was dropped
             // without shutdown); clack keeps the instance alive until the

@@ -1,0 +1,169 @@
+//! Plugin editor windows: a baseview window the engine's process opens for
+//! one plugin, into which the plugin embeds its own GUI (CLAP `gui` with
+//! an X11/Win32/Cocoa parent, VST3 `IPlugView::attached`).
+//!
+//! Everything here runs on the engine's main thread (the thread that pumps
+//! the session): the plugin's GUI calls are main-thread calls, and a
+//! baseview [`baseview::Window`] is `!Send`. On X11 baseview runs the
+//! window's event loop on a thread of its own; this module only creates,
+//! resizes, shows and closes the window.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use baseview::dpi::LogicalSize;
+use baseview::{
+    Event, EventStatus, HandlerError, WindowContext, WindowHandler, WindowSettings, WindowSize,
+};
+use raw_window_handle::{HasWindowHandle, RawWindowHandle};
+
+/// A native window a plugin editor embeds into. Any thread (plain ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParentWindow {
+    /// An X11 window id (CLAP `x11`, VST3 `X11EmbedWindowID`).
+    X11(u64),
+    /// A Win32 `HWND`, as an integer.
+    Win32(usize),
+    /// A Cocoa `NSView*`, as an integer.
+    Cocoa(usize),
+}
+
+impl ParentWindow {
+    /// The id as one integer (X11 window id, HWND, NSView pointer), for
+    /// clients and tests. Any thread.
+    pub fn as_u64(self) -> u64 {
+        match self {
+            Self::X11(id) => id,
+            Self::Win32(h) | Self::Cocoa(h) => h as u64,
+        }
+    }
+}
+
+/// Why an editor window could not open. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum EditorError {
+    /// No display to open windows on (a stage PC without a desktop).
+    #[error(
+        "cannot open a plugin editor: no display (DISPLAY is not set); editors need a desktop \
+         session, the engine plays on without them"
+    )]
+    NoDisplay,
+    /// baseview refused to create the window.
+    #[error("cannot open a plugin editor window: {0}")]
+    Window(String),
+    /// The window did not report its native handle in time.
+    #[error("the plugin editor window did not come up within 2 s")]
+    Timeout,
+}
+
+/// One open editor window. Main thread (`!Send`).
+pub struct EditorWindow {
+    window: baseview::Window,
+    parent: ParentWindow,
+    size: (u32, u32),
+}
+
+impl EditorWindow {
+    /// Opens a (hidden) window of `width` × `height` logical pixels titled
+    /// `title`; [`show`](Self::show) it once the plugin is embedded.
+    /// Main thread.
+    pub fn open(title: &str, width: u32, height: u32) -> Result<Self, EditorError> {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        if std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
+            return Err(EditorError::NoDisplay);
+        }
+        let (tx, rx) = mpsc::channel();
+        let settings = WindowSettings::new()
+            .with_title(title)
+            .with_size(LogicalSize::new(f64::from(width), f64::from(height)))
+            .with_resizable(false);
+        let window = baseview::Window::create(settings, move |cx: WindowContext| {
+            let parent = native_handle(&cx);
+            let _ = tx.send(parent);
+            Ok(Frame)
+        })
+        .map_err(|e| EditorError::Window(e.to_string()))?;
+        let parent = match rx.recv_timeout(Duration::from_secs(2)) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Err(EditorError::Window(
+                    "no native window handle this host can embed into".into(),
+                ))
+            }
+            Err(_) => return Err(EditorError::Timeout),
+        };
+        Ok(Self {
+            window,
+            parent,
+            size: (width, height),
+        })
+    }
+
+    /// The native window the plugin embeds into. Main thread.
+    pub fn parent(&self) -> ParentWindow {
+        self.parent
+    }
+
+    /// The size last set, logical pixels. Main thread.
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// Shows the window. Main thread.
+    pub fn show(&self) -> Result<(), EditorError> {
+        self.window
+            .show()
+            .map_err(|e| EditorError::Window(e.to_string()))
+    }
+
+    /// Resizes the window (the plugin asked for it). Main thread.
+    pub fn resize(&mut self, width: u32, height: u32) -> Result<(), EditorError> {
+        self.window
+            .resize(LogicalSize::new(f64::from(width), f64::from(height)))
+            .map_err(|e| EditorError::Window(e.to_string()))?;
+        self.size = (width, height);
+        Ok(())
+    }
+
+    /// False once the user (or the window system) closed the window.
+    /// Main thread.
+    pub fn is_open(&self) -> bool {
+        self.window.is_open()
+    }
+
+    /// Closes and destroys the window; call after the plugin's GUI was
+    /// destroyed. Main thread.
+    pub fn close(self) {
+        self.window.close();
+    }
+}
+
+/// The window's native handle, as a parent for a plugin GUI. Window thread.
+fn native_handle(cx: &WindowContext) -> Option<ParentWindow> {
+    let handle = cx.window_handle().ok()?;
+    match handle.as_raw() {
+        RawWindowHandle::Xcb(h) => Some(ParentWindow::X11(u64::from(h.window.get()))),
+        RawWindowHandle::Xlib(h) => Some(ParentWindow::X11(h.window)),
+        RawWindowHandle::Win32(h) => Some(ParentWindow::Win32(h.hwnd.get() as usize)),
+        RawWindowHandle::AppKit(h) => Some(ParentWindow::Cocoa(h.ns_view.as_ptr() as usize)),
+        _ => None,
+    }
+}
+
+/// The editor window's own handler: it draws nothing (the plugin's GUI
+/// covers it) and leaves every event to the plugin. Window thread.
+struct Frame;
+
+impl WindowHandler for Frame {
+    fn draw(&self) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    fn resized(&self, _new_size: WindowSize) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    fn on_event(&self, _event: Event) -> EventStatus {
+        EventStatus::Ignored
+    }
+}

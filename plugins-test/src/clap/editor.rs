@@ -1,0 +1,503 @@
+//! `Stagerack Editor` (`org.stagerack.test.editor`): a stereo level with a
+//! small GUI of its own, so host tests can open a real plugin editor.
+//!
+//! The GUI (CLAP `gui` extension, X11 embedded only) is a child window of
+//! the host's window, drawn with plain X11 requests over its own
+//! connection (x11rb): a dark background ([`BACKGROUND`]) with an orange
+//! bar ([`BAR`]) whose width follows the `level` parameter. Its X events
+//! are read on a 20 ms host timer (CLAP timer-support). A mouse click in
+//! the editor asks the host to resize it to [`LARGE_SIZE`]
+//! (`gui.request_resize`), so a test can prove the host follows.
+//! `destroy` removes the child window and unregisters the timer.
+//!
+//! See `plugins-test/README.md` for the full contract host tests rely on.
+
+use super::common::{write_stereo_port, AtomicF64};
+use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
+use clack_extensions::gui::{
+    GuiApiType, GuiConfiguration, GuiSize, HostGui, PluginGui, PluginGuiImpl, Window,
+};
+use clack_extensions::params::{
+    ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
+    PluginMainThreadParams, PluginParams,
+};
+use clack_extensions::timer::{HostTimer, PluginTimer, PluginTimerImpl, TimerId};
+use clack_plugin::events::spaces::CoreEventSpace;
+use clack_plugin::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
+use std::fmt::Write as _;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    ChangeGCAux, ConfigureWindowAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask,
+    Rectangle, WindowClass,
+};
+use x11rb::protocol::Event as XEvent;
+use x11rb::rust_connection::RustConnection;
+
+/// CLAP id of the editor plugin.
+pub const ID: &str = "org.stagerack.test.editor";
+/// Display name of the editor plugin.
+pub const NAME: &str = "Stagerack Editor";
+
+/// Param `level`: output factor 0..1 (default 1).
+pub const PARAM_LEVEL: ClapId = ClapId::new(0);
+
+/// The editor's size when it opens (logical = physical pixels).
+pub const INITIAL_SIZE: (u32, u32) = (320, 120);
+/// The size a click in the editor asks the host for.
+pub const LARGE_SIZE: (u32, u32) = (480, 200);
+/// The editor's background, 0xRRGGBB (a 24-bit TrueColor visual).
+pub const BACKGROUND: u32 = 0x20_24_30;
+/// The level bar's colour, 0xRRGGBB.
+pub const BAR: u32 = 0xFF_88_00;
+
+/// The plugin type. See the module docs.
+pub struct Editor;
+
+/// The level, shared by the plugin's threads. Any thread.
+pub struct EditorShared {
+    level: AtomicF64,
+}
+
+impl PluginShared<'_> for EditorShared {}
+
+/// The open GUI: its X connection and child window. Main thread.
+struct Gui {
+    conn: RustConnection,
+    window: Option<u32>,
+    gc: Option<u32>,
+    size: (u32, u32),
+    visible: bool,
+    timer: Option<TimerId>,
+    /// The level last drawn.
+    drawn: f64,
+}
+
+/// The plugin's main-thread half. Main thread.
+pub struct EditorMainThread<'a> {
+    shared: &'a EditorShared,
+    host: RefCell<HostMainThreadHandle<'a>>,
+    gui: RefCell<Option<Gui>>,
+    /// `request_resize` calls the host accepted.
+    resizes_accepted: Cell<u32>,
+}
+
+impl<'a> PluginMainThread<'a, EditorShared> for EditorMainThread<'a> {}
+
+/// The plugin's audio-thread half. Audio thread.
+pub struct EditorAudio<'a> {
+    shared: &'a EditorShared,
+}
+
+impl Plugin for Editor {
+    type AudioProcessor<'a> = EditorAudio<'a>;
+    type Shared<'a> = EditorShared;
+    type MainThread<'a> = EditorMainThread<'a>;
+
+    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&EditorShared>) {
+        builder
+            .register::<PluginAudioPorts>()
+            .register::<PluginParams>()
+            .register::<PluginGui>()
+            .register::<PluginTimer>();
+    }
+}
+
+impl DefaultPluginFactory for Editor {
+    fn get_descriptor() -> PluginDescriptor {
+        use clack_plugin::plugin::features::*;
+        PluginDescriptor::new(ID, NAME)
+            .with_vendor("stagerack")
+            .with_version("1.0.0")
+            .with_description("Test effect: a level with a small X11 editor")
+            .with_features([AUDIO_EFFECT, UTILITY, STEREO])
+    }
+
+    fn new_shared(_host: HostSharedHandle<'_>) -> Result<EditorShared, PluginError> {
+        Ok(EditorShared {
+            level: AtomicF64::new(1.0),
+        })
+    }
+
+    fn new_main_thread<'a>(
+        host: HostMainThreadHandle<'a>,
+        shared: &'a EditorShared,
+    ) -> Result<EditorMainThread<'a>, PluginError> {
+        Ok(EditorMainThread {
+            shared,
+            host: RefCell::new(host),
+            gui: RefCell::new(None),
+            resizes_accepted: Cell::new(0),
+        })
+    }
+}
+
+impl<'a> PluginAudioProcessor<'a, EditorShared, EditorMainThread<'a>> for EditorAudio<'a> {
+    fn activate(
+        _host: HostAudioProcessorHandle<'a>,
+        _main_thread: &EditorMainThread<'a>,
+        shared: &'a EditorShared,
+        _audio_config: PluginAudioConfiguration,
+    ) -> Result<Self, PluginError> {
+        Ok(Self { shared })
+    }
+
+    fn process(
+        &mut self,
+        _process: Process,
+        mut audio: Audio,
+        events: Events,
+    ) -> Result<ProcessStatus, PluginError> {
+        for event in events.input {
+            self.apply(event);
+        }
+        let level = self.shared.level.load() as f32;
+        let mut pair = audio
+            .port_pair(0)
+            .ok_or(PluginError::Message("editor: no audio ports"))?;
+        let mut channels = pair
+            .channels()
+            .map_err(|_| PluginError::Message("editor: bad audio buffers"))?
+            .into_f32()
+            .ok_or(PluginError::Message("editor: expected f32 buffers"))?;
+        for channel in channels.iter_mut() {
+            match channel {
+                ChannelPair::InputOutput(input, out) => {
+                    for (o, i) in out.iter_mut().zip(input.iter()) {
+                        *o = i * level;
+                    }
+                }
+                ChannelPair::InPlace(buf) => buf.iter_mut().for_each(|x| *x *= level),
+                ChannelPair::OutputOnly(out) => out.fill(0.0),
+                ChannelPair::InputOnly(_) => {}
+            }
+        }
+        Ok(ProcessStatus::ContinueIfNotQuiet)
+    }
+}
+
+impl EditorAudio<'_> {
+    fn apply(&self, event: &UnknownEvent) {
+        if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
+            if e.param_id() == Some(PARAM_LEVEL) {
+                self.shared.level.store(e.value().clamp(0.0, 1.0));
+            }
+        }
+    }
+}
+
+impl PluginAudioProcessorParams for EditorAudio<'_> {
+    fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
+        for event in input {
+            self.apply(event);
+        }
+    }
+}
+
+impl PluginAudioPortsImpl for EditorMainThread<'_> {
+    fn count(&self, _is_input: bool) -> u32 {
+        1
+    }
+
+    fn get(&self, index: u32, _is_input: bool, writer: &mut AudioPortInfoWriter) {
+        if index == 0 {
+            write_stereo_port(writer);
+        }
+    }
+}
+
+impl PluginMainThreadParams for EditorMainThread<'_> {
+    fn count(&self) -> u32 {
+        1
+    }
+
+    fn get_info(&self, param_index: u32, info: &mut ParamInfoWriter) {
+        if param_index == 0 {
+            info.set(&ParamInfo {
+                id: PARAM_LEVEL,
+                flags: ParamInfoFlags::IS_AUTOMATABLE,
+                cookie: Default::default(),
+                name: b"level",
+                module: b"",
+                min_value: 0.0,
+                max_value: 1.0,
+                default_value: 1.0,
+            });
+        }
+    }
+
+    fn get_value(&self, param_id: ClapId) -> Option<f64> {
+        (param_id == PARAM_LEVEL).then(|| self.shared.level.load())
+    }
+
+    fn value_to_text(
+        &self,
+        param_id: ClapId,
+        value: f64,
+        writer: &mut ParamDisplayWriter,
+    ) -> std::fmt::Result {
+        if param_id == PARAM_LEVEL {
+            write!(writer, "{:.0} %", value * 100.0)
+        } else {
+            Err(std::fmt::Error)
+        }
+    }
+
+    fn text_to_value(&self, param_id: ClapId, text: &CStr) -> Option<f64> {
+        if param_id != PARAM_LEVEL {
+            return None;
+        }
+        let t = text.to_str().ok()?.trim().trim_end_matches('%').trim();
+        t.parse::<f64>().ok().map(|v| (v / 100.0).clamp(0.0, 1.0))
+    }
+
+    fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
+        for event in input {
+            if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
+                if e.param_id() == Some(PARAM_LEVEL) {
+                    self.shared.level.store(e.value().clamp(0.0, 1.0));
+                }
+            }
+        }
+        self.redraw();
+    }
+}
+
+/// Why an X request failed, as a plugin error.
+fn x_error<E: std::error::Error + 'static>(e: E) -> PluginError {
+    PluginError::Error(Box::new(e))
+}
+
+impl EditorMainThread<'_> {
+    /// Draws the background and the level bar. Main thread.
+    fn redraw(&self) {
+        let mut gui = self.gui.borrow_mut();
+        let Some(gui) = gui.as_mut() else { return };
+        let (Some(window), Some(gc)) = (gui.window, gui.gc) else {
+            return;
+        };
+        let level = self.shared.level.load();
+        gui.drawn = level;
+        let (w, h) = gui.size;
+        let bar = (f64::from(w.saturating_sub(20)) * level).round() as u16;
+        let _ = gui
+            .conn
+            .change_gc(gc, &ChangeGCAux::new().foreground(BACKGROUND));
+        let _ = gui.conn.poly_fill_rectangle(
+            window,
+            gc,
+            &[Rectangle {
+                x: 0,
+                y: 0,
+                width: w as u16,
+                height: h as u16,
+            }],
+        );
+        let _ = gui.conn.change_gc(gc, &ChangeGCAux::new().foreground(BAR));
+        let _ = gui.conn.poly_fill_rectangle(
+            window,
+            gc,
+            &[Rectangle {
+                x: 10,
+                y: 10,
+                width: bar.max(1),
+                height: (h.saturating_sub(20)) as u16,
+            }],
+        );
+        let _ = gui.conn.flush();
+    }
+
+    /// Reads the GUI's pending X events: redraws on expose, asks the host
+    /// for the large size on a click. Main thread.
+    fn handle_x_events(&self) {
+        let mut expose = false;
+        let mut click = false;
+        {
+            let gui = self.gui.borrow();
+            let Some(gui) = gui.as_ref() else { return };
+            while let Ok(Some(event)) = gui.conn.poll_for_event() {
+                match event {
+                    XEvent::Expose(_) => expose = true,
+                    XEvent::ButtonPress(_) => click = true,
+                    _ => {}
+                }
+            }
+            if (gui.drawn - self.shared.level.load()).abs() > 1e-9 {
+                expose = true;
+            }
+        }
+        if click {
+            let host = self.host.borrow();
+            if let Some(gui_ext) = host.get_extension::<HostGui>() {
+                let (w, h) = LARGE_SIZE;
+                if gui_ext.request_resize(&host.shared(), w, h).is_ok() {
+                    self.resizes_accepted.set(self.resizes_accepted.get() + 1);
+                    drop(host);
+                    let _ = self.resize_window(w, h);
+                    expose = true;
+                }
+            }
+        }
+        if expose {
+            self.redraw();
+        }
+    }
+
+    fn resize_window(&self, width: u32, height: u32) -> Result<(), PluginError> {
+        let mut gui = self.gui.borrow_mut();
+        let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
+        gui.size = (width, height);
+        if let Some(window) = gui.window {
+            gui.conn
+                .configure_window(
+                    window,
+                    &ConfigureWindowAux::new().width(width).height(height),
+                )
+                .map_err(x_error)?;
+            gui.conn.flush().map_err(x_error)?;
+        }
+        Ok(())
+    }
+}
+
+impl PluginTimerImpl for EditorMainThread<'_> {
+    fn on_timer(&self, _timer_id: TimerId) {
+        self.handle_x_events();
+    }
+}
+
+impl PluginGuiImpl for EditorMainThread<'_> {
+    fn is_api_supported(&self, configuration: GuiConfiguration) -> bool {
+        configuration.api_type == GuiApiType::X11 && !configuration.is_floating
+    }
+
+    fn get_preferred_api(&self) -> Option<GuiConfiguration<'_>> {
+        Some(GuiConfiguration {
+            api_type: GuiApiType::X11,
+            is_floating: false,
+        })
+    }
+
+    fn create(&self, configuration: GuiConfiguration) -> Result<(), PluginError> {
+        if !self.is_api_supported(configuration) {
+            return Err(PluginError::Message("only embedded X11 editors"));
+        }
+        if self.gui.borrow().is_some() {
+            return Err(PluginError::Message("the GUI exists already"));
+        }
+        let (conn, _screen) = x11rb::connect(None).map_err(x_error)?;
+        let host = self.host.borrow();
+        let timer = host
+            .get_extension::<HostTimer>()
+            .and_then(|t| t.register_timer(&host, 20).ok());
+        *self.gui.borrow_mut() = Some(Gui {
+            conn,
+            window: None,
+            gc: None,
+            size: INITIAL_SIZE,
+            visible: false,
+            timer,
+            drawn: -1.0,
+        });
+        Ok(())
+    }
+
+    fn destroy(&self) {
+        let Some(gui) = self.gui.borrow_mut().take() else {
+            return;
+        };
+        if let Some(window) = gui.window {
+            let _ = gui.conn.destroy_window(window);
+        }
+        if let Some(gc) = gui.gc {
+            let _ = gui.conn.free_gc(gc);
+        }
+        let _ = gui.conn.flush();
+        if let Some(timer) = gui.timer {
+            let host = self.host.borrow();
+            if let Some(t) = host.get_extension::<HostTimer>() {
+                let _ = t.unregister_timer(&host, timer);
+            }
+        }
+    }
+
+    fn set_scale(&self, _scale: f64) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn get_size(&self) -> Option<GuiSize> {
+        let gui = self.gui.borrow();
+        let (width, height) = gui.as_ref().map_or(INITIAL_SIZE, |g| g.size);
+        Some(GuiSize { width, height })
+    }
+
+    fn set_size(&self, size: GuiSize) -> Result<(), PluginError> {
+        self.resize_window(size.width, size.height)?;
+        self.redraw();
+        Ok(())
+    }
+
+    fn set_parent(&self, window: Window) -> Result<(), PluginError> {
+        let parent = window
+            .as_x11_handle()
+            .ok_or(PluginError::Message("not an X11 window"))?;
+        let mut gui = self.gui.borrow_mut();
+        let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
+        let id = gui.conn.generate_id().map_err(x_error)?;
+        let (w, h) = gui.size;
+        gui.conn
+            .create_window(
+                x11rb::COPY_DEPTH_FROM_PARENT,
+                id,
+                parent as u32,
+                0,
+                0,
+                w as u16,
+                h as u16,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                x11rb::COPY_FROM_PARENT,
+                &CreateWindowAux::new()
+                    .background_pixel(BACKGROUND)
+                    .event_mask(EventMask::EXPOSURE | EventMask::BUTTON_PRESS),
+            )
+            .map_err(x_error)?;
+        let gc = gui.conn.generate_id().map_err(x_error)?;
+        gui.conn
+            .create_gc(gc, id, &CreateGCAux::new().foreground(BAR))
+            .map_err(x_error)?;
+        gui.conn.flush().map_err(x_error)?;
+        gui.window = Some(id);
+        gui.gc = Some(gc);
+        Ok(())
+    }
+
+    fn set_transient(&self, _window: Window) -> Result<(), PluginError> {
+        Err(PluginError::Message("embedded only"))
+    }
+
+    fn show(&self) -> Result<(), PluginError> {
+        {
+            let mut gui = self.gui.borrow_mut();
+            let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
+            let window = gui.window.ok_or(PluginError::Message("no parent set"))?;
+            gui.conn.map_window(window).map_err(x_error)?;
+            gui.conn.flush().map_err(x_error)?;
+            gui.visible = true;
+        }
+        self.redraw();
+        Ok(())
+    }
+
+    fn hide(&self) -> Result<(), PluginError> {
+        let mut gui = self.gui.borrow_mut();
+        let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
+        if let Some(window) = gui.window {
+            gui.conn.unmap_window(window).map_err(x_error)?;
+            gui.conn.flush().map_err(x_error)?;
+        }
+        gui.visible = false;
+        Ok(())
+    }
+}
