@@ -68,10 +68,7 @@ impl EditorWindow {
     /// `title`; [`show`](Self::show) it once the plugin is embedded.
     /// Main thread.
     pub fn open(title: &str, width: u32, height: u32) -> Result<Self, EditorError> {
-        #[cfg(all(unix, not(target_os = "macos")))]
-        if std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
-            return Err(EditorError::NoDisplay);
-        }
+        check_display()?;
         let (tx, rx) = mpsc::channel();
         let settings = WindowSettings::new()
             .with_title(title)
@@ -136,6 +133,17 @@ impl EditorWindow {
     pub fn close(self) {
         self.window.close();
     }
+}
+
+/// Fails with [`EditorError::NoDisplay`] when no window can open here (on
+/// X11: `DISPLAY` unset or empty), before any plugin is asked to create
+/// its GUI. Main thread.
+pub fn check_display() -> Result<(), EditorError> {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
+        return Err(EditorError::NoDisplay);
+    }
+    Ok(())
 }
 
 /// The window's native handle, as a parent for a plugin GUI. Window thread.

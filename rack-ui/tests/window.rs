@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use stagerack::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
 use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer};
+use stagerack_tests::xvfb::Xvfb;
 
 const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
 
@@ -66,47 +67,6 @@ impl Drop for Guard {
     }
 }
 
-/// A private X server on a free display (`-noreset`: it must not
-/// regenerate, refusing connections meanwhile, when the first window
-/// closes).
-struct Xvfb {
-    display: String,
-    _server: Guard,
-}
-
-fn start_xvfb() -> Xvfb {
-    let n = (90..400)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("no free X display number");
-    let display = format!(":{n}");
-    let server = Guard::spawn(
-        Command::new("Xvfb")
-            .args([
-                &display,
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "-br",
-                "-noreset",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-        "Xvfb",
-    );
-    wait_for(Duration::from_secs(10), "Xvfb to start", || {
-        Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-    });
-    Xvfb {
-        display,
-        _server: server,
-    }
-}
-
 fn wait_for(timeout: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let end = Instant::now() + timeout;
     while !ok() {
@@ -131,14 +91,7 @@ fn window_id(display: &str) -> Option<String> {
 /// (distinct colours, fraction of non-black pixels).
 fn screenshot(display: &str, name: &str) -> (PathBuf, usize, f64) {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let ok = Command::new("import")
-        .args(["-window", "root"])
-        .arg(&path)
-        .env("DISPLAY", display)
-        .status()
-        .expect("import missing: run scripts/ensure-deps test")
-        .success();
-    assert!(ok, "import failed");
+    stagerack_tests::xvfb::screenshot(display, &path);
     let raw = Command::new("convert")
         .arg(&path)
         .args(["-depth", "8", "rgb:-"])
@@ -206,7 +159,7 @@ fn buffers(client: &mut RemoteClient) -> u64 {
 
 #[test]
 fn window_draws_and_killing_an_attached_window_leaves_the_engine_playing() {
-    let x = start_xvfb();
+    let x = Xvfb::start();
     let jack = JackServer::start(&unique_name("ui"), 256);
     let watch = open_client(&jack.name, "ui-watch");
 
@@ -288,4 +241,64 @@ fn window_draws_and_killing_an_attached_window_leaves_the_engine_playing() {
     engine.signal("-INT");
     let status = engine.wait(Duration::from_secs(20));
     assert!(status.success(), "headless engine exit: {status}");
+}
+
+/// Whether `window` exists and is mapped, with its children.
+fn x_window(display: &str, window: u32) -> Option<(bool, Vec<u32>)> {
+    use x11rb::protocol::xproto::{ConnectionExt as _, MapState};
+    let (conn, _) = x11rb::connect(Some(display)).ok()?;
+    let attrs = conn.get_window_attributes(window).ok()?.reply().ok()?;
+    let tree = conn.query_tree(window).ok()?.reply().ok()?;
+    Some((attrs.map_state == MapState::VIEWABLE, tree.children))
+}
+
+#[test]
+fn the_in_process_window_opens_a_plugin_editor_beside_it() {
+    let x = Xvfb::start();
+    let jack = JackServer::start(&unique_name("ui-editor"), 256);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("control.sock");
+    let preset = stagerack_tests::xvfb::editor_preset(dir.path());
+    let mut ui = Guard::spawn(
+        ui_command(&x.display)
+            .env("JACK_DEFAULT_SERVER", &jack.name)
+            .arg("--preset")
+            .arg(&preset)
+            .args(["--backend", "jack", "--listen"])
+            .arg(&sock),
+        "stagerack-ui",
+    );
+    wait_for(Duration::from_secs(60), "the window and its socket", || {
+        assert!(ui.alive(), "stagerack-ui exited early");
+        window_id(&x.display).is_some() && sock.exists()
+    });
+    let mut client = RemoteClient::connect(&sock).unwrap();
+    client.send(Cmd::OpenEditor { rack: 0, index: 1 });
+    let end = Instant::now() + Duration::from_secs(10);
+    let window = loop {
+        assert!(Instant::now() < end, "no editor reply");
+        match client.recv_timeout(Duration::from_millis(200)) {
+            Some(Reply::Editor { window, .. }) => break window as u32,
+            Some(Reply::Error { message, .. }) => panic!("open_editor refused: {message}"),
+            _ => {}
+        }
+    };
+    // The editor window is shown with the plugin's GUI inside, beside the
+    // rack window, which keeps drawing; the engine keeps playing.
+    wait_for(Duration::from_secs(5), "the editor to show", || {
+        x_window(&x.display, window).is_some_and(|(shown, kids)| shown && kids.len() == 1)
+    });
+    assert_drawn(&x.display, "rack-window-with-editor.png");
+    let before = buffers(&mut client);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(buffers(&mut client) >= before + 40, "the engine stalled");
+    client.send(Cmd::CloseEditor { rack: 0, index: 1 });
+    wait_for(Duration::from_secs(5), "the editor to close", || {
+        x_window(&x.display, window).is_none()
+    });
+    assert!(ui.alive(), "the window died with the editor");
+    drop(client);
+    ui.signal("-TERM");
+    let status = ui.wait(Duration::from_secs(20));
+    assert!(status.success(), "in-process window exit: {status}");
 }

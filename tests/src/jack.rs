@@ -111,6 +111,12 @@ impl Stagerack {
     /// Runs `stagerack ARGS` on the JACK server `server`; its stderr goes to
     /// a temporary file.
     pub fn spawn(server: &str, args: &[&str]) -> Stagerack {
+        Self::spawn_env(server, args, &[])
+    }
+
+    /// [`Stagerack::spawn`] with extra environment variables (`DISPLAY`
+    /// for plugin editors).
+    pub fn spawn_env(server: &str, args: &[&str], env: &[(&str, &str)]) -> Stagerack {
         let dir = tempfile::tempdir().expect("temp dir");
         let stderr_path = dir.path().join("stderr.txt");
         let err = std::fs::File::create(&stderr_path).expect("stderr file");
@@ -119,6 +125,7 @@ impl Stagerack {
             .env("JACK_DEFAULT_SERVER", server)
             .env("JACK_NO_START_SERVER", "1")
             .env("RUST_LOG", "stagerack=info")
+            .envs(env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

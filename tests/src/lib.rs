@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub mod control;
 pub mod jack;
+pub mod xvfb;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -12,6 +13,31 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("tests/ lives one folder below the workspace root")
         .to_owned()
+}
+
+/// The path of one of the project's CLAP test bundles
+/// (`target/bundles/clap/<name>.clap`), building them with `cargo xtask
+/// bundle` first if it is missing (never skipped).
+pub fn clap_bundle(name: &str) -> PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let path = workspace_root()
+        .join("target/bundles/clap")
+        .join(format!("{name}.clap"));
+    let _one_build_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["xtask", "bundle"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo xtask bundle");
+        assert!(status.success(), "cargo xtask bundle failed");
+    }
+    assert!(
+        path.exists(),
+        "{} is missing after `cargo xtask bundle`",
+        path.display()
+    );
+    path
 }
 
 /// The `stagerack` binary built for this test run (same profile). Panics

@@ -56,6 +56,7 @@ impl Session {
                  use the generic parameter panel"
             )));
         }
+        crate::editor::check_display().map_err(|e| EditError::Invalid(format!("{name}: {e}")))?;
         let (width, height) = slot.instance.create_editor()?;
         let title = format!("{name} — {}", self.racks[r].name);
         let slot = &mut self.racks[r].slots[i];

@@ -338,6 +338,21 @@ fn chain(app: &mut RackApp, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) {
             if p.failed {
                 ui.label(RichText::new("FAILED").color(theme::DANGER).strong());
             }
+            if p.has_editor {
+                // The plugin's own GUI, in a window of the engine's process.
+                let (text, hint) = if p.editor_open {
+                    ("Close editor", format!("Close the editor of {}", p.name))
+                } else {
+                    ("Editor", format!("Open the editor of {}", p.name))
+                };
+                if ui.button(text).on_hover_text(hint).clicked() {
+                    if p.editor_open {
+                        app.send(Command::CloseEditor { rack, index });
+                    } else {
+                        app.send(Command::OpenEditor { rack, index });
+                    }
+                }
+            }
             let mut bypass = p.bypass;
             if ui.checkbox(&mut bypass, "Bypass").changed() {
                 app.edit(Command::SetBypass {

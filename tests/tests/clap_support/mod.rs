@@ -3,8 +3,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
 
 use stagerack::engine::{Engine, EngineConfig, QueueCapacities};
 use stagerack::io::offline::{render_offline, OfflineJob, Rendered};
@@ -61,23 +59,7 @@ pub fn bundle_dir() -> PathBuf {
 /// The path of one of the project's test bundles, building them with
 /// `cargo xtask bundle` first if it is missing (never skipped).
 pub fn bundle(name: &str) -> PathBuf {
-    static BUILD: Mutex<()> = Mutex::new(());
-    let path = bundle_dir().join(format!("{name}.clap"));
-    let _one_build_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["xtask", "bundle"])
-            .current_dir(stagerack_tests::workspace_root())
-            .status()
-            .expect("run cargo xtask bundle");
-        assert!(status.success(), "cargo xtask bundle failed");
-    }
-    assert!(
-        path.exists(),
-        "{} is missing after `cargo xtask bundle`",
-        path.display()
-    );
-    path
+    stagerack_tests::clap_bundle(name)
 }
 
 /// A mono-compatible test signal: a 220 Hz sine at -12 dBFS.

@@ -1,0 +1,258 @@
+//! Plugin editors in real X11 windows under Xvfb: a headless engine
+//! playing on a private JACK server opens the GUI of the `Stagerack Editor`
+//! test plugin (CLAP `gui`, X11 embedded) in a baseview window when a
+//! control client asks; the plugin's child window sits inside it and draws;
+//! a click in the editor makes the plugin ask for a bigger size and the
+//! window follows; closing it (by command, or as a window manager does)
+//! destroys the plugin's GUI and its window while the engine plays on.
+//! Without a display, opening an editor is refused with a clear message.
+
+use std::time::{Duration, Instant};
+
+use stagerack_plugins_test::clap::editor::{BACKGROUND, BAR, INITIAL_SIZE, LARGE_SIZE};
+use stagerack_tests::control::ControlSocket;
+use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
+use stagerack_tests::xvfb::{editor_preset, screenshot, Xvfb};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    ClientMessageEvent, ConnectionExt as _, EventMask, ImageFormat, MapState,
+};
+use x11rb::rust_connection::RustConnection;
+
+/// The editor preset in `dir`, as a string path.
+fn preset(dir: &std::path::Path) -> String {
+    editor_preset(dir).to_string_lossy().into_owned()
+}
+
+fn geometry(conn: &RustConnection, window: u32) -> Option<(u16, u16)> {
+    let g = conn.get_geometry(window).ok()?.reply().ok()?;
+    Some((g.width, g.height))
+}
+
+fn children(conn: &RustConnection, window: u32) -> Vec<u32> {
+    conn.query_tree(window)
+        .ok()
+        .and_then(|c| c.reply().ok())
+        .map(|t| t.children)
+        .unwrap_or_default()
+}
+
+fn viewable(conn: &RustConnection, window: u32) -> bool {
+    conn.get_window_attributes(window)
+        .ok()
+        .and_then(|c| c.reply().ok())
+        .is_some_and(|a| a.map_state == MapState::VIEWABLE)
+}
+
+/// The 0xRRGGBB colour of one pixel of `window` (24-bit TrueColor).
+fn pixel(conn: &RustConnection, window: u32, x: i16, y: i16) -> u32 {
+    let img = conn
+        .get_image(ImageFormat::Z_PIXMAP, window, x, y, 1, 1, !0)
+        .unwrap()
+        .reply()
+        .unwrap();
+    u32::from_le_bytes(img.data[..4].try_into().unwrap()) & 0x00FF_FFFF
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn editor_open(c: &mut ControlSocket) -> bool {
+    let state = c.request("get_state", "", "state");
+    let plugin = &state["state"]["racks"][0]["plugins"][1];
+    assert_eq!(plugin["name"], "Stagerack Editor");
+    plugin["editor_open"].as_bool().unwrap()
+}
+
+fn shot(display: &str, name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    screenshot(display, &path);
+    path
+}
+
+#[test]
+fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
+    let x = Xvfb::start();
+    let server = JackServer::start(&unique_name("editor"), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let preset = preset(dir.path());
+    let mut sr = Stagerack::spawn_env(
+        &server.name,
+        &["--preset", &preset, "--control", sock.to_str().unwrap()],
+        &[("DISPLAY", &x.display)],
+    );
+    assert!(
+        wait_for_port(
+            &open_client(&server.name, "ed-watch"),
+            "stagerack:out_L",
+            Duration::from_secs(30)
+        ),
+        "no audio port; stderr:\n{}",
+        sr.stderr()
+    );
+    let mut c = ControlSocket::connect(&sock, &mut sr);
+    let state = c.request("get_state", "", "state");
+    let plugins = &state["state"]["racks"][0]["plugins"];
+    assert_eq!(
+        plugins[0]["has_editor"], false,
+        "the built-in synth has none"
+    );
+    assert_eq!(plugins[1]["has_editor"], true, "{state}");
+    assert!(!editor_open(&mut c));
+
+    // The built-in synth has no editor of its own: a clear refusal.
+    let refused = c.request_any("open_editor", "\"rack\":0,\"index\":0", &["error"]);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no editor of its own"),
+        "{refused}"
+    );
+
+    let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    for round in 0..2 {
+        let opened = c.request("open_editor", "\"rack\":0,\"index\":1", "editor");
+        let window = opened["window"].as_u64().unwrap() as u32;
+        assert_eq!(
+            (opened["width"].as_u64(), opened["height"].as_u64()),
+            (
+                Some(u64::from(INITIAL_SIZE.0)),
+                Some(u64::from(INITIAL_SIZE.1))
+            )
+        );
+        assert!(editor_open(&mut c));
+        // The window exists at the plugin's size, with the plugin's own
+        // window inside it, shown, drawing its background and level bar.
+        wait_until("the editor window to show", Duration::from_secs(5), || {
+            viewable(&conn, window)
+        });
+        assert_eq!(
+            geometry(&conn, window),
+            Some((INITIAL_SIZE.0 as u16, INITIAL_SIZE.1 as u16))
+        );
+        let kids = children(&conn, window);
+        assert_eq!(kids.len(), 1, "the plugin's GUI is one child window");
+        let gui = kids[0];
+        wait_until("the plugin's GUI to draw", Duration::from_secs(5), || {
+            viewable(&conn, gui) && pixel(&conn, gui, 15, 15) == BAR
+        });
+        assert_eq!(pixel(&conn, gui, 3, 3), BACKGROUND);
+        if round == 0 {
+            let path = shot(&x.display, "editor-open.png");
+            eprintln!("screenshot: {}", path.display());
+
+            // A click in the editor: the plugin asks for its large size
+            // and the host's window follows.
+            let at = conn
+                .translate_coordinates(gui, conn.setup().roots[0].root, 30, 30)
+                .unwrap()
+                .reply()
+                .unwrap();
+            let ok = std::process::Command::new("xdotool")
+                .args([
+                    "mousemove",
+                    &at.dst_x.to_string(),
+                    &at.dst_y.to_string(),
+                    "click",
+                    "1",
+                ])
+                .env("DISPLAY", &x.display)
+                .status()
+                .expect("xdotool missing: run scripts/ensure-deps test")
+                .success();
+            assert!(ok, "xdotool click failed");
+            wait_until(
+                "the editor window to take the size the plugin asked for",
+                Duration::from_secs(5),
+                || geometry(&conn, window) == Some((LARGE_SIZE.0 as u16, LARGE_SIZE.1 as u16)),
+            );
+            wait_until("the GUI at its new size", Duration::from_secs(5), || {
+                geometry(&conn, gui) == Some((LARGE_SIZE.0 as u16, LARGE_SIZE.1 as u16))
+            });
+            // The host's parameter reaches the plugin, and its own editor
+            // shows it: the level bar at half width.
+            c.request(
+                "set_param",
+                "\"rack\":0,\"index\":1,\"param\":0,\"value\":0.5",
+                "ok",
+            );
+            let inner = i16::try_from(LARGE_SIZE.0 - 20).unwrap();
+            wait_until(
+                "the editor to show the new level",
+                Duration::from_secs(5),
+                || pixel(&conn, gui, 10 + inner / 2 + 10, 50) == BACKGROUND,
+            );
+            assert_eq!(pixel(&conn, gui, 10 + inner / 2 - 10, 50), BAR);
+            let path = shot(&x.display, "editor-resized.png");
+            eprintln!("screenshot: {}", path.display());
+
+            // Closed by command: the plugin's GUI and the window are gone.
+            c.request("close_editor", "\"rack\":0,\"index\":1", "ok");
+            assert!(!editor_open(&mut c));
+        } else {
+            // Closed as a window manager closes a window (WM_DELETE_WINDOW).
+            let protocols = conn
+                .intern_atom(false, b"WM_PROTOCOLS")
+                .unwrap()
+                .reply()
+                .unwrap()
+                .atom;
+            let delete = conn
+                .intern_atom(false, b"WM_DELETE_WINDOW")
+                .unwrap()
+                .reply()
+                .unwrap()
+                .atom;
+            let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+            conn.send_event(false, window, EventMask::NO_EVENT, event)
+                .unwrap();
+            conn.flush().unwrap();
+            wait_until(
+                "the engine to notice its editor was closed",
+                Duration::from_secs(5),
+                || !editor_open(&mut c),
+            );
+        }
+        wait_until("the editor window to go", Duration::from_secs(5), || {
+            geometry(&conn, window).is_none() && geometry(&conn, gui).is_none()
+        });
+        sr.assert_running();
+        assert!(c.advances(100, 5), "the engine stopped playing");
+    }
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("opened the editor of Stagerack Editor (320×120)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_a_display_an_editor_is_refused_and_the_engine_plays_on() {
+    let server = JackServer::start(&unique_name("noeditor"), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let preset = preset(dir.path());
+    let mut sr = Stagerack::spawn_env(
+        &server.name,
+        &["--preset", &preset, "--control", sock.to_str().unwrap()],
+        &[("DISPLAY", "")],
+    );
+    let mut c = ControlSocket::connect(&sock, &mut sr);
+    let refused = c.request_any("open_editor", "\"rack\":0,\"index\":1", &["error"]);
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("Stagerack Editor") && message.contains("no display"),
+        "{message}"
+    );
+    assert!(!editor_open(&mut c));
+    assert!(c.advances(100, 5), "the engine stopped playing");
+    sr.assert_running();
+}
