@@ -1,4 +1,6 @@
-//! Bundle of `Stagerack Editor` (`org.stagerack.test.editor`).
+//! Bundle of `Stagerack Editor` (`org.stagerack.test.editor`; its GUI is
+//! X11, so the bundle exports it on Linux only).
+#[cfg(target_os = "linux")]
 clack_plugin::clack_export_entry!(
     clack_plugin::entry::SinglePluginEntry<stagerack_plugins_test::clap::editor::Editor>
 );

@@ -5,7 +5,10 @@
 //! a click in the editor makes the plugin ask for a bigger size and the
 //! window follows; closing it (by command, or as a window manager does)
 //! destroys the plugin's GUI and its window while the engine plays on.
-//! Without a display, opening an editor is refused with a clear message.
+//! The same for a VST3 editor (the VST3 probe's `IPlugView`). Without a
+//! display, opening an editor is refused with a clear message.
+
+mod vst3_common;
 
 use std::time::{Duration, Instant};
 
@@ -62,10 +65,12 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn editor_open(c: &mut ControlSocket) -> bool {
+/// Whether the editor of plugin 1 of rack 0 (named `name`) is open, as
+/// the engine's state says.
+fn editor_open(c: &mut ControlSocket, name: &str) -> bool {
     let state = c.request("get_state", "", "state");
     let plugin = &state["state"]["racks"][0]["plugins"][1];
-    assert_eq!(plugin["name"], "Stagerack Editor");
+    assert_eq!(plugin["name"], name);
     plugin["editor_open"].as_bool().unwrap()
 }
 
@@ -76,15 +81,45 @@ fn shot(display: &str, name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
+fn a_clap_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    editor_round_trip(&preset(dir.path()), "Stagerack Editor", "clap");
+}
+
+/// The VST3 probe's editor (IPlugView in our IPlugFrame, its timer on the
+/// IRunLoop it finds on the frame) follows the same drawing contract as the
+/// CLAP editor plugin (plugins-test/README.md).
+#[test]
+fn a_vst3_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = vst3_common::own_bundle("Stagerack VST3 Probe");
+    let id = vst3_common::class_of(&bundle).id;
+    let path = dir.path().join("vst3-editor.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "version = 1\nname = \"editor\"\n\n[[rack]]\nname = \"keys\"\n\n\
+             [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n\n\
+             [[rack.plugin]]\nformat = \"vst3\"\nid = \"{id}\"\npath = {:?}\n",
+            bundle.display().to_string()
+        ),
+    )
+    .unwrap();
+    editor_round_trip(path.to_str().unwrap(), "Stagerack VST3 Probe", "vst3");
+}
+
+/// Opens, checks, resizes, re-levels and closes (by command, then as a
+/// window manager does) the editor of plugin 1 of rack 0 of `preset`,
+/// named `name`, on a headless engine playing on a private JACK server
+/// under a private Xvfb. Screenshots are named after `tag`.
+fn editor_round_trip(preset: &str, name: &str, tag: &str) {
     let x = Xvfb::start();
-    let server = JackServer::start(&unique_name("editor"), 64);
+    let server = JackServer::start(&unique_name(&format!("editor-{tag}")), 64);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ctl.sock");
-    let preset = preset(dir.path());
     let mut sr = Stagerack::spawn_env(
         &server.name,
-        &["--preset", &preset, "--control", sock.to_str().unwrap()],
+        &["--preset", preset, "--control", sock.to_str().unwrap()],
         &[("DISPLAY", &x.display)],
     );
     assert!(
@@ -104,7 +139,7 @@ fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
         "the built-in synth has none"
     );
     assert_eq!(plugins[1]["has_editor"], true, "{state}");
-    assert!(!editor_open(&mut c));
+    assert!(!editor_open(&mut c, name));
 
     // The built-in synth has no editor of its own: a clear refusal.
     let refused = c.request_any("open_editor", "\"rack\":0,\"index\":0", &["error"]);
@@ -127,7 +162,7 @@ fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
                 Some(u64::from(INITIAL_SIZE.1))
             )
         );
-        assert!(editor_open(&mut c));
+        assert!(editor_open(&mut c, name));
         // The window exists at the plugin's size, with the plugin's own
         // window inside it, shown, drawing its background and level bar.
         wait_until("the editor window to show", Duration::from_secs(5), || {
@@ -145,7 +180,7 @@ fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
         });
         assert_eq!(pixel(&conn, gui, 3, 3), BACKGROUND);
         if round == 0 {
-            let path = shot(&x.display, "editor-open.png");
+            let path = shot(&x.display, &format!("editor-{tag}-open.png"));
             eprintln!("screenshot: {}", path.display());
 
             // A click in the editor: the plugin asks for its large size
@@ -190,12 +225,12 @@ fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
                 || pixel(&conn, gui, 10 + inner / 2 + 10, 50) == BACKGROUND,
             );
             assert_eq!(pixel(&conn, gui, 10 + inner / 2 - 10, 50), BAR);
-            let path = shot(&x.display, "editor-resized.png");
+            let path = shot(&x.display, &format!("editor-{tag}-resized.png"));
             eprintln!("screenshot: {}", path.display());
 
             // Closed by command: the plugin's GUI and the window are gone.
             c.request("close_editor", "\"rack\":0,\"index\":1", "ok");
-            assert!(!editor_open(&mut c));
+            assert!(!editor_open(&mut c, name));
         } else {
             // Closed as a window manager closes a window (WM_DELETE_WINDOW).
             let protocols = conn
@@ -217,7 +252,7 @@ fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
             wait_until(
                 "the engine to notice its editor was closed",
                 Duration::from_secs(5),
-                || !editor_open(&mut c),
+                || !editor_open(&mut c, name),
             );
         }
         wait_until("the editor window to go", Duration::from_secs(5), || {
@@ -229,7 +264,7 @@ fn a_plugin_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
     assert!(
-        stderr.contains("opened the editor of Stagerack Editor (320×120)"),
+        stderr.contains(&format!("opened the editor of {name} (320×120)")),
         "{stderr}"
     );
 }
@@ -252,7 +287,7 @@ fn without_a_display_an_editor_is_refused_and_the_engine_plays_on() {
         message.contains("Stagerack Editor") && message.contains("no display"),
         "{message}"
     );
-    assert!(!editor_open(&mut c));
+    assert!(!editor_open(&mut c, "Stagerack Editor"));
     assert!(c.advances(100, 5), "the engine stopped playing");
     sr.assert_running();
 }

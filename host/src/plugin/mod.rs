@@ -288,6 +288,12 @@ pub trait PluginInstance {
     /// afterwards. Does nothing when no editor exists. Main thread.
     fn destroy_editor(&mut self) {}
 
+    /// The host resized the editor's window as the plugin asked (VST3 then
+    /// calls `IPlugView::onSize`). Main thread.
+    fn editor_resized(&mut self, width: u32, height: u32) {
+        let _ = (width, height);
+    }
+
     /// Moves what the plugin asked of its open editor since the last call
     /// into `out`. Main thread.
     fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {

@@ -109,8 +109,11 @@ impl Session {
                 match *request {
                     EditorRequest::Resize(w, h) => {
                         if let Some(window) = slot.editor.as_mut() {
-                            if let Err(e) = window.resize(w, h) {
-                                tracing::warn!("{name}: editor resize to {w}×{h} failed: {e}");
+                            match window.resize(w, h) {
+                                Ok(()) => slot.instance.editor_resized(w, h),
+                                Err(e) => {
+                                    tracing::warn!("{name}: editor resize to {w}×{h} failed: {e}")
+                                }
                             }
                         }
                     }

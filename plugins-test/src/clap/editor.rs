@@ -13,6 +13,8 @@
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
 use super::common::{write_stereo_port, AtomicF64};
+use crate::level_window::LevelWindow;
+pub use crate::level_window::{BACKGROUND, BAR, INITIAL_SIZE, LARGE_SIZE};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::gui::{
     GuiApiType, GuiConfiguration, GuiSize, HostGui, PluginGui, PluginGuiImpl, Window,
@@ -27,13 +29,6 @@ use clack_plugin::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::fmt::Write as _;
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ChangeGCAux, ConfigureWindowAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask,
-    Rectangle, WindowClass,
-};
-use x11rb::protocol::Event as XEvent;
-use x11rb::rust_connection::RustConnection;
 
 /// CLAP id of the editor plugin.
 pub const ID: &str = "org.stagerack.test.editor";
@@ -42,15 +37,6 @@ pub const NAME: &str = "Stagerack Editor";
 
 /// Param `level`: output factor 0..1 (default 1).
 pub const PARAM_LEVEL: ClapId = ClapId::new(0);
-
-/// The editor's size when it opens (logical = physical pixels).
-pub const INITIAL_SIZE: (u32, u32) = (320, 120);
-/// The size a click in the editor asks the host for.
-pub const LARGE_SIZE: (u32, u32) = (480, 200);
-/// The editor's background, 0xRRGGBB (a 24-bit TrueColor visual).
-pub const BACKGROUND: u32 = 0x20_24_30;
-/// The level bar's colour, 0xRRGGBB.
-pub const BAR: u32 = 0xFF_88_00;
 
 /// The plugin type. See the module docs.
 pub struct Editor;
@@ -62,16 +48,11 @@ pub struct EditorShared {
 
 impl PluginShared<'_> for EditorShared {}
 
-/// The open GUI: its X connection and child window. Main thread.
+/// The created GUI: its window once a parent is set. Main thread.
 struct Gui {
-    conn: RustConnection,
-    window: Option<u32>,
-    gc: Option<u32>,
+    window: Option<LevelWindow>,
     size: (u32, u32),
-    visible: bool,
     timer: Option<TimerId>,
-    /// The level last drawn.
-    drawn: f64,
 }
 
 /// The plugin's main-thread half. Main thread.
@@ -270,64 +251,34 @@ fn x_error<E: std::error::Error + 'static>(e: E) -> PluginError {
 }
 
 impl EditorMainThread<'_> {
-    /// Draws the background and the level bar. Main thread.
+    /// Draws the level. Main thread.
     fn redraw(&self) {
-        let mut gui = self.gui.borrow_mut();
-        let Some(gui) = gui.as_mut() else { return };
-        let (Some(window), Some(gc)) = (gui.window, gui.gc) else {
-            return;
-        };
         let level = self.shared.level.load();
-        gui.drawn = level;
-        let (w, h) = gui.size;
-        let bar = (f64::from(w.saturating_sub(20)) * level).round() as u16;
-        let _ = gui
-            .conn
-            .change_gc(gc, &ChangeGCAux::new().foreground(BACKGROUND));
-        let _ = gui.conn.poly_fill_rectangle(
-            window,
-            gc,
-            &[Rectangle {
-                x: 0,
-                y: 0,
-                width: w as u16,
-                height: h as u16,
-            }],
-        );
-        let _ = gui.conn.change_gc(gc, &ChangeGCAux::new().foreground(BAR));
-        let _ = gui.conn.poly_fill_rectangle(
-            window,
-            gc,
-            &[Rectangle {
-                x: 10,
-                y: 10,
-                width: bar.max(1),
-                height: (h.saturating_sub(20)) as u16,
-            }],
-        );
-        let _ = gui.conn.flush();
+        if let Some(w) = self
+            .gui
+            .borrow_mut()
+            .as_mut()
+            .and_then(|g| g.window.as_mut())
+        {
+            w.draw(level);
+        }
     }
 
-    /// Reads the GUI's pending X events: redraws on expose, asks the host
-    /// for the large size on a click. Main thread.
+    /// Reads the GUI's pending X events: redraws on expose or a new level,
+    /// asks the host for the large size on a click. Main thread.
     fn handle_x_events(&self) {
-        let mut expose = false;
-        let mut click = false;
-        {
+        let level = self.shared.level.load();
+        let pending = {
             let gui = self.gui.borrow();
-            let Some(gui) = gui.as_ref() else { return };
-            while let Ok(Some(event)) = gui.conn.poll_for_event() {
-                match event {
-                    XEvent::Expose(_) => expose = true,
-                    XEvent::ButtonPress(_) => click = true,
-                    _ => {}
-                }
-            }
-            if (gui.drawn - self.shared.level.load()).abs() > 1e-9 {
-                expose = true;
-            }
-        }
-        if click {
+            let Some(w) = gui.as_ref().and_then(|g| g.window.as_ref()) else {
+                return;
+            };
+            let mut p = w.poll();
+            p.expose |= w.stale(level);
+            p
+        };
+        let mut expose = pending.expose;
+        if pending.click {
             let host = self.host.borrow();
             if let Some(gui_ext) = host.get_extension::<HostGui>() {
                 let (w, h) = LARGE_SIZE;
@@ -348,14 +299,8 @@ impl EditorMainThread<'_> {
         let mut gui = self.gui.borrow_mut();
         let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
         gui.size = (width, height);
-        if let Some(window) = gui.window {
-            gui.conn
-                .configure_window(
-                    window,
-                    &ConfigureWindowAux::new().width(width).height(height),
-                )
-                .map_err(x_error)?;
-            gui.conn.flush().map_err(x_error)?;
+        if let Some(w) = gui.window.as_mut() {
+            w.resize(width, height).map_err(x_error)?;
         }
         Ok(())
     }
@@ -386,19 +331,14 @@ impl PluginGuiImpl for EditorMainThread<'_> {
         if self.gui.borrow().is_some() {
             return Err(PluginError::Message("the GUI exists already"));
         }
-        let (conn, _screen) = x11rb::connect(None).map_err(x_error)?;
         let host = self.host.borrow();
         let timer = host
             .get_extension::<HostTimer>()
             .and_then(|t| t.register_timer(&host, 20).ok());
         *self.gui.borrow_mut() = Some(Gui {
-            conn,
             window: None,
-            gc: None,
             size: INITIAL_SIZE,
-            visible: false,
             timer,
-            drawn: -1.0,
         });
         Ok(())
     }
@@ -407,13 +347,7 @@ impl PluginGuiImpl for EditorMainThread<'_> {
         let Some(gui) = self.gui.borrow_mut().take() else {
             return;
         };
-        if let Some(window) = gui.window {
-            let _ = gui.conn.destroy_window(window);
-        }
-        if let Some(gc) = gui.gc {
-            let _ = gui.conn.free_gc(gc);
-        }
-        let _ = gui.conn.flush();
+        drop(gui.window);
         if let Some(timer) = gui.timer {
             let host = self.host.borrow();
             if let Some(t) = host.get_extension::<HostTimer>() {
@@ -444,32 +378,7 @@ impl PluginGuiImpl for EditorMainThread<'_> {
             .ok_or(PluginError::Message("not an X11 window"))?;
         let mut gui = self.gui.borrow_mut();
         let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
-        let id = gui.conn.generate_id().map_err(x_error)?;
-        let (w, h) = gui.size;
-        gui.conn
-            .create_window(
-                x11rb::COPY_DEPTH_FROM_PARENT,
-                id,
-                parent as u32,
-                0,
-                0,
-                w as u16,
-                h as u16,
-                0,
-                WindowClass::INPUT_OUTPUT,
-                x11rb::COPY_FROM_PARENT,
-                &CreateWindowAux::new()
-                    .background_pixel(BACKGROUND)
-                    .event_mask(EventMask::EXPOSURE | EventMask::BUTTON_PRESS),
-            )
-            .map_err(x_error)?;
-        let gc = gui.conn.generate_id().map_err(x_error)?;
-        gui.conn
-            .create_gc(gc, id, &CreateGCAux::new().foreground(BAR))
-            .map_err(x_error)?;
-        gui.conn.flush().map_err(x_error)?;
-        gui.window = Some(id);
-        gui.gc = Some(gc);
+        gui.window = Some(LevelWindow::open(parent as u32, gui.size).map_err(x_error)?);
         Ok(())
     }
 
@@ -479,25 +388,22 @@ impl PluginGuiImpl for EditorMainThread<'_> {
 
     fn show(&self) -> Result<(), PluginError> {
         {
-            let mut gui = self.gui.borrow_mut();
-            let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
-            let window = gui.window.ok_or(PluginError::Message("no parent set"))?;
-            gui.conn.map_window(window).map_err(x_error)?;
-            gui.conn.flush().map_err(x_error)?;
-            gui.visible = true;
+            let gui = self.gui.borrow();
+            let w = gui
+                .as_ref()
+                .and_then(|g| g.window.as_ref())
+                .ok_or(PluginError::Message("no parent set"))?;
+            w.set_visible(true).map_err(x_error)?;
         }
         self.redraw();
         Ok(())
     }
 
     fn hide(&self) -> Result<(), PluginError> {
-        let mut gui = self.gui.borrow_mut();
-        let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
-        if let Some(window) = gui.window {
-            gui.conn.unmap_window(window).map_err(x_error)?;
-            gui.conn.flush().map_err(x_error)?;
+        let gui = self.gui.borrow();
+        if let Some(w) = gui.as_ref().and_then(|g| g.window.as_ref()) {
+            w.set_visible(false).map_err(x_error)?;
         }
-        gui.visible = false;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod bad;
 pub mod common;
+#[cfg(target_os = "linux")]
 pub mod editor;
 pub mod gain;
 pub mod misbehave;

@@ -29,6 +29,9 @@
 //! class from `Stagerack VST3 Gain.so`, the Bad classes from
 //! `Stagerack VST3 Bad.so` (all when the name says none of these).
 //!
+//! The probe's controller has an editor (`createView("editor")`, Linux
+//! X11 only, see `view.rs`): a level bar in a child window of the host's.
+//!
 //! Every entry point from the host runs inside `catch_unwind`.
 
 #![allow(non_snake_case)]
@@ -41,6 +44,9 @@ use std::sync::Mutex;
 use vst3::Steinberg::Vst::*;
 use vst3::Steinberg::*;
 use vst3::{uid, Class, ComPtr, ComRef, ComWrapper, Interface};
+
+#[cfg(target_os = "linux")]
+mod view;
 
 const PROBE_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000001);
 const PROBE_CTRL_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000002);
@@ -531,7 +537,8 @@ impl IConnectionPointTrait for ProbeComponent {
 // Probe: controller
 
 struct ProbeController {
-    level: AtomicU64,
+    /// Shared with its editor views, which draw it.
+    level: std::sync::Arc<AtomicU64>,
     host: Mutex<Option<ComPtr<IHostApplication>>>,
     peer: Mutex<Option<ComPtr<IConnectionPoint>>>,
 }
@@ -665,8 +672,18 @@ impl IEditControllerTrait for ProbeController {
         kResultOk
     }
 
-    unsafe fn createView(&self, _name: *const c_char) -> *mut IPlugView {
-        std::ptr::null_mut()
+    /// The editor (`view.rs`) on Linux; no view elsewhere.
+    unsafe fn createView(&self, name: *const c_char) -> *mut IPlugView {
+        guard(std::ptr::null_mut(), || {
+            // SAFETY: a possibly-null NUL-terminated view name, checked.
+            let editor = !name.is_null() && unsafe { CStr::from_ptr(name) }.to_bytes() == b"editor";
+            #[cfg(target_os = "linux")]
+            if editor {
+                return view::create(self.level.clone());
+            }
+            let _ = editor;
+            std::ptr::null_mut()
+        })
     }
 }
 
@@ -1213,7 +1230,7 @@ impl IPluginFactoryTrait for Factory {
                 .to_com_ptr::<FUnknown>()
             } else if cid == PROBE_CTRL_CID {
                 ComWrapper::new(ProbeController {
-                    level: AtomicU64::new(1f64.to_bits()),
+                    level: std::sync::Arc::new(AtomicU64::new(1f64.to_bits())),
                     host: Mutex::new(None),
                     peer: Mutex::new(None),
                 })

@@ -37,6 +37,7 @@ mod events_out;
 mod module;
 #[cfg(target_os = "linux")]
 mod runloop;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -252,6 +253,11 @@ pub struct Vst3Instance {
     restart_requested: bool,
     last_config: Option<ProcessConfig>,
     module: Option<Rc<Module>>,
+    /// The open editor (`view.rs`).
+    editor: Option<view::Vst3Editor>,
+    /// Whether the controller has an editor for this platform's windows
+    /// (asked once, by creating and releasing a view).
+    editor_support: std::cell::Cell<Option<bool>>,
 }
 
 fn check(
@@ -327,6 +333,8 @@ impl Vst3Instance {
             restart_requested: false,
             last_config: None,
             module: Some(module.clone()),
+            editor: None,
+            editor_support: std::cell::Cell::new(None),
         };
         // SAFETY: first call on a fresh component, with our host context.
         check(
@@ -539,9 +547,85 @@ impl Buses {
     }
 }
 
+impl Vst3Instance {
+    /// A new editor view of `controller`, with our frame. Main thread.
+    fn new_editor(&self, controller: &ComPtr<sv::IEditController>) -> Option<view::Vst3Editor> {
+        view::Vst3Editor::create(
+            controller,
+            #[cfg(target_os = "linux")]
+            self.host.to_com_ptr::<vst3::Steinberg::Linux::IRunLoop>(),
+        )
+    }
+}
+
 impl PluginInstance for Vst3Instance {
     fn descriptor(&self) -> &PluginDescriptor {
         &self.descriptor
+    }
+
+    fn has_editor(&self) -> bool {
+        if self.editor.is_some() {
+            return true;
+        }
+        if let Some(known) = self.editor_support.get() {
+            return known;
+        }
+        let supported = self
+            .controller
+            .as_ref()
+            .and_then(|c| self.new_editor(c))
+            .map(view::Vst3Editor::close)
+            .is_some();
+        self.editor_support.set(Some(supported));
+        supported
+    }
+
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        let fail = |reason: &str| PluginError::Other {
+            plugin: self.descriptor.name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        if self.editor.is_some() {
+            return Err(fail("is open already"));
+        }
+        let editor = self
+            .controller
+            .as_ref()
+            .and_then(|c| self.new_editor(c))
+            .ok_or_else(|| fail("is missing: it has no view for this platform's windows"))?;
+        let size = editor.size();
+        self.editor = Some(editor);
+        Ok(size)
+    }
+
+    fn attach_editor(&mut self, parent: crate::editor::ParentWindow) -> Result<(), PluginError> {
+        let name = self.descriptor.name.clone();
+        let editor = self.editor.as_mut().ok_or_else(|| PluginError::Other {
+            plugin: name.clone(),
+            reason: "its editor was not created".into(),
+        })?;
+        editor.attach(parent).map_err(|reason| PluginError::Other {
+            plugin: name,
+            reason: format!("its editor refused its window: {reason}"),
+        })
+    }
+
+    fn destroy_editor(&mut self) {
+        if let Some(editor) = self.editor.take() {
+            editor.close();
+        }
+    }
+
+    fn take_editor_requests(&mut self, out: &mut Vec<crate::plugin::EditorRequest>) {
+        if let Some((w, h)) = self.editor.as_ref().and_then(view::Vst3Editor::take_resize) {
+            out.push(crate::plugin::EditorRequest::Resize(w, h));
+        }
+    }
+
+    fn editor_resized(&mut self, width: u32, height: u32) {
+        if let Some(editor) = &self.editor {
+            editor.resized(width, height);
+        }
     }
 
     fn params(&self) -> Vec<ParamInfo> {
@@ -978,6 +1062,8 @@ impl Vst3Instance {
 
 impl Drop for Vst3Instance {
     fn drop(&mut self) {
+        // The view goes before the controller does.
+        self.destroy_editor();
         if self.active {
             if let Some(c) = &self.component {
                 // SAFETY: plain call; main thread.
