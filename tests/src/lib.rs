@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod bench;
 pub mod control;
 pub mod jack;
 pub mod xvfb;

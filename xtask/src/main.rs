@@ -8,7 +8,11 @@
 //!   bundle paths, one per line, on stdout.
 //! - `bundle-vst3 [--release]`: build the VST3 test plugins into
 //!   `target/bundles/vst3/`.
+//! - `bench`: every benchmark (release build): host overhead, pedalboard,
+//!   MIDI timing on JACK, switching, scanning, start-up, load; prints the
+//!   table and writes `docs/BENCHMARKS.md` (see `src/bench.rs`).
 
+mod bench;
 mod bundle;
 mod bundle_vst3;
 mod demo_midi;
@@ -84,9 +88,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bench") => match bench::run(&workspace_root()) {
+            Ok(report) => {
+                println!("{report}");
+                eprintln!("wrote docs/BENCHMARKS.md");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
             eprintln!(
-                "usage: cargo xtask demo-midi | bundle [--release] | bundle-vst3 [--release]"
+                "usage: cargo xtask demo-midi | bundle [--release] | bundle-vst3 [--release] | bench"
             );
             ExitCode::FAILURE
         }

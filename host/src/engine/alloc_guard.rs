@@ -71,28 +71,35 @@ pub struct GuardedAllocator;
 // GlobalAlloc contract is upheld by the system allocator.
 unsafe impl GlobalAlloc for GuardedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // Always evaluated: it counts a plugin's allocation.
         let in_plugin = if C_ALLOCS_COUNTED {
             counting()
         } else {
             counted()
         };
-        if in_plugin || std::thread::panicking() || cfg!(not(debug_assertions)) {
+        // `AllocDisabler` exists in debug builds only (assert_no_alloc's
+        // `disable_release`).
+        #[cfg(debug_assertions)]
+        if !in_plugin && !std::thread::panicking() {
             // SAFETY: forwarded with the caller's layout.
-            unsafe { System.alloc(layout) }
-        } else {
-            // SAFETY: forwarded with the caller's layout.
-            unsafe { assert_no_alloc::AllocDisabler.alloc(layout) }
+            return unsafe { assert_no_alloc::AllocDisabler.alloc(layout) };
         }
+        let _ = in_plugin;
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if counted() || std::thread::panicking() || cfg!(not(debug_assertions)) {
+        let in_plugin = counted();
+        #[cfg(debug_assertions)]
+        if !in_plugin && !std::thread::panicking() {
             // SAFETY: `ptr` was allocated by System (directly or via AllocDisabler).
-            unsafe { System.dealloc(ptr, layout) }
-        } else {
-            // SAFETY: as above.
-            unsafe { assert_no_alloc::AllocDisabler.dealloc(ptr, layout) }
+            unsafe { assert_no_alloc::AllocDisabler.dealloc(ptr, layout) };
+            return;
         }
+        let _ = in_plugin;
+        // SAFETY: `ptr` was allocated by System (directly or via AllocDisabler).
+        unsafe { System.dealloc(ptr, layout) }
     }
 }
 

@@ -514,7 +514,7 @@ impl Plan {
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
             // Sustained DC (a stuck plugin, a broken synth) counts as bad
             // output too.
-            let mean = (l.iter().sum::<f32>() + r.iter().sum::<f32>()) / (2 * frames) as f32;
+            let mean = (super::sum(l) + super::sum(r)) / (2 * frames) as f32;
             if mean.abs() > DC_FAULT_LEVEL && (rack.dc_frames == 0 || mean.signum() == rack.dc_sign)
             {
                 rack.dc_sign = mean.signum();

@@ -42,7 +42,6 @@ mod view;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use vst3::Steinberg as sb;
 use vst3::Steinberg::kResultOk;
@@ -1054,7 +1053,7 @@ impl Vst3Instance {
             ctx,
             offline: config.offline,
             max_block,
-            started: Instant::now(),
+            started: quanta::Instant::now(),
             processing: false,
         }))
     }
@@ -1115,7 +1114,7 @@ struct Vst3Processor {
     ctx: sv::ProcessContext,
     offline: bool,
     max_block: usize,
-    started: Instant,
+    started: quanta::Instant,
     processing: bool,
 }
 

@@ -1,0 +1,36 @@
+//! The in-process measurements of `cargo xtask bench` (see
+//! xtask/src/bench.rs, which runs them and writes docs/BENCHMARKS.md).
+//! Each subcommand prints one JSON line on stdout:
+//!
+//! - `overhead FRAMES [zam]`: 16 racks × 4 test gains (or ZamComp), CLAP
+//!   and VST3, through the engine vs. the same instances' `process` called
+//!   directly in a loop.
+//! - `peer BLOCK SECONDS`: the VST3 probe playing a fixed note sequence into
+//!   two VST3 gains, rendered offline (the peer host renders the same).
+//! - `midi NOTES`: MIDI to audio on a private JACK dummy server, native and
+//!   steady mode.
+//! - `switch`: a setlist switch: frames from trigger to new sound, samples
+//!   dropped or repeated, the switch buffer's cost against the median.
+//! - `startup PRESET`: `stagerack --preset PRESET` on JACK until its first
+//!   processed buffer.
+//! - `load PRESET MIDI_OR_HEAVY SECONDS`: per-buffer DSP load at 64 frames.
+
+use stagerack_tests::bench::{load, midi, overhead, peer, startup, switch};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    let out = match arg(0).as_str() {
+        "overhead" => overhead(arg(1).parse().unwrap_or(64), &arg(2)),
+        "peer" => peer(arg(1).parse().unwrap_or(64), arg(2).parse().unwrap_or(10.0)),
+        "midi" => midi(arg(1).parse().unwrap_or(1000)),
+        "switch" => switch(),
+        "startup" => startup(&arg(1)),
+        "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0)),
+        other => {
+            eprintln!("unknown bench `{other}`: overhead|peer|midi|switch|startup|load");
+            std::process::exit(2);
+        }
+    };
+    println!("{out}");
+}

@@ -1,0 +1,520 @@
+//! The in-process measurements of `cargo xtask bench` (run through
+//! `tests/examples/bench.rs`; see xtask/src/bench.rs, which writes
+//! docs/BENCHMARKS.md). Each returns its figures as JSON. Some are also
+//! held to their targets by tests/tests/bench_targets.rs.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stagerack::engine::{EngineConfig, EntryTrigger, QueueCapacities, SwitchTable};
+use stagerack::io::offline::{render_offline, OfflineJob};
+use stagerack::midi::file::SampleEvent;
+use stagerack::midi::{Event, EventBuffer};
+use stagerack::plugin::loader::load_plugin;
+use stagerack::plugin::{AudioProcessor, Block, PluginFormat, ProcessConfig, Transport};
+use stagerack::preset::{parse_preset, PluginDef, Preset, RackDef};
+use stagerack::session::Session;
+
+use crate::jack::{preset, unique_name, JackServer, Stagerack, TimingRig};
+
+const RATE: f64 = 48_000.0;
+
+/// A MIDI message at an absolute frame.
+fn midi_at(frame: u64, bytes: [u8; 3]) -> SampleEvent {
+    SampleEvent {
+        frame,
+        event: Event::from_midi(&bytes).expect("a valid MIDI message"),
+    }
+}
+
+/// Moves `events[next..]` due in the 64-frame block at `pos` into `out`
+/// (cleared first) as block offsets; returns the next index.
+fn block_events(
+    events: &[SampleEvent],
+    mut next: usize,
+    pos: u64,
+    out: &mut Vec<stagerack::midi::TimedEvent>,
+) -> usize {
+    out.clear();
+    while next < events.len() && events[next].frame < pos + 64 {
+        out.push(stagerack::midi::TimedEvent::new(
+            (events[next].frame - pos) as u32,
+            events[next].event,
+        ));
+        next += 1;
+    }
+    next
+}
+
+fn config(block: usize) -> EngineConfig {
+    EngineConfig {
+        sample_rate: RATE,
+        max_block: block,
+        queues: QueueCapacities::default(),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn noise(frames: usize) -> Vec<f32> {
+    let mut seed = 1u32;
+    (0..frames)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 0.5 - 0.25
+        })
+        .collect()
+}
+
+/// Our VST3 test bundle `name` and its first class id.
+fn vst3(name: &str) -> (PathBuf, String) {
+    let bundle = crate::workspace_root()
+        .join("target/bundles/vst3")
+        .join(format!("{name}.vst3"));
+    assert!(
+        bundle.exists(),
+        "{} is missing: run `cargo xtask bundle-vst3`",
+        bundle.display()
+    );
+    let id = stagerack::plugin::vst3::list_vst3_classes(&bundle)
+        .expect("list the VST3 classes")
+        .remove(0)
+        .id;
+    (bundle, id)
+}
+
+fn plugin(format: PluginFormat, id: &str, path: &Path) -> PluginDef {
+    let mut def = PluginDef::builtin(id);
+    def.format = format;
+    def.path = Some(path.to_owned());
+    def
+}
+
+/// The 4 plugins of one rack: CLAP, VST3, CLAP, VST3 — our test gains, or
+/// with `zam`, zam-plugins' ZamComp (a real compressor, ~10× the work).
+fn gains(kind: &str) -> Vec<PluginDef> {
+    if kind == "zam" {
+        let (vst, vid) = {
+            let b = PathBuf::from("/usr/lib/vst3/ZamComp.vst3");
+            let id = stagerack::plugin::vst3::list_vst3_classes(&b)
+                .expect("zam-plugins' ZamComp.vst3 (scripts/ensure-deps test)")
+                .remove(0)
+                .id;
+            (b, id)
+        };
+        let clap = PathBuf::from("/usr/lib/clap/ZamComp.clap");
+        return (0..4)
+            .map(|i| {
+                if i % 2 == 0 {
+                    plugin(PluginFormat::Clap, "com.zamaudio.ZamComp", &clap)
+                } else {
+                    plugin(PluginFormat::Vst3, &vid, &vst)
+                }
+            })
+            .collect();
+    }
+    let clap = crate::clap_bundle("stagerack-gain");
+    let (vst, vid) = vst3("Stagerack VST3 Gain");
+    (0..4)
+        .map(|i| {
+            if i % 2 == 0 {
+                plugin(PluginFormat::Clap, "org.stagerack.test.gain", &clap)
+            } else {
+                plugin(PluginFormat::Vst3, &vid, &vst)
+            }
+        })
+        .collect()
+}
+
+/// Host overhead: engine vs. direct calls, alternating rounds, medians.
+pub fn overhead(frames: usize, kind: &str) -> serde_json::Value {
+    let preset = Preset {
+        version: 1,
+        name: "overhead".into(),
+        tempo: None,
+        racks: (0..16)
+            .map(|i| RackDef::new(&format!("rack {i}"), gains(kind)))
+            .collect(),
+        master: None,
+    };
+    let (mut session, mut engine) = Session::new(&preset, config(frames), true).unwrap();
+    let input = noise(frames);
+    let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+    engine.process(&[], Some([&input, &input]), &mut l, &mut r);
+    session.pump();
+
+    // The same 64 plugins, loaded and activated on their own, called in
+    // the same order with the same buffers: 16 chains of 4, summed.
+    let pc = ProcessConfig {
+        sample_rate: RATE,
+        min_block: 1,
+        max_block: frames as u32,
+        offline: true,
+    };
+    let mut instances = Vec::new();
+    let mut procs: Vec<Box<dyn AudioProcessor>> = Vec::new();
+    for _ in 0..16 {
+        for def in gains(kind) {
+            let mut inst = load_plugin(&def).expect("load a gain");
+            procs.push(inst.activate(&pc).expect("activate a gain"));
+            instances.push(inst);
+        }
+    }
+    let transport = Transport {
+        tempo: 120.0,
+        playing: true,
+        steady_frames: 0,
+        sample_rate: RATE,
+    };
+    let mut out_events = EventBuffer::with_capacity(256);
+    let (mut rl, mut rr) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+    let mut direct = |l: &mut [f32], r: &mut [f32]| {
+        l.fill(0.0);
+        r.fill(0.0);
+        for chain in procs.chunks_mut(4) {
+            rl.copy_from_slice(&input);
+            rr.copy_from_slice(&input);
+            for p in chain.iter_mut() {
+                out_events.clear();
+                let mut block = Block {
+                    frames,
+                    left: &mut rl,
+                    right: &mut rr,
+                    events: &[],
+                    out_events: &mut out_events,
+                    transport: &transport,
+                };
+                p.process(&mut block);
+            }
+            for (o, x) in l.iter_mut().zip(&rl) {
+                *o += x;
+            }
+            for (o, x) in r.iter_mut().zip(&rr) {
+                *o += x;
+            }
+        }
+    };
+    let per_round = (2.0 * RATE / frames as f64) as usize; // 2 s of audio
+    let (mut e_ns, mut d_ns) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let t = Instant::now();
+        for _ in 0..per_round {
+            engine.process(&[], Some([&input, &input]), &mut l, &mut r);
+        }
+        e_ns.push(t.elapsed().as_nanos() as f64 / per_round as f64);
+        let t = Instant::now();
+        for _ in 0..per_round {
+            direct(&mut l, &mut r);
+        }
+        d_ns.push(t.elapsed().as_nanos() as f64 / per_round as f64);
+        session.pump();
+    }
+    let (e, d) = (median(&mut e_ns), median(&mut d_ns));
+    let period_ns = frames as f64 / RATE * 1e9;
+    for (inst, p) in instances.iter_mut().zip(procs) {
+        inst.deactivate(p);
+    }
+    session.shutdown(engine);
+    json!({
+        "plugins": if kind == "zam" { "ZamComp" } else { "test gain" },
+        "frames": frames,
+        "engine_ns": e,
+        "direct_ns": d,
+        "ratio": e / d,
+        "overhead_ns": e - d,
+        "overhead_pct_of_period": (e - d) / period_ns * 100.0,
+    })
+}
+
+/// The peer-host chain: VST3 probe (a note every 1000 frames) → two VST3
+/// gains, rendered offline; the render loop timed (loading excluded).
+pub fn peer(block: usize, seconds: f64) -> serde_json::Value {
+    let (pb, pid) = vst3("Stagerack VST3 Probe");
+    let (gb, gid) = vst3("Stagerack VST3 Gain");
+    let text = format!(
+        "version = 1\nname = \"peer\"\n[[rack]]\nname = \"r\"\n\
+         [[rack.plugin]]\nformat = \"vst3\"\nid = \"{pid}\"\npath = {:?}\n\
+         [[rack.plugin]]\nformat = \"vst3\"\nid = \"{gid}\"\npath = {:?}\n\
+         [[rack.plugin]]\nformat = \"vst3\"\nid = \"{gid}\"\npath = {:?}\n",
+        pb.display().to_string(),
+        gb.display().to_string(),
+        gb.display().to_string()
+    );
+    let preset = parse_preset(&text, Path::new("peer.toml")).unwrap();
+    let frames = (seconds * RATE) as u64;
+    let events: Vec<SampleEvent> = (0..frames / 1000)
+        .map(|k| midi_at(k * 1000, [0x90, 36 + (k % 48) as u8, 1 + (k % 127) as u8]))
+        .collect();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let (session, mut engine) = Session::new(&preset, config(block), true).unwrap();
+        let job = OfflineJob {
+            events: &events,
+            input: None,
+            block,
+            min_frames: frames,
+            max_tail_frames: 0,
+            silence_frames: 0,
+        };
+        let t = Instant::now();
+        let out = render_offline(&mut engine, &job, |_| {});
+        times.push(t.elapsed().as_secs_f64());
+        assert_eq!(out.left.len() as u64, frames);
+        session.shutdown(engine);
+    }
+    json!({ "block": block, "seconds_audio": seconds, "render_s": median(&mut times) })
+}
+
+/// MIDI to audio on JACK: native, then steady (clock) mode.
+pub fn midi(notes: u32) -> serde_json::Value {
+    let period = 64u32;
+    let mut results = serde_json::Map::new();
+    for (mode, extra) in [
+        ("native", &[][..]),
+        (
+            "steady",
+            &["--midi-source", "clock", "--midi-timing", "steady"][..],
+        ),
+    ] {
+        let server = JackServer::start(&unique_name(&format!("bench-{mode}")), period);
+        let probe = preset("probe.toml");
+        let mut args = vec!["--preset", probe.as_str()];
+        args.extend_from_slice(extra);
+        let mut sr = Stagerack::spawn(&server.name, &args);
+        let rig = TimingRig::start(&server.name, notes as usize + 16);
+        let watch = crate::jack::open_client(&server.name, "bench-watch");
+        assert!(crate::jack::wait_for_port(
+            &watch,
+            "stagerack:midi_in",
+            Duration::from_secs(30)
+        ));
+        rig.connect("stagerack");
+        std::thread::sleep(Duration::from_secs(2));
+        let report = rig.run(notes, period);
+        sr.assert_running();
+        let _ = sr.stop();
+        // Notes judged: those outside cycles an xrun or a late JACK cycle
+        // disturbed (as in the tests).
+        let judged: Vec<f64> = report
+            .notes
+            .iter()
+            .zip(&report.sent_frames)
+            .filter(|((_, lost, _), sent)| {
+                !lost
+                    && !report
+                        .clock_breaks
+                        .iter()
+                        .any(|&b| (i64::from(b.wrapping_sub(**sent) as i32)).abs() <= 3 * 64)
+            })
+            .filter_map(|((found, _, _), _)| found.map(|d| d as f64))
+            .collect();
+        let mut sorted = judged.clone();
+        let latency = if sorted.is_empty() {
+            f64::NAN
+        } else {
+            median(&mut sorted)
+        };
+        let jitter = judged
+            .iter()
+            .map(|d| (d - latency).abs())
+            .fold(0.0, f64::max);
+        results.insert(
+            mode.into(),
+            json!({
+                "notes": report.sent,
+                "judged": judged.len(),
+                "latency_frames": latency,
+                "jitter_frames": jitter,
+                "xruns": report.xruns,
+            }),
+        );
+    }
+    serde_json::Value::Object(results)
+}
+
+/// A setlist switch at a known frame, block 64: trigger to new sound,
+/// continuity (the switched render equals the two presets rendered apart,
+/// summed), and the switch buffer's cost against the median buffer.
+pub fn switch() -> serde_json::Value {
+    let a = parse_preset(
+        "version = 1\nname = \"A\"\n[[rack]]\nname = \"pad\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\nparams = { release = 0.2, level = -20.0 }\n",
+        Path::new("a.toml"),
+    )
+    .unwrap();
+    let b = parse_preset(
+        "version = 1\nname = \"B\"\n[[rack]]\nname = \"probe\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n[[rack]]\nname = \"lead\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n",
+        Path::new("b.toml"),
+    )
+    .unwrap();
+    let table = SwitchTable {
+        entries: vec![
+            EntryTrigger {
+                program: Some(10),
+                bank: None,
+                note: None,
+            },
+            EntryTrigger {
+                program: Some(11),
+                bank: None,
+                note: None,
+            },
+        ],
+        max_tail_frames: 48_000 * 5,
+        ..SwitchTable::default()
+    };
+    let switch_at = 48_000u64 + 17;
+    let note = |frame, key| midi_at(frame, [0x90, key, 100]);
+    let before = vec![note(100, 48), note(200, 55)];
+    let after = vec![note(switch_at, 60)];
+    let mut all = before.clone();
+    all.push(SampleEvent {
+        frame: switch_at,
+        event: Event::from_midi(&[0xC0, 11]).expect("program change"),
+    });
+    all.extend(after.iter().copied());
+    let frames = 96_000u64;
+    let render = |presets: &[Preset], events: &[SampleEvent], timed: bool| {
+        let (mut session, mut engine) =
+            Session::with_presets(presets, table.clone(), config(64), true).unwrap();
+        let mut times = Vec::new();
+        let mut out = (Vec::new(), Vec::new());
+        let mut pos = 0u64;
+        let mut next = 0;
+        let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+        let mut evs = Vec::with_capacity(64);
+        while pos < frames {
+            session.pump();
+            next = block_events(events, next, pos, &mut evs);
+            let t = Instant::now();
+            engine.process(&evs, None, &mut l, &mut r);
+            if timed {
+                times.push((pos, t.elapsed().as_nanos() as f64));
+            }
+            out.0.extend_from_slice(&l);
+            out.1.extend_from_slice(&r);
+            pos += 64;
+        }
+        session.shutdown(engine);
+        (out, times)
+    };
+    let ((sw_l, _), times) = render(&[a.clone(), b.clone()], &all, true);
+    let ((a_l, _), _) = render(std::slice::from_ref(&a), &before, false);
+    let ((b_l, _), _) = render(std::slice::from_ref(&b), &after, false);
+    let differing = (0..frames as usize)
+        .filter(|&i| sw_l[i] != a_l[i] + b_l[i])
+        .count();
+    // The probe of B writes an impulse on the note's exact sample.
+    let first_new = (0..frames as usize).find(|&i| b_l[i] != 0.0 && sw_l[i] != a_l[i]);
+    let trigger_to_sound = first_new.map(|i| i as i64 - switch_at as i64);
+    // The worst buffer from the switch on, over the next 20 (the old
+    // preset ringing while the new one starts).
+    let switch_buffer = times
+        .iter()
+        .filter(|(p, _)| *p + 64 > switch_at && *p < switch_at + 21 * 64)
+        .map(|(_, t)| *t)
+        .fold(f64::NAN, f64::max);
+    let mut all_t: Vec<f64> = times.iter().map(|(_, t)| *t).collect();
+    let med = median(&mut all_t);
+    json!({
+        "trigger_to_sound_frames": trigger_to_sound,
+        "samples_differing_from_the_two_presets_apart": differing,
+        "switch_buffer_ns": switch_buffer,
+        "median_buffer_ns": med,
+        "switch_over_median": switch_buffer / med,
+    })
+}
+
+/// `stagerack --preset PRESET` on a private JACK server until it reports
+/// its first processed buffer; median of 5 starts, in ms.
+pub fn startup(preset_path: &str) -> serde_json::Value {
+    let mut times = Vec::new();
+    for k in 0..5 {
+        let server = JackServer::start(&unique_name(&format!("bench-start{k}")), 64);
+        let t = Instant::now();
+        let mut sr = Stagerack::spawn(&server.name, &["--preset", preset_path]);
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if sr.stderr().contains("first buffer processed") {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                break;
+            }
+            sr.assert_running();
+            assert!(Instant::now() < end, "no first buffer:\n{}", sr.stderr());
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let _ = sr.stop();
+    }
+    json!({ "preset": preset_path, "first_buffer_ms": median(&mut times) })
+}
+
+/// Per-buffer DSP load (process time / period) at 64 frames over
+/// `seconds` of audio: the demo preset with its MIDI file, or `heavy`:
+/// every rack of the preset holding 16-note chords, re-struck each second.
+pub fn load(preset_path: &str, midi: &str, seconds: f64) -> serde_json::Value {
+    let preset = stagerack::preset::load_preset(Path::new(preset_path)).unwrap();
+    let frames = (seconds * RATE) as u64;
+    let events: Vec<SampleEvent> = if midi == "heavy" {
+        (0..seconds as u64)
+            .flat_map(|s| {
+                (0..16u8).flat_map(move |k| {
+                    let key = 36 + k * 4;
+                    [
+                        midi_at(s * 48_000 + u64::from(k), [0x90, key, 100]),
+                        midi_at(s * 48_000 + 40_000 + u64::from(k), [0x80, key, 0]),
+                    ]
+                })
+            })
+            .collect()
+    } else {
+        let song = stagerack::midi::file::read_midi_file(Path::new(midi), RATE).unwrap();
+        let len = song.last().map_or(1, |e| e.frame + 48_000);
+        // Loop the song over the whole time.
+        (0..frames / len + 1)
+            .flat_map(|k| {
+                song.iter().map(move |e| SampleEvent {
+                    frame: e.frame + k * len,
+                    event: e.event,
+                })
+            })
+            .filter(|e| e.frame < frames)
+            .collect()
+    };
+    let mut events = events;
+    events.sort_by_key(|e| e.frame);
+    let (mut session, mut engine) = Session::new(&preset, config(64), true).unwrap();
+    let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+    let mut evs = Vec::with_capacity(256);
+    let mut next = 0;
+    let mut loads = Vec::with_capacity(frames as usize / 64);
+    let period_ns = 64.0 / RATE * 1e9;
+    let mut pos = 0u64;
+    while pos < frames {
+        if pos % 4096 == 0 {
+            session.pump();
+        }
+        next = block_events(&events, next, pos, &mut evs);
+        let t = Instant::now();
+        engine.process(&evs, None, &mut l, &mut r);
+        loads.push(t.elapsed().as_nanos() as f64 / period_ns * 100.0);
+        pos += 64;
+    }
+    session.shutdown(engine);
+    let max = loads.iter().copied().fold(0.0, f64::max);
+    json!({
+        "preset": preset_path,
+        "midi": midi,
+        "buffers": loads.len(),
+        "median_pct": percentile(&mut loads, 0.5),
+        "p99_pct": percentile(&mut loads, 0.99),
+        "max_pct": max,
+    })
+}
