@@ -16,8 +16,10 @@ fn overhead_and_switching_meet_their_targets() {
 fn engine_overhead_around_64_plugins_is_under_1_percent_of_the_period() {
     let o = overhead(64, "");
     eprintln!("{o}");
-    let pct = o["overhead_pct_of_period"].as_f64().unwrap();
-    let ratio = o["ratio"].as_f64().unwrap();
+    // The fastest of 15 alternating rounds of each: a busy neighbour only
+    // adds time, so these are the costs without interference.
+    let pct = o["overhead_min_pct_of_period"].as_f64().unwrap();
+    let ratio = o["ratio_min"].as_f64().unwrap();
     assert!(pct < 1.0, "engine overhead {pct:.2} % of the period: {o}");
     // Far above the ~1.2–1.25 measured here, so that only a real
     // regression (not a noisy neighbour) trips it.
