@@ -77,6 +77,14 @@ fn all_commands() -> Vec<Command> {
             midi_in: vec!["all".into()],
             buffer: Some(128),
         },
+        Command::MidiLearn {
+            rack: 0,
+            index: 0,
+            param: 2,
+        },
+        Command::MidiLearnCancel {},
+        Command::OpenEditor { rack: 0, index: 1 },
+        Command::CloseEditor { rack: 0, index: 1 },
     ]
 }
 
