@@ -323,7 +323,7 @@ pub fn midi(notes: u32) -> serde_json::Value {
                     && !report
                         .clock_breaks
                         .iter()
-                        .any(|&b| (i64::from(b.wrapping_sub(**sent) as i32)).abs() <= 3 * 64)
+                        .any(|&b| (i64::from(b.wrapping_sub(**sent) as i32)).abs() <= 16 * 64)
             })
             .filter_map(|((found, _, _), _)| found.map(|d| d as f64))
             .collect();

@@ -221,6 +221,9 @@ pub struct Sent {
     /// The note's time on JACK's filtered clock (`jack_frames_to_time`),
     /// µs, as read in the cycle it was sent.
     pub usecs: u64,
+    /// The sender ran more than a period after its cycle's start: JACK's
+    /// frame time and clock it read may already be a later cycle's.
+    pub late: bool,
 }
 
 /// JACK's filtered clock of one cycle (`jack_get_cycle_times`), as every
@@ -276,11 +279,15 @@ impl jack::ProcessHandler for Sender {
             .is_ok()
             {
                 let cycle = ps.last_frame_time();
+                let late = ps.cycle_times().is_ok_and(|c| {
+                    (client.time() as f64 - c.current_usecs as f64) > f64::from(c.period_usecs)
+                });
                 self.sent.push(Sent {
                     cycle,
                     offset,
                     velocity,
                     usecs: client.frames_to_time(cycle.wrapping_add(offset)),
+                    late,
                 });
             }
             // And the note-off one frame later when it fits in the cycle.
@@ -379,12 +386,14 @@ pub struct TimingReport {
     /// from the cycle before (its loop restarted after an xrun: this
     /// cycle's start is not the start the previous cycle predicted), where
     /// the graph ran more than a period late (the recorder, last in the
-    /// graph, started after the cycle should have ended), or where the
-    /// recorder missed cycles. Seen in the cycle itself, unlike xrun
+    /// graph, or the sender started after the cycle should have ended), or
+    /// where the recorder missed cycles. Seen in the cycle itself, unlike xrun
     /// reports, which arrive late on a loaded machine.
     pub clock_breaks: Vec<u32>,
     /// The frame each note was sent at (same order as `notes`).
     pub sent_frames: Vec<u32>,
+    /// Cycles the recorder ran while armed.
+    pub cycles: usize,
 }
 
 /// Where a note stamped `usecs` on JACK's filtered clock lands when placed
@@ -517,6 +526,7 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
         xruns: xruns.len(),
         ..TimingReport::default()
     };
+    report.cycles = rec.cycles.len();
     let ran: std::collections::HashSet<u32> = rec.cycles.iter().copied().collect();
     for (k, pair) in rec.cycles.windows(2).enumerate() {
         let consecutive = pair[1].wrapping_sub(pair[0]) == period;
@@ -531,6 +541,11 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
             report.clock_breaks.push(pair[1]);
         }
     }
+    // A note sent late carries a frame and clock reading JACK may already
+    // have moved on from.
+    report
+        .clock_breaks
+        .extend(sent.iter().filter(|s| s.late).map(|s| s.cycle));
     let clocks: std::collections::HashMap<u32, CycleClock> = rec
         .cycles
         .iter()

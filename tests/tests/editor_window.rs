@@ -172,9 +172,12 @@ fn editor_round_trip(preset: &str, name: &str, tag: &str) {
             geometry(&conn, window),
             Some((INITIAL_SIZE.0 as u16, INITIAL_SIZE.1 as u16))
         );
-        let kids = children(&conn, window);
-        assert_eq!(kids.len(), 1, "the plugin's GUI is one child window");
-        let gui = kids[0];
+        // The plugin creates its window over its own X connection: the
+        // server may get to it after the host's window is shown.
+        wait_until("the plugin's GUI window", Duration::from_secs(5), || {
+            children(&conn, window).len() == 1
+        });
+        let gui = children(&conn, window)[0];
         wait_until("the plugin's GUI to draw", Duration::from_secs(5), || {
             viewable(&conn, gui) && pixel(&conn, gui, 15, 15) == BAR
         });

@@ -15,10 +15,40 @@ use std::time::Duration;
 use stagerack_tests::jack::{preset, unique_name, JackServer, Stagerack, TimingRig};
 
 const PERIOD: u32 = 64;
+const NOTES: u32 = 30 * PERIOD;
 
 #[test]
 fn jack_steady_clock_path_has_one_period_latency_and_at_most_2_frames_jitter() {
-    let server = JackServer::start(&unique_name("steady"), PERIOD);
+    // A run where JACK itself ran more than one cycle in five late (or
+    // restarted its clock) measures the machine, not stagerack: it is
+    // repeated, up to three runs. A run that can be judged is judged in
+    // full (below); three unjudgeable runs fail.
+    let mut disturbed = Vec::new();
+    for attempt in 0..3 {
+        let report = measure(attempt);
+        if report.clock_breaks.len() * 5 > report.cycles {
+            eprintln!(
+                "run {attempt}: JACK ran {} of {} cycles late or restarted its clock: \
+                 too disturbed to judge, measuring again",
+                report.clock_breaks.len(),
+                report.cycles
+            );
+            disturbed.push((report.clock_breaks.len(), report.cycles));
+            continue;
+        }
+        judge(&report);
+        return;
+    }
+    panic!(
+        "the machine was too loaded for JACK to keep time in three runs \
+         (late or restarted cycles / cycles: {disturbed:?})"
+    );
+}
+
+/// One run: 1920 notes through stagerack's steady path on a fresh private
+/// JACK server.
+fn measure(attempt: usize) -> stagerack_tests::jack::TimingReport {
+    let server = JackServer::start(&unique_name(&format!("steady{attempt}")), PERIOD);
     let probe = preset("probe.toml");
     let mut sr = Stagerack::spawn(
         &server.name,
@@ -44,11 +74,16 @@ fn jack_steady_clock_path_has_one_period_latency_and_at_most_2_frames_jitter() {
     rig.connect("stagerack");
     // Let the loop settle before measuring.
     std::thread::sleep(Duration::from_secs(2));
-    let notes = 30 * PERIOD;
-    let report = rig.run(notes, PERIOD);
+    let report = rig.run(NOTES, PERIOD);
     sr.assert_running();
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
+    report
+}
+
+/// Judges every note of a run JACK kept time in.
+fn judge(report: &stagerack_tests::jack::TimingReport) {
+    let notes = NOTES;
     // Every note is judged. It is on time when it lands one period after
     // it was sent, ±2 frames. Otherwise it must be where JACK's own filtered
     // clock put "one period later" (±1 frame of rounding): on a loaded
@@ -61,8 +96,10 @@ fn jack_steady_clock_path_has_one_period_latency_and_at_most_2_frames_jitter() {
     let mut wrong = Vec::new();
     let mut deltas = Vec::new();
     // Frames from a note to the nearest cycle JACK ran late or restarted
-    // its clock in: a note sent up to 3 cycles from one is in flight
-    // through it (sent, stamped, placed one period later).
+    // its clock in. A note within 16 cycles (21 ms) of one is excused when
+    // off: it is in flight through the disturbance (sent, stamped, placed
+    // one period later) or stamped while JACK's clock loop settles again;
+    // the native timing test excuses a similar window around xruns.
     let near_break = |sent: u32| {
         report
             .clock_breaks
@@ -75,7 +112,7 @@ fn jack_steady_clock_path_has_one_period_latency_and_at_most_2_frames_jitter() {
             (Some(d), _) if (d - period).abs() <= 2 => on_time += 1,
             (Some(d), Some(i)) if (d - i).abs() <= 1 => clock_moved += 1,
             _ if *lost
-                || near_break(report.sent_frames[k]).is_some_and(|d| d.abs() <= 3 * period) =>
+                || near_break(report.sent_frames[k]).is_some_and(|d| d.abs() <= 16 * period) =>
             {
                 excused += 1
             }

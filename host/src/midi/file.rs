@@ -53,7 +53,12 @@ pub fn read_midi_file(path: &Path, sample_rate: f64) -> Result<Vec<SampleEvent>,
 /// input; the error is the parser's description. Main thread.
 pub fn parse_midi_bytes(bytes: &[u8], sample_rate: f64) -> Result<Vec<SampleEvent>, String> {
     use midly::{MetaMessage, Timing, TrackEventKind};
-    let smf = midly::Smf::parse(bytes).map_err(|e| e.to_string())?;
+    // midly can panic on some malformed headers (an SMPTE division of -128
+    // overflows its negation in builds with overflow checks): a bad file is
+    // an error here, never a crash.
+    let smf = std::panic::catch_unwind(|| midly::Smf::parse(bytes))
+        .map_err(|_| "malformed MIDI file (its header could not be read)".to_owned())?
+        .map_err(|e| e.to_string())?;
 
     // (tick, track, index, what)
     enum Item {
@@ -183,5 +188,12 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(parse_midi_bytes(b"not a midi file", 48_000.0).is_err());
         assert!(parse_midi_bytes(&[], 48_000.0).is_err());
+        // An SMPTE division of -128 made the parser panic (found by the
+        // fuzz test; seed host/tests/corpus/midi_file/smpte-minus-128.mid).
+        let header = [
+            b'M', b'T', b'h', b'd', 0, 0, 0, 6, 0, 0, 0, 1, 0x80, 0x00, b'M', b'T', b'r', b'k', 0,
+            0, 0, 4, 0x00, 0xFF, 0x2F, 0x00,
+        ];
+        assert!(parse_midi_bytes(&header, 48_000.0).is_err());
     }
 }
