@@ -50,13 +50,13 @@ impl Session {
             return Ok(info);
         }
         let name = slot.instance.descriptor().name.clone();
+        crate::editor::check_display().map_err(|e| EditError::Invalid(format!("{name}: {e}")))?;
         if !slot.instance.has_editor() {
             return Err(EditError::Invalid(format!(
                 "{name} has no editor of its own that this host can show here; \
                  use the generic parameter panel"
             )));
         }
-        crate::editor::check_display().map_err(|e| EditError::Invalid(format!("{name}: {e}")))?;
         let (width, height) = slot.instance.create_editor()?;
         let title = format!("{name} — {}", self.racks[r].name);
         let slot = &mut self.racks[r].slots[i];

@@ -569,6 +569,11 @@ impl PluginInstance for Vst3Instance {
         if let Some(known) = self.editor_support.get() {
             return known;
         }
+        // Asking means creating a view: not on a machine without a display
+        // (a stage PC), where no editor can open anyway.
+        if crate::editor::check_display().is_err() {
+            return false;
+        }
         let supported = self
             .controller
             .as_ref()
