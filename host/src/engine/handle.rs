@@ -75,9 +75,6 @@ pub struct EngineHandle {
 /// goes to whichever thread runs the driver callback. Main thread.
 pub fn new_engine(config: EngineConfig) -> (EngineHandle, Engine) {
     super::audio_thread::install_quiet_panic_hook();
-    // The per-plugin clock calibrates itself on first use (it may
-    // allocate): here, on the main thread, never on the audio thread.
-    let _ = quanta::Instant::now();
     let q = config.queues;
     let (plans_tx, plans_rx) = rtrb::RingBuffer::new(q.plans.max(1));
     let (retired_tx, retired_rx) = rtrb::RingBuffer::new(q.retired.max(1));

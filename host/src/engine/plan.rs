@@ -397,8 +397,8 @@ impl Plan {
     /// Processes one chunk of at most `max_block` frames. `events` are the
     /// chunk's events with offsets relative to `base`; `input` is the
     /// chunk's audio input (if any); `switch` the setlist position, moved by
-    /// trigger events at their exact sample. Returns events dropped. Audio
-    /// thread.
+    /// trigger events at their exact sample; `clock` times the plugins.
+    /// Returns events dropped. Audio thread.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn process_chunk(
         &mut self,
@@ -409,6 +409,7 @@ impl Plan {
         transport: &Transport,
         switch: &mut SwitchState,
         panics: &mut PanicSink,
+        clock: &quanta::Clock,
     ) -> u32 {
         let frames = out_left.len();
         debug_assert!(frames <= self.max_block);
@@ -510,7 +511,9 @@ impl Plan {
                 tempo: self.clock_tempo.unwrap_or(group.tempo),
                 ..*transport
             };
-            dropped += rack.chain.process(l, r, rack.events.as_slice(), &t, panics);
+            dropped += rack
+                .chain
+                .process(l, r, rack.events.as_slice(), &t, panics, clock);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
             // Sustained DC (a stuck plugin, a broken synth) counts as bad
             // output too.
@@ -592,7 +595,7 @@ impl Plan {
                 tempo: group.tempo,
                 ..*transport
             };
-            dropped += group.master.process(bus_l, bus_r, &[], &t, panics);
+            dropped += group.master.process(bus_l, bus_r, &[], &t, panics, clock);
             self.panics_caught += std::mem::take(&mut group.master.panics_caught);
             // A master chain's own tail (a reverb) keeps the group awake.
             if is_silent(bus_l) && is_silent(bus_r) {

@@ -31,6 +31,10 @@ pub struct Engine {
     switch: super::switch::SwitchState,
     safety: super::safety::SafetyLimiter,
     clock: super::clock::MidiClock,
+    /// Times each plugin call (see `Chain::process`): made here on the main
+    /// thread, read on the audio thread with no lock, global or
+    /// thread-local state (quanta's `Instant::now` goes through both).
+    plugin_clock: quanta::Clock,
 }
 
 impl Engine {
@@ -56,6 +60,7 @@ impl Engine {
             switch: Default::default(),
             safety: super::safety::SafetyLimiter::new(config.sample_rate),
             clock: super::clock::MidiClock::new(config.sample_rate),
+            plugin_clock: quanta::Clock::new(),
         }
     }
 
@@ -287,6 +292,7 @@ impl Engine {
                 &transport,
                 &mut self.switch,
                 &mut self.panics,
+                &self.plugin_clock,
             );
             let limited = if self.shared.safety_limiter_off.load(Ordering::Relaxed) {
                 super::safety::zero_non_finite(&mut left[start..end], &mut right[start..end]);

@@ -1042,6 +1042,7 @@ impl Vst3Instance {
         ctx.sampleRate = config.sample_rate;
         ctx.timeSigNumerator = 4;
         ctx.timeSigDenominator = 4;
+        let clock = quanta::Clock::new();
         Ok(Box::new(Vst3Processor {
             audio,
             inputs: Buses::new(&in_ch, max_block),
@@ -1058,7 +1059,8 @@ impl Vst3Instance {
             ctx,
             offline: config.offline,
             max_block,
-            started: quanta::Instant::now(),
+            started: clock.now(),
+            clock,
             processing: false,
         }))
     }
@@ -1119,6 +1121,9 @@ struct Vst3Processor {
     ctx: sv::ProcessContext,
     offline: bool,
     max_block: usize,
+    /// ProcessContext `systemTime` since activation: a clock made on the
+    /// main thread, read on the audio thread without locks or globals.
+    clock: quanta::Clock,
     started: quanta::Instant,
     processing: bool,
 }
@@ -1338,7 +1343,7 @@ impl AudioProcessor for Vst3Processor {
         self.ctx.projectTimeSamples = t.steady_frames as i64;
         self.ctx.continousTimeSamples = t.steady_frames as i64;
         self.ctx.projectTimeMusic = t.steady_frames as f64 / self.ctx.sampleRate * t.tempo / 60.0;
-        self.ctx.systemTime = self.started.elapsed().as_nanos() as i64;
+        self.ctx.systemTime = (self.clock.now() - self.started).as_nanos() as i64;
 
         let mut data = sv::ProcessData {
             processMode: if self.offline {
