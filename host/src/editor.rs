@@ -8,6 +8,7 @@
 //! window's event loop on a thread of its own; this module only creates,
 //! resizes, shows and closes the window.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -36,6 +37,32 @@ impl ParentWindow {
             Self::X11(id) => id,
             Self::Win32(h) | Self::Cocoa(h) => h as u64,
         }
+    }
+}
+
+/// The latest editor size a plugin asked for (CLAP `gui.request_resize`,
+/// VST3 `IPlugFrame::resizeView`), waiting for the session's pump: one
+/// atomic, because plugins may ask from any thread. Any thread.
+#[derive(Debug, Default)]
+pub struct ResizeRequest(AtomicU64);
+
+impl ResizeRequest {
+    /// Records a request; refuses an empty size. Any thread.
+    pub fn ask(&self, width: u32, height: u32) -> bool {
+        if width == 0 || height == 0 {
+            return false;
+        }
+        self.0.store(
+            (u64::from(width) << 32) | u64::from(height),
+            Ordering::Relaxed,
+        );
+        true
+    }
+
+    /// Takes the latest request (width, height), if any. Main thread.
+    pub fn take(&self) -> Option<(u32, u32)> {
+        let packed = self.0.swap(0, Ordering::Relaxed);
+        (packed != 0).then_some(((packed >> 32) as u32, packed as u32))
     }
 }
 
@@ -173,5 +200,21 @@ impl WindowHandler for Frame {
 
     fn on_event(&self, _event: Event) -> EventStatus {
         EventStatus::Ignored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResizeRequest;
+
+    #[test]
+    fn a_resize_request_keeps_the_latest_size_until_taken() {
+        let r = ResizeRequest::default();
+        assert_eq!(r.take(), None);
+        assert!(!r.ask(0, 100), "an empty size is refused");
+        assert!(r.ask(320, 120));
+        assert!(r.ask(480, 200));
+        assert_eq!(r.take(), Some((480, 200)));
+        assert_eq!(r.take(), None);
     }
 }

@@ -312,20 +312,12 @@ pub fn midi(notes: u32) -> serde_json::Value {
         let report = rig.run(notes, period);
         sr.assert_running();
         let _ = sr.stop();
-        // Notes judged: those outside cycles an xrun or a late JACK cycle
-        // disturbed (as in the tests).
+        // Notes judged: those the run did not disturb (as in the tests).
         let judged: Vec<f64> = report
             .notes
             .iter()
-            .zip(&report.sent_frames)
-            .filter(|((_, lost, _), sent)| {
-                !lost
-                    && !report
-                        .clock_breaks
-                        .iter()
-                        .any(|&b| (i64::from(b.wrapping_sub(**sent) as i32)).abs() <= 16 * 64)
-            })
-            .filter_map(|((found, _, _), _)| found.map(|d| d as f64))
+            .filter(|n| !report.disturbed(n, period))
+            .filter_map(|n| n.found.map(|d| d as f64))
             .collect();
         let mut sorted = judged.clone();
         let latency = if sorted.is_empty() {

@@ -375,13 +375,8 @@ pub struct TimingReport {
     pub deltas: Vec<i64>,
     /// Distinct in-cycle offsets that were checked exactly.
     pub offsets_checked: usize,
-    /// Every note found near its frame: (found − expected, in a cycle lost
-    /// to an xrun).
-    pub found: Vec<(i64, bool)>,
-    /// Every note: (found − expected if found, in a cycle lost to an xrun,
-    /// where JACK's own filtered clock puts "one period after the note":
-    /// [`one_period_later`], as found − expected).
-    pub notes: Vec<(Option<i64>, bool, Option<i64>)>,
+    /// Every note sent, in order.
+    pub notes: Vec<NoteResult>,
     /// Frame times of the cycles where JACK's filtered clock did not go on
     /// from the cycle before (its loop restarted after an xrun: this
     /// cycle's start is not the start the previous cycle predicted), where
@@ -390,10 +385,50 @@ pub struct TimingReport {
     /// where the recorder missed cycles. Seen in the cycle itself, unlike xrun
     /// reports, which arrive late on a loaded machine.
     pub clock_breaks: Vec<u32>,
-    /// The frame each note was sent at (same order as `notes`).
-    pub sent_frames: Vec<u32>,
     /// Cycles the recorder ran while armed.
     pub cycles: usize,
+}
+
+/// One sent note as the rig heard it come back.
+#[derive(Clone, Copy, Debug)]
+pub struct NoteResult {
+    /// The frame it was sent at.
+    pub sent_frame: u32,
+    /// Its onset's frame − `sent_frame`, when found within ±60 cycles.
+    pub found: Option<i64>,
+    /// Sent in a cycle the recorder missed or an xrun report covers.
+    pub lost: bool,
+    /// Where JACK's own filtered clock puts "one period after the note"
+    /// ([`one_period_later`]), as a frame − `sent_frame`.
+    pub ideal: Option<i64>,
+}
+
+/// Cycles on either side of a disturbance (an xrun, a late cycle, a clock
+/// restart) in which a note that is off is not held against the host: it
+/// was in flight through the disturbance (sent, stamped, placed a period
+/// later) or stamped while JACK's clock loop settled again. The native
+/// check's xrun window is of the same order (32 cycles before a report).
+pub const DISTURBANCE_CYCLES: i64 = 16;
+
+impl TimingReport {
+    /// Frames from `note` to the nearest [`TimingReport::clock_breaks`]
+    /// cycle (negative: the break came first).
+    pub fn nearest_break(&self, note: &NoteResult) -> Option<i64> {
+        self.clock_breaks
+            .iter()
+            .map(|&b| i64::from(b.wrapping_sub(note.sent_frame) as i32))
+            .min_by_key(|d| d.abs())
+    }
+
+    /// True when `note` was lost to an xrun or sent within
+    /// [`DISTURBANCE_CYCLES`] of a disturbance: if it is off, the machine is
+    /// to blame, not the host.
+    pub fn disturbed(&self, note: &NoteResult, period: u32) -> bool {
+        note.lost
+            || self
+                .nearest_break(note)
+                .is_some_and(|d| d.abs() <= DISTURBANCE_CYCLES * i64::from(period))
+    }
 }
 
 /// Where a note stamped `usecs` on JACK's filtered clock lands when placed
@@ -590,13 +625,14 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
         let ideal = clocks
             .get(&s.cycle.wrapping_add(period))
             .map(|next| one_period_later(s.usecs, s.offset, next, period));
-        report.notes.push((found, cycle_lost, ideal));
-        report.sent_frames.push(expected);
-        if let Some(d) = found {
-            report.found.push((d, cycle_lost));
-            if d != 0 && !cycle_lost {
-                report.deltas.push(d);
-            }
+        report.notes.push(NoteResult {
+            sent_frame: expected,
+            found,
+            lost: cycle_lost,
+            ideal,
+        });
+        if let Some(d) = found.filter(|&d| d != 0 && !cycle_lost) {
+            report.deltas.push(d);
         }
     }
     report.offsets_checked = offsets.len();

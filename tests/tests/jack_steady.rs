@@ -89,37 +89,23 @@ fn judge(report: &stagerack_tests::jack::TimingReport) {
     // clock put "one period later" (±1 frame of rounding): on a loaded
     // machine a late wake-up makes JACK correct its clock between two
     // cycles, and a scheduler that follows the driver's clock follows that
-    // correction too. A note off both ways is allowed only in a cycle an
-    // xrun hit (as in the native timing test); a lost note likewise.
+    // correction too. A note off both ways (or lost) is excused only when
+    // the run was disturbed around it (`TimingReport::disturbed`: an xrun,
+    // or within 16 cycles of a cycle JACK ran late or restarted its clock
+    // in).
     let period = i64::from(PERIOD);
     let (mut on_time, mut clock_moved, mut excused) = (0usize, 0usize, 0usize);
     let mut wrong = Vec::new();
     let mut deltas = Vec::new();
-    // Frames from a note to the nearest cycle JACK ran late or restarted
-    // its clock in. A note within 16 cycles (21 ms) of one is excused when
-    // off: it is in flight through the disturbance (sent, stamped, placed
-    // one period later) or stamped while JACK's clock loop settles again;
-    // the native timing test excuses a similar window around xruns.
-    let near_break = |sent: u32| {
-        report
-            .clock_breaks
-            .iter()
-            .map(|&b| i64::from(b.wrapping_sub(sent) as i32))
-            .min_by_key(|d| d.abs())
-    };
-    for (k, (found, lost, ideal)) in report.notes.iter().enumerate() {
-        match (found, ideal) {
+    for note in &report.notes {
+        match (note.found, note.ideal) {
             (Some(d), _) if (d - period).abs() <= 2 => on_time += 1,
             (Some(d), Some(i)) if (d - i).abs() <= 1 => clock_moved += 1,
-            _ if *lost
-                || near_break(report.sent_frames[k]).is_some_and(|d| d.abs() <= 16 * period) =>
-            {
-                excused += 1
-            }
-            _ => wrong.push((k, *found, *ideal, near_break(report.sent_frames[k]))),
+            _ if report.disturbed(note, PERIOD) => excused += 1,
+            _ => wrong.push((note, report.nearest_break(note))),
         }
-        if let Some(d) = found {
-            deltas.push(*d);
+        if let Some(d) = note.found {
+            deltas.push(d);
         }
     }
     deltas.sort_unstable();
@@ -142,8 +128,8 @@ fn judge(report: &stagerack_tests::jack::TimingReport) {
     );
     assert!(
         wrong.is_empty(),
-        "notes neither one period later (±2) nor where JACK's clock put them, outside xruns \
-         (note, found − sent, JACK's one period later, frames to the nearest late cycle): {:?}",
+        "notes neither one period later (±2) nor where JACK's clock put them, outside \
+         disturbances (note, frames to the nearest late cycle): {:?}",
         &wrong[..wrong.len().min(20)]
     );
     assert!(

@@ -67,18 +67,24 @@ impl Session {
                 return Err(EditError::Invalid(format!("{name}: {e}")));
             }
         };
-        if let Err(e) = slot.instance.attach_editor(window.parent()) {
-            slot.instance.destroy_editor();
-            window.close();
-            return Err(e.into());
-        }
-        if let Err(e) = window.show() {
-            slot.instance.destroy_editor();
-            window.close();
-            return Err(EditError::Invalid(format!("{name}: {e}")));
+        // From here the slot owns the window: a failure closes both halves.
+        let parent = window.parent();
+        slot.editor = Some(window);
+        let shown = slot
+            .instance
+            .attach_editor(parent)
+            .map_err(EditError::from)
+            .and_then(|()| match &slot.editor {
+                Some(w) => w
+                    .show()
+                    .map_err(|e| EditError::Invalid(format!("{name}: {e}"))),
+                None => Ok(()),
+            });
+        if let Err(e) = shown {
+            slot.close_editor();
+            return Err(e);
         }
         tracing::info!("opened the editor of {name} ({width}×{height})");
-        slot.editor = Some(window);
         Ok(slot.editor().expect("just opened"))
     }
 

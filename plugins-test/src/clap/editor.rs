@@ -26,7 +26,7 @@ use clack_extensions::params::{
 use clack_extensions::timer::{HostTimer, PluginTimer, PluginTimerImpl, TimerId};
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::fmt::Write as _;
 
@@ -60,8 +60,6 @@ pub struct EditorMainThread<'a> {
     shared: &'a EditorShared,
     host: RefCell<HostMainThreadHandle<'a>>,
     gui: RefCell<Option<Gui>>,
-    /// `request_resize` calls the host accepted.
-    resizes_accepted: Cell<u32>,
 }
 
 impl<'a> PluginMainThread<'a, EditorShared> for EditorMainThread<'a> {}
@@ -109,7 +107,6 @@ impl DefaultPluginFactory for Editor {
             shared,
             host: RefCell::new(host),
             gui: RefCell::new(None),
-            resizes_accepted: Cell::new(0),
         })
     }
 }
@@ -131,7 +128,7 @@ impl<'a> PluginAudioProcessor<'a, EditorShared, EditorMainThread<'a>> for Editor
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
         for event in events.input {
-            self.apply(event);
+            self.shared.apply(event);
         }
         let level = self.shared.level.load() as f32;
         let mut pair = audio
@@ -158,11 +155,12 @@ impl<'a> PluginAudioProcessor<'a, EditorShared, EditorMainThread<'a>> for Editor
     }
 }
 
-impl EditorAudio<'_> {
+impl EditorShared {
+    /// Takes a `level` change from a host event. Any thread.
     fn apply(&self, event: &UnknownEvent) {
         if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
             if e.param_id() == Some(PARAM_LEVEL) {
-                self.shared.level.store(e.value().clamp(0.0, 1.0));
+                self.level.store(e.value().clamp(0.0, 1.0));
             }
         }
     }
@@ -171,7 +169,7 @@ impl EditorAudio<'_> {
 impl PluginAudioProcessorParams for EditorAudio<'_> {
     fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
         for event in input {
-            self.apply(event);
+            self.shared.apply(event);
         }
     }
 }
@@ -235,11 +233,7 @@ impl PluginMainThreadParams for EditorMainThread<'_> {
 
     fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
         for event in input {
-            if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
-                if e.param_id() == Some(PARAM_LEVEL) {
-                    self.shared.level.store(e.value().clamp(0.0, 1.0));
-                }
-            }
+            self.shared.apply(event);
         }
         self.redraw();
     }
@@ -283,7 +277,6 @@ impl EditorMainThread<'_> {
             if let Some(gui_ext) = host.get_extension::<HostGui>() {
                 let (w, h) = LARGE_SIZE;
                 if gui_ext.request_resize(&host.shared(), w, h).is_ok() {
-                    self.resizes_accepted.set(self.resizes_accepted.get() + 1);
                     drop(host);
                     let _ = self.resize_window(w, h);
                     expose = true;

@@ -18,7 +18,7 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,9 +148,8 @@ pub struct ClapShared {
     /// The plugin's tail in frames (`u32::MAX`: infinite), as last read on
     /// the audio thread.
     pub(crate) tail_frames: AtomicU32,
-    /// `gui.request_resize` asked for this size (width << 32 | height; 0:
-    /// nothing asked since the pump last looked).
-    pub(crate) editor_resize: AtomicU64,
+    /// `gui.request_resize` asked for this size.
+    pub(crate) editor_resize: crate::editor::ResizeRequest,
     /// `gui.closed` was called: the plugin closed its editor itself.
     pub(crate) editor_closed: AtomicBool,
 }
@@ -175,7 +174,7 @@ impl ClapShared {
             host_thread_violations: AtomicU32::new(0),
             audio_thread_logs: AtomicU32::new(0),
             tail_frames: AtomicU32::new(0),
-            editor_resize: AtomicU64::new(0),
+            editor_resize: crate::editor::ResizeRequest::default(),
             editor_closed: AtomicBool::new(false),
         }
     }
@@ -366,12 +365,15 @@ impl HostGuiImpl for HostShared {
 
     /// Accepted when a positive size; the pump resizes the window.
     fn request_resize(&self, new_size: GuiSize) -> Result<(), HostError> {
-        if new_size.width == 0 || new_size.height == 0 {
-            return Err(HostError::Message("an editor needs a size above 0×0"));
+        if self
+            .shared
+            .editor_resize
+            .ask(new_size.width, new_size.height)
+        {
+            Ok(())
+        } else {
+            Err(HostError::Message("an editor needs a size above 0×0"))
         }
-        let packed = (u64::from(new_size.width) << 32) | u64::from(new_size.height);
-        self.shared.editor_resize.store(packed, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Editors are shown while open; nothing else to do.

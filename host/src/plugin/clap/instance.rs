@@ -395,7 +395,7 @@ impl PluginInstance for ClapInstance {
         // Logical pixels on X11 per CLAP; a refused scale is fine.
         let _ = gui.set_scale(&plugin, 1.0);
         let size = gui.get_size(&plugin);
-        self.shared.editor_resize.store(0, Ordering::Relaxed);
+        let _ = self.shared.editor_resize.take();
         self.shared.editor_closed.store(false, Ordering::Relaxed);
         Ok(size.map_or((400, 300), |s| (s.width.max(1), s.height.max(1))))
     }
@@ -446,12 +446,8 @@ impl PluginInstance for ClapInstance {
         if !self.editor_created {
             return;
         }
-        let size = self.shared.editor_resize.swap(0, Ordering::Relaxed);
-        if size != 0 {
-            out.push(crate::plugin::EditorRequest::Resize(
-                (size >> 32) as u32,
-                size as u32,
-            ));
+        if let Some((w, h)) = self.shared.editor_resize.take() {
+            out.push(crate::plugin::EditorRequest::Resize(w, h));
         }
         if self.shared.editor_closed.swap(false, Ordering::Relaxed) {
             out.push(crate::plugin::EditorRequest::Closed);

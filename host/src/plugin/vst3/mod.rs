@@ -547,10 +547,11 @@ impl Buses {
 }
 
 impl Vst3Instance {
-    /// A new editor view of `controller`, with our frame. Main thread.
-    fn new_editor(&self, controller: &ComPtr<sv::IEditController>) -> Option<view::Vst3Editor> {
+    /// A new editor view of the controller, with our frame (None without a
+    /// controller or a view for this platform). Main thread.
+    fn new_editor(&self) -> Option<view::Vst3Editor> {
         view::Vst3Editor::create(
-            controller,
+            self.controller.as_ref()?,
             #[cfg(target_os = "linux")]
             self.host.to_com_ptr::<vst3::Steinberg::Linux::IRunLoop>(),
         )
@@ -574,12 +575,7 @@ impl PluginInstance for Vst3Instance {
         if crate::editor::check_display().is_err() {
             return false;
         }
-        let supported = self
-            .controller
-            .as_ref()
-            .and_then(|c| self.new_editor(c))
-            .map(view::Vst3Editor::close)
-            .is_some();
+        let supported = self.new_editor().map(view::Vst3Editor::close).is_some();
         self.editor_support.set(Some(supported));
         supported
     }
@@ -593,9 +589,7 @@ impl PluginInstance for Vst3Instance {
             return Err(fail("is open already"));
         }
         let editor = self
-            .controller
-            .as_ref()
-            .and_then(|c| self.new_editor(c))
+            .new_editor()
             .ok_or_else(|| fail("is missing: it has no view for this platform's windows"))?;
         let size = editor.size();
         self.editor = Some(editor);

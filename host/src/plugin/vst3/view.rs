@@ -4,7 +4,6 @@
 //! run loop, which the session pump services). Main (UI) thread only.
 
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use vst3::Steinberg::{
@@ -14,7 +13,7 @@ use vst3::Steinberg::{
 use vst3::{Class, ComPtr, ComWrapper};
 
 use super::com::guard;
-use crate::editor::ParentWindow;
+use crate::editor::{ParentWindow, ResizeRequest};
 
 /// The platform type string of the windows this host embeds into.
 pub(super) fn platform_type() -> FIDString {
@@ -29,8 +28,8 @@ pub(super) fn platform_type() -> FIDString {
 
 /// Our `IPlugFrame`. Main thread.
 pub(super) struct PlugFrame {
-    /// `resizeView` asked for (width << 32 | height); 0: nothing pending.
-    resize: Arc<AtomicU64>,
+    /// `resizeView` asked for this size.
+    resize: Arc<ResizeRequest>,
     /// The instance's host context as `IRunLoop`: timers and fds the view
     /// registers through the frame land in the same run loop.
     #[cfg(target_os = "linux")]
@@ -55,13 +54,15 @@ impl IPlugFrameTrait for PlugFrame {
             }
             // SAFETY: non-null rect from the plugin.
             let r = unsafe { *new_size };
-            let (w, h) = (r.right - r.left, r.bottom - r.top);
-            if w <= 0 || h <= 0 {
-                return kInvalidArgument;
+            let size = |a: i32, b: i32| u32::try_from(b - a).unwrap_or(0);
+            if self
+                .resize
+                .ask(size(r.left, r.right), size(r.top, r.bottom))
+            {
+                kResultTrue
+            } else {
+                kInvalidArgument
             }
-            let packed = ((w as u64) << 32) | h as u64;
-            self.resize.store(packed, Ordering::Relaxed);
-            kResultTrue
         })
     }
 }
@@ -119,7 +120,7 @@ impl vst3::Steinberg::Linux::IRunLoopTrait for PlugFrame {
 pub(super) struct Vst3Editor {
     view: ComPtr<IPlugView>,
     frame: ComWrapper<PlugFrame>,
-    resize: Arc<AtomicU64>,
+    resize: Arc<ResizeRequest>,
     attached: bool,
 }
 
@@ -139,7 +140,7 @@ impl Vst3Editor {
         if unsafe { view.isPlatformTypeSupported(platform_type()) } != kResultTrue {
             return None;
         }
-        let resize = Arc::new(AtomicU64::new(0));
+        let resize = Arc::new(ResizeRequest::default());
         let frame = ComWrapper::new(PlugFrame {
             resize: resize.clone(),
             #[cfg(target_os = "linux")]
@@ -201,8 +202,7 @@ impl Vst3Editor {
 
     /// The size the view asked for since the last call. Main thread.
     pub(super) fn take_resize(&self) -> Option<(u32, u32)> {
-        let packed = self.resize.swap(0, Ordering::Relaxed);
-        (packed != 0).then_some(((packed >> 32) as u32, packed as u32))
+        self.resize.take()
     }
 
     /// Tells the view its window now has this size (VST3: after the host
