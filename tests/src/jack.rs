@@ -500,13 +500,29 @@ impl TimingRig {
         }
     }
 
-    /// Connects the rig around the stagerack client `name`.
+    /// Connects the rig around the stagerack client `name`. Its ports are
+    /// listed as soon as they are registered, but JACK refuses connections
+    /// until the client is activated: a refusal is tried again for up to
+    /// 10 s.
     pub fn connect(&self, name: &str) {
         let c = self.send.as_client();
-        c.connect_ports_by_name("tt-send:midi_out", &format!("{name}:midi_in"))
-            .expect("connect midi");
-        c.connect_ports_by_name(&format!("{name}:out_L"), "tt-rec:in")
-            .expect("connect audio");
+        let pairs = [
+            ("tt-send:midi_out".to_owned(), format!("{name}:midi_in")),
+            (format!("{name}:out_L"), "tt-rec:in".to_owned()),
+        ];
+        for (from, to) in pairs {
+            let end = Instant::now() + Duration::from_secs(10);
+            loop {
+                match c.connect_ports_by_name(&from, &to) {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() < end => {
+                        eprintln!("connecting {from} → {to} refused ({e:?}); trying again");
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(e) => panic!("cannot connect {from} → {to}: {e:?}"),
+                }
+            }
+        }
     }
 
     /// True when both rig connections exist (e.g. restored by stagerack).
