@@ -315,6 +315,8 @@ pub struct Recorder {
     pub clocks: Vec<Option<CycleClock>>,
     /// Non-zero samples: (frame time, value).
     pub onsets: Vec<(u32, f32)>,
+    /// Non-zero samples that did not fit in `onsets`.
+    pub onsets_dropped: u64,
 }
 
 impl jack::ProcessHandler for Recorder {
@@ -334,8 +336,12 @@ impl jack::ProcessHandler for Recorder {
             }));
         }
         for (i, x) in self.port.as_slice(ps).iter().enumerate() {
-            if *x != 0.0 && self.onsets.len() < self.onsets.capacity() {
-                self.onsets.push((t.wrapping_add(i as u32), *x));
+            if *x != 0.0 {
+                if self.onsets.len() < self.onsets.capacity() {
+                    self.onsets.push((t.wrapping_add(i as u32), *x));
+                } else {
+                    self.onsets_dropped += 1;
+                }
             }
         }
         Control::Continue
@@ -387,6 +393,10 @@ pub struct TimingReport {
     pub clock_breaks: Vec<u32>,
     /// Cycles the recorder ran while armed.
     pub cycles: usize,
+    /// Non-zero samples the recorder heard (one per note when all is well).
+    pub onsets: usize,
+    /// Non-zero samples it had no room for: notes after them may be missed.
+    pub onsets_dropped: u64,
 }
 
 /// One sent note as the rig heard it come back.
@@ -486,7 +496,10 @@ impl TimingRig {
             armed: rec_armed.clone(),
             cycles: Vec::with_capacity(capacity * 4 + 10_000),
             clocks: Vec::with_capacity(capacity * 4 + 10_000),
-            onsets: Vec::with_capacity(capacity * 4 + 10_000),
+            // Room for every sample of a run to be non-zero (junk in a
+            // disturbed cycle must not crowd out the notes after it).
+            onsets: Vec::with_capacity(1 << 20),
+            onsets_dropped: 0,
         };
         let rec = rc
             .activate_async(XrunLog { at: xruns.clone() }, recorder)
@@ -578,6 +591,8 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
         ..TimingReport::default()
     };
     report.cycles = rec.cycles.len();
+    report.onsets = rec.onsets.len();
+    report.onsets_dropped = rec.onsets_dropped;
     let ran: std::collections::HashSet<u32> = rec.cycles.iter().copied().collect();
     for (k, pair) in rec.cycles.windows(2).enumerate() {
         let consecutive = pair[1].wrapping_sub(pair[0]) == period;
