@@ -40,9 +40,16 @@ fn a_keyboard_vanishing_with_a_key_down_leaves_no_stuck_note() {
     c.request("subscribe", "\"meters\":true", "ok");
     let keys =
         stagerack_tests::jack::MidiSender::connect(&server.name, "keys", "stagerack:midi_in");
-    keys.send(&[0x90, 60, 100]);
-    assert!(c.loudest_meters(1500).0 > 0.05, "the held note sounds");
-    // Unplugged with the key still down.
+    // JACK applies a new connection at a later graph update, which a busy
+    // machine can delay past the sender's wait: the key is struck again
+    // (same note, still held) until it sounds, at most 5 times.
+    let sounded = (0..5).any(|_| {
+        keys.send(&[0x90, 60, 100]);
+        c.loudest_meters(700).0 > 0.05
+    });
+    assert!(sounded, "the held note sounds; stderr:\n{}", sr.stderr());
+    // Unplugged with the key still down, within a second of plugging in
+    // (before any periodic check of the connections could have seen it).
     drop(keys);
     std::thread::sleep(Duration::from_secs(3));
     let after = c.loudest_meters(500).0;

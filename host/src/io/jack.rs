@@ -292,6 +292,10 @@ struct JackNotify {
     gone: Arc<AtomicBool>,
     rate: u32,
     rate_changed: Arc<AtomicBool>,
+    /// `CLIENT:midi_in`, the prefix of our MIDI input ports.
+    midi_in_prefix: String,
+    /// See [`JackStream::release_notes`].
+    release_notes: Arc<AtomicBool>,
 }
 
 impl NotificationHandler for JackNotify {
@@ -309,6 +313,26 @@ impl NotificationHandler for JackNotify {
     fn xrun(&mut self, _: &Client) -> Control {
         self.shared.xruns.fetch_add(1, Ordering::Relaxed);
         Control::Continue
+    }
+
+    /// A connection into one of our MIDI inputs went away (a keyboard
+    /// unplugged, its client quit, or the user disconnected it): its
+    /// note-offs will never come, so the next cycle releases every note.
+    /// JACK reports it here at once, however briefly the source was
+    /// connected. Notification thread (not real-time).
+    fn ports_connected(&mut self, c: &Client, a: jack::PortId, b: jack::PortId, connected: bool) {
+        if connected {
+            return;
+        }
+        let ours = [a, b].into_iter().any(|id| {
+            c.port_by_id(id)
+                .and_then(|p| p.name().ok())
+                .is_some_and(|n| n.starts_with(&self.midi_in_prefix))
+        });
+        if ours {
+            tracing::warn!("a MIDI source was disconnected: releasing every note it may have held");
+            self.release_notes.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -499,6 +523,8 @@ impl JackStream {
             gone: self.gone.clone(),
             rate: self.format.sample_rate,
             rate_changed: self.rate_changed.clone(),
+            midi_in_prefix: format!("{}:midi_in", opened.client.name()),
+            release_notes: self.release_notes.clone(),
         };
         let clock = (self.options.midi_source == MidiSource::Clock).then(|| {
             let (producer, ring) = midi_ring(EVENTS_PER_CYCLE, 64);
