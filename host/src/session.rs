@@ -139,6 +139,8 @@ pub struct Session {
     neighbours: Option<neighbours::Neighbours>,
     /// An editor closed without a client asking (see `editors.rs`).
     editors_changed: bool,
+    /// X errors (raised by plugins' GUIs) already reported.
+    x_errors_reported: u64,
 }
 
 /// Which MIDI inputs a rack with device `patterns` hears, as a
@@ -277,6 +279,7 @@ impl Session {
             midi_sources: Vec::new(),
             neighbours: None,
             editors_changed: false,
+            x_errors_reported: 0,
         };
         for (group, preset) in presets.iter().enumerate() {
             session.add_preset(group as u16, preset);

@@ -254,16 +254,35 @@ fn x_window(display: &str, window: u32) -> Option<(bool, Vec<u32>)> {
 
 #[test]
 fn the_in_process_window_opens_a_plugin_editor_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = stagerack_tests::xvfb::editor_preset(dir.path());
+    in_process_editor(&preset, "ui-editor", "rack-window-with-editor.png");
+}
+
+/// A real plugin's editor (Debian's ZamComp, CLAP: DPF, a 24-bit child
+/// window) embeds beside the window: it used to come up empty (X
+/// `BadMatch` under a 32-bit parent) while the window said it was open.
+#[test]
+fn the_in_process_window_embeds_zamcomps_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = stagerack_tests::xvfb::zam_editor_preset(dir.path(), "clap");
+    in_process_editor(&preset, "ui-zam-editor", "rack-window-with-zamcomp.png");
+}
+
+/// Opens the editor of plugin 1 of rack 0 of `preset` from a client of the
+/// in-process window, checks it shows with the plugin's GUI inside while
+/// the engine plays, screenshots it as `shot`, and closes it. `tag` names
+/// its JACK server.
+fn in_process_editor(preset: &std::path::Path, tag: &str, shot: &str) {
     let x = Xvfb::start();
-    let jack = JackServer::start(&unique_name("ui-editor"), 256);
+    let jack = JackServer::start(&unique_name(tag), 256);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("control.sock");
-    let preset = stagerack_tests::xvfb::editor_preset(dir.path());
     let mut ui = Guard::spawn(
         ui_command(&x.display)
             .env("JACK_DEFAULT_SERVER", &jack.name)
             .arg("--preset")
-            .arg(&preset)
+            .arg(preset)
             .args(["--backend", "jack", "--listen"])
             .arg(&sock),
         "stagerack-ui",
@@ -288,7 +307,7 @@ fn the_in_process_window_opens_a_plugin_editor_beside_it() {
     wait_for(Duration::from_secs(5), "the editor to show", || {
         x_window(&x.display, window).is_some_and(|(shown, kids)| shown && kids.len() == 1)
     });
-    assert_drawn(&x.display, "rack-window-with-editor.png");
+    assert_drawn(&x.display, shot);
     let before = buffers(&mut client);
     std::thread::sleep(Duration::from_millis(500));
     assert!(buffers(&mut client) >= before + 40, "the engine stalled");

@@ -65,22 +65,68 @@ pub fn screenshot(display: &str, path: &Path) {
     assert!(ok, "import failed");
 }
 
+/// A preset `<name>.toml` (written into `dir`) with one rack `keys`: the
+/// built-in synth, then the plugin `id` of `format` at `path` (an editor
+/// test's plugin 1 of rack 0). Returns its path.
+pub fn synth_and_plugin_preset(
+    dir: &Path,
+    name: &str,
+    format: &str,
+    id: &str,
+    path: &Path,
+) -> std::path::PathBuf {
+    let preset = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &preset,
+        format!(
+            "version = 1\nname = \"{name}\"\n\n[[rack]]\nname = \"keys\"\n\n\
+             [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n\n\
+             [[rack.plugin]]\nformat = \"{format}\"\nid = \"{id}\"\npath = {:?}\n",
+            path.display().to_string()
+        ),
+    )
+    .expect("write the preset");
+    preset
+}
+
 /// A preset (written into `dir`) with one rack: the built-in synth, then
 /// the `Stagerack Editor` test plugin (a CLAP plugin with an X11 GUI).
 /// Returns its path.
 pub fn editor_preset(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("editor.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\nname = \"editor\"\n\n[[rack]]\nname = \"keys\"\n\n\
-             [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n\n\
-             [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.editor\"\npath = {:?}\n",
-            crate::clap_bundle("stagerack-editor").display().to_string()
-        ),
+    synth_and_plugin_preset(
+        dir,
+        "editor",
+        "clap",
+        "org.stagerack.test.editor",
+        &crate::clap_bundle("stagerack-editor"),
     )
-    .expect("write the editor preset");
-    path
+}
+
+/// A preset (written into `dir`) with one rack: the built-in synth, then
+/// Debian's ZamComp (a DPF plugin with an X11 GUI) in `format`, `clap` or
+/// `vst3`. Panics with the command to install zam-plugins when missing.
+/// Returns its path.
+pub fn zam_editor_preset(dir: &Path, format: &str) -> std::path::PathBuf {
+    let path = match format {
+        "clap" => Path::new("/usr/lib/clap/ZamComp.clap"),
+        _ => Path::new("/usr/lib/vst3/ZamComp.vst3"),
+    };
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/ensure-deps test (Debian's zam-plugins)",
+        path.display()
+    );
+    let id = match format {
+        "clap" => "com.zamaudio.ZamComp".to_string(),
+        _ => {
+            stagerack::plugin::vst3::list_vst3_classes(path)
+                .ok()
+                .and_then(|classes| classes.into_iter().next())
+                .unwrap_or_else(|| panic!("{} has no audio class", path.display()))
+                .id
+        }
+    };
+    synth_and_plugin_preset(dir, &format!("zam-{format}"), format, &id, path)
 }
 
 impl Drop for Xvfb {

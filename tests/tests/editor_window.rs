@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use stagerack_plugins_test::clap::editor::{BACKGROUND, BAR, INITIAL_SIZE, LARGE_SIZE};
 use stagerack_tests::control::ControlSocket;
 use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
-use stagerack_tests::xvfb::{editor_preset, screenshot, Xvfb};
+use stagerack_tests::xvfb::{
+    editor_preset, screenshot, synth_and_plugin_preset, zam_editor_preset, Xvfb,
+};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
     ClientMessageEvent, ConnectionExt as _, EventMask, ImageFormat, MapState,
@@ -94,17 +96,7 @@ fn a_vst3_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = vst3_common::own_bundle("Stagerack VST3 Probe");
     let id = vst3_common::class_of(&bundle).id;
-    let path = dir.path().join("vst3-editor.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\nname = \"editor\"\n\n[[rack]]\nname = \"keys\"\n\n\
-             [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n\n\
-             [[rack.plugin]]\nformat = \"vst3\"\nid = \"{id}\"\npath = {:?}\n",
-            bundle.display().to_string()
-        ),
-    )
-    .unwrap();
+    let path = synth_and_plugin_preset(dir.path(), "vst3-editor", "vst3", &id, &bundle);
     editor_round_trip(path.to_str().unwrap(), "Stagerack VST3 Probe", "vst3");
 }
 
@@ -155,6 +147,7 @@ fn editor_round_trip(preset: &str, name: &str, tag: &str) {
     for round in 0..2 {
         let opened = c.request("open_editor", "\"rack\":0,\"index\":1", "editor");
         let window = opened["window"].as_u64().unwrap() as u32;
+        let frame = opened["frame"].as_u64().unwrap() as u32;
         assert_eq!(
             (opened["width"].as_u64(), opened["height"].as_u64()),
             (
@@ -248,8 +241,8 @@ fn editor_round_trip(preset: &str, name: &str, tag: &str) {
                 .reply()
                 .unwrap()
                 .atom;
-            let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
-            conn.send_event(false, window, EventMask::NO_EVENT, event)
+            let event = ClientMessageEvent::new(32, frame, protocols, [delete, 0, 0, 0, 0]);
+            conn.send_event(false, frame, EventMask::NO_EVENT, event)
                 .unwrap();
             conn.flush().unwrap();
             wait_until(
@@ -259,7 +252,9 @@ fn editor_round_trip(preset: &str, name: &str, tag: &str) {
             );
         }
         wait_until("the editor window to go", Duration::from_secs(5), || {
-            geometry(&conn, window).is_none() && geometry(&conn, gui).is_none()
+            geometry(&conn, window).is_none()
+                && geometry(&conn, gui).is_none()
+                && geometry(&conn, frame).is_none()
         });
         sr.assert_running();
         assert!(c.advances(100, 5), "the engine stopped playing");
@@ -270,6 +265,142 @@ fn editor_round_trip(preset: &str, name: &str, tag: &str) {
         stderr.contains(&format!("opened the editor of {name} (320×120)")),
         "{stderr}"
     );
+}
+
+/// How many different colours the top-left `w` × `h` pixels of `window`
+/// hold (a window nobody draws into holds one).
+fn colours(conn: &RustConnection, window: u32, w: u16, h: u16) -> usize {
+    let Ok(img) = conn
+        .get_image(ImageFormat::Z_PIXMAP, window, 0, 0, w, h, !0)
+        .unwrap()
+        .reply()
+    else {
+        return 0;
+    };
+    let mut seen: Vec<u32> = img
+        .data
+        .chunks_exact(4)
+        .map(|p| u32::from_le_bytes(p.try_into().unwrap()) & 0x00FF_FFFF)
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
+}
+
+/// A real plugin's editor (Debian's ZamComp: DPF/pugl, a child window of
+/// the screen's default 24-bit visual) embeds into the engine's editor
+/// window, draws, and closes, while the engine plays on: it used to end the
+/// process with an X `BadMatch` (a 32-bit parent).
+fn third_party_editor(format: &str) {
+    let x = Xvfb::start();
+    let server = JackServer::start(&unique_name(&format!("zam-editor-{format}")), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let preset = zam_editor_preset(dir.path(), format);
+    let preset = preset.to_str().unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let mut sr = Stagerack::spawn_env(
+        &server.name,
+        &["--preset", preset, "--control", sock.to_str().unwrap()],
+        &[("DISPLAY", &x.display)],
+    );
+    let mut c = ControlSocket::connect(&sock, &mut sr);
+    assert!(!editor_open(&mut c, "ZamComp"));
+    let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    for round in 0..2 {
+        let opened = c.request_any("open_editor", "\"rack\":0,\"index\":1", &["editor"]);
+        let window = opened["window"].as_u64().unwrap() as u32;
+        let (w, h) = (
+            opened["width"].as_u64().unwrap() as u16,
+            opened["height"].as_u64().unwrap() as u16,
+        );
+        assert!(w > 100 && h > 50, "ZamComp's editor size: {opened}");
+        assert!(editor_open(&mut c, "ZamComp"));
+        wait_until("ZamComp's GUI window", Duration::from_secs(5), || {
+            children(&conn, window).len() == 1
+        });
+        let gui = children(&conn, window)[0];
+        wait_until("ZamComp's GUI to draw", Duration::from_secs(10), || {
+            viewable(&conn, gui) && colours(&conn, gui, w, h) >= 8
+        });
+        if round == 0 {
+            let path = shot(&x.display, &format!("editor-zam-{format}.png"));
+            eprintln!("screenshot: {}", path.display());
+        }
+        c.request("close_editor", "\"rack\":0,\"index\":1", "ok");
+        assert!(!editor_open(&mut c, "ZamComp"));
+        wait_until("the editor window to go", Duration::from_secs(5), || {
+            geometry(&conn, window).is_none() && geometry(&conn, gui).is_none()
+        });
+        sr.assert_running();
+        assert!(c.advances(100, 5), "the engine stopped playing");
+    }
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("X Error"), "{stderr}");
+    assert!(!stderr.contains("X error"), "{stderr}");
+}
+
+#[test]
+fn zamcomp_clap_editor_embeds_and_draws_while_the_engine_plays() {
+    third_party_editor("clap");
+}
+
+#[test]
+fn zamcomp_vst3_editor_embeds_and_draws_while_the_engine_plays() {
+    third_party_editor("vst3");
+}
+
+/// A plugin whose GUI set-up raises an X error (through Xlib, whose default
+/// handler would end the process) and puts nothing into the window: the
+/// engine survives, reports the plugin and the X error, closes the empty
+/// window, and plays on; the editor can be asked for again.
+#[test]
+fn a_plugin_editor_that_fails_to_embed_is_reported_and_the_engine_plays_on() {
+    let x = Xvfb::start();
+    let server = JackServer::start(&unique_name("bad-editor"), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let preset = synth_and_plugin_preset(
+        dir.path(),
+        "bad-editor",
+        "clap",
+        "org.stagerack.test.bad-editor",
+        &stagerack_tests::clap_bundle("stagerack-bad-editor"),
+    );
+    let sock = dir.path().join("ctl.sock");
+    let mut sr = Stagerack::spawn_env(
+        &server.name,
+        &[
+            "--preset",
+            preset.to_str().unwrap(),
+            "--control",
+            sock.to_str().unwrap(),
+        ],
+        &[("DISPLAY", &x.display)],
+    );
+    let mut c = ControlSocket::connect(&sock, &mut sr);
+    let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    let root = conn.setup().roots[0].root;
+    for _ in 0..2 {
+        let refused = c.request_any("open_editor", "\"rack\":0,\"index\":1", &["error"]);
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.contains("Bad Editor did not put its editor into the window")
+                && message.contains("BadWindow in CreateWindow"),
+            "{message}"
+        );
+        assert!(!editor_open(&mut c, "Bad Editor"));
+        // The empty window was closed: nothing of ours is left on screen.
+        wait_until(
+            "the empty editor window to go",
+            Duration::from_secs(5),
+            || children(&conn, root).is_empty(),
+        );
+        sr.assert_running();
+        assert!(c.advances(100, 5), "the engine stopped playing");
+    }
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("X Error of failed request"), "{stderr}");
 }
 
 #[test]

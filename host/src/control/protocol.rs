@@ -252,8 +252,12 @@ pub enum Reply {
         rack: usize,
         /// Position in the chain.
         index: usize,
-        /// The native window.
+        /// The native window the plugin's GUI sits in.
         window: u64,
+        /// The top-level window around it (the one a window manager shows
+        /// and closes; on X11 the plugin's window is one level inside it).
+        #[serde(default)]
+        frame: u64,
         /// Width, logical pixels.
         width: u32,
         /// Height, logical pixels.

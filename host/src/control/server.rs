@@ -562,6 +562,7 @@ impl ControlServer {
                             rack,
                             index,
                             window: info.window.as_u64(),
+                            frame: info.frame.as_u64(),
                             width: info.width,
                             height: info.height,
                         },

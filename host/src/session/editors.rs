@@ -9,11 +9,38 @@ use super::{Session, SlotModel};
 use crate::editor::{EditorWindow, ParentWindow};
 use crate::plugin::EditorRequest;
 
+/// How long a plugin has to put its GUI into the editor window.
+const EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// X errors raised by plugins' GUIs so far.
+#[cfg(target_os = "linux")]
+fn x_error_count() -> u64 {
+    crate::editor::x11::error_count()
+}
+
+/// X errors raised by plugins' GUIs so far (none: no X11 here).
+#[cfg(not(target_os = "linux"))]
+fn x_error_count() -> u64 {
+    0
+}
+
+/// The last X error, when any came after `count` errors. Main thread.
+fn x_error_since(count: u64) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if crate::editor::x11::error_count() > count {
+        return crate::editor::x11::last_error();
+    }
+    let _ = count;
+    None
+}
+
 /// An open editor as clients see it. Any thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EditorInfo {
     /// The native window the plugin is embedded in.
     pub window: ParentWindow,
+    /// The top-level window around it.
+    pub frame: ParentWindow,
     /// Its size in logical pixels.
     pub width: u32,
     /// Its height in logical pixels.
@@ -25,6 +52,7 @@ impl SlotModel {
     pub fn editor(&self) -> Option<EditorInfo> {
         self.editor.as_ref().map(|w| EditorInfo {
             window: w.parent(),
+            frame: w.frame(),
             width: w.size().0,
             height: w.size().1,
         })
@@ -57,6 +85,7 @@ impl Session {
                  use the generic parameter panel"
             )));
         }
+        let x_errors_before = x_error_count();
         let (width, height) = slot.instance.create_editor()?;
         let title = format!("{name} — {}", self.racks[r].name);
         let slot = &mut self.racks[r].slots[i];
@@ -83,6 +112,22 @@ impl Session {
         if let Err(e) = shown {
             slot.close_editor();
             return Err(e);
+        }
+        // A plugin whose GUI could not be parented (an X error in its
+        // window set-up) leaves the window empty: say so, close both halves.
+        let embedded = slot
+            .editor
+            .as_ref()
+            .is_some_and(|w| w.wait_for_plugin(EMBED_TIMEOUT));
+        if !embedded {
+            slot.close_editor();
+            let cause = x_error_since(x_errors_before)
+                .map_or_else(String::new, |e| format!(" (its window system error: {e})"));
+            return Err(EditError::Invalid(format!(
+                "{name} did not put its editor into the window within {} ms{cause}; \
+                 it was closed, the plugin plays on; use the generic parameter panel",
+                EMBED_TIMEOUT.as_millis()
+            )));
         }
         tracing::info!("opened the editor of {name} ({width}×{height})");
         Ok(slot.editor().expect("just opened"))
@@ -135,7 +180,36 @@ impl Session {
             }
         }
         self.editors_changed |= !notes.is_empty();
+        self.report_x_errors();
         notes
+    }
+
+    /// Logs X errors plugins' GUIs raised since the last look, naming the
+    /// plugins whose editors are open (the process survives them: see
+    /// [`crate::editor::x11`]). Main thread.
+    fn report_x_errors(&mut self) {
+        let count = x_error_count();
+        if count == self.x_errors_reported {
+            return;
+        }
+        let new = count - self.x_errors_reported;
+        self.x_errors_reported = count;
+        let open: Vec<String> = self
+            .racks
+            .iter()
+            .flat_map(|r| r.slots.iter())
+            .filter(|s| s.editor.is_some())
+            .map(|s| s.instance.descriptor().name.clone())
+            .collect();
+        tracing::warn!(
+            "{new} X error(s) from plugin GUIs (open editors: {}); last: {}; the engine plays on",
+            if open.is_empty() {
+                "none".to_string()
+            } else {
+                open.join(", ")
+            },
+            x_error_since(0).unwrap_or_default()
+        );
     }
 
     /// True once after an editor closed without a client asking (its user

@@ -41,6 +41,19 @@ pub const PARAM_LEVEL: ClapId = ClapId::new(0);
 /// The plugin type. See the module docs.
 pub struct Editor;
 
+/// CLAP id of the bad editor plugin.
+pub const BAD_ID: &str = "org.stagerack.test.bad-editor";
+/// Display name of the bad editor plugin.
+pub const BAD_NAME: &str = "Bad Editor";
+
+/// `Bad Editor`: the same plugin, whose GUI gets its window set-up wrong
+/// the way an Xlib-based plugin can: `set_parent` asks Xlib (over its own
+/// display) for a window under a parent that does not exist, syncs, and
+/// reports success. Xlib's default error handler would end the host's
+/// process there; a host must survive, report it, and close the empty
+/// editor window.
+pub struct BadEditor;
+
 /// The level, shared by the plugin's threads. Any thread.
 pub struct EditorShared {
     level: AtomicF64,
@@ -60,6 +73,8 @@ pub struct EditorMainThread<'a> {
     shared: &'a EditorShared,
     host: RefCell<HostMainThreadHandle<'a>>,
     gui: RefCell<Option<Gui>>,
+    /// `Bad Editor`: set-up through Xlib that fails (see [`BadEditor`]).
+    bad: bool,
 }
 
 impl<'a> PluginMainThread<'a, EditorShared> for EditorMainThread<'a> {}
@@ -80,6 +95,44 @@ impl Plugin for Editor {
             .register::<PluginParams>()
             .register::<PluginGui>()
             .register::<PluginTimer>();
+    }
+}
+
+impl Plugin for BadEditor {
+    type AudioProcessor<'a> = EditorAudio<'a>;
+    type Shared<'a> = EditorShared;
+    type MainThread<'a> = EditorMainThread<'a>;
+
+    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&EditorShared>) {
+        builder
+            .register::<PluginAudioPorts>()
+            .register::<PluginParams>()
+            .register::<PluginGui>()
+            .register::<PluginTimer>();
+    }
+}
+
+impl DefaultPluginFactory for BadEditor {
+    fn get_descriptor() -> PluginDescriptor {
+        use clack_plugin::plugin::features::*;
+        PluginDescriptor::new(BAD_ID, BAD_NAME)
+            .with_vendor("stagerack")
+            .with_version("1.0.0")
+            .with_description("Test effect: an editor whose X11 set-up fails")
+            .with_features([AUDIO_EFFECT, UTILITY, STEREO])
+    }
+
+    fn new_shared(host: HostSharedHandle<'_>) -> Result<EditorShared, PluginError> {
+        Editor::new_shared(host)
+    }
+
+    fn new_main_thread<'a>(
+        host: HostMainThreadHandle<'a>,
+        shared: &'a EditorShared,
+    ) -> Result<EditorMainThread<'a>, PluginError> {
+        let mut main = Editor::new_main_thread(host, shared)?;
+        main.bad = true;
+        Ok(main)
     }
 }
 
@@ -107,6 +160,7 @@ impl DefaultPluginFactory for Editor {
             shared,
             host: RefCell::new(host),
             gui: RefCell::new(None),
+            bad: false,
         })
     }
 }
@@ -369,6 +423,10 @@ impl PluginGuiImpl for EditorMainThread<'_> {
         let parent = window
             .as_x11_handle()
             .ok_or(PluginError::Message("not an X11 window"))?;
+        if self.bad {
+            xlib_window_under_no_parent();
+            return Ok(());
+        }
         let mut gui = self.gui.borrow_mut();
         let gui = gui.as_mut().ok_or(PluginError::Message("no GUI created"))?;
         gui.window = Some(LevelWindow::open(parent as u32, gui.size).map_err(x_error)?);
@@ -380,6 +438,9 @@ impl PluginGuiImpl for EditorMainThread<'_> {
     }
 
     fn show(&self) -> Result<(), PluginError> {
+        if self.bad {
+            return Ok(());
+        }
         {
             let gui = self.gui.borrow();
             let w = gui
@@ -398,5 +459,26 @@ impl PluginGuiImpl for EditorMainThread<'_> {
             w.set_visible(false).map_err(x_error)?;
         }
         Ok(())
+    }
+}
+
+/// `Bad Editor`'s window set-up: over a display of its own, Xlib is asked
+/// for a window whose parent does not exist (`BadWindow`), then synced so
+/// the error is delivered now, to whichever error handler the process has.
+fn xlib_window_under_no_parent() {
+    let Ok(xlib) = x11_dl::xlib::Xlib::open() else {
+        return;
+    };
+    // SAFETY: plain Xlib calls on a display this function opened and
+    // closes; a null display (no X server) is checked.
+    unsafe {
+        let display = (xlib.XOpenDisplay)(std::ptr::null());
+        if display.is_null() {
+            return;
+        }
+        const NO_SUCH_WINDOW: u64 = 0x1;
+        (xlib.XCreateSimpleWindow)(display, NO_SUCH_WINDOW, 0, 0, 100, 100, 0, 0, 0);
+        (xlib.XSync)(display, 0);
+        (xlib.XCloseDisplay)(display);
     }
 }

@@ -6,7 +6,12 @@
 //! the session): the plugin's GUI calls are main-thread calls, and a
 //! baseview [`baseview::Window`] is `!Send`. On X11 baseview runs the
 //! window's event loop on a thread of its own; this module only creates,
-//! resizes, shows and closes the window.
+//! resizes, shows and closes the window. On X11 the plugin embeds into a
+//! window of the screen's default visual inside baseview's frame, and a
+//! plugin's X errors are recorded instead of ending the process ([`x11`]).
+
+#[cfg(target_os = "linux")]
+pub mod x11;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -86,7 +91,12 @@ pub enum EditorError {
 /// One open editor window. Main thread (`!Send`).
 pub struct EditorWindow {
     window: baseview::Window,
-    parent: ParentWindow,
+    /// baseview's top-level window.
+    frame: ParentWindow,
+    /// The window the plugin embeds into: on X11 one of the default visual
+    /// inside the frame, elsewhere the frame itself.
+    #[cfg(target_os = "linux")]
+    embed: Option<x11::EmbedWindow>,
     size: (u32, u32),
 }
 
@@ -107,7 +117,7 @@ impl EditorWindow {
             Ok(Frame)
         })
         .map_err(|e| EditorError::Window(e.to_string()))?;
-        let parent = match rx.recv_timeout(Duration::from_secs(2)) {
+        let frame = match rx.recv_timeout(Duration::from_secs(2)) {
             Ok(Some(p)) => p,
             Ok(None) => {
                 return Err(EditorError::Window(
@@ -116,16 +126,55 @@ impl EditorWindow {
             }
             Err(_) => return Err(EditorError::Timeout),
         };
+        #[cfg(target_os = "linux")]
+        let embed = match frame {
+            ParentWindow::X11(id) => {
+                let frame_id = u32::try_from(id)
+                    .map_err(|_| EditorError::Window(format!("X11 window id {id:#x}")))?;
+                match x11::EmbedWindow::new(frame_id, width) {
+                    Ok(embed) => Some(embed),
+                    Err(e) => {
+                        window.close();
+                        return Err(e);
+                    }
+                }
+            }
+            _ => None,
+        };
         Ok(Self {
             window,
-            parent,
+            frame,
+            #[cfg(target_os = "linux")]
+            embed,
             size: (width, height),
         })
     }
 
     /// The native window the plugin embeds into. Main thread.
     pub fn parent(&self) -> ParentWindow {
-        self.parent
+        #[cfg(target_os = "linux")]
+        if let Some(embed) = &self.embed {
+            return ParentWindow::X11(u64::from(embed.id()));
+        }
+        self.frame
+    }
+
+    /// The top-level window (what a window manager sees and closes).
+    /// Main thread.
+    pub fn frame(&self) -> ParentWindow {
+        self.frame
+    }
+
+    /// Waits up to `timeout` until the plugin's GUI sits in the window;
+    /// false when it never came (the plugin failed to embed). Where the
+    /// platform gives no way to look, true. Main thread.
+    pub fn wait_for_plugin(&self, timeout: Duration) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Some(embed) = &self.embed {
+            return embed.wait_for_child(timeout);
+        }
+        let _ = timeout;
+        true
     }
 
     /// The size last set, logical pixels. Main thread.
@@ -145,6 +194,10 @@ impl EditorWindow {
         self.window
             .resize(LogicalSize::new(f64::from(width), f64::from(height)))
             .map_err(|e| EditorError::Window(e.to_string()))?;
+        #[cfg(target_os = "linux")]
+        if let Some(embed) = &self.embed {
+            embed.resize(width, height)?;
+        }
         self.size = (width, height);
         Ok(())
     }
@@ -158,6 +211,8 @@ impl EditorWindow {
     /// Closes and destroys the window; call after the plugin's GUI was
     /// destroyed. Main thread.
     pub fn close(self) {
+        #[cfg(target_os = "linux")]
+        drop(self.embed);
         self.window.close();
     }
 }
