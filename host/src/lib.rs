@@ -1,6 +1,8 @@
 //! stagerack: a live-performance plugin host.
 //!
-//! The crate is split by concern (see `docs/ARCHITECTURE.md`):
+//! This crate is the `stagerack` binary's command line (live, render,
+//! check) on top of the layered crates under `host/` (see
+//! `docs/ARCHITECTURE.md`), which it also re-exports under one path:
 //!
 //! 1. [`preset`] reads a human-editable TOML preset into a rack model.
 //! 2. [`session`] instantiates the model's plugins on the **main thread** and
@@ -20,16 +22,27 @@
 pub mod check;
 pub mod check_rt;
 pub mod cli;
-pub mod control;
-pub mod editor;
-pub mod engine;
 pub mod headless;
-pub mod io;
-pub mod midi;
-pub mod plugin;
-pub mod preset;
 pub mod render;
-pub mod session;
+
+// The layers, under the paths the front ends and tests have always used.
+pub use stagerack_core::midi;
+pub use stagerack_engine as engine;
+pub use stagerack_io as io;
+pub use stagerack_session::{control, preset, session};
+
+/// The format-neutral plugin interface (core layer) and the formats
+/// (plugins layer) under one path.
+pub mod plugin {
+    pub use stagerack_core::plugin::*;
+    pub use stagerack_plugins::{builtin, clap, def, loader, scan, vst3};
+}
+
+/// Editor ids and requests (core layer) and editor windows (session layer).
+pub mod editor {
+    pub use stagerack_core::editor::*;
+    pub use stagerack_session::editor_window::*;
+}
 
 /// The allocation guard: active in every debug build and every test of every
 /// crate that links this library, so the real-time rules are checked on

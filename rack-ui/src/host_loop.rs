@@ -272,8 +272,8 @@ impl DeviceHost for AudioHost {
         choice: &DeviceChoice,
         session: &mut Session,
     ) -> Result<AudioInUse, String> {
-        let kind =
-            <BackendKind as clap::ValueEnum>::from_str(&choice.backend, true).map_err(|_| {
+        let kind = <BackendKind as stagerack::io::NamedChoice>::from_name(&choice.backend)
+            .ok_or_else(|| {
                 format!(
                     "unknown backend `{}`; available: {}",
                     choice.backend,

@@ -54,7 +54,7 @@ struct Args {
     headless: bool,
     /// The audio backend (default: JACK when a server answers, else ALSA;
     /// without an output the engine runs silently, with a warning).
-    #[arg(long, value_enum, conflicts_with_all = ["attach", "no_audio"])]
+    #[arg(long, value_parser = stagerack::cli::choice::<BackendKind>(), conflicts_with_all = ["attach", "no_audio"])]
     backend: Option<BackendKind>,
     /// Run the engine without an audio device (real-time paced, silent).
     #[arg(long, conflicts_with = "attach")]

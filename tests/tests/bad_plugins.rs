@@ -7,6 +7,7 @@
 //! counted, not fatal).
 
 mod clap_support;
+mod vst3_common;
 
 use clap_support::*;
 use stagerack::midi::file::SampleEvent;
@@ -25,15 +26,23 @@ fn play(bad: &str, master: &str) -> (Vec<f32>, Vec<f32>, Vec<String>) {
 
 /// [`play`], as a live session (`offline` false: overloads count) or not.
 fn play_with(bad: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>, Vec<String>) {
-    let name = format!("stagerack-bad-{bad}");
+    let plugin = format!(
+        "format = \"clap\"\nid = \"org.stagerack.test.bad-{bad}\"\npath = \"{}\"\n",
+        bundle(&format!("stagerack-bad-{bad}")).display()
+    );
+    play_plugin(&plugin, master, offline)
+}
+
+/// [`play_with`] for any plugin: `plugin` is the body of its
+/// `[[rack.plugin]]` table in the bad rack.
+fn play_plugin(plugin: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>, Vec<String>) {
     let text = format!(
         "version = 1\nname = \"faults\"\n{master}\n\
          [[rack]]\nname = \"bad\"\npan = -1.0\n\
          [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n\
-         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-{bad}\"\npath = \"{}\"\n\
+         [[rack.plugin]]\n{plugin}\
          [[rack]]\nname = \"good\"\npan = 1.0\n\
-         [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
-        bundle(&name).display()
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n"
     );
     let config = stagerack::engine::EngineConfig {
         sample_rate: RATE,
@@ -120,6 +129,32 @@ fn a_plugin_failing_in_process_is_bypassed_and_reported() {
     let (left, right, reports) = play("error", "");
     assert_good_rack_intact(&right, "error");
     reported(&reports, "error", "`Stagerack Bad Error` returned an error");
+    assert_eq!(left[30_000], 0.5, "the rest of its rack plays");
+}
+
+/// A VST3 plugin whose `process` fails (returns `kResultFalse`) is
+/// bypassed and reported exactly like a CLAP one (its result used to be
+/// ignored and its unprocessed buffers played).
+#[test]
+fn a_vst3_plugin_failing_in_process_is_bypassed_and_reported() {
+    let bad = vst3_common::own_bundle("Stagerack VST3 Bad");
+    let class = stagerack::plugin::vst3::list_vst3_classes(&bad)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Stagerack VST3 Bad Process")
+        .expect("the Bad Process class");
+    let plugin = format!(
+        "format = \"vst3\"\nid = \"{}\"\npath = {:?}\n",
+        class.id,
+        bad.display().to_string()
+    );
+    let (left, right, reports) = play_plugin(&plugin, "", true);
+    assert_good_rack_intact(&right, "vst3 process");
+    reported(
+        &reports,
+        "vst3 process",
+        "`Stagerack VST3 Bad Process` returned an error from process: it is bypassed",
+    );
     assert_eq!(left[30_000], 0.5, "the rest of its rack plays");
 }
 

@@ -146,3 +146,60 @@ fn crashing_and_hanging_plugins_are_blacklisted_and_the_scan_goes_on() {
     assert!(!ids.contains(&"org.stagerack.test.bad-crash"), "{ids:?}");
     session.shutdown(engine);
 }
+
+/// A VST3 bundle the scanner blacklisted is never opened in process when a
+/// preset names it (CLAP always checked; VST3 used to load it anyway): the
+/// preset is refused with the blacklist's reason, the rest plays.
+#[test]
+fn a_blacklisted_vst3_named_by_a_preset_is_refused_with_the_scanners_reason() {
+    let cache = tempfile::tempdir().unwrap();
+    let plugins = tempfile::tempdir().unwrap();
+    // A bundle whose binary is not a shared library: the scanner's child
+    // fails to open it, so it is blacklisted.
+    let bundle = plugins.path().join("Broken.vst3");
+    let arch = if cfg!(target_arch = "aarch64") {
+        "aarch64-linux"
+    } else {
+        "x86_64-linux"
+    };
+    let bin_dir = bundle.join("Contents").join(arch);
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    std::fs::write(bin_dir.join("Broken.so"), b"not a shared library").unwrap();
+    let scanned = stagerack(
+        cache.path(),
+        &["scan", "--path", plugins.path().to_str().unwrap()],
+    );
+    let (_, err) = text(&scanned);
+    assert!(err.contains("1 blacklisted"), "{err}");
+    let listed = stagerack(cache.path(), &["scan", "--blacklist"]);
+    let (out, _) = text(&listed);
+    assert!(out.contains("Broken.vst3"), "{out}");
+
+    let preset = plugins.path().join("show.toml");
+    std::fs::write(
+        &preset,
+        format!(
+            "version = 1\nname = \"show\"\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\n\
+             format = \"vst3\"\nid = \"0123456789ABCDEF0123456789ABCDEF\"\npath = {:?}\n\
+             [[rack]]\nname = \"keys\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n",
+            bundle.display().to_string()
+        ),
+    )
+    .unwrap();
+    let checked = stagerack(cache.path(), &["check", preset.to_str().unwrap()]);
+    let (out, err) = text(&checked);
+    let all = format!("{out}{err}");
+    assert_eq!(checked.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("VST3 plugin `0123456789ABCDEF0123456789ABCDEF`")
+            && all.contains("is blacklisted by `stagerack scan`"),
+        "{all}"
+    );
+    assert!(all.contains("stagerack scan --rescan"), "{all}");
+    // The scanner's reason, not an attempt to open it in this process.
+    assert!(
+        all.contains("blacklisted by `stagerack scan` (failed to load"),
+        "{all}"
+    );
+    assert!(all.contains("Stagerack Probe: ok"), "{all}");
+}

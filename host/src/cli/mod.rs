@@ -6,8 +6,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::headless::{run_headless, HeadlessOptions};
-use crate::io::{BackendKind, StreamOptions};
+use crate::io::{BackendKind, NamedChoice, StreamOptions};
 use crate::render::{render, RenderOptions, SampleFormat};
+
+/// A command-line parser for a setting the io layer names
+/// ([`NamedChoice`]): its names are the possible values. Main thread.
+pub fn choice<T: NamedChoice>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(T::all().iter().map(|v| v.name()))
+        .map(|name| T::from_name(&name).expect("clap accepted only the possible values"))
+}
 
 /// stagerack: a live-performance plugin host.
 ///
@@ -44,7 +52,7 @@ pub struct LiveArgs {
     /// The audio backend (default: JACK when a JACK server answers, else
     /// ALSA, on Linux; ASIO if installed, else WASAPI, on Windows;
     /// CoreAudio on macOS).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<BackendKind>())]
     pub backend: Option<BackendKind>,
     /// Client name shown to other applications (JACK client name).
     #[arg(long, default_value = "stagerack", value_name = "NAME")]
@@ -72,12 +80,12 @@ pub struct LiveArgs {
     /// placed: `steady` (one period of latency, no jitter) or `immediate`
     /// (lowest latency, up to a period of jitter). JACK MIDI is always
     /// sample-exact.
-    #[arg(long, value_enum, default_value_t = crate::io::midi_stream::MidiTiming::Steady)]
+    #[arg(long, value_parser = choice::<crate::io::midi_stream::MidiTiming>(), default_value = "steady")]
     pub midi_timing: crate::io::midi_stream::MidiTiming,
     /// JACK only: position MIDI by its in-cycle frame (`frames`, exact) or
     /// by its system-clock time through the steady/immediate path
     /// (`clock`, for measuring that path).
-    #[arg(long, value_enum, default_value_t = crate::io::MidiSource::Frames)]
+    #[arg(long, value_parser = choice::<crate::io::MidiSource>(), default_value = "frames")]
     pub midi_source: crate::io::MidiSource,
     /// Seconds between status lines.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]

@@ -21,8 +21,9 @@
 //!   as f64 LE. Parameter `latency` (id 1, 0..=1000 samples, stepped): the
 //!   latency it reports; a new value makes the controller call
 //!   `restartComponent(kLatencyChanged)` (reported only, not applied).
-//! - **Stagerack VST3 Bad Initialize** / **Bad Activate**: the gain,
-//!   refusing `initialize` / `setActive(true)`, for hosts' error paths.
+//! - **Stagerack VST3 Bad Initialize** / **Bad Activate** / **Bad
+//!   Process**: the gain, refusing `initialize` / `setActive(true)` /
+//!   every `process` call (`kResultFalse`), for hosts' error paths.
 //!
 //! One binary serves every bundle: the factory looks at its own file name
 //! and offers the Probe classes from `Stagerack VST3 Probe.so`, the Gain
@@ -55,6 +56,8 @@ const GAIN_CID: TUID = uid(0x53524B56, 0x3347414E, 0x00000000, 0x00000001);
 const BAD_INIT_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000001);
 /// The gain, refusing `setActive(true)` (bundle `Stagerack VST3 Bad`).
 const BAD_ACTIVATE_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000002);
+/// The gain, failing every `process` call (bundle `Stagerack VST3 Bad`).
+const BAD_PROCESS_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000003);
 
 const GAIN_DEFAULT: f64 = 60.0 / 72.0;
 
@@ -746,6 +749,7 @@ enum Fail {
     Nothing,
     Initialize,
     Activate,
+    Process,
 }
 
 /// Normalized gain → linear factor (−60 dB at 0, +12 dB at 1).
@@ -906,6 +910,9 @@ impl IAudioProcessorTrait for Gain {
             }
             // SAFETY: non-null process data from the host.
             let data = unsafe { &*data };
+            if self.fail == Fail::Process {
+                return kResultFalse;
+            }
             let frames = data.numSamples.max(0) as usize;
             let mut points = [(0i32, 0.0f64); 64];
             let n_points = param0_points(data, &mut points);
@@ -1118,7 +1125,7 @@ struct ClassDesc {
     sub: &'static str,
 }
 
-const CLASSES: [ClassDesc; 5] = [
+const CLASSES: [ClassDesc; 6] = [
     ClassDesc {
         cid: PROBE_CID,
         category: "Audio Module Class",
@@ -1149,11 +1156,17 @@ const CLASSES: [ClassDesc; 5] = [
         name: "Stagerack VST3 Bad Activate",
         sub: "Fx|Tools",
     },
+    ClassDesc {
+        cid: BAD_PROCESS_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Bad Process",
+        sub: "Fx|Tools",
+    },
 ];
 
 /// Whether a class is one of the deliberately failing ones.
 fn is_bad(cid: &TUID) -> bool {
-    *cid == BAD_INIT_CID || *cid == BAD_ACTIVATE_CID
+    *cid == BAD_INIT_CID || *cid == BAD_ACTIVATE_CID || *cid == BAD_PROCESS_CID
 }
 
 impl Factory {
@@ -1243,6 +1256,8 @@ impl IPluginFactoryTrait for Factory {
                         Fail::Initialize
                     } else if cid == BAD_ACTIVATE_CID {
                         Fail::Activate
+                    } else if cid == BAD_PROCESS_CID {
+                        Fail::Process
                     } else {
                         Fail::Nothing
                     },

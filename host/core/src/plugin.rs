@@ -1,0 +1,351 @@
+//! The format-neutral plugin interface, split by thread role.
+//!
+//! Every format (built-in, CLAP, VST3) implements two traits:
+//!
+//! - [`PluginInstance`]: the **main-thread** handle. It is not required to be
+//!   `Send`; it lists parameters, saves and loads state, and
+//!   [`activates`](PluginInstance::activate) the plugin, which yields…
+//! - [`AudioProcessor`]: the **audio-thread** half (`Send`, used by one
+//!   thread at a time). The engine moves it into a plan; it processes blocks
+//!   in place, and is handed back to its instance for
+//!   [`deactivate`](PluginInstance::deactivate) on the main thread.
+
+use std::path::PathBuf;
+
+use crate::midi::{EventBuffer, TimedEvent};
+
+pub use crate::ids::ParamId;
+
+/// Which plugin standard an instance comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginFormat {
+    /// Compiled into stagerack.
+    Builtin,
+    /// A CLAP plugin.
+    Clap,
+    /// A VST3 plugin.
+    Vst3,
+}
+
+impl std::fmt::Display for PluginFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginFormat::Builtin => "builtin",
+            PluginFormat::Clap => "clap",
+            PluginFormat::Vst3 => "vst3",
+        })
+    }
+}
+
+/// What a plugin does with notes and audio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Makes sound from notes; its input audio is ignored.
+    Instrument,
+    /// Processes audio.
+    Effect,
+}
+
+/// Who a plugin is. Any thread.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PluginDescriptor {
+    /// Format.
+    pub format: PluginFormat,
+    /// The id a preset uses (built-in name, CLAP id, VST3 class id in hex).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Instrument or effect.
+    pub kind: PluginKind,
+    /// The file it was loaded from (none for built-ins).
+    pub path: Option<PathBuf>,
+}
+
+/// One parameter as the plugin describes it. Any thread.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ParamInfo {
+    /// The plugin's id for it.
+    pub id: ParamId,
+    /// Display name.
+    pub name: String,
+    /// Lowest plain value.
+    pub min: f64,
+    /// Highest plain value.
+    pub max: f64,
+    /// Default plain value.
+    pub default: f64,
+    /// Takes integer steps only.
+    pub stepped: bool,
+}
+
+/// How the engine will run a plugin; fixed between activate and deactivate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProcessConfig {
+    /// Frames per second.
+    pub sample_rate: f64,
+    /// No block will be shorter than this (1: any size).
+    pub min_block: u32,
+    /// No block will be longer than this.
+    pub max_block: u32,
+    /// True when rendering offline (faster or slower than real time).
+    pub offline: bool,
+}
+
+/// How long a plugin keeps sounding after its input goes quiet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Silence in, silence out at once.
+    None,
+    /// This many frames.
+    Frames(u32),
+    /// Never ends on its own (e.g. a drone).
+    Infinite,
+}
+
+/// What a processor asks of the engine after a block (mirrors CLAP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessStatus {
+    /// Call me every block.
+    Continue,
+    /// Call me while my output is not silent, then sleep.
+    ContinueIfNotQuiet,
+    /// Call me until my tail (see [`PluginInstance::tail`]) has ended.
+    Tail,
+    /// Don't call me until an event arrives or my input is not silent.
+    Sleep,
+    /// I failed: bypass me and report it.
+    Error,
+}
+
+/// Tempo and position, the same for every processor in a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transport {
+    /// Beats per minute.
+    pub tempo: f64,
+    /// True while the transport rolls.
+    pub playing: bool,
+    /// Frames since the engine started (CLAP steady time).
+    pub steady_frames: u64,
+    /// Frames per second.
+    pub sample_rate: f64,
+}
+
+/// One block for one processor, processed in place. Audio thread.
+pub struct Block<'a> {
+    /// Frames in this block (≤ the activated `max_block`).
+    pub frames: usize,
+    /// Left channel: input on entry, output on return. `frames` long.
+    pub left: &'a mut [f32],
+    /// Right channel: input on entry, output on return. `frames` long.
+    pub right: &'a mut [f32],
+    /// Events for this block, sorted by offset, each offset `< frames`.
+    pub events: &'a [TimedEvent],
+    /// Events the processor emits (notes, MIDI) for the next in the chain.
+    pub out_events: &'a mut EventBuffer,
+    /// Tempo and position.
+    pub transport: &'a Transport,
+}
+
+/// The audio-thread half of an activated plugin. Every method is called on
+/// the audio thread only, and must not allocate, lock or block.
+///
+/// `Any` is a supertrait so that [`PluginInstance::deactivate`] can turn the
+/// box it gets back into its own concrete type (`Box<dyn AudioProcessor>`
+/// upcasts to `Box<dyn Any>`, then `downcast`); implementors need nothing
+/// extra.
+pub trait AudioProcessor: Send + std::any::Any {
+    /// Processes one block in place. Audio thread.
+    fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus;
+
+    /// Stops processing before the processor leaves the audio thread
+    /// (CLAP `stop_processing`, VST3 `setProcessing(false)`). Audio thread.
+    fn stop(&mut self) {}
+
+    /// Silences every voice at once (panic). Audio thread.
+    fn reset(&mut self) {}
+
+    /// How long the processor keeps sounding after its input went quiet;
+    /// the chain keeps calling a processor that returned
+    /// [`ProcessStatus::Tail`] for this long. Audio thread.
+    fn tail(&self) -> Tail {
+        Tail::None
+    }
+
+    /// True (once) when the plugin asked to be processed although it sleeps
+    /// (CLAP `request_process`); the chain then wakes it. Audio thread.
+    fn wake_requested(&mut self) -> bool {
+        false
+    }
+}
+
+/// The main-thread handle of a plugin instance. Every method is called on
+/// the main thread only.
+pub trait PluginInstance {
+    /// Who this plugin is. Main thread.
+    fn descriptor(&self) -> &PluginDescriptor;
+
+    /// Every parameter. Main thread.
+    fn params(&self) -> Vec<ParamInfo>;
+
+    /// A parameter's current plain value. Main thread.
+    fn param_value(&self, id: ParamId) -> Option<f64>;
+
+    /// The plugin's text for a value of a parameter ("-6.0 dB"). Main thread.
+    fn param_text(&self, id: ParamId, value: f64) -> Option<String>;
+
+    /// Sets a parameter while the plugin is not processing (presets, load).
+    /// Main thread. While active, use the engine's parameter queue instead.
+    fn set_param(&mut self, id: ParamId, value: f64) -> Result<(), PluginError>;
+
+    /// Activates the plugin and returns its audio half. Main thread.
+    fn activate(&mut self, config: &ProcessConfig) -> Result<Box<dyn AudioProcessor>, PluginError>;
+
+    /// Takes the audio half back (already stopped on the audio thread) and
+    /// deactivates. Main thread.
+    fn deactivate(&mut self, processor: Box<dyn AudioProcessor>);
+
+    /// The plugin's full state as an opaque blob. Main thread.
+    fn save_state(&mut self) -> Result<Vec<u8>, PluginError>;
+
+    /// Restores a blob from [`save_state`](Self::save_state). Main thread.
+    fn load_state(&mut self, state: &[u8]) -> Result<(), PluginError>;
+
+    /// Frames of delay the plugin adds. Main thread.
+    fn latency(&self) -> u32 {
+        0
+    }
+
+    /// How long it rings after its input stops. Main thread.
+    fn tail(&self) -> Tail {
+        Tail::None
+    }
+
+    /// Services the plugin's main-thread requests (timers, callbacks,
+    /// restarts); called from the main-thread pump. Main thread.
+    fn on_main_thread(&mut self) {}
+
+    /// True when the plugin asked to be deactivated and activated again
+    /// (CLAP `request_restart`, a latency change, VST3 restartComponent with
+    /// latency/IO changes); the session's pump then takes it out of the
+    /// plan, deactivates it and brings it back. Main thread.
+    fn needs_restart(&self) -> bool {
+        false
+    }
+
+    /// The host sent `value` (plain) for `id` to the running processor
+    /// through the engine's queue; the main-thread side learns it here (a
+    /// VST3 controller is told with `setParamNormalized`, as the VST3 host
+    /// rules ask). Main thread.
+    fn host_changed_param(&mut self, id: ParamId, value: f64) {
+        let _ = (id, value);
+    }
+
+    /// Moves the parameter changes the plugin itself made since the last
+    /// call (its own MIDI learn, an internal modulation it reports, a knob
+    /// on its editor) into `out` as (id, plain value). Main thread.
+    fn take_param_changes(&mut self, out: &mut Vec<(ParamId, f64)>) {
+        let _ = out;
+    }
+
+    /// True when the plugin has its own editor this host can embed on this
+    /// platform (CLAP `gui` with the platform's API, VST3 `createView`).
+    /// Main thread.
+    fn has_editor(&self) -> bool {
+        false
+    }
+
+    /// Creates the plugin's editor and returns its size in logical pixels
+    /// (width, height); the host then opens a window of that size and calls
+    /// [`attach_editor`](Self::attach_editor). Main thread.
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        Err(PluginError::Other {
+            plugin: self.descriptor().name.clone(),
+            reason: "it has no editor of its own; use the generic parameter panel".into(),
+        })
+    }
+
+    /// Embeds the created editor in `parent` and shows it. Main thread.
+    fn attach_editor(&mut self, parent: crate::editor::ParentWindow) -> Result<(), PluginError> {
+        let _ = parent;
+        Err(PluginError::Other {
+            plugin: self.descriptor().name.clone(),
+            reason: "it has no editor of its own".into(),
+        })
+    }
+
+    /// Hides and destroys the editor; the host closes the parent window
+    /// afterwards. Does nothing when no editor exists. Main thread.
+    fn destroy_editor(&mut self) {}
+
+    /// The host resized the editor's window as the plugin asked (VST3 then
+    /// calls `IPlugView::onSize`). Main thread.
+    fn editor_resized(&mut self, width: u32, height: u32) {
+        let _ = (width, height);
+    }
+
+    /// Moves what the plugin asked of its open editor since the last call
+    /// into `out`. Main thread.
+    fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {
+        let _ = out;
+    }
+}
+
+pub use crate::editor::EditorRequest;
+
+/// How many plugin-made parameter changes wait between the audio thread
+/// and the main-thread pump; more in one pump interval are dropped (the
+/// next change of that parameter brings the display up to date).
+pub const PARAM_OUT_CAPACITY: usize = 512;
+
+/// Why a plugin operation failed. Errors name the plugin and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// A preset names a built-in that does not exist.
+    #[error("unknown built-in plugin `{id}`; the built-ins are: {known}")]
+    UnknownBuiltin {
+        /// The id asked for.
+        id: String,
+        /// The built-ins there are, comma-separated.
+        known: String,
+    },
+    /// A parameter id or name the plugin does not have.
+    #[error("plugin `{plugin}` has no parameter `{param}`; `stagerack params` lists them")]
+    UnknownParam {
+        /// The plugin's name.
+        plugin: String,
+        /// The id or name asked for.
+        param: String,
+    },
+    /// A state blob the plugin refused.
+    #[error("plugin `{plugin}` rejected its saved state: {reason}; remove the `state` line to start from defaults")]
+    BadState {
+        /// The plugin's name.
+        plugin: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Activation failed.
+    #[error("plugin `{plugin}` failed to activate: {reason}")]
+    Activate {
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A plugin file could not be found, loaded, initialised or activated
+    /// (a format's own error; the message names the file and the plugin).
+    #[error(transparent)]
+    Format(Box<dyn std::error::Error + Send + Sync>),
+    /// Any other failure reported by a plugin format.
+    #[error("plugin `{plugin}`: {reason}")]
+    Other {
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

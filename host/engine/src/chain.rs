@@ -1,0 +1,515 @@
+//! A chain of processors run in order, in place, on one stereo buffer.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{is_silent, ProcessorId};
+use stagerack_core::midi::{EventBuffer, TimedEvent};
+use stagerack_core::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Tail, Transport};
+
+/// One slot's health, shared between its plan and the main-thread model.
+#[derive(Debug, Default)]
+pub struct SlotStatus {
+    /// The processor returned an error or panicked and is bypassed.
+    pub failed: AtomicBool,
+    /// It panicked (as opposed to returning an error).
+    pub panicked: AtomicBool,
+    /// It produced NaN, infinity or runaway (> +36 dBFS) output.
+    pub bad_output: AtomicBool,
+    /// The processor is asleep (not being called).
+    pub sleeping: AtomicBool,
+    /// Blocks actually processed.
+    pub processed: AtomicU64,
+    /// Nanoseconds spent in the processor's process calls, in total.
+    pub cpu_ns: AtomicU64,
+    /// The longest single process call since the main thread last took it.
+    pub cpu_peak_ns: AtomicU64,
+    /// Nanoseconds of its process calls in the latest buffer (for naming
+    /// the culprit of an overload).
+    pub buffer_ns: AtomicU64,
+    /// Allocations and frees it made on the audio thread (real-time
+    /// violations), counted instead of aborting.
+    pub allocs: AtomicU64,
+}
+
+impl SlotStatus {
+    /// Records one process call of `ns` nanoseconds with `allocs`
+    /// (de)allocations. Audio thread; atomics only.
+    #[inline]
+    pub(crate) fn record_call(&self, ns: u64, allocs: u32) {
+        // The audio thread is the only writer (the main thread only reads,
+        // and resets the peak): plain loads and stores, no locked
+        // read-modify-write per plugin call. A peak reset racing with a
+        // call may be lost; the next interval reports that peak again.
+        let add = |a: &AtomicU64, v: u64| a.store(a.load(Ordering::Relaxed) + v, Ordering::Relaxed);
+        add(&self.cpu_ns, ns);
+        add(&self.buffer_ns, ns);
+        add(&self.processed, 1);
+        if ns > self.cpu_peak_ns.load(Ordering::Relaxed) {
+            self.cpu_peak_ns.store(ns, Ordering::Relaxed);
+        }
+        if allocs > 0 {
+            add(&self.allocs, u64::from(allocs));
+        }
+    }
+}
+
+/// A processor as the main thread hands it to a plan.
+pub struct SlotSpec {
+    /// Stable id across plans.
+    pub id: ProcessorId,
+    /// A freshly activated processor, or `None` to take over the running
+    /// processor with the same id from the plan being replaced.
+    pub processor: Option<Box<dyn AudioProcessor>>,
+    /// Instrument or effect.
+    pub kind: PluginKind,
+    /// Skip this processor (audio passes through unchanged).
+    pub bypass: bool,
+    /// Health, shared with the main thread.
+    pub status: Arc<SlotStatus>,
+}
+
+pub(crate) struct Slot {
+    pub(crate) id: ProcessorId,
+    pub(crate) processor: Option<Box<dyn AudioProcessor>>,
+    kind: PluginKind,
+    bypass: bool,
+    pub(crate) sleeping: bool,
+    pub(crate) failed: bool,
+    pub(crate) status: Arc<SlotStatus>,
+    /// Parameter changes from the main thread for the next block.
+    pub(crate) params: EventBuffer,
+    /// Frames of tail left since the input went quiet, while the processor
+    /// returns [`ProcessStatus::Tail`]; `None` while the input sounds.
+    tail_left: Option<u32>,
+}
+
+/// Where the audio thread sends caught panics: to the main thread, to be
+/// reported and their payloads freed there.
+pub(crate) type PanicSink = rtrb::Producer<PanicReport>;
+
+/// A panic caught on the audio thread.
+pub struct PanicReport {
+    /// The processor that panicked, or none for the engine itself.
+    pub processor: Option<ProcessorId>,
+    /// The panic payload (freed on the main thread).
+    pub payload: Box<dyn std::any::Any + Send>,
+}
+
+impl PanicReport {
+    /// The panic message, if it was a string. Main thread.
+    pub fn message(&self) -> &str {
+        if let Some(s) = self.payload.downcast_ref::<&str>() {
+            s
+        } else if let Some(s) = self.payload.downcast_ref::<String>() {
+            s
+        } else {
+            "(non-string panic payload)"
+        }
+    }
+}
+
+/// Sends a payload home; if the queue is full it is freed here as an
+/// exception to the no-free rule (only on a panic path). Audio thread.
+pub(crate) fn report_panic(
+    sink: &mut PanicSink,
+    processor: Option<ProcessorId>,
+    payload: Box<dyn std::any::Any + Send>,
+) {
+    if let Err(rtrb::PushError::Full(report)) = sink.push(PanicReport { processor, payload }) {
+        super::alloc_guard::permit_alloc(move || drop(report));
+    }
+}
+
+impl Slot {
+    pub(crate) fn new(spec: SlotSpec, event_capacity: usize) -> Self {
+        Self {
+            id: spec.id,
+            processor: spec.processor,
+            kind: spec.kind,
+            bypass: spec.bypass,
+            sleeping: false,
+            failed: false,
+            status: spec.status,
+            params: EventBuffer::with_capacity(event_capacity),
+            tail_left: None,
+        }
+    }
+}
+
+/// The slots of a rack or of the master section, with their event scratch.
+pub(crate) struct Chain {
+    pub(crate) slots: Vec<Slot>,
+    /// Events entering the current slot.
+    cur: EventBuffer,
+    /// Events the current slot emits.
+    out: EventBuffer,
+    /// Panics caught since the owner last took the count.
+    pub(crate) panics_caught: u32,
+    /// A slot produced NaN, infinite or runaway output since the plan last
+    /// looked (the rack is muted for it).
+    pub(crate) bad_output: bool,
+    /// Scratch for merging.
+    tmp: EventBuffer,
+    /// MIDI-to-parameter mappings into this chain's slots.
+    pub(crate) mappings: Vec<super::ParamMapping>,
+}
+
+/// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
+/// equal offsets). Audio thread.
+fn merge_into(a: &[TimedEvent], b: &[TimedEvent], dst: &mut EventBuffer) {
+    dst.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let take_a = j >= b.len() || (i < a.len() && a[i].offset <= b[j].offset);
+        if take_a {
+            dst.push(a[i]);
+            i += 1;
+        } else {
+            dst.push(b[j]);
+            j += 1;
+        }
+    }
+}
+
+impl Chain {
+    pub(crate) fn new(specs: Vec<SlotSpec>, event_capacity: usize) -> Self {
+        Self {
+            slots: specs
+                .into_iter()
+                .map(|s| Slot::new(s, event_capacity))
+                .collect(),
+            cur: EventBuffer::with_capacity(event_capacity),
+            out: EventBuffer::with_capacity(event_capacity),
+            tmp: EventBuffer::with_capacity(event_capacity),
+            panics_caught: 0,
+            bad_output: false,
+            mappings: Vec::new(),
+        }
+    }
+
+    /// A chain with MIDI-to-parameter mappings. Main thread.
+    pub(crate) fn with_mappings(
+        specs: Vec<SlotSpec>,
+        event_capacity: usize,
+        mappings: Vec<super::ParamMapping>,
+    ) -> Self {
+        Self {
+            mappings,
+            ..Self::new(specs, event_capacity)
+        }
+    }
+
+    /// Runs every slot in order on `left`/`right` in place. `events` go to
+    /// the first slot; each slot's output events are merged into what the
+    /// next one receives. Returns the number of events lost to full lists.
+    /// Audio thread.
+    pub(crate) fn process(
+        &mut self,
+        left: &mut [f32],
+        right: &mut [f32],
+        events: &[TimedEvent],
+        transport: &Transport,
+        panics: &mut PanicSink,
+        clock: &quanta::Clock,
+    ) -> u32 {
+        let frames = left.len();
+        let Chain {
+            slots,
+            cur,
+            out,
+            tmp,
+            panics_caught,
+            mappings,
+            bad_output,
+        } = self;
+        cur.clear();
+        for e in events {
+            cur.push(*e);
+            // Mapped controllers become parameter changes on their sample
+            // (after any queued changes, which sit at offset 0).
+            for m in mappings.iter() {
+                if let (Some(value), Some(slot)) = (m.value_for(e), slots.get_mut(m.slot)) {
+                    slot.params.push(TimedEvent::new(
+                        e.offset,
+                        stagerack_core::midi::Event::ParamValue {
+                            param: m.param,
+                            value,
+                        },
+                    ));
+                }
+            }
+        }
+        // One clock read per plugin: each call is timed from the previous
+        // one's end (the few host checks between two plugins count with
+        // the next one). The clock is the engine's quanta TSC clock (~10 ns
+        // a read against ~40 ns for `std::time::Instant` here): with two
+        // std reads per plugin, timing cost more than a small plugin's work.
+        let mut last_clock = clock.now();
+        for slot in slots.iter_mut() {
+            let Some(processor) = slot.processor.as_mut() else {
+                slot.params.clear();
+                continue;
+            };
+            if slot.bypass || slot.failed {
+                slot.params.clear();
+                continue;
+            }
+            // This slot's own parameter changes join the chain's events; on
+            // the same sample they come first, so a note there hears them.
+            let slot_events: &[TimedEvent] = if slot.params.is_empty() {
+                cur.as_slice()
+            } else {
+                merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
+                tmp.as_slice()
+            };
+            let input_silent =
+                slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
+            if slot.sleeping
+                && slot_events.is_empty()
+                && input_silent
+                && !processor.wake_requested()
+            {
+                if slot.kind == PluginKind::Instrument {
+                    left.fill(0.0);
+                    right.fill(0.0);
+                }
+                slot.params.clear();
+                continue;
+            }
+            out.clear();
+            // Plugin code: timed, and its allocations counted (reported by
+            // name) rather than fatal; the host's own code stays guarded.
+            let started = last_clock;
+            let (result, allocs) = super::alloc_guard::count_allocs(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    processor.process(&mut Block {
+                        frames,
+                        left: &mut *left,
+                        right: &mut *right,
+                        events: slot_events,
+                        out_events: &mut *out,
+                        transport,
+                    })
+                }))
+            });
+            last_clock = clock.now();
+            slot.status
+                .record_call((last_clock - started).as_nanos() as u64, allocs);
+            slot.params.clear();
+            let status = match result {
+                Ok(status) => status,
+                Err(payload) => {
+                    *panics_caught += 1;
+                    slot.status.panicked.store(true, Ordering::Relaxed);
+                    report_panic(panics, Some(slot.id), payload);
+                    left.fill(0.0);
+                    right.fill(0.0);
+                    ProcessStatus::Error
+                }
+            };
+            // NaN, infinity or runaway output never leaves a slot: the slot
+            // is silenced for this block, bypassed from now on and reported.
+            let status =
+                if status != ProcessStatus::Error && !super::safety::output_is_sane(left, right) {
+                    slot.status.bad_output.store(true, Ordering::Relaxed);
+                    *bad_output = true;
+                    left.fill(0.0);
+                    right.fill(0.0);
+                    ProcessStatus::Error
+                } else {
+                    status
+                };
+            // A tail is counted from the first quiet block (no events, silent
+            // input) for as long as the processor reports.
+            let quiet_in = input_silent && slot_events.is_empty();
+            if !quiet_in || status != ProcessStatus::Tail {
+                slot.tail_left = None;
+            }
+            let sleeping = match status {
+                ProcessStatus::Continue => false,
+                ProcessStatus::Sleep => true,
+                ProcessStatus::ContinueIfNotQuiet => is_silent(left) && is_silent(right),
+                ProcessStatus::Tail if !quiet_in => false,
+                ProcessStatus::Tail => match processor.tail() {
+                    Tail::Frames(n) => {
+                        let left_frames = slot.tail_left.get_or_insert(n);
+                        *left_frames = left_frames.saturating_sub(frames as u32);
+                        *left_frames == 0
+                    }
+                    Tail::Infinite => false,
+                    // No tail length reported: run while it still sounds.
+                    Tail::None => is_silent(left) && is_silent(right),
+                },
+                ProcessStatus::Error => {
+                    slot.failed = true;
+                    slot.status.failed.store(true, Ordering::Relaxed);
+                    false
+                }
+            };
+            if sleeping != slot.sleeping {
+                slot.sleeping = sleeping;
+                slot.status.sleeping.store(sleeping, Ordering::Relaxed);
+            }
+            if !out.is_empty() {
+                merge_into(cur.as_slice(), out.as_slice(), tmp);
+                std::mem::swap(cur, tmp);
+            }
+        }
+        cur.take_dropped() + out.take_dropped() + tmp.take_dropped()
+    }
+
+    /// Stops every processor still here (it is leaving the audio thread).
+    /// Audio thread.
+    pub(crate) fn stop_all(&mut self, panics: &mut PanicSink) {
+        for slot in &mut self.slots {
+            if let Some(p) = slot.processor.as_mut() {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.stop())) {
+                    report_panic(panics, Some(slot.id), payload);
+                }
+            }
+        }
+    }
+
+    /// Silences every processor (panic button). Audio thread.
+    pub(crate) fn reset_all(&mut self, panics: &mut PanicSink) {
+        for slot in &mut self.slots {
+            if let Some(p) = slot.processor.as_mut() {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.reset())) {
+                    report_panic(panics, Some(slot.id), payload);
+                }
+            }
+        }
+    }
+
+    /// Moves the running processor with `id` (and its sleep state) out of
+    /// this chain. Audio thread.
+    pub(crate) fn take_processor(
+        &mut self,
+        id: ProcessorId,
+    ) -> Option<(Box<dyn AudioProcessor>, bool, bool)> {
+        let slot = self.slots.iter_mut().find(|s| s.id == id)?;
+        let p = slot.processor.take()?;
+        Some((p, slot.sleeping, slot.failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+    use stagerack_core::midi::Event;
+
+    /// Returns `status` every block, reports `tail`, counts its calls and
+    /// wakes up once when `wake` is set.
+    struct Fake {
+        status: ProcessStatus,
+        tail: Tail,
+        calls: Arc<AtomicU32>,
+        wake: Arc<AtomicBool>,
+    }
+
+    impl AudioProcessor for Fake {
+        fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            block.left.fill(0.0);
+            block.right.fill(0.0);
+            self.status
+        }
+        fn tail(&self) -> Tail {
+            self.tail
+        }
+        fn wake_requested(&mut self) -> bool {
+            self.wake.swap(false, Ordering::Relaxed)
+        }
+    }
+
+    fn chain_with(status: ProcessStatus, tail: Tail) -> (Chain, Arc<AtomicU32>, Arc<AtomicBool>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let wake = Arc::new(AtomicBool::new(false));
+        let spec = SlotSpec {
+            id: ProcessorId(1),
+            processor: Some(Box::new(Fake {
+                status,
+                tail,
+                calls: calls.clone(),
+                wake: wake.clone(),
+            })),
+            kind: PluginKind::Effect,
+            bypass: false,
+            status: Arc::new(SlotStatus::default()),
+        };
+        (Chain::new(vec![spec], 16), calls, wake)
+    }
+
+    fn run(chain: &mut Chain, events: &[TimedEvent], sink: &mut PanicSink) {
+        let mut l = [0.0f32; 64];
+        let mut r = [0.0f32; 64];
+        let t = Transport {
+            tempo: 120.0,
+            playing: true,
+            steady_frames: 0,
+            sample_rate: 48_000.0,
+        };
+        chain.process(&mut l, &mut r, events, &t, sink, &quanta::Clock::new());
+    }
+
+    fn note() -> TimedEvent {
+        TimedEvent::new(
+            0,
+            Event::NoteOn {
+                channel: 0,
+                key: 60,
+                velocity: 1.0,
+                note_id: -1,
+            },
+        )
+    }
+
+    #[test]
+    fn tail_runs_for_the_reported_frames_after_input_goes_quiet() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, _) = chain_with(ProcessStatus::Tail, Tail::Frames(200));
+        run(&mut chain, &[note()], &mut sink);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        // 200 frames of tail in 64-frame blocks: 4 more blocks, then sleep.
+        for _ in 0..10 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 5);
+        assert!(chain.slots[0].sleeping);
+        // An event wakes it and restarts the count.
+        run(&mut chain, &[note()], &mut sink);
+        for _ in 0..10 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn infinite_tail_never_sleeps() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, _) = chain_with(ProcessStatus::Tail, Tail::Infinite);
+        for _ in 0..20 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 20);
+    }
+
+    #[test]
+    fn a_sleeping_processor_wakes_when_it_asks() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let (mut chain, calls, wake) = chain_with(ProcessStatus::Sleep, Tail::None);
+        for _ in 0..5 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        wake.store(true, Ordering::Relaxed);
+        for _ in 0..5 {
+            run(&mut chain, &[], &mut sink);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+}

@@ -1,0 +1,648 @@
+//! The plan: an immutable-shape description of what the audio thread runs,
+//! compiled and allocated on the main thread.
+
+use std::sync::Arc;
+
+use super::chain::{Chain, PanicSink, SlotSpec};
+use super::is_silent;
+use super::route::{route_event_to, HeldNotes, MidiFilter};
+use super::shared::RackStatus;
+use super::switch::{SwitchState, SwitchTable};
+use super::{peak, ProcessorId, RackId};
+use stagerack_core::midi::{EventBuffer, TimedEvent};
+use stagerack_core::plugin::{AudioProcessor, Transport};
+
+/// One rack as the main thread describes it to the [`PlanBuilder`].
+pub struct RackSpec {
+    /// Stable id across plans.
+    pub id: RackId,
+    /// What MIDI it takes.
+    pub filter: MidiFilter,
+    /// Linear output gains, left and right (pan, mute and solo included).
+    pub gain: [f32; 2],
+    /// Its processors, in order.
+    pub slots: Vec<SlotSpec>,
+    /// Meters, shared with the main thread.
+    pub status: Arc<RackStatus>,
+    /// The preset (setlist entry) the rack belongs to; 0 outside setlists.
+    pub group: u16,
+    /// MIDI-to-parameter mappings into this rack's slots.
+    pub mappings: Vec<super::ParamMapping>,
+    /// Frames of delay added after the chain (latency alignment of layers).
+    pub delay: u32,
+}
+
+/// One preset's master section, as the main thread describes it.
+pub struct GroupSpec {
+    /// Master chain.
+    pub master: Vec<SlotSpec>,
+    /// Master gain, linear.
+    pub gain: f32,
+    /// Tempo its plugins see.
+    pub tempo: f64,
+}
+
+pub(crate) struct GroupPlan {
+    pub(crate) master: Chain,
+    gain: f32,
+    tempo: f64,
+    bus_left: Vec<f32>,
+    bus_right: Vec<f32>,
+    /// Some rack of the group was sounding this chunk.
+    racks_sounding: bool,
+    /// Frames the group's output has been silent for.
+    quiet_frames: u64,
+    /// Frames it may still ring after being switched away from.
+    tail_left: u64,
+}
+
+pub(crate) struct RackPlan {
+    pub(crate) id: RackId,
+    filter: MidiFilter,
+    /// Where the gains are heading (this plan's values).
+    gain_target: [f32; 2],
+    /// Where they are now (carried over from the previous plan).
+    gain_now: [f32; 2],
+    pub(crate) chain: Chain,
+    left: Vec<f32>,
+    right: Vec<f32>,
+    events: EventBuffer,
+    pub(crate) held: HeldNotes,
+    status: Arc<RackStatus>,
+    group: u16,
+    /// Holds notes, or was not silent in the last [`QUIET_HOLD_SECONDS`].
+    sounding: bool,
+    /// Frames its output has been silent for.
+    quiet_frames: u64,
+    /// Delay line for latency alignment: `delay` frames per channel.
+    delay_left: Vec<f32>,
+    delay_right: Vec<f32>,
+    delay_pos: usize,
+    /// Frames in a row whose blocks had a strong DC offset of one sign
+    /// (+ or −), for the DC fault detector.
+    dc_frames: u64,
+    dc_sign: f32,
+}
+
+/// A rack whose every block has averaged beyond this (either sign) for
+/// [`DC_FAULT_SECONDS`] is putting out DC, not music: it is muted and
+/// reported like a rack producing NaN. Music and bass notes swing through
+/// zero far sooner.
+const DC_FAULT_LEVEL: f32 = 0.25;
+/// See [`DC_FAULT_LEVEL`].
+const DC_FAULT_SECONDS: f64 = 0.5;
+
+/// A switched-away rack or group stops being processed once it holds no
+/// notes and has been silent this long (a single quiet block — a zero
+/// crossing at block size 1 — must not cut a tail).
+const QUIET_HOLD_SECONDS: f64 = 0.05;
+
+/// What the audio thread runs: racks, master chain, buffers, all allocated
+/// up front. Built by [`PlanBuilder`] on the main thread; after it is sent,
+/// only the audio thread touches it until it comes home.
+pub struct Plan {
+    pub(crate) racks: Vec<RackPlan>,
+    pub(crate) groups: Vec<GroupPlan>,
+    pub(crate) switch: SwitchTable,
+    /// Select this group when the plan is swapped in (a setlist jump from
+    /// the main thread).
+    pub(crate) select: Option<u16>,
+    pub(crate) max_block: usize,
+    pub(crate) sample_rate: f64,
+    /// Trigger points of the current chunk: (event index, group from there).
+    switch_points: Vec<(usize, u16, bool)>,
+    /// Processor panics caught since the engine last took the count.
+    pub(crate) panics_caught: u32,
+    /// The external MIDI clock's tempo, overriding every preset's while
+    /// the clock runs (set by the engine each buffer).
+    pub(crate) clock_tempo: Option<f64>,
+}
+
+/// Compiles racks into a [`Plan`]. Main thread.
+pub struct PlanBuilder {
+    sample_rate: f64,
+    max_block: usize,
+    event_capacity: usize,
+    racks: Vec<RackSpec>,
+    groups: Vec<GroupSpec>,
+    switch: SwitchTable,
+    select: Option<u16>,
+}
+
+impl PlanBuilder {
+    /// A plan for blocks of at most `max_block` frames at `sample_rate`,
+    /// with room for `event_capacity` events per rack per block. Main thread.
+    pub fn new(sample_rate: f64, max_block: usize, event_capacity: usize) -> Self {
+        Self {
+            sample_rate,
+            max_block: max_block.max(1),
+            event_capacity: event_capacity.max(16),
+            racks: Vec::new(),
+            groups: Vec::new(),
+            switch: SwitchTable::default(),
+            select: None,
+        }
+    }
+
+    /// Sets the tempo plugins of group 0 see. Main thread.
+    pub fn tempo(mut self, bpm: f64) -> Self {
+        self.group0().tempo = bpm;
+        self
+    }
+
+    fn group0(&mut self) -> &mut GroupSpec {
+        if self.groups.is_empty() {
+            self.groups.push(GroupSpec {
+                master: Vec::new(),
+                gain: 1.0,
+                tempo: 120.0,
+            });
+        }
+        &mut self.groups[0]
+    }
+
+    /// Adds a preset's master section; racks name it by its index (in
+    /// call order). Main thread.
+    pub fn group(mut self, group: GroupSpec) -> Self {
+        self.groups.push(group);
+        self
+    }
+
+    /// Sets how presets are switched. Main thread.
+    pub fn switch(mut self, table: SwitchTable) -> Self {
+        self.switch = table;
+        self
+    }
+
+    /// Makes `group` current when this plan is swapped in. Main thread.
+    pub fn select(mut self, group: u16) -> Self {
+        self.select = Some(group);
+        self
+    }
+
+    /// Adds a rack. Main thread.
+    pub fn rack(mut self, rack: RackSpec) -> Self {
+        self.racks.push(rack);
+        self
+    }
+
+    /// Sets the master chain and gain (linear). Main thread.
+    pub fn master(mut self, slots: Vec<SlotSpec>, gain: f32) -> Self {
+        let g = self.group0();
+        g.master = slots;
+        g.gain = gain;
+        self
+    }
+
+    /// Allocates everything. Main thread.
+    pub fn build(mut self) -> Box<Plan> {
+        let n = self.max_block;
+        let cap = self.event_capacity;
+        let groups_needed = self
+            .racks
+            .iter()
+            .map(|r| usize::from(r.group) + 1)
+            .max()
+            .unwrap_or(1);
+        while self.groups.len() < groups_needed {
+            let tempo = self.group0().tempo;
+            self.groups.push(GroupSpec {
+                master: Vec::new(),
+                gain: 1.0,
+                tempo,
+            });
+        }
+        let max_tail = self.switch.max_tail_frames;
+        Box::new(Plan {
+            racks: self
+                .racks
+                .into_iter()
+                .map(|r| RackPlan {
+                    id: r.id,
+                    filter: r.filter,
+                    gain_target: r.gain,
+                    gain_now: r.gain,
+                    chain: Chain::with_mappings(r.slots, cap, r.mappings),
+                    left: vec![0.0; n],
+                    right: vec![0.0; n],
+                    events: EventBuffer::with_capacity(cap),
+                    held: HeldNotes::new(),
+                    status: r.status,
+                    group: r.group,
+                    sounding: false,
+                    quiet_frames: u64::MAX / 2,
+                    delay_left: vec![0.0; r.delay as usize],
+                    delay_right: vec![0.0; r.delay as usize],
+                    delay_pos: 0,
+                    dc_frames: 0,
+                    dc_sign: 0.0,
+                })
+                .collect(),
+            groups: self
+                .groups
+                .into_iter()
+                .map(|g| GroupPlan {
+                    master: Chain::new(g.master, cap),
+                    gain: g.gain,
+                    tempo: g.tempo,
+                    bus_left: vec![0.0; n],
+                    bus_right: vec![0.0; n],
+                    racks_sounding: false,
+                    quiet_frames: u64::MAX / 2,
+                    tail_left: max_tail,
+                })
+                .collect(),
+            switch: self.switch,
+            select: self.select,
+            max_block: n,
+            sample_rate: self.sample_rate,
+            switch_points: Vec::with_capacity(64),
+            panics_caught: 0,
+            clock_tempo: None,
+        })
+    }
+}
+
+impl Plan {
+    /// Largest block this plan processes in one go.
+    pub fn max_block(&self) -> usize {
+        self.max_block
+    }
+
+    /// Sample rate it was built for.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    /// Takes over, from `old` (the plan being replaced), every processor
+    /// this plan refers to by id without carrying one, with its sleep and
+    /// failure state, and the held notes of racks that continue. Returns the
+    /// number of slots whose processor could not be found. Audio thread.
+    pub(crate) fn take_over(&mut self, old: &mut Plan) -> u32 {
+        let mut missing = 0;
+        for chain in self
+            .racks
+            .iter_mut()
+            .map(|r| &mut r.chain)
+            .chain(self.groups.iter_mut().map(|g| &mut g.master))
+        {
+            for slot in chain.slots.iter_mut().filter(|s| s.processor.is_none()) {
+                let found = old
+                    .racks
+                    .iter_mut()
+                    .map(|r| &mut r.chain)
+                    .chain(old.groups.iter_mut().map(|g| &mut g.master))
+                    .find_map(|c| c.take_processor(slot.id));
+                match found {
+                    Some((p, sleeping, failed)) => {
+                        slot.processor = Some(p);
+                        slot.sleeping = sleeping;
+                        slot.failed = failed;
+                    }
+                    None => missing += 1,
+                }
+            }
+        }
+        for rack in &mut self.racks {
+            if let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) {
+                rack.held.copy_from(&prev.held);
+                // Gain changes glide from where the old plan was.
+                rack.gain_now = prev.gain_now;
+                rack.sounding = prev.sounding;
+                rack.quiet_frames = prev.quiet_frames;
+                if rack.delay_left.len() == prev.delay_left.len() {
+                    rack.delay_left.copy_from_slice(&prev.delay_left);
+                    rack.delay_right.copy_from_slice(&prev.delay_right);
+                    rack.delay_pos = prev.delay_pos;
+                }
+            }
+        }
+        for (new, prev) in self.groups.iter_mut().zip(old.groups.iter()) {
+            new.quiet_frames = prev.quiet_frames;
+            new.tail_left = prev.tail_left.min(new.tail_left);
+        }
+        missing
+    }
+
+    /// Stops every processor still in this plan. Audio thread.
+    /// Every slot's status, racks then master chains. Audio thread (plain
+    /// iteration, no allocation).
+    fn slot_statuses(&self) -> impl Iterator<Item = (ProcessorId, &super::SlotStatus)> {
+        self.racks
+            .iter()
+            .flat_map(|r| r.chain.slots.iter())
+            .chain(self.groups.iter().flat_map(|g| g.master.slots.iter()))
+            .map(|s| (s.id, &*s.status))
+    }
+
+    /// Starts a buffer's per-plugin timing. Audio thread.
+    pub(crate) fn begin_buffer(&self) {
+        for (_, s) in self.slot_statuses() {
+            s.buffer_ns.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The processor that took the longest in this buffer, with its
+    /// nanoseconds. Audio thread.
+    pub(crate) fn heaviest(&self) -> Option<(ProcessorId, u64)> {
+        self.slot_statuses()
+            .map(|(id, s)| (id, s.buffer_ns.load(std::sync::atomic::Ordering::Relaxed)))
+            .max_by_key(|(_, ns)| *ns)
+            .filter(|(_, ns)| *ns > 0)
+    }
+
+    pub(crate) fn stop_all(&mut self, panics: &mut PanicSink) {
+        for rack in &mut self.racks {
+            rack.chain.stop_all(panics);
+        }
+        for g in &mut self.groups {
+            g.master.stop_all(panics);
+        }
+    }
+
+    /// Silences every processor and forgets held notes. Audio thread.
+    pub(crate) fn reset_all(&mut self, panics: &mut PanicSink) {
+        for rack in &mut self.racks {
+            rack.chain.reset_all(panics);
+            rack.held.clear();
+        }
+        for g in &mut self.groups {
+            g.master.reset_all(panics);
+        }
+    }
+
+    /// The processors this plan still owns, for deactivation on the main
+    /// thread after it came home. Main thread.
+    // Plans travel boxed through the queues; taking the box avoids a move
+    // of the whole plan onto the stack by the caller.
+    #[allow(clippy::boxed_local)]
+    pub fn into_processors(self: Box<Self>) -> Vec<(ProcessorId, Box<dyn AudioProcessor>)> {
+        let mut plan = *self;
+        let mut out = Vec::new();
+        for chain in plan
+            .racks
+            .iter_mut()
+            .map(|r| &mut r.chain)
+            .chain(plan.groups.iter_mut().map(|g| &mut g.master))
+        {
+            for slot in &mut chain.slots {
+                if let Some(p) = slot.processor.take() {
+                    out.push((slot.id, p));
+                }
+            }
+        }
+        out
+    }
+
+    /// Processes one chunk of at most `max_block` frames. `events` are the
+    /// chunk's events with offsets relative to `base`; `input` is the
+    /// chunk's audio input (if any); `switch` the setlist position, moved by
+    /// trigger events at their exact sample; `clock` times the plugins.
+    /// Returns events dropped. Audio thread.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn process_chunk(
+        &mut self,
+        events: &[TimedEvent],
+        base: u32,
+        input: Option<[&[f32]; 2]>,
+        [out_left, out_right]: [&mut [f32]; 2],
+        transport: &Transport,
+        switch: &mut SwitchState,
+        panics: &mut PanicSink,
+        clock: &quanta::Clock,
+    ) -> u32 {
+        let frames = out_left.len();
+        debug_assert!(frames <= self.max_block);
+        let mut dropped = 0;
+        let groups = self.groups.len() as u16;
+        if let Some(g) = self.select.take() {
+            switch.current = g.min(groups.saturating_sub(1));
+        }
+
+        // Where the current preset changes inside this chunk.
+        let start_group = switch.current;
+        self.switch_points.clear();
+        for (i, e) in events.iter().enumerate() {
+            if let Some((g, consumed)) = switch.trigger(&self.switch, e) {
+                let g = g.min(groups.saturating_sub(1));
+                if self.switch_points.len() < self.switch_points.capacity() {
+                    self.switch_points.push((i, g, consumed));
+                }
+                switch.current = g;
+            }
+        }
+        let end_group = switch.current;
+        let current_somewhere = |g: u16, points: &[(usize, u16, bool)]| {
+            g == start_group || points.iter().any(|p| p.1 == g)
+        };
+        for g in 0..groups {
+            let gp = &mut self.groups[usize::from(g)];
+            if current_somewhere(g, &self.switch_points) {
+                gp.tail_left = self.switch.max_tail_frames;
+            }
+            gp.bus_left[..frames].fill(0.0);
+            gp.bus_right[..frames].fill(0.0);
+            gp.racks_sounding = false;
+        }
+        let hold = (QUIET_HOLD_SECONDS * self.sample_rate) as u64;
+
+        let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
+            .max(1.0)
+            .recip();
+        for rack in &mut self.racks {
+            let group = &mut self.groups[usize::from(rack.group.min(groups - 1))];
+            let active = current_somewhere(rack.group, &self.switch_points);
+            if !active && (!rack.sounding || group.tail_left == 0) {
+                if rack.sounding {
+                    // Its time to ring out is over: silence it for good.
+                    rack.chain.reset_all(panics);
+                    rack.held.clear();
+                    rack.sounding = false;
+                    rack.quiet_frames = hold;
+                }
+                continue;
+            }
+            rack.events.clear();
+            let mut notes = 0;
+            let mut g = start_group;
+            let mut next_point = 0;
+            for (i, e) in events.iter().enumerate() {
+                let mut consumed = false;
+                while next_point < self.switch_points.len() && self.switch_points[next_point].0 == i
+                {
+                    g = self.switch_points[next_point].1;
+                    consumed |= self.switch_points[next_point].2;
+                    next_point += 1;
+                }
+                if consumed || !rack.filter.accepts_source(e.source) {
+                    continue;
+                }
+                let offset = e.offset.saturating_sub(base).min(frames as u32 - 1);
+                if route_event_to(
+                    &rack.filter,
+                    &mut rack.held,
+                    offset,
+                    e.event,
+                    &mut rack.events,
+                    g == rack.group,
+                ) {
+                    notes += 1;
+                }
+            }
+            if notes > 0 {
+                rack.status
+                    .notes
+                    .fetch_add(notes, std::sync::atomic::Ordering::Relaxed);
+            }
+            dropped += rack.events.take_dropped();
+            let l = &mut rack.left[..frames];
+            let r = &mut rack.right[..frames];
+            match input {
+                Some([il, ir]) => {
+                    l.copy_from_slice(il);
+                    r.copy_from_slice(ir);
+                }
+                None => {
+                    l.fill(0.0);
+                    r.fill(0.0);
+                }
+            }
+            let t = Transport {
+                tempo: self.clock_tempo.unwrap_or(group.tempo),
+                ..*transport
+            };
+            dropped += rack
+                .chain
+                .process(l, r, rack.events.as_slice(), &t, panics, clock);
+            self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
+            // Sustained DC (a stuck plugin, a broken synth) counts as bad
+            // output too.
+            let mean = (super::sum(l) + super::sum(r)) / (2 * frames) as f32;
+            if mean.abs() > DC_FAULT_LEVEL && (rack.dc_frames == 0 || mean.signum() == rack.dc_sign)
+            {
+                rack.dc_sign = mean.signum();
+                rack.dc_frames += frames as u64;
+                if rack.dc_frames as f64 > DC_FAULT_SECONDS * self.sample_rate {
+                    rack.status
+                        .dc_fault
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    rack.chain.bad_output = true;
+                }
+            } else {
+                rack.dc_frames = 0;
+            }
+            if std::mem::take(&mut rack.chain.bad_output) {
+                // NaN or runaway output: the whole rack goes quiet (over the
+                // usual glide) until its chain is edited; reported by the
+                // main thread.
+                rack.status
+                    .fault_muted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            if !rack.delay_left.is_empty() {
+                let n = rack.delay_left.len();
+                let mut pos = rack.delay_pos;
+                for (x, y) in l.iter_mut().zip(r.iter_mut()) {
+                    std::mem::swap(x, &mut rack.delay_left[pos]);
+                    std::mem::swap(y, &mut rack.delay_right[pos]);
+                    pos += 1;
+                    if pos == n {
+                        pos = 0;
+                    }
+                }
+                rack.delay_pos = pos;
+            }
+            if is_silent(l) && is_silent(r) {
+                rack.quiet_frames = rack.quiet_frames.saturating_add(frames as u64);
+            } else {
+                rack.quiet_frames = 0;
+            }
+            rack.sounding = rack.held.count() > 0 || rack.quiet_frames < hold;
+            group.racks_sounding |= rack.sounding;
+            let bus_l = &mut group.bus_left[..frames];
+            let bus_r = &mut group.bus_right[..frames];
+            let target = if rack
+                .status
+                .fault_muted
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                [0.0; 2]
+            } else {
+                rack.gain_target
+            };
+            mix_gliding(bus_l, l, &mut rack.gain_now[0], target[0], step);
+            mix_gliding(bus_r, r, &mut rack.gain_now[1], target[1], step);
+            let [gl, gr] = rack.gain_now;
+            rack.status.peak_left.raise(gl * peak(l));
+            rack.status.peak_right.raise(gr * peak(r));
+        }
+
+        out_left.fill(0.0);
+        out_right.fill(0.0);
+        for (gi, group) in self.groups.iter_mut().enumerate() {
+            let gi = gi as u16;
+            let active = current_somewhere(gi, &self.switch_points) || gi == end_group;
+            if !active {
+                let sounding = group.racks_sounding || group.quiet_frames < hold;
+                if group.tail_left == 0 || !sounding {
+                    continue;
+                }
+                group.tail_left = group.tail_left.saturating_sub(frames as u64);
+            }
+            let bus_l = &mut group.bus_left[..frames];
+            let bus_r = &mut group.bus_right[..frames];
+            let t = Transport {
+                tempo: group.tempo,
+                ..*transport
+            };
+            dropped += group.master.process(bus_l, bus_r, &[], &t, panics, clock);
+            self.panics_caught += std::mem::take(&mut group.master.panics_caught);
+            // A master chain's own tail (a reverb) keeps the group awake.
+            if is_silent(bus_l) && is_silent(bus_r) {
+                group.quiet_frames = group.quiet_frames.saturating_add(frames as u64);
+            } else {
+                group.quiet_frames = 0;
+            }
+            let gain = group.gain;
+            for (o, m) in out_left.iter_mut().zip(bus_l.iter()) {
+                *o += gain * m;
+            }
+            for (o, m) in out_right.iter_mut().zip(bus_r.iter()) {
+                *o += gain * m;
+            }
+        }
+        dropped
+    }
+
+    /// The tempo of group `g`. Audio thread.
+    pub(crate) fn tempo_of(&self, g: u16) -> f64 {
+        self.clock_tempo
+            .unwrap_or_else(|| self.groups.get(usize::from(g)).map_or(120.0, |x| x.tempo))
+    }
+}
+
+/// How long a rack gain change (gain, pan, mute, solo) takes to glide, so
+/// it never clicks.
+const GAIN_GLIDE_SECONDS: f32 = 0.005;
+
+/// `mix += src × gain`, with `gain` moving toward `target` by at most
+/// `step` (a fraction of full scale) per sample. Audio thread.
+#[inline]
+fn mix_gliding(mix: &mut [f32], src: &[f32], gain: &mut f32, target: f32, step: f32) {
+    if *gain == target {
+        let g = target;
+        for (m, x) in mix.iter_mut().zip(src.iter()) {
+            *m += g * x;
+        }
+        return;
+    }
+    for (m, x) in mix.iter_mut().zip(src.iter()) {
+        let d = target - *gain;
+        *gain = if d.abs() <= step {
+            target
+        } else {
+            *gain + step.copysign(d)
+        };
+        *m += *gain * x;
+    }
+}

@@ -1,0 +1,327 @@
+//! The audio-thread side of the engine and its one `process` function.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::alloc_guard::no_alloc;
+use super::chain::{report_panic, PanicReport};
+use super::denormals::DenormalGuard;
+use super::handle::{EngineConfig, ParamChange};
+use super::shared::EngineShared;
+use super::{peak, Plan};
+use stagerack_core::midi::{Event, TimedEvent};
+use stagerack_core::plugin::Transport;
+
+/// The audio thread's engine. Owned by the driver callback; see
+/// [`Engine::process`].
+pub struct Engine {
+    config: EngineConfig,
+    plan: Option<Box<Plan>>,
+    plans: rtrb::Consumer<Box<Plan>>,
+    retired: rtrb::Producer<Box<Plan>>,
+    params: rtrb::Consumer<ParamChange>,
+    panics: rtrb::Producer<PanicReport>,
+    shared: Arc<EngineShared>,
+    /// A retired plan that found the return queue full; sent first next time.
+    unsent: Option<Box<Plan>>,
+    steady_frames: u64,
+    panic_requested: bool,
+    switch: super::switch::SwitchState,
+    safety: super::safety::SafetyLimiter,
+    clock: super::clock::MidiClock,
+    /// Times each plugin call (see `Chain::process`): made here on the main
+    /// thread, read on the audio thread with no lock, global or
+    /// thread-local state (quanta's `Instant::now` goes through both).
+    plugin_clock: quanta::Clock,
+}
+
+impl Engine {
+    pub(super) fn new(
+        config: EngineConfig,
+        plans: rtrb::Consumer<Box<Plan>>,
+        retired: rtrb::Producer<Box<Plan>>,
+        params: rtrb::Consumer<ParamChange>,
+        panics: rtrb::Producer<PanicReport>,
+        shared: Arc<EngineShared>,
+    ) -> Self {
+        Self {
+            config,
+            plan: None,
+            plans,
+            retired,
+            params,
+            panics,
+            shared,
+            unsent: None,
+            steady_frames: 0,
+            panic_requested: false,
+            switch: Default::default(),
+            safety: super::safety::SafetyLimiter::new(config.sample_rate),
+            clock: super::clock::MidiClock::new(config.sample_rate),
+            plugin_clock: quanta::Clock::new(),
+        }
+    }
+
+    /// Meters and counters.
+    pub fn shared(&self) -> &Arc<EngineShared> {
+        &self.shared
+    }
+
+    /// Frames processed since the engine started. Audio thread.
+    pub fn steady_frames(&self) -> u64 {
+        self.steady_frames
+    }
+
+    /// Asks for all notes off and every processor reset at the next buffer.
+    /// Audio thread (drivers forward a panic control here).
+    pub fn request_panic(&mut self) {
+        self.panic_requested = true;
+    }
+
+    /// Processes one driver buffer. Audio thread; never allocates, frees,
+    /// locks or blocks.
+    ///
+    /// - `events`: the buffer's MIDI, sorted by offset; offsets are frames
+    ///   from the start of this buffer (offsets past the end are clamped to
+    ///   the last frame).
+    /// - `input`: the driver's stereo input, or `None`; each slice at least
+    ///   `frames` long.
+    /// - `left`/`right`: the output; their length is the buffer's frames.
+    ///
+    /// A pending plan is swapped in first (at this buffer boundary); the
+    /// buffer is split into chunks of the plan's `max_block` if longer. A
+    /// panic anywhere inside is caught: the buffer is silenced, counted and
+    /// the payload sent to the main thread.
+    pub fn process(
+        &mut self,
+        events: &[TimedEvent],
+        input: Option<[&[f32]; 2]>,
+        left: &mut [f32],
+        right: &mut [f32],
+    ) {
+        let started = Instant::now();
+        let frames = left.len().min(right.len());
+        if let Some(plan) = self.plan.as_ref() {
+            plan.begin_buffer();
+        }
+        let _ftz = DenormalGuard::new();
+        let _scope = super::audio_thread::AudioCallbackScope::enter();
+        no_alloc(|| {
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.process_inner(events, input, &mut left[..frames], &mut right[..frames])
+            }));
+            if let Err(payload) = result {
+                left.fill(0.0);
+                right.fill(0.0);
+                self.shared.panics.fetch_add(1, Ordering::Relaxed);
+                report_panic(&mut self.panics, None, payload);
+            }
+        });
+        self.steady_frames += frames as u64;
+        self.shared.buffers.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .frames
+            .fetch_add(frames as u64, Ordering::Relaxed);
+        self.shared.peak_left.raise(peak(left));
+        self.shared.peak_right.raise(peak(right));
+        if frames > 0 {
+            let period = frames as f64 / self.config.sample_rate;
+            let load = started.elapsed().as_secs_f64() / period;
+            self.shared.record_load(load as f32);
+            if load > 1.0 {
+                // An overload: name the plugin that took the most.
+                if let Some((id, ns)) = self.plan.as_ref().and_then(|p| p.heaviest()) {
+                    self.shared.record_culprit(id.0, ns, (period * 1e9) as u64);
+                }
+            }
+        }
+    }
+
+    /// Takes the engine apart after the driver stopped calling `process`:
+    /// stops the running processors (this thread now stands in for the
+    /// audio thread, which has ended) and returns every plan it held or had
+    /// queued, for deactivation. Driver thread after its last callback, or
+    /// the main thread once the driver has stopped.
+    pub fn into_plans(mut self) -> Vec<Box<Plan>> {
+        let mut out = Vec::new();
+        if let Some(mut plan) = self.plan.take() {
+            plan.stop_all(&mut self.panics);
+            out.push(plan);
+        }
+        out.extend(self.unsent.take());
+        while let Ok(plan) = self.plans.pop() {
+            out.push(plan);
+        }
+        out
+    }
+
+    fn receive_plans(&mut self) {
+        // Send home a plan that could not go last time, before taking more.
+        if let Some(old) = self.unsent.take() {
+            if let Err(rtrb::PushError::Full(old)) = self.retired.push(old) {
+                self.unsent = Some(old);
+                return;
+            }
+        }
+        while let Ok(mut next) = self.plans.pop() {
+            if let Some(mut old) = self.plan.take() {
+                let missing = next.take_over(&mut old);
+                if missing > 0 {
+                    // A main-thread bookkeeping error; those slots stay silent.
+                    self.shared
+                        .missing_processors
+                        .fetch_add(u64::from(missing), Ordering::Relaxed);
+                }
+                old.stop_all(&mut self.panics);
+                if let Err(rtrb::PushError::Full(old)) = self.retired.push(old) {
+                    self.shared.retire_stalls.fetch_add(1, Ordering::Relaxed);
+                    self.unsent = Some(old);
+                    self.plan = Some(next);
+                    self.shared.plans_swapped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+            self.plan = Some(next);
+            self.shared.plans_swapped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn drain_params(&mut self) {
+        let Some(plan) = self.plan.as_mut() else {
+            // Nothing to apply them to; drop them (they are plain values).
+            while self.params.pop().is_ok() {}
+            return;
+        };
+        while let Ok(change) = self.params.pop() {
+            let slot = plan
+                .racks
+                .iter_mut()
+                .flat_map(|r| r.chain.slots.iter_mut())
+                .chain(
+                    plan.groups
+                        .iter_mut()
+                        .flat_map(|g| g.master.slots.iter_mut()),
+                )
+                .find(|s| s.id == change.processor);
+            if let Some(slot) = slot {
+                slot.params.push(TimedEvent::new(
+                    0,
+                    Event::ParamValue {
+                        param: change.param,
+                        value: change.value,
+                    },
+                ));
+            }
+        }
+    }
+
+    fn process_inner(
+        &mut self,
+        events: &[TimedEvent],
+        input: Option<[&[f32]; 2]>,
+        left: &mut [f32],
+        right: &mut [f32],
+    ) {
+        self.receive_plans();
+        self.drain_params();
+        // The last controller moved, for MIDI learn on the main thread;
+        // clock ticks and transport bytes for the clock follower.
+        for e in events {
+            match e.event {
+                Event::ControlChange {
+                    channel,
+                    controller,
+                    ..
+                } => self.shared.record_controller(channel, controller),
+                Event::Realtime { status } => self
+                    .clock
+                    .receive(status, self.steady_frames + u64::from(e.offset)),
+                _ => {}
+            }
+        }
+        self.clock.expire(self.steady_frames);
+        let clock_tempo = self.clock.tempo();
+        if let Some(bpm) = clock_tempo {
+            self.shared
+                .clock_tempo
+                .store(bpm.to_bits(), Ordering::Relaxed);
+        } else {
+            self.shared.clock_tempo.store(0, Ordering::Relaxed);
+        }
+        let frames = left.len();
+        let Some(plan) = self.plan.as_mut() else {
+            left.fill(0.0);
+            right.fill(0.0);
+            return;
+        };
+        let asked = self.shared.panic_request.swap(false, Ordering::Acquire);
+        if std::mem::take(&mut self.panic_requested) || asked {
+            plan.reset_all(&mut self.panics);
+        }
+        plan.clock_tempo = clock_tempo;
+        let transport = Transport {
+            tempo: plan.tempo_of(self.switch.current),
+            playing: self.clock.playing(),
+            steady_frames: self.steady_frames,
+            sample_rate: plan.sample_rate,
+        };
+        let max = plan.max_block;
+        let mut start = 0usize;
+        let mut ev = 0usize;
+        let mut dropped = 0u32;
+        while start < frames {
+            let end = (start + max).min(frames);
+            // Events whose offset falls in [start, end); late ones are clamped
+            // into the last chunk.
+            let first = ev;
+            while ev < events.len() && ((events[ev].offset as usize) < end || end == frames) {
+                ev += 1;
+            }
+            let chunk_input = input.map(|[l, r]| [&l[start..end], &r[start..end]]);
+            let transport = Transport {
+                steady_frames: transport.steady_frames + start as u64,
+                ..transport
+            };
+            dropped += plan.process_chunk(
+                &events[first..ev],
+                start as u32,
+                chunk_input,
+                [&mut left[start..end], &mut right[start..end]],
+                &transport,
+                &mut self.switch,
+                &mut self.panics,
+                &self.plugin_clock,
+            );
+            let limited = if self.shared.safety_limiter_off.load(Ordering::Relaxed) {
+                super::safety::zero_non_finite(&mut left[start..end], &mut right[start..end]);
+                0
+            } else {
+                self.safety
+                    .process(&mut left[start..end], &mut right[start..end])
+            };
+            if limited > 0 {
+                self.shared
+                    .limited_frames
+                    .fetch_add(u64::from(limited), Ordering::Relaxed);
+            }
+            start = end;
+        }
+        let current = u32::from(self.switch.current);
+        if self.shared.current_group.swap(current, Ordering::Relaxed) != current {
+            self.shared.switches.fetch_add(1, Ordering::Relaxed);
+        }
+        let caught = std::mem::take(&mut plan.panics_caught);
+        if caught > 0 {
+            self.shared
+                .panics
+                .fetch_add(u64::from(caught), Ordering::Relaxed);
+        }
+        if dropped > 0 {
+            self.shared
+                .events_dropped
+                .fetch_add(u64::from(dropped), Ordering::Relaxed);
+        }
+    }
+}

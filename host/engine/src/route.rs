@@ -1,0 +1,384 @@
+//! Per-rack MIDI routing: which events a rack takes, and where its
+//! note-offs go.
+
+use stagerack_core::midi::{Event, EventBuffer, TimedEvent};
+
+/// What a rack listens to. Built on the main thread, copied into the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MidiFilter {
+    /// Bit `n` set: MIDI channel `n` (0-based) is accepted.
+    pub channels: u16,
+    /// Lowest and highest key accepted (inclusive).
+    pub keys: (u8, u8),
+    /// Lowest and highest note-on velocity accepted (1..=127, inclusive).
+    pub velocity: (u8, u8),
+    /// Semitones added to every key (notes moved outside 0..=127 are dropped).
+    pub transpose: i8,
+    /// Velocity curve: the velocity sent (1..=127) for each velocity
+    /// received. [`IDENTITY`] keeps high-resolution velocities untouched.
+    pub velocity_map: [u8; 128],
+    /// Controller remap: the controller number sent for each one received,
+    /// or [`BLOCKED`]. CC 120 and 123 (all sound/notes off) always pass.
+    pub cc_map: [u8; 128],
+    /// Bit `n` set: MIDI input `n` (`TimedEvent::source`) is heard.
+    /// Inputs 64 and up are always heard.
+    pub sources: u64,
+}
+
+/// `cc_map` value of a controller the rack does not take.
+pub const BLOCKED: u8 = 255;
+
+/// The identity table for `velocity_map` and `cc_map`.
+pub const IDENTITY: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+impl Default for MidiFilter {
+    fn default() -> Self {
+        Self {
+            channels: 0xFFFF,
+            keys: (0, 127),
+            velocity: (1, 127),
+            transpose: 0,
+            velocity_map: IDENTITY,
+            cc_map: IDENTITY,
+            sources: u64::MAX,
+        }
+    }
+}
+
+impl MidiFilter {
+    /// True if events from MIDI input `source` reach the rack. Any thread.
+    #[inline]
+    pub fn accepts_source(&self, source: u8) -> bool {
+        source >= 64 || self.sources & (1u64 << source) != 0
+    }
+
+    /// True if `channel` (0-based) passes. Any thread.
+    #[inline]
+    pub fn accepts_channel(&self, channel: u8) -> bool {
+        self.channels & (1 << (channel & 15)) != 0
+    }
+}
+
+/// Notes a rack is holding: for each (channel, incoming key), the key it
+/// sent to its chain plus one (0 = not held). A note-off goes to the rack
+/// that took the note-on, with the key it was sent as, whatever the filter
+/// says now.
+#[derive(Clone)]
+pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32);
+
+impl HeldNotes {
+    /// Nothing held. Main thread (allocates).
+    pub(crate) fn new() -> Self {
+        Self(Box::new([[0; 128]; 16]), 0)
+    }
+
+    /// Forgets every held note. Audio thread.
+    pub(crate) fn clear(&mut self) {
+        *self.0 = [[0; 128]; 16];
+        self.1 = 0;
+    }
+
+    /// Copies another table's contents (a plan swap keeping a rack). Audio thread.
+    pub(crate) fn copy_from(&mut self, other: &HeldNotes) {
+        *self.0 = *other.0;
+        self.1 = other.1;
+    }
+
+    /// Number of keys held down. Audio thread.
+    pub(crate) fn count(&self) -> u32 {
+        self.1
+    }
+
+    fn recount(&mut self) {
+        self.1 = self.0.iter().flatten().filter(|&&k| k != 0).count() as u32;
+    }
+}
+
+/// Routes one event into a rack's event list, applying its filter and
+/// remembering held notes. `offset` is already relative to the block.
+/// Returns true if a note-on was taken. Audio thread.
+#[cfg(test)]
+#[inline]
+pub(crate) fn route_event(
+    filter: &MidiFilter,
+    held: &mut HeldNotes,
+    offset: u32,
+    event: Event,
+    out: &mut EventBuffer,
+) -> bool {
+    route_event_to(filter, held, offset, event, out, true)
+}
+
+/// [`route_event`], where `accepts_new_notes` false means the rack belongs
+/// to a preset that was switched away from: it takes no new note-ons (nor
+/// program changes) but still everything that ends or shapes the notes it
+/// holds. Audio thread.
+#[inline]
+pub(crate) fn route_event_to(
+    filter: &MidiFilter,
+    held: &mut HeldNotes,
+    offset: u32,
+    event: Event,
+    out: &mut EventBuffer,
+    accepts_new_notes: bool,
+) -> bool {
+    match event {
+        Event::NoteOn { .. } | Event::ProgramChange { .. } if !accepts_new_notes => false,
+        Event::NoteOn {
+            channel,
+            key,
+            velocity,
+            note_id,
+        } => {
+            let ch = usize::from(channel & 15);
+            let vel7 = (velocity * 127.0).round() as i32;
+            let target = i32::from(key & 127) + i32::from(filter.transpose);
+            if !filter.accepts_channel(channel)
+                || key < filter.keys.0
+                || key > filter.keys.1
+                || vel7 < i32::from(filter.velocity.0)
+                || vel7 > i32::from(filter.velocity.1)
+                || !(0..=127).contains(&target)
+            {
+                return false;
+            }
+            let slot = &mut held.0[ch][usize::from(key & 127)];
+            if *slot != 0 {
+                // Retriggered before release: end the old note first so the
+                // chain never sees two note-ons without a note-off.
+                out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteOff {
+                        channel,
+                        key: *slot - 1,
+                        velocity: 0.0,
+                        note_id,
+                    },
+                ));
+            }
+            if *slot == 0 {
+                held.1 += 1;
+            }
+            *slot = target as u8 + 1;
+            let velocity = if filter.velocity_map == IDENTITY {
+                velocity
+            } else {
+                f32::from(filter.velocity_map[vel7.clamp(0, 127) as usize].max(1)) / 127.0
+            };
+            out.push(TimedEvent::new(
+                offset,
+                Event::NoteOn {
+                    channel,
+                    key: target as u8,
+                    velocity,
+                    note_id,
+                },
+            ))
+        }
+        Event::NoteOff {
+            channel,
+            key,
+            velocity,
+            note_id,
+        } => {
+            let slot = &mut held.0[usize::from(channel & 15)][usize::from(key & 127)];
+            if *slot != 0 {
+                // A full list must not swallow a note-off: it stays held and
+                // is released by the next all-notes-off instead of hanging.
+                if out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteOff {
+                        channel,
+                        key: *slot - 1,
+                        velocity,
+                        note_id,
+                    },
+                )) {
+                    *slot = 0;
+                    held.1 -= 1;
+                }
+            }
+            false
+        }
+        Event::NoteChoke {
+            channel,
+            key,
+            note_id,
+        } => {
+            let slot = &mut held.0[usize::from(channel & 15)][usize::from(key & 127)];
+            if *slot != 0 {
+                out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteChoke {
+                        channel,
+                        key: *slot - 1,
+                        note_id,
+                    },
+                ));
+                *slot = 0;
+                held.1 -= 1;
+            }
+            false
+        }
+        Event::PolyPressure {
+            channel,
+            key,
+            value,
+        } => {
+            let slot = held.0[usize::from(channel & 15)][usize::from(key & 127)];
+            if slot != 0 {
+                out.push(TimedEvent::new(
+                    offset,
+                    Event::PolyPressure {
+                        channel,
+                        key: slot - 1,
+                        value,
+                    },
+                ));
+            }
+            false
+        }
+        Event::ControlChange {
+            channel,
+            controller,
+            value,
+        } => {
+            // All-notes-off and all-sound-off reach every rack, whatever
+            // its channels and remaps, and clear what it holds.
+            let panic = controller == 120 || controller == 123;
+            if panic {
+                held.0[usize::from(channel & 15)] = [0; 128];
+                held.recount();
+                out.push(TimedEvent::new(offset, event));
+            } else if filter.accepts_channel(channel) {
+                let to = filter.cc_map[usize::from(controller & 127)];
+                if to != BLOCKED {
+                    out.push(TimedEvent::new(
+                        offset,
+                        Event::ControlChange {
+                            channel,
+                            controller: to,
+                            value,
+                        },
+                    ));
+                }
+            }
+            false
+        }
+        Event::PitchBend { channel, .. }
+        | Event::ChannelPressure { channel, .. }
+        | Event::ProgramChange { channel, .. } => {
+            if filter.accepts_channel(channel) {
+                out.push(TimedEvent::new(offset, event));
+            }
+            false
+        }
+        // Transport bytes drive the engine's clock follower, not racks.
+        Event::ParamValue { .. } | Event::Realtime { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(key: u8, vel: u8, ch: u8) -> Event {
+        Event::NoteOn {
+            channel: ch,
+            key,
+            velocity: f32::from(vel) / 127.0,
+            note_id: -1,
+        }
+    }
+    fn off(key: u8, ch: u8) -> Event {
+        Event::NoteOff {
+            channel: ch,
+            key,
+            velocity: 0.0,
+            note_id: -1,
+        }
+    }
+
+    #[test]
+    fn filter_keys_velocity_channels_transpose() {
+        let f = MidiFilter {
+            channels: 0b10,
+            keys: (48, 59),
+            velocity: (10, 100),
+            transpose: -12,
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        assert!(!route_event(&f, &mut held, 0, on(60, 64, 1), &mut out)); // key
+        assert!(!route_event(&f, &mut held, 0, on(50, 64, 0), &mut out)); // channel
+        assert!(!route_event(&f, &mut held, 0, on(50, 127, 1), &mut out)); // velocity
+        assert!(route_event(&f, &mut held, 3, on(50, 64, 1), &mut out));
+        assert_eq!(out.len(), 1);
+        assert!(matches!(
+            out.as_slice()[0].event,
+            Event::NoteOn { key: 38, .. }
+        ));
+        assert_eq!(out.as_slice()[0].offset, 3);
+    }
+
+    #[test]
+    fn velocity_curves_and_cc_remaps_apply() {
+        let mut f = MidiFilter {
+            velocity_map: [100; 128],
+            ..MidiFilter::default()
+        };
+        f.cc_map[1] = BLOCKED;
+        f.cc_map[11] = 7;
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        route_event(&f, &mut held, 0, on(60, 20, 0), &mut out);
+        assert!(
+            matches!(out.as_slice()[0].event, Event::NoteOn { velocity, .. } if (velocity - 100.0 / 127.0).abs() < 1e-6)
+        );
+        let cc = |controller, value| Event::ControlChange {
+            channel: 0,
+            controller,
+            value,
+        };
+        route_event(&f, &mut held, 1, cc(1, 64), &mut out);
+        route_event(&f, &mut held, 2, cc(11, 90), &mut out);
+        route_event(&f, &mut held, 3, cc(123, 0), &mut out);
+        let got: Vec<Event> = out.as_slice()[1..].iter().map(|e| e.event).collect();
+        assert_eq!(got, vec![cc(7, 90), cc(123, 0)]);
+    }
+
+    #[test]
+    fn note_off_follows_the_note_on_even_after_filter_changes() {
+        let f = MidiFilter {
+            keys: (48, 59),
+            transpose: 5,
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        route_event(&f, &mut held, 0, on(50, 64, 0), &mut out);
+        // The split and transpose change while the key is down.
+        let changed = MidiFilter {
+            keys: (0, 10),
+            transpose: -3,
+            ..MidiFilter::default()
+        };
+        route_event(&changed, &mut held, 9, off(50, 0), &mut out);
+        assert!(matches!(
+            out.as_slice()[1].event,
+            Event::NoteOff { key: 55, .. }
+        ));
+        // A second note-off for the same key goes nowhere.
+        route_event(&changed, &mut held, 10, off(50, 0), &mut out);
+        assert_eq!(out.len(), 2);
+    }
+}

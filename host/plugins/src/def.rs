@@ -1,0 +1,144 @@
+//! A plugin reference as a preset names it (format, id, path hint, state,
+//! parameter values), read from and written to TOML by the session layer;
+//! the loaders here take it. Main thread.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use stagerack_core::plugin::PluginFormat;
+
+use crate::builtin::BUILTIN_IDS;
+
+/// A plugin reference in a chain, with its saved state. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawPluginDef", into = "RawPluginDef")]
+pub struct PluginDef {
+    /// builtin, clap or vst3.
+    pub format: PluginFormat,
+    /// Built-in name, CLAP id, or VST3 class id (32 hex digits).
+    pub id: String,
+    /// Display name, for people reading the file.
+    pub name: Option<String>,
+    /// Where the plugin file was found; a hint, the search path is used too.
+    pub path: Option<PathBuf>,
+    /// The plugin's opaque state, base64.
+    pub state: Option<String>,
+    /// Parameter values by name or numeric id.
+    pub params: BTreeMap<String, f64>,
+    /// Skipped (audio passes through).
+    pub bypass: bool,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPluginDef {
+    format: PluginFormat,
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    bypass: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    params: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+}
+
+impl TryFrom<RawPluginDef> for PluginDef {
+    type Error = String;
+    fn try_from(r: RawPluginDef) -> Result<Self, String> {
+        match r.format {
+            PluginFormat::Builtin if !BUILTIN_IDS.contains(&r.id.as_str()) => {
+                return Err(format!(
+                    "unknown built-in plugin `{}`; expected one of: {}",
+                    r.id,
+                    BUILTIN_IDS.join(", ")
+                ))
+            }
+            PluginFormat::Vst3
+                if r.id.len() != 32 || !r.id.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                return Err(format!(
+                    "VST3 id `{}` must be the class id as 32 hex digits (see `stagerack scan --json`)",
+                    r.id
+                ))
+            }
+            _ if r.id.trim().is_empty() => return Err("plugin id must not be empty".into()),
+            _ => {}
+        }
+        if let Some((k, v)) = r.params.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(format!("parameter `{k}` = {v} is not a finite number"));
+        }
+        if let Some(state) = &r.state {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(state)
+                .map_err(|e| {
+                    format!("`state` is not valid base64 ({e}); remove it to start from defaults")
+                })?;
+        }
+        Ok(PluginDef {
+            format: r.format,
+            id: r.id,
+            name: r.name,
+            path: r.path,
+            state: r.state,
+            params: r.params,
+            bypass: r.bypass,
+        })
+    }
+}
+
+impl From<PluginDef> for RawPluginDef {
+    fn from(p: PluginDef) -> Self {
+        RawPluginDef {
+            format: p.format,
+            id: p.id,
+            name: p.name,
+            path: p.path,
+            bypass: p.bypass,
+            params: p.params,
+            state: p.state,
+        }
+    }
+}
+
+impl PluginDef {
+    /// A built-in with default settings. Main thread.
+    pub fn builtin(id: &str) -> Self {
+        PluginDef {
+            format: PluginFormat::Builtin,
+            id: id.to_owned(),
+            name: None,
+            path: None,
+            state: None,
+            params: BTreeMap::new(),
+            bypass: false,
+        }
+    }
+
+    /// The decoded state blob, if any (validated when parsed). Main thread.
+    pub fn state_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        self.state
+            .as_ref()
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+    }
+
+    /// Sets the state from raw bytes (stored as base64). Main thread.
+    pub fn set_state_bytes(&mut self, bytes: &[u8]) {
+        use base64::Engine;
+        self.state = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+
+    /// How people should see it: name if set, else format:id. Main thread.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{}:{}", self.format, self.id),
+        }
+    }
+}

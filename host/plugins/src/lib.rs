@@ -1,0 +1,14 @@
+//! stagerack's plugin formats, on top of the core layer's format-neutral
+//! traits: built-in processors, CLAP (clack-host), VST3 (the `vst3` crate),
+//! the preset's plugin reference ([`def::PluginDef`]) and its loader, and
+//! the out-of-process scanner with its cache and blacklist.
+//!
+//! All FFI of a format lives in its own module; every callback from C
+//! null-checks its pointers and runs inside `catch_unwind`.
+
+pub mod builtin;
+pub mod clap;
+pub mod def;
+pub mod loader;
+pub mod scan;
+pub mod vst3;

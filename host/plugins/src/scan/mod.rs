@@ -1,0 +1,70 @@
+//! Finding plugins on disk: `stagerack scan`. Main thread.
+//!
+//! [`child`]: the scanner the CLI uses — every file opened in a child
+//! process, with a cache and a blacklist ([`cache`]). [`scan_paths`] opens
+//! CLAP files in this process (for tests and tools that trust their files).
+
+pub mod cache;
+pub mod child;
+
+use std::path::{Path, PathBuf};
+
+use crate::clap;
+use stagerack_core::plugin::PluginDescriptor;
+
+/// What a scan found. Main thread.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// Every plugin found, in file order.
+    pub plugins: Vec<PluginDescriptor>,
+    /// Files that could not be read as plugins, with the reason.
+    pub failures: Vec<(PathBuf, String)>,
+}
+
+/// The folders scanned when none are given: the CLAP and VST3 search
+/// paths. Main thread.
+pub fn default_paths() -> Vec<PathBuf> {
+    let mut out = clap::search_paths();
+    out.extend(crate::vst3::vst3_search_paths());
+    out
+}
+
+/// Lists the plugins in every CLAP file under `dirs` (a path that is itself
+/// a `.clap` file is read directly). Main thread.
+pub fn scan_paths(dirs: &[PathBuf]) -> ScanReport {
+    let mut report = ScanReport::default();
+    for dir in dirs {
+        let files = if dir.is_file() {
+            vec![dir.clone()]
+        } else {
+            clap::clap_files_in(dir)
+        };
+        for file in files {
+            scan_file(&file, &mut report);
+        }
+    }
+    report
+}
+
+fn scan_file(file: &Path, report: &mut ScanReport) {
+    match clap::list_plugins(file) {
+        Ok(list) => report.plugins.extend(list),
+        Err(e) => report.failures.push((file.to_owned(), e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_file_named_clap_is_a_failure_not_a_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("fake.clap");
+        std::fs::write(&f, "not a plugin").unwrap();
+        let r = scan_paths(&[dir.path().to_owned()]);
+        assert!(r.plugins.is_empty());
+        assert_eq!(r.failures.len(), 1);
+        assert!(r.failures[0].1.contains("fake.clap"), "{}", r.failures[0].1);
+    }
+}

@@ -1,0 +1,399 @@
+//! The control protocol, version 1: what clients (the rack window, remote
+//! tools, tests) send, and what the engine answers. Serialised as JSON, one
+//! message per line on sockets; passed as values in process.
+
+use serde::{Deserialize, Serialize};
+
+use crate::preset::RackDef;
+use crate::session::RackEdit;
+use stagerack_core::plugin::{ParamId, PluginFormat};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest message accepted on a socket, in bytes; a longer one closes
+/// that client.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// A client's message: a command with an id the reply carries back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Chosen by the client; echoed in the reply.
+    #[serde(default)]
+    pub id: u64,
+    /// What to do.
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// Every command. Rack and plugin positions are indices as the latest
+/// [`Snapshot`] lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Every variant is a struct variant (even empty ones) so that unknown
+// fields are refused for all of them.
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// First message: the client's protocol version and name.
+    Hello {
+        /// Must equal [`PROTOCOL_VERSION`].
+        version: u32,
+        /// Shown in logs.
+        client: String,
+    },
+    /// Ask for the whole state (answered with `state`).
+    GetState {},
+    /// The plugins this engine can load (built-ins and the scan cache).
+    ListPlugins {},
+    /// Insert a plugin into a rack (at the end when `index` is absent).
+    AddPlugin {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        #[serde(default)]
+        index: Option<usize>,
+        /// `builtin`, `clap` or `vst3`.
+        format: PluginFormat,
+        /// Plugin id (built-in name, CLAP id, VST3 class id).
+        plugin: String,
+        /// Optional path hint.
+        #[serde(default)]
+        path: Option<std::path::PathBuf>,
+    },
+    /// Remove a plugin.
+    RemovePlugin {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+    },
+    /// Move a plugin within its chain.
+    MovePlugin {
+        /// Rack index.
+        rack: usize,
+        /// From position.
+        from: usize,
+        /// To position.
+        to: usize,
+    },
+    /// Bypass or un-bypass a plugin.
+    SetBypass {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// Bypassed.
+        bypass: bool,
+    },
+    /// Set a parameter (plain value).
+    SetParam {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// Parameter id.
+        param: ParamId,
+        /// Plain value.
+        value: f64,
+        /// `begin` / `end` of a knob gesture (informational; undo groups).
+        #[serde(default)]
+        gesture: Option<Gesture>,
+    },
+    /// Change a rack's routing or mix.
+    EditRack {
+        /// Rack index.
+        rack: usize,
+        /// The fields to change.
+        edit: RackEdit,
+    },
+    /// MIDI learn: the next controller moved maps onto this parameter.
+    MidiLearn {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// Parameter id.
+        param: ParamId,
+    },
+    /// Stop MIDI learn.
+    MidiLearnCancel {},
+    /// Open the plugin's own editor in a window of the engine's process
+    /// (answered with `editor`); when open already, answers where it is.
+    OpenEditor {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+    },
+    /// Close the plugin's editor window (nothing to do when not open).
+    CloseEditor {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+    },
+    /// Add an empty rack to the current preset.
+    AddRack {
+        /// Its name.
+        name: String,
+    },
+    /// Remove a rack.
+    RemoveRack {
+        /// Rack index.
+        rack: usize,
+    },
+    /// Load a preset file, replacing what plays (a setlist's presets
+    /// included); refused with the file's error (line and column) if it
+    /// does not parse, and then nothing changes.
+    LoadPreset {
+        /// The preset file.
+        path: std::path::PathBuf,
+    },
+    /// Save the current preset to a file (atomically).
+    SavePreset {
+        /// Where.
+        path: std::path::PathBuf,
+    },
+    /// Make the next setlist entry current.
+    SetlistNext {},
+    /// Make the previous setlist entry current.
+    SetlistPrevious {},
+    /// Make setlist entry `index` current.
+    SetlistSelect {
+        /// Entry index.
+        index: u16,
+    },
+    /// All notes off everywhere.
+    Panic {},
+    /// Start or stop meter events (~30 per second).
+    Subscribe {
+        /// Send `meters` events.
+        meters: bool,
+    },
+    /// Ask for a `status` event now.
+    Status {},
+    /// The backends, output devices and MIDI sources there are, and what
+    /// the engine plays on (answered with `devices`).
+    ListDevices {},
+    /// Play on another backend, device or MIDI inputs. The engine keeps its
+    /// plugins and state; refused, with the old device playing on, when
+    /// the new one cannot open or runs at another sample rate.
+    SelectDevices {
+        /// Backend name (`jack`, `alsa`, `dummy`...).
+        backend: String,
+        /// `--connect` values (empty: `auto`).
+        #[serde(default)]
+        connect: Vec<String>,
+        /// `--midi-in` patterns.
+        #[serde(default)]
+        midi_in: Vec<String>,
+        /// Frames per buffer (absent: the device's choice).
+        #[serde(default)]
+        buffer: Option<u32>,
+    },
+}
+
+/// Phase of a knob gesture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gesture {
+    /// The knob was grabbed.
+    Begin,
+    /// The knob was let go.
+    End,
+}
+
+/// What the engine sends: replies (with the request's id) and events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Reply {
+    /// Answer to `hello`.
+    Welcome {
+        /// Request id.
+        id: u64,
+        /// The engine's protocol version.
+        version: u32,
+    },
+    /// A command was carried out.
+    Ok {
+        /// Request id.
+        id: u64,
+    },
+    /// A command was refused, or a message could not be read.
+    Error {
+        /// Request id (0 when the message could not be read).
+        id: u64,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// The whole state; also sent to every client after any edit.
+    State {
+        /// Request id (0 when broadcast after an edit).
+        id: u64,
+        /// The state.
+        state: Snapshot,
+    },
+    /// A parameter changed (by any client, or by the plugin itself).
+    Param {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// Parameter id.
+        param: ParamId,
+        /// Plain value.
+        value: f64,
+    },
+    /// A plugin editor is open: the native window it is embedded in (an
+    /// X11 window id, a Win32 HWND, a Cocoa NSView pointer) and its size.
+    Editor {
+        /// The request's id.
+        id: u64,
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// The native window the plugin's GUI sits in.
+        window: u64,
+        /// The top-level window around it (the one a window manager shows
+        /// and closes; on X11 the plugin's window is one level inside it).
+        #[serde(default)]
+        frame: u64,
+        /// Width, logical pixels.
+        width: u32,
+        /// Height, logical pixels.
+        height: u32,
+    },
+    /// Loadable plugins.
+    Plugins {
+        /// Request id.
+        id: u64,
+        /// The list.
+        plugins: Vec<stagerack_core::plugin::PluginDescriptor>,
+    },
+    /// Peak meters since the last meters event.
+    Meters {
+        /// Output peak, left and right.
+        master: [f32; 2],
+        /// Each rack's peak, left and right.
+        racks: Vec<[f32; 2]>,
+    },
+    /// MIDI learn bound a controller (the new state follows).
+    Learned {
+        /// What was bound, for people.
+        what: String,
+    },
+    /// Engine health.
+    Status {
+        /// Request id (0 when unrequested).
+        id: u64,
+        /// Counters.
+        status: StatusReport,
+    },
+    /// Answer to `list_devices`.
+    Devices {
+        /// Request id.
+        id: u64,
+        /// What there is.
+        devices: stagerack_io::DeviceInventory,
+        /// What the engine plays on (None: this engine cannot tell or
+        /// change it, e.g. headless `stagerack --preset`).
+        current: Option<stagerack_io::AudioInUse>,
+    },
+}
+
+/// Engine health for displays.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Buffers processed.
+    pub buffers: u64,
+    /// Average DSP load since the last report (1.0 = whole period).
+    pub dsp_average: f32,
+    /// Peak DSP load since the last report.
+    pub dsp_peak: f32,
+    /// Buffers over budget so far.
+    pub overloads: u64,
+    /// Panics caught so far.
+    pub panics: u64,
+    /// Driver xruns (over- and underruns) so far.
+    #[serde(default)]
+    pub xruns: u64,
+    /// MIDI events received so far.
+    #[serde(default)]
+    pub midi_events: u64,
+    /// The plugin with the longest process call since the last status:
+    /// "`name` (rack `r`) 195 us".
+    #[serde(default)]
+    pub heaviest: Option<String>,
+    /// Warnings and errors so far (missing plugins, failed plugins).
+    pub messages: Vec<String>,
+}
+
+/// The state a client shows: presets, racks, chains, parameters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Loaded presets' names (one, or a setlist's entries).
+    pub presets: Vec<String>,
+    /// The preset new notes go to.
+    pub current: u16,
+    /// Every rack.
+    pub racks: Vec<RackSnapshot>,
+}
+
+/// One rack in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RackSnapshot {
+    /// Which preset it belongs to.
+    pub preset: u16,
+    /// Routing and mix, as in a preset file (its `plugin` list is empty;
+    /// see `plugins`).
+    pub routing: RackDef,
+    /// The chain.
+    pub plugins: Vec<PluginSnapshot>,
+    /// Frames of latency the chain reports.
+    #[serde(default)]
+    pub latency: u32,
+}
+
+/// One plugin in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginSnapshot {
+    /// Display name.
+    pub name: String,
+    /// Format.
+    pub format: PluginFormat,
+    /// Id.
+    pub id: String,
+    /// Bypassed by the user.
+    pub bypass: bool,
+    /// Bypassed by the engine after an error, panic or bad output.
+    pub failed: bool,
+    /// The plugin has an editor of its own this engine can open.
+    #[serde(default)]
+    pub has_editor: bool,
+    /// Its editor is open.
+    #[serde(default)]
+    pub editor_open: bool,
+    /// Parameters with their current values.
+    pub params: Vec<ParamSnapshot>,
+}
+
+/// One parameter in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSnapshot {
+    /// Id.
+    pub id: ParamId,
+    /// Name.
+    pub name: String,
+    /// Range and default.
+    pub min: f64,
+    /// Highest value.
+    pub max: f64,
+    /// Default value.
+    pub default: f64,
+    /// Integer steps only.
+    pub stepped: bool,
+    /// Current value.
+    pub value: f64,
+    /// The plugin's text for the current value.
+    pub text: String,
+}

@@ -1,0 +1,539 @@
+//! The preset file format, version 1. Field names are part of the
+//! interface: scripts and later versions rely on them.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use stagerack_plugins::def::PluginDef;
+
+/// The preset format version this build reads and writes.
+pub const PRESET_VERSION: u32 = 1;
+
+/// A whole preset. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// Format version; must be 1.
+    #[serde(deserialize_with = "de_version")]
+    pub version: u32,
+    /// Display name.
+    pub name: String,
+    /// Tempo in BPM that plugins see (default 120).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_tempo"
+    )]
+    pub tempo: Option<f64>,
+    /// The racks, mixed together.
+    #[serde(default, rename = "rack", skip_serializing_if = "Vec::is_empty")]
+    pub racks: Vec<RackDef>,
+    /// The master section after the mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<MasterDef>,
+}
+
+/// One rack: a MIDI filter, a chain, a gain. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RackDef {
+    /// Display name.
+    pub name: String,
+    /// Lowest and highest key taken, inclusive, 0..=127 (default all).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_keys"
+    )]
+    pub keys: Option<[u8; 2]>,
+    /// Lowest and highest velocity taken, 1..=127 (default all).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_velocity"
+    )]
+    pub velocity: Option<[u8; 2]>,
+    /// MIDI channels taken, 1..=16 (default all).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_channels"
+    )]
+    pub channels: Option<Vec<u8>>,
+    /// Semitones added to every note, -48..=48.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i8",
+        deserialize_with = "de_transpose"
+    )]
+    pub transpose: i8,
+    /// Octaves added to every note (on top of `transpose`), -4..=4.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i8",
+        deserialize_with = "de_octave"
+    )]
+    pub octave: i8,
+    /// How played velocity maps to the velocity the chain gets.
+    #[serde(default, skip_serializing_if = "VelocityCurve::is_linear")]
+    pub velocity_curve: VelocityCurve,
+    /// Controllers the rack ignores (0..=119), e.g. `[1]` blocks the mod wheel.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_cc_list"
+    )]
+    pub cc_block: Vec<u8>,
+    /// Controllers renamed on the way in: `[[from, to]]`, e.g. `[[11, 7]]`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_cc_pairs"
+    )]
+    pub cc_remap: Vec<[u8; 2]>,
+    /// Whether the sustain pedal (CC64) reaches this rack (default true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub sustain: bool,
+    /// The MIDI input devices this rack hears, by name pattern (a
+    /// case-insensitive part of the device name, e.g. `"keystation"`);
+    /// empty: every input. Where the backend merges its inputs into one
+    /// (JACK's `midi_in`, offline renders) the patterns are not applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<String>,
+    /// Output gain in dB, -120..=24.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_f64",
+        deserialize_with = "de_gain"
+    )]
+    pub gain_db: f64,
+    /// Stereo balance, -1 (left) ..= 1 (right).
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_f64",
+        deserialize_with = "de_pan"
+    )]
+    pub pan: f64,
+    /// Silenced (still playing, so unmuting resumes held notes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mute: bool,
+    /// When any rack is soloed, only soloed racks are heard.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub solo: bool,
+    /// MIDI-to-parameter mappings.
+    #[serde(default, rename = "map", skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<MapDef>,
+    /// The chain, in order.
+    #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginDef>,
+}
+
+/// A controller (or pitch bend, or aftertouch) moving a plugin parameter:
+/// `{ cc = 11, plugin = 0, param = "cutoff", min = 200.0, max = 8000.0,
+/// curve = "exponential" }`. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawMapDef", into = "RawMapDef")]
+pub struct MapDef {
+    /// What moves it: a CC number, `pitchbend` or `aftertouch`.
+    pub source: MapSourceDef,
+    /// Index of the plugin in the rack's chain (0 = first).
+    pub plugin: usize,
+    /// Parameter name or numeric id.
+    pub param: String,
+    /// Value at the source's bottom.
+    pub min: f64,
+    /// Value at the source's top.
+    pub max: f64,
+    /// `linear` or `exponential`.
+    pub curve: MapCurveDef,
+}
+
+/// What moves a mapped parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapSourceDef {
+    /// Control change number.
+    Cc(u8),
+    /// Pitch bend.
+    PitchBend,
+    /// Channel pressure.
+    Aftertouch,
+}
+
+/// Shape of a mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapCurveDef {
+    /// Straight line.
+    #[default]
+    Linear,
+    /// Equal ratios per step.
+    Exponential,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cc: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    plugin: usize,
+    param: String,
+    min: f64,
+    max: f64,
+    #[serde(default)]
+    curve: MapCurveDef,
+}
+
+impl TryFrom<RawMapDef> for MapDef {
+    type Error = String;
+    fn try_from(r: RawMapDef) -> Result<Self, String> {
+        let source = match (r.cc, r.source.as_deref()) {
+            (Some(cc), None) if (0..=119).contains(&cc) => MapSourceDef::Cc(cc as u8),
+            (Some(cc), None) => return Err(format!("map: cc = {cc} must be 0 to 119")),
+            (None, Some("pitchbend")) => MapSourceDef::PitchBend,
+            (None, Some("aftertouch")) => MapSourceDef::Aftertouch,
+            _ => {
+                return Err(
+                    "map needs exactly one of `cc = 0..119` or `source = \"pitchbend\"` / `\"aftertouch\"`"
+                        .into(),
+                )
+            }
+        };
+        if !(r.min.is_finite() && r.max.is_finite()) {
+            return Err("map: min and max must be finite numbers".into());
+        }
+        Ok(MapDef {
+            source,
+            plugin: r.plugin,
+            param: r.param,
+            min: r.min,
+            max: r.max,
+            curve: r.curve,
+        })
+    }
+}
+
+impl From<MapDef> for RawMapDef {
+    fn from(m: MapDef) -> Self {
+        let (cc, source) = match m.source {
+            MapSourceDef::Cc(n) => (Some(i64::from(n)), None),
+            MapSourceDef::PitchBend => (None, Some("pitchbend".to_owned())),
+            MapSourceDef::Aftertouch => (None, Some("aftertouch".to_owned())),
+        };
+        RawMapDef {
+            cc,
+            source,
+            plugin: m.plugin,
+            param: m.param,
+            min: m.min,
+            max: m.max,
+            curve: m.curve,
+        }
+    }
+}
+
+/// A velocity curve: `"linear"`, `"soft"` (loud with less force), `"hard"`
+/// (needs more force), `{ fixed = 100 }`, or `{ points = [[in, out], ...] }`
+/// (straight lines between points, flat beyond the ends).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum VelocityCurve {
+    /// Out = in.
+    #[default]
+    Linear,
+    /// Out = 127 × (in/127)^0.6.
+    Soft,
+    /// Out = 127 × (in/127)^1.6.
+    Hard,
+    /// Every note at this velocity (1..=127).
+    Fixed(u8),
+    /// Piecewise linear through these (in, out) points, sorted by `in`.
+    Points(Vec<[u8; 2]>),
+}
+
+impl VelocityCurve {
+    fn is_linear(&self) -> bool {
+        *self == VelocityCurve::Linear
+    }
+
+    /// The velocity sent for each velocity played (index 0 unused), never
+    /// 0 for a note-on. Main thread.
+    pub fn table(&self) -> [u8; 128] {
+        let mut t = [0u8; 128];
+        for (v, out) in t.iter_mut().enumerate() {
+            let x = v as f64;
+            let y = match self {
+                VelocityCurve::Linear => x,
+                VelocityCurve::Soft => 127.0 * (x / 127.0).powf(0.6),
+                VelocityCurve::Hard => 127.0 * (x / 127.0).powf(1.6),
+                VelocityCurve::Fixed(f) => f64::from(*f),
+                VelocityCurve::Points(p) => interpolate(p, x),
+            };
+            *out = y.round().clamp(1.0, 127.0) as u8;
+        }
+        t[0] = 0;
+        t
+    }
+}
+
+fn interpolate(points: &[[u8; 2]], x: f64) -> f64 {
+    let first = points[0];
+    let last = points[points.len() - 1];
+    if x <= f64::from(first[0]) {
+        return f64::from(first[1]);
+    }
+    for w in points.windows(2) {
+        let (x0, y0, x1, y1) = (
+            f64::from(w[0][0]),
+            f64::from(w[0][1]),
+            f64::from(w[1][0]),
+            f64::from(w[1][1]),
+        );
+        if x <= x1 {
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+        }
+    }
+    f64::from(last[1])
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum RawCurve {
+    Name(String),
+    Fixed { fixed: i64 },
+    Points { points: Vec<[i64; 2]> },
+}
+
+const CURVE_HELP: &str = "velocity_curve must be \"linear\", \"soft\", \"hard\", { fixed = 1..127 } or { points = [[in, out], ...] } with in and out in 1..127 and in increasing";
+
+impl<'de> Deserialize<'de> for VelocityCurve {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = RawCurve::deserialize(d).map_err(|_| D::Error::custom(CURVE_HELP))?;
+        let ok = |v: i64| (1..=127).contains(&v);
+        match raw {
+            RawCurve::Name(n) => match n.as_str() {
+                "linear" => Ok(VelocityCurve::Linear),
+                "soft" => Ok(VelocityCurve::Soft),
+                "hard" => Ok(VelocityCurve::Hard),
+                _ => Err(D::Error::custom(format!(
+                    "unknown curve `{n}`: {CURVE_HELP}"
+                ))),
+            },
+            RawCurve::Fixed { fixed } if ok(fixed) => Ok(VelocityCurve::Fixed(fixed as u8)),
+            RawCurve::Points { points }
+                if !points.is_empty()
+                    && points.iter().all(|p| ok(p[0]) && ok(p[1]))
+                    && points.windows(2).all(|w| w[0][0] < w[1][0]) =>
+            {
+                Ok(VelocityCurve::Points(
+                    points.iter().map(|p| [p[0] as u8, p[1] as u8]).collect(),
+                ))
+            }
+            _ => Err(D::Error::custom(CURVE_HELP)),
+        }
+    }
+}
+
+impl Serialize for VelocityCurve {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            VelocityCurve::Linear => RawCurve::Name("linear".into()),
+            VelocityCurve::Soft => RawCurve::Name("soft".into()),
+            VelocityCurve::Hard => RawCurve::Name("hard".into()),
+            VelocityCurve::Fixed(f) => RawCurve::Fixed {
+                fixed: i64::from(*f),
+            },
+            VelocityCurve::Points(p) => RawCurve::Points {
+                points: p
+                    .iter()
+                    .map(|q| [i64::from(q[0]), i64::from(q[1])])
+                    .collect(),
+            },
+        }
+        .serialize(s)
+    }
+}
+
+/// The master section. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterDef {
+    /// Master gain in dB, -120..=24.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_f64",
+        deserialize_with = "de_gain"
+    )]
+    pub gain_db: f64,
+    /// The safety limiter at 0 dBFS after the mix (default on). Engine-wide:
+    /// a setlist uses its first preset's setting.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub limiter: bool,
+    /// Delay every rack to the slowest rack's reported latency, so layers
+    /// stay in phase (default off: players want the lowest latency).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub align_latency: bool,
+    /// The master chain, in order.
+    #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginDef>,
+}
+
+impl RackDef {
+    /// A rack taking everything, with the given chain. Main thread.
+    pub fn new(name: &str, plugins: Vec<PluginDef>) -> Self {
+        RackDef {
+            name: name.to_owned(),
+            keys: None,
+            velocity: None,
+            channels: None,
+            transpose: 0,
+            octave: 0,
+            velocity_curve: VelocityCurve::Linear,
+            cc_block: Vec::new(),
+            cc_remap: Vec::new(),
+            sustain: true,
+            input: Vec::new(),
+            gain_db: 0.0,
+            pan: 0.0,
+            mute: false,
+            solo: false,
+            mappings: Vec::new(),
+            plugins,
+        }
+    }
+}
+
+fn is_zero_i8(v: &i8) -> bool {
+    *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn de_octave<'de, D: Deserializer<'de>>(d: D) -> Result<i8, D::Error> {
+    let v = i64::deserialize(d)?;
+    if !(-4..=4).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "octave = {v} is out of range; expected -4 to 4"
+        )));
+    }
+    Ok(v as i8)
+}
+
+fn de_pan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(-1.0..=1.0).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "pan = {v} is out of range; expected -1 (left) to 1 (right)"
+        )));
+    }
+    Ok(v)
+}
+
+fn check_cc<E: serde::de::Error>(what: &str, v: i64) -> Result<u8, E> {
+    if (0..=119).contains(&v) {
+        Ok(v as u8)
+    } else {
+        Err(E::custom(format!(
+            "{what}: controller {v} is invalid; expected 0 to 119 (120-127 are channel mode messages)"
+        )))
+    }
+}
+
+fn de_cc_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    Vec::<i64>::deserialize(d)?
+        .into_iter()
+        .map(|v| check_cc("cc_block", v))
+        .collect()
+}
+
+fn de_cc_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 2]>, D::Error> {
+    Vec::<[i64; 2]>::deserialize(d)?
+        .into_iter()
+        .map(|[a, b]| Ok([check_cc("cc_remap", a)?, check_cc("cc_remap", b)?]))
+        .collect()
+}
+
+fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v != PRESET_VERSION {
+        return Err(serde::de::Error::custom(format!(
+            "unsupported preset version {v}; this stagerack reads version {PRESET_VERSION}"
+        )));
+    }
+    Ok(v)
+}
+
+fn de_tempo<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(10.0..=999.0).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "tempo {v} is out of range; expected 10 to 999 BPM"
+        )));
+    }
+    Ok(Some(v))
+}
+
+fn de_range<'de, D: Deserializer<'de>>(
+    d: D,
+    what: &str,
+    lo: u8,
+    hi: u8,
+) -> Result<Option<[u8; 2]>, D::Error> {
+    let v = <[i64; 2]>::deserialize(d)?;
+    let ok = |x: i64| (i64::from(lo)..=i64::from(hi)).contains(&x);
+    if !ok(v[0]) || !ok(v[1]) || v[0] > v[1] {
+        return Err(serde::de::Error::custom(format!(
+            "{what} = [{}, {}] is invalid; expected [low, high] with {lo} <= low <= high <= {hi}",
+            v[0], v[1]
+        )));
+    }
+    Ok(Some([v[0] as u8, v[1] as u8]))
+}
+
+fn de_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 2]>, D::Error> {
+    de_range(d, "keys", 0, 127)
+}
+
+fn de_velocity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 2]>, D::Error> {
+    de_range(d, "velocity", 1, 127)
+}
+
+fn de_channels<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    let v = Vec::<i64>::deserialize(d)?;
+    if v.is_empty() || v.iter().any(|c| !(1..=16).contains(c)) {
+        return Err(serde::de::Error::custom(format!(
+            "channels = {v:?} is invalid; expected a non-empty list of MIDI channels 1 to 16"
+        )));
+    }
+    Ok(Some(v.into_iter().map(|c| c as u8).collect()))
+}
+
+fn de_transpose<'de, D: Deserializer<'de>>(d: D) -> Result<i8, D::Error> {
+    let v = i64::deserialize(d)?;
+    if !(-48..=48).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "transpose = {v} is out of range; expected -48 to 48 semitones"
+        )));
+    }
+    Ok(v as i8)
+}
+
+fn de_gain<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(-120.0..=24.0).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "gain_db = {v} is out of range; expected -120 to 24 dB"
+        )));
+    }
+    Ok(v)
+}

@@ -1,0 +1,227 @@
+//! Setlists: an ordered list of presets with the MIDI that selects each.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{load_preset, Preset, PresetError};
+use stagerack_engine::{EntryTrigger, SwitchTable};
+
+/// A setlist file, version 1. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setlist {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Longest a switched-away preset may ring on (held notes, tails), in
+    /// seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tail_seconds: Option<f64>,
+    /// Keep only the current entry and this many on each side loaded
+    /// (default: every entry loaded at start, so no switch ever waits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbours: Option<usize>,
+    /// How MIDI switches entries.
+    #[serde(default)]
+    pub triggers: Triggers,
+    /// The songs, in order.
+    #[serde(rename = "entry")]
+    pub entries: Vec<SetlistEntry>,
+}
+
+/// Setlist-wide triggers. Main thread.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// MIDI channel (1..=16) program changes and next/previous CCs must
+    /// arrive on; default any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u8>,
+    /// CC (value ≥ 64) stepping to the next entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cc: Option<u8>,
+    /// CC (value ≥ 64) stepping to the previous entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_cc: Option<u8>,
+    /// MIDI channel (1..=16) whose notes select entries by their `note`
+    /// (those notes are not played).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_channel: Option<u8>,
+}
+
+/// One song. Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetlistEntry {
+    /// The preset file, relative to the setlist file.
+    pub preset: PathBuf,
+    /// Program change (0..=127) that selects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<u8>,
+    /// Bank (0..=16383, CC0 × 128 + CC32) the program change must come with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank: Option<u16>,
+    /// Key on the trigger note channel that selects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<u8>,
+}
+
+/// A setlist with its presets read. Main thread.
+#[derive(Clone, Debug)]
+pub struct LoadedSetlist {
+    /// The file as written.
+    pub setlist: Setlist,
+    /// Each entry's preset, in order.
+    pub presets: Vec<Preset>,
+    /// Each entry's preset path, resolved.
+    pub paths: Vec<PathBuf>,
+}
+
+impl LoadedSetlist {
+    /// The engine's switch table for this setlist at `sample_rate`. Main thread.
+    pub fn switch_table(&self, sample_rate: f64) -> SwitchTable {
+        let s = &self.setlist;
+        SwitchTable {
+            entries: s
+                .entries
+                .iter()
+                .map(|e| EntryTrigger {
+                    program: e.program,
+                    bank: e.bank,
+                    note: e.note,
+                })
+                .collect(),
+            channel: s.triggers.channel.map(|c| c - 1),
+            next_cc: s.triggers.next_cc,
+            previous_cc: s.triggers.previous_cc,
+            note_channel: s.triggers.note_channel.map(|c| c - 1),
+            max_tail_frames: (s.max_tail_seconds.unwrap_or(30.0) * sample_rate) as u64,
+        }
+    }
+}
+
+/// Reads a setlist and every preset it names; errors name the file (and
+/// the line for setlist mistakes). Main thread.
+pub fn load_setlist(path: &Path) -> Result<LoadedSetlist, PresetError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PresetError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let setlist = parse_setlist(&text, path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut presets = Vec::new();
+    let mut paths = Vec::new();
+    for entry in &setlist.entries {
+        let p = dir.join(&entry.preset);
+        presets.push(load_preset(&p)?);
+        paths.push(p);
+    }
+    Ok(LoadedSetlist {
+        setlist,
+        presets,
+        paths,
+    })
+}
+
+/// Parses setlist text and checks its values; `path` is for messages.
+/// Never panics on bad input. Main thread.
+pub fn parse_setlist(text: &str, path: &Path) -> Result<Setlist, PresetError> {
+    let invalid = |offset: Option<usize>, message: String| {
+        let (line, column) = offset.map_or((1, 1), |o| super::line_column(text, o));
+        PresetError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let s: Setlist = toml::from_str(text).map_err(|e| {
+        invalid(
+            e.span().map(|s| s.start),
+            e.message().trim().replace('\n', " "),
+        )
+    })?;
+    let at = |needle: &str| text.find(needle);
+    if s.version != 1 {
+        return Err(invalid(
+            at("version"),
+            format!(
+                "unsupported setlist version {}; this stagerack reads version 1",
+                s.version
+            ),
+        ));
+    }
+    if s.entries.is_empty() {
+        return Err(invalid(
+            None,
+            "a setlist needs at least one [[entry]] with a `preset`".into(),
+        ));
+    }
+    for (what, ch) in [
+        ("channel", s.triggers.channel),
+        ("note_channel", s.triggers.note_channel),
+    ] {
+        if ch.is_some_and(|c| !(1..=16).contains(&c)) {
+            return Err(invalid(
+                at(what),
+                format!("{what} must be a MIDI channel 1 to 16"),
+            ));
+        }
+    }
+    for (what, cc) in [
+        ("next_cc", s.triggers.next_cc),
+        ("previous_cc", s.triggers.previous_cc),
+    ] {
+        if cc.is_some_and(|c| c > 119) {
+            return Err(invalid(
+                at(what),
+                format!("{what} must be a controller 0 to 119"),
+            ));
+        }
+    }
+    if let Some(t) = s.max_tail_seconds {
+        if !(0.0..=3600.0).contains(&t) {
+            return Err(invalid(
+                at("max_tail_seconds"),
+                "max_tail_seconds must be 0 to 3600".into(),
+            ));
+        }
+    }
+    if s.neighbours.is_some_and(|n| n > 1000) {
+        return Err(invalid(
+            at("neighbours"),
+            "neighbours must be 0 to 1000 (leave it out to keep every entry loaded)".into(),
+        ));
+    }
+    for (i, e) in s.entries.iter().enumerate() {
+        let n = i + 1;
+        if e.program.is_some_and(|p| p > 127) || e.note.is_some_and(|k| k > 127) {
+            return Err(invalid(
+                None,
+                format!("entry {n}: program and note must be 0 to 127"),
+            ));
+        }
+        if e.bank.is_some_and(|b| b > 16383) {
+            return Err(invalid(None, format!("entry {n}: bank must be 0 to 16383")));
+        }
+        if e.program.is_some() {
+            if let Some(j) = s.entries[..i]
+                .iter()
+                .position(|o| o.program == e.program && o.bank == e.bank)
+            {
+                return Err(invalid(
+                    None,
+                    format!(
+                        "entries {} and {n} share program {:?}; give each its own",
+                        j + 1,
+                        e.program.unwrap_or(0)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(s)
+}

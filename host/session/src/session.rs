@@ -1,0 +1,882 @@
+//! The main thread's model of what is playing: racks of plugin instances,
+//! compiled into plans for the engine, and the pump that takes back what
+//! the audio thread gives up.
+
+mod edit;
+mod editors;
+mod faults;
+mod neighbours;
+
+pub use edit::{EditError, RackEdit};
+pub use editors::EditorInfo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
+use stagerack_core::plugin::{ParamId, PluginError, PluginInstance, ProcessConfig};
+use stagerack_engine::{
+    new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MapCurve, MapSource, MidiFilter,
+    ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
+    SwitchTable, BLOCKED,
+};
+use stagerack_plugins::loader::load_plugin;
+
+/// Why a session could not be built or changed. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A plugin refused something essential.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
+
+/// A plugin in a chain, on the main thread.
+pub struct SlotModel {
+    /// Id shared with the audio thread.
+    pub id: ProcessorId,
+    /// The instance.
+    pub instance: Box<dyn PluginInstance>,
+    /// The preset entry it came from (state and params refreshed on save).
+    pub def: PluginDef,
+    /// Skipped in the chain.
+    pub bypass: bool,
+    /// Health, written by the audio thread.
+    pub status: Arc<SlotStatus>,
+    /// Its processor lives in the engine (activated and sent).
+    running: bool,
+    /// Being restarted: left out of plans until its processor came home
+    /// and was deactivated, then activated again.
+    restarting: bool,
+    /// Its position in the preset's chain (mappings refer to it).
+    pub def_index: usize,
+    /// Faults already reported (bits, see `faults.rs`).
+    reported: u8,
+    /// The plugin's own editor, when open (see `editors.rs`).
+    editor: Option<crate::editor_window::EditorWindow>,
+}
+
+/// A rack on the main thread.
+pub struct RackModel {
+    /// Id shared with the audio thread.
+    pub id: RackId,
+    /// Display name.
+    pub name: String,
+    /// Routing.
+    pub filter: MidiFilter,
+    /// Output gain in dB.
+    pub gain_db: f64,
+    /// The chain.
+    pub slots: Vec<SlotModel>,
+    /// Meters, written by the audio thread.
+    pub status: Arc<RackStatus>,
+    /// The preset entry it came from.
+    pub def: RackDef,
+    /// The preset (setlist entry) it belongs to.
+    pub group: u16,
+}
+
+impl RackModel {
+    /// Frames of latency its chain reports (sum of its active plugins').
+    /// Main thread.
+    pub fn latency(&self) -> u32 {
+        self.slots
+            .iter()
+            .filter(|s| !s.bypass)
+            .map(|s| s.instance.latency())
+            .sum()
+    }
+}
+
+/// One loaded preset's own settings: its master section and tempo.
+pub struct GroupModel {
+    /// Preset name.
+    pub name: String,
+    /// Master chain.
+    pub master: Vec<SlotModel>,
+    /// Master gain in dB.
+    pub master_gain_db: f64,
+    /// Tempo in BPM.
+    pub tempo: f64,
+    /// The preset asks for the master safety limiter (default true).
+    pub limiter: bool,
+    /// Racks are delayed to the slowest one's latency.
+    pub align_latency: bool,
+}
+
+/// Everything the main thread knows about what plays. Main thread only.
+pub struct Session {
+    handle: EngineHandle,
+    process: ProcessConfig,
+    /// Racks of every loaded preset, in mix order.
+    pub racks: Vec<RackModel>,
+    /// The loaded presets (one, or a setlist's entries), in order.
+    pub groups: Vec<GroupModel>,
+    /// How MIDI switches between them.
+    pub switch: SwitchTable,
+    /// A preset to make current with the next plan.
+    pending_select: Option<u16>,
+    /// MIDI learn in progress: (rack, plugin position, parameter, the
+    /// controller count when it started).
+    learning: Option<(usize, usize, stagerack_core::plugin::ParamId, u64)>,
+    /// What MIDI learn last bound, for clients to announce.
+    learned: Option<String>,
+    /// The model changed but the plan queue was full: commit again from
+    /// the pump once the audio thread has taken what is queued.
+    needs_commit: bool,
+    /// Instances removed from the model whose processors are still on the
+    /// audio thread; deactivated when their plan comes home.
+    parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
+    /// Warnings from loading (missing plugins and the like).
+    pub warnings: Vec<String>,
+    next_id: u64,
+    /// Parameter changes plugins made themselves, not yet taken by the
+    /// control server (bounded: [`MAX_PENDING_PARAM_CHANGES`]).
+    param_changes: Vec<PluginParamChange>,
+    /// The backend's MIDI input devices, by `TimedEvent::source` index
+    /// (empty: the backend merges its inputs).
+    midi_sources: Vec<String>,
+    /// Setlists that keep only some presets loaded (see `neighbours.rs`).
+    neighbours: Option<neighbours::Neighbours>,
+    /// An editor closed without a client asking (see `editors.rs`).
+    editors_changed: bool,
+    /// X errors (raised by plugins' GUIs) already reported.
+    x_errors_reported: u64,
+}
+
+/// Which MIDI inputs a rack with device `patterns` hears, as a
+/// `MidiFilter::sources` mask over the backend's `sources` (by name; a
+/// pattern is a case-insensitive part of the name). No patterns, or a
+/// backend that merges its inputs: every input. Any thread.
+pub fn sources_mask(patterns: &[String], sources: &[String]) -> u64 {
+    if patterns.is_empty() || sources.is_empty() {
+        return u64::MAX;
+    }
+    let mut mask = 0u64;
+    for (i, name) in sources.iter().enumerate().take(64) {
+        let name = name.to_lowercase();
+        if !name.is_empty()
+            && patterns
+                .iter()
+                .any(|p| !p.is_empty() && name.contains(&p.to_lowercase()))
+        {
+            mask |= 1 << i;
+        }
+    }
+    mask
+}
+
+/// The most latency `[master] align_latency` compensates, in seconds; a
+/// rack reporting more is played as soon as it is ready.
+pub const MAX_ALIGN_SECONDS: f64 = 1.0;
+
+/// Most plugin-made parameter changes kept for the control server between
+/// two takes; later ones wait in the plugins' own queues or are dropped.
+pub const MAX_PENDING_PARAM_CHANGES: usize = 4096;
+
+/// A parameter a plugin changed itself, by rack and chain position as the
+/// snapshot lists them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PluginParamChange {
+    /// Rack index.
+    pub rack: usize,
+    /// Position in the rack's chain.
+    pub index: usize,
+    /// Parameter id.
+    pub param: ParamId,
+    /// New plain value.
+    pub value: f64,
+}
+
+/// dB to a linear factor. Any thread.
+pub fn db_to_gain(db: f64) -> f32 {
+    10f64.powf(db / 20.0) as f32
+}
+
+pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
+    let mut f = MidiFilter::default();
+    if let Some([lo, hi]) = def.keys {
+        f.keys = (lo, hi);
+    }
+    if let Some([lo, hi]) = def.velocity {
+        f.velocity = (lo, hi);
+    }
+    if let Some(ch) = &def.channels {
+        f.channels = ch.iter().fold(0u16, |m, c| m | 1 << ((c - 1) & 15));
+    }
+    f.transpose = def.transpose.saturating_add(def.octave.saturating_mul(12));
+    f.velocity_map = def.velocity_curve.table();
+    for &cc in &def.cc_block {
+        f.cc_map[usize::from(cc & 127)] = BLOCKED;
+    }
+    for &[from, to] in &def.cc_remap {
+        f.cc_map[usize::from(from & 127)] = to;
+    }
+    if !def.sustain {
+        f.cc_map[64] = BLOCKED;
+    }
+    f
+}
+
+/// Left and right gains of a rack: gain, balance, mute and solo (`any_solo`:
+/// some rack of the preset is soloed). Main thread.
+pub fn rack_gains(def: &RackDef, gain_db: f64, any_solo: bool) -> [f32; 2] {
+    if def.mute || (any_solo && !def.solo) {
+        return [0.0, 0.0];
+    }
+    let g = db_to_gain(gain_db);
+    let pan = def.pan.clamp(-1.0, 1.0) as f32;
+    [g * (1.0 - pan).min(1.0), g * (1.0 + pan).min(1.0)]
+}
+
+impl Session {
+    /// Builds a session from a preset: instantiates every plugin, restores
+    /// state and parameters, activates and sends the first plan. A plugin
+    /// that cannot be loaded is left out with a warning (its rack plays the
+    /// rest of its chain). Returns the audio side for the driver. Main thread.
+    pub fn new(
+        preset: &Preset,
+        config: EngineConfig,
+        offline: bool,
+    ) -> Result<(Session, Engine), SessionError> {
+        Self::with_presets(
+            std::slice::from_ref(preset),
+            SwitchTable::default(),
+            config,
+            offline,
+        )
+    }
+
+    /// Builds a session holding several presets at once (a setlist): all
+    /// instantiated and activated up front, so switching never waits; the
+    /// engine switches between them on the MIDI triggers in `switch`, at the
+    /// trigger's exact sample. Preset 0 starts current. Main thread.
+    pub fn with_presets(
+        presets: &[Preset],
+        switch: SwitchTable,
+        config: EngineConfig,
+        offline: bool,
+    ) -> Result<(Session, Engine), SessionError> {
+        let (handle, engine) = new_engine(config);
+        let mut session = Session {
+            handle,
+            process: ProcessConfig {
+                sample_rate: config.sample_rate,
+                min_block: 1,
+                max_block: config.max_block as u32,
+                offline,
+            },
+            racks: Vec::new(),
+            groups: Vec::new(),
+            switch,
+            pending_select: None,
+            learning: None,
+            learned: None,
+            needs_commit: false,
+            parked: HashMap::new(),
+            warnings: Vec::new(),
+            next_id: 1,
+            param_changes: Vec::new(),
+            midi_sources: Vec::new(),
+            neighbours: None,
+            editors_changed: false,
+            x_errors_reported: 0,
+        };
+        for (group, preset) in presets.iter().enumerate() {
+            session.add_preset(group as u16, preset);
+        }
+        session.commit()?;
+        Ok((session, engine))
+    }
+
+    /// [`Session::with_presets`] for a setlist that keeps only the current
+    /// preset and `keep` neighbours on each side loaded (all when `keep`
+    /// is None): the others are loaded as the set moves towards them and
+    /// unloaded (deactivated here) as it moves away. Main thread.
+    pub fn with_setlist(
+        presets: &[Preset],
+        switch: SwitchTable,
+        config: EngineConfig,
+        offline: bool,
+        keep: Option<usize>,
+    ) -> Result<(Session, Engine), SessionError> {
+        let Some(keep) = keep.filter(|k| k + 1 < presets.len()) else {
+            return Self::with_presets(presets, switch, config, offline);
+        };
+        let near: Vec<Preset> = presets.iter().take(keep + 1).cloned().collect();
+        let (mut session, engine) = Self::with_presets(&near, switch, config, offline)?;
+        for (group, preset) in presets.iter().enumerate().skip(keep + 1) {
+            session.add_group_unloaded(group as u16, preset);
+        }
+        session.neighbours = Some(neighbours::Neighbours::new(presets, keep));
+        session.commit()?;
+        Ok((session, engine))
+    }
+
+    fn add_preset(&mut self, group: u16, preset: &Preset) {
+        self.load_racks(group, preset);
+        let master = match &preset.master {
+            Some(m) => self.load_chain(&m.plugins, "master"),
+            None => Vec::new(),
+        };
+        self.add_group_model(preset, master);
+        if group == 0 {
+            self.handle
+                .set_safety_limiter(preset.master.as_ref().is_none_or(|m| m.limiter));
+        }
+    }
+
+    /// A setlist entry whose plugins are not loaded yet: its name, tempo
+    /// and mix settings only. Main thread.
+    fn add_group_unloaded(&mut self, _group: u16, preset: &Preset) {
+        self.add_group_model(preset, Vec::new());
+    }
+
+    fn add_group_model(&mut self, preset: &Preset, master: Vec<SlotModel>) {
+        self.groups.push(GroupModel {
+            name: preset.name.clone(),
+            master,
+            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+            tempo: preset.tempo.unwrap_or(120.0),
+            limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
+            align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
+        });
+    }
+
+    /// Loads `preset`'s racks as group `group`. Main thread.
+    fn load_racks(&mut self, group: u16, preset: &Preset) {
+        for def in &preset.racks {
+            let slots = self.load_chain(&def.plugins, &def.name);
+            let id = RackId(self.fresh_id());
+            self.racks.push(RackModel {
+                id,
+                name: def.name.clone(),
+                filter: filter_of(def),
+                gain_db: def.gain_db,
+                slots,
+                status: Arc::new(RackStatus::default()),
+                def: def.clone(),
+                group,
+            });
+        }
+    }
+
+    /// Makes preset `group` current from the next buffer on (setlist
+    /// select from the main thread). Main thread.
+    pub fn select(&mut self, group: u16) -> Result<(), SessionError> {
+        self.pending_select = Some(group);
+        self.commit()
+    }
+
+    /// The preset new notes go to now, as the audio thread last reported.
+    /// Main thread.
+    pub fn current_group(&self) -> u16 {
+        self.handle
+            .shared()
+            .current_group
+            .load(std::sync::atomic::Ordering::Relaxed) as u16
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn load_chain(&mut self, defs: &[PluginDef], rack: &str) -> Vec<SlotModel> {
+        let mut slots = Vec::new();
+        for (i, def) in defs.iter().enumerate() {
+            match self.load_slot(def) {
+                Ok(mut slot) => {
+                    slot.def_index = i;
+                    slots.push(slot)
+                }
+                Err(e) => {
+                    let msg = format!("rack `{rack}`: {} is left out: {e}", def.label());
+                    tracing::warn!("{msg}");
+                    self.warnings.push(msg);
+                }
+            }
+        }
+        slots
+    }
+
+    fn load_slot(&mut self, def: &PluginDef) -> Result<SlotModel, PluginError> {
+        let mut instance = load_plugin(def)?;
+        if let Some(state) = def.state_bytes() {
+            instance.load_state(&state)?;
+        }
+        let params = instance.params();
+        for (key, value) in &def.params {
+            let found = params
+                .iter()
+                .find(|p| p.name == *key)
+                .or_else(|| {
+                    key.parse::<u32>()
+                        .ok()
+                        .and_then(|id| params.iter().find(|p| p.id == id))
+                })
+                .ok_or_else(|| PluginError::UnknownParam {
+                    plugin: instance.descriptor().name.clone(),
+                    param: key.clone(),
+                })?;
+            instance.set_param(found.id, *value)?;
+        }
+        Ok(SlotModel {
+            id: ProcessorId(self.fresh_id()),
+            instance,
+            def: def.clone(),
+            bypass: def.bypass,
+            status: Arc::new(SlotStatus::default()),
+            running: false,
+            restarting: false,
+            def_index: 0,
+            reported: 0,
+            editor: None,
+        })
+    }
+
+    /// Tells the session the backend's MIDI input devices, in the order of
+    /// `TimedEvent::source` (after start and whenever devices come and
+    /// go); racks with device patterns are re-routed if the list changed.
+    /// A pattern no input matches is reported once per change. Main thread.
+    pub fn set_midi_sources(&mut self, sources: Vec<String>) -> Result<(), SessionError> {
+        if sources == self.midi_sources {
+            return Ok(());
+        }
+        self.midi_sources = sources;
+        if !self.midi_sources.is_empty() {
+            for r in &self.racks {
+                for p in &r.def.input {
+                    if sources_mask(std::slice::from_ref(p), &self.midi_sources) == 0 {
+                        let msg = format!(
+                            "rack `{}`: no MIDI input matches `{p}` (inputs: {}); it hears \
+                             nothing from it until one appears",
+                            r.name,
+                            self.midi_sources.join(", ")
+                        );
+                        tracing::warn!("{msg}");
+                        self.warnings.push(msg);
+                    }
+                }
+            }
+        }
+        self.commit()
+    }
+
+    /// The engine handle (meters, parameter queue). Main thread.
+    pub fn handle(&mut self) -> &mut EngineHandle {
+        &mut self.handle
+    }
+
+    /// How processors are activated. Main thread.
+    pub fn process_config(&self) -> &ProcessConfig {
+        &self.process
+    }
+
+    /// Compiles the model into a plan and sends it; processors already
+    /// running are taken over by id, new ones are activated here. Main thread.
+    pub fn commit(&mut self) -> Result<(), SessionError> {
+        let q = self.handle.config().queues;
+        let mut builder = PlanBuilder::new(
+            self.process.sample_rate,
+            self.process.max_block as usize,
+            q.events_per_block,
+        )
+        .switch(self.switch.clone());
+        let pending_select_back = self.pending_select.take();
+        if let Some(g) = pending_select_back {
+            builder = builder.select(g);
+        }
+        let process = self.process;
+        let mut failures = Vec::new();
+        let mut racks = Vec::new();
+        // Solo is per preset: bit g set when some rack of preset g is soloed.
+        let solo_groups = self
+            .racks
+            .iter()
+            .filter(|r| r.def.solo)
+            .fold(0u128, |m, r| m | 1u128 << (r.group % 128));
+        // Activate first: plugins report their latency once active.
+        let mut chains = Vec::with_capacity(self.racks.len());
+        for rack in &mut self.racks {
+            let slots = specs_for(&mut rack.slots, &process, &mut failures);
+            let mappings = mappings_for(rack, &slots, &mut failures);
+            chains.push((slots, mappings));
+        }
+        // Latency alignment: per preset, the slowest rack's latency.
+        let last_group = self.groups.len().saturating_sub(1);
+        let mut slowest = vec![0u32; self.groups.len().max(1)];
+        // A plugin reporting an absurd latency (seconds) must not make
+        // every other rack that late: compensation stops at one second.
+        let cap = (process.sample_rate * MAX_ALIGN_SECONDS) as u32;
+        for rack in &self.racks {
+            let g = usize::from(rack.group).min(last_group);
+            slowest[g] = slowest[g].max(rack.latency().min(cap));
+        }
+        for (rack, (slots, mappings)) in self.racks.iter().zip(chains) {
+            let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
+            let group = usize::from(rack.group).min(last_group);
+            let delay = if self.groups.get(group).is_some_and(|g| g.align_latency) {
+                slowest[group].saturating_sub(rack.latency())
+            } else {
+                0
+            };
+            racks.push(RackSpec {
+                delay,
+                mappings,
+                id: rack.id,
+                filter: MidiFilter {
+                    sources: sources_mask(&rack.def.input, &self.midi_sources),
+                    ..rack.filter
+                },
+                gain: rack_gains(&rack.def, rack.gain_db, any_solo),
+                group: rack.group,
+                slots,
+                status: rack.status.clone(),
+            });
+        }
+        for r in racks {
+            builder = builder.rack(r);
+        }
+        for g in &mut self.groups {
+            let master = specs_for(&mut g.master, &process, &mut failures);
+            builder = builder.group(GroupSpec {
+                master,
+                gain: db_to_gain(g.master_gain_db),
+                tempo: g.tempo,
+            });
+        }
+        for msg in failures {
+            tracing::warn!("{msg}");
+            self.warnings.push(msg);
+        }
+        let plan = builder.build();
+        if let Err(plan) = self.handle.send_plan(plan) {
+            // Nothing was taken over; give back what was activated for it
+            // and try again from the pump when the queue has room.
+            for (id, processor) in plan.into_processors() {
+                if let Some(slot) = self.slot_mut(id) {
+                    slot.running = false;
+                    slot.instance.deactivate(processor);
+                }
+            }
+            if let Some(g) = pending_select_back {
+                self.pending_select = Some(g);
+            }
+            self.needs_commit = true;
+            tracing::debug!("plan queue full; the change goes out with the next pump");
+            return Ok(());
+        }
+        self.needs_commit = false;
+        Ok(())
+    }
+
+    fn slot_mut(&mut self, id: ProcessorId) -> Option<&mut SlotModel> {
+        self.racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+            .find(|s| s.id == id)
+    }
+
+    /// Gives every processor left in a plan that came home back to its
+    /// instance for deactivation. Main thread.
+    fn deactivate_plan(&mut self, plan: Box<stagerack_engine::Plan>) {
+        for (id, processor) in plan.into_processors() {
+            if let Some(mut inst) = self.parked.remove(&id) {
+                inst.deactivate(processor);
+            } else if let Some(slot) = self.slot_mut(id) {
+                slot.running = false;
+                slot.instance.deactivate(processor);
+            }
+        }
+    }
+
+    /// Does the main thread's periodic work: deactivates processors of
+    /// retired plans, reports caught panics, services plugin requests.
+    /// Returns the panic messages reported. Main thread.
+    pub fn pump(&mut self) -> Vec<String> {
+        while let Some(plan) = self.handle.take_retired() {
+            self.deactivate_plan(plan);
+        }
+        self.poll_learn();
+        self.follow_setlist();
+        if self.needs_commit && self.handle.plans_pending() == 0 {
+            if let Err(e) = self.commit() {
+                tracing::error!("{e}");
+            }
+        }
+        let mut reports = Vec::new();
+        while let Some(p) = self.handle.take_panic() {
+            let who = p
+                .processor
+                .and_then(|id| {
+                    self.racks
+                        .iter()
+                        .flat_map(|r| r.slots.iter())
+                        .chain(self.groups.iter().flat_map(|g| g.master.iter()))
+                        .find(|s| s.id == id)
+                        .map(|s| s.instance.descriptor().name.clone())
+                })
+                .unwrap_or_else(|| "the engine".to_owned());
+            let msg = format!(
+                "{who} panicked on the audio thread: {}; it is bypassed",
+                p.message()
+            );
+            tracing::error!("{msg}");
+            reports.push(msg);
+        }
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+        {
+            slot.instance.on_main_thread();
+        }
+        self.collect_param_changes();
+        for note in self.service_editors() {
+            tracing::info!("{note}");
+        }
+        self.restart_requested_plugins();
+        reports.extend(self.report_faults());
+        reports
+    }
+
+    /// Gathers the parameter changes plugins made themselves. Main thread.
+    fn collect_param_changes(&mut self) {
+        let mut buf = Vec::new();
+        for (rack, r) in self.racks.iter_mut().enumerate() {
+            for (index, slot) in r.slots.iter_mut().enumerate() {
+                buf.clear();
+                slot.instance.take_param_changes(&mut buf);
+                for &(param, value) in &buf {
+                    if self.param_changes.len() < MAX_PENDING_PARAM_CHANGES {
+                        self.param_changes.push(PluginParamChange {
+                            rack,
+                            index,
+                            param,
+                            value,
+                        });
+                    }
+                }
+            }
+        }
+        for slot in self.groups.iter_mut().flat_map(|g| g.master.iter_mut()) {
+            // Master plugins are not in the snapshot; keep their queues empty.
+            buf.clear();
+            slot.instance.take_param_changes(&mut buf);
+        }
+    }
+
+    /// The parameter changes plugins made themselves since the last call,
+    /// oldest first, only the latest value of each parameter. Main thread.
+    pub fn take_param_changes(&mut self) -> Vec<PluginParamChange> {
+        let mut all = std::mem::take(&mut self.param_changes);
+        let mut seen = std::collections::HashSet::new();
+        all.reverse();
+        all.retain(|c| seen.insert((c.rack, c.index, c.param)));
+        all.reverse();
+        all
+    }
+
+    /// Restarts plugins that asked for it, in two steps: a plan without
+    /// them (their processors come home and are deactivated), then, once
+    /// deactivated, a plan that activates them again. Main thread.
+    fn restart_requested_plugins(&mut self) {
+        let mut changed = false;
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+        {
+            if slot.restarting && !slot.running {
+                slot.restarting = false;
+                changed = true;
+            } else if !slot.restarting && slot.running && slot.instance.needs_restart() {
+                tracing::info!(
+                    "restarting {} at its request",
+                    slot.instance.descriptor().name
+                );
+                slot.restarting = true;
+                changed = true;
+            }
+        }
+        if changed {
+            if let Err(e) = self.commit() {
+                // Try again at the next pump.
+                for slot in self
+                    .racks
+                    .iter_mut()
+                    .flat_map(|r| r.slots.iter_mut())
+                    .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+                    .filter(|s| s.running)
+                {
+                    slot.restarting = false;
+                }
+                tracing::warn!("could not restart plugins yet: {e}");
+            }
+        }
+    }
+
+    /// Ends the session after the driver stopped: takes the engine back,
+    /// stops and deactivates every processor on this thread. Main thread.
+    pub fn shutdown(mut self, engine: Engine) {
+        for plan in engine.into_plans() {
+            self.deactivate_plan(plan);
+        }
+        self.pump();
+    }
+
+    /// The current preset as it stands now: routing from the model, each
+    /// plugin's current state and parameter values. Main thread.
+    pub fn to_preset(&mut self) -> Result<Preset, PluginError> {
+        self.to_preset_of(self.current_group())
+    }
+
+    /// Preset `group` (a setlist entry) as it stands now. Main thread.
+    pub fn to_preset_of(&mut self, group: u16) -> Result<Preset, PluginError> {
+        fn chain_defs(slots: &mut [SlotModel]) -> Result<Vec<PluginDef>, PluginError> {
+            let mut out = Vec::new();
+            for slot in slots {
+                let mut def = slot.def.clone();
+                def.bypass = slot.bypass;
+                def.name = Some(slot.instance.descriptor().name.clone());
+                let state = slot.instance.save_state()?;
+                def.set_state_bytes(&state);
+                def.params.clear();
+                out.push(def);
+            }
+            Ok(out)
+        }
+        let mut racks = Vec::new();
+        for rack in self.racks.iter_mut().filter(|r| r.group == group) {
+            let mut def = rack.def.clone();
+            def.name = rack.name.clone();
+            def.gain_db = rack.gain_db;
+            def.plugins = chain_defs(&mut rack.slots)?;
+            // Mappings name plugins by position: follow moves, drop removed.
+            def.mappings = rack
+                .def
+                .mappings
+                .iter()
+                .filter_map(|m| {
+                    let pos = rack.slots.iter().position(|s| s.def_index == m.plugin)?;
+                    Some(crate::preset::MapDef {
+                        plugin: pos,
+                        ..m.clone()
+                    })
+                })
+                .collect();
+            racks.push(def);
+        }
+        let last = self.groups.len() - 1;
+        let g = &mut self.groups[usize::from(group).min(last)];
+        let master_plugins = chain_defs(&mut g.master)?;
+        Ok(Preset {
+            version: crate::preset::PRESET_VERSION,
+            name: g.name.clone(),
+            tempo: Some(g.tempo),
+            racks,
+            master: if master_plugins.is_empty()
+                && g.master_gain_db == 0.0
+                && g.limiter
+                && !g.align_latency
+            {
+                None
+            } else {
+                Some(crate::preset::MasterDef {
+                    gain_db: g.master_gain_db,
+                    limiter: g.limiter,
+                    align_latency: g.align_latency,
+                    plugins: master_plugins,
+                })
+            },
+        })
+    }
+}
+
+/// Resolves a rack's mappings against the slots actually in the plan
+/// (plugin index → slot position, parameter name → id). Main thread.
+fn mappings_for(
+    rack: &RackModel,
+    specs: &[SlotSpec],
+    failures: &mut Vec<String>,
+) -> Vec<ParamMapping> {
+    let mut out = Vec::new();
+    for m in &rack.def.mappings {
+        let found = rack
+            .slots
+            .iter()
+            .find(|s| s.def_index == m.plugin)
+            .and_then(|s| Some((s, specs.iter().position(|spec| spec.id == s.id)?)));
+        let Some((slot, position)) = found else {
+            failures.push(format!(
+                "rack `{}`: mapping to plugin {} ignored: no such plugin is playing",
+                rack.name, m.plugin
+            ));
+            continue;
+        };
+        let params = slot.instance.params();
+        let Some(param) = params
+            .iter()
+            .find(|p| p.name == m.param || m.param.parse::<u32>().ok() == Some(p.id))
+        else {
+            failures.push(format!(
+                "rack `{}`: mapping ignored: {} has no parameter `{}`",
+                rack.name,
+                slot.instance.descriptor().name,
+                m.param
+            ));
+            continue;
+        };
+        out.push(ParamMapping {
+            source: match m.source {
+                MapSourceDef::Cc(n) => MapSource::Cc(n),
+                MapSourceDef::PitchBend => MapSource::PitchBend,
+                MapSourceDef::Aftertouch => MapSource::Aftertouch,
+            },
+            slot: position,
+            param: param.id,
+            min: m.min,
+            max: m.max,
+            curve: match m.curve {
+                MapCurveDef::Linear => MapCurve::Linear,
+                MapCurveDef::Exponential => MapCurve::Exponential,
+            },
+        });
+    }
+    out
+}
+
+fn specs_for(
+    slots: &mut [SlotModel],
+    process: &ProcessConfig,
+    failures: &mut Vec<String>,
+) -> Vec<SlotSpec> {
+    let mut specs = Vec::new();
+    for slot in slots.iter_mut().filter(|s| !s.restarting) {
+        let processor = if slot.running {
+            None
+        } else {
+            match slot.instance.activate(process) {
+                Ok(p) => {
+                    slot.running = true;
+                    Some(p)
+                }
+                Err(e) => {
+                    failures.push(format!("{e}; it is bypassed"));
+                    continue;
+                }
+            }
+        };
+        specs.push(SlotSpec {
+            id: slot.id,
+            processor,
+            kind: slot.instance.descriptor().kind,
+            bypass: slot.bypass,
+            status: slot.status.clone(),
+        });
+    }
+    specs
+}

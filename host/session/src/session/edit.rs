@@ -1,0 +1,461 @@
+//! Editing a running session: every change is made to the model on the
+//! main thread and reaches the audio thread as a new plan (or, for a
+//! parameter, through the parameter queue). Nothing here blocks the audio.
+
+use std::sync::atomic::Ordering;
+
+use super::{rack_gains, Session, SessionError, SlotModel};
+use crate::preset::{PluginDef, RackDef, VelocityCurve};
+use stagerack_core::plugin::{ParamId, PluginError};
+use stagerack_engine::ParamChange;
+
+/// Why an edit was refused. Main thread.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// No rack with that index.
+    #[error("there is no rack {0}; the session has {1} racks")]
+    NoRack(usize, usize),
+    /// No plugin at that position.
+    #[error("rack {rack} has no plugin at position {index}; it has {len}")]
+    NoPlugin {
+        /// Rack index.
+        rack: usize,
+        /// Asked position.
+        index: usize,
+        /// Plugins in the rack.
+        len: usize,
+    },
+    /// A value out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The plugin refused.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The engine refused the new plan.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// A change to a rack's routing and mix; `None` fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RackEdit {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Key range [low, high].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<[u8; 2]>,
+    /// Velocity range [low, high].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<[u8; 2]>,
+    /// MIDI channels 1..=16 (empty: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<u8>>,
+    /// Semitones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transpose: Option<i8>,
+    /// Octaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub octave: Option<i8>,
+    /// Velocity curve: linear, soft, hard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity_curve: Option<String>,
+    /// Gain in dB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_db: Option<f64>,
+    /// Balance -1..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pan: Option<f64>,
+    /// Muted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mute: Option<bool>,
+    /// Soloed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solo: Option<bool>,
+}
+
+impl RackEdit {
+    /// Applies the edit to a preset rack definition, checking ranges.
+    /// Main thread.
+    pub fn apply_to(&self, def: &mut RackDef) -> Result<(), EditError> {
+        let bad = |m: String| Err(EditError::Invalid(m));
+        if let Some(n) = &self.name {
+            def.name = n.clone();
+        }
+        if let Some([lo, hi]) = self.keys {
+            if lo > hi || hi > 127 {
+                return bad(format!(
+                    "keys [{lo}, {hi}]: expected 0 <= low <= high <= 127"
+                ));
+            }
+            def.keys = Some([lo, hi]);
+        }
+        if let Some([lo, hi]) = self.velocity {
+            if lo == 0 || lo > hi || hi > 127 {
+                return bad(format!(
+                    "velocity [{lo}, {hi}]: expected 1 <= low <= high <= 127"
+                ));
+            }
+            def.velocity = Some([lo, hi]);
+        }
+        if let Some(ch) = &self.channels {
+            if ch.iter().any(|c| !(1..=16).contains(c)) {
+                return bad(format!("channels {ch:?}: expected 1 to 16"));
+            }
+            def.channels = if ch.is_empty() {
+                None
+            } else {
+                Some(ch.clone())
+            };
+        }
+        if let Some(t) = self.transpose {
+            if !(-48..=48).contains(&t) {
+                return bad(format!("transpose {t}: expected -48 to 48"));
+            }
+            def.transpose = t;
+        }
+        if let Some(o) = self.octave {
+            if !(-4..=4).contains(&o) {
+                return bad(format!("octave {o}: expected -4 to 4"));
+            }
+            def.octave = o;
+        }
+        if let Some(c) = &self.velocity_curve {
+            def.velocity_curve = match c.as_str() {
+                "linear" => VelocityCurve::Linear,
+                "soft" => VelocityCurve::Soft,
+                "hard" => VelocityCurve::Hard,
+                _ => {
+                    return bad(format!(
+                        "velocity curve `{c}`: expected linear, soft or hard"
+                    ))
+                }
+            };
+        }
+        if let Some(g) = self.gain_db {
+            if !(-120.0..=24.0).contains(&g) {
+                return bad(format!("gain {g} dB: expected -120 to 24"));
+            }
+            def.gain_db = g;
+        }
+        if let Some(p) = self.pan {
+            if !(-1.0..=1.0).contains(&p) {
+                return bad(format!("pan {p}: expected -1 to 1"));
+            }
+            def.pan = p;
+        }
+        if let Some(m) = self.mute {
+            def.mute = m;
+        }
+        if let Some(s) = self.solo {
+            def.solo = s;
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    fn rack_index(&self, rack: usize) -> Result<usize, EditError> {
+        if rack < self.racks.len() {
+            Ok(rack)
+        } else {
+            Err(EditError::NoRack(rack, self.racks.len()))
+        }
+    }
+
+    pub(super) fn slot_index(
+        &self,
+        rack: usize,
+        index: usize,
+    ) -> Result<(usize, usize), EditError> {
+        let r = self.rack_index(rack)?;
+        let len = self.racks[r].slots.len();
+        if index < len {
+            Ok((r, index))
+        } else {
+            Err(EditError::NoPlugin { rack, index, len })
+        }
+    }
+
+    /// Hands a removed slot's instance over for deactivation once the audio
+    /// thread gives its processor back. Main thread.
+    pub(super) fn park(&mut self, mut slot: SlotModel) {
+        slot.close_editor();
+        if slot.running {
+            self.parked.insert(slot.id, slot.instance);
+        } else {
+            drop(slot);
+        }
+    }
+
+    /// Inserts a plugin into a rack's chain at `index` (end if `None`).
+    /// Main thread.
+    pub fn add_plugin(
+        &mut self,
+        rack: usize,
+        index: Option<usize>,
+        def: &PluginDef,
+    ) -> Result<(), EditError> {
+        let r = self.rack_index(rack)?;
+        let mut slot = self.load_slot(def)?;
+        slot.def_index = self.racks[r]
+            .slots
+            .iter()
+            .map(|s| s.def_index + 1)
+            .max()
+            .unwrap_or(0);
+        let at = index.unwrap_or(usize::MAX).min(self.racks[r].slots.len());
+        self.racks[r].slots.insert(at, slot);
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Removes a plugin from a rack. Main thread.
+    pub fn remove_plugin(&mut self, rack: usize, index: usize) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        let slot = self.racks[r].slots.remove(i);
+        self.park(slot);
+        self.clear_rack_fault(r);
+        self.commit()?;
+        Ok(())
+    }
+
+    /// A rack muted for a plugin's bad output plays again once its chain
+    /// changed (the plugin removed or bypassed). Main thread.
+    fn clear_rack_fault(&mut self, r: usize) {
+        self.racks[r]
+            .status
+            .fault_muted
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Moves a plugin within its rack's chain. Main thread.
+    pub fn move_plugin(&mut self, rack: usize, from: usize, to: usize) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, from)?;
+        let slot = self.racks[r].slots.remove(i);
+        let to = to.min(self.racks[r].slots.len());
+        self.racks[r].slots.insert(to, slot);
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Bypasses (or un-bypasses) a plugin. Main thread.
+    pub fn set_bypass(&mut self, rack: usize, index: usize, bypass: bool) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        self.racks[r].slots[i].bypass = bypass;
+        if bypass {
+            self.clear_rack_fault(r);
+        }
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Sets a plugin parameter. While the plugin plays the change goes
+    /// through the engine's queue and lands at the start of the next buffer;
+    /// otherwise it is set directly. Main thread.
+    pub fn set_param(
+        &mut self,
+        rack: usize,
+        index: usize,
+        param: ParamId,
+        value: f64,
+    ) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        let slot = &mut self.racks[r].slots[i];
+        let info = slot
+            .instance
+            .params()
+            .into_iter()
+            .find(|p| p.id == param)
+            .ok_or_else(|| PluginError::UnknownParam {
+                plugin: slot.instance.descriptor().name.clone(),
+                param: param.to_string(),
+            })?;
+        let value = value.clamp(info.min, info.max);
+        if slot.running {
+            let change = ParamChange {
+                processor: slot.id,
+                param,
+                value,
+            };
+            self.handle.send_param(change).map_err(|_| {
+                EditError::Invalid("the engine's parameter queue is full; try again".into())
+            })?;
+            slot.instance.host_changed_param(param, value);
+        } else {
+            slot.instance.set_param(param, value)?;
+        }
+        Ok(())
+    }
+
+    /// Changes a rack's routing or mix. Main thread.
+    pub fn edit_rack(&mut self, rack: usize, edit: &RackEdit) -> Result<(), EditError> {
+        let r = self.rack_index(rack)?;
+        let mut def = self.racks[r].def.clone();
+        edit.apply_to(&mut def)?;
+        let model = &mut self.racks[r];
+        model.name = def.name.clone();
+        model.gain_db = def.gain_db;
+        model.filter = super::filter_of(&def);
+        model.def = def;
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Adds an empty rack to preset `group`. Returns its index. Main thread.
+    pub fn add_rack(&mut self, name: &str, group: u16) -> Result<usize, EditError> {
+        if usize::from(group) >= self.groups.len() {
+            return Err(EditError::Invalid(format!(
+                "there is no preset {group} in this session"
+            )));
+        }
+        let def = RackDef::new(name, Vec::new());
+        let id = stagerack_engine::RackId(self.fresh_id());
+        self.racks.push(super::RackModel {
+            id,
+            name: name.to_owned(),
+            filter: super::filter_of(&def),
+            gain_db: 0.0,
+            slots: Vec::new(),
+            status: Default::default(),
+            def,
+            group,
+        });
+        self.commit()?;
+        Ok(self.racks.len() - 1)
+    }
+
+    /// Replaces everything the session holds (every preset of a setlist
+    /// included) with `preset`: its plugins are loaded here, the next plan
+    /// plays it from a buffer boundary, and the old plugins are deactivated
+    /// on this thread when their processors come home. A plugin that cannot
+    /// load is left out with a warning, as at start-up. Main thread.
+    pub fn replace_with(&mut self, preset: &crate::preset::Preset) -> Result<(), EditError> {
+        for rack in std::mem::take(&mut self.racks) {
+            for slot in rack.slots {
+                self.park(slot);
+            }
+        }
+        for group in std::mem::take(&mut self.groups) {
+            for slot in group.master {
+                self.park(slot);
+            }
+        }
+        self.switch = stagerack_engine::SwitchTable::default();
+        self.learning = None;
+        self.add_preset(0, preset);
+        self.pending_select = Some(0);
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Removes a rack and its plugins. Main thread.
+    pub fn remove_rack(&mut self, rack: usize) -> Result<(), EditError> {
+        let r = self.rack_index(rack)?;
+        let model = self.racks.remove(r);
+        for slot in model.slots {
+            self.park(slot);
+        }
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Starts MIDI learn: the next controller received is mapped to this
+    /// parameter over its whole range (replacing an earlier mapping of that
+    /// controller in the rack). Main thread.
+    pub fn start_learn(
+        &mut self,
+        rack: usize,
+        index: usize,
+        param: ParamId,
+    ) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        if !self.racks[r].slots[i]
+            .instance
+            .params()
+            .iter()
+            .any(|p| p.id == param)
+        {
+            return Err(PluginError::UnknownParam {
+                plugin: self.racks[r].slots[i].instance.descriptor().name.clone(),
+                param: param.to_string(),
+            }
+            .into());
+        }
+        let (count, _, _) = self.handle.shared().last_controller();
+        self.learning = Some((r, i, param, count));
+        Ok(())
+    }
+
+    /// Stops MIDI learn without mapping anything. Main thread.
+    pub fn cancel_learn(&mut self) {
+        self.learning = None;
+    }
+
+    /// What MIDI learn bound since the last call ("CC 74 → Stagerack Synth
+    /// cutoff"). Main thread.
+    pub fn take_learned(&mut self) -> Option<String> {
+        self.learned.take()
+    }
+
+    /// Called from the pump: binds the first controller received since
+    /// learn started. Main thread.
+    pub(super) fn poll_learn(&mut self) {
+        let Some((r, i, param, since)) = self.learning else {
+            return;
+        };
+        let (count, _channel, cc) = self.handle.shared().last_controller();
+        if count == since || cc > 119 {
+            return;
+        }
+        self.learning = None;
+        let Some(rack) = self.racks.get_mut(r) else {
+            return;
+        };
+        let Some(slot) = rack.slots.get(i) else {
+            return;
+        };
+        let Some(info) = slot.instance.params().into_iter().find(|p| p.id == param) else {
+            return;
+        };
+        let text = format!(
+            "CC {cc} → {} {}",
+            slot.instance.descriptor().name,
+            info.name
+        );
+        let plugin = slot.def_index;
+        rack.def
+            .mappings
+            .retain(|m| m.source != crate::preset::MapSourceDef::Cc(cc));
+        rack.def.mappings.push(crate::preset::MapDef {
+            source: crate::preset::MapSourceDef::Cc(cc),
+            plugin,
+            param: info.id.to_string(),
+            min: info.min,
+            max: info.max,
+            curve: crate::preset::MapCurveDef::Linear,
+        });
+        tracing::info!("MIDI learn: {text}");
+        self.learned = Some(text);
+        if let Err(e) = self.commit() {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// All notes off, sustain released and every voice silenced in every
+    /// rack, at the next buffer. Main thread.
+    pub fn panic(&self) {
+        self.handle
+            .shared()
+            .panic_request
+            .store(true, Ordering::Release);
+    }
+
+    /// The linear gains a rack would get now (for displays). Main thread.
+    pub fn rack_gains_now(&self, rack: usize) -> Option<[f32; 2]> {
+        let r = self.racks.get(rack)?;
+        let any_solo = self.racks.iter().any(|o| o.group == r.group && o.def.solo);
+        Some(rack_gains(&r.def, r.gain_db, any_solo))
+    }
+}

@@ -1,0 +1,239 @@
+//! Plugin editors of a session's slots: opened in baseview windows of this
+//! process on request, resized and closed as the plugin asks, closed when
+//! the user closes the window, and always destroyed on the plugin's side
+//! before its window goes (a plugin whose slot is removed, a preset
+//! replaced, the session ended).
+
+use super::edit::EditError;
+use super::{Session, SlotModel};
+use crate::editor_window::{EditorWindow, ParentWindow};
+use stagerack_core::plugin::EditorRequest;
+
+/// How long a plugin has to put its GUI into the editor window.
+const EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// X errors raised by plugins' GUIs so far.
+#[cfg(target_os = "linux")]
+fn x_error_count() -> u64 {
+    crate::editor_window::x11::error_count()
+}
+
+/// X errors raised by plugins' GUIs so far (none: no X11 here).
+#[cfg(not(target_os = "linux"))]
+fn x_error_count() -> u64 {
+    0
+}
+
+/// The last X error, when any came after `count` errors. Main thread.
+fn x_error_since(count: u64) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if crate::editor_window::x11::error_count() > count {
+        return crate::editor_window::x11::last_error();
+    }
+    let _ = count;
+    None
+}
+
+/// An open editor as clients see it. Any thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditorInfo {
+    /// The native window the plugin is embedded in.
+    pub window: ParentWindow,
+    /// The top-level window around it.
+    pub frame: ParentWindow,
+    /// Its size in logical pixels.
+    pub width: u32,
+    /// Its height in logical pixels.
+    pub height: u32,
+}
+
+impl SlotModel {
+    /// The open editor's window, if any. Main thread.
+    pub fn editor(&self) -> Option<EditorInfo> {
+        self.editor.as_ref().map(|w| EditorInfo {
+            window: w.parent(),
+            frame: w.frame(),
+            width: w.size().0,
+            height: w.size().1,
+        })
+    }
+
+    /// Destroys the plugin's GUI, then its window. Main thread.
+    pub(super) fn close_editor(&mut self) {
+        if let Some(window) = self.editor.take() {
+            self.instance.destroy_editor();
+            window.close();
+        }
+    }
+}
+
+impl Session {
+    /// Opens the plugin's own editor in a window of this process, or
+    /// answers the open one. Fails with a message naming the plugin when it
+    /// has no editor, or naming the display when there is none. Main thread.
+    pub fn open_editor(&mut self, rack: usize, index: usize) -> Result<EditorInfo, EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        let slot = &mut self.racks[r].slots[i];
+        if let Some(info) = slot.editor() {
+            return Ok(info);
+        }
+        let name = slot.instance.descriptor().name.clone();
+        stagerack_core::editor::check_display()
+            .map_err(|e| EditError::Invalid(format!("{name}: {e}")))?;
+        if !slot.instance.has_editor() {
+            return Err(EditError::Invalid(format!(
+                "{name} has no editor of its own that this host can show here; \
+                 use the generic parameter panel"
+            )));
+        }
+        let x_errors_before = x_error_count();
+        let (width, height) = slot.instance.create_editor()?;
+        let title = format!("{name} — {}", self.racks[r].name);
+        let slot = &mut self.racks[r].slots[i];
+        let window = match EditorWindow::open(&title, width, height) {
+            Ok(w) => w,
+            Err(e) => {
+                slot.instance.destroy_editor();
+                return Err(EditError::Invalid(format!("{name}: {e}")));
+            }
+        };
+        // From here the slot owns the window: a failure closes both halves.
+        let parent = window.parent();
+        slot.editor = Some(window);
+        let shown = slot
+            .instance
+            .attach_editor(parent)
+            .map_err(EditError::from)
+            .and_then(|()| match &slot.editor {
+                Some(w) => w
+                    .show()
+                    .map_err(|e| EditError::Invalid(format!("{name}: {e}"))),
+                None => Ok(()),
+            });
+        if let Err(e) = shown {
+            slot.close_editor();
+            return Err(e);
+        }
+        // A plugin whose GUI could not be parented (an X error in its
+        // window set-up) leaves the window empty: say so, close both halves.
+        let embedded = slot
+            .editor
+            .as_ref()
+            .is_some_and(|w| w.wait_for_plugin(EMBED_TIMEOUT));
+        if !embedded {
+            slot.close_editor();
+            let cause = x_error_since(x_errors_before)
+                .map_or_else(String::new, |e| format!(" (its window system error: {e})"));
+            return Err(EditError::Invalid(format!(
+                "{name} did not put its editor into the window within {} ms{cause}; \
+                 it was closed, the plugin plays on; use the generic parameter panel",
+                EMBED_TIMEOUT.as_millis()
+            )));
+        }
+        tracing::info!("opened the editor of {name} ({width}×{height})");
+        Ok(slot.editor().expect("just opened"))
+    }
+
+    /// Closes the plugin's editor (nothing to do when none is open).
+    /// Main thread.
+    pub fn close_editor(&mut self, rack: usize, index: usize) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        self.racks[r].slots[i].close_editor();
+        Ok(())
+    }
+
+    /// Follows what open editors' plugins asked (resize, close) and
+    /// notices windows the user closed. Returns a line per editor closed
+    /// that way, for clients. Main thread.
+    pub(super) fn service_editors(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut requests = Vec::new();
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .filter(|s| s.editor.is_some())
+        {
+            let name = slot.instance.descriptor().name.clone();
+            requests.clear();
+            slot.instance.take_editor_requests(&mut requests);
+            for request in &requests {
+                match *request {
+                    EditorRequest::Resize(w, h) => {
+                        if let Some(window) = slot.editor.as_mut() {
+                            match window.resize(w, h) {
+                                Ok(()) => slot.instance.editor_resized(w, h),
+                                Err(e) => {
+                                    tracing::warn!("{name}: editor resize to {w}×{h} failed: {e}")
+                                }
+                            }
+                        }
+                    }
+                    EditorRequest::Closed => {
+                        slot.close_editor();
+                        notes.push(format!("{name} closed its editor"));
+                    }
+                }
+            }
+            if slot.editor.as_ref().is_some_and(|w| !w.is_open()) {
+                slot.close_editor();
+                notes.push(format!("the editor of {name} was closed"));
+            }
+        }
+        self.editors_changed |= !notes.is_empty();
+        self.report_x_errors();
+        notes
+    }
+
+    /// Logs X errors plugins' GUIs raised since the last look, naming the
+    /// plugins whose editors are open (the process survives them: see
+    /// [`crate::editor_window::x11`]). Main thread.
+    fn report_x_errors(&mut self) {
+        let count = x_error_count();
+        if count == self.x_errors_reported {
+            return;
+        }
+        let new = count - self.x_errors_reported;
+        self.x_errors_reported = count;
+        let open: Vec<String> = self
+            .racks
+            .iter()
+            .flat_map(|r| r.slots.iter())
+            .filter(|s| s.editor.is_some())
+            .map(|s| s.instance.descriptor().name.clone())
+            .collect();
+        tracing::warn!(
+            "{new} X error(s) from plugin GUIs (open editors: {}); last: {}; the engine plays on",
+            if open.is_empty() {
+                "none".to_string()
+            } else {
+                open.join(", ")
+            },
+            x_error_since(0).unwrap_or_default()
+        );
+    }
+
+    /// True once after an editor closed without a client asking (its user
+    /// closed the window, or its plugin closed it). Main thread.
+    pub fn take_editors_changed(&mut self) -> bool {
+        std::mem::take(&mut self.editors_changed)
+    }
+
+    /// Closes every open editor (the session ends). Main thread.
+    pub(super) fn close_all_editors(&mut self) {
+        for slot in self
+            .racks
+            .iter_mut()
+            .flat_map(|r| r.slots.iter_mut())
+            .chain(self.groups.iter_mut().flat_map(|g| g.master.iter_mut()))
+        {
+            slot.close_editor();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close_all_editors();
+    }
+}
