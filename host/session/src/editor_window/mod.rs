@@ -152,6 +152,27 @@ impl EditorWindow {
     }
 }
 
+/// How many errors plugins' GUIs raised in the window system so far (X11:
+/// the recording Xlib handler's count; 0 where nothing is recorded). Any
+/// thread.
+pub fn window_system_error_count() -> u64 {
+    #[cfg(target_os = "linux")]
+    return x11::error_count();
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// The last window-system error, when more than `count` were raised
+/// ("BadMatch in CreateWindow (resource 0x…)"). Any thread.
+pub fn window_system_error_since(count: u64) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if x11::error_count() > count {
+        return x11::last_error();
+    }
+    let _ = count;
+    None
+}
+
 /// The window's native handle, as a parent for a plugin GUI. Window thread.
 fn native_handle(cx: &WindowContext) -> Option<ParentWindow> {
     let handle = cx.window_handle().ok()?;

@@ -6,33 +6,13 @@
 
 use super::edit::EditError;
 use super::{Session, SlotModel};
-use crate::editor_window::{EditorWindow, ParentWindow};
+use crate::editor_window::{
+    window_system_error_count, window_system_error_since, EditorWindow, ParentWindow,
+};
 use stagerack_core::plugin::EditorRequest;
 
 /// How long a plugin has to put its GUI into the editor window.
 const EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
-
-/// X errors raised by plugins' GUIs so far.
-#[cfg(target_os = "linux")]
-fn x_error_count() -> u64 {
-    crate::editor_window::x11::error_count()
-}
-
-/// X errors raised by plugins' GUIs so far (none: no X11 here).
-#[cfg(not(target_os = "linux"))]
-fn x_error_count() -> u64 {
-    0
-}
-
-/// The last X error, when any came after `count` errors. Main thread.
-fn x_error_since(count: u64) -> Option<String> {
-    #[cfg(target_os = "linux")]
-    if crate::editor_window::x11::error_count() > count {
-        return crate::editor_window::x11::last_error();
-    }
-    let _ = count;
-    None
-}
 
 /// An open editor as clients see it. Any thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +66,7 @@ impl Session {
                  use the generic parameter panel"
             )));
         }
-        let x_errors_before = x_error_count();
+        let x_errors_before = window_system_error_count();
         let (width, height) = slot.instance.create_editor()?;
         let title = format!("{name} — {}", self.racks[r].name);
         let slot = &mut self.racks[r].slots[i];
@@ -122,7 +102,7 @@ impl Session {
             .is_some_and(|w| w.wait_for_plugin(EMBED_TIMEOUT));
         if !embedded {
             slot.close_editor();
-            let cause = x_error_since(x_errors_before)
+            let cause = window_system_error_since(x_errors_before)
                 .map_or_else(String::new, |e| format!(" (its window system error: {e})"));
             return Err(EditError::Invalid(format!(
                 "{name} did not put its editor into the window within {} ms{cause}; \
@@ -189,7 +169,7 @@ impl Session {
     /// plugins whose editors are open (the process survives them: see
     /// [`crate::editor_window::x11`]). Main thread.
     fn report_x_errors(&mut self) {
-        let count = x_error_count();
+        let count = window_system_error_count();
         if count == self.x_errors_reported {
             return;
         }
@@ -209,7 +189,7 @@ impl Session {
             } else {
                 open.join(", ")
             },
-            x_error_since(0).unwrap_or_default()
+            window_system_error_since(0).unwrap_or_default()
         );
     }
 
