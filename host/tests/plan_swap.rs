@@ -3,6 +3,13 @@
 
 mod common;
 use common::*;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use stagerack::engine::{new_engine, Plan, PlanBuilder, ProcessorId, RackId, RackSpec, SlotSpec};
+use stagerack::midi::{Event, TimedEvent};
+use stagerack::plugin::{AudioProcessor, Block, PluginKind, ProcessStatus, Tail};
 use stagerack::session::Session;
 
 fn demo_events() -> Vec<stagerack::midi::file::SampleEvent> {
@@ -113,4 +120,78 @@ fn retired_plans_come_home_and_their_processors_are_deactivated() {
         "pump drained every plan"
     );
     session.shutdown(engine);
+}
+
+/// Returns [`ProcessStatus::Tail`] with a 2000-frame tail, forever: only the
+/// host's countdown puts it to sleep. Counts its calls.
+struct Ringing(Arc<AtomicU32>);
+
+impl AudioProcessor for Ringing {
+    fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        block.left.fill(0.0);
+        block.right.fill(0.0);
+        ProcessStatus::Tail
+    }
+
+    fn tail(&self) -> Tail {
+        Tail::Frames(2000)
+    }
+}
+
+/// One rack (id 1) whose one slot (id 1) is `processor`, or takes over the
+/// running one when `None`.
+fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
+    let slot = SlotSpec {
+        id: ProcessorId(1),
+        processor,
+        kind: PluginKind::Instrument,
+        bypass: false,
+        status: Default::default(),
+    };
+    PlanBuilder::new(48_000.0, 64, 64)
+        .rack(RackSpec {
+            id: RackId(1),
+            filter: Default::default(),
+            gain: [1.0, 1.0],
+            slots: vec![slot],
+            status: Default::default(),
+            group: 0,
+            mappings: Vec::new(),
+            delay: 0,
+        })
+        .build()
+}
+
+/// A slot's tail countdown moves with its processor into each new plan: a
+/// plan every 10 buffers (live edits) during the tail does not restart it,
+/// so the processor is called for its 2000 frames after the note and then
+/// sleeps (it used to run as long as the edits went on).
+#[test]
+fn a_tail_countdown_carries_across_plan_swaps() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let (mut handle, mut engine) = new_engine(config(64));
+    assert!(handle
+        .send_plan(ringing_plan(Some(Box::new(Ringing(calls.clone())))))
+        .is_ok());
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    let note = TimedEvent::new(
+        0,
+        Event::NoteOn {
+            channel: 0,
+            key: 60,
+            velocity: 1.0,
+            note_id: -1,
+        },
+    );
+    engine.process(&[note], None, &mut l, &mut r);
+    for buffer in 1..200 {
+        if buffer % 10 == 0 {
+            assert!(handle.send_plan(ringing_plan(None)).is_ok());
+        }
+        engine.process(&[], None, &mut l, &mut r);
+        while handle.take_retired().is_some() {}
+    }
+    // The note's buffer, then 2000 frames of tail in 64-frame buffers.
+    assert_eq!(calls.load(Ordering::Relaxed), 1 + 2000u32.div_ceil(64));
 }

@@ -30,12 +30,19 @@ fn play_with(bad: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>, Vec
         "format = \"clap\"\nid = \"org.stagerack.test.bad-{bad}\"\npath = \"{}\"\n",
         bundle(&format!("stagerack-bad-{bad}")).display()
     );
-    play_plugin(&plugin, master, offline)
+    play_plugin(&plugin, master, offline, None)
 }
 
 /// [`play_with`] for any plugin: `plugin` is the body of its
-/// `[[rack.plugin]]` table in the bad rack.
-fn play_plugin(plugin: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>, Vec<String>) {
+/// `[[rack.plugin]]` table in the bad rack. With `edit_every`, the good
+/// rack is renamed live every that many frames (each edit sends the
+/// engine a new plan).
+fn play_plugin(
+    plugin: &str,
+    master: &str,
+    offline: bool,
+    edit_every: Option<u64>,
+) -> (Vec<f32>, Vec<f32>, Vec<String>) {
     let text = format!(
         "version = 1\nname = \"faults\"\n{master}\n\
          [[rack]]\nname = \"bad\"\npan = -1.0\n\
@@ -74,7 +81,17 @@ fn play_plugin(plugin: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>
             max_tail_frames: 0,
             silence_frames: 0,
         },
-        |_| reports.extend(session.pump()),
+        |pos| {
+            if let Some(every) = edit_every.filter(|&n| pos > 0 && pos % n == 0) {
+                let name = format!("good {}", pos / every);
+                let edit = stagerack::session::RackEdit {
+                    name: Some(name),
+                    ..Default::default()
+                };
+                session.edit_rack(1, &edit).expect("a live edit");
+            }
+            reports.extend(session.pump())
+        },
     );
     reports.extend(session.pump());
     reports.extend(session.warnings.iter().cloned());
@@ -148,7 +165,7 @@ fn a_vst3_plugin_failing_in_process_is_bypassed_and_reported() {
         class.id,
         bad.display().to_string()
     );
-    let (left, right, reports) = play_plugin(&plugin, "", true);
+    let (left, right, reports) = play_plugin(&plugin, "", true, None);
     assert_good_rack_intact(&right, "vst3 process");
     reported(
         &reports,
@@ -196,6 +213,24 @@ fn full_scale_dc_mutes_the_rack_and_is_reported() {
     // Muted after half a second (plus the 5 ms glide).
     assert!(left[..20_000].iter().any(|x| *x > 0.5), "DC at first");
     assert!(left[30_000..].iter().all(|x| *x == 0.0), "then silence");
+}
+
+/// The DC detector's count lives with the rack's running state, which a
+/// new plan takes over: live edits every 0.1 s (each a plan swap) used to
+/// restart it, so DC that never stopped was never caught.
+#[test]
+fn dc_is_caught_across_live_edits() {
+    let plugin = format!(
+        "format = \"clap\"\nid = \"org.stagerack.test.bad-dc\"\npath = \"{}\"\n",
+        bundle("stagerack-bad-dc").display()
+    );
+    let (left, right, reports) = play_plugin(&plugin, "", true, Some(4_800));
+    assert_good_rack_intact(&right, "dc with edits");
+    reported(&reports, "dc with edits", "rack `bad` put out sustained DC");
+    assert!(
+        left[30_000..].iter().all(|x| *x == 0.0),
+        "muted after half a second although the plan changed every 0.1 s"
+    );
 }
 
 #[test]

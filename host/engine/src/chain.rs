@@ -75,11 +75,23 @@ pub(crate) struct Slot {
     pub(crate) processor: Option<Box<dyn AudioProcessor>>,
     kind: PluginKind,
     bypass: bool,
-    pub(crate) sleeping: bool,
-    pub(crate) failed: bool,
+    /// What survives a plan swap with the processor.
+    pub(crate) state: SlotState,
     pub(crate) status: Arc<SlotStatus>,
     /// Parameter changes from the main thread for the next block.
     pub(crate) params: EventBuffer,
+}
+
+/// A slot's processing state: it belongs to the running processor, so a
+/// new plan takes it over with the processor as one value (a live edit
+/// never wakes a sleeper, revives a failed plugin or restarts a tail).
+/// Audio thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SlotState {
+    /// Not called until an event or sound arrives.
+    pub(crate) sleeping: bool,
+    /// Bypassed after an error, a panic or bad output.
+    pub(crate) failed: bool,
     /// Frames of tail left since the input went quiet, while the processor
     /// returns [`ProcessStatus::Tail`]; `None` while the input sounds.
     tail_left: Option<u32>,
@@ -129,11 +141,9 @@ impl Slot {
             processor: spec.processor,
             kind: spec.kind,
             bypass: spec.bypass,
-            sleeping: false,
-            failed: false,
+            state: SlotState::default(),
             status: spec.status,
             params: EventBuffer::with_capacity(event_capacity),
-            tail_left: None,
         }
     }
 }
@@ -252,7 +262,7 @@ impl Chain {
                 slot.params.clear();
                 continue;
             };
-            if slot.bypass || slot.failed {
+            if slot.bypass || slot.state.failed {
                 slot.params.clear();
                 continue;
             }
@@ -266,7 +276,7 @@ impl Chain {
             };
             let input_silent =
                 slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
-            if slot.sleeping
+            if slot.state.sleeping
                 && slot_events.is_empty()
                 && input_silent
                 && !processor.wake_requested()
@@ -325,7 +335,7 @@ impl Chain {
             // input) for as long as the processor reports.
             let quiet_in = input_silent && slot_events.is_empty();
             if !quiet_in || status != ProcessStatus::Tail {
-                slot.tail_left = None;
+                slot.state.tail_left = None;
             }
             let sleeping = match status {
                 ProcessStatus::Continue => false,
@@ -334,7 +344,7 @@ impl Chain {
                 ProcessStatus::Tail if !quiet_in => false,
                 ProcessStatus::Tail => match processor.tail() {
                     Tail::Frames(n) => {
-                        let left_frames = slot.tail_left.get_or_insert(n);
+                        let left_frames = slot.state.tail_left.get_or_insert(n);
                         *left_frames = left_frames.saturating_sub(frames as u32);
                         *left_frames == 0
                     }
@@ -343,13 +353,13 @@ impl Chain {
                     Tail::None => is_silent(left) && is_silent(right),
                 },
                 ProcessStatus::Error => {
-                    slot.failed = true;
+                    slot.state.failed = true;
                     slot.status.failed.store(true, Ordering::Relaxed);
                     false
                 }
             };
-            if sleeping != slot.sleeping {
-                slot.sleeping = sleeping;
+            if sleeping != slot.state.sleeping {
+                slot.state.sleeping = sleeping;
                 slot.status.sleeping.store(sleeping, Ordering::Relaxed);
             }
             if !out.is_empty() {
@@ -383,15 +393,15 @@ impl Chain {
         }
     }
 
-    /// Moves the running processor with `id` (and its sleep state) out of
-    /// this chain. Audio thread.
+    /// Moves the running processor with `id` and its state out of this
+    /// chain. Audio thread.
     pub(crate) fn take_processor(
         &mut self,
         id: ProcessorId,
-    ) -> Option<(Box<dyn AudioProcessor>, bool, bool)> {
+    ) -> Option<(Box<dyn AudioProcessor>, SlotState)> {
         let slot = self.slots.iter_mut().find(|s| s.id == id)?;
         let p = slot.processor.take()?;
-        Some((p, slot.sleeping, slot.failed))
+        Some((p, slot.state))
     }
 }
 
@@ -479,7 +489,7 @@ mod tests {
             run(&mut chain, &[], &mut sink);
         }
         assert_eq!(calls.load(Ordering::Relaxed), 5);
-        assert!(chain.slots[0].sleeping);
+        assert!(chain.slots[0].state.sleeping);
         // An event wakes it and restarts the count.
         run(&mut chain, &[note()], &mut sink);
         for _ in 0..10 {

@@ -61,8 +61,7 @@ pub(crate) struct RackPlan {
     filter: MidiFilter,
     /// Where the gains are heading (this plan's values).
     gain_target: [f32; 2],
-    /// Where they are now (carried over from the previous plan).
-    gain_now: [f32; 2],
+
     pub(crate) chain: Chain,
     left: Vec<f32>,
     right: Vec<f32>,
@@ -70,14 +69,26 @@ pub(crate) struct RackPlan {
     pub(crate) held: HeldNotes,
     status: Arc<RackStatus>,
     group: u16,
-    /// Holds notes, or was not silent in the last [`QUIET_HOLD_SECONDS`].
-    sounding: bool,
-    /// Frames its output has been silent for.
-    quiet_frames: u64,
+    /// What survives a plan swap (taken over whole by the next plan).
+    state: RackState,
     /// Delay line for latency alignment: `delay` frames per channel.
     delay_left: Vec<f32>,
     delay_right: Vec<f32>,
     delay_pos: usize,
+}
+
+/// A rack's running state: a new plan takes it over whole from the plan it
+/// replaces (a live edit never restarts the gain glide, the quiet count or
+/// the DC fault detector). Its held notes and latency delay line are
+/// buffers, taken over beside it. Audio thread.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RackState {
+    /// Where the gains are now (gliding towards the plan's targets).
+    gain_now: [f32; 2],
+    /// Holds notes, or was not silent in the last [`QUIET_HOLD_SECONDS`].
+    sounding: bool,
+    /// Frames its output has been silent for.
+    quiet_frames: u64,
     /// Frames in a row whose blocks had a strong DC offset of one sign
     /// (+ or −), for the DC fault detector.
     dc_frames: u64,
@@ -221,7 +232,6 @@ impl PlanBuilder {
                     id: r.id,
                     filter: r.filter,
                     gain_target: r.gain,
-                    gain_now: r.gain,
                     chain: Chain::with_mappings(r.slots, cap, r.mappings),
                     left: vec![0.0; n],
                     right: vec![0.0; n],
@@ -229,13 +239,16 @@ impl PlanBuilder {
                     held: HeldNotes::new(),
                     status: r.status,
                     group: r.group,
-                    sounding: false,
-                    quiet_frames: u64::MAX / 2,
+                    state: RackState {
+                        gain_now: r.gain,
+                        sounding: false,
+                        quiet_frames: u64::MAX / 2,
+                        dc_frames: 0,
+                        dc_sign: 0.0,
+                    },
                     delay_left: vec![0.0; r.delay as usize],
                     delay_right: vec![0.0; r.delay as usize],
                     delay_pos: 0,
-                    dc_frames: 0,
-                    dc_sign: 0.0,
                 })
                 .collect(),
             groups: self
@@ -294,10 +307,9 @@ impl Plan {
                     .chain(old.groups.iter_mut().map(|g| &mut g.master))
                     .find_map(|c| c.take_processor(slot.id));
                 match found {
-                    Some((p, sleeping, failed)) => {
+                    Some((p, state)) => {
                         slot.processor = Some(p);
-                        slot.sleeping = sleeping;
-                        slot.failed = failed;
+                        slot.state = state;
                     }
                     None => missing += 1,
                 }
@@ -306,10 +318,9 @@ impl Plan {
         for rack in &mut self.racks {
             if let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) {
                 rack.held.copy_from(&prev.held);
-                // Gain changes glide from where the old plan was.
-                rack.gain_now = prev.gain_now;
-                rack.sounding = prev.sounding;
-                rack.quiet_frames = prev.quiet_frames;
+                // Gain changes glide from where the old plan was; the quiet
+                // count and the DC detector go on counting.
+                rack.state = prev.state;
                 if rack.delay_left.len() == prev.delay_left.len() {
                     rack.delay_left.copy_from_slice(&prev.delay_left);
                     rack.delay_right.copy_from_slice(&prev.delay_right);
@@ -452,13 +463,13 @@ impl Plan {
         for rack in &mut self.racks {
             let group = &mut self.groups[usize::from(rack.group.min(groups - 1))];
             let active = current_somewhere(rack.group, &self.switch_points);
-            if !active && (!rack.sounding || group.tail_left == 0) {
-                if rack.sounding {
+            if !active && (!rack.state.sounding || group.tail_left == 0) {
+                if rack.state.sounding {
                     // Its time to ring out is over: silence it for good.
                     rack.chain.reset_all(panics);
                     rack.held.clear();
-                    rack.sounding = false;
-                    rack.quiet_frames = hold;
+                    rack.state.sounding = false;
+                    rack.state.quiet_frames = hold;
                 }
                 continue;
             }
@@ -518,18 +529,19 @@ impl Plan {
             // Sustained DC (a stuck plugin, a broken synth) counts as bad
             // output too.
             let mean = (super::sum(l) + super::sum(r)) / (2 * frames) as f32;
-            if mean.abs() > DC_FAULT_LEVEL && (rack.dc_frames == 0 || mean.signum() == rack.dc_sign)
+            if mean.abs() > DC_FAULT_LEVEL
+                && (rack.state.dc_frames == 0 || mean.signum() == rack.state.dc_sign)
             {
-                rack.dc_sign = mean.signum();
-                rack.dc_frames += frames as u64;
-                if rack.dc_frames as f64 > DC_FAULT_SECONDS * self.sample_rate {
+                rack.state.dc_sign = mean.signum();
+                rack.state.dc_frames += frames as u64;
+                if rack.state.dc_frames as f64 > DC_FAULT_SECONDS * self.sample_rate {
                     rack.status
                         .dc_fault
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     rack.chain.bad_output = true;
                 }
             } else {
-                rack.dc_frames = 0;
+                rack.state.dc_frames = 0;
             }
             if std::mem::take(&mut rack.chain.bad_output) {
                 // NaN or runaway output: the whole rack goes quiet (over the
@@ -553,12 +565,12 @@ impl Plan {
                 rack.delay_pos = pos;
             }
             if is_silent(l) && is_silent(r) {
-                rack.quiet_frames = rack.quiet_frames.saturating_add(frames as u64);
+                rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames as u64);
             } else {
-                rack.quiet_frames = 0;
+                rack.state.quiet_frames = 0;
             }
-            rack.sounding = rack.held.count() > 0 || rack.quiet_frames < hold;
-            group.racks_sounding |= rack.sounding;
+            rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < hold;
+            group.racks_sounding |= rack.state.sounding;
             let bus_l = &mut group.bus_left[..frames];
             let bus_r = &mut group.bus_right[..frames];
             let target = if rack
@@ -570,9 +582,9 @@ impl Plan {
             } else {
                 rack.gain_target
             };
-            mix_gliding(bus_l, l, &mut rack.gain_now[0], target[0], step);
-            mix_gliding(bus_r, r, &mut rack.gain_now[1], target[1], step);
-            let [gl, gr] = rack.gain_now;
+            mix_gliding(bus_l, l, &mut rack.state.gain_now[0], target[0], step);
+            mix_gliding(bus_r, r, &mut rack.state.gain_now[1], target[1], step);
+            let [gl, gr] = rack.state.gain_now;
             rack.status.peak_left.raise(gl * peak(l));
             rack.status.peak_right.raise(gr * peak(r));
         }
