@@ -1,35 +1,27 @@
-//! Headless mode: `stagerack --preset FILE`. Plays a preset on a live
-//! backend until SIGINT or SIGTERM, then stops cleanly:
+//! Headless mode: `stagerack --preset FILE` (or `--setlist FILE`). Plays a
+//! show on a live backend until SIGINT or SIGTERM, then stops cleanly. The
+//! work is the session layer's [`Runtime`], the same one the rack window
+//! drives; this module is the stage PC's main loop around it:
 //!
-//! 1. open the backend (its sample rate and buffer size decide the engine's);
-//! 2. build the session for that format and hand the engine to the driver;
-//! 3. loop on the main thread: sleep a few milliseconds, `Session::pump`,
-//!    `AudioStream::maintain` (reconnects, MIDI hot-plug), a status line
-//!    every few seconds;
-//! 4. on a signal: the driver fades out and sends all notes off, stops, and
-//!    gives the engine back; `Session::shutdown` deactivates every plugin
-//!    here on the main thread.
+//! 1. read the show (every file checked before any device opens), start the
+//!    runtime on the backend (its rate and buffer size decide the engine's);
+//! 2. loop on the main thread: sleep a few milliseconds, `Runtime::pump`
+//!    (session, control clients, reconnects, MIDI hot-plug), say what it
+//!    reports, a status line every few seconds;
+//! 3. on a signal: `Runtime::shutdown` releases every note, lets the tails
+//!    fade, stops the driver and deactivates every plugin here on the main
+//!    thread.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::{EngineConfig, QueueCapacities, StatusSnapshot};
-use crate::io::{open_stream, BackendKind, IoError, StreamOptions, StreamState};
-use crate::preset::{load_preset, load_setlist, PresetError};
-use crate::session::{Session, SessionError};
-
-/// What a stage PC plays. Main thread.
-#[derive(Clone, Debug)]
-pub enum Show {
-    /// One preset.
-    Preset(PathBuf),
-    /// A setlist: every preset loaded and activated at start, switched by
-    /// its MIDI triggers (program change, next/previous CC, notes) at the
-    /// trigger's exact sample.
-    Setlist(PathBuf),
-}
+use crate::engine::StatusSnapshot;
+use crate::io::{BackendKind, StreamOptions, StreamState};
+use crate::preset::PresetError;
+pub use stagerack_session::runtime::Show;
+use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime, RuntimeError, RuntimeEvent};
 
 /// What to play and how. Main thread.
 #[derive(Clone, Debug)]
@@ -54,15 +46,9 @@ pub enum HeadlessError {
     /// The preset is missing or invalid.
     #[error(transparent)]
     Preset(#[from] PresetError),
-    /// The control socket could not be opened.
-    #[error("{0}; pass another path with --control PATH")]
-    Control(String),
-    /// The backend could not open or start.
+    /// The backend, the session or the control socket could not start.
     #[error(transparent)]
-    Io(#[from] IoError),
-    /// The session could not start.
-    #[error(transparent)]
-    Session(#[from] SessionError),
+    Runtime(#[from] RuntimeError),
     /// The signal handlers could not be installed.
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signals(std::io::Error),
@@ -101,66 +87,33 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         signal_hook::flag::register(sig, term.clone()).map_err(HeadlessError::Signals)?;
     }
     // Every file is read (and checked) before any device opens.
-    let (presets, setlist) = match &opts.show {
-        Show::Preset(p) => (vec![load_preset(p)?], None),
-        Show::Setlist(p) => {
-            let loaded = load_setlist(p)?;
-            let presets = loaded.presets.clone();
-            (presets, Some(loaded))
-        }
+    let show = LoadedShow::load(&opts.show)?;
+    let audio = AudioChoice::Live {
+        backend: Some(opts.backend),
+        options: opts.stream.clone(),
     };
-    let mut stream = open_stream(opts.backend, &opts.stream)?;
-    let format = stream.format();
-    let rate = f64::from(format.sample_rate);
-    let config = EngineConfig {
-        sample_rate: rate,
-        max_block: format.max_block(),
-        queues: QueueCapacities::default(),
+    let mut runtime = Runtime::start(&show, &audio)?;
+    let Some(session) = runtime.session() else {
+        unreachable!("a started runtime has its session");
     };
-    let switch = setlist
-        .as_ref()
-        .map(|s| s.switch_table(rate))
-        .unwrap_or_default();
-    let keep = setlist.as_ref().and_then(|s| s.setlist.neighbours);
-    let (mut session, engine) = Session::with_setlist(&presets, switch, config, false, keep)?;
     for w in &session.warnings {
         eprintln!("warning: {w}");
     }
-    let shared = session.handle().shared().clone();
-    let mut control = crate::control::ControlServer::new();
+    let shared = session.shared().clone();
     #[cfg(unix)]
     if let Some(path) = &opts.control {
-        if let Err(e) = control.listen(path) {
-            if let Some(engine) = stream.stop() {
-                session.shutdown(engine);
-            }
-            return Err(HeadlessError::Control(format!(
-                "cannot listen on {}: {e}",
-                path.display()
-            )));
-        }
+        runtime.listen(path)?;
         eprintln!("stagerack: control socket {}", path.display());
     }
-    if let Err(e) = stream.start(engine) {
-        if let Some(engine) = stream.stop() {
-            session.shutdown(engine);
-        }
-        return Err(e.into());
-    }
-    let what = match &setlist {
-        Some(s) => format!(
-            "setlist `{}` ({} presets, starting with `{}`)",
-            s.setlist.name,
-            presets.len(),
-            presets[0].name
-        ),
-        None => format!("`{}`", presets[0].name),
-    };
+    let format = runtime.audio_in_use();
     eprintln!(
-        "stagerack: playing {what} on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
-        opts.backend, opts.stream.name, format.sample_rate, format.buffer
+        "stagerack: playing {} on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
+        show.describe(),
+        opts.backend,
+        opts.stream.name,
+        format.sample_rate,
+        format.buffer
     );
-    let mut current = session.current_group();
     tracing::info!("running");
     let mut last_status = Instant::now();
     shared.snapshot();
@@ -177,38 +130,27 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
             // Until the driver's first callback: look often.
             std::thread::sleep(Duration::from_micros(500));
         }
-        for p in session.pump() {
-            eprintln!("error: {p}");
-        }
-        control.poll(&mut session);
-        let group = session.current_group();
-        if group != current {
-            current = group;
-            let name = session
-                .groups
-                .get(usize::from(group))
-                .map_or("?", |g| g.name.as_str());
-            eprintln!(
-                "stagerack: now playing `{name}` (setlist entry {} of {})",
-                usize::from(group) + 1,
-                session.groups.len()
-            );
-        }
-        let now = stream.maintain();
-        // Racks with device patterns follow the inputs as they come and go.
-        if let Err(e) = session.set_midi_sources(stream.midi_sources()) {
-            tracing::warn!("MIDI inputs changed but the racks could not be re-routed yet: {e}");
-        }
-        if now != state {
-            match &now {
-                StreamState::Running => eprintln!("stagerack: audio running again"),
-                StreamState::Reconnecting { reason } => {
-                    eprintln!("stagerack: {reason}; reconnecting every second")
+        for event in runtime.pump() {
+            match event {
+                RuntimeEvent::Error(e) => eprintln!("error: {e}"),
+                RuntimeEvent::NowPlaying { name, index, count } => eprintln!(
+                    "stagerack: now playing `{name}` (setlist entry {} of {count})",
+                    index + 1
+                ),
+                RuntimeEvent::Audio(now) => {
+                    match &now {
+                        StreamState::Running => eprintln!("stagerack: audio running again"),
+                        StreamState::Reconnecting { reason } => {
+                            eprintln!("stagerack: {reason}; reconnecting every second")
+                        }
+                        StreamState::Failed { reason } => {
+                            eprintln!("stagerack: audio failed: {reason}")
+                        }
+                        StreamState::Idle => {}
+                    }
+                    state = now;
                 }
-                StreamState::Failed { reason } => eprintln!("stagerack: audio failed: {reason}"),
-                StreamState::Idle => {}
             }
-            state = now;
         }
         if !opts.quiet && last_status.elapsed() >= opts.status_every {
             last_status = Instant::now();
@@ -216,24 +158,19 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
                 .clock_bpm()
                 .map(|bpm| format!(", MIDI clock {bpm:.1} BPM"))
                 .unwrap_or_default();
-            let heaviest = session
-                .heaviest_plugin()
+            let heaviest = runtime
+                .session()
+                .and_then(|s| s.heaviest_plugin())
                 .map(|h| format!(", heaviest plugin {h}"))
                 .unwrap_or_default();
-            let clock = format!("{clock}{heaviest}");
             eprintln!(
-                "stagerack: {}{clock}",
+                "stagerack: {}{clock}{heaviest}",
                 status_line(&shared.snapshot(), &state)
             );
         }
     }
     eprintln!("stagerack: stopping");
-    match stream.stop() {
-        Some(engine) => session.shutdown(engine),
-        None => {
-            tracing::error!("the audio engine was lost with its driver; plugins not deactivated")
-        }
-    }
+    runtime.shutdown();
     eprintln!("stagerack: stopped");
     Ok(())
 }

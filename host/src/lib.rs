@@ -29,7 +29,7 @@ pub mod render;
 pub use stagerack_core::midi;
 pub use stagerack_engine as engine;
 pub use stagerack_io as io;
-pub use stagerack_session::{control, preset, session};
+pub use stagerack_session::{control, preset, runtime, session};
 
 /// The format-neutral plugin interface (core layer) and the formats
 /// (plugins layer) under one path.

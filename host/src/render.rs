@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use crate::engine::{EngineConfig, QueueCapacities};
 use crate::io::offline::{render_offline, OfflineJob, Rendered};
 use crate::midi::file::{read_midi_file, MidiFileError};
-use crate::preset::{load_preset, load_setlist, PresetError};
-use crate::session::{Session, SessionError};
+use crate::preset::PresetError;
+use crate::session::SessionError;
+use stagerack_session::runtime::{LoadedShow, Show};
 
 /// Sample format of the written WAV.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -113,20 +114,16 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
         )));
     }
     let rate = f64::from(opts.sample_rate);
-    let (presets, switch, keep) = match (&opts.preset, &opts.setlist) {
-        (Some(p), None) => (vec![load_preset(p)?], Default::default(), None),
-        (None, Some(s)) => {
-            let loaded = load_setlist(s)?;
-            let table = loaded.switch_table(rate);
-            let keep = loaded.setlist.neighbours;
-            (loaded.presets, table, keep)
-        }
+    let show = match (&opts.preset, &opts.setlist) {
+        (Some(p), None) => Show::Preset(p.clone()),
+        (None, Some(s)) => Show::Setlist(s.clone()),
         _ => {
             return Err(RenderError::Option(
                 "give exactly one of --preset FILE or --setlist FILE".into(),
             ))
         }
     };
+    let show = LoadedShow::load(&show)?;
     let events = match &opts.midi {
         Some(m) => read_midi_file(m, rate)?,
         None => Vec::new(),
@@ -141,7 +138,7 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
         max_block: opts.block,
         queues: QueueCapacities::default(),
     };
-    let (mut session, mut engine) = Session::with_setlist(&presets, switch, config, true, keep)?;
+    let (mut session, mut engine) = show.session(config, true)?;
     let content = events
         .last()
         .map_or(0, |e| e.frame + 1)

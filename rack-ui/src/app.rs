@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use stagerack::control::{Command, ControlClient, PROTOCOL_VERSION};
 
-use crate::host_loop::InProcessEngine;
 use crate::state::{AppState, Level, UndoEntry};
+use stagerack::runtime::{Runtime, RuntimeEvent};
 
 /// How often the window asks for a status report.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
@@ -73,13 +73,15 @@ pub(crate) struct UiState {
 /// The rack window. Main (UI) thread.
 pub struct RackApp {
     client: Box<dyn ControlClient>,
-    engine: Option<Rc<RefCell<InProcessEngine>>>,
+    engine: Option<Rc<RefCell<Runtime>>>,
     /// What the window knows of the engine.
     pub state: AppState,
     pub(crate) ui: UiState,
     mode: Mode,
     last_status: Instant,
     theme_set: bool,
+    /// The window title last set (it names the song playing).
+    title: String,
     quit: Option<Arc<AtomicBool>>,
     was_connected: bool,
 }
@@ -90,7 +92,7 @@ impl RackApp {
     /// the state and the plugin list, subscribes to meters. Main thread.
     pub fn new(
         client: Box<dyn ControlClient>,
-        engine: Option<Rc<RefCell<InProcessEngine>>>,
+        engine: Option<Rc<RefCell<Runtime>>>,
         mode: Mode,
         preset_path: PathBuf,
     ) -> Self {
@@ -117,6 +119,7 @@ impl RackApp {
             mode,
             last_status: Instant::now(),
             theme_set: false,
+            title: String::new(),
             quit: None,
             was_connected: true,
         };
@@ -220,7 +223,16 @@ impl RackApp {
     /// Main thread; called first in every frame.
     pub fn poll(&mut self) {
         if let Some(engine) = &self.engine {
-            engine.borrow_mut().pump();
+            for event in engine.borrow_mut().pump() {
+                match event {
+                    RuntimeEvent::Error(e) => self.state.push_message(Level::Error, e),
+                    // The song itself arrives with the state clients are sent.
+                    RuntimeEvent::NowPlaying { .. } => {}
+                    RuntimeEvent::Audio(state) => self
+                        .state
+                        .push_message(Level::Warning, format!("audio: {state}")),
+                }
+            }
         }
         while let Some(reply) = self.client.try_recv() {
             self.state.apply(reply);
@@ -270,6 +282,12 @@ impl RackApp {
             .is_some_and(|q| q.load(Ordering::Relaxed))
         {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        // The title follows the song in the same frame the state arrives.
+        let title = format!("stagerack - {}", self.state.song_label());
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
         }
         self.shortcuts(&ctx);
         crate::views::draw(self, ui);

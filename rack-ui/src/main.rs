@@ -1,11 +1,12 @@
 //! `stagerack-ui`: the rack window.
 //!
-//! - `stagerack-ui [--preset FILE] [--listen [SOCKET]] [--keep-running]
-//!   [--backend B] [--connect …] [--midi-in …] [--no-audio]`: runs the
-//!   engine in this process, playing on the live backend (default: JACK
-//!   when a server answers, else ALSA; without any output, or with
-//!   `--no-audio`, the null driver: real-time paced, no sound; see
-//!   `host_loop`) with the window as its client. Closing
+//! - `stagerack-ui [--preset FILE | --setlist FILE] [--listen [SOCKET]]
+//!   [--keep-running] [--backend B] [--connect …] [--midi-in …]
+//!   [--no-audio]`: runs the engine in this process (the session layer's
+//!   `Runtime`, as `stagerack --preset/--setlist` does), playing on the live
+//!   backend (default: JACK when a server answers, else ALSA; without any
+//!   output, or with `--no-audio`, the `dummy` backend: real-time paced, no
+//!   sound) with the window as its client. Closing
 //!   the window releases every note, lets the tails fade for ~120 ms,
 //!   stops the driver and deactivates the plugins on the main thread, then
 //!   exits. With `--keep-running` the engine carries on headless after the
@@ -27,7 +28,7 @@ use clap::Parser;
 use eframe::egui;
 use stagerack::control::{default_socket_path, RemoteClient};
 use stagerack::io::{BackendKind, StreamOptions};
-use stagerack_ui::host_loop::{AudioChoice, InProcessEngine};
+use stagerack::runtime::{AudioChoice, LoadedShow, Runtime, Show};
 use stagerack_ui::{Mode, RackApp};
 
 /// The stagerack rack window.
@@ -35,8 +36,13 @@ use stagerack_ui::{Mode, RackApp};
 #[command(version, about)]
 struct Args {
     /// Preset to load into the in-process engine.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "setlist")]
     preset: Option<PathBuf>,
+    /// Setlist to play in the in-process engine: its presets switched by
+    /// program change (with bank select), next/previous CC or trigger notes
+    /// at the trigger's exact sample, as `stagerack --setlist` does.
+    #[arg(long, value_name = "FILE", conflicts_with = "attach")]
+    setlist: Option<PathBuf>,
     /// Open the control socket so other clients can attach (default path:
     /// $XDG_RUNTIME_DIR/stagerack/control.sock).
     #[arg(long, value_name = "SOCKET", num_args = 0..=1, conflicts_with = "attach")]
@@ -81,7 +87,7 @@ impl Args {
     /// Where the in-process engine's audio goes.
     fn audio(&self) -> AudioChoice {
         if self.no_audio {
-            return AudioChoice::Null;
+            return AudioChoice::NoDevice;
         }
         let defaults = StreamOptions::default();
         AudioChoice::Live {
@@ -153,9 +159,22 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
     }
 
     let audio = args.audio();
-    let preset_path = args.preset.unwrap_or_else(default_preset);
-    let preset = stagerack::preset::load_preset(&preset_path).map_err(|e| e.to_string())?;
-    let mut engine = InProcessEngine::start_with(&preset, &audio).map_err(|e| e.to_string())?;
+    let show = match args.setlist {
+        Some(setlist) => Show::Setlist(setlist),
+        None => Show::Preset(args.preset.unwrap_or_else(default_preset)),
+    };
+    let show_file = match &show {
+        Show::Preset(p) | Show::Setlist(p) => p.clone(),
+    };
+    let show = LoadedShow::load(&show).map_err(|e| e.to_string())?;
+    // The file Save writes: the preset, or a setlist's first song (never
+    // the setlist file itself).
+    let preset_path = show
+        .setlist
+        .as_ref()
+        .and_then(|s| s.paths.first().cloned())
+        .unwrap_or(show_file);
+    let mut engine = Runtime::start(&show, &audio).map_err(|e| e.to_string())?;
     eprintln!("audio: {}", engine.output());
     let socket = args.listen.map(|s| s.unwrap_or_else(default_socket_path));
     if let Some(s) = &socket {

@@ -233,6 +233,17 @@ impl AppState {
         }
     }
 
+    /// The song playing and where it stands in the set: "demo (1/2)".
+    /// Main thread.
+    pub fn song_label(&self) -> String {
+        let (count, current) = self
+            .snapshot
+            .as_ref()
+            .map(|s| (s.presets.len(), usize::from(s.current) + 1))
+            .unwrap_or((0, 0));
+        format!("{} ({current}/{count})", self.current_preset_name())
+    }
+
     /// The display name of the preset new notes go to. Main thread.
     pub fn current_preset_name(&self) -> &str {
         self.snapshot

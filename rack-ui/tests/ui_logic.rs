@@ -11,7 +11,7 @@ use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use stagerack::control::{Command, Reply, Snapshot};
-use stagerack_ui::host_loop::InProcessEngine;
+use stagerack::runtime::{AudioChoice, LoadedShow, Runtime};
 use stagerack_ui::{Mode, RackApp};
 
 /// The plugin browser also lists the user's scan cache: these tests use an
@@ -39,8 +39,22 @@ fn settle(h: &mut Harness<'_, RackApp>) {
     }
 }
 
+/// The demo preset playing on no device (the `dummy` backend).
+fn start_demo() -> Runtime {
+    Runtime::start(&LoadedShow::preset(demo()), &AudioChoice::NoDevice).unwrap()
+}
+
+/// An engine configuration for an offline session.
+fn config() -> stagerack::engine::EngineConfig {
+    stagerack::engine::EngineConfig {
+        sample_rate: 48_000.0,
+        max_block: 256,
+        queues: Default::default(),
+    }
+}
+
 /// The engine's own state, through a second client.
-fn engine_state(engine: &Rc<RefCell<InProcessEngine>>) -> Snapshot {
+fn engine_state(engine: &Rc<RefCell<Runtime>>) -> Snapshot {
     let mut client = engine.borrow_mut().connect();
     client.send(Command::GetState {});
     engine.borrow_mut().pump();
@@ -66,7 +80,7 @@ fn cutoff(s: &Snapshot, rack: usize) -> f64 {
 fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("saved.toml");
-    let engine = Rc::new(RefCell::new(InProcessEngine::start(&demo()).unwrap()));
+    let engine = Rc::new(RefCell::new(start_demo()));
     let client = engine.borrow_mut().connect();
     let app = RackApp::new(
         Box::new(client),
@@ -187,9 +201,7 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     }
     assert_eq!(preset.racks[3].name, "lead");
     // Loaded into a fresh engine, the saved preset has the edited synth.
-    let (session, _engine) =
-        stagerack::session::Session::new(&preset, stagerack_ui::host_loop::null_config(), true)
-            .unwrap();
+    let (session, _engine) = stagerack::session::Session::new(&preset, config(), true).unwrap();
     let reloaded = stagerack::control::snapshot(&session);
     assert_eq!(reloaded.racks[3].plugins[0].id, "synth");
     assert_eq!(cutoff(&reloaded, 3), 1234.0);
@@ -217,8 +229,8 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
 
 /// The demo preset in an in-process engine (null driver) and a window on
 /// it, settled.
-fn window_on_demo() -> (Rc<RefCell<InProcessEngine>>, Harness<'static, RackApp>) {
-    let engine = Rc::new(RefCell::new(InProcessEngine::start(&demo()).unwrap()));
+fn window_on_demo() -> (Rc<RefCell<Runtime>>, Harness<'static, RackApp>) {
+    let engine = Rc::new(RefCell::new(start_demo()));
     let client = engine.borrow_mut().connect();
     let app = RackApp::new(
         Box::new(client),

@@ -268,6 +268,17 @@ pub enum StreamState {
     },
 }
 
+impl std::fmt::Display for StreamState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamState::Idle => f.write_str("idle"),
+            StreamState::Running => f.write_str("running"),
+            StreamState::Reconnecting { reason } => write!(f, "{reason}; reconnecting"),
+            StreamState::Failed { reason } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
 /// Why a live stream could not open or start. Each message names what is
 /// available and the fix. Main thread.
 #[derive(Debug, thiserror::Error)]

@@ -8,8 +8,12 @@
 //! 3. [`control`] is the command protocol every front end speaks (the rack
 //!    window in the same process or over a socket), and its server.
 //! 4. [`editor_window`] opens plugin editors in windows of this process.
+//! 5. [`runtime`] is the one runtime every live front end drives (a show,
+//!    an audio driver, the session and the control server), and the one
+//!    way a show file becomes a session.
 
 pub mod control;
 pub mod editor_window;
 pub mod preset;
+pub mod runtime;
 pub mod session;

@@ -467,6 +467,11 @@ impl Session {
         &mut self.handle
     }
 
+    /// The engine's meters and counters (atomics). Main thread.
+    pub fn shared(&self) -> &std::sync::Arc<stagerack_engine::EngineShared> {
+        self.handle.shared()
+    }
+
     /// How processors are activated. Main thread.
     pub fn process_config(&self) -> &ProcessConfig {
         &self.process

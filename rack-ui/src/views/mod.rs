@@ -113,20 +113,7 @@ fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
         {
             app.send(Command::SetlistPrevious {});
         }
-        let (count, current) = app
-            .state
-            .snapshot
-            .as_ref()
-            .map(|s| (s.presets.len(), usize::from(s.current) + 1))
-            .unwrap_or((0, 0));
-        ui.label(
-            RichText::new(format!(
-                "{} ({current}/{count})",
-                app.state.current_preset_name()
-            ))
-            .size(20.0)
-            .strong(),
-        );
+        ui.label(RichText::new(app.state.song_label()).size(20.0).strong());
         if ui
             .button("Next >")
             .on_hover_text("Next setlist entry (Page Down)")

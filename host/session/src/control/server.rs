@@ -97,6 +97,8 @@ pub struct ControlServer {
     #[cfg(unix)]
     listener: Option<(std::os::unix::net::UnixListener, PathBuf)>,
     last_meters: Instant,
+    /// The setlist entry clients last heard was playing.
+    group_told: Option<u16>,
 }
 
 impl Default for ControlServer {
@@ -136,6 +138,7 @@ impl ControlServer {
             #[cfg(unix)]
             listener: None,
             last_meters: Instant::now(),
+            group_told: None,
         }
     }
 
@@ -239,8 +242,12 @@ impl ControlServer {
             let state = snapshot(session);
             self.broadcast(&Reply::State { id: 0, state });
         }
-        if session.take_editors_changed() {
-            // An editor closed by its user or its plugin.
+        // A switch to another song however it came (a program change, a
+        // CC, a trigger note, another client) and an editor closed by its
+        // user or its plugin: every client gets the new state at once.
+        let group = session.current_group();
+        let switched = self.group_told.replace(group).is_some_and(|g| g != group);
+        if session.take_editors_changed() || switched {
             let state = snapshot(session);
             self.broadcast(&Reply::State { id: 0, state });
         }

@@ -17,7 +17,7 @@ impl Session {
     /// The plugin whose longest process call since the last look was the
     /// longest of all: "`name` (rack `r`) 195 us". Takes the peaks. Main
     /// thread.
-    pub fn heaviest_plugin(&mut self) -> Option<String> {
+    pub fn heaviest_plugin(&self) -> Option<String> {
         let mut best: Option<(u64, String)> = None;
         for rack in &self.racks {
             for slot in &rack.slots {
