@@ -3,6 +3,9 @@
 //! processor sleeps. The per-buffer time divided by the 1333 µs period is
 //! the engine's share of the budget (see docs/BENCHMARKS.md).
 
+// The allocation guard in this test binary (see `install_guard!`).
+stagerack::engine::install_guard!();
+
 use stagerack::engine::{EngineConfig, QueueCapacities};
 use stagerack::preset::{PluginDef, Preset, RackDef};
 use stagerack::session::Session;

@@ -15,9 +15,11 @@
 //!    that one `process` function with the buffer's MIDI events stamped with
 //!    their sample offsets.
 //!
-//! In every debug build and test the global allocator is
-//! [`engine::alloc_guard::GuardedAllocator`]: any allocation or free inside
-//! the audio callback aborts the process.
+//! The binaries (and every test crate) install the allocation guard with
+//! [`engine::install_guard!`]: in every debug build and test the global
+//! allocator is [`engine::alloc_guard::GuardedAllocator`], and any
+//! allocation or free inside the audio callback aborts the process. This
+//! library installs nothing process-wide itself.
 
 pub mod check;
 pub mod check_rt;
@@ -43,11 +45,3 @@ pub mod editor {
     pub use stagerack_core::editor::*;
     pub use stagerack_session::editor_window::*;
 }
-
-/// The allocation guard: active in every debug build and every test of every
-/// crate that links this library, so the real-time rules are checked on
-/// every run, not only in a dedicated test. In release builds it only counts
-/// plugins' allocations on the audio thread (see `engine::alloc_guard`).
-#[global_allocator]
-static GLOBAL_ALLOCATOR: engine::alloc_guard::GuardedAllocator =
-    engine::alloc_guard::GuardedAllocator;

@@ -1,5 +1,8 @@
 //! `stagerack render` from the outside: the demo, and every bad input.
 
+// The allocation guard in this test binary (see `install_guard!`).
+stagerack::engine::install_guard!();
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,6 +1,9 @@
 //! Shared helpers for the host's integration tests.
 #![allow(dead_code)]
 
+// The allocation guard in this test binary (see `install_guard!`).
+stagerack::engine::install_guard!();
+
 use stagerack::engine::{Engine, EngineConfig, QueueCapacities};
 use stagerack::io::offline::{render_offline, OfflineJob, Rendered};
 use stagerack::midi::file::SampleEvent;

@@ -7,6 +7,9 @@
 //! `host/tests/fuzz.proptest-regressions`, which is committed and replayed
 //! first on every run: each crash found stays a regression test.
 
+// The allocation guard in this test binary (see `install_guard!`).
+stagerack::engine::install_guard!();
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use stagerack::control::{Command, ControlClient, PROTOCOL_VERSION};
+use stagerack_session::control::{Command, ControlClient, PROTOCOL_VERSION};
 
 use crate::state::{AppState, Level, UndoEntry};
-use stagerack::runtime::{Runtime, RuntimeEvent};
+use stagerack_session::runtime::{Runtime, RuntimeEvent};
 
 /// How often the window asks for a status report.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);

@@ -1,9 +1,9 @@
 //! `stagerack-ui`: the rack window, an egui client of the engine's control
-//! protocol (`stagerack::control`).
+//! protocol (`stagerack_session::control`).
 //!
-//! 1. [`app::RackApp`] holds a [`stagerack::control::ControlClient`]: a
+//! 1. [`app::RackApp`] holds a [`stagerack_session::control::ControlClient`]: a
 //!    `LocalClient` when the engine runs in this process (the session
-//!    layer's `stagerack::runtime::Runtime`, the same one the headless
+//!    layer's `stagerack_session::runtime::Runtime`, the same one the headless
 //!    stage engine drives), a `RemoteClient` when attached to
 //!    another process's socket. It never touches the engine otherwise.
 //! 2. Every frame it runs the in-process pump (if any), takes in replies

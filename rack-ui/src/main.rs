@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use eframe::egui;
-use stagerack::control::{default_socket_path, RemoteClient};
-use stagerack::io::{BackendKind, StreamOptions};
-use stagerack::runtime::{AudioChoice, LoadedShow, Runtime, Show};
+use stagerack_session::control::{default_socket_path, RemoteClient};
+use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime, Show};
+use stagerack_session::runtime::{BackendKind, StreamOptions};
 use stagerack_ui::{Mode, RackApp};
 
 /// The stagerack rack window.
@@ -60,7 +60,7 @@ struct Args {
     headless: bool,
     /// The audio backend (default: JACK when a server answers, else ALSA;
     /// without an output the engine runs silently, with a warning).
-    #[arg(long, value_parser = stagerack::cli::choice::<BackendKind>(), conflicts_with_all = ["attach", "no_audio"])]
+    #[arg(long, value_parser = backend_parser(), conflicts_with_all = ["attach", "no_audio"])]
     backend: Option<BackendKind>,
     /// Run the engine without an audio device (real-time paced, silent).
     #[arg(long, conflicts_with = "attach")]
@@ -81,6 +81,15 @@ struct Args {
     /// Connect MIDI sources by pattern (`all`: every physical source).
     #[arg(long = "midi-in", value_name = "PATTERN")]
     midi_in: Vec<String>,
+}
+
+/// `--backend`: the names of the backends this build has (io's
+/// `NamedChoice`, as `stagerack --backend` parses them).
+fn backend_parser() -> impl clap::builder::TypedValueParser<Value = BackendKind> {
+    use clap::builder::TypedValueParser as _;
+    use stagerack_session::runtime::NamedChoice;
+    clap::builder::PossibleValuesParser::new(BackendKind::all().iter().map(|b| b.name()))
+        .map(|name| BackendKind::from_name(&name).expect("clap accepted only the possible values"))
 }
 
 impl Args {
@@ -117,7 +126,14 @@ fn default_preset() -> PathBuf {
     }
 }
 
+// The allocation guard (and plugins' C allocations counted) in the
+// window's process, where the engine may run: see `install_guard!`.
+stagerack_session::runtime::install_guard!();
+
 fn main() -> ExitCode {
+    // Panics caught on the audio thread are reported by the main thread;
+    // the hook stays quiet there so the callback never blocks on stderr.
+    stagerack_session::runtime::install_quiet_panic_hook();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use stagerack::control::protocol::StatusReport;
-use stagerack::control::{Command, Reply, Snapshot};
-use stagerack::io::{AudioInUse, DeviceInventory};
-use stagerack::plugin::PluginDescriptor;
+use stagerack_session::control::protocol::StatusReport;
+use stagerack_session::control::PluginDescriptor;
+use stagerack_session::control::{AudioInUse, DeviceInventory};
+use stagerack_session::control::{Command, Reply, Snapshot};
 
 /// Most messages kept in the list.
 const MAX_MESSAGES: usize = 200;

@@ -1,10 +1,10 @@
 //! Inverse commands: what takes an edit back, computed from the snapshot
 //! taken just before the edit. Main (UI) thread.
 
-use stagerack::control::protocol::PluginSnapshot;
-use stagerack::control::{Command, Snapshot};
-use stagerack::preset::{RackDef, VelocityCurve};
-use stagerack::session::RackEdit;
+use stagerack_session::control::protocol::PluginSnapshot;
+use stagerack_session::control::{Command, Snapshot};
+use stagerack_session::preset::{RackDef, VelocityCurve};
+use stagerack_session::session::RackEdit;
 
 /// The commands that undo `command` applied to `before`; `None` when the
 /// command is not an edit (save, panic, setlist moves) or cannot be
@@ -167,7 +167,7 @@ fn full_edit(def: &RackDef) -> RackEdit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stagerack::control::protocol::RackSnapshot;
+    use stagerack_session::control::protocol::RackSnapshot;
 
     fn snap() -> Snapshot {
         let mut routing = RackDef::new("bass", Vec::new());
@@ -214,7 +214,7 @@ mod tests {
         let cmd = Command::AddPlugin {
             rack: 0,
             index: None,
-            format: stagerack::plugin::PluginFormat::Builtin,
+            format: stagerack_session::control::PluginFormat::Builtin,
             plugin: "synth".into(),
             path: None,
         };

@@ -2,6 +2,9 @@
 //! build a rack with the built-in synth through the UI, change a parameter,
 //! undo/redo it, save the preset, and check the file and the engine agree.
 
+// The allocation guard in this test binary (see `install_guard!`).
+stagerack_session::runtime::install_guard!();
+
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
@@ -10,8 +13,8 @@ use std::time::Duration;
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use stagerack::control::{Command, Reply, Snapshot};
-use stagerack::runtime::{AudioChoice, LoadedShow, Runtime};
+use stagerack_session::control::{Command, Reply, Snapshot};
+use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime};
 use stagerack_ui::{Mode, RackApp};
 
 /// The plugin browser also lists the user's scan cache: these tests use an
@@ -23,9 +26,9 @@ fn isolate_scan_cache() {
     std::env::set_var("STAGERACK_CACHE_DIR", dir.path());
 }
 
-fn demo() -> stagerack::preset::Preset {
+fn demo() -> stagerack_session::preset::Preset {
     isolate_scan_cache();
-    stagerack::preset::load_preset(
+    stagerack_session::preset::load_preset(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml"),
     )
     .unwrap()
@@ -45,8 +48,8 @@ fn start_demo() -> Runtime {
 }
 
 /// An engine configuration for an offline session.
-fn config() -> stagerack::engine::EngineConfig {
-    stagerack::engine::EngineConfig {
+fn config() -> stagerack_session::runtime::EngineConfig {
+    stagerack_session::runtime::EngineConfig {
         sample_rate: 48_000.0,
         max_block: 256,
         queues: Default::default(),
@@ -177,7 +180,7 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
         "{:?}",
         h.state().state.messages
     );
-    let preset = stagerack::preset::load_preset(&saved).unwrap();
+    let preset = stagerack_session::preset::load_preset(&saved).unwrap();
     let state = engine_state(&engine);
     assert_eq!(preset.racks.len(), state.racks.len());
     for (def, rack) in preset.racks.iter().zip(&state.racks) {
@@ -201,8 +204,9 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     }
     assert_eq!(preset.racks[3].name, "lead");
     // Loaded into a fresh engine, the saved preset has the edited synth.
-    let (session, _engine) = stagerack::session::Session::new(&preset, config(), true).unwrap();
-    let reloaded = stagerack::control::snapshot(&session);
+    let (session, _engine) =
+        stagerack_session::session::Session::new(&preset, config(), true).unwrap();
+    let reloaded = stagerack_session::control::snapshot(&session);
     assert_eq!(reloaded.racks[3].plugins[0].id, "synth");
     assert_eq!(cutoff(&reloaded, 3), 1234.0);
 

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use stagerack::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
+use stagerack_session::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
 use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer};
 use stagerack_tests::xvfb::Xvfb;
 

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use stagerack::control::{Command as Cmd, ControlClient, RemoteClient};
+use stagerack_session::control::{Command as Cmd, ControlClient, RemoteClient};
 use stagerack_tests::jack::{unique_name, JackServer};
 use stagerack_tests::xvfb::Xvfb;
 

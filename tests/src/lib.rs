@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+// The allocation guard in every test binary and example that links this
+// crate (see `install_guard!`).
+stagerack::engine::install_guard!();
+
 pub mod bench;
 pub mod control;
 pub mod jack;

@@ -28,10 +28,12 @@ thread_local! {
     static COUNTED: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Counts a C heap allocation (from `malloc_count`) made inside
-/// [`count_allocs`]. Never allocates (const thread-locals). Any thread.
+/// Counts a C heap allocation (from the wrappers [`install_guard!`]
+/// defines) made inside [`count_allocs`]. Never allocates (const
+/// thread-locals). Any thread.
+#[doc(hidden)]
 #[inline]
-pub(crate) fn count_c_alloc() {
+pub fn count_c_alloc() {
     let _ = counted();
 }
 
@@ -62,9 +64,27 @@ fn counted() -> bool {
         .unwrap_or(false)
 }
 
-/// The global allocator (see the module docs). Installed by the library;
-/// nobody calls it directly.
+/// The global allocator (see the module docs). Installed by
+/// [`install_guard!`] in a binary's crate; nobody calls it directly.
 pub struct GuardedAllocator;
+
+/// Installs the allocation guard in the invoking crate: [`GuardedAllocator`]
+/// as the global allocator and, on Linux with glibc, the counting C
+/// allocator wrappers (plugins' own `malloc`s counted per plugin). The two
+/// belong together: with the wrappers the allocator leaves C-side counting
+/// to them. Invoke it once per final binary (the `stagerack` and
+/// `stagerack-ui` mains, each test crate's shared module), never in a
+/// library a binary links beside another that does (two global allocators
+/// do not link). Main thread (compile time).
+#[macro_export]
+macro_rules! install_guard {
+    () => {
+        #[global_allocator]
+        static STAGERACK_GUARDED_ALLOCATOR: $crate::alloc_guard::GuardedAllocator =
+            $crate::alloc_guard::GuardedAllocator;
+        $crate::__malloc_interposer!();
+    };
+}
 
 // SAFETY: every method forwards to `System` (directly or through
 // `AllocDisabler`, which itself forwards to `System` after its check), so the

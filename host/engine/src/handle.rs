@@ -74,7 +74,6 @@ pub struct EngineHandle {
 /// Creates an engine: the handle stays on the main thread, the [`Engine`]
 /// goes to whichever thread runs the driver callback. Main thread.
 pub fn new_engine(config: EngineConfig) -> (EngineHandle, Engine) {
-    super::audio_thread::install_quiet_panic_hook();
     let q = config.queues;
     let (plans_tx, plans_rx) = rtrb::RingBuffer::new(q.plans.max(1));
     let (retired_tx, retired_rx) = rtrb::RingBuffer::new(q.retired.max(1));

@@ -23,11 +23,17 @@ pub mod safety;
 mod shared;
 mod switch;
 
-/// This crate's own unit tests run under the allocation guard too (the
-/// binaries install it in their own crate: `stagerack`'s lib.rs).
+// This crate's own unit tests run under the allocation guard too (binaries
+// install it in their own crate with `install_guard!`).
 #[cfg(test)]
-#[global_allocator]
-static TEST_ALLOCATOR: alloc_guard::GuardedAllocator = alloc_guard::GuardedAllocator;
+crate::install_guard!();
+
+/// What `install_guard!` expands to needs from here.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(unix)]
+    pub use libc;
+}
 
 pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};

@@ -649,3 +649,7 @@ mod tests {
         assert_eq!(stop.next_stage(), StopStage::Play);
     }
 }
+
+// This crate's unit tests run under the allocation guard too.
+#[cfg(test)]
+stagerack_engine::install_guard!();

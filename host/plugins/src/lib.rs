@@ -12,3 +12,7 @@ pub mod def;
 pub mod loader;
 pub mod scan;
 pub mod vst3;
+
+// This crate's unit tests run under the allocation guard too.
+#[cfg(test)]
+stagerack_engine::install_guard!();

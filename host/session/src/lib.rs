@@ -17,3 +17,7 @@ pub mod editor_window;
 pub mod preset;
 pub mod runtime;
 pub mod session;
+
+// This crate's unit tests run under the allocation guard too.
+#[cfg(test)]
+stagerack_engine::install_guard!();

@@ -22,15 +22,22 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stagerack_engine::{Engine, EngineConfig, QueueCapacities};
+pub use stagerack_engine::EngineConfig;
+use stagerack_engine::{Engine, QueueCapacities};
 use stagerack_io::{
-    available_backends, open_stream, AudioInUse, AudioStream, BackendKind, IoError, NamedChoice,
-    StreamOptions, StreamState,
+    available_backends, open_stream, AudioInUse, AudioStream, IoError, StreamState,
 };
 
 use crate::control::{ControlServer, DeviceChoice, DeviceHost, LocalClient};
+
+// What a front end names to start a runtime or a session, and the process
+// set-up its binary does (the allocation guard, the quiet panic hook), so
+// a front end needs this layer only.
 use crate::preset::{load_preset, load_setlist, LoadedSetlist, Preset, PresetError};
 use crate::session::{Session, SessionError};
+pub use stagerack_engine::audio_thread::install_quiet_panic_hook;
+pub use stagerack_engine::install_guard;
+pub use stagerack_io::{BackendKind, NamedChoice, StreamOptions};
 
 /// What a show plays: a preset or a setlist file. Main thread.
 #[derive(Clone, Debug)]

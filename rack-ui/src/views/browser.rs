@@ -2,7 +2,7 @@
 //! adds the plugin to the end of the chosen rack's chain.
 
 use eframe::egui::{self, RichText};
-use stagerack::control::Command;
+use stagerack_session::control::Command;
 
 use crate::app::RackApp;
 

@@ -4,7 +4,7 @@
 //! the message list). Main (UI) thread.
 
 use eframe::egui::{self, RichText};
-use stagerack::control::Command;
+use stagerack_session::control::Command;
 
 use crate::app::RackApp;
 use crate::theme;

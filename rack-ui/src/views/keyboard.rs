@@ -3,8 +3,8 @@
 //! (`edit_rack { keys }`, undoable).
 
 use eframe::egui::{self, Color32, FontId, RichText, Sense};
-use stagerack::control::Command;
-use stagerack::session::RackEdit;
+use stagerack_session::control::Command;
+use stagerack_session::session::RackEdit;
 
 use crate::app::{KeyDrag, RackApp};
 use crate::theme;

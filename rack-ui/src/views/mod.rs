@@ -10,7 +10,7 @@ mod racks;
 mod status;
 
 use eframe::egui::{self, Color32, RichText};
-use stagerack::control::Command;
+use stagerack_session::control::Command;
 
 use crate::app::{Mode, RackApp};
 use crate::theme;

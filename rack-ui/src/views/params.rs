@@ -3,8 +3,8 @@
 //! default) and a typed entry (Enter sets it).
 
 use eframe::egui::{self, RichText};
-use stagerack::control::protocol::Gesture;
-use stagerack::control::Command;
+use stagerack_session::control::protocol::Gesture;
+use stagerack_session::control::Command;
 
 use crate::app::RackApp;
 use crate::state::UndoEntry;

@@ -2,9 +2,9 @@
 //! chain of plugins (select, bypass, reorder by drag or ▲/▼, remove, add).
 
 use eframe::egui::{self, RichText};
-use stagerack::control::protocol::RackSnapshot;
-use stagerack::control::Command;
-use stagerack::session::RackEdit;
+use stagerack_session::control::protocol::RackSnapshot;
+use stagerack_session::control::Command;
+use stagerack_session::session::RackEdit;
 
 use crate::app::RackApp;
 use crate::state::UndoEntry;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stagerack::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
+use stagerack_session::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
 
 pub const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
 

@@ -17,3 +17,10 @@ pub use client::{ClientError, ControlClient, RemoteClient};
 pub use protocol::{Command, Reply, Request, Snapshot, PROTOCOL_VERSION};
 pub use server::{default_socket_path, ControlServer, DeviceChoice, DeviceHost, LocalClient};
 pub use snapshot::snapshot;
+
+// The types the protocol's messages carry, so a client needs this module
+// only.
+pub use crate::preset::{RackDef, VelocityCurve};
+pub use crate::session::RackEdit;
+pub use stagerack_core::plugin::{PluginDescriptor, PluginFormat};
+pub use stagerack_io::{AudioInUse, DeviceInventory};
