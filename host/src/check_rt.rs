@@ -76,7 +76,7 @@ pub fn check_rt(path: &Path, seconds: f64) -> Result<RtReport, CheckRtError> {
             .chain(&out.right)
             .fold(0.0f32, |m, x| m.max(x.abs()))
     ));
-    for rack in &session.racks {
+    for rack in session.racks() {
         for slot in &rack.slots {
             let st = &slot.status;
             let calls = st.processed.load(Ordering::Relaxed).max(1);

@@ -96,7 +96,7 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
     let Some(session) = runtime.session() else {
         unreachable!("a started runtime has its session");
     };
-    for w in &session.warnings {
+    for w in session.warnings() {
         eprintln!("warning: {w}");
     }
     let shared = session.shared().clone();

@@ -176,7 +176,7 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
         b.finish_and_clear();
     }
     panics.extend(session.pump());
-    let warnings = session.warnings.clone();
+    let warnings = session.warnings().to_vec();
     session.shutdown(engine);
     let peak = rendered
         .left

@@ -177,7 +177,7 @@ fn two_clients_see_each_others_edits() {
     }));
     // The engine really has it: the gain plugin reports the new value.
     assert_eq!(
-        session.racks[1].slots[1].instance.param_value(0),
+        session.racks()[1].slots[1].instance.param_value(0),
         Some(-4.0)
     );
     let from_a = drain(&a);
@@ -246,7 +246,7 @@ fn build_a_rack_through_the_protocol_and_save_it() {
     // The synth's cutoff (param 2) is in its saved state.
     let (mut fresh, fresh_engine) = Session::new(&saved, config(64), true).unwrap();
     assert_eq!(
-        fresh.racks[1].slots[1].instance.param_value(2),
+        fresh.racks()[1].slots[1].instance.param_value(2),
         Some(1234.0)
     );
     fresh.pump();
@@ -398,12 +398,12 @@ fn midi_learn_binds_the_next_controller() {
     session.pump();
     engine.process(&[], None, &mut l, &mut r);
     assert_eq!(
-        session.racks[0].slots[0].instance.param_value(2),
+        session.racks()[0].slots[0].instance.param_value(2),
         Some(18_000.0)
     );
     engine.process(&cc(0), None, &mut l, &mut r);
     assert_eq!(
-        session.racks[0].slots[0].instance.param_value(2),
+        session.racks()[0].slots[0].instance.param_value(2),
         Some(40.0)
     );
     // And it is saved with the preset.

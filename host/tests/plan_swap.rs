@@ -87,8 +87,11 @@ fn a_changed_plan_takes_effect_at_the_next_buffer_boundary() {
     let out = stagerack::io::offline::render_offline(&mut engine, &job, |frame| {
         session.pump();
         if frame == 256 {
-            session.racks[0].gain_db = -6.0206;
-            session.commit().unwrap();
+            let edit = stagerack::session::RackEdit {
+                gain_db: Some(-6.0206),
+                ..Default::default()
+            };
+            session.edit_rack(0, &edit).unwrap();
         }
     });
     // Before the change: full level. At the boundary the gain starts a

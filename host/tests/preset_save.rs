@@ -99,19 +99,21 @@ fn state_survives_save_and_reload_in_a_fresh_process() {
     .unwrap();
     let (mut session, engine) = Session::new(&demo, config(64), true).unwrap();
     // Turn some knobs the preset did not set.
-    let cutoff = session.racks[0].slots[0]
+    let cutoff = session.racks()[0].slots[0]
         .instance
         .params()
         .into_iter()
         .find(|p| p.name == "cutoff")
         .unwrap()
         .id;
-    session.racks[0].slots[0]
-        .instance
+    session
+        .plugin_mut(0, 0)
+        .unwrap()
         .set_param(cutoff, 333.0)
         .unwrap();
-    session.racks[1].slots[1]
-        .instance
+    session
+        .plugin_mut(1, 1)
+        .unwrap()
         .set_param(0, -9.5)
         .unwrap();
     let saved = session.to_preset().unwrap();

@@ -168,7 +168,7 @@ fn racks_hear_the_midi_inputs_their_device_patterns_name() {
             String::new(),
         ])
         .unwrap();
-    let w = session.warnings.join("\n");
+    let w = session.warnings().join("\n");
     assert!(
         w.contains("rack `upper`: no MIDI input matches `nope`"),
         "{w}"

@@ -235,13 +235,13 @@ fn a_setlist_keeping_one_neighbour_loaded_follows_the_set() {
         assert_eq!(loaded, want, "after song {song}");
         assert!(loaded.iter().filter(|l| **l).count() <= 3);
     }
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
 
     // A jump from song 4 to song 0, two entries beyond the neighbours.
     let before = play(&mut session, 0);
     assert_eq!(before, 0.0, "not loaded yet when its program change came");
     assert_eq!(session.loaded_presets(), [true, true, false, false, false]);
-    let w = session.warnings.join("\n");
+    let w = session.warnings().join("\n");
     assert!(
         w.contains("setlist entry 1 (`song 0`) was not loaded"),
         "{w}"

@@ -57,7 +57,7 @@ fn play_plugin(
         queues: stagerack::engine::QueueCapacities::default(),
     };
     let (mut session, mut engine) = Session::new(&preset(&text), config, offline).unwrap();
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     let events: Vec<SampleEvent> = NOTES
         .iter()
         .map(|&frame| SampleEvent {
@@ -94,7 +94,7 @@ fn play_plugin(
         },
     );
     reports.extend(session.pump());
-    reports.extend(session.warnings.iter().cloned());
+    reports.extend(session.warnings().iter().cloned());
     Session::shutdown(session, engine);
     (out.left, out.right, reports)
 }

@@ -131,12 +131,12 @@ id = "org.example.missing2"
     );
     let p = preset(&text);
     let (mut s, mut e) = session(&p, 64);
-    assert_eq!(s.warnings.len(), 4, "{:#?}", s.warnings);
-    assert!(s.warnings[0].contains("Missing.clap"));
-    assert!(s.warnings[1].contains("NotAPlugin.clap"));
-    assert!(s.warnings[2].contains("com.zamaudio.NoSuchThing"));
-    assert!(s.warnings[3].contains("org.example.missing2"));
-    assert_eq!(s.racks[0].slots.len(), 2, "synth and gain remain");
+    assert_eq!(s.warnings().len(), 4, "{:#?}", s.warnings());
+    assert!(s.warnings()[0].contains("Missing.clap"));
+    assert!(s.warnings()[1].contains("NotAPlugin.clap"));
+    assert!(s.warnings()[2].contains("com.zamaudio.NoSuchThing"));
+    assert!(s.warnings()[3].contains("org.example.missing2"));
+    assert_eq!(s.racks()[0].slots.len(), 2, "synth and gain remain");
     let events = [SampleEvent {
         frame: 100,
         event: Event::NoteOn {
@@ -211,10 +211,14 @@ path = "{}"
     );
     let p = preset(&text);
     let (mut s, mut e) = session(&p, 64);
-    assert_eq!(s.warnings.len(), 2, "{:#?}", s.warnings);
-    assert!(s.warnings[0].contains("bad-init"), "{}", s.warnings[0]);
-    assert!(s.warnings[1].contains("bad-activate"), "{}", s.warnings[1]);
-    assert!(s.warnings[1].contains("bypassed"), "{}", s.warnings[1]);
+    assert_eq!(s.warnings().len(), 2, "{:#?}", s.warnings());
+    assert!(s.warnings()[0].contains("bad-init"), "{}", s.warnings()[0]);
+    assert!(
+        s.warnings()[1].contains("bad-activate"),
+        "{}",
+        s.warnings()[1]
+    );
+    assert!(s.warnings()[1].contains("bypassed"), "{}", s.warnings()[1]);
     let events = [SampleEvent {
         frame: 77,
         event: Event::NoteOn {

@@ -116,10 +116,13 @@ fn gain_in_db_through_a_session_render() {
     let input = vec![0.5f32; frames];
     for block in [1usize, 64, 512] {
         let (mut s, mut e) = session(&p, block);
-        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
-        let v = s.racks[0].slots[0].instance.param_value(P_GAIN).unwrap();
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        let v = s.racks()[0].slots[0].instance.param_value(P_GAIN).unwrap();
         assert!((v + 6.0).abs() < 1e-9, "{v}");
-        let text = s.racks[0].slots[0].instance.param_text(P_GAIN, v).unwrap();
+        let text = s.racks()[0].slots[0]
+            .instance
+            .param_text(P_GAIN, v)
+            .unwrap();
         assert!(text.contains('6'), "{text}");
         let out = render(
             &mut s,
@@ -148,8 +151,8 @@ fn the_session_restarts_a_plugin_that_asks_and_the_new_latency_holds() {
     ));
     let block = 64;
     let (mut s, mut e) = session(&p, block);
-    let id = s.racks[0].slots[0].id;
-    assert_eq!(s.racks[0].slots[0].instance.latency(), 0);
+    let id = s.racks()[0].slots[0].id;
+    assert_eq!(s.racks()[0].slots[0].instance.latency(), 0);
     // An impulse every 4096 frames.
     let mut input = vec![0.0f32; 4 * 4096];
     for i in 0..4 {
@@ -176,8 +179,8 @@ fn the_session_restarts_a_plugin_that_asks_and_the_new_latency_holds() {
                 .unwrap();
         }
     });
-    assert_eq!(s.racks[0].slots[0].instance.latency(), 100, "restarted");
-    assert!(!s.racks[0].slots[0].instance.needs_restart());
+    assert_eq!(s.racks()[0].slots[0].instance.latency(), 100, "restarted");
+    assert!(!s.racks()[0].slots[0].instance.needs_restart());
     s.shutdown(e);
     // Before the change the impulse passes at once; after the restart it
     // comes out 100 frames late.

@@ -84,7 +84,7 @@ fn note_ons_land_on_their_exact_sample_at_every_block_size() {
         .collect();
     for block in [1usize, 7, 64, 512] {
         let (mut s, mut e) = session(&p, block);
-        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
         let out = render(&mut s, &mut e, &events, None, block, 1200);
         s.shutdown(e);
         for (f, (l, r)) in out.left.iter().zip(&out.right).enumerate() {
@@ -195,7 +195,7 @@ fn engine_parameter_queue_changes_land_at_the_block_they_were_sent_for() {
     let p = probe_preset("");
     let block = 64;
     let (mut s, mut e) = session(&p, block);
-    let id = s.racks[0].slots[0].id;
+    let id = s.racks()[0].slots[0].id;
     let events = [
         SampleEvent {
             frame: 639,
@@ -229,7 +229,10 @@ fn engine_parameter_queue_changes_land_at_the_block_they_were_sent_for() {
     assert!((out.left[639] - 1.0).abs() < 1e-6, "{}", out.left[639]);
     assert!((out.left[640] - 0.25).abs() < 1e-6, "{}", out.left[640]);
     s.pump();
-    assert_eq!(s.racks[0].slots[0].instance.param_value(LEVEL), Some(0.25));
+    assert_eq!(
+        s.racks()[0].slots[0].instance.param_value(LEVEL),
+        Some(0.25)
+    );
     s.shutdown(e);
 }
 
@@ -246,7 +249,7 @@ fn a_saved_preset_reloads_with_identical_state_and_output() {
         .collect();
     let (mut s, mut e) = session(&p, 64);
     let a = render(&mut s, &mut e, &events, None, 64, 1200);
-    let inst = &s.racks[0].slots[0].instance;
+    let inst = &s.racks()[0].slots[0].instance;
     assert_eq!(inst.param_value(LEVEL), Some(0.5));
     assert_eq!(inst.param_value(NOTE_ONS), Some(6.0));
     let saved = s.to_preset().unwrap();
@@ -259,8 +262,8 @@ fn a_saved_preset_reloads_with_identical_state_and_output() {
     assert!(reloaded.racks[0].plugins[0].state.is_some());
 
     let (mut s2, mut e2) = session(&reloaded, 64);
-    assert!(s2.warnings.is_empty(), "{:?}", s2.warnings);
-    let inst = &s2.racks[0].slots[0].instance;
+    assert!(s2.warnings().is_empty(), "{:?}", s2.warnings());
+    let inst = &s2.racks()[0].slots[0].instance;
     assert_eq!(inst.param_value(LEVEL), Some(0.5));
     assert_eq!(
         inst.param_value(NOTE_ONS),
@@ -269,7 +272,7 @@ fn a_saved_preset_reloads_with_identical_state_and_output() {
     );
     let b = render(&mut s2, &mut e2, &events, None, 64, 1200);
     assert_eq!(
-        s2.racks[0].slots[0].instance.param_value(NOTE_ONS),
+        s2.racks()[0].slots[0].instance.param_value(NOTE_ONS),
         Some(12.0)
     );
     s2.shutdown(e2);
@@ -287,7 +290,7 @@ fn no_thread_rule_is_broken_through_a_session_lifecycle() {
     }];
     let (mut s, mut e) = session(&p, 64);
     let _ = render(&mut s, &mut e, &events, None, 64, 4096);
-    let inst = &s.racks[0].slots[0].instance;
+    let inst = &s.racks()[0].slots[0].instance;
     assert!(
         inst.param_value(THREAD_CHECKS).unwrap() > 0.0,
         "the host answers thread-check"
@@ -376,7 +379,10 @@ fn every_kind_of_event_is_converted_and_sent_without_allocating() {
     }
     let (mut s, mut e) = session(&p, 64);
     let out = render(&mut s, &mut e, &events, None, 64, 2100);
-    let note_ons = s.racks[0].slots[0].instance.param_value(NOTE_ONS).unwrap();
+    let note_ons = s.racks()[0].slots[0]
+        .instance
+        .param_value(NOTE_ONS)
+        .unwrap();
     s.shutdown(e);
     assert_eq!(note_ons, 25.0);
     for (f, x) in out.left.iter().enumerate() {

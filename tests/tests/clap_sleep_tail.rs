@@ -22,9 +22,9 @@ fn one_plugin(id: &str, bundle_name: &str) -> stagerack::preset::Preset {
 fn a_sleeping_plugin_is_not_processed_while_idle() {
     let p = one_plugin("org.stagerack.test.silent", "stagerack-silent");
     let (mut s, mut e) = session(&p, 64);
-    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     let calls = |s: &stagerack::session::Session| {
-        s.racks[0].slots[0]
+        s.racks()[0].slots[0]
             .instance
             .param_value(0)
             .expect("process_calls")
@@ -32,7 +32,10 @@ fn a_sleeping_plugin_is_not_processed_while_idle() {
     let _ = render(&mut s, &mut e, &[], None, 64, 48_000);
     let idle = calls(&s);
     assert!(idle <= 1.0, "called {idle} times while idle");
-    assert!(s.racks[0].slots[0].status.sleeping.load(Ordering::Relaxed));
+    assert!(s.racks()[0].slots[0]
+        .status
+        .sleeping
+        .load(Ordering::Relaxed));
     let _ = render(&mut s, &mut e, &[], None, 64, 48_000);
     assert_eq!(calls(&s), idle, "still asleep");
     // An event wakes it for one block.
@@ -55,12 +58,12 @@ fn a_tail_plugin_runs_until_its_tail_has_passed_then_sleeps() {
     let p = one_plugin("org.stagerack.test.tail", "stagerack-tail");
     let block = 64;
     let (mut s, mut e) = session(&p, block);
-    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     let burst = 4800;
     let input: Vec<f32> = sine(burst);
     let total = 4 * 48_000u64;
     let out = render(&mut s, &mut e, &[], Some([&input, &input]), block, total);
-    let tail = match s.racks[0].slots[0].instance.tail() {
+    let tail = match s.racks()[0].slots[0].instance.tail() {
         Tail::Frames(n) => n as usize,
         other => panic!("the tail plugin reports a finite tail, got {other:?}"),
     };
@@ -74,7 +77,7 @@ fn a_tail_plugin_runs_until_its_tail_has_passed_then_sleeps() {
         "no echo after the input stopped"
     );
     // ... and is asleep once its tail has passed.
-    let status = s.racks[0].slots[0].status.clone();
+    let status = s.racks()[0].slots[0].status.clone();
     assert!(
         status.sleeping.load(Ordering::Relaxed),
         "asleep after the tail"

@@ -42,7 +42,7 @@ fn synth_output_does_not_depend_on_the_block_size() {
     let mut reference: Option<Vec<f32>> = None;
     for block in [1usize, 7, 64, 512] {
         let (mut s, mut e) = session(&p, block);
-        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
         let out = render(&mut s, &mut e, &events, None, block, 8000);
         s.shutdown(e);
         assert!(

@@ -93,7 +93,7 @@ fn zam_effects_process_audio_in_a_render() {
         let p = preset(&text);
         for block in [64usize, 512] {
             let (mut s, mut e) = session(&p, block);
-            assert!(s.warnings.is_empty(), "{name}: {:?}", s.warnings);
+            assert!(s.warnings().is_empty(), "{name}: {:?}", s.warnings());
             let out = render(
                 &mut s,
                 &mut e,
@@ -140,7 +140,7 @@ fn zam_preset_saved_from_a_session_reloads_to_identical_output() {
     );
     let first = preset(&text);
     let (mut s, mut e) = session(&first, 64);
-    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     let a = render(
         &mut s,
         &mut e,
@@ -159,8 +159,8 @@ fn zam_preset_saved_from_a_session_reloads_to_identical_output() {
     assert!(reloaded.racks[0].plugins[0].state.is_some());
 
     let (mut s2, mut e2) = session(&reloaded, 64);
-    assert!(s2.warnings.is_empty(), "{:?}", s2.warnings);
-    let got = s2.racks[0].slots[0].instance.param_value(p.id).unwrap();
+    assert!(s2.warnings().is_empty(), "{:?}", s2.warnings());
+    let got = s2.racks()[0].slots[0].instance.param_value(p.id).unwrap();
     assert!(
         (got - value).abs() < 1e-6 * (p.max - p.min).max(1.0),
         "{got} vs {value}"
@@ -280,7 +280,7 @@ fn synced_echo_after(
     let mut input = vec![0.0f32; frames];
     input[at] = 1.0;
     let (mut s, mut e) = session(&p, 256);
-    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     let out = render(
         &mut s,
         &mut e,
@@ -370,7 +370,7 @@ fn every_installed_zam_plugin_loads_processes_and_round_trips_its_state() {
         );
         let p = preset(&text);
         let (mut s, mut e) = session(&p, 64);
-        assert!(s.warnings.is_empty(), "{}: {:?}", d.id, s.warnings);
+        assert!(s.warnings().is_empty(), "{}: {:?}", d.id, s.warnings());
         let out = render(
             &mut s,
             &mut e,
@@ -384,13 +384,13 @@ fn every_installed_zam_plugin_loads_processes_and_round_trips_its_state() {
             "{}: non-finite output",
             d.id
         );
-        let state = s.racks[0].slots[0].instance.save_state().unwrap();
+        let state = s.plugin_mut(0, 0).unwrap().save_state().unwrap();
         let saved = s.to_preset().unwrap();
         s.shutdown(e);
         let (mut s2, e2) = session(&saved, 64);
-        assert!(s2.warnings.is_empty(), "{}: {:?}", d.id, s2.warnings);
+        assert!(s2.warnings().is_empty(), "{}: {:?}", d.id, s2.warnings());
         assert_eq!(
-            s2.racks[0].slots[0].instance.save_state().unwrap(),
+            s2.plugin_mut(0, 0).unwrap().save_state().unwrap(),
             state,
             "{}: state differs after a reload",
             d.id

@@ -49,7 +49,7 @@ fn hits(align: bool) -> (Vec<(usize, f32)>, Vec<u32>) {
         },
     };
     let out = render(&mut s, &mut e, &[on], None, 64, 2048);
-    let latencies = s.racks.iter().map(|r| r.latency()).collect();
+    let latencies = s.racks().iter().map(|r| r.latency()).collect();
     let snap = stagerack::control::snapshot(&s);
     assert_eq!(snap.racks[0].latency, 480);
     s.shutdown(e);

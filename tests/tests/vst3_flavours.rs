@@ -41,7 +41,7 @@ fn note_ons_land_on_their_exact_sample(name: &str) {
     for block in BLOCKS {
         let (mut session, mut engine) =
             Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(block), true).unwrap();
-        assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+        assert!(session.warnings().is_empty(), "{:?}", session.warnings());
         let events: Vec<_> = ONSETS
             .iter()
             .enumerate()
@@ -181,7 +181,7 @@ fn state_round_trips_through_a_saved_preset(name: &str) {
     let onsets = &ONSETS[1..];
     let events: Vec<_> = onsets.iter().map(|&f| note_on(f, 60, 127)).collect();
     let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     let first = render(&mut engine, &mut session, &events, None, 64, 2048);
     for &f in onsets {
         assert_eq!(first.left[f as usize], 0.5, "{name}: sample {f}");
@@ -195,7 +195,7 @@ fn state_round_trips_through_a_saved_preset(name: &str) {
     assert!(text.contains("state = "), "{text}");
     let reloaded = parse_preset(&text, &path).unwrap();
     let (mut session, mut engine) = Session::new(&reloaded, config(64), true).unwrap();
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     let second = render(&mut engine, &mut session, &events, None, 64, 2048);
     assert_eq!(first, second, "{name}");
     session.shutdown(engine);

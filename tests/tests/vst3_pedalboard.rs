@@ -204,7 +204,7 @@ fn check_effect(bundle: &Path, mono: bool, gain: f32, block: usize, params: &[(&
         true,
     )
     .unwrap();
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     // Compare the plugins' and hosts' reading of VST3, not our safety stage:
     // some test signals drive these effects above full scale.
     session.handle().set_safety_limiter(false);

@@ -73,7 +73,7 @@ fn probe_note_ons_land_on_their_exact_sample_for_every_block_size() {
     for block in BLOCKS {
         let (mut session, mut engine) =
             Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(block), true).unwrap();
-        assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+        assert!(session.warnings().is_empty(), "{:?}", session.warnings());
         let events: Vec<_> = ONSETS
             .iter()
             .enumerate()
@@ -195,7 +195,7 @@ fn gain_cc7_maps_to_the_gain_parameter_on_its_exact_sample() {
     for block in BLOCKS {
         let (mut session, mut engine) =
             Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(block), true).unwrap();
-        assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+        assert!(session.warnings().is_empty(), "{:?}", session.warnings());
         let events = [SampleEvent {
             frame: 100,
             event: Event::ControlChange {
@@ -270,7 +270,7 @@ params = {{ gain = 0.75 }}
     );
     let events: Vec<_> = ONSETS.iter().map(|&f| note_on(f, 60, 127)).collect();
     let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     let first = render(&mut engine, &mut session, &events, None, 64, 2048);
     let expected = 0.5 * 10f32.powf((-60.0 + 72.0 * 0.75) / 20.0);
     assert!(
@@ -292,7 +292,7 @@ params = {{ gain = 0.75 }}
         .iter()
         .all(|p| p.params.is_empty()));
     let (mut session, mut engine) = Session::new(&reloaded, config(64), true).unwrap();
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     let second = render(&mut engine, &mut session, &events, None, 64, 2048);
     assert_eq!(first, second);
     session.shutdown(engine);
@@ -337,8 +337,8 @@ fn broken_vst3_references_are_left_out_with_clear_errors_and_the_rest_plays() {
     std::env::set_var("VST3_PATH", dir.path());
     let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
     std::env::remove_var("VST3_PATH");
-    let w = session.warnings.join("\n");
-    assert_eq!(session.warnings.len(), 4, "{w}");
+    let w = session.warnings().join("\n");
+    assert_eq!(session.warnings().len(), 4, "{w}");
     assert!(
         w.contains(&format!("{} does not exist", missing.display())),
         "{w}"
@@ -400,8 +400,8 @@ id = "probe"
     let (mut session, mut engine) = Session::new(&p, config(64), true).unwrap();
     // Two full-scale impulses on one sample: sum them without the safety limiter.
     session.handle().set_safety_limiter(false);
-    let w = session.warnings.join("\n");
-    assert_eq!(session.warnings.len(), 1, "{w}");
+    let w = session.warnings().join("\n");
+    assert_eq!(session.warnings().len(), 1, "{w}");
     assert!(
         w.contains("rejected its saved state") && w.contains("IComponent::setState"),
         "{w}"
@@ -415,7 +415,7 @@ id = "probe"
     let mut cfg = config(64);
     cfg.sample_rate = 384_000.0;
     let (mut session, mut engine) = Session::new(&p, cfg, true).unwrap();
-    let w = session.warnings.join("\n");
+    let w = session.warnings().join("\n");
     assert!(
         w.contains("setupProcessing failed") && w.contains("Stagerack VST3 Probe"),
         "{w}"
@@ -492,7 +492,7 @@ fn two_instances_of_one_bundle_share_the_module_and_outlive_each_other() {
     let (mut session, mut engine) = Session::new(&preset(&two), config(64), true).unwrap();
     // Two full-scale impulses on one sample: sum them without the safety limiter.
     session.handle().set_safety_limiter(false);
-    assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
     // A scan of the same bundle while both play does not unload it.
     assert_eq!(class_of(&bundle).id, id);
     let out = one_note(&mut engine, &mut session, 3);
@@ -538,11 +538,11 @@ fn refused_initialize_and_set_active_are_reported_and_the_rest_plays() {
         probe_bundle.display()
     ));
     let (mut session, mut engine) = Session::new(&preset(&text), config(64), true).unwrap();
-    let w = session.warnings.join("\n");
+    let w = session.warnings().join("\n");
     eprintln!("{w}");
     // Bad Process loads and activates; it fails only when it plays (see
     // bad_plugins.rs).
-    assert_eq!(session.warnings.len(), 2, "{w}");
+    assert_eq!(session.warnings().len(), 2, "{w}");
     assert!(
         w.contains("Stagerack VST3 Bad Initialize")
             && w.contains("initialize")

@@ -73,7 +73,7 @@ fn zam_effects_process_audio_under_the_allocation_guard() {
             true,
         )
         .unwrap();
-        assert!(session.warnings.is_empty(), "{:?}", session.warnings);
+        assert!(session.warnings().is_empty(), "{:?}", session.warnings());
         let out = render(
             &mut engine,
             &mut session,

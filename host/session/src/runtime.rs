@@ -411,7 +411,7 @@ impl Runtime {
         let (mut session, engine) = show.session(config, false)?;
         if let Some(w) = warning {
             tracing::warn!("{w}");
-            session.warnings.push(w);
+            session.push_warning(w);
         }
         if let Err(e) = stream.start(engine) {
             if let Some(engine) = stream.stop() {
@@ -486,11 +486,11 @@ impl Runtime {
             self.group = group;
             events.push(RuntimeEvent::NowPlaying {
                 name: session
-                    .groups
+                    .groups()
                     .get(usize::from(group))
                     .map_or_else(|| "?".to_owned(), |g| g.name.clone()),
                 index: usize::from(group),
-                count: session.groups.len(),
+                count: session.groups().len(),
             });
         }
         if let Some(stream) = self.audio.stream.as_mut() {

@@ -108,11 +108,11 @@ pub struct Session {
     handle: EngineHandle,
     process: ProcessConfig,
     /// Racks of every loaded preset, in mix order.
-    pub racks: Vec<RackModel>,
+    racks: Vec<RackModel>,
     /// The loaded presets (one, or a setlist's entries), in order.
-    pub groups: Vec<GroupModel>,
+    groups: Vec<GroupModel>,
     /// How MIDI switches between them.
-    pub switch: SwitchTable,
+    switch: SwitchTable,
     /// A preset to make current with the next plan.
     pending_select: Option<u16>,
     /// MIDI learn in progress: (rack, plugin position, parameter, the
@@ -127,7 +127,7 @@ pub struct Session {
     /// audio thread; deactivated when their plan comes home.
     parked: HashMap<ProcessorId, Box<dyn PluginInstance>>,
     /// Warnings from loading (missing plugins and the like).
-    pub warnings: Vec<String>,
+    warnings: Vec<String>,
     next_id: u64,
     /// Parameter changes plugins made themselves, not yet taken by the
     /// control server (bounded: [`MAX_PENDING_PARAM_CHANGES`]).
@@ -465,6 +465,40 @@ impl Session {
     /// The engine handle (meters, parameter queue). Main thread.
     pub fn handle(&mut self) -> &mut EngineHandle {
         &mut self.handle
+    }
+
+    /// Racks of every loaded preset, in mix order (edit them through the
+    /// session's edit methods). Main thread.
+    pub fn racks(&self) -> &[RackModel] {
+        &self.racks
+    }
+
+    /// The plugin at `index` in rack `rack`'s chain, for main-thread calls
+    /// the session has no edit for. Main thread.
+    pub fn plugin_mut(
+        &mut self,
+        rack: usize,
+        index: usize,
+    ) -> Option<&mut (dyn PluginInstance + 'static)> {
+        let slot = self.racks.get_mut(rack)?.slots.get_mut(index)?;
+        Some(slot.instance.as_mut())
+    }
+
+    /// The loaded presets (one, or a setlist's entries), in order. Main
+    /// thread.
+    pub fn groups(&self) -> &[GroupModel] {
+        &self.groups
+    }
+
+    /// What went wrong while loading or playing (missing plugins, faults),
+    /// oldest first. Main thread.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Adds a warning for clients and front ends to show. Main thread.
+    pub fn push_warning(&mut self, warning: impl Into<String>) {
+        self.warnings.push(warning.into());
     }
 
     /// The engine's meters and counters (atomics). Main thread.

@@ -53,6 +53,22 @@ fn scan_file(file: &Path, report: &mut ScanReport) {
     }
 }
 
+/// Every plugin this host can offer without opening a plugin file: the
+/// built-ins, then what `stagerack scan` found (its cache; blacklisted
+/// files are not in it). For browsers (the rack window's). Main thread.
+pub fn known_plugins() -> Vec<PluginDescriptor> {
+    let mut plugins: Vec<PluginDescriptor> = crate::builtin::BUILTIN_IDS
+        .iter()
+        .filter_map(|b| crate::builtin::instantiate(b).ok())
+        .map(|i| stagerack_core::plugin::PluginInstance::descriptor(&i).clone())
+        .collect();
+    let cache = cache::ScanCache::load();
+    for f in cache.files.values() {
+        plugins.extend(f.plugins.iter().cloned());
+    }
+    plugins
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

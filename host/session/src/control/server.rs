@@ -257,7 +257,7 @@ impl ControlServer {
             let meters = Reply::Meters {
                 master: [shared.peak_left.take(), shared.peak_right.take()],
                 racks: session
-                    .racks
+                    .racks()
                     .iter()
                     .map(|r| [r.status.peak_left.take(), r.status.peak_right.take()])
                     .collect(),
@@ -415,18 +415,8 @@ impl ControlServer {
                 return;
             }
             Command::ListPlugins {} => {
-                // The built-ins, then what `stagerack scan` found (its cache;
-                // never a plugin file opened here).
-                let mut plugins: Vec<stagerack_core::plugin::PluginDescriptor> =
-                    stagerack_plugins::builtin::BUILTIN_IDS
-                        .iter()
-                        .filter_map(|b| stagerack_plugins::builtin::instantiate(b).ok())
-                        .map(|i| stagerack_core::plugin::PluginInstance::descriptor(&i).clone())
-                        .collect();
-                let cache = stagerack_plugins::scan::cache::ScanCache::load();
-                for f in cache.files.values() {
-                    plugins.extend(f.plugins.iter().cloned());
-                }
+                // Never a plugin file opened here.
+                let plugins = stagerack_plugins::scan::known_plugins();
                 self.reply(client, Reply::Plugins { id, plugins });
                 return;
             }
@@ -435,7 +425,7 @@ impl ControlServer {
                 Ok(false)
             }
             Command::Status {} => {
-                let s = session.handle().shared().snapshot();
+                let s = session.shared().snapshot();
                 let status = StatusReport {
                     buffers: s.buffers,
                     dsp_average: s.dsp_average,
@@ -445,7 +435,7 @@ impl ControlServer {
                     xruns: s.xruns,
                     midi_events: s.midi_events,
                     heaviest: session.heaviest_plugin(),
-                    messages: session.warnings.clone(),
+                    messages: session.warnings().to_vec(),
                 };
                 self.reply(client, Reply::Status { id, status });
                 return;
@@ -517,10 +507,10 @@ impl ControlServer {
             Command::LoadPreset { path } => crate::preset::load_preset(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|preset| {
-                    let before = session.warnings.len();
+                    let before = session.warnings().len();
                     session.replace_with(&preset).map_err(|e| e.to_string())?;
                     tracing::info!("loaded preset {}", path.display());
-                    for w in &session.warnings[before..] {
+                    for w in &session.warnings()[before..] {
                         tracing::warn!("{w}");
                     }
                     Ok(true)
@@ -534,7 +524,7 @@ impl ControlServer {
             | Command::SetlistPrevious {}
             | Command::SetlistSelect { .. } => {
                 let current = session.current_group();
-                let last = session.groups.len().saturating_sub(1) as u16;
+                let last = session.groups().len().saturating_sub(1) as u16;
                 let target = match request.command {
                     Command::SetlistNext {} => (current + 1).min(last),
                     Command::SetlistPrevious {} => current.saturating_sub(1),

@@ -8,10 +8,10 @@ use crate::session::Session;
 /// The session as clients see it. Main thread.
 pub fn snapshot(session: &Session) -> Snapshot {
     Snapshot {
-        presets: session.groups.iter().map(|g| g.name.clone()).collect(),
+        presets: session.groups().iter().map(|g| g.name.clone()).collect(),
         current: session.current_group(),
         racks: session
-            .racks
+            .racks()
             .iter()
             .map(|r| {
                 let mut routing = r.def.clone();
