@@ -1,0 +1,362 @@
+//! [`Vst3Processor`]: the audio-thread half of an activated VST3 plugin.
+//! Audio thread: never allocates, never releases a COM object's last
+//! reference.
+
+use vst3::Steinberg::kResultOk;
+use vst3::Steinberg::Vst as sv;
+use vst3::Steinberg::Vst::IAudioProcessorTrait;
+use vst3::{ComPtr, ComWrapper};
+
+use super::com::{EventList, ParamChanges};
+
+use super::buses::Buses;
+use super::events_out;
+use super::instance::plain_to_norm;
+use super::{MIDI_CTRLS, NO_PARAM};
+use stagerack_core::midi::Event;
+use stagerack_core::plugin::{AudioProcessor, Block, ProcessStatus};
+
+/// The audio half of a VST3 instance. Audio thread.
+pub(super) struct Vst3Processor {
+    pub(super) audio: ComPtr<sv::IAudioProcessor>,
+    pub(super) inputs: Buses,
+    pub(super) outputs: Buses,
+    pub(super) has_events: bool,
+    pub(super) events_in: ComWrapper<EventList>,
+    pub(super) events_out: ComWrapper<EventList>,
+    pub(super) params_in: ComWrapper<ParamChanges>,
+    pub(super) params_out: ComWrapper<ParamChanges>,
+    pub(super) edits: rtrb::Consumer<(u32, f64)>,
+    pub(super) to_main: rtrb::Producer<(u32, f64)>,
+    pub(super) midi_map: Box<[[u32; MIDI_CTRLS]]>,
+    pub(super) steps: Vec<(u32, i32)>,
+    pub(super) ctx: sv::ProcessContext,
+    pub(super) offline: bool,
+    pub(super) max_block: usize,
+    /// ProcessContext `systemTime` since activation: a clock made on the
+    /// main thread, read on the audio thread without locks or globals.
+    pub(super) clock: quanta::Clock,
+    pub(super) started: quanta::Instant,
+    pub(super) processing: bool,
+}
+
+// SAFETY: the raw pointers in `inputs`/`outputs` point into buffers this
+// struct owns; the COM objects are used by one thread at a time (the one
+// that owns the processor); VST3 allows the audio processor interface to be
+// called from the audio thread.
+unsafe impl Send for Vst3Processor {}
+
+impl Vst3Processor {
+    fn add_param(&mut self, id: u32, offset: i32, norm: f64) {
+        if let Some((_, q)) = self.params_in.queue(id) {
+            q.add(offset, norm);
+        }
+        let _ = self.to_main.push((id, norm));
+    }
+
+    fn steps_of(&self, id: u32) -> i32 {
+        match self.steps.binary_search_by_key(&id, |s| s.0) {
+            Ok(i) => self.steps[i].1,
+            Err(_) => 0,
+        }
+    }
+
+    fn note_event(
+        &self,
+        offset: i32,
+        ty: sv::Event_::EventTypes,
+        body: sv::Event__type0,
+    ) -> sv::Event {
+        sv::Event {
+            busIndex: 0,
+            sampleOffset: offset,
+            ppqPosition: 0.0,
+            flags: if self.offline {
+                0
+            } else {
+                sv::Event_::EventFlags_::kIsLive as u16
+            },
+            r#type: ty as u16,
+            __field0: body,
+        }
+    }
+}
+
+impl AudioProcessor for Vst3Processor {
+    fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+        let frames = block.frames.min(self.max_block);
+        if !self.processing {
+            // SAFETY: plain call on the audio thread, after setActive.
+            unsafe { self.audio.setProcessing(1) };
+            self.processing = true;
+        }
+        self.events_in.clear();
+        self.events_out.clear();
+        self.params_in.clear();
+        self.params_out.clear();
+        while let Ok((id, v)) = self.edits.pop() {
+            if let Some((_, q)) = self.params_in.queue(id) {
+                q.add(0, v);
+            }
+        }
+        use sv::Event_::EventTypes_ as et;
+        for ev in block.events {
+            let offset = (ev.offset as usize).min(frames.saturating_sub(1)) as i32;
+            match ev.event {
+                Event::NoteOn {
+                    channel,
+                    key,
+                    velocity,
+                    note_id,
+                } if self.has_events => {
+                    let e = self.note_event(
+                        offset,
+                        et::kNoteOnEvent,
+                        sv::Event__type0 {
+                            noteOn: sv::NoteOnEvent {
+                                channel: i16::from(channel),
+                                pitch: i16::from(key),
+                                tuning: 0.0,
+                                velocity,
+                                length: 0,
+                                noteId: note_id,
+                            },
+                        },
+                    );
+                    self.events_in.push(e);
+                }
+                Event::NoteOff {
+                    channel,
+                    key,
+                    velocity,
+                    note_id,
+                } if self.has_events => {
+                    let e = self.note_event(
+                        offset,
+                        et::kNoteOffEvent,
+                        sv::Event__type0 {
+                            noteOff: sv::NoteOffEvent {
+                                channel: i16::from(channel),
+                                pitch: i16::from(key),
+                                velocity,
+                                noteId: note_id,
+                                tuning: 0.0,
+                            },
+                        },
+                    );
+                    self.events_in.push(e);
+                }
+                Event::NoteChoke {
+                    channel,
+                    key,
+                    note_id,
+                } if self.has_events => {
+                    let e = self.note_event(
+                        offset,
+                        et::kNoteOffEvent,
+                        sv::Event__type0 {
+                            noteOff: sv::NoteOffEvent {
+                                channel: i16::from(channel),
+                                pitch: i16::from(key),
+                                velocity: 0.0,
+                                noteId: note_id,
+                                tuning: 0.0,
+                            },
+                        },
+                    );
+                    self.events_in.push(e);
+                }
+                Event::PolyPressure {
+                    channel,
+                    key,
+                    value,
+                } if self.has_events => {
+                    let e = self.note_event(
+                        offset,
+                        et::kPolyPressureEvent,
+                        sv::Event__type0 {
+                            polyPressure: sv::PolyPressureEvent {
+                                channel: i16::from(channel),
+                                pitch: i16::from(key),
+                                pressure: f32::from(value) / 127.0,
+                                noteId: -1,
+                            },
+                        },
+                    );
+                    self.events_in.push(e);
+                }
+                Event::ControlChange {
+                    channel,
+                    controller,
+                    value,
+                } => {
+                    let id =
+                        self.midi_map[usize::from(channel & 15)][usize::from(controller & 127)];
+                    if id != NO_PARAM {
+                        self.add_param(id, offset, f64::from(value) / 127.0);
+                    }
+                }
+                Event::ChannelPressure { channel, value } => {
+                    let id = self.midi_map[usize::from(channel & 15)][128];
+                    if id != NO_PARAM {
+                        self.add_param(id, offset, f64::from(value) / 127.0);
+                    }
+                }
+                Event::PitchBend { channel, value } => {
+                    let id = self.midi_map[usize::from(channel & 15)][129];
+                    if id != NO_PARAM {
+                        self.add_param(id, offset, f64::from(value) / 16383.0);
+                    }
+                }
+                Event::ParamValue { param, value } => {
+                    let n = plain_to_norm(self.steps_of(param), value);
+                    self.add_param(param, offset, n);
+                }
+                _ => {}
+            }
+        }
+
+        // Audio in.
+        if let Some(main) = self.inputs.data.first_mut() {
+            match main.len() {
+                0 => {}
+                1 => {
+                    for ((d, l), r) in main[0][..frames]
+                        .iter_mut()
+                        .zip(block.left[..frames].iter())
+                        .zip(block.right[..frames].iter())
+                    {
+                        *d = 0.5 * (l + r);
+                    }
+                }
+                _ => {
+                    main[0][..frames].copy_from_slice(&block.left[..frames]);
+                    main[1][..frames].copy_from_slice(&block.right[..frames]);
+                }
+            }
+        }
+        for bus in &mut self.inputs.buses {
+            bus.silenceFlags = 0;
+        }
+        for bus in &mut self.outputs.buses {
+            bus.silenceFlags = 0;
+        }
+
+        // Transport.
+        let t = block.transport;
+        use sv::ProcessContext_::StatesAndFlags_ as sf;
+        let mut state = sf::kTempoValid | sf::kContTimeValid | sf::kSystemTimeValid;
+        state |= sf::kProjectTimeMusicValid | sf::kTimeSigValid;
+        if t.playing {
+            state |= sf::kPlaying;
+        }
+        self.ctx.state = state;
+        self.ctx.tempo = t.tempo;
+        self.ctx.projectTimeSamples = t.steady_frames as i64;
+        self.ctx.continousTimeSamples = t.steady_frames as i64;
+        self.ctx.projectTimeMusic = t.steady_frames as f64 / self.ctx.sampleRate * t.tempo / 60.0;
+        self.ctx.systemTime = (self.clock.now() - self.started).as_nanos() as i64;
+
+        let mut data = sv::ProcessData {
+            processMode: if self.offline {
+                sv::ProcessModes_::kOffline as i32
+            } else {
+                sv::ProcessModes_::kRealtime as i32
+            },
+            symbolicSampleSize: sv::SymbolicSampleSizes_::kSample32 as i32,
+            numSamples: frames as i32,
+            numInputs: self.inputs.buses.len() as i32,
+            numOutputs: self.outputs.buses.len() as i32,
+            inputs: self.inputs.buses.as_mut_ptr(),
+            outputs: self.outputs.buses.as_mut_ptr(),
+            inputParameterChanges: self
+                .params_in
+                .as_com_ref::<sv::IParameterChanges>()
+                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
+            outputParameterChanges: self
+                .params_out
+                .as_com_ref::<sv::IParameterChanges>()
+                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
+            inputEvents: if self.has_events {
+                self.events_in
+                    .as_com_ref::<sv::IEventList>()
+                    .map_or(std::ptr::null_mut(), |r| r.as_ptr())
+            } else {
+                std::ptr::null_mut()
+            },
+            outputEvents: self
+                .events_out
+                .as_com_ref::<sv::IEventList>()
+                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
+            processContext: &mut self.ctx,
+        };
+        // SAFETY: every pointer in `data` points into buffers and objects
+        // this processor owns, sized for `max_block` ≥ `frames`.
+        let result = unsafe { self.audio.process(&mut data) };
+        if result != kResultOk {
+            // As for CLAP: the failed block is silent, the chain bypasses
+            // the plugin from now on and reports it by name.
+            block.left[..frames].fill(0.0);
+            block.right[..frames].fill(0.0);
+            return ProcessStatus::Error;
+        }
+
+        // Notes and MIDI the plugin emits go to the next slot.
+        for e in self.events_out.events() {
+            if let Some(ev) = events_out::chain_event(e, frames) {
+                block.out_events.push(ev);
+            }
+        }
+
+        // Parameter changes the plugin reports go to its controller.
+        for q in self.params_out.used() {
+            if let Some(&(_, v)) = q.points().last() {
+                // SAFETY: plain read of the queue's id.
+                let id = unsafe { sv::IParamValueQueueTrait::getParameterId(q) };
+                let _ = self.to_main.push((id, v));
+            }
+        }
+
+        // Audio out.
+        match self.outputs.data.first() {
+            Some(main) if main.len() >= 2 => {
+                block.left[..frames].copy_from_slice(&main[0][..frames]);
+                block.right[..frames].copy_from_slice(&main[1][..frames]);
+            }
+            Some(main) if main.len() == 1 => {
+                block.left[..frames].copy_from_slice(&main[0][..frames]);
+                block.right[..frames].copy_from_slice(&main[0][..frames]);
+            }
+            _ => {
+                block.left[..frames].fill(0.0);
+                block.right[..frames].fill(0.0);
+            }
+        }
+        let _ = &self.inputs.ptrs;
+        let _ = &self.outputs.ptrs;
+        ProcessStatus::Continue
+    }
+
+    /// VST3 has no "reset" call; leaving and re-entering the processing
+    /// state (`setProcessing(false)`, then `true` before the next block) is
+    /// where plugins clear their voices and delay lines.
+    fn reset(&mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.processing {
+            // SAFETY: plain call on the audio thread.
+            unsafe { self.audio.setProcessing(0) };
+            self.processing = false;
+        }
+    }
+}
+
+/// The processor must be able to move to the audio thread (compile-time
+/// check); the instance holds an `Rc<Module>` and so stays `!Send`.
+#[allow(dead_code)]
+fn assert_processor_is_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Vst3Processor>();
+}
