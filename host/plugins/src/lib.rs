@@ -9,6 +9,7 @@
 pub mod builtin;
 pub mod clap;
 pub mod def;
+pub mod discovery;
 pub mod loader;
 pub mod scan;
 pub mod vst3;

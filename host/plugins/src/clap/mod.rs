@@ -131,47 +131,10 @@ impl From<ClapError> for stagerack_core::plugin::PluginError {
     }
 }
 
-/// The folders searched for `.clap` files, in order: `CLAP_PATH`
-/// (colon-separated; semicolons on Windows), then the platform's standard
-/// folders. Main thread.
+/// The folders searched for `.clap` files (see
+/// [`crate::discovery::search_paths`]). Main thread.
 pub fn search_paths() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("CLAP_PATH") {
-        out.extend(std::env::split_paths(&p).filter(|p| !p.as_os_str().is_empty()));
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    #[cfg(target_os = "linux")]
-    {
-        if let Some(h) = &home {
-            out.push(h.join(".clap"));
-        }
-        out.push(PathBuf::from("/usr/lib/clap"));
-        out.push(PathBuf::from("/usr/local/lib/clap"));
-    }
-    #[cfg(target_os = "macos")]
-    {
-        if let Some(h) = &home {
-            out.push(h.join("Library/Audio/Plug-Ins/CLAP"));
-        }
-        out.push(PathBuf::from("/Library/Audio/Plug-Ins/CLAP"));
-    }
-    #[cfg(target_os = "windows")]
-    {
-        let _ = &home;
-        if let Some(p) = std::env::var_os("COMMONPROGRAMFILES") {
-            out.push(PathBuf::from(p).join("CLAP"));
-        }
-        if let Some(p) = std::env::var_os("LOCALAPPDATA") {
-            out.push(PathBuf::from(p).join("Programs/Common/CLAP"));
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-    {
-        if let Some(h) = &home {
-            out.push(h.join(".clap"));
-        }
-    }
-    out
+    crate::discovery::search_paths(PluginFormat::Clap)
 }
 
 fn join_paths(dirs: &[PathBuf]) -> String {
@@ -182,31 +145,6 @@ fn join_paths(dirs: &[PathBuf]) -> String {
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Every `.clap` file (or macOS bundle) under `dir`, recursively (4 levels),
-/// sorted. Main thread.
-pub fn clap_files_in(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for p in entries {
-            let is_clap = p
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("clap"));
-            if is_clap && (p.is_file() || cfg!(target_os = "macos") && p.is_dir()) {
-                out.push(p);
-            } else if p.is_dir() && depth < 4 {
-                walk(&p, depth + 1, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, 0, &mut out);
-    out
 }
 
 /// Loads a CLAP file's entry (cached by clack per path). Main thread.
@@ -305,7 +243,7 @@ pub fn find_plugin_in(
     // the search continues and this error is reported when nothing else
     // has it either.
     let mut hint_error = None;
-    let cache = crate::scan::cache::ScanCache::load();
+    let cache = crate::discovery::cache::ScanCache::load();
     if let Some(h) = hint {
         if let Some(reason) = cache.blacklisted(h) {
             return Err(ClapError::Blacklisted {
@@ -345,7 +283,7 @@ pub fn find_plugin_in(
         }
     }
     for dir in dirs {
-        for file in clap_files_in(dir) {
+        for file in crate::discovery::files_in(PluginFormat::Clap, dir) {
             if hint.is_some_and(|h| h == file) || cache.blacklisted(&file).is_some() {
                 continue;
             }

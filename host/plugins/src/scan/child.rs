@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::cache::{Blacklisted, CachedFile, FileKey, ScanCache};
-use stagerack_core::plugin::PluginDescriptor;
+use crate::discovery::files_in;
+use stagerack_core::plugin::{PluginDescriptor, PluginFormat};
 
 /// How a scan runs.
 #[derive(Clone, Debug)]
@@ -61,8 +62,8 @@ pub fn plugin_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
             out.push(dir.clone());
             continue;
         }
-        out.extend(crate::clap::clap_files_in(dir));
-        out.extend(crate::vst3::bundles_in(std::slice::from_ref(dir)));
+        out.extend(files_in(PluginFormat::Clap, dir));
+        out.extend(files_in(PluginFormat::Vst3, dir));
     }
     out
 }

@@ -4,13 +4,17 @@
 //! process, with a cache and a blacklist ([`cache`]). [`scan_paths`] opens
 //! CLAP files in this process (for tests and tools that trust their files).
 
-pub mod cache;
 pub mod child;
+
+/// The scan cache and blacklist live with discovery (every format reads
+/// them); here under their old path too.
+pub use crate::discovery::cache;
 
 use std::path::{Path, PathBuf};
 
 use crate::clap;
-use stagerack_core::plugin::PluginDescriptor;
+use crate::discovery::{files_in, search_paths};
+use stagerack_core::plugin::{PluginDescriptor, PluginFormat};
 
 /// What a scan found. Main thread.
 #[derive(Debug, Default)]
@@ -24,8 +28,8 @@ pub struct ScanReport {
 /// The folders scanned when none are given: the CLAP and VST3 search
 /// paths. Main thread.
 pub fn default_paths() -> Vec<PathBuf> {
-    let mut out = clap::search_paths();
-    out.extend(crate::vst3::vst3_search_paths());
+    let mut out = search_paths(PluginFormat::Clap);
+    out.extend(search_paths(PluginFormat::Vst3));
     out
 }
 
@@ -37,7 +41,7 @@ pub fn scan_paths(dirs: &[PathBuf]) -> ScanReport {
         let files = if dir.is_file() {
             vec![dir.clone()]
         } else {
-            clap::clap_files_in(dir)
+            files_in(PluginFormat::Clap, dir)
         };
         for file in files {
             scan_file(&file, &mut report);

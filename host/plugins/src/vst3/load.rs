@@ -7,8 +7,9 @@ use super::module::{bundle_binary, hex_to_tuid, Module};
 
 use super::error::Vst3Error;
 use super::instance::Vst3Instance;
-use super::module::{bundles_in, vst3_search_paths};
 use crate::def::PluginDef;
+use crate::discovery::{files_in, search_paths};
+use stagerack_core::plugin::PluginFormat;
 use stagerack_core::plugin::{PluginError, PluginInstance};
 
 /// Loads the VST3 class a preset entry names (not yet activated). Main
@@ -26,10 +27,10 @@ fn candidate_bundles(def: &PluginDef) -> Vec<PathBuf> {
         {
             out.push(p.clone());
         } else {
-            out.extend(bundles_in(std::slice::from_ref(p)));
+            out.extend(files_in(PluginFormat::Vst3, p));
         }
     }
-    let mut rest = bundles_in(&vst3_search_paths());
+    let mut rest = crate::discovery::installed(PluginFormat::Vst3);
     // Bundles named like the plugin first: most presets name it.
     if let Some(name) = &def.name {
         rest.sort_by_key(|b| b.file_stem().is_none_or(|s| s.to_string_lossy() != *name));
@@ -48,7 +49,7 @@ fn load_inner(def: &PluginDef) -> Result<Vst3Instance, Vst3Error> {
     // Like CLAP: a bundle the scanner blacklisted is never opened in this
     // process; named by the preset it is refused with the scanner's reason,
     // found on the search path it is passed over.
-    let cache = crate::scan::cache::ScanCache::load();
+    let cache = crate::discovery::cache::ScanCache::load();
     for (i, bundle) in candidate_bundles(def).iter().enumerate() {
         let hinted = i == 0 && def.path.is_some();
         if let Some(reason) = cache.blacklisted(bundle) {
@@ -82,7 +83,11 @@ fn load_inner(def: &PluginDef) -> Result<Vst3Instance, Vst3Error> {
         return Err(e);
     }
     let mut folders: Vec<String> = def.path.iter().map(|p| p.display().to_string()).collect();
-    folders.extend(vst3_search_paths().iter().map(|p| p.display().to_string()));
+    folders.extend(
+        search_paths(PluginFormat::Vst3)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
     Err(Vst3Error::ClassNotFound {
         id: def.id.clone(),
         name: def.name.clone(),

@@ -56,7 +56,7 @@ mod view;
 pub use self::error::Vst3Error;
 pub use self::instance::Vst3Instance;
 pub use self::load::{bundle_binary_path, load, load_boxed};
-pub use self::module::{bundles_in, list_vst3_classes, vst3_bundles, vst3_search_paths};
+pub use self::module::list_vst3_classes;
 
 const STATE_MAGIC: &[u8; 5] = b"SRV3\x01";
 /// Most parameters that change in one block.

@@ -25,146 +25,16 @@ use stagerack_core::plugin::{PluginDescriptor, PluginFormat, PluginKind};
 /// The category of classes that are audio plugins.
 const AUDIO_MODULE_CLASS: &str = "Audio Module Class";
 
-/// The platform folder inside `Contents/` that holds the binary.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-const ARCH_DIR: &str = "x86_64-linux";
-#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-const ARCH_DIR: &str = "aarch64-linux";
-#[cfg(all(target_os = "windows", target_arch = "x86_64"))]
-const ARCH_DIR: &str = "x86_64-win";
-#[cfg(all(target_os = "windows", target_arch = "aarch64"))]
-const ARCH_DIR: &str = "arm64-win";
-#[cfg(target_os = "macos")]
-const ARCH_DIR: &str = "MacOS";
-#[cfg(not(any(
-    all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ),
-    all(
-        target_os = "windows",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ),
-    target_os = "macos"
-)))]
-const ARCH_DIR: &str = "unsupported-platform";
-
-/// Where VST3 bundles are looked for, in order: every folder of `VST3_PATH`
-/// (separated by `:`, `;` on Windows), then the platform's standard folders.
-/// Any thread.
-pub fn vst3_search_paths() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(extra) = std::env::var_os("VST3_PATH") {
-        out.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
-    }
-    #[cfg(target_os = "linux")]
-    {
-        if let Some(home) = std::env::var_os("HOME") {
-            out.push(PathBuf::from(home).join(".vst3"));
-        }
-        out.push(PathBuf::from("/usr/lib/vst3"));
-        out.push(PathBuf::from("/usr/local/lib/vst3"));
-    }
-    #[cfg(target_os = "windows")]
-    {
-        if let Some(p) = std::env::var_os("CommonProgramFiles") {
-            out.push(PathBuf::from(p).join("VST3"));
-        }
-        if let Some(p) = std::env::var_os("LOCALAPPDATA") {
-            out.push(
-                PathBuf::from(p)
-                    .join("Programs")
-                    .join("Common")
-                    .join("VST3"),
-            );
-        }
-    }
-    #[cfg(target_os = "macos")]
-    {
-        if let Some(home) = std::env::var_os("HOME") {
-            out.push(PathBuf::from(home).join("Library/Audio/Plug-Ins/VST3"));
-        }
-        out.push(PathBuf::from("/Library/Audio/Plug-Ins/VST3"));
-    }
-    out
-}
-
-/// Every `*.vst3` bundle in the search folders ([`vst3_search_paths`]), for
-/// a scanner. Any thread.
-pub fn vst3_bundles() -> Vec<PathBuf> {
-    bundles_in(&vst3_search_paths())
-}
-
-/// Every `*.vst3` bundle directly inside `folders`. Main thread.
-pub fn bundles_in(folders: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for folder in folders {
-        let Ok(entries) = std::fs::read_dir(folder) else {
-            continue;
-        };
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("vst3"))
-            })
-            .collect();
-        found.sort();
-        out.extend(found);
-    }
-    out
-}
-
 /// The binary inside a bundle for this platform. Main thread.
 pub(super) fn bundle_binary(bundle: &Path) -> Result<PathBuf, Vst3Error> {
-    if !bundle.exists() {
-        return Err(Vst3Error::MissingBundle {
+    crate::discovery::bundle_binary(bundle).map_err(|e| match e {
+        crate::discovery::BundleError::Missing => Vst3Error::MissingBundle {
             bundle: bundle.to_owned(),
-        });
-    }
-    // A legacy single-file plugin (Windows) is its own binary.
-    if bundle.is_file() {
-        return Ok(bundle.to_owned());
-    }
-    let stem = bundle
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = bundle.join("Contents").join(ARCH_DIR);
-    let name = if cfg!(target_os = "windows") {
-        format!("{stem}.vst3")
-    } else if cfg!(target_os = "macos") {
-        stem.clone()
-    } else {
-        format!("{stem}.so")
-    };
-    let exact = dir.join(&name);
-    if exact.is_file() {
-        return Ok(exact);
-    }
-    // Some bundles name the binary differently from the folder: take the
-    // only one there.
-    let ext = if cfg!(target_os = "windows") {
-        Some("vst3")
-    } else if cfg!(target_os = "macos") {
-        None
-    } else {
-        Some("so")
-    };
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && ext.is_none_or(|x| p.extension().is_some_and(|e| e == x)))
-            .collect();
-        if files.len() == 1 {
-            return Ok(files.remove(0));
-        }
-    }
-    Err(Vst3Error::NoBinary {
-        bundle: bundle.to_owned(),
-        expected: exact,
+        },
+        crate::discovery::BundleError::NoBinary { expected } => Vst3Error::NoBinary {
+            bundle: bundle.to_owned(),
+            expected,
+        },
     })
 }
 

@@ -27,7 +27,7 @@ impl FileKey {
         // A VST3 bundle is a folder: its binary says whether it changed.
         let binary;
         let path = if path.is_dir() {
-            binary = crate::vst3::bundle_binary_path(path).ok()?;
+            binary = super::bundle_binary(path).ok()?;
             binary.as_path()
         } else {
             path
@@ -116,12 +116,4 @@ impl ScanCache {
         let b = self.blacklist.get(path)?;
         (FileKey::of(path) == Some(b.key)).then_some(b.reason.as_str())
     }
-}
-
-/// Why `path` must not be loaded in this process, from the scan cache's
-/// blacklist (the file unchanged since it crashed, hung or failed in the
-/// scanner). Main thread.
-pub fn blacklist_reason(path: &Path) -> Option<String> {
-    let cache = ScanCache::load();
-    cache.blacklisted(path).map(str::to_owned)
 }
