@@ -12,6 +12,7 @@ pub mod def;
 pub mod discovery;
 pub mod loader;
 pub mod scan;
+mod stereo;
 pub mod vst3;
 
 // This crate's unit tests run under the allocation guard too.

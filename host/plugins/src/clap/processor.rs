@@ -310,25 +310,14 @@ impl AudioProcessor for ClapProcessor {
             return ProcessStatus::Error;
         };
 
-        // Audio in: the rack is stereo; the plugin's main input gets L and
-        // R (or their mean, if mono); other inputs get silence.
+        // Audio in: the rack's stereo into the main input port; other
+        // input ports silent.
         for (pi, port) in in_bufs.iter_mut().enumerate() {
-            let n = port.len();
-            for (ci, buf) in port.iter_mut().enumerate() {
-                let dst = &mut buf[..frames];
-                match (pi, n, ci) {
-                    (0, 1, 0) => {
-                        for ((d, l), r) in dst
-                            .iter_mut()
-                            .zip(&block.left[..frames])
-                            .zip(&block.right[..frames])
-                        {
-                            *d = 0.5 * (l + r);
-                        }
-                    }
-                    (0, _, 0) => dst.copy_from_slice(&block.left[..frames]),
-                    (0, _, 1) => dst.copy_from_slice(&block.right[..frames]),
-                    _ => dst.fill(0.0),
+            if pi == 0 {
+                crate::stereo::stereo_to_port(port, &block.left[..frames], &block.right[..frames]);
+            } else {
+                for ch in port.iter_mut() {
+                    ch[..frames].fill(0.0);
                 }
             }
         }
@@ -393,22 +382,12 @@ impl AudioProcessor for ClapProcessor {
             shared.tail_frames.store(raw, Ordering::Relaxed);
         }
 
-        // Audio out: the main output back into the rack (mono to both).
-        match out_bufs.first().map(Vec::as_slice) {
-            None => {} // no audio output: the rack's audio passes through
-            Some([]) => {
-                block.left[..frames].fill(0.0);
-                block.right[..frames].fill(0.0);
-            }
-            Some([mono]) => {
-                block.left[..frames].copy_from_slice(&mono[..frames]);
-                block.right[..frames].copy_from_slice(&mono[..frames]);
-            }
-            Some([l, r, ..]) => {
-                block.left[..frames].copy_from_slice(&l[..frames]);
-                block.right[..frames].copy_from_slice(&r[..frames]);
-            }
-        }
+        // Audio out: the main output port back into the rack.
+        crate::stereo::port_to_stereo(
+            out_bufs.first().map(Vec::as_slice),
+            &mut block.left[..frames],
+            &mut block.right[..frames],
+        );
 
         for ev in out_events.iter() {
             if let Some(CoreEventSpace::ParamValue(p)) = ev.as_core_event() {

@@ -216,24 +216,9 @@ impl AudioProcessor for Vst3Processor {
             }
         }
 
-        // Audio in.
+        // Audio in: the rack's stereo into the main input bus.
         if let Some(main) = self.inputs.data.first_mut() {
-            match main.len() {
-                0 => {}
-                1 => {
-                    for ((d, l), r) in main[0][..frames]
-                        .iter_mut()
-                        .zip(block.left[..frames].iter())
-                        .zip(block.right[..frames].iter())
-                    {
-                        *d = 0.5 * (l + r);
-                    }
-                }
-                _ => {
-                    main[0][..frames].copy_from_slice(&block.left[..frames]);
-                    main[1][..frames].copy_from_slice(&block.right[..frames]);
-                }
-            }
+            crate::stereo::stereo_to_port(main, &block.left[..frames], &block.right[..frames]);
         }
         for bus in &mut self.inputs.buses {
             bus.silenceFlags = 0;
@@ -317,21 +302,12 @@ impl AudioProcessor for Vst3Processor {
             }
         }
 
-        // Audio out.
-        match self.outputs.data.first() {
-            Some(main) if main.len() >= 2 => {
-                block.left[..frames].copy_from_slice(&main[0][..frames]);
-                block.right[..frames].copy_from_slice(&main[1][..frames]);
-            }
-            Some(main) if main.len() == 1 => {
-                block.left[..frames].copy_from_slice(&main[0][..frames]);
-                block.right[..frames].copy_from_slice(&main[0][..frames]);
-            }
-            _ => {
-                block.left[..frames].fill(0.0);
-                block.right[..frames].fill(0.0);
-            }
-        }
+        // Audio out: the main output bus back into the rack.
+        crate::stereo::port_to_stereo(
+            self.outputs.data.first().map(Vec::as_slice),
+            &mut block.left[..frames],
+            &mut block.right[..frames],
+        );
         let _ = &self.inputs.ptrs;
         let _ = &self.outputs.ptrs;
         ProcessStatus::Continue
