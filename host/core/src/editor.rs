@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::plugin::PluginError;
+
 /// A native window a plugin editor embeds into. Any thread (plain ids).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParentWindow {
@@ -68,6 +70,37 @@ pub enum EditorError {
     /// The window did not report its native handle in time.
     #[error("the plugin editor window did not come up within 2 s")]
     Timeout,
+}
+
+/// A plugin's own editor (CLAP `gui`, VST3 `IPlugView`), apart from the
+/// format-neutral [`PluginInstance`](crate::plugin::PluginInstance) (which
+/// hands it out with `editor()`). The host opens a window, then: create →
+/// attach → (resized, requests)… → destroy, then closes the window. Every
+/// method is called on the main thread.
+pub trait PluginEditor {
+    /// Creates the plugin's editor and returns its size in logical pixels
+    /// (width, height); the host then opens a window of that size and calls
+    /// [`attach_editor`](Self::attach_editor). Main thread.
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError>;
+
+    /// Embeds the created editor in `parent` and shows it. Main thread.
+    fn attach_editor(&mut self, parent: ParentWindow) -> Result<(), PluginError>;
+
+    /// Hides and destroys the editor; the host closes the parent window
+    /// afterwards. Does nothing when no editor exists. Main thread.
+    fn destroy_editor(&mut self) {}
+
+    /// The host resized the editor's window as the plugin asked (VST3 then
+    /// calls `IPlugView::onSize`). Main thread.
+    fn editor_resized(&mut self, width: u32, height: u32) {
+        let _ = (width, height);
+    }
+
+    /// Moves what the plugin asked of its open editor since the last call
+    /// into `out`. Main thread.
+    fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {
+        let _ = out;
+    }
 }
 
 /// What a plugin asked of its open editor window. Main thread.

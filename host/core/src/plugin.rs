@@ -258,39 +258,10 @@ pub trait PluginInstance {
         false
     }
 
-    /// Creates the plugin's editor and returns its size in logical pixels
-    /// (width, height); the host then opens a window of that size and calls
-    /// [`attach_editor`](Self::attach_editor). Main thread.
-    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
-        Err(PluginError::Other {
-            plugin: self.descriptor().name.clone(),
-            reason: "it has no editor of its own; use the generic parameter panel".into(),
-        })
-    }
-
-    /// Embeds the created editor in `parent` and shows it. Main thread.
-    fn attach_editor(&mut self, parent: crate::editor::ParentWindow) -> Result<(), PluginError> {
-        let _ = parent;
-        Err(PluginError::Other {
-            plugin: self.descriptor().name.clone(),
-            reason: "it has no editor of its own".into(),
-        })
-    }
-
-    /// Hides and destroys the editor; the host closes the parent window
-    /// afterwards. Does nothing when no editor exists. Main thread.
-    fn destroy_editor(&mut self) {}
-
-    /// The host resized the editor's window as the plugin asked (VST3 then
-    /// calls `IPlugView::onSize`). Main thread.
-    fn editor_resized(&mut self, width: u32, height: u32) {
-        let _ = (width, height);
-    }
-
-    /// Moves what the plugin asked of its open editor since the last call
-    /// into `out`. Main thread.
-    fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {
-        let _ = out;
+    /// The plugin's editor, when it has one this host can embed (then
+    /// [`has_editor`](Self::has_editor) is true too). Main thread.
+    fn editor(&mut self) -> Option<&mut dyn crate::editor::PluginEditor> {
+        None
     }
 }
 

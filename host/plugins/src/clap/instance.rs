@@ -27,6 +27,7 @@ use clack_host::prelude::*;
 use super::host::{ClapShared, ClapState, HostAudio, HostMain, HostShared, StageHost};
 use super::processor::{ClapProcessor, NoteMode, PortLayout};
 use super::{c_id, ClapError};
+use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
     ProcessConfig, Tail,
@@ -373,92 +374,8 @@ impl PluginInstance for ClapInstance {
         gui.is_api_supported(&inst.plugin_handle(), config)
     }
 
-    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
-        let fail = |reason: &str| PluginError::Other {
-            plugin: self.descriptor.name.clone(),
-            reason: format!("its editor {reason}"),
-        };
-        let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
-            return Err(fail("is missing: it has no GUI this host can embed here"));
-        };
-        if self.editor_created {
-            return Err(fail("is open already"));
-        }
-        let inst = self.instance.get_mut();
-        let plugin = inst.plugin_handle();
-        if !gui.is_api_supported(&plugin, config) {
-            return Err(fail("does not support embedding on this platform"));
-        }
-        gui.create(&plugin, config)
-            .map_err(|_| fail("could not be created (gui.create failed)"))?;
-        self.editor_created = true;
-        // Logical pixels on X11 per CLAP; a refused scale is fine.
-        let _ = gui.set_scale(&plugin, 1.0);
-        let size = gui.get_size(&plugin);
-        let _ = self.shared.editor_resize.take();
-        self.shared.editor_closed.store(false, Ordering::Relaxed);
-        Ok(size.map_or((400, 300), |s| (s.width.max(1), s.height.max(1))))
-    }
-
-    fn attach_editor(
-        &mut self,
-        parent: stagerack_core::editor::ParentWindow,
-    ) -> Result<(), PluginError> {
-        use clack_extensions::gui::Window;
-        let name = self.descriptor.name.clone();
-        let fail = |reason: &str| PluginError::Other {
-            plugin: name.clone(),
-            reason: format!("its editor {reason}"),
-        };
-        let Some(gui) = self.ext.gui.filter(|_| self.editor_created) else {
-            return Err(fail("was not created"));
-        };
-        let inst = self.instance.get_mut();
-        let plugin = inst.plugin_handle();
-        // SAFETY: the handle is a live native window of the kind named; the
-        // host keeps it open until after `destroy_editor` (the session
-        // closes the window only then).
-        unsafe {
-            let window = match parent {
-                stagerack_core::editor::ParentWindow::X11(id) => Window::from_x11_handle(id as _),
-                stagerack_core::editor::ParentWindow::Win32(h) => {
-                    Window::from_win32_hwnd(h as *mut _)
-                }
-                stagerack_core::editor::ParentWindow::Cocoa(v) => {
-                    Window::from_cocoa_nsview(v as *mut _)
-                }
-            };
-            gui.set_parent(&plugin, window)
-        }
-        .map_err(|_| fail("refused its window (gui.set_parent failed)"))?;
-        gui.show(&plugin)
-            .map_err(|_| fail("could not be shown (gui.show failed)"))?;
-        Ok(())
-    }
-
-    fn destroy_editor(&mut self) {
-        if !self.editor_created {
-            return;
-        }
-        self.editor_created = false;
-        if let Some(gui) = self.ext.gui {
-            let inst = self.instance.get_mut();
-            let plugin = inst.plugin_handle();
-            let _ = gui.hide(&plugin);
-            gui.destroy(&plugin);
-        }
-    }
-
-    fn take_editor_requests(&mut self, out: &mut Vec<stagerack_core::plugin::EditorRequest>) {
-        if !self.editor_created {
-            return;
-        }
-        if let Some((w, h)) = self.shared.editor_resize.take() {
-            out.push(stagerack_core::plugin::EditorRequest::Resize(w, h));
-        }
-        if self.shared.editor_closed.swap(false, Ordering::Relaxed) {
-            out.push(stagerack_core::plugin::EditorRequest::Closed);
-        }
+    fn editor(&mut self) -> Option<&mut dyn PluginEditor> {
+        Some(self)
     }
 
     fn params(&self) -> Vec<ParamInfo> {
@@ -695,6 +612,93 @@ impl PluginInstance for ClapInstance {
                     p.flush(&mut h, &input.as_input(), &mut output.as_output());
                 }
             }
+        }
+    }
+}
+
+impl PluginEditor for ClapInstance {
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        let fail = |reason: &str| PluginError::Other {
+            plugin: self.descriptor.name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
+            return Err(fail("is missing: it has no GUI this host can embed here"));
+        };
+        if self.editor_created {
+            return Err(fail("is open already"));
+        }
+        let inst = self.instance.get_mut();
+        let plugin = inst.plugin_handle();
+        if !gui.is_api_supported(&plugin, config) {
+            return Err(fail("does not support embedding on this platform"));
+        }
+        gui.create(&plugin, config)
+            .map_err(|_| fail("could not be created (gui.create failed)"))?;
+        self.editor_created = true;
+        // Logical pixels on X11 per CLAP; a refused scale is fine.
+        let _ = gui.set_scale(&plugin, 1.0);
+        let size = gui.get_size(&plugin);
+        let _ = self.shared.editor_resize.take();
+        self.shared.editor_closed.store(false, Ordering::Relaxed);
+        Ok(size.map_or((400, 300), |s| (s.width.max(1), s.height.max(1))))
+    }
+    fn attach_editor(
+        &mut self,
+        parent: stagerack_core::editor::ParentWindow,
+    ) -> Result<(), PluginError> {
+        use clack_extensions::gui::Window;
+        let name = self.descriptor.name.clone();
+        let fail = |reason: &str| PluginError::Other {
+            plugin: name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        let Some(gui) = self.ext.gui.filter(|_| self.editor_created) else {
+            return Err(fail("was not created"));
+        };
+        let inst = self.instance.get_mut();
+        let plugin = inst.plugin_handle();
+        // SAFETY: the handle is a live native window of the kind named; the
+        // host keeps it open until after `destroy_editor` (the session
+        // closes the window only then).
+        unsafe {
+            let window = match parent {
+                stagerack_core::editor::ParentWindow::X11(id) => Window::from_x11_handle(id as _),
+                stagerack_core::editor::ParentWindow::Win32(h) => {
+                    Window::from_win32_hwnd(h as *mut _)
+                }
+                stagerack_core::editor::ParentWindow::Cocoa(v) => {
+                    Window::from_cocoa_nsview(v as *mut _)
+                }
+            };
+            gui.set_parent(&plugin, window)
+        }
+        .map_err(|_| fail("refused its window (gui.set_parent failed)"))?;
+        gui.show(&plugin)
+            .map_err(|_| fail("could not be shown (gui.show failed)"))?;
+        Ok(())
+    }
+    fn destroy_editor(&mut self) {
+        if !self.editor_created {
+            return;
+        }
+        self.editor_created = false;
+        if let Some(gui) = self.ext.gui {
+            let inst = self.instance.get_mut();
+            let plugin = inst.plugin_handle();
+            let _ = gui.hide(&plugin);
+            gui.destroy(&plugin);
+        }
+    }
+    fn take_editor_requests(&mut self, out: &mut Vec<stagerack_core::plugin::EditorRequest>) {
+        if !self.editor_created {
+            return;
+        }
+        if let Some((w, h)) = self.shared.editor_resize.take() {
+            out.push(stagerack_core::plugin::EditorRequest::Resize(w, h));
+        }
+        if self.shared.editor_closed.swap(false, Ordering::Relaxed) {
+            out.push(stagerack_core::plugin::EditorRequest::Closed);
         }
     }
 }

@@ -25,6 +25,7 @@ use super::{module, view};
 use super::{
     EDIT_QUEUE, EVENT_CAPACITY, MIDI_CTRLS, NO_PARAM, PARAM_POINTS, PARAM_QUEUES, STATE_MAGIC,
 };
+use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, Block, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
     ProcessConfig, Tail,
@@ -342,53 +343,8 @@ impl PluginInstance for Vst3Instance {
         supported
     }
 
-    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
-        let fail = |reason: &str| PluginError::Other {
-            plugin: self.descriptor.name.clone(),
-            reason: format!("its editor {reason}"),
-        };
-        if self.editor.is_some() {
-            return Err(fail("is open already"));
-        }
-        let editor = self
-            .new_editor()
-            .ok_or_else(|| fail("is missing: it has no view for this platform's windows"))?;
-        let size = editor.size();
-        self.editor = Some(editor);
-        Ok(size)
-    }
-
-    fn attach_editor(
-        &mut self,
-        parent: stagerack_core::editor::ParentWindow,
-    ) -> Result<(), PluginError> {
-        let name = self.descriptor.name.clone();
-        let editor = self.editor.as_mut().ok_or_else(|| PluginError::Other {
-            plugin: name.clone(),
-            reason: "its editor was not created".into(),
-        })?;
-        editor.attach(parent).map_err(|reason| PluginError::Other {
-            plugin: name,
-            reason: format!("its editor refused its window: {reason}"),
-        })
-    }
-
-    fn destroy_editor(&mut self) {
-        if let Some(editor) = self.editor.take() {
-            editor.close();
-        }
-    }
-
-    fn take_editor_requests(&mut self, out: &mut Vec<stagerack_core::plugin::EditorRequest>) {
-        if let Some((w, h)) = self.editor.as_ref().and_then(view::Vst3Editor::take_resize) {
-            out.push(stagerack_core::plugin::EditorRequest::Resize(w, h));
-        }
-    }
-
-    fn editor_resized(&mut self, width: u32, height: u32) {
-        if let Some(editor) = &self.editor {
-            editor.resized(width, height);
-        }
+    fn editor(&mut self) -> Option<&mut dyn PluginEditor> {
+        Some(self)
     }
 
     fn params(&self) -> Vec<ParamInfo> {
@@ -570,6 +526,53 @@ impl PluginInstance for Vst3Instance {
         }
         #[cfg(target_os = "linux")]
         self.host.run_loop.service();
+    }
+}
+
+impl PluginEditor for Vst3Instance {
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        let fail = |reason: &str| PluginError::Other {
+            plugin: self.descriptor.name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        if self.editor.is_some() {
+            return Err(fail("is open already"));
+        }
+        let editor = self
+            .new_editor()
+            .ok_or_else(|| fail("is missing: it has no view for this platform's windows"))?;
+        let size = editor.size();
+        self.editor = Some(editor);
+        Ok(size)
+    }
+    fn attach_editor(
+        &mut self,
+        parent: stagerack_core::editor::ParentWindow,
+    ) -> Result<(), PluginError> {
+        let name = self.descriptor.name.clone();
+        let editor = self.editor.as_mut().ok_or_else(|| PluginError::Other {
+            plugin: name.clone(),
+            reason: "its editor was not created".into(),
+        })?;
+        editor.attach(parent).map_err(|reason| PluginError::Other {
+            plugin: name,
+            reason: format!("its editor refused its window: {reason}"),
+        })
+    }
+    fn destroy_editor(&mut self) {
+        if let Some(editor) = self.editor.take() {
+            editor.close();
+        }
+    }
+    fn take_editor_requests(&mut self, out: &mut Vec<stagerack_core::plugin::EditorRequest>) {
+        if let Some((w, h)) = self.editor.as_ref().and_then(view::Vst3Editor::take_resize) {
+            out.push(stagerack_core::plugin::EditorRequest::Resize(w, h));
+        }
+    }
+    fn editor_resized(&mut self, width: u32, height: u32) {
+        if let Some(editor) = &self.editor {
+            editor.resized(width, height);
+        }
     }
 }
 

@@ -41,7 +41,9 @@ impl SlotModel {
     /// Destroys the plugin's GUI, then its window. Main thread.
     pub(super) fn close_editor(&mut self) {
         if let Some(window) = self.editor.take() {
-            self.instance.destroy_editor();
+            if let Some(editor) = self.instance.editor() {
+                editor.destroy_editor();
+            }
             window.close();
         }
     }
@@ -60,20 +62,29 @@ impl Session {
         let name = slot.instance.descriptor().name.clone();
         stagerack_core::editor::check_display()
             .map_err(|e| EditError::Invalid(format!("{name}: {e}")))?;
-        if !slot.instance.has_editor() {
-            return Err(EditError::Invalid(format!(
+        let no_editor = || {
+            EditError::Invalid(format!(
                 "{name} has no editor of its own that this host can show here; \
                  use the generic parameter panel"
-            )));
+            ))
+        };
+        if !slot.instance.has_editor() {
+            return Err(no_editor());
         }
         let x_errors_before = window_system_error_count();
-        let (width, height) = slot.instance.create_editor()?;
+        let (width, height) = slot
+            .instance
+            .editor()
+            .ok_or_else(no_editor)?
+            .create_editor()?;
         let title = format!("{name} — {}", self.racks[r].name);
         let slot = &mut self.racks[r].slots[i];
         let window = match EditorWindow::open(&title, width, height) {
             Ok(w) => w,
             Err(e) => {
-                slot.instance.destroy_editor();
+                if let Some(editor) = slot.instance.editor() {
+                    editor.destroy_editor();
+                }
                 return Err(EditError::Invalid(format!("{name}: {e}")));
             }
         };
@@ -82,8 +93,9 @@ impl Session {
         slot.editor = Some(window);
         let shown = slot
             .instance
-            .attach_editor(parent)
-            .map_err(EditError::from)
+            .editor()
+            .ok_or_else(no_editor)
+            .and_then(|editor| editor.attach_editor(parent).map_err(EditError::from))
             .and_then(|()| match &slot.editor {
                 Some(w) => w
                     .show()
@@ -136,13 +148,20 @@ impl Session {
         {
             let name = slot.instance.descriptor().name.clone();
             requests.clear();
-            slot.instance.take_editor_requests(&mut requests);
+            let Some(editor) = slot.instance.editor() else {
+                continue;
+            };
+            editor.take_editor_requests(&mut requests);
             for request in &requests {
                 match *request {
                     EditorRequest::Resize(w, h) => {
                         if let Some(window) = slot.editor.as_mut() {
                             match window.resize(w, h) {
-                                Ok(()) => slot.instance.editor_resized(w, h),
+                                Ok(()) => {
+                                    if let Some(editor) = slot.instance.editor() {
+                                        editor.editor_resized(w, h);
+                                    }
+                                }
                                 Err(e) => {
                                     tracing::warn!("{name}: editor resize to {w}×{h} failed: {e}")
                                 }
