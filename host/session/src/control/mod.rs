@@ -21,6 +21,6 @@ pub use snapshot::snapshot;
 // The types the protocol's messages carry, so a client needs this module
 // only.
 pub use crate::preset::{RackDef, VelocityCurve};
-pub use crate::session::RackEdit;
+pub use protocol::RackEdit;
 pub use stagerack_core::plugin::{PluginDescriptor, PluginFormat};
 pub use stagerack_io::{AudioInUse, DeviceInventory};

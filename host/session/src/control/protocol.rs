@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::preset::RackDef;
-use crate::session::RackEdit;
 use stagerack_core::plugin::{ParamId, PluginFormat};
 
 /// The protocol version this build speaks.
@@ -345,7 +344,10 @@ pub struct RackSnapshot {
     /// Which preset it belongs to.
     pub preset: u16,
     /// Routing and mix, as in a preset file (its `plugin` list is empty;
-    /// see `plugins`).
+    /// see `plugins`). Deliberately the preset format's rack table, whose
+    /// fields are versioned with the preset format: what a client shows is
+    /// what a save writes, and a new routing field reaches every client
+    /// without a second definition to keep in step.
     pub routing: RackDef,
     /// The chain.
     pub plugins: Vec<PluginSnapshot>,
@@ -396,4 +398,44 @@ pub struct ParamSnapshot {
     pub value: f64,
     /// The plugin's text for the current value.
     pub text: String,
+}
+
+/// A change to a rack's routing and mix (`edit_rack`); `None` fields stay
+/// as they are. A wire type: the session applies it to its rack model.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RackEdit {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Key range [low, high].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<[u8; 2]>,
+    /// Velocity range [low, high].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<[u8; 2]>,
+    /// MIDI channels 1..=16 (empty: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<u8>>,
+    /// Semitones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transpose: Option<i8>,
+    /// Octaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub octave: Option<i8>,
+    /// Velocity curve: linear, soft, hard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity_curve: Option<String>,
+    /// Gain in dB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_db: Option<f64>,
+    /// Balance -1..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pan: Option<f64>,
+    /// Muted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mute: Option<bool>,
+    /// Soloed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solo: Option<bool>,
 }

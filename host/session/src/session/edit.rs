@@ -36,44 +36,7 @@ pub enum EditError {
     Session(#[from] SessionError),
 }
 
-/// A change to a rack's routing and mix; `None` fields stay as they are.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RackEdit {
-    /// New name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Key range [low, high].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keys: Option<[u8; 2]>,
-    /// Velocity range [low, high].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub velocity: Option<[u8; 2]>,
-    /// MIDI channels 1..=16 (empty: all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channels: Option<Vec<u8>>,
-    /// Semitones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transpose: Option<i8>,
-    /// Octaves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub octave: Option<i8>,
-    /// Velocity curve: linear, soft, hard.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub velocity_curve: Option<String>,
-    /// Gain in dB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gain_db: Option<f64>,
-    /// Balance -1..=1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pan: Option<f64>,
-    /// Muted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mute: Option<bool>,
-    /// Soloed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub solo: Option<bool>,
-}
+pub use crate::control::protocol::RackEdit;
 
 impl RackEdit {
     /// Applies the edit to a preset rack definition, checking ranges.
