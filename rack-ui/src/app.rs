@@ -12,63 +12,15 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use stagerack_session::control::{Command, ControlClient, PROTOCOL_VERSION};
 
+use crate::frame::{Action, Frame};
 use crate::state::{AppState, Level, UndoEntry};
+pub use crate::ui_state::{Mode, UiState};
 use stagerack_session::runtime::{Runtime, RuntimeEvent};
 
 /// How often the window asks for a status report.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 /// Repaint at least this often (meters run at ~30 Hz; the pump runs each frame).
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
-
-/// Where the engine is, for the title bar.
-#[derive(Clone, Debug)]
-pub enum Mode {
-    /// The engine runs in this process.
-    InProcess {
-        /// The socket other clients may attach to, if listening.
-        socket: Option<PathBuf>,
-    },
-    /// Attached to another process's engine.
-    Attached {
-        /// Its socket.
-        socket: PathBuf,
-    },
-}
-
-/// A drag of one end of a rack's key range on the keyboard strip.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct KeyDrag {
-    pub rack: usize,
-    /// 0 = low end, 1 = high end.
-    pub end: usize,
-    pub keys: [u8; 2],
-}
-
-/// The state of the window itself (not of the engine).
-#[derive(Debug)]
-pub(crate) struct UiState {
-    pub selected_rack: Option<usize>,
-    pub selected_plugin: Option<(usize, usize)>,
-    /// The rack the plugin browser adds to (browser open when set).
-    pub browser_rack: Option<usize>,
-    pub browser_search: String,
-    pub new_rack_name: String,
-    pub preset_path: String,
-    pub show_help: bool,
-    /// The Audio & MIDI devices window is open.
-    pub show_devices: bool,
-    /// The device choice being edited there.
-    pub device_choice: crate::views::devices::Choice,
-    /// Typed parameter entries being edited: (rack, plugin, param) → text.
-    pub param_text: HashMap<(usize, usize, u32), String>,
-    /// Channel lists being typed, per rack.
-    pub channel_text: HashMap<usize, String>,
-    /// A slider drag in progress: the value before it, for undo.
-    pub slider_origin: Option<((usize, usize, u32), f64)>,
-    /// A rack gain/pan drag in progress: the command before it, for undo.
-    pub rack_drag_origin: Option<(egui::Id, Vec<Command>)>,
-    pub key_drag: Option<KeyDrag>,
-}
 
 /// The rack window. Main (UI) thread.
 pub struct RackApp {
@@ -213,6 +165,24 @@ impl RackApp {
         self.send(Command::SavePreset { path: path.into() });
     }
 
+    /// Does what a view asked for. Main thread.
+    fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::Send(command) => {
+                self.send(command);
+            }
+            Action::Edit(command) => self.edit(command),
+            Action::PushUndo(entry) => self.push_undo(entry),
+            Action::Undo => self.undo(),
+            Action::Redo => self.redo(),
+            Action::Panic => self.panic(),
+            Action::OpenPreset => self.open_preset(),
+            Action::SavePreset => self.save_preset(),
+            Action::Message(level, text) => self.state.push_message(level, text),
+            Action::ClearMessages => self.state.messages.clear(),
+        }
+    }
+
     /// All notes off everywhere. Main thread.
     pub fn panic(&mut self) {
         self.send(Command::Panic {});
@@ -256,10 +226,6 @@ impl RackApp {
         self.client.connected()
     }
 
-    pub(crate) fn mode(&self) -> &Mode {
-        &self.mode
-    }
-
     /// Where the in-process engine's audio goes (None when attached).
     pub(crate) fn audio_output(&self) -> Option<String> {
         self.engine.as_ref().map(|e| e.borrow().output())
@@ -290,7 +256,13 @@ impl RackApp {
             self.title = title;
         }
         self.shortcuts(&ctx);
-        crate::views::draw(self, ui);
+        let output = self.audio_output();
+        let connected = self.client.connected();
+        let mut frame = Frame::new(&self.state, &mut self.ui, &self.mode, output, connected);
+        crate::views::draw(&mut frame, ui);
+        for action in frame.into_actions() {
+            self.carry_out(action);
+        }
         ctx.request_repaint_after(FRAME_INTERVAL);
     }
 

@@ -4,7 +4,7 @@
 use eframe::egui::{self, RichText};
 use stagerack_session::control::Command;
 
-use crate::app::RackApp;
+use crate::frame::Frame;
 
 /// Whether `name`, `id` or `vendor` contains every word of `search`
 /// (case-insensitive).
@@ -16,7 +16,7 @@ pub fn matches(search: &str, fields: &[&str]) -> bool {
 }
 
 /// Draws the browser in the side panel. UI thread.
-pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     let Some(rack) = app.ui.browser_rack else {
         return;
     };

@@ -6,24 +6,11 @@
 use eframe::egui::{self, RichText};
 use stagerack_session::control::Command;
 
-use crate::app::RackApp;
+use crate::frame::Frame;
 use crate::theme;
 
-/// The choice being edited (not yet applied).
-#[derive(Clone, Debug, Default)]
-pub struct Choice {
-    /// Backend name; empty until the device list arrives.
-    pub backend: String,
-    /// Output device or port (empty: `auto`).
-    pub output: String,
-    /// MIDI sources ticked.
-    pub midi_in: Vec<String>,
-    /// Frames per buffer (0: the device's choice).
-    pub buffer: u32,
-}
-
 /// Draws the window. Main (UI) thread.
-pub(crate) fn window(app: &mut RackApp, ctx: &egui::Context) {
+pub(crate) fn window(app: &mut Frame<'_>, ctx: &egui::Context) {
     let mut open = true;
     let mut apply = false;
     let mut refresh = false;

@@ -6,8 +6,9 @@ use eframe::egui::{self, Color32, FontId, RichText, Sense};
 use stagerack_session::control::Command;
 use stagerack_session::session::RackEdit;
 
-use crate::app::{KeyDrag, RackApp};
+use crate::frame::Frame;
 use crate::theme;
+use crate::ui_state::KeyDrag;
 
 const KEYS_HEIGHT: f32 = 46.0;
 const LANE_HEIGHT: f32 = 20.0;
@@ -27,7 +28,7 @@ pub fn key_name(k: u8) -> String {
 }
 
 /// Draws the strip. UI thread.
-pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     let Some(snapshot) = app.state.snapshot.clone() else {
         return;
     };

@@ -12,8 +12,9 @@ mod status;
 use eframe::egui::{self, Color32, RichText};
 use stagerack_session::control::Command;
 
-use crate::app::{Mode, RackApp};
+use crate::frame::Frame;
 use crate::theme;
+use crate::ui_state::Mode;
 
 /// The keyboard shortcuts, shown in the help window.
 pub const SHORTCUTS: &[(&str, &str)] = &[
@@ -38,7 +39,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
 ];
 
 /// Draws the whole window. UI thread.
-pub fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+pub fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     egui::Panel::top("top")
         .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
         .show(ui, |ui| top_bar(app, ui));
@@ -73,7 +74,7 @@ pub fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
     }
 }
 
-fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
+fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("stagerack").heading().strong());
         let (text, colour) = match app.mode() {
@@ -192,7 +193,7 @@ fn top_bar(app: &mut RackApp, ui: &mut egui::Ui) {
     });
 }
 
-fn help(app: &mut RackApp, ctx: &egui::Context) {
+fn help(app: &mut Frame<'_>, ctx: &egui::Context) {
     let mut open = true;
     egui::Window::new("Help")
         .open(&mut open)

@@ -6,12 +6,12 @@ use eframe::egui::{self, RichText};
 use stagerack_session::control::protocol::Gesture;
 use stagerack_session::control::Command;
 
-use crate::app::RackApp;
+use crate::frame::Frame;
 use crate::state::UndoEntry;
 use crate::theme;
 
 /// Draws the panel. UI thread.
-pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     let Some((rack, index)) = app.ui.selected_plugin else {
         ui.heading("Parameters");
         ui.label("Click a plugin in a rack to edit its parameters here.");
@@ -146,7 +146,7 @@ pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
                                             gesture: None,
                                         });
                                     }
-                                    _ => app.state.push_message(
+                                    _ => app.message(
                                         crate::state::Level::Error,
                                         format!("{}: `{typed}` is not a number", p.name),
                                     ),
@@ -163,7 +163,7 @@ pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
         });
 }
 
-fn push_param_undo(app: &mut RackApp, rack: usize, index: usize, param: u32, old: f64, new: f64) {
+fn push_param_undo(app: &mut Frame<'_>, rack: usize, index: usize, param: u32, old: f64, new: f64) {
     if old == new {
         return;
     }

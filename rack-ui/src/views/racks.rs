@@ -6,13 +6,13 @@ use stagerack_session::control::protocol::RackSnapshot;
 use stagerack_session::control::Command;
 use stagerack_session::session::RackEdit;
 
-use crate::app::RackApp;
+use crate::frame::Frame;
 use crate::state::UndoEntry;
 use crate::theme;
 
 /// Sends a rack edit from a widget: clicks and typed values are one undo
 /// entry each; a drag is one entry from its start to its end.
-fn rack_edit(app: &mut RackApp, r: &egui::Response, rack: usize, edit: RackEdit) {
+fn rack_edit(app: &mut Frame<'_>, r: &egui::Response, rack: usize, edit: RackEdit) {
     let cmd = Command::EditRack { rack, edit };
     if r.drag_started() {
         let undo = app
@@ -51,7 +51,7 @@ fn rack_edit(app: &mut RackApp, r: &egui::Response, rack: usize, edit: RackEdit)
 }
 
 /// Draws every rack of the current preset and the "Add rack" row. UI thread.
-pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     let Some(snapshot) = app.state.snapshot.clone() else {
         ui.label(RichText::new("Waiting for the engine's state...").size(20.0));
         return;
@@ -87,7 +87,7 @@ pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
         });
 }
 
-fn rack_card(app: &mut RackApp, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
+fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
     let def = &rack.routing;
     let selected = app.ui.selected_rack == Some(i);
     let colour = theme::RACK_COLOURS[i % theme::RACK_COLOURS.len()];
@@ -288,7 +288,7 @@ fn rack_card(app: &mut RackApp, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot
                             ..Default::default()
                         },
                     }),
-                    Err(e) => app.state.push_message(crate::state::Level::Error, e),
+                    Err(e) => app.message(crate::state::Level::Error, e),
                 }
             } else if !r.has_focus() {
                 app.ui.channel_text.remove(&i);
@@ -310,7 +310,7 @@ pub fn parse_channels(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn chain(app: &mut RackApp, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) {
+fn chain(app: &mut Frame<'_>, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) {
     let len = r.plugins.len();
     if len == 0 {
         ui.label(RichText::new("(empty chain: add an instrument)").color(theme::MUTED));

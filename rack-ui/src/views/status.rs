@@ -2,7 +2,7 @@
 
 use eframe::egui::{self, Color32, RichText, Sense};
 
-use crate::app::RackApp;
+use crate::frame::Frame;
 use crate::state::Level;
 use crate::theme;
 
@@ -45,7 +45,7 @@ pub(super) fn meter(ui: &mut egui::Ui, peaks: [f32; 2], size: egui::Vec2) -> egu
 }
 
 /// Draws the status panel. UI thread.
-pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
+pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.label(RichText::new("Master").size(20.0).strong());
         meter(ui, app.state.meters.master, egui::vec2(320.0, 26.0));
@@ -100,7 +100,7 @@ pub(super) fn draw(app: &mut RackApp, ui: &mut egui::Ui) {
             .count();
         ui.label(RichText::new(format!("Messages ({errors} errors)")).strong());
         if ui.small_button("Clear messages").clicked() {
-            app.state.messages.clear();
+            app.clear_messages();
         }
     });
     egui::ScrollArea::vertical()
