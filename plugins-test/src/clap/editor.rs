@@ -38,6 +38,17 @@ pub const NAME: &str = "Stagerack Editor";
 /// Param `level`: output factor 0..1 (default 1).
 pub const PARAM_LEVEL: ClapId = ClapId::new(0);
 
+/// The extensions both editor plugins offer (one list, two plugin types).
+macro_rules! register_extensions {
+    ($builder:expr) => {
+        $builder
+            .register::<PluginAudioPorts>()
+            .register::<PluginParams>()
+            .register::<PluginGui>()
+            .register::<PluginTimer>()
+    };
+}
+
 /// The plugin type. See the module docs.
 pub struct Editor;
 
@@ -90,11 +101,7 @@ impl Plugin for Editor {
     type MainThread<'a> = EditorMainThread<'a>;
 
     fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&EditorShared>) {
-        builder
-            .register::<PluginAudioPorts>()
-            .register::<PluginParams>()
-            .register::<PluginGui>()
-            .register::<PluginTimer>();
+        register_extensions!(builder);
     }
 }
 
@@ -104,11 +111,7 @@ impl Plugin for BadEditor {
     type MainThread<'a> = EditorMainThread<'a>;
 
     fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&EditorShared>) {
-        builder
-            .register::<PluginAudioPorts>()
-            .register::<PluginParams>()
-            .register::<PluginGui>()
-            .register::<PluginTimer>();
+        register_extensions!(builder);
     }
 }
 
