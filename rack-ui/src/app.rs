@@ -34,6 +34,8 @@ pub struct RackApp {
     theme_set: bool,
     /// The window title last set (it names the song playing).
     title: String,
+    /// The song and file the preset field last followed.
+    song_file: Option<(u16, Option<PathBuf>)>,
     quit: Option<Arc<AtomicBool>>,
     was_connected: bool,
 }
@@ -67,11 +69,13 @@ impl RackApp {
                 slider_origin: None,
                 rack_drag_origin: None,
                 key_drag: None,
+                confirm_remove: None,
             },
             mode,
             last_status: Instant::now(),
             theme_set: false,
             title: String::new(),
+            song_file: None,
             quit: None,
             was_connected: true,
         };
@@ -207,6 +211,7 @@ impl RackApp {
         while let Some(reply) = self.client.try_recv() {
             self.state.apply(reply);
         }
+        self.follow_song_file();
         let connected = self.client.connected();
         if self.was_connected && !connected {
             self.state.push_message(
@@ -219,6 +224,28 @@ impl RackApp {
             self.last_status = Instant::now();
             self.send(Command::Status {});
         }
+    }
+
+    /// Points the preset field (where Save writes, Open reads) at the
+    /// playing song's own file whenever the song or its file changes; what
+    /// the user typed there stays until then. Main thread.
+    fn follow_song_file(&mut self) {
+        let Some(s) = &self.state.snapshot else {
+            return;
+        };
+        let file = s.files.get(usize::from(s.current)).cloned().flatten();
+        let now = Some((s.current, file));
+        if now != self.song_file {
+            if let Some((_, Some(f))) = &now {
+                self.ui.preset_path = f.display().to_string();
+            }
+            self.song_file = now;
+        }
+    }
+
+    /// The preset field: where Save writes and Open reads. Main thread.
+    pub fn preset_path(&self) -> &str {
+        &self.ui.preset_path
     }
 
     /// Whether the engine is still reachable. Main thread.

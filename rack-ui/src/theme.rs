@@ -19,8 +19,18 @@ pub const DANGER: Color32 = Color32::from_rgb(230, 50, 50);
 pub const MUTED: Color32 = Color32::from_rgb(120, 120, 130);
 /// Text.
 pub const TEXT: Color32 = Color32::from_rgb(240, 240, 240);
-/// Colours of the racks' key bars, by rack index.
-pub const RACK_COLOURS: [Color32; 6] = [
+/// A rack's colour, from its name: it stays with the rack when others are
+/// added, removed or moved, and comes back with it on undo. UI thread.
+pub fn rack_colour(name: &str) -> Color32 {
+    // FNV-1a: small, stable across runs and platforms.
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    RACK_COLOURS[hash as usize % RACK_COLOURS.len()]
+}
+
+/// The colours racks take (see [`rack_colour`]).
+const RACK_COLOURS: [Color32; 6] = [
     Color32::from_rgb(80, 170, 255),
     Color32::from_rgb(255, 140, 60),
     Color32::from_rgb(120, 220, 110),
@@ -83,5 +93,25 @@ pub fn meter_colour(peak: f32) -> Color32 {
         WARN
     } else {
         ACCENT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rack_colour;
+
+    #[test]
+    fn a_racks_colour_depends_on_it_alone() {
+        // Removing `keys` leaves the others' colours as they were (they used
+        // to follow list positions and shift).
+        let names = ["keys", "bass", "pad", "lead"];
+        let colours: Vec<_> = names.iter().map(|n| rack_colour(n)).collect();
+        let without_keys: Vec<_> = names[1..].iter().map(|n| rack_colour(n)).collect();
+        assert_eq!(colours[1..], without_keys[..]);
+        assert_ne!(
+            rack_colour("keys"),
+            rack_colour("bass"),
+            "different racks differ here"
+        );
     }
 }

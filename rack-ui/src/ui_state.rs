@@ -57,6 +57,8 @@ pub struct UiState {
     /// A rack gain/pan drag in progress: the command before it, for undo.
     pub rack_drag_origin: Option<(egui::Id, Vec<Command>)>,
     pub key_drag: Option<KeyDrag>,
+    /// The rack whose Remove button was pressed, waiting for a yes.
+    pub confirm_remove: Option<usize>,
 }
 
 /// The choice being edited (not yet applied).

@@ -182,6 +182,7 @@ mod tests {
                 plugins: Vec::new(),
                 latency: 0,
             }],
+            files: Vec::new(),
         }
     }
 

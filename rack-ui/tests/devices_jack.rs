@@ -92,6 +92,19 @@ fn switching_between_jack_and_dummy_keeps_the_engine_playing() {
     assert_eq!(current_backend(&mut c), "jack");
     assert!(c.advances(20, 10), "not playing on JACK");
 
+    // A software MIDI source (not a physical port) is offered as a MIDI
+    // input: the Audio & MIDI window used to say "none found" beside it.
+    let _keys = stagerack_tests::jack::MidiSender::open(&server.name, "keys");
+    let devices = c.request("list_devices", "", "devices");
+    let sources: Vec<&str> = devices["devices"]["midi_inputs"]
+        .as_array()
+        .expect("midi_inputs")
+        .iter()
+        .filter(|m| m["backend"] == "jack")
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(sources.contains(&"keys:out"), "{devices}");
+
     // To the dummy backend: the JACK client goes, the engine plays on.
     let r = select(&mut c, "\"backend\":\"dummy\"");
     assert_eq!(r["event"], "ok", "{r}");

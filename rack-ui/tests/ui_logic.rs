@@ -331,3 +331,90 @@ fn the_devices_window_moves_the_engine_to_another_backend() {
         "not processing on dummy: {before} -> {after}"
     );
 }
+
+/// Removing a rack asks first (Cancel keeps it; the second press removes
+/// it), and the status line names the panic counter for what it counts.
+#[test]
+fn removing_a_rack_asks_first() {
+    let (engine, mut h) = window_on_demo();
+    let state = engine_state(&engine);
+    let before = state.racks.len();
+    let name = state.racks[0].routing.name.clone();
+    h.get_by_label(&format!("Remove rack {name}")).click();
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks.len(),
+        before,
+        "asked, not removed"
+    );
+    h.get_by_label("Cancel").click();
+    settle(&mut h);
+    assert_eq!(engine_state(&engine).racks.len(), before, "cancelled");
+    h.get_by_label(&format!("Remove rack {name}")).click();
+    settle(&mut h);
+    h.get_by_label(&format!("Remove {name}")).click();
+    settle(&mut h);
+    settle(&mut h);
+    let after = engine_state(&engine);
+    assert_eq!(after.racks.len(), before - 1);
+    assert!(after.racks.iter().all(|r| r.routing.name != name));
+    // Undo brings it back.
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    settle(&mut h);
+    assert_eq!(engine_state(&engine).racks.len(), before);
+    // Plugin panics the engine caught, named so nobody reads PANIC presses.
+    h.get_by_label("plugin panics caught 0");
+}
+
+/// In a setlist the preset field (what Save writes, what Open reads) is
+/// the playing song's own file, and follows every switch: Save after a
+/// switch rewrites that song's file and nothing else (it used to write
+/// `./preset.toml`).
+#[test]
+fn save_goes_back_to_the_playing_songs_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets");
+    for f in ["setlist.toml", "demo.toml", "bells.toml"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+    }
+    let show = stagerack_session::runtime::LoadedShow::load(
+        &stagerack_session::runtime::Show::Setlist(dir.path().join("setlist.toml")),
+    )
+    .unwrap();
+    let engine = Rc::new(RefCell::new(
+        Runtime::start(&show, &AudioChoice::NoDevice).unwrap(),
+    ));
+    let client = engine.borrow_mut().connect();
+    let app = RackApp::new(
+        Box::new(client),
+        Some(engine.clone()),
+        Mode::InProcess { socket: None },
+        "preset.toml".into(),
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
+    settle(&mut h);
+    let field = |h: &Harness<'_, RackApp>| std::path::PathBuf::from(h.state().preset_path());
+    assert_eq!(field(&h), dir.path().join("demo.toml"));
+    h.state_mut().send(Command::SetlistNext {});
+    settle(&mut h);
+    settle(&mut h);
+    assert_eq!(field(&h), dir.path().join("bells.toml"));
+    let demo_before = std::fs::read_to_string(dir.path().join("demo.toml")).unwrap();
+    h.get_by_label("Save preset").click();
+    settle(&mut h);
+    settle(&mut h);
+    let bells = std::fs::read_to_string(dir.path().join("bells.toml")).unwrap();
+    assert!(bells.contains("name = \"bells\""), "{bells}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("demo.toml")).unwrap(),
+        demo_before,
+        "the other song's file is untouched"
+    );
+    assert!(
+        !Path::new("preset.toml").exists(),
+        "nothing written to ./preset.toml"
+    );
+}

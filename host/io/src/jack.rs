@@ -954,7 +954,7 @@ impl AudioStream for JackStream {
     }
 }
 
-/// The JACK server's physical playback ports and MIDI sources (for
+/// The JACK server's physical playback ports and every MIDI source (for
 /// `--connect` and `--midi-in`), or None when no server answers. Main
 /// thread.
 pub fn list_ports() -> Option<(Vec<String>, Vec<String>)> {
@@ -963,7 +963,9 @@ pub fn list_ports() -> Option<(Vec<String>, Vec<String>)> {
     let (client, _) = Client::new(&probe, ClientOptions::NO_START_SERVER).ok()?;
     let physical = PortFlags::IS_PHYSICAL;
     let playback = client.ports(None, Some(AUDIO_TYPE), PortFlags::IS_INPUT | physical);
-    let midi = client.ports(None, Some(MIDI_TYPE), PortFlags::IS_OUTPUT | physical);
+    // Every MIDI source, hardware or not: a keyboard behind a2jmidid or a
+    // software instrument is as much a source as a physical port.
+    let midi = client.ports(None, Some(MIDI_TYPE), PortFlags::IS_OUTPUT);
     Some((playback, midi))
 }
 

@@ -56,17 +56,23 @@ pub struct LoadedShow {
     pub presets: Vec<Preset>,
     /// The setlist, when the show is one.
     pub setlist: Option<LoadedSetlist>,
+    /// Each preset's file, in order, where known.
+    pub files: Vec<PathBuf>,
 }
 
 impl LoadedShow {
     /// Reads and checks the show's files. Main thread.
     pub fn load(show: &Show) -> Result<Self, PresetError> {
         Ok(match show {
-            Show::Preset(p) => Self::preset(load_preset(p)?),
+            Show::Preset(p) => Self {
+                files: vec![p.clone()],
+                ..Self::preset(load_preset(p)?)
+            },
             Show::Setlist(p) => {
                 let setlist = load_setlist(p)?;
                 Self {
                     presets: setlist.presets.clone(),
+                    files: setlist.paths.clone(),
                     setlist: Some(setlist),
                 }
             }
@@ -78,6 +84,7 @@ impl LoadedShow {
         Self {
             presets: vec![preset],
             setlist: None,
+            files: Vec::new(),
         }
     }
 
@@ -409,6 +416,9 @@ impl Runtime {
             queues: QueueCapacities::default(),
         };
         let (mut session, engine) = show.session(config, false)?;
+        for (group, file) in show.files.iter().enumerate() {
+            session.set_preset_file(group as u16, Some(file.clone()));
+        }
         if let Some(w) = warning {
             tracing::warn!("{w}");
             session.push_warning(w);

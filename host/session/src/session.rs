@@ -101,6 +101,9 @@ pub struct GroupModel {
     pub limiter: bool,
     /// Racks are delayed to the slowest one's latency.
     pub align_latency: bool,
+    /// The file it was read from or last saved to, if known: where Save
+    /// writes it back.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -339,6 +342,7 @@ impl Session {
             tempo: preset.tempo.unwrap_or(120.0),
             limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
             align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
+            file: None,
         });
     }
 
@@ -488,6 +492,14 @@ impl Session {
     /// thread.
     pub fn groups(&self) -> &[GroupModel] {
         &self.groups
+    }
+
+    /// Records the file preset `group` was read from or saved to (Save
+    /// writes it back there). Main thread.
+    pub fn set_preset_file(&mut self, group: u16, file: Option<std::path::PathBuf>) {
+        if let Some(g) = self.groups.get_mut(usize::from(group)) {
+            g.file = file;
+        }
     }
 
     /// What went wrong while loading or playing (missing plugins, faults),

@@ -27,6 +27,37 @@ pub fn key_name(k: u8) -> String {
     format!("{}{}", NAMES[usize::from(k % 12)], i32::from(k / 12) - 1)
 }
 
+/// A key from what a musician types: a name ("C4", "c#5", "Db3", "C-1";
+/// 60 = C4) or a MIDI number ("60"). None when it is neither or out of
+/// 0..=127. UI thread.
+pub fn parse_key(text: &str) -> Option<u8> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<u8>() {
+        return (n <= 127).then_some(n);
+    }
+    let mut chars = t.chars();
+    let base: i32 = match chars.next()?.to_ascii_uppercase() {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        'B' => 11,
+        _ => return None,
+    };
+    let rest = chars.as_str();
+    let (shift, octave) = match rest.chars().next() {
+        Some('#') => (1, &rest[1..]),
+        Some('b') if rest.len() > 1 => (-1, &rest[1..]),
+        _ => (0, rest),
+    };
+    let octave: i32 = octave.parse().ok()?;
+    u8::try_from(base + shift + (octave + 1) * 12)
+        .ok()
+        .filter(|k| *k <= 127)
+}
+
 /// Draws the strip. UI thread.
 pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     let Some(snapshot) = app.state.snapshot.clone() else {
@@ -69,15 +100,20 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             0.0,
             fill,
         );
-        if k % 12 == 0 {
-            painter.text(
-                egui::pos2(r.left() + 1.0, rect.top() + KEYS_HEIGHT - 2.0),
-                egui::Align2::LEFT_BOTTOM,
-                key_name(k),
-                FontId::proportional(11.0),
-                Color32::BLACK,
-            );
-        }
+    }
+    // Octave names on a light label of their own, over the keys: drawn
+    // with them, the next key covered all but the "C", and the octave
+    // digit fell on a dark black-key slot.
+    for k in (0u8..=127).step_by(12) {
+        let galley =
+            painter.layout_no_wrap(key_name(k), FontId::proportional(11.0), Color32::BLACK);
+        let at = egui::pos2(
+            x_of(f32::from(k)) + 1.0,
+            rect.top() + KEYS_HEIGHT - 2.0 - galley.size().y,
+        );
+        let back = egui::Rect::from_min_size(at, galley.size()).expand(1.0);
+        painter.rect_filled(back, 2.0, Color32::from_gray(225));
+        painter.galley(at, galley, Color32::BLACK);
     }
     // Lanes.
     for (lane, (rack, name, keys)) in lanes.iter().enumerate() {
@@ -86,7 +122,7 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             _ => *keys,
         };
         let top = rect.top() + KEYS_HEIGHT + 4.0 + lane as f32 * LANE_HEIGHT;
-        let colour = theme::RACK_COLOURS[*rack % theme::RACK_COLOURS.len()];
+        let colour = theme::rack_colour(name);
         let bar = egui::Rect::from_min_max(
             egui::pos2(x_of(f32::from(keys[0])), top),
             egui::pos2(x_of(f32::from(keys[1]) + 1.0), top + LANE_HEIGHT - 3.0),
@@ -152,6 +188,23 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn typed_key_names_and_numbers_become_keys() {
+        use super::{key_name, parse_key};
+        assert_eq!(parse_key("C5"), Some(72));
+        assert_eq!(parse_key("c#4"), Some(61));
+        assert_eq!(parse_key("Db4"), Some(61));
+        assert_eq!(parse_key("C-1"), Some(0));
+        assert_eq!(parse_key(" 60 "), Some(60));
+        assert_eq!(parse_key("G9"), Some(127));
+        assert_eq!(parse_key("G#9"), None, "above 127");
+        assert_eq!(parse_key("128"), None);
+        assert_eq!(parse_key("H2"), None);
+        for k in 0..=127 {
+            assert_eq!(parse_key(&key_name(k)), Some(k), "{}", key_name(k));
+        }
+    }
+
     #[test]
     fn key_names_put_middle_c_at_60() {
         assert_eq!(super::key_name(60), "C4");

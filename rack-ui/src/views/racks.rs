@@ -90,7 +90,7 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
 fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
     let def = &rack.routing;
     let selected = app.ui.selected_rack == Some(i);
-    let colour = theme::RACK_COLOURS[i % theme::RACK_COLOURS.len()];
+    let colour = theme::rack_colour(&def.name);
     let frame = egui::Frame::new()
         .fill(if selected {
             theme::SELECTED.gamma_multiply(0.5)
@@ -142,10 +142,28 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                 },
             );
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button(format!("Remove rack {}", def.name)).clicked() {
-                    app.edit(Command::RemoveRack { rack: i });
-                    app.ui.selected_plugin = None;
-                    app.ui.selected_rack = None;
+                // Removing a rack asks first (its plugins and their
+                // settings go with it; Undo brings them back).
+                if app.ui.confirm_remove == Some(i) {
+                    if ui.button("Cancel").clicked() {
+                        app.ui.confirm_remove = None;
+                    }
+                    if ui
+                        .button(RichText::new(format!("Remove {}", def.name)).color(theme::DANGER))
+                        .clicked()
+                    {
+                        app.edit(Command::RemoveRack { rack: i });
+                        app.ui.confirm_remove = None;
+                        app.ui.selected_plugin = None;
+                        app.ui.selected_rack = None;
+                    }
+                    ui.label(format!(
+                        "Remove rack {} and its {} plugin(s)?",
+                        def.name,
+                        rack.plugins.len()
+                    ));
+                } else if ui.button(format!("Remove rack {}", def.name)).clicked() {
+                    app.ui.confirm_remove = Some(i);
                 }
             });
         });
@@ -215,9 +233,7 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
             );
             let [mut lo, mut hi] = def.keys.unwrap_or([0, 127]);
             let l = ui.label("Keys");
-            let r = ui
-                .add(egui::DragValue::new(&mut lo).range(0..=hi))
-                .labelled_by(l.id);
+            let r = ui.add(key_field(&mut lo, 0..=hi)).labelled_by(l.id);
             rack_edit(
                 app,
                 &r,
@@ -228,9 +244,7 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                 },
             );
             let l = ui.label("to");
-            let r = ui
-                .add(egui::DragValue::new(&mut hi).range(lo..=127))
-                .labelled_by(l.id);
+            let r = ui.add(key_field(&mut hi, lo..=127)).labelled_by(l.id);
             rack_edit(
                 app,
                 &r,
@@ -404,6 +418,15 @@ fn chain(app: &mut Frame<'_>, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) 
         app.ui.browser_rack = Some(rack);
         app.ui.browser_search.clear();
     }
+}
+
+/// A key field: shows note names ("C4") and takes a typed name or number.
+/// UI thread.
+fn key_field(key: &mut u8, range: std::ops::RangeInclusive<u8>) -> egui::DragValue<'_> {
+    egui::DragValue::new(key)
+        .range(range)
+        .custom_formatter(|v, _| super::keyboard::key_name(v.round().clamp(0.0, 127.0) as u8))
+        .custom_parser(|text| super::keyboard::parse_key(text).map(f64::from))
 }
 
 #[cfg(test)]

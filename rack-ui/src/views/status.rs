@@ -74,7 +74,15 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
                     RichText::new(format!("overloads {}", s.overloads)).color(warn(s.overloads)),
                 );
                 ui.label(RichText::new(format!("xruns {}", s.xruns)).color(warn(s.xruns)));
-                ui.label(RichText::new(format!("panics {}", s.panics)).color(warn(s.panics)));
+                // Plugin panics the engine caught (not PANIC presses).
+                ui.label(
+                    RichText::new(format!("plugin panics caught {}", s.panics))
+                        .color(warn(s.panics)),
+                )
+                .on_hover_text(
+                    "Panics inside plugins that the engine caught and bypassed; \
+                     the PANIC button (all notes off) is not counted here",
+                );
                 ui.label(RichText::new(format!("MIDI {}", s.midi_events)).small());
                 if let Some(h) = &s.heaviest {
                     ui.label(RichText::new(format!("heaviest: {h}")).small())

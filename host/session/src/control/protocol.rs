@@ -294,8 +294,8 @@ pub enum Reply {
         id: u64,
         /// What there is.
         devices: stagerack_io::DeviceInventory,
-        /// What the engine plays on (None: this engine cannot tell or
-        /// change it, e.g. headless `stagerack --preset`).
+        /// What the engine plays on (None: this engine's host cannot tell
+        /// or change it; the runtime every front end uses can).
         current: Option<stagerack_io::AudioInUse>,
     },
 }
@@ -336,6 +336,9 @@ pub struct Snapshot {
     pub current: u16,
     /// Every rack.
     pub racks: Vec<RackSnapshot>,
+    /// Each preset's file, where known (Save writes the current one back).
+    #[serde(default)]
+    pub files: Vec<Option<std::path::PathBuf>>,
 }
 
 /// One rack in a snapshot.

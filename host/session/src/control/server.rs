@@ -509,6 +509,7 @@ impl ControlServer {
                 .and_then(|preset| {
                     let before = session.warnings().len();
                     session.replace_with(&preset).map_err(|e| e.to_string())?;
+                    session.set_preset_file(0, Some(path.clone()));
                     tracing::info!("loaded preset {}", path.display());
                     for w in &session.warnings()[before..] {
                         tracing::warn!("{w}");
@@ -519,7 +520,12 @@ impl ControlServer {
                 .to_preset()
                 .map_err(|e| e.to_string())
                 .and_then(|p| save_atomically(&p, &path).map_err(|e| e.to_string()))
-                .map(|_| false),
+                .map(|()| {
+                    // Saved as: the song's file from now on.
+                    let current = session.current_group();
+                    session.set_preset_file(current, Some(path.clone()));
+                    true
+                }),
             Command::SetlistNext {}
             | Command::SetlistPrevious {}
             | Command::SetlistSelect { .. } => {

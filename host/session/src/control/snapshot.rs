@@ -9,6 +9,7 @@ use crate::session::Session;
 pub fn snapshot(session: &Session) -> Snapshot {
     Snapshot {
         presets: session.groups().iter().map(|g| g.name.clone()).collect(),
+        files: session.groups().iter().map(|g| g.file.clone()).collect(),
         current: session.current_group(),
         racks: session
             .racks()
