@@ -34,6 +34,33 @@ fn assert_exact(report: &stagerack_tests::jack::TimingReport, phase: &str) {
     );
 }
 
+/// A timing run of `phase`, measured again (up to three runs) when notes
+/// were off in a run JACK itself disturbed (xruns or late cycles): such a
+/// run measures the machine, not stagerack. A run without disturbance is
+/// taken as it is, and judged in full by [`assert_exact`]. `rig` is
+/// consumed by its run; a new one (same client names, connected to
+/// stagerack) measures again on `server`.
+fn measure(rig: TimingRig, server: &str, phase: &str) -> stagerack_tests::jack::TimingReport {
+    let mut report = rig.run(4 * PERIOD, PERIOD);
+    for _ in 1..3 {
+        let disturbed = report.xruns > 0 || !report.clock_breaks.is_empty();
+        if report.wrong.is_empty() || !disturbed {
+            break;
+        }
+        eprintln!(
+            "{phase}: {} notes off in a run with {} xruns and {} late cycles: measuring again",
+            report.wrong.len(),
+            report.xruns,
+            report.clock_breaks.len()
+        );
+        let rig = TimingRig::start(server, 1024);
+        rig.connect("stagerack");
+        std::thread::sleep(Duration::from_millis(500));
+        report = rig.run(4 * PERIOD, PERIOD);
+    }
+    report
+}
+
 #[test]
 fn jack_server_restart_is_survived_with_ports_and_connections() {
     let name = unique_name("restart");
@@ -52,7 +79,7 @@ fn jack_server_restart_is_survived_with_ports_and_connections() {
     rig.connect("stagerack");
     // Let stagerack's once-a-second connection tracking see the connections.
     std::thread::sleep(Duration::from_millis(2500));
-    let before = rig.run(4 * PERIOD, PERIOD);
+    let before = measure(rig, &name, "before the restart");
     assert_exact(&before, "before the restart");
 
     server.kill();
@@ -76,7 +103,7 @@ fn jack_server_restart_is_survived_with_ports_and_connections() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let after = rig.run(4 * PERIOD, PERIOD);
+    let after = measure(rig, &name, "after the restart");
     assert_exact(&after, "after the restart");
     sr.assert_running();
     let (ok, stderr) = sr.stop();
