@@ -189,3 +189,44 @@ fn state_survives_save_and_reload_in_a_fresh_process() {
     .unwrap();
     assert_ne!(plain, load_preset(&path).unwrap());
 }
+
+/// A built-in's state is its parameters: a hand-written preset's
+/// `params = { cutoff = 900 }` is saved back as readable `params` (a knob
+/// turned since joins it), never as an opaque base64 `state`.
+#[test]
+fn built_ins_save_as_readable_params() {
+    let text = "version = 1\nname = \"hand\"\n\n[[rack]]\nname = \"keys\"\n\n\
+                [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n\
+                params = { cutoff = 900 }\n";
+    let hand = stagerack::preset::parse_preset(text, std::path::Path::new("hand.toml")).unwrap();
+    let (mut session, engine) = Session::new(&hand, config(64), true).unwrap();
+    let release = session.racks()[0].slots[0]
+        .instance
+        .params()
+        .into_iter()
+        .find(|p| p.name == "release")
+        .unwrap();
+    session
+        .plugin_mut(0, 0)
+        .unwrap()
+        .set_param(release.id, 0.75)
+        .unwrap();
+    let saved = session.to_preset().unwrap();
+    session.shutdown(engine);
+    let plugin = &saved.racks[0].plugins[0];
+    assert_eq!(plugin.state, None, "no opaque state for a built-in");
+    assert_eq!(plugin.params.get("cutoff"), Some(&900.0));
+    assert_eq!(plugin.params.get("release"), Some(&0.75));
+    assert_eq!(
+        plugin.params.len(),
+        2,
+        "defaults left out: {:?}",
+        plugin.params
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hand.toml");
+    save_atomically(&saved, &path).unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("cutoff = 900"), "{written}");
+    assert!(!written.contains("state"), "{written}");
+}

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
-use stagerack_core::plugin::{ParamId, PluginError, PluginInstance, ProcessConfig};
+use stagerack_core::plugin::{ParamId, PluginError, PluginFormat, PluginInstance, ProcessConfig};
 use stagerack_engine::{
     new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MapCurve, MapSource, MidiFilter,
     ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
@@ -793,9 +793,26 @@ impl Session {
                 let mut def = slot.def.clone();
                 def.bypass = slot.bypass;
                 def.name = Some(slot.instance.descriptor().name.clone());
-                let state = slot.instance.save_state()?;
-                def.set_state_bytes(&state);
-                def.params.clear();
+                if def.format == PluginFormat::Builtin {
+                    // A built-in's whole state is its parameters: saved as
+                    // readable `params` by name (those at their default left
+                    // out unless the file named them), never as a blob.
+                    def.state = None;
+                    def.params = slot
+                        .instance
+                        .params()
+                        .into_iter()
+                        .filter_map(|p| {
+                            let v = slot.instance.param_value(p.id)?;
+                            let named = slot.def.params.contains_key(&p.name);
+                            (named || v != p.default).then_some((p.name, v))
+                        })
+                        .collect();
+                } else {
+                    let state = slot.instance.save_state()?;
+                    def.set_state_bytes(&state);
+                    def.params.clear();
+                }
                 out.push(def);
             }
             Ok(out)
