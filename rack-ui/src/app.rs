@@ -70,6 +70,7 @@ impl RackApp {
                 rack_drag_origin: None,
                 key_drag: None,
                 confirm_remove: None,
+                confirm_open: false,
             },
             mode,
             last_status: Instant::now(),
@@ -146,9 +147,34 @@ impl RackApp {
         }
     }
 
-    /// Loads the preset file in the preset field, replacing what plays.
-    /// Main thread.
+    /// Loads the preset file in the preset field, replacing what plays;
+    /// with unsaved edits it asks first (save, discard or cancel). Main
+    /// thread.
     pub fn open_preset(&mut self) {
+        if self.state.modified {
+            self.ui.confirm_open = true;
+            return;
+        }
+        self.open_preset_discarding();
+    }
+
+    /// The song's own file, where Save writes it back (the preset field
+    /// when the engine does not know it). Main thread.
+    fn song_file(&self) -> String {
+        self.state
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.files.get(usize::from(s.current)).cloned().flatten())
+            .map_or_else(
+                || self.ui.preset_path.trim().to_owned(),
+                |f| f.display().to_string(),
+            )
+    }
+
+    /// Loads the preset file in the preset field, whatever was edited.
+    /// Main thread.
+    pub fn open_preset_discarding(&mut self) {
+        self.ui.confirm_open = false;
         let path = self.ui.preset_path.trim().to_owned();
         if path.is_empty() {
             self.state
@@ -181,6 +207,16 @@ impl RackApp {
             Action::Redo => self.redo(),
             Action::Panic => self.panic(),
             Action::OpenPreset => self.open_preset(),
+            Action::OpenPresetDiscarding => self.open_preset_discarding(),
+            Action::SaveThenOpen => {
+                // The edits go to the song's own file, then the field's
+                // file is opened (the server takes them in this order).
+                let song = self.song_file();
+                if !song.is_empty() {
+                    self.send(Command::SavePreset { path: song.into() });
+                }
+                self.open_preset_discarding();
+            }
             Action::SavePreset => self.save_preset(),
             Action::Message(level, text) => self.state.push_message(level, text),
             Action::ClearMessages => self.state.messages.clear(),
@@ -243,6 +279,12 @@ impl RackApp {
         }
     }
 
+    /// Puts `path` in the preset field (what Open reads, Save writes).
+    /// Main thread.
+    pub fn set_preset_path(&mut self, path: &str) {
+        self.ui.preset_path = path.to_owned();
+    }
+
     /// The preset field: where Save writes and Open reads. Main thread.
     pub fn preset_path(&self) -> &str {
         &self.ui.preset_path
@@ -277,7 +319,15 @@ impl RackApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         // The title follows the song in the same frame the state arrives.
-        let title = format!("stagerack - {}", self.state.song_label());
+        let file = self
+            .state
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.files.get(usize::from(s.current)).cloned().flatten())
+            .and_then(|f| f.file_name().map(|n| format!(" - {}", n.to_string_lossy())))
+            .unwrap_or_default();
+        let marker = if self.state.modified { " *" } else { "" };
+        let title = format!("stagerack - {}{file}{marker}", self.state.song_label());
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;

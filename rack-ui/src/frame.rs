@@ -25,8 +25,13 @@ pub enum Action {
     Redo,
     /// All notes off everywhere.
     Panic,
-    /// Load the preset file named in the preset field.
+    /// Load the preset file named in the preset field (asks first when
+    /// there are unsaved edits).
     OpenPreset,
+    /// Load it, dropping unsaved edits.
+    OpenPresetDiscarding,
+    /// Save the edits to the song's own file, then load it.
+    SaveThenOpen,
     /// Save to the preset file named in the preset field.
     SavePreset,
     /// Show a message in the window's list.
@@ -121,6 +126,17 @@ impl<'a> Frame<'a> {
     /// Loads the preset file in the preset field. UI thread.
     pub fn open_preset(&mut self) {
         self.actions.push(Action::OpenPreset);
+    }
+
+    /// Answers "unsaved edits" by dropping them and opening. UI thread.
+    pub fn open_preset_discarding(&mut self) {
+        self.actions.push(Action::OpenPresetDiscarding);
+    }
+
+    /// Answers "unsaved edits" by saving them first, then opening. UI
+    /// thread.
+    pub fn save_then_open(&mut self) {
+        self.actions.push(Action::SaveThenOpen);
     }
 
     /// Saves to the preset file in the preset field. UI thread.

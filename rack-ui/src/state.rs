@@ -76,6 +76,8 @@ pub struct AppState {
     pub messages: Vec<Message>,
     /// Edits that can be undone, latest last.
     pub undo: Vec<UndoEntry>,
+    /// Edits were sent since the preset was last loaded or saved.
+    pub modified: bool,
     /// Undone edits that can be redone, latest last.
     pub redo: Vec<UndoEntry>,
     /// The engine answered `hello`.
@@ -113,6 +115,9 @@ impl AppState {
 
     /// Remembers what request `id` was (for its error message). Main thread.
     pub fn sent(&mut self, id: u64, command: &Command) {
+        if changes_preset(command) {
+            self.modified = true;
+        }
         if let Command::SavePreset { path } = command {
             self.pending_saves.insert(id, path.display().to_string());
         }
@@ -150,8 +155,10 @@ impl AppState {
                 }
                 if let Some(path) = self.pending_saves.remove(&id) {
                     self.push_message(Level::Info, format!("preset saved to {path}"));
+                    self.modified = false;
                 }
                 if let Some(path) = self.pending_loads.remove(&id) {
+                    self.modified = false;
                     self.push_message(Level::Info, format!("preset loaded from {path}"));
                     // The edits on the stacks were made to racks now gone.
                     self.undo.clear();
@@ -263,6 +270,24 @@ pub fn format_value(value: f64, stepped: bool) -> String {
     } else {
         format!("{value:.3}")
     }
+}
+
+/// Whether `command` changes what a save would write (racks, plugins,
+/// parameters, maps), as opposed to looking, playing or switching songs.
+/// Main thread.
+pub fn changes_preset(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::AddPlugin { .. }
+            | Command::RemovePlugin { .. }
+            | Command::MovePlugin { .. }
+            | Command::SetBypass { .. }
+            | Command::SetParam { .. }
+            | Command::EditRack { .. }
+            | Command::AddRack { .. }
+            | Command::RemoveRack { .. }
+            | Command::MidiLearn { .. }
+    )
 }
 
 /// A short description of a command, for messages and undo tooltips.

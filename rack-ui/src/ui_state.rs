@@ -59,6 +59,8 @@ pub struct UiState {
     pub key_drag: Option<KeyDrag>,
     /// The rack whose Remove button was pressed, waiting for a yes.
     pub confirm_remove: Option<usize>,
+    /// Open was pressed with unsaved edits: save, discard or cancel?
+    pub confirm_open: bool,
 }
 
 /// The choice being edited (not yet applied).

@@ -210,12 +210,15 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     assert_eq!(reloaded.racks[3].plugins[0].id, "synth");
     assert_eq!(cutoff(&reloaded, 3), 1234.0);
 
-    // Remove the new rack, then "Open preset" brings the saved file back
-    // into the running engine (and empties the undo stack).
+    // Remove the new rack, then "Open preset" (dropping that unsaved
+    // removal when it asks) brings the saved file back into the running
+    // engine (and empties the undo stack).
     h.state_mut().send(Command::RemoveRack { rack: 3 });
     settle(&mut h);
     assert_eq!(engine_state(&engine).racks.len(), 3);
     h.get_by_label("Open preset").click();
+    settle(&mut h);
+    h.get_by_label("Discard changes").click();
     settle(&mut h);
     settle(&mut h);
     let state = engine_state(&engine);
@@ -417,4 +420,50 @@ fn save_goes_back_to_the_playing_songs_own_file() {
         !Path::new("preset.toml").exists(),
         "nothing written to ./preset.toml"
     );
+}
+
+/// Open with unsaved edits asks first: Cancel keeps them, Discard opens
+/// the file (and the undo stack, which edited racks now gone, is cleared).
+#[test]
+fn open_asks_before_discarding_unsaved_edits() {
+    let (engine, mut h) = window_on_demo();
+    assert!(!h.state().state.modified);
+    h.state_mut().edit(Command::EditRack {
+        rack: 0,
+        edit: stagerack_session::session::RackEdit {
+            gain_db: Some(-3.0),
+            ..Default::default()
+        },
+    });
+    settle(&mut h);
+    assert!(
+        h.state().state.modified,
+        "an edit marks the preset modified"
+    );
+    assert_eq!(engine_state(&engine).racks[0].routing.gain_db, -3.0);
+    let demo_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml");
+    h.state_mut().set_preset_path(demo_file.to_str().unwrap());
+    settle(&mut h);
+    h.get_by_label("Open preset").click();
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks[0].routing.gain_db,
+        -3.0,
+        "nothing opened before the user answered"
+    );
+    h.get_by_label("Cancel").click();
+    settle(&mut h);
+    assert!(h.state().state.modified);
+    h.get_by_label("Open preset").click();
+    settle(&mut h);
+    h.get_by_label("Discard changes").click();
+    settle(&mut h);
+    settle(&mut h);
+    assert_ne!(
+        engine_state(&engine).racks[0].routing.gain_db,
+        -3.0,
+        "opened"
+    );
+    assert!(!h.state().state.modified);
+    assert!(h.state().state.undo.is_empty());
 }

@@ -14,7 +14,8 @@ use stagerack_tests::xvfb::Xvfb;
 /// `stagerack-ui --setlist` plays a whole set in the window's process (the
 /// same runtime as `stagerack --setlist`) and the window follows every
 /// switch, however it comes: a program change from a JACK keyboard, then
-/// another client's Previous and Next. The title names the song each time.
+/// another client's Previous and Next. The title names the song and its
+/// file each time.
 #[test]
 fn the_window_plays_a_setlist_and_follows_every_switch() {
     let x = Xvfb::start();
@@ -42,7 +43,7 @@ fn the_window_plays_a_setlist_and_follows_every_switch() {
         "the window on the first song",
         || {
             assert!(ui.alive(), "stagerack-ui exited early");
-            window_titled(&x.display, r"^stagerack - demo \(1/2\)$") && sock.exists()
+            window_titled(&x.display, r"^stagerack - demo \(1/2\) - demo\.toml$") && sock.exists()
         },
     );
     // Program change 1 on channel 1 selects `bells` (sent again until the
@@ -52,7 +53,7 @@ fn the_window_plays_a_setlist_and_follows_every_switch() {
         "the title to follow a program change",
         || {
             keys.send(&[0xC0, 1]);
-            window_titled(&x.display, r"^stagerack - bells \(2/2\)$")
+            window_titled(&x.display, r"^stagerack - bells \(2/2\) - bells\.toml$")
         },
     );
     assert_drawn(&x.display, "rack-window-setlist-bells.png");
@@ -61,11 +62,11 @@ fn the_window_plays_a_setlist_and_follows_every_switch() {
     wait_for(
         Duration::from_secs(5),
         "the title to follow Previous",
-        || window_titled(&x.display, r"^stagerack - demo \(1/2\)$"),
+        || window_titled(&x.display, r"^stagerack - demo \(1/2\) - demo\.toml$"),
     );
     other.send(Cmd::SetlistNext {});
     wait_for(Duration::from_secs(5), "the title to follow Next", || {
-        window_titled(&x.display, r"^stagerack - bells \(2/2\)$")
+        window_titled(&x.display, r"^stagerack - bells \(2/2\) - bells\.toml$")
     });
     drop(other);
     ui.signal("-TERM");

@@ -161,6 +161,22 @@ fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         {
             app.open_preset();
         }
+        if app.ui.confirm_open {
+            ui.label(RichText::new("Unsaved edits:").color(theme::WARN));
+            if ui
+                .button("Save, then open")
+                .on_hover_text("Save the edits to this song's own file, then open")
+                .clicked()
+            {
+                app.save_then_open();
+            }
+            if ui.button("Discard changes").clicked() {
+                app.open_preset_discarding();
+            }
+            if ui.button("Cancel").clicked() {
+                app.ui.confirm_open = false;
+            }
+        }
         ui.separator();
         let panic = egui::Button::new(
             RichText::new("PANIC")
