@@ -173,7 +173,9 @@ fn two_clients_see_each_others_edits() {
         rack: 1,
         index: 1,
         param: 0,
-        value: -4.0
+        value: -4.0,
+        // The plugin's own text, unit included.
+        text: Some("-4 dB".into()),
     }));
     // The engine really has it: the gain plugin reports the new value.
     assert_eq!(

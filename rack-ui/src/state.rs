@@ -188,6 +188,7 @@ impl AppState {
                 index,
                 param,
                 value,
+                text,
             } => {
                 if let Some(p) = self
                     .snapshot
@@ -197,7 +198,9 @@ impl AppState {
                     .and_then(|p| p.params.iter_mut().find(|p| p.id == param))
                 {
                     p.value = value;
-                    p.text = format_value(value, p.stepped);
+                    // The plugin's own text (its unit) when the engine
+                    // sent it; a plain number otherwise.
+                    p.text = text.unwrap_or_else(|| format_value(value, p.stepped));
                 }
             }
             Reply::Plugins { id, plugins } => {

@@ -82,6 +82,7 @@ fn a_parameter_the_plugin_moves_itself_reaches_every_client_and_the_preset() {
                 index,
                 param,
                 value,
+                ..
             } = r
             {
                 changes.push((rack, index, param, value));

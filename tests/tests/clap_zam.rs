@@ -398,3 +398,36 @@ fn every_installed_zam_plugin_loads_processes_and_round_trips_its_state() {
         s2.shutdown(e2);
     }
 }
+
+/// ZamComp's gain-reduction meter is an output (CLAP `IS_READONLY`): it is
+/// listed read-only for clients, and setting it is refused by name, where
+/// the window used to offer it as a slider.
+#[test]
+fn zamcomp_meters_are_read_only_outputs() {
+    let p = preset(&format!(
+        "version = 1\nname = \"zam\"\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"com.zamaudio.ZamComp\"\npath = \"{ZAM}/ZamComp.clap\"\n"
+    ));
+    let (mut session, engine) = session(&p, 64);
+    let params = session.racks()[0].slots[0].instance.params();
+    let meter = params
+        .iter()
+        .find(|p| p.read_only)
+        .unwrap_or_else(|| panic!("no read-only parameter in {params:?}"));
+    assert!(
+        params.iter().any(|p| !p.read_only),
+        "the knobs stay settable"
+    );
+    let snap = stagerack::control::snapshot(&session);
+    let shown = snap.racks[0].plugins[0]
+        .params
+        .iter()
+        .find(|p| p.id == meter.id)
+        .unwrap();
+    assert!(shown.read_only, "clients see it as an output");
+    let e = session
+        .set_param(0, 0, meter.id, 1.0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
+    session.shutdown(engine);
+}

@@ -80,6 +80,10 @@ pub struct ParamInfo {
     pub default: f64,
     /// Takes integer steps only.
     pub stepped: bool,
+    /// An output of the plugin (a gain-reduction meter): shown, never set
+    /// by the host (CLAP `IS_READONLY`).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// How the engine will run a plugin; fixed between activate and deactivate.

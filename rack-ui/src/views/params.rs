@@ -64,6 +64,16 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
                             })
                             .inner;
                         ui.vertical(|ui| {
+                            if p.read_only {
+                                // An output of the plugin (a meter): its
+                                // value above, nothing to set.
+                                ui.label(
+                                    RichText::new("output of the plugin (read-only)")
+                                        .small()
+                                        .color(theme::MUTED),
+                                );
+                                return;
+                            }
                             let mut v = p.value;
                             let mut slider =
                                 egui::Slider::new(&mut v, p.min..=p.max).show_value(false);

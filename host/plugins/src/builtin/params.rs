@@ -41,7 +41,22 @@ impl ParamSpec {
         if self.stepped {
             format!("{v:.0}{}", self.unit)
         } else {
-            format!("{v:.2}{}", self.unit)
+            // Three significant digits, trailing zeros dropped: 900 Hz,
+            // -4.5 dB, 0.005 s (two fixed decimals showed 0.01 s for it).
+            let magnitude = if v == 0.0 {
+                0.0
+            } else {
+                v.abs().log10().floor()
+            };
+            let decimals = (2.0 - magnitude).clamp(0.0, 5.0) as usize;
+            let text = format!("{v:.decimals$}");
+            let text = if text.contains('.') {
+                text.trim_end_matches('0').trim_end_matches('.')
+            } else {
+                &text
+            };
+            let text = if text == "-0" { "0" } else { text };
+            format!("{text}{}", self.unit)
         }
     }
 
@@ -54,6 +69,7 @@ impl ParamSpec {
             max: self.max,
             default: self.default,
             stepped: self.stepped,
+            read_only: false,
         }
     }
 }
@@ -108,5 +124,29 @@ impl ParamStore {
     #[inline]
     pub fn take_dirty(&self) -> bool {
         self.dirty.swap(false, Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ParamSpec;
+
+    #[test]
+    fn values_read_with_three_significant_digits_and_their_unit() {
+        let spec = ParamSpec {
+            id: 0,
+            name: "release",
+            min: 0.0,
+            max: 10.0,
+            default: 0.3,
+            stepped: false,
+            unit: " s",
+        };
+        assert_eq!(spec.format(0.005), "0.005 s");
+        assert_eq!(spec.format(0.3), "0.3 s");
+        assert_eq!(spec.format(900.0), "900 s");
+        assert_eq!(spec.format(-4.5), "-4.5 s");
+        assert_eq!(spec.format(12.345), "12.3 s");
+        assert_eq!(spec.format(0.0), "0 s");
     }
 }

@@ -219,6 +219,7 @@ impl ClapInstance {
                     max: info.max_value,
                     default: info.default_value,
                     stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
+                    read_only: info.flags.contains(ParamInfoFlags::IS_READONLY),
                 });
             }
         }

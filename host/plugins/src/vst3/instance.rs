@@ -254,6 +254,7 @@ impl Vst3Instance {
                     max: scale,
                     default,
                     stepped: steps > 0,
+                    read_only: false,
                 },
                 steps,
             });

@@ -241,6 +241,9 @@ pub enum Reply {
         param: ParamId,
         /// Plain value.
         value: f64,
+        /// The plugin's text for the value, with its unit ("-6.0 dB").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     /// A plugin editor is open: the native window it is embedded in (an
     /// X11 window id, a Win32 HWND, a Cocoa NSView pointer) and its size.
@@ -401,6 +404,9 @@ pub struct ParamSnapshot {
     pub value: f64,
     /// The plugin's text for the current value.
     pub text: String,
+    /// An output of the plugin (a meter): shown, not set.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// A change to a rack's routing and mix (`edit_rack`); `None` fields stay

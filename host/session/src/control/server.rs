@@ -235,6 +235,7 @@ impl ControlServer {
                 index: c.index,
                 param: c.param,
                 value: c.value,
+                text: session.param_text(c.rack, c.index, c.param, c.value),
             });
         }
         if let Some(what) = session.take_learned() {
@@ -448,11 +449,13 @@ impl ControlServer {
                 ..
             } => match session.set_param(rack, index, param, value) {
                 Ok(()) => {
+                    let text = session.param_text(rack, index, param, value);
                     self.broadcast(&Reply::Param {
                         rack,
                         index,
                         param,
                         value,
+                        text,
                     });
                     Ok(false)
                 }

@@ -54,6 +54,7 @@ pub fn snapshot(session: &Session) -> Snapshot {
                                             max: p.max,
                                             default: p.default,
                                             stepped: p.stepped,
+                                            read_only: p.read_only,
                                             value,
                                         }
                                     })

@@ -214,6 +214,19 @@ impl Session {
         Ok(())
     }
 
+    /// The plugin's own text for `value` of `param` ("-6.0 dB"), for
+    /// clients. Main thread.
+    pub fn param_text(
+        &self,
+        rack: usize,
+        index: usize,
+        param: ParamId,
+        value: f64,
+    ) -> Option<String> {
+        let (r, i) = self.slot_index(rack, index).ok()?;
+        self.racks[r].slots[i].instance.param_text(param, value)
+    }
+
     /// Sets a plugin parameter. While the plugin plays the change goes
     /// through the engine's queue and lands at the start of the next buffer;
     /// otherwise it is set directly. Main thread.
@@ -235,6 +248,13 @@ impl Session {
                 plugin: slot.instance.descriptor().name.clone(),
                 param: param.to_string(),
             })?;
+        if info.read_only {
+            return Err(EditError::Invalid(format!(
+                "`{}` of {} is an output of the plugin (read-only); it cannot be set",
+                info.name,
+                slot.instance.descriptor().name
+            )));
+        }
         let value = value.clamp(info.min, info.max);
         if slot.running {
             let change = ParamChange {
