@@ -51,9 +51,17 @@ fn a_save_killed_midway_leaves_the_old_file_intact() {
     let path = dir.path().join("show.toml");
     save_atomically(&big_preset("A"), &path).unwrap();
     let (a, b) = (big_preset("A"), big_preset("B"));
-    for round in 0..12u64 {
+    let temp_files = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".stagerack-save-"))
+            .collect()
+    };
+    for round in 0..6u64 {
         let ready = path.with_extension("ready");
         let _ = std::fs::remove_file(&ready);
+        let left_before = temp_files();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["a_save_killed_midway_leaves_the_old_file_intact", "--exact"])
             .env(CHILD, &path)
@@ -67,7 +75,27 @@ fn a_save_killed_midway_leaves_the_old_file_intact() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(3 + 11 * round));
+        // Stop the writer until it is caught with a save's temporary file
+        // open, then kill it there: every round kills mid-save, however
+        // fast or loaded the machine (a timed kill missed on a busy one).
+        let pid = child.id() as libc::pid_t;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            // SAFETY: a plain signal to our own child, which is alive
+            // (never waited for yet).
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            std::thread::sleep(Duration::from_millis(2));
+            if temp_files().difference(&left_before).next().is_some() {
+                break;
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: never caught the writer mid-save"
+            );
+            std::thread::sleep(Duration::from_micros(300 + 700 * round));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let now = load_preset(&path).unwrap_or_else(|e| panic!("round {round}: damaged: {e}"));
@@ -229,4 +257,33 @@ fn built_ins_save_as_readable_params() {
     let written = std::fs::read_to_string(&path).unwrap();
     assert!(written.contains("cutoff = 900"), "{written}");
     assert!(!written.contains("state"), "{written}");
+}
+
+/// Saving over a hand-written preset keeps its comments and layout where
+/// nothing changed: comments stay, `keys = [0, 59]` stays on one line, the
+/// built-in's `params = { cutoff = 900 }` stays inline and readable.
+#[test]
+fn saving_over_a_hand_written_preset_keeps_its_comments_and_layout() {
+    let hand = "# My left-hand bass.\nversion = 1\nname = \"hand\"\n\n\
+                [[rack]]\nname = \"bass\" # split at B3\nkeys = [0, 59]\n\n\
+                [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\nparams = { cutoff = 900 }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hand.toml");
+    std::fs::write(&path, hand).unwrap();
+    let preset = load_preset(&path).unwrap();
+    let (mut session, engine) = Session::new(&preset, config(64), true).unwrap();
+    let saved = session.to_preset().unwrap();
+    session.shutdown(engine);
+    save_atomically(&saved, &path).unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.starts_with("# My left-hand bass.\n"), "{written}");
+    assert!(
+        written.contains("name = \"bass\" # split at B3"),
+        "{written}"
+    );
+    assert!(written.contains("keys = [0, 59]"), "{written}");
+    assert!(written.contains("params = { cutoff = 900 }"), "{written}");
+    assert!(!written.contains("state"), "{written}");
+    // And it still reads as what was saved.
+    assert_eq!(load_preset(&path).unwrap(), saved);
 }
