@@ -207,10 +207,7 @@ pub fn render(opts: &RenderOptions) -> Result<RenderSummary, RenderError> {
         return Err(out_err(format!("folder {} does not exist", dir.display())));
     }
     // Fail early on an unwritable folder, before minutes of rendering.
-    let tmp = tempfile::Builder::new()
-        .prefix(".stagerack-render-")
-        .suffix(".wav")
-        .tempfile_in(&dir)
+    let tmp = stagerack_core::fs::temp_file_in(&dir, ".stagerack-render-", ".wav")
         .map_err(|e| out_err(e.to_string()))?;
     let (audio, summary) = render_to_memory(opts)?;
     write_wav(tmp.path(), &audio, opts.sample_rate, opts.format).map_err(&out_err)?;

@@ -449,3 +449,29 @@ fn a_setlist_naming_a_missing_preset_says_which() {
     );
     assert!(!out.exists());
 }
+
+/// A rendered WAV is created like any file the user makes: 0666 less the
+/// umask (here 022: 0644), not 0600. Presets are saved through the same
+/// temporary file (`stagerack_core::fs::temp_file_in`).
+#[cfg(unix)]
+#[test]
+fn outputs_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.wav");
+    let preset = root().join("presets/demo.toml");
+    let midi = root().join("presets/demo.mid");
+    let script = format!(
+        "umask 022 && exec \"$0\" render --preset {:?} --midi {:?} --out {:?} --quiet",
+        preset.display().to_string(),
+        midi.display().to_string(),
+        out.display().to_string()
+    );
+    let o = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_stagerack")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the WAV's mode {mode:o}");
+}

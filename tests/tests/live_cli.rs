@@ -208,3 +208,69 @@ fn default_backend_without_a_jack_server_is_alsa() {
     );
     assert!(text.contains("playing `demo` on alsa"), "{text}");
 }
+
+/// The README's stage command, exactly as written (`--control` without a
+/// path used to be refused by the parser): in a folder holding a
+/// `show.toml`, with a JACK server answering, it plays and serves control
+/// clients on the default socket in the user's runtime folder. Its log,
+/// written to a file, carries no colour codes.
+#[test]
+fn the_readme_stage_command_runs_as_written() {
+    let server = stagerack_tests::jack::JackServer::start(
+        &stagerack_tests::jack::unique_name("readme-stage"),
+        256,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        workspace_root().join("presets/demo.toml"),
+        dir.path().join("show.toml"),
+    )
+    .unwrap();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let err_path = dir.path().join("stderr.txt");
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let command = "stagerack --preset show.toml --control";
+    assert!(
+        readme.contains(command),
+        "the README no longer shows `{command}`"
+    );
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let mut child = Command::new(stagerack_bin())
+        .current_dir(dir.path())
+        .env("JACK_DEFAULT_SERVER", &server.name)
+        .env("JACK_NO_START_SERVER", "1")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let sock = runtime.join("stagerack/control.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut control = loop {
+        if let Some(c) = stagerack_tests::control::ControlSocket::try_connect(&sock) {
+            break c;
+        }
+        let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+        assert!(child.try_wait().unwrap().is_none(), "exited early:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "no control socket at {}:\n{text}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let state = control.request("get_state", "", "state");
+    assert_eq!(state["state"]["presets"][0], "demo", "{state}");
+    drop(control);
+    send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("playing `demo` on jack"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file:\n{text}"
+    );
+}

@@ -96,8 +96,8 @@ pub struct LiveArgs {
     /// Listen for control clients (the rack window, `stagerack-ui
     /// --attach`) on a local socket; without a path, the default one in the
     /// user's runtime folder.
-    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
-    pub control: Option<PathBuf>,
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1)]
+    pub control: Option<Option<PathBuf>>,
 }
 
 /// The subcommands.
@@ -343,13 +343,9 @@ fn run_live(a: LiveArgs) -> ExitCode {
         },
         quiet: a.quiet,
         status_every: std::time::Duration::from_secs_f64(a.status_every),
-        control: a.control.map(|p| {
-            if p.as_os_str().is_empty() {
-                crate::control::default_socket_path()
-            } else {
-                p
-            }
-        }),
+        control: a
+            .control
+            .map(|p| p.unwrap_or_else(crate::control::default_socket_path)),
     };
     match run_headless(&opts) {
         Ok(()) => ExitCode::SUCCESS,

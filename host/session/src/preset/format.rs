@@ -15,7 +15,9 @@ pub struct Preset {
     /// Format version; must be 1.
     #[serde(deserialize_with = "de_version")]
     pub version: u32,
-    /// Display name.
+    /// Display name (a file without one is named after itself: `show.toml`
+    /// is `show`).
+    #[serde(default)]
     pub name: String,
     /// Tempo in BPM that plugins see (default 120).
     #[serde(

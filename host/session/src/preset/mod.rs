@@ -59,7 +59,7 @@ pub fn load_preset(path: &Path) -> Result<Preset, PresetError> {
 /// Parses preset text; `path` is only used in error messages. Never panics
 /// on bad input. Main thread.
 pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
-    toml::from_str::<Preset>(text).map_err(|e| {
+    let mut preset = toml::from_str::<Preset>(text).map_err(|e| {
         let (line, column) = e
             .span()
             .map(|s| line_column(text, s.start))
@@ -70,7 +70,14 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
             column,
             message: e.message().trim().replace('\n', " "),
         }
-    })
+    })?;
+    if preset.name.trim().is_empty() {
+        // A preset is a file: without a name it is called after it.
+        preset.name = path
+            .file_stem()
+            .map_or_else(|| "preset".to_owned(), |s| s.to_string_lossy().into_owned());
+    }
+    Ok(preset)
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.

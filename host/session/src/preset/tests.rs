@@ -117,3 +117,14 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn the_shortest_preset_is_named_after_its_file() {
+    let text = "version = 1\n[[rack]]\nname = \"keys\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n";
+    let p = parse_preset(text, Path::new("/shows/evening.toml")).unwrap();
+    assert_eq!(p.name, "evening");
+    assert_eq!(p.racks[0].plugins[0].id, "synth");
+    // A name given is kept.
+    let named = parse_preset(&format!("name = \"gig\"\n{text}"), Path::new("x.toml")).unwrap();
+    assert_eq!(named.name, "gig");
+}
