@@ -1,7 +1,8 @@
 //! The in-process measurements of `cargo xtask bench` (run through
 //! `tests/examples/bench.rs`; see xtask/src/bench.rs, which writes
-//! docs/BENCHMARKS.md). Each returns its figures as JSON. Some are also
-//! held to their targets by tests/tests/bench_targets.rs.
+//! docs/BENCHMARKS.md and fails on a missed target). Each returns its
+//! figures as JSON. The switch's correctness (frames, samples) is also
+//! checked in every test run by tests/tests/switch_exact.rs.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -89,10 +89,17 @@ fn main() -> ExitCode {
             }
         }
         Some("bench") => match bench::run(&workspace_root()) {
-            Ok(report) => {
+            Ok((report, missed)) => {
                 println!("{report}");
                 eprintln!("wrote docs/BENCHMARKS.md");
-                ExitCode::SUCCESS
+                for m in &missed {
+                    eprintln!("target missed: {m}");
+                }
+                if missed.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");
