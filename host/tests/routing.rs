@@ -188,3 +188,50 @@ fn racks_hear_the_midi_inputs_their_device_patterns_name() {
     );
     session.shutdown(engine);
 }
+
+/// Live edits of a rack's controller handling and maps: applied to the
+/// model (and so to the next plan and a save), and a map naming a plugin
+/// the rack does not have is refused.
+#[test]
+fn controller_handling_and_maps_are_edited_live() {
+    let text = "version = 1\nname = \"m\"\n[[rack]]\nname = \"lead\"\n\
+                [[rack.map]]\ncc = 74\nplugin = 0\nparam = \"cutoff\"\nmin = 200.0\nmax = 8000.0\n\
+                [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n";
+    let preset = stagerack::preset::parse_preset(text, std::path::Path::new("m.toml")).unwrap();
+    let (mut session, engine) = Session::new(&preset, config(64), true).unwrap();
+    let edit = stagerack::session::RackEdit {
+        cc_block: Some(vec![1, 2]),
+        cc_remap: Some(vec![[11, 7]]),
+        sustain: Some(false),
+        maps: Some(Vec::new()),
+        ..Default::default()
+    };
+    session.edit_rack(0, &edit).unwrap();
+    let saved = session.to_preset().unwrap();
+    assert_eq!(saved.racks[0].cc_block, [1, 2]);
+    assert_eq!(saved.racks[0].cc_remap, [[11, 7]]);
+    assert!(!saved.racks[0].sustain);
+    assert!(saved.racks[0].mappings.is_empty());
+    let mut stray = preset.racks[0].mappings[0].clone();
+    stray.plugin = 5;
+    let e = session
+        .edit_rack(
+            0,
+            &stagerack::session::RackEdit {
+                maps: Some(vec![stray]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("plugin 6") && e.contains("not in its chain"),
+        "{e}"
+    );
+    let bad = stagerack::session::RackEdit {
+        cc_block: Some(vec![200]),
+        ..Default::default()
+    };
+    assert!(session.edit_rack(0, &bad).is_err(), "CC 200 refused");
+    session.shutdown(engine);
+}

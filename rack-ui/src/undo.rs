@@ -144,6 +144,10 @@ fn old_values(def: &RackDef, edit: &RackEdit) -> RackEdit {
         pan: edit.pan.map(|_| def.pan),
         mute: edit.mute.map(|_| def.mute),
         solo: edit.solo.map(|_| def.solo),
+        cc_block: edit.cc_block.as_ref().map(|_| def.cc_block.clone()),
+        cc_remap: edit.cc_remap.as_ref().map(|_| def.cc_remap.clone()),
+        sustain: edit.sustain.map(|_| def.sustain),
+        maps: edit.maps.as_ref().map(|_| def.mappings.clone()),
     }
 }
 
@@ -161,6 +165,12 @@ fn full_edit(def: &RackDef) -> RackEdit {
         pan: Some(def.pan),
         mute: Some(def.mute),
         solo: Some(def.solo),
+        cc_block: Some(def.cc_block.clone()),
+        cc_remap: Some(def.cc_remap.clone()),
+        sustain: Some(def.sustain),
+        // Maps name plugins by their place in the chain, which comes back
+        // after this edit: not restored (as before).
+        maps: None,
     }
 }
 

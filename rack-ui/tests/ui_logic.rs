@@ -467,3 +467,51 @@ fn open_asks_before_discarding_unsaved_edits() {
     assert!(!h.state().state.modified);
     assert!(h.state().state.undo.is_empty());
 }
+
+/// A rack's maps are listed with Forget (undoable), and its velocity
+/// range, sustain pedal and controller handling are shown and edited.
+#[test]
+fn maps_and_midi_handling_are_shown_and_edited() {
+    let text = "version = 1\nname = \"mapped\"\n\n[[rack]]\nname = \"lead\"\n\
+                cc_block = [1]\ncc_remap = [[11, 7]]\n\n\
+                [[rack.map]]\ncc = 74\nplugin = 0\nparam = \"cutoff\"\nmin = 200.0\nmax = 8000.0\n\n\
+                [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n";
+    let preset = stagerack_session::preset::parse_preset(text, Path::new("mapped.toml")).unwrap();
+    let engine = Rc::new(RefCell::new(
+        Runtime::start(&LoadedShow::preset(preset), &AudioChoice::NoDevice).unwrap(),
+    ));
+    let client = engine.borrow_mut().connect();
+    let app = RackApp::new(
+        Box::new(client),
+        Some(engine.clone()),
+        Mode::InProcess { socket: None },
+        "unused.toml".into(),
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
+    settle(&mut h);
+    h.get_by_label("CC blocked: 1  CC renumbered: 11>7");
+    h.get_by_label("Sustain pedal").click();
+    settle(&mut h);
+    assert!(
+        !engine_state(&engine).racks[0].routing.sustain,
+        "sustain off"
+    );
+    assert_eq!(engine_state(&engine).racks[0].routing.mappings.len(), 1);
+    h.get_by_label("Forget CC 74").click();
+    settle(&mut h);
+    settle(&mut h);
+    assert!(
+        engine_state(&engine).racks[0].routing.mappings.is_empty(),
+        "forgotten"
+    );
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks[0].routing.mappings.len(),
+        1,
+        "undo brings the map back"
+    );
+}

@@ -84,9 +84,25 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
                                 .add(slider)
                                 .labelled_by(name_label)
                                 .on_hover_text(format!(
-                                    "{} ({}..{}, default {}); double-click for the default",
+                                    "{} ({}..{}, default {}); double-click for the default, right-click to MIDI learn",
                                     p.name, p.min, p.max, p.default
                                 ));
+                            // Right-click: MIDI learn (the next controller
+                            // moved is mapped to this parameter).
+                            r.context_menu(|ui| {
+                                if ui.button("MIDI learn: move a controller").clicked() {
+                                    app.send(Command::MidiLearn {
+                                        rack,
+                                        index,
+                                        param: p.id,
+                                    });
+                                    ui.close();
+                                }
+                                if ui.button("Cancel MIDI learn").clicked() {
+                                    app.send(Command::MidiLearnCancel {});
+                                    ui.close();
+                                }
+                            });
                             if r.drag_started() {
                                 app.ui.slider_origin = Some((key, p.value));
                             }

@@ -308,9 +308,123 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                 app.ui.channel_text.remove(&i);
             }
         });
+        midi_row(app, ui, i, def);
+        maps(app, ui, i, rack);
         ui.separator();
         chain(app, ui, i, rack);
     });
+}
+
+/// The rack's MIDI handling beyond the split: velocity range, the sustain
+/// pedal, controllers blocked and renumbered. UI thread.
+fn midi_row(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    i: usize,
+    def: &stagerack_session::control::RackDef,
+) {
+    ui.horizontal_wrapped(|ui| {
+        let [mut lo, mut hi] = def.velocity.unwrap_or([1, 127]);
+        let l = ui.label("Velocity");
+        let r = ui
+            .add(egui::DragValue::new(&mut lo).range(1..=hi))
+            .labelled_by(l.id);
+        rack_edit(
+            app,
+            &r,
+            i,
+            RackEdit {
+                velocity: Some([lo, hi]),
+                ..Default::default()
+            },
+        );
+        let l = ui.label("to");
+        let r = ui
+            .add(egui::DragValue::new(&mut hi).range(lo..=127))
+            .labelled_by(l.id);
+        rack_edit(
+            app,
+            &r,
+            i,
+            RackEdit {
+                velocity: Some([lo, hi]),
+                ..Default::default()
+            },
+        );
+        let mut sustain = def.sustain;
+        if ui
+            .checkbox(&mut sustain, "Sustain pedal")
+            .on_hover_text("Whether CC64 reaches this rack")
+            .changed()
+        {
+            app.edit(Command::EditRack {
+                rack: i,
+                edit: RackEdit {
+                    sustain: Some(sustain),
+                    ..Default::default()
+                },
+            });
+        }
+        let blocked = def
+            .cc_block
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let remapped = def
+            .cc_remap
+            .iter()
+            .map(|[a, b]| format!("{a}>{b}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        ui.label(format!(
+            "CC blocked: {}  CC renumbered: {}",
+            if blocked.is_empty() { "none" } else { &blocked },
+            if remapped.is_empty() {
+                "none"
+            } else {
+                &remapped
+            }
+        ))
+        .on_hover_text("cc_block and cc_remap, as in the preset file");
+    });
+}
+
+/// The rack's MIDI-to-parameter maps, each with Forget; MIDI learn on a
+/// parameter (right-click it) adds one. UI thread.
+fn maps(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
+    let all = &rack.routing.mappings;
+    if all.is_empty() {
+        return;
+    }
+    for (k, m) in all.iter().enumerate() {
+        ui.horizontal(|ui| {
+            let source = match m.source {
+                stagerack_session::control::MapSourceDef::Cc(cc) => format!("CC {cc}"),
+                stagerack_session::control::MapSourceDef::PitchBend => "pitch bend".into(),
+                stagerack_session::control::MapSourceDef::Aftertouch => "aftertouch".into(),
+            };
+            let plugin = rack
+                .plugins
+                .get(m.plugin)
+                .map_or_else(|| format!("plugin {}", m.plugin + 1), |p| p.name.clone());
+            ui.label(format!(
+                "{source} -> {plugin} `{}` {}..{}",
+                m.param, m.min, m.max
+            ));
+            if ui.small_button(format!("Forget {source}")).clicked() {
+                let mut rest = all.clone();
+                rest.remove(k);
+                app.edit(Command::EditRack {
+                    rack: i,
+                    edit: RackEdit {
+                        maps: Some(rest),
+                        ..Default::default()
+                    },
+                });
+            }
+        });
+    }
 }
 
 /// "1, 2,16" → [1, 2, 16]; empty → all channels.

@@ -20,7 +20,7 @@ pub use snapshot::snapshot;
 
 // The types the protocol's messages carry, so a client needs this module
 // only.
-pub use crate::preset::{RackDef, VelocityCurve};
+pub use crate::preset::{MapDef, MapSourceDef, RackDef, VelocityCurve};
 pub use protocol::RackEdit;
 pub use stagerack_core::plugin::{PluginDescriptor, PluginFormat};
 pub use stagerack_io::{AudioInUse, DeviceInventory};

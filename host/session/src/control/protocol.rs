@@ -447,4 +447,17 @@ pub struct RackEdit {
     /// Soloed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solo: Option<bool>,
+    /// Controllers the rack ignores (CC numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc_block: Option<Vec<u8>>,
+    /// Controllers the rack renumbers: `[from, to]` pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc_remap: Option<Vec<[u8; 2]>>,
+    /// Whether the sustain pedal (CC64) reaches the rack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sustain: Option<bool>,
+    /// The rack's MIDI-to-parameter maps, whole (the window removes one
+    /// by sending the others; MIDI learn adds them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps: Option<Vec<crate::preset::MapDef>>,
 }

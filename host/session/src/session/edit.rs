@@ -114,6 +114,24 @@ impl RackEdit {
         if let Some(s) = self.solo {
             def.solo = s;
         }
+        if let Some(cc) = &self.cc_block {
+            if let Some(c) = cc.iter().find(|c| **c > 127) {
+                return bad(format!("cc_block {c}: expected 0 to 127"));
+            }
+            def.cc_block = cc.clone();
+        }
+        if let Some(pairs) = &self.cc_remap {
+            if let Some([a, b]) = pairs.iter().find(|[a, b]| *a > 127 || *b > 127) {
+                return bad(format!("cc_remap [{a}, {b}]: expected 0 to 127"));
+            }
+            def.cc_remap = pairs.clone();
+        }
+        if let Some(s) = self.sustain {
+            def.sustain = s;
+        }
+        if let Some(maps) = &self.maps {
+            def.mappings = maps.clone();
+        }
         Ok(())
     }
 }
@@ -277,6 +295,19 @@ impl Session {
         let r = self.rack_index(rack)?;
         let mut def = self.racks[r].def.clone();
         edit.apply_to(&mut def)?;
+        // A map names a plugin of this rack by its place in the preset's
+        // chain: it must still be there.
+        if let Some(m) = def
+            .mappings
+            .iter()
+            .find(|m| !self.racks[r].slots.iter().any(|s| s.def_index == m.plugin))
+        {
+            return Err(EditError::Invalid(format!(
+                "a map names plugin {} of rack {}, which is not in its chain",
+                m.plugin + 1,
+                rack + 1
+            )));
+        }
         let model = &mut self.racks[r];
         model.name = def.name.clone();
         model.gain_db = def.gain_db;
