@@ -74,8 +74,11 @@ impl ControlSocket {
             let r: serde_json::Value =
                 serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
             let event = r["event"].as_str().unwrap_or_default();
-            let answers = r["id"] == id || event == "meters";
-            if expect.contains(&event) && (answers || event != "error") {
+            // A reply answers this request by its id; a broadcast (a state
+            // sent to every client on a song switch, id 0) does not, and an
+            // event without an id (meters, param) may be what is expected.
+            let answers = r["id"] == id || r.get("id").is_none();
+            if expect.contains(&event) && answers {
                 return r;
             }
             assert!(
