@@ -93,6 +93,10 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         options: opts.stream.clone(),
     };
     let mut runtime = Runtime::start(&show, &audio)?;
+    // This binary answers `scan-one`: clients may ask for a plugin scan.
+    if let Ok(me) = std::env::current_exe() {
+        runtime.set_scanner(me);
+    }
     let Some(session) = runtime.session() else {
         unreachable!("a started runtime has its session");
     };

@@ -59,6 +59,7 @@ impl RackApp {
                 selected_plugin: None,
                 browser_rack: None,
                 browser_search: String::new(),
+                scan_asked: false,
                 new_rack_name: String::new(),
                 preset_path: preset_path.display().to_string(),
                 show_help: false,

@@ -144,6 +144,12 @@ fn main() -> ExitCode {
         // plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // `stagerack-ui scan-one FILE`: one plugin file opened for a
+    // background scan this process started (hidden, as `stagerack`'s).
+    let argv: Vec<_> = std::env::args_os().collect();
+    if argv.len() == 3 && argv[1] == "scan-one" {
+        return stagerack_session::runtime::run_scan_one(Path::new(&argv[2]));
+    }
     let args = Args::parse();
     let quit = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -194,6 +200,10 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
         .and_then(|s| s.paths.first().cloned())
         .unwrap_or(show_file);
     let mut engine = Runtime::start(&show, &audio).map_err(|e| e.to_string())?;
+    // This binary answers `scan-one` (see `main`): the browser may scan.
+    if let Ok(me) = std::env::current_exe() {
+        engine.set_scanner(me);
+    }
     eprintln!("audio: {}", engine.output());
     let socket = args.listen.map(|s| s.unwrap_or_else(default_socket_path));
     if let Some(s) = &socket {

@@ -59,13 +59,25 @@ pub struct Meters {
     pub racks: Vec<[f32; 2]>,
 }
 
+/// The engine's background plugin scan (`scan_plugins`), for the browser.
+/// Main (UI) thread.
+#[derive(Debug, Default)]
+pub struct ScanState {
+    /// Running: files looked at, files in all, the file being looked at.
+    pub progress: Option<(usize, usize, String)>,
+    /// What the last finished scan said, for people.
+    pub summary: Option<String>,
+}
+
 /// The window's model of the engine. Main (UI) thread.
 #[derive(Debug, Default)]
 pub struct AppState {
     /// The latest state, once the engine sent one.
     pub snapshot: Option<Snapshot>,
-    /// Loadable plugins (from `list_plugins`).
+    /// Loadable plugins (from `list_plugins`, renewed after each scan).
     pub plugins: Vec<PluginDescriptor>,
+    /// The engine's background plugin scan, as the window knows it.
+    pub scan: ScanState,
     /// Displayed meters.
     pub meters: Meters,
     /// Latest engine health.
@@ -133,6 +145,29 @@ impl AppState {
     /// Takes in one reply or event from the engine. Main thread.
     pub fn apply(&mut self, reply: Reply) {
         match reply {
+            Reply::ScanProgress { done, total, file } => {
+                let name = std::path::Path::new(&file)
+                    .file_name()
+                    .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+                self.scan.progress = Some((done, total, name));
+            }
+            Reply::ScanFinished {
+                files,
+                opened,
+                blacklisted,
+            } => {
+                self.scan.progress = None;
+                self.scan.summary = Some(format!(
+                    "Scanned {files} plugin files ({opened} opened, {} left out)",
+                    blacklisted.len()
+                ));
+                for b in blacklisted {
+                    self.push_message(
+                        Level::Warning,
+                        format!("plugin scan left out {b} (Rescan tries it again)"),
+                    );
+                }
+            }
             Reply::Learned { what } => {
                 self.push_message(Level::Info, format!("MIDI learn: {what}"));
             }
@@ -303,6 +338,7 @@ pub fn describe(command: &Command) -> String {
         }
         Command::MidiLearnCancel {} => "stop MIDI learn".into(),
         Command::ListPlugins {} => "list plugins".into(),
+        Command::ScanPlugins { .. } => "scan for plugins".into(),
         Command::AddPlugin { plugin, rack, .. } => format!("add {plugin} to rack {}", rack + 1),
         Command::RemovePlugin { rack, index } => {
             format!("remove plugin {} of rack {}", index + 1, rack + 1)

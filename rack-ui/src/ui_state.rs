@@ -41,6 +41,8 @@ pub struct UiState {
     /// The rack the plugin browser adds to (browser open when set).
     pub browser_rack: Option<usize>,
     pub browser_search: String,
+    /// The browser asked the engine for a scan (once, on its first open).
+    pub scan_asked: bool,
     pub new_rack_name: String,
     pub preset_path: String,
     pub show_help: bool,

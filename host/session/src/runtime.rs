@@ -38,6 +38,9 @@ use crate::session::{Session, SessionError};
 pub use stagerack_engine::audio_thread::install_quiet_panic_hook;
 pub use stagerack_engine::install_guard;
 pub use stagerack_io::{BackendKind, NamedChoice, StreamOptions};
+/// What `scan-one FILE` runs in a front end's binary (the child of a
+/// background scan).
+pub use stagerack_plugins::scan::child::run_scan_one;
 
 /// What a show plays: a preset or a setlist file. Main thread.
 #[derive(Clone, Debug)]
@@ -465,6 +468,13 @@ impl Runtime {
                 path: path.to_owned(),
                 source,
             })
+    }
+
+    /// Lets clients ask for a background plugin scan, each file opened by
+    /// `program scan-one FILE` (the running `stagerack` or `stagerack-ui`).
+    /// Main thread.
+    pub fn set_scanner(&mut self, program: PathBuf) {
+        self.server.set_scanner(program);
     }
 
     /// A client in this process (the window). Main thread.

@@ -208,19 +208,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Scan(a) => scan(&a),
-        Command::ScanOne { file } => {
-            let answer = crate::plugin::scan::child::scan_one(&file);
-            let ok = answer.error.is_none();
-            match serde_json::to_string(&answer) {
-                Ok(s) => println!("{s}"),
-                Err(e) => eprintln!("error: {e}"),
-            }
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Command::ScanOne { file } => crate::plugin::scan::child::run_scan_one(&file),
         Command::Check {
             file,
             rt: true,

@@ -1,5 +1,8 @@
 //! The plugin browser: a searchable list fed by `list_plugins`; a click
-//! adds the plugin to the end of the chosen rack's chain.
+//! adds the plugin to the end of the chosen rack's chain. Opened the first
+//! time, it asks the engine for a background scan (files already in the
+//! scan cache cost nothing) and shows its progress; Rescan asks again,
+//! blacklisted files included. New plugins appear when the scan ends.
 
 use eframe::egui::{self, RichText};
 use stagerack_session::control::Command;
@@ -30,12 +33,17 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         app.ui.browser_rack = None;
         return;
     };
+    if !app.ui.scan_asked {
+        app.ui.scan_asked = true;
+        app.send(Command::ScanPlugins { rescan: false });
+    }
     ui.horizontal(|ui| {
         ui.heading(format!("Add a plugin to {rack_name}"));
         if ui.button("Close browser").clicked() {
             app.ui.browser_rack = None;
         }
     });
+    draw_scan(app, ui);
     let l = ui.label("Search plugins");
     let search = ui
         .add(egui::TextEdit::singleline(&mut app.ui.browser_search).desired_width(f32::INFINITY))
@@ -52,7 +60,11 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         .cloned()
         .collect();
     if found.is_empty() {
-        ui.label("No plugin matches.");
+        if app.state.scan.progress.is_some() {
+            ui.label("No plugin matches yet: still scanning.");
+        } else {
+            ui.label("No plugin matches.");
+        }
     }
     let mut chosen = None;
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -90,6 +102,38 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         app.ui.browser_rack = None;
         app.ui.browser_search.clear();
     }
+}
+
+/// The scan's progress bar, or what the last scan found and Rescan.
+fn draw_scan(app: &mut Frame<'_>, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| match &app.state.scan.progress {
+        Some((done, total, file)) => {
+            ui.spinner();
+            let fraction = if *total == 0 {
+                0.0
+            } else {
+                *done as f32 / *total as f32
+            };
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(160.0)
+                    .text(format!("Scanning {}/{total}", done + 1)),
+            );
+            ui.label(RichText::new(file).small());
+        }
+        None => {
+            if let Some(summary) = &app.state.scan.summary {
+                ui.label(RichText::new(summary).small());
+            }
+            if ui
+                .button("Rescan")
+                .on_hover_text("Look for new plugins and try left-out files again")
+                .clicked()
+            {
+                app.send(Command::ScanPlugins { rescan: true });
+            }
+        }
+    });
 }
 
 #[cfg(test)]

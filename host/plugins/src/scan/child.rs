@@ -91,6 +91,23 @@ pub fn scan_one(path: &Path) -> ChildAnswer {
     }
 }
 
+/// The whole of a `scan-one FILE` child's work: opens the file, prints the
+/// answer as one JSON line on stdout, and returns the exit status (failure
+/// when the file could not be read). Main thread of the child.
+pub fn run_scan_one(path: &Path) -> std::process::ExitCode {
+    let answer = scan_one(path);
+    let ok = answer.error.is_none();
+    match serde_json::to_string(&answer) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
 /// Scans `files`, using and updating the cache, each new or changed file
 /// in a child process; `progress` is told after each file. Main thread.
 pub fn scan_files(

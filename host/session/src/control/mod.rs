@@ -10,6 +10,7 @@
 
 mod client;
 pub mod protocol;
+mod scanner;
 mod server;
 mod snapshot;
 

@@ -43,6 +43,15 @@ pub enum Command {
     GetState {},
     /// The plugins this engine can load (built-ins and the scan cache).
     ListPlugins {},
+    /// Scan the plugin folders in the background, each file in a child
+    /// process as `stagerack scan` does (answered `ok` at once; every client
+    /// then gets `scan_progress` events, `scan_finished` and the new
+    /// `plugins`). A scan already running is joined, not restarted.
+    ScanPlugins {
+        /// Open blacklisted files again too.
+        #[serde(default)]
+        rescan: bool,
+    },
     /// Insert a plugin into a rack (at the end when `index` is absent).
     AddPlugin {
         /// Rack index.
@@ -271,6 +280,24 @@ pub enum Reply {
         id: u64,
         /// The list.
         plugins: Vec<stagerack_core::plugin::PluginDescriptor>,
+    },
+    /// A background scan is about to open file `done + 1` of `total`.
+    ScanProgress {
+        /// Files looked at so far.
+        done: usize,
+        /// Files to look at.
+        total: usize,
+        /// The file being looked at.
+        file: String,
+    },
+    /// A background scan finished (the new `plugins` follow).
+    ScanFinished {
+        /// Plugin files looked at.
+        files: usize,
+        /// Files opened in a child process (new or changed).
+        opened: usize,
+        /// Files left out, each "path: reason".
+        blacklisted: Vec<String>,
     },
     /// Peak meters since the last meters event.
     Meters {

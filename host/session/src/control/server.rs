@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::protocol::{Command, Reply, Request, StatusReport, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use super::scanner::{BackgroundScan, ScanEvent};
 use super::snapshot::snapshot;
 use crate::preset::{save_atomically, PluginDef};
 use crate::session::Session;
@@ -99,6 +100,10 @@ pub struct ControlServer {
     last_meters: Instant,
     /// The setlist entry clients last heard was playing.
     group_told: Option<u16>,
+    /// The program that answers `scan-one FILE` (None: scans are refused).
+    scanner: Option<PathBuf>,
+    /// The background scan running now.
+    scan: Option<BackgroundScan>,
 }
 
 impl Default for ControlServer {
@@ -139,7 +144,21 @@ impl ControlServer {
             listener: None,
             last_meters: Instant::now(),
             group_told: None,
+            scanner: None,
+            scan: None,
         }
+    }
+
+    /// Lets clients ask for a plugin scan (`scan_plugins`), each file
+    /// opened by `program scan-one FILE` (`stagerack` or `stagerack-ui`:
+    /// pass `std::env::current_exe()` from their `main`). Main thread.
+    pub fn set_scanner(&mut self, program: PathBuf) {
+        self.scanner = Some(program);
+    }
+
+    /// Whether a background plugin scan is running. Main thread.
+    pub fn scanning(&self) -> bool {
+        self.scan.is_some()
     }
 
     /// Listens on a Unix socket at `path` (its folder is created with mode
@@ -252,6 +271,7 @@ impl ControlServer {
             let state = snapshot(session);
             self.broadcast(&Reply::State { id: 0, state });
         }
+        self.poll_scan();
         if self.last_meters.elapsed() >= METER_INTERVAL && self.clients.iter().any(|c| c.meters) {
             self.last_meters = Instant::now();
             let shared = session.handle().shared().clone();
@@ -269,6 +289,60 @@ impl ControlServer {
         }
         self.flush();
         self.clients.retain(|c| !c.closed);
+    }
+
+    /// Tells every client how the background scan goes; when it is done,
+    /// what it found and the new plugin list.
+    fn poll_scan(&mut self) {
+        let Some(scan) = &self.scan else {
+            return;
+        };
+        let events = match scan.poll() {
+            Ok(events) => events,
+            Err(()) => {
+                self.scan = None;
+                self.broadcast(&Reply::Error {
+                    id: 0,
+                    message: "the plugin scan stopped unexpectedly; try Rescan or `stagerack scan`"
+                        .to_owned(),
+                });
+                return;
+            }
+        };
+        for event in events {
+            match event {
+                ScanEvent::Progress { done, total, file } => {
+                    self.broadcast(&Reply::ScanProgress {
+                        done,
+                        total,
+                        file: file.display().to_string(),
+                    });
+                }
+                ScanEvent::Finished(summary) => {
+                    self.scan = None;
+                    tracing::info!(
+                        "plugin scan: {} files, {} opened, {} blacklisted",
+                        summary.files,
+                        summary.opened,
+                        summary.blacklisted.len()
+                    );
+                    if let Some(e) = &summary.cache_error {
+                        tracing::warn!("{e}");
+                    }
+                    self.broadcast(&Reply::ScanFinished {
+                        files: summary.files,
+                        opened: summary.opened,
+                        blacklisted: summary
+                            .blacklisted
+                            .iter()
+                            .map(|(f, why)| format!("{}: {why}", f.display()))
+                            .collect(),
+                    });
+                    let plugins = stagerack_plugins::scan::known_plugins();
+                    self.broadcast(&Reply::Plugins { id: 0, plugins });
+                }
+            }
+        }
     }
 
     fn accept(&mut self) {
@@ -421,6 +495,20 @@ impl ControlServer {
                 self.reply(client, Reply::Plugins { id, plugins });
                 return;
             }
+            Command::ScanPlugins { rescan } => match (&self.scanner, &self.scan) {
+                (_, Some(_)) => Ok(false),
+                (None, None) => Err(
+                    "this engine cannot scan for plugins; run `stagerack scan` in a terminal"
+                        .to_owned(),
+                ),
+                (Some(program), None) => match BackgroundScan::start(program, rescan) {
+                    Ok(scan) => {
+                        self.scan = Some(scan);
+                        Ok(false)
+                    }
+                    Err(e) => Err(format!("the plugin scan could not start: {e}")),
+                },
+            },
             Command::Subscribe { meters } => {
                 self.clients[client].meters = meters;
                 Ok(false)
