@@ -60,6 +60,7 @@ impl RackApp {
                 browser_rack: None,
                 browser_search: String::new(),
                 scan_asked: false,
+                show_messages: false,
                 new_rack_name: String::new(),
                 preset_path: preset_path.display().to_string(),
                 show_help: false,

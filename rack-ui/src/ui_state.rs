@@ -41,6 +41,8 @@ pub struct UiState {
     /// The rack the plugin browser adds to (browser open when set).
     pub browser_rack: Option<usize>,
     pub browser_search: String,
+    /// The whole message list is shown (else only the newest message).
+    pub show_messages: bool,
     /// The browser asked the engine for a scan (once, on its first open).
     pub scan_asked: bool,
     pub new_rack_name: String,

@@ -102,7 +102,9 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
         "the browser has plugins"
     );
 
-    // A new rack named "lead".
+    // A new rack named "lead" (the row is after the racks).
+    h.get_by_label("New rack name").scroll_to_me();
+    settle(&mut h);
     h.get_by_label("New rack name").focus();
     h.step();
     h.get_by_label("New rack name").type_text("lead");

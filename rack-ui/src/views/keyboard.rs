@@ -12,7 +12,7 @@ use crate::ui_state::KeyDrag;
 
 const KEYS_HEIGHT: f32 = 46.0;
 const LANE_HEIGHT: f32 = 20.0;
-const HANDLE_WIDTH: f32 = 10.0;
+const HANDLE_WIDTH: f32 = 14.0;
 
 /// Whether MIDI key `k` is a black key.
 fn is_black(k: u8) -> bool {
@@ -146,14 +146,35 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
                 egui::vec2(HANDLE_WIDTH, bar.height()),
             );
             painter.rect_filled(handle, 2.0, Color32::WHITE);
+            // Two grip lines say "drag me".
+            for dx in [-2.5, 2.5] {
+                let x = handle.center().x + dx;
+                painter.line_segment(
+                    [
+                        egui::pos2(x, handle.top() + 4.0),
+                        egui::pos2(x, handle.bottom() - 4.0),
+                    ],
+                    (1.0, Color32::from_gray(110)),
+                );
+            }
             let id = ui.scope_id().with(("key-handle", *rack, end));
+            // The grab area reaches a little past the drawn handle.
             let r = ui
-                .interact(handle, id, Sense::drag())
+                .interact(handle.expand2(egui::vec2(4.0, 0.0)), id, Sense::drag())
                 .on_hover_cursor(egui::CursorIcon::ResizeHorizontal)
                 .on_hover_text(format!(
                     "Drag to change {name}'s {} key",
                     ["lowest", "highest"][end]
                 ));
+            // Named for screen readers (and the layout test).
+            let which = ["lowest", "highest"][end];
+            r.widget_info(|| {
+                egui::WidgetInfo::labeled(
+                    egui::accesskit::Role::Slider,
+                    true,
+                    format!("{name} {which} key"),
+                )
+            });
             if r.drag_started() {
                 app.ui.key_drag = Some(KeyDrag {
                     rack: *rack,

@@ -38,21 +38,35 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Enter in a value field", "Set the typed value"),
 ];
 
+/// The side panel's width until the user drags it, outer pixels.
+pub const SIDE_PANEL_WIDTH: f32 = 400.0;
+
 /// Draws the whole window. UI thread.
 pub fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     egui::Panel::top("top")
         .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
         .show(ui, |ui| top_bar(app, ui));
+    // Sized to its content: one status line and one message line, more
+    // only when the message list is opened.
     egui::Panel::bottom("status")
-        .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
-        .default_size(150.0)
-        .resizable(true)
+        .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(6.0))
+        .resizable(false)
         .show(ui, |ui| status::draw(app, ui));
+    // The same width for the parameters and the browser (the user may
+    // drag it): the racks and the keyboard strip keep their scale when the
+    // browser opens.
     egui::Panel::right("params")
         .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
-        .default_size(420.0)
+        .default_size(SIDE_PANEL_WIDTH)
+        .size_range(320.0..=720.0)
         .resizable(true)
         .show(ui, |ui| {
+            // egui sizes a panel to its content: filling the width here
+            // keeps the panel as wide as it was (or as the user dragged
+            // it), whatever the browser or the parameters hold.
+            let width = ui.available_width();
+            ui.set_min_width(width);
+            ui.set_max_width(width);
             if app.ui.browser_rack.is_some() {
                 browser::draw(app, ui);
             } else {
@@ -74,37 +88,13 @@ pub fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     }
 }
 
+/// The toolbar: two fixed rows, so nothing wraps or moves down to 1024 px
+/// wide. Row 1: the song and its switches, undo, and the buttons a player
+/// reaches for (PANIC at the right edge); row 2: the preset file and where
+/// the engine plays.
 fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
-    ui.horizontal_wrapped(|ui| {
+    ui.horizontal(|ui| {
         ui.label(RichText::new("stagerack").heading().strong());
-        let (text, colour) = match app.mode() {
-            Mode::InProcess { socket: None } => (
-                format!(
-                    "engine in this window, {}",
-                    app.audio_output().unwrap_or_default()
-                ),
-                theme::ACCENT,
-            ),
-            Mode::InProcess { socket: Some(s) } => (
-                format!(
-                    "engine in this window, {}, listening on {}",
-                    app.audio_output().unwrap_or_default(),
-                    s.display()
-                ),
-                theme::ACCENT,
-            ),
-            Mode::Attached { socket } => {
-                if app.connected() {
-                    (format!("attached to {}", socket.display()), theme::ACCENT)
-                } else {
-                    (
-                        format!("DISCONNECTED from {}", socket.display()),
-                        theme::DANGER,
-                    )
-                }
-            }
-        };
-        ui.label(RichText::new(text).color(colour).small());
         ui.separator();
         // Setlist.
         if ui
@@ -123,33 +113,41 @@ fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             app.send(Command::SetlistNext {});
         }
         ui.separator();
-        let undo_tip = app
-            .state
-            .undo
-            .last()
-            .map(|e| format!("Undo {} (Ctrl+Z)", e.label));
-        if ui
-            .add_enabled(undo_tip.is_some(), egui::Button::new("Undo"))
-            .on_hover_text(undo_tip.unwrap_or_default())
-            .clicked()
-        {
-            app.undo();
-        }
-        let redo_tip = app
-            .state
-            .redo
-            .last()
-            .map(|e| format!("Redo {} (Ctrl+Shift+Z)", e.label));
-        if ui
-            .add_enabled(redo_tip.is_some(), egui::Button::new("Redo"))
-            .on_hover_text(redo_tip.unwrap_or_default())
-            .clicked()
-        {
-            app.redo();
-        }
-        ui.separator();
+        undo_buttons(app, ui);
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Help").on_hover_text("F1").clicked() {
+                app.ui.show_help = !app.ui.show_help;
+            }
+            if ui
+                .button("Audio & MIDI")
+                .on_hover_text("Backend, output device and MIDI inputs")
+                .clicked()
+            {
+                app.ui.show_devices = !app.ui.show_devices;
+                if app.ui.show_devices {
+                    app.send(Command::ListDevices {});
+                }
+            }
+            let panic = egui::Button::new(
+                RichText::new("PANIC")
+                    .size(20.0)
+                    .strong()
+                    .color(Color32::WHITE),
+            )
+            .fill(theme::DANGER)
+            .min_size(egui::vec2(110.0, 34.0));
+            if ui
+                .add(panic)
+                .on_hover_text("All notes off everywhere (Space)")
+                .clicked()
+            {
+                app.panic();
+            }
+        });
+    });
+    ui.horizontal(|ui| {
         let l = ui.label("Preset file");
-        ui.add(egui::TextEdit::singleline(&mut app.ui.preset_path).desired_width(260.0))
+        ui.add(egui::TextEdit::singleline(&mut app.ui.preset_path).desired_width(240.0))
             .labelled_by(l.id);
         if ui.button("Save preset").on_hover_text("Ctrl+S").clicked() {
             app.save_preset();
@@ -176,37 +174,72 @@ fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             if ui.button("Cancel").clicked() {
                 app.ui.confirm_open = false;
             }
-        }
-        ui.separator();
-        let panic = egui::Button::new(
-            RichText::new("PANIC")
-                .size(20.0)
-                .strong()
-                .color(Color32::WHITE),
-        )
-        .fill(theme::DANGER)
-        .min_size(egui::vec2(110.0, 34.0));
-        if ui
-            .add(panic)
-            .on_hover_text("All notes off everywhere (Space)")
-            .clicked()
-        {
-            app.panic();
-        }
-        if ui
-            .button("Audio & MIDI")
-            .on_hover_text("Backend, output device and MIDI inputs")
-            .clicked()
-        {
-            app.ui.show_devices = !app.ui.show_devices;
-            if app.ui.show_devices {
-                app.send(Command::ListDevices {});
-            }
-        }
-        if ui.button("Help").on_hover_text("F1").clicked() {
-            app.ui.show_help = !app.ui.show_help;
+        } else {
+            let (text, colour) = engine_line(app);
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.add(egui::Label::new(RichText::new(&text).color(colour).small()).truncate())
+                    .on_hover_text(text);
+            });
         }
     });
+}
+
+/// Where the engine runs and plays, and its colour (red: disconnected).
+fn engine_line(app: &Frame<'_>) -> (String, Color32) {
+    match app.mode() {
+        Mode::InProcess { socket: None } => (
+            format!(
+                "engine in this window, {}",
+                app.audio_output().unwrap_or_default()
+            ),
+            theme::ACCENT,
+        ),
+        Mode::InProcess { socket: Some(s) } => (
+            format!(
+                "engine in this window, {}, listening on {}",
+                app.audio_output().unwrap_or_default(),
+                s.display()
+            ),
+            theme::ACCENT,
+        ),
+        Mode::Attached { socket } => {
+            if app.connected() {
+                (format!("attached to {}", socket.display()), theme::ACCENT)
+            } else {
+                (
+                    format!("DISCONNECTED from {}", socket.display()),
+                    theme::DANGER,
+                )
+            }
+        }
+    }
+}
+
+fn undo_buttons(app: &mut Frame<'_>, ui: &mut egui::Ui) {
+    let undo_tip = app
+        .state
+        .undo
+        .last()
+        .map(|e| format!("Undo {} (Ctrl+Z)", e.label));
+    if ui
+        .add_enabled(undo_tip.is_some(), egui::Button::new("Undo"))
+        .on_hover_text(undo_tip.unwrap_or_default())
+        .clicked()
+    {
+        app.undo();
+    }
+    let redo_tip = app
+        .state
+        .redo
+        .last()
+        .map(|e| format!("Redo {} (Ctrl+Shift+Z)", e.label));
+    if ui
+        .add_enabled(redo_tip.is_some(), egui::Button::new("Redo"))
+        .on_hover_text(redo_tip.unwrap_or_default())
+        .clicked()
+    {
+        app.redo();
+    }
 }
 
 fn help(app: &mut Frame<'_>, ctx: &egui::Context) {

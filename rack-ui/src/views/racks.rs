@@ -50,12 +50,33 @@ fn rack_edit(app: &mut Frame<'_>, r: &egui::Response, rack: usize, edit: RackEdi
     }
 }
 
-/// Draws every rack of the current preset and the "Add rack" row. UI thread.
+/// Draws every rack of the current preset, then the "Add rack" row. UI thread.
 pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     let Some(snapshot) = app.state.snapshot.clone() else {
         ui.label(RichText::new("Waiting for the engine's state...").size(20.0));
         return;
     };
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for (i, rack) in snapshot.racks.iter().enumerate() {
+                if rack.preset != snapshot.current {
+                    continue;
+                }
+                ui.push_id(("rack", i), |ui| rack_card(app, ui, i, rack));
+                ui.add_space(6.0);
+            }
+            // After the racks: the racks get the room at the top.
+            add_rack_row(app, ui, &snapshot);
+        });
+}
+
+/// "New rack name" and Add rack.
+fn add_rack_row(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    snapshot: &stagerack_session::control::Snapshot,
+) {
     ui.horizontal(|ui| {
         let l = ui.label("New rack name");
         ui.add(
@@ -74,17 +95,6 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             app.ui.selected_rack = Some(snapshot.racks.len());
         }
     });
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for (i, rack) in snapshot.racks.iter().enumerate() {
-                if rack.preset != snapshot.current {
-                    continue;
-                }
-                ui.push_id(("rack", i), |ui| rack_card(app, ui, i, rack));
-                ui.add_space(6.0);
-            }
-        });
 }
 
 fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
@@ -102,8 +112,8 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
         .inner_margin(8.0);
     frame.show(ui, |ui| {
         ui.set_width(ui.available_width());
-        // Header: name, meter, mute, solo, remove.
-        ui.horizontal(|ui| {
+        // Header: name, meter, mute, solo, gain, pan (wrapping when narrow).
+        ui.horizontal_wrapped(|ui| {
             let name_colour = if def.mute { theme::MUTED } else { colour };
             let name = ui.add(
                 egui::Label::new(
@@ -118,7 +128,7 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                 app.ui.selected_rack = Some(i);
             }
             let peaks = app.state.meters.racks.get(i).copied().unwrap_or([0.0; 2]);
-            super::status::meter(ui, peaks, egui::vec2(200.0, 22.0));
+            super::status::meter(ui, peaks, egui::vec2(150.0, 22.0));
             let mut mute = def.mute;
             let r = ui.toggle_value(&mut mute, RichText::new("Mute").strong());
             rack_edit(
@@ -141,34 +151,9 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                     ..Default::default()
                 },
             );
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                // Removing a rack asks first (its plugins and their
-                // settings go with it; Undo brings them back).
-                if app.ui.confirm_remove == Some(i) {
-                    if ui.button("Cancel").clicked() {
-                        app.ui.confirm_remove = None;
-                    }
-                    if ui
-                        .button(RichText::new(format!("Remove {}", def.name)).color(theme::DANGER))
-                        .clicked()
-                    {
-                        app.edit(Command::RemoveRack { rack: i });
-                        app.ui.confirm_remove = None;
-                        app.ui.selected_plugin = None;
-                        app.ui.selected_rack = None;
-                    }
-                    ui.label(format!(
-                        "Remove rack {} and its {} plugin(s)?",
-                        def.name,
-                        rack.plugins.len()
-                    ));
-                } else if ui.button(format!("Remove rack {}", def.name)).clicked() {
-                    app.ui.confirm_remove = Some(i);
-                }
-            });
-        });
-        // Mix and routing.
-        ui.horizontal_wrapped(|ui| {
+            ui.separator();
+            // Mix: in the header, so a card is one row shorter.
+            ui.spacing_mut().slider_width = 130.0;
             let mut gain = def.gain_db;
             let l = ui.label("Gain");
             let r = ui
@@ -525,13 +510,45 @@ fn chain(app: &mut Frame<'_>, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) 
             app.ui.selected_plugin = Some((rack, to));
         }
     }
-    if ui
-        .button(format!("Add plugin to {}", r.routing.name))
-        .clicked()
-    {
-        app.ui.browser_rack = Some(rack);
-        app.ui.browser_search.clear();
-    }
+    ui.horizontal(|ui| {
+        if ui
+            .button(format!("Add plugin to {}", r.routing.name))
+            .clicked()
+        {
+            app.ui.browser_rack = Some(rack);
+            app.ui.browser_search.clear();
+        }
+        remove_rack(app, ui, rack, r);
+    });
+}
+
+/// Remove rack, at the right end of the card's last row: asks first (the
+/// rack's plugins and their settings go with it; Undo brings them back).
+fn remove_rack(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
+    let def = &rack.routing;
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        if app.ui.confirm_remove == Some(i) {
+            if ui.button("Cancel").clicked() {
+                app.ui.confirm_remove = None;
+            }
+            if ui
+                .button(RichText::new(format!("Remove {}", def.name)).color(theme::DANGER))
+                .clicked()
+            {
+                app.edit(Command::RemoveRack { rack: i });
+                app.ui.confirm_remove = None;
+                app.ui.selected_plugin = None;
+                app.ui.selected_rack = None;
+            }
+            ui.label(format!(
+                "Remove rack {} and its {} plugin(s)?",
+                def.name,
+                rack.plugins.len()
+            ));
+        } else if ui.button(format!("Remove rack {}", def.name)).clicked() {
+            app.ui.confirm_remove = Some(i);
+        }
+    });
 }
 
 /// A key field: shows note names ("C4") and takes a typed name or number.

@@ -44,84 +44,114 @@ pub(super) fn meter(ui: &mut egui::Ui, peaks: [f32; 2], size: egui::Vec2) -> egu
     response.on_hover_text(format!("peak {db:.1} dBFS"))
 }
 
-/// Draws the status panel. UI thread.
+/// Height of the opened message list, pixels.
+const MESSAGE_LIST_HEIGHT: f32 = 140.0;
+
+/// Draws the status panel: the status line (wrapping, never cut, on a
+/// narrow window), then the newest message on one line; the whole list
+/// only when opened. UI thread.
 pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Master").size(20.0).strong());
-        meter(ui, app.state.meters.master, egui::vec2(320.0, 26.0));
+        meter(ui, app.state.meters.master, egui::vec2(240.0, 24.0));
         ui.separator();
-        match &app.state.status {
-            Some(s) => {
-                let load_colour = if s.dsp_peak >= 1.0 {
-                    theme::DANGER
-                } else if s.dsp_peak >= 0.7 {
-                    theme::WARN
-                } else {
-                    theme::ACCENT
-                };
-                ui.label(
-                    RichText::new(format!(
-                        "DSP {:>3.0}% (peak {:>3.0}%)",
-                        s.dsp_average * 100.0,
-                        s.dsp_peak * 100.0
-                    ))
-                    .size(18.0)
-                    .color(load_colour),
-                );
-                ui.separator();
-                let warn = |n: u64| if n > 0 { theme::DANGER } else { theme::TEXT };
-                ui.label(
-                    RichText::new(format!("overloads {}", s.overloads)).color(warn(s.overloads)),
-                );
-                ui.label(RichText::new(format!("xruns {}", s.xruns)).color(warn(s.xruns)));
-                // Plugin panics the engine caught (not PANIC presses).
-                ui.label(
-                    RichText::new(format!("plugin panics caught {}", s.panics))
-                        .color(warn(s.panics)),
-                )
-                .on_hover_text(
-                    "Panics inside plugins that the engine caught and bypassed; \
-                     the PANIC button (all notes off) is not counted here",
-                );
-                ui.label(RichText::new(format!("MIDI {}", s.midi_events)).small());
-                if let Some(h) = &s.heaviest {
-                    ui.label(RichText::new(format!("heaviest: {h}")).small())
-                        .on_hover_text("The plugin with the longest buffer since the last status");
-                }
-                ui.label(RichText::new(format!("buffers {}", s.buffers)).small());
-                if app.state.last_buffers == Some(s.buffers) && s.buffers > 0 {
-                    ui.label(RichText::new("engine stalled?").color(theme::WARN));
-                }
-            }
-            None => {
-                ui.label("waiting for the engine...");
-            }
-        }
+        status_line(app, ui);
     });
+    messages(app, ui);
+}
+
+fn status_line(app: &Frame<'_>, ui: &mut egui::Ui) {
+    let Some(s) = &app.state.status else {
+        ui.label("waiting for the engine...");
+        return;
+    };
+    let load_colour = if s.dsp_peak >= 1.0 {
+        theme::DANGER
+    } else if s.dsp_peak >= 0.7 {
+        theme::WARN
+    } else {
+        theme::ACCENT
+    };
+    ui.label(
+        RichText::new(format!(
+            "DSP {:>3.0}% (peak {:>3.0}%)",
+            s.dsp_average * 100.0,
+            s.dsp_peak * 100.0
+        ))
+        .size(18.0)
+        .color(load_colour),
+    )
+    .on_hover_text(format!("{} buffers processed", s.buffers));
     ui.separator();
+    let warn = |n: u64| if n > 0 { theme::DANGER } else { theme::TEXT };
+    ui.label(RichText::new(format!("overloads {}", s.overloads)).color(warn(s.overloads)));
+    ui.label(RichText::new(format!("xruns {}", s.xruns)).color(warn(s.xruns)));
+    // Plugin panics the engine caught (not PANIC presses).
+    ui.label(RichText::new(format!("plugin panics caught {}", s.panics)).color(warn(s.panics)))
+        .on_hover_text(
+            "Panics inside plugins that the engine caught and bypassed; \
+             the PANIC button (all notes off) is not counted here",
+        );
+    ui.label(RichText::new(format!("MIDI {}", s.midi_events)).small());
+    if let Some(h) = &s.heaviest {
+        ui.label(RichText::new(format!("heaviest: {h}")).small())
+            .on_hover_text("The plugin with the longest buffer since the last status");
+    }
+    if app.state.last_buffers == Some(s.buffers) && s.buffers > 0 {
+        ui.label(RichText::new("engine stalled?").color(theme::WARN));
+    }
+}
+
+fn level_tag(level: Level) -> (&'static str, Color32) {
+    match level {
+        Level::Info => ("info", theme::TEXT),
+        Level::Warning => ("warning", theme::WARN),
+        Level::Error => ("error", theme::DANGER),
+    }
+}
+
+fn messages(app: &mut Frame<'_>, ui: &mut egui::Ui) {
+    let errors = app
+        .state
+        .messages
+        .iter()
+        .filter(|m| m.level == Level::Error)
+        .count();
     ui.horizontal(|ui| {
-        let errors = app
-            .state
-            .messages
-            .iter()
-            .filter(|m| m.level == Level::Error)
-            .count();
-        ui.label(RichText::new(format!("Messages ({errors} errors)")).strong());
+        let arrow = if app.ui.show_messages { "v" } else { ">" };
+        let label = format!(
+            "{arrow} Messages ({}, {errors} errors)",
+            app.state.messages.len()
+        );
+        if ui
+            .selectable_label(app.ui.show_messages, RichText::new(label).strong())
+            .on_hover_text("Show or hide every message")
+            .clicked()
+        {
+            app.ui.show_messages = !app.ui.show_messages;
+        }
         if ui.small_button("Clear messages").clicked() {
             app.clear_messages();
         }
-    });
-    egui::ScrollArea::vertical()
-        .stick_to_bottom(true)
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for m in &app.state.messages {
-                let (tag, colour) = match m.level {
-                    Level::Info => ("info", theme::TEXT),
-                    Level::Warning => ("warning", theme::WARN),
-                    Level::Error => ("error", theme::DANGER),
-                };
-                ui.label(RichText::new(format!("{tag}: {}", m.text)).color(colour));
+        if !app.ui.show_messages {
+            if let Some(m) = app.state.messages.last() {
+                let (tag, colour) = level_tag(m.level);
+                let text = format!("{tag}: {}", m.text);
+                ui.add(egui::Label::new(RichText::new(&text).color(colour)).truncate())
+                    .on_hover_text(text);
             }
-        });
+        }
+    });
+    if app.ui.show_messages {
+        egui::ScrollArea::vertical()
+            .stick_to_bottom(true)
+            .max_height(MESSAGE_LIST_HEIGHT)
+            .auto_shrink([false, true])
+            .show(ui, |ui| {
+                for m in &app.state.messages {
+                    let (tag, colour) = level_tag(m.level);
+                    ui.label(RichText::new(format!("{tag}: {}", m.text)).color(colour));
+                }
+            });
+    }
 }
