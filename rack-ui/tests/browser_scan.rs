@@ -8,17 +8,16 @@
 
 stagerack_session::runtime::install_guard!();
 
-use std::cell::RefCell;
+mod kit;
+
 use std::path::Path;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use stagerack_session::control::{Command, Reply};
 use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime};
-use stagerack_ui::{Mode, RackApp};
+use stagerack_ui::RackApp;
 
 fn demo() -> stagerack_session::preset::Preset {
     stagerack_session::preset::load_preset(
@@ -67,21 +66,9 @@ fn the_browser_scans_in_the_background_and_rescan_finds_new_plugins() {
     std::env::set_var("CLAP_PATH", extra.path());
     std::env::remove_var("VST3_PATH");
 
-    let engine = Runtime::start(&LoadedShow::preset(demo()), &AudioChoice::NoDevice).unwrap();
-    let engine = Rc::new(RefCell::new(engine));
-    engine
-        .borrow_mut()
-        .set_scanner(env!("CARGO_BIN_EXE_stagerack-ui").into());
-    let client = engine.borrow_mut().connect();
-    let app = RackApp::new(
-        Box::new(client),
-        Some(engine.clone()),
-        Mode::InProcess { socket: None },
-        "unused.toml".into(),
-    );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
+    let mut engine = Runtime::start(&LoadedShow::preset(demo()), &AudioChoice::NoDevice).unwrap();
+    engine.set_scanner(env!("CARGO_BIN_EXE_stagerack-ui").into());
+    let (engine, mut h) = kit::window_on(engine, "unused.toml", 1400.0, 900.0);
     step_until(&mut h, Duration::from_secs(5), "the state", |a| {
         a.state.snapshot.is_some() && !a.state.plugins.is_empty()
     });

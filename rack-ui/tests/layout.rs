@@ -7,18 +7,17 @@
 
 stagerack_session::runtime::install_guard!();
 
-use std::cell::RefCell;
+mod kit;
+
 use std::path::Path;
-use std::rc::Rc;
-use std::time::Duration;
 
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime};
-use stagerack_ui::{Mode, RackApp};
+use stagerack_ui::RackApp;
 
-type Window = (Rc<RefCell<Runtime>>, Harness<'static, RackApp>);
+type Window = (kit::Engine, Harness<'static, RackApp>);
 
 /// The demo preset in a window of `width`×`height`.
 fn window(width: f32, height: f32) -> Window {
@@ -31,28 +30,12 @@ fn window(width: f32, height: f32) -> Window {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../presets/demo.toml"),
     )
     .unwrap();
-    let engine = Rc::new(RefCell::new(
+    kit::window_on(
         Runtime::start(&LoadedShow::preset(demo), &AudioChoice::NoDevice).unwrap(),
-    ));
-    let client = engine.borrow_mut().connect();
-    let app = RackApp::new(
-        Box::new(client),
-        Some(engine.clone()),
-        Mode::InProcess { socket: None },
-        "unused.toml".into(),
-    );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(width, height))
-        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
-    settle(&mut h);
-    (engine, h)
-}
-
-fn settle(h: &mut Harness<'_, RackApp>) {
-    for _ in 0..8 {
-        std::thread::sleep(Duration::from_millis(5));
-        h.step();
-    }
+        "unused.toml",
+        width,
+        height,
+    )
 }
 
 /// The rectangle of the one widget labelled `label`.
@@ -129,7 +112,7 @@ fn the_side_panel_keeps_its_width_when_the_browser_opens() {
     let side = rect(&h, "Parameters").left();
     let card_end = rect(&h, "Remove rack bass").right();
     h.get_by_label("Add plugin to bass").click();
-    settle(&mut h);
+    kit::settle(&mut h);
     let browser = rect(&h, "Add a plugin to bass").left();
     assert_eq!(
         browser, side,
@@ -137,7 +120,7 @@ fn the_side_panel_keeps_its_width_when_the_browser_opens() {
     );
     assert_eq!(rect(&h, "Remove rack bass").right(), card_end);
     h.get_by_label("Close browser").click();
-    settle(&mut h);
+    kit::settle(&mut h);
     assert_eq!(rect(&h, "Parameters").left(), side);
     engine.borrow_mut().shutdown();
 }

@@ -5,6 +5,8 @@
 // The allocation guard in this test binary (see `install_guard!`).
 stagerack_session::runtime::install_guard!();
 
+mod kit;
+
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
@@ -15,7 +17,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use stagerack_session::control::{Command, Reply, Snapshot};
 use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime};
-use stagerack_ui::{Mode, RackApp};
+use stagerack_ui::RackApp;
 
 /// The plugin browser also lists the user's scan cache: these tests use an
 /// empty one, whatever the machine has scanned. (Every test here wants the
@@ -34,13 +36,7 @@ fn demo() -> stagerack_session::preset::Preset {
     .unwrap()
 }
 
-/// Lets the engine and the window exchange commands and replies.
-fn settle(h: &mut Harness<'_, RackApp>) {
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(5));
-        h.step();
-    }
-}
+use kit::settle;
 
 /// The demo preset playing on no device (the `dummy` backend).
 fn start_demo() -> Runtime {
@@ -83,18 +79,7 @@ fn cutoff(s: &Snapshot, rack: usize) -> f64 {
 fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("saved.toml");
-    let engine = Rc::new(RefCell::new(start_demo()));
-    let client = engine.borrow_mut().connect();
-    let app = RackApp::new(
-        Box::new(client),
-        Some(engine.clone()),
-        Mode::InProcess { socket: None },
-        saved.clone(),
-    );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
-    settle(&mut h);
+    let (engine, mut h) = kit::window_on(start_demo(), saved.clone(), 1400.0, 900.0);
     assert_eq!(h.state().state.snapshot.as_ref().unwrap().racks.len(), 3);
     assert!(h.state().state.welcomed);
     assert!(
@@ -238,20 +223,8 @@ fn build_a_rack_set_a_parameter_and_save_through_the_ui() {
 
 /// The demo preset in an in-process engine (null driver) and a window on
 /// it, settled.
-fn window_on_demo() -> (Rc<RefCell<Runtime>>, Harness<'static, RackApp>) {
-    let engine = Rc::new(RefCell::new(start_demo()));
-    let client = engine.borrow_mut().connect();
-    let app = RackApp::new(
-        Box::new(client),
-        Some(engine.clone()),
-        Mode::InProcess { socket: None },
-        "unused.toml".into(),
-    );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
-    settle(&mut h);
-    (engine, h)
+fn window_on_demo() -> (kit::Engine, Harness<'static, RackApp>) {
+    kit::window_on(start_demo(), "unused.toml", 1400.0, 900.0)
 }
 
 #[test]
@@ -387,20 +360,12 @@ fn save_goes_back_to_the_playing_songs_own_file() {
         &stagerack_session::runtime::Show::Setlist(dir.path().join("setlist.toml")),
     )
     .unwrap();
-    let engine = Rc::new(RefCell::new(
+    let (_engine, mut h) = kit::window_on(
         Runtime::start(&show, &AudioChoice::NoDevice).unwrap(),
-    ));
-    let client = engine.borrow_mut().connect();
-    let app = RackApp::new(
-        Box::new(client),
-        Some(engine.clone()),
-        Mode::InProcess { socket: None },
-        "preset.toml".into(),
+        "preset.toml",
+        1400.0,
+        900.0,
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
-    settle(&mut h);
     let field = |h: &Harness<'_, RackApp>| std::path::PathBuf::from(h.state().preset_path());
     assert_eq!(field(&h), dir.path().join("demo.toml"));
     h.state_mut().send(Command::SetlistNext {});
@@ -479,20 +444,12 @@ fn maps_and_midi_handling_are_shown_and_edited() {
                 [[rack.map]]\ncc = 74\nplugin = 0\nparam = \"cutoff\"\nmin = 200.0\nmax = 8000.0\n\n\
                 [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n";
     let preset = stagerack_session::preset::parse_preset(text, Path::new("mapped.toml")).unwrap();
-    let engine = Rc::new(RefCell::new(
+    let (engine, mut h) = kit::window_on(
         Runtime::start(&LoadedShow::preset(preset), &AudioChoice::NoDevice).unwrap(),
-    ));
-    let client = engine.borrow_mut().connect();
-    let app = RackApp::new(
-        Box::new(client),
-        Some(engine.clone()),
-        Mode::InProcess { socket: None },
-        "unused.toml".into(),
+        "unused.toml",
+        1400.0,
+        900.0,
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
-    settle(&mut h);
     h.get_by_label("CC blocked: 1  CC renumbered: 11>7");
     h.get_by_label("Sustain pedal").click();
     settle(&mut h);
