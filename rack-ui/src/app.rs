@@ -19,8 +19,10 @@ use stagerack_session::runtime::{Runtime, RuntimeEvent};
 
 /// How often the window asks for a status report.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
-/// Repaint at least this often (meters run at ~30 Hz; the pump runs each frame).
-pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// Repaint at least this often: meters at 30 Hz. Input repaints at once;
+/// idle, the window (software GL on many stage PCs) costs half the CPU of
+/// 60 Hz, which the audio thread and the plugins get instead.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
 /// The rack window. Main (UI) thread.
 pub struct RackApp {

@@ -40,6 +40,9 @@ fn window_draws_and_killing_an_attached_window_leaves_the_engine_playing() {
         "the in-process engine is not playing on JACK"
     );
     assert_drawn(&x.display, "rack-window-in-process.png");
+    // The window never competes with the audio thread: JACK's process
+    // thread is real-time, the window's own threads are not.
+    assert_only_audio_is_realtime(ui.pid(), "in-process window on JACK");
     ui.signal("-TERM");
     let status = ui.wait(Duration::from_secs(20));
     assert!(status.success(), "in-process window exit: {status}");
@@ -180,4 +183,30 @@ fn in_process_editor(preset: &std::path::Path, tag: &str, shot: &str) {
     ui.signal("-TERM");
     let status = ui.wait(Duration::from_secs(20));
     assert!(status.success(), "in-process window exit: {status}");
+}
+
+/// With no audio device the in-process engine plays on the `dummy`
+/// backend's own thread: real-time like a driver's, so the window drawing
+/// (software GL here) cannot take the CPU from it (#20 item 14).
+#[test]
+fn the_no_audio_window_plays_on_a_realtime_thread_of_its_own() {
+    let x = Xvfb::start();
+    let mut ui = Guard::spawn(
+        ui_command(&x.display).args(["--preset", "presets/demo.toml", "--no-audio"]),
+        "stagerack-ui",
+    );
+    wait_for(Duration::from_secs(60), "the window to appear", || {
+        assert!(ui.alive(), "stagerack-ui exited early");
+        window_id(&x.display).is_some()
+    });
+    assert_only_audio_is_realtime(ui.pid(), "in-process window, no audio device");
+    let threads = thread_policies(ui.pid());
+    assert!(
+        threads
+            .iter()
+            .any(|(name, rt)| *rt && name.starts_with("stagerack-dumm")),
+        "the dummy audio thread is not the real-time one: {threads:?}"
+    );
+    ui.signal("-TERM");
+    assert!(ui.wait(Duration::from_secs(20)).success());
 }

@@ -14,8 +14,10 @@
 //! - `startup PRESET`: `stagerack --preset PRESET` on JACK until its first
 //!   processed buffer.
 //! - `load PRESET MIDI_OR_HEAVY SECONDS`: per-buffer DSP load at 64 frames.
+//! - `window ROUNDS SECONDS`: the release rack window with its engine on
+//!   JACK, idle vs typing into a field: xruns, overloads, DSP peaks.
 
-use stagerack_tests::bench::{load, midi, overhead, peer, startup, switch};
+use stagerack_tests::bench::{load, midi, overhead, peer, startup, switch, window};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,8 +29,9 @@ fn main() {
         "switch" => switch(),
         "startup" => startup(&arg(1)),
         "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0)),
+        "window" => window(arg(1).parse().unwrap_or(3), arg(2).parse().unwrap_or(15.0)),
         other => {
-            eprintln!("unknown bench `{other}`: overhead|peer|midi|switch|startup|load");
+            eprintln!("unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window");
             std::process::exit(2);
         }
     };

@@ -521,3 +521,123 @@ pub fn load(preset_path: &str, midi: &str, seconds: f64) -> serde_json::Value {
         "max_pct": max,
     })
 }
+
+/// The rack window beside its engine (#20 item 14): the release
+/// `stagerack-ui` plays the demo preset on a private JACK dummy server at
+/// 64 frames under Xvfb (software GL); `rounds` times, `seconds` with the
+/// window idle, then `seconds` typing into a rack's Channels field with
+/// xdotool. Xruns, overloads and the engine's peak DSP load of each phase,
+/// and whether the process's only real-time thread is the audio thread.
+pub fn window(rounds: u32, seconds: f64) -> serde_json::Value {
+    use crate::control::ControlSocket;
+    use std::process::Command;
+    let x = crate::xvfb::Xvfb::start();
+    let server = JackServer::start(&unique_name("bench-window"), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("control.sock");
+    let ui = crate::stagerack_bin().with_file_name("stagerack-ui");
+    let mut child = Command::new(&ui)
+        .current_dir(crate::workspace_root())
+        .env("DISPLAY", &x.display)
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .env("JACK_DEFAULT_SERVER", &server.name)
+        .env("JACK_NO_START_SERVER", "1")
+        .args([
+            "--preset",
+            "presets/demo.toml",
+            "--backend",
+            "jack",
+            "--listen",
+        ])
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", ui.display()));
+    let xdotool = |args: &[&str]| {
+        Command::new("xdotool")
+            .env("DISPLAY", &x.display)
+            .args(args)
+            .output()
+            .expect("xdotool missing: run scripts/ensure-deps test")
+    };
+    let end = Instant::now() + Duration::from_secs(60);
+    let (mut control, window) = loop {
+        assert!(
+            Instant::now() < end,
+            "the window or its socket did not appear"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "stagerack-ui exited");
+        let w = String::from_utf8_lossy(&xdotool(&["search", "--name", "stagerack"]).stdout)
+            .split_whitespace()
+            .next()
+            .map(str::to_owned);
+        if let (Some(w), Some(c)) = (w, ControlSocket::try_connect(&sock)) {
+            break (c, w);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    xdotool(&["windowsize", &window, "1280", "800"]);
+    xdotool(&["windowmove", &window, "0", "0"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let status = |c: &mut ControlSocket| {
+        let s = &c.request("status", "", "status")["status"];
+        (
+            s["xruns"].as_u64().unwrap_or(0),
+            s["overloads"].as_u64().unwrap_or(0),
+            s["dsp_peak"].as_f64().unwrap_or(0.0),
+        )
+    };
+    let (mut idle, mut typing) = ([0u64; 2], [0u64; 2]);
+    let (mut idle_peak, mut typing_peak) = (0.0f64, 0.0f64);
+    for _ in 0..rounds {
+        let a = status(&mut control);
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let b = status(&mut control);
+        idle[0] += b.0 - a.0;
+        idle[1] += b.1 - a.1;
+        idle_peak = idle_peak.max(b.2);
+        // The bass rack's Channels field at 1280×800 (docs/rack-window.png).
+        xdotool(&["mousemove", "770", "305", "click", "1"]);
+        let a = status(&mut control);
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        while Instant::now() < until {
+            xdotool(&["type", "--delay", "30", "1,2,3,4,5,6,7,8,9"]);
+            xdotool(&["key", "ctrl+a", "BackSpace"]);
+        }
+        xdotool(&["key", "Escape"]);
+        let b = status(&mut control);
+        typing[0] += b.0 - a.0;
+        typing[1] += b.1 - a.1;
+        typing_peak = typing_peak.max(b.2);
+    }
+    // Real-time threads of the window's process (policy, /proc stat
+    // field 41): the audio thread only.
+    let realtime_threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("stat")).is_ok_and(|s| {
+                        s.rfind(')').is_some_and(|c| {
+                            matches!(s[c + 2..].split(' ').nth(38), Some("1" | "2"))
+                        })
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    json!({
+        "rounds": rounds,
+        "seconds_each": seconds,
+        "idle_xruns": idle[0],
+        "typing_xruns": typing[0],
+        "idle_overloads": idle[1],
+        "typing_overloads": typing[1],
+        "idle_dsp_peak_pct": idle_peak * 100.0,
+        "typing_dsp_peak_pct": typing_peak * 100.0,
+        "realtime_threads": realtime_threads,
+    })
+}

@@ -93,6 +93,11 @@ impl AudioStream for DummyStream {
         let spawned = std::thread::Builder::new()
             .name("stagerack-dummy-audio".to_owned())
             .spawn(move || {
+                // Real-time like a driver's thread: the window's drawing
+                // and other processes cannot take the CPU from it.
+                if let Err(e) = crate::realtime::promote_current_thread() {
+                    tracing::warn!("the dummy audio thread runs at normal priority: {e}");
+                }
                 let mut left = vec![0.0f32; frames];
                 let mut right = vec![0.0f32; frames];
                 let mut events: Vec<TimedEvent> = Vec::with_capacity(1024);

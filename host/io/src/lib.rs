@@ -23,6 +23,7 @@ pub mod jack;
 pub mod midi_stream;
 pub mod midir_in;
 pub mod offline;
+pub mod realtime;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

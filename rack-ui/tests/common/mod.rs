@@ -162,3 +162,39 @@ pub fn window_titled(display: &str, pattern: &str) -> bool {
         .expect("xdotool missing: run scripts/ensure-deps test");
     !out.stdout.is_empty()
 }
+
+/// The threads of process `pid` as (name, runs real-time), from /proc
+/// (field 41 of a task's stat is its policy: 1 FIFO, 2 RR).
+pub fn thread_policies(pid: u32) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // The name is in parentheses and may hold spaces: fields after it.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // Field 41 overall is index 38 after "pid (comm)".
+        let policy: u32 = fields.get(38).and_then(|p| p.parse().ok()).unwrap_or(0);
+        out.push((name, policy == 1 || policy == 2));
+    }
+    out
+}
+
+/// Asserts that process `pid` has a real-time audio thread and that every
+/// other thread (the window's, its GL threads) runs at normal priority.
+pub fn assert_only_audio_is_realtime(pid: u32, what: &str) {
+    let threads = thread_policies(pid);
+    let rt: Vec<_> = threads.iter().filter(|(_, rt)| *rt).collect();
+    assert_eq!(
+        rt.len(),
+        1,
+        "{what}: expected exactly one real-time (audio) thread: {threads:?}"
+    );
+}
