@@ -91,3 +91,37 @@ fn zam_effects_process_audio_under_the_allocation_guard() {
         session.shutdown(engine);
     }
 }
+
+/// ZamComp's gain-reduction meter is an output (VST3 `kIsReadOnly`): listed
+/// read-only for clients (the window shows it, offers no slider), setting it
+/// and MIDI-learning it are refused by name; the knobs stay settable.
+#[test]
+fn zamcomp_meters_are_read_only_outputs() {
+    let _main = main_thread_lock();
+    let bundle = zam("ZamComp");
+    let d = class_of(&bundle);
+    let p = preset(&vst3_preset(&d.id, &bundle, ""));
+    let (mut session, engine) = Session::new(&p, config(64), true).unwrap();
+    let params = session.racks()[0].slots[0].instance.params();
+    let meter = params
+        .iter()
+        .find(|p| p.read_only)
+        .unwrap_or_else(|| panic!("no read-only parameter in {params:?}"))
+        .clone();
+    assert!(params.iter().any(|p| !p.read_only), "the knobs stay settable");
+    let snap = stagerack::control::snapshot(&session);
+    let shown = snap.racks[0].plugins[0]
+        .params
+        .iter()
+        .find(|p| p.id == meter.id)
+        .unwrap();
+    assert!(shown.read_only, "clients see it as an output");
+    let e = session
+        .set_param(0, 0, meter.id, 1.0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
+    let e = session.start_learn(0, 0, meter.id).unwrap_err().to_string();
+    assert!(e.contains("read-only"), "{e}");
+    session.shutdown(engine);
+}

@@ -233,10 +233,11 @@ impl Vst3Instance {
             if unsafe { ctrl.getParameterInfo(i, &mut pi) } != kResultOk {
                 continue;
             }
-            // Read-only and hidden parameters (meters, DPF's sample-rate
-            // parameter) cannot be set by a user or a preset.
+            // Hidden parameters (DPF's sample-rate parameter) are not for
+            // people; read-only ones (meters) are listed as outputs, which
+            // nobody and no preset can set.
             use sv::ParameterInfo_::ParameterFlags_ as pf;
-            if pi.flags & (pf::kIsReadOnly | pf::kIsHidden) != 0 {
+            if pi.flags & pf::kIsHidden != 0 {
                 continue;
             }
             let steps = pi.stepCount.max(0);
@@ -254,7 +255,7 @@ impl Vst3Instance {
                     max: scale,
                     default,
                     stepped: steps > 0,
-                    read_only: false,
+                    read_only: pi.flags & pf::kIsReadOnly != 0,
                 },
                 steps,
             });

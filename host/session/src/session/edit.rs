@@ -385,17 +385,20 @@ impl Session {
         param: ParamId,
     ) -> Result<(), EditError> {
         let (r, i) = self.slot_index(rack, index)?;
-        if !self.racks[r].slots[i]
-            .instance
-            .params()
-            .iter()
-            .any(|p| p.id == param)
-        {
+        let instance = &self.racks[r].slots[i].instance;
+        let Some(info) = instance.params().into_iter().find(|p| p.id == param) else {
             return Err(PluginError::UnknownParam {
-                plugin: self.racks[r].slots[i].instance.descriptor().name.clone(),
+                plugin: instance.descriptor().name.clone(),
                 param: param.to_string(),
             }
             .into());
+        };
+        if info.read_only {
+            return Err(EditError::Invalid(format!(
+                "`{}` of {} is an output of the plugin (read-only); a controller cannot move it",
+                info.name,
+                instance.descriptor().name
+            )));
         }
         let (count, _, _) = self.handle.shared().last_controller();
         self.learning = Some((r, i, param, count));
