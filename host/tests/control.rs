@@ -519,3 +519,78 @@ fn load_preset_replaces_what_plays_and_a_bad_file_changes_nothing() {
     assert_eq!(stagerack::control::snapshot(&session).racks.len(), 3);
     session.shutdown(engine);
 }
+
+/// Keys played on the MIDI input reach subscribed clients with the meters
+/// (the window lights them on its keyboard strip): held keys stay lit, a
+/// key struck and released between two meters events shows once, and
+/// PANIC puts every key out.
+#[test]
+fn meters_carry_the_keys_played() {
+    let (mut session, mut engine) = demo_session();
+    let mut server = ControlServer::new();
+    let mut c = server.connect_local();
+    c.send(Command::Subscribe { meters: true });
+    run(&mut server, &mut session, &mut engine, 1);
+    drain(&c);
+    let note = |on: bool, key: u8| {
+        stagerack::midi::TimedEvent::new(
+            5,
+            if on {
+                stagerack::midi::Event::NoteOn {
+                    channel: 0,
+                    key,
+                    velocity: 0.8,
+                    note_id: -1,
+                }
+            } else {
+                stagerack::midi::Event::NoteOff {
+                    channel: 0,
+                    key,
+                    velocity: 0.5,
+                    note_id: -1,
+                }
+            },
+        )
+    };
+    let keys_seen =
+        |server: &mut ControlServer, session: &mut Session, c: &stagerack::control::LocalClient| {
+            // The server sends meters at most every 33 ms.
+            std::thread::sleep(Duration::from_millis(40));
+            server.poll(session);
+            drain(&c)
+                .into_iter()
+                .rev()
+                .find_map(|r| match r {
+                    Reply::Meters { keys, .. } => Some(keys),
+                    _ => None,
+                })
+                .expect("a meters event")
+        };
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    // C4 (60) held; C5 (72) struck and released in the same buffer.
+    engine.process(
+        &[note(true, 60), note(true, 72), note(false, 72)],
+        None,
+        &mut l,
+        &mut r,
+    );
+    assert_eq!(
+        keys_seen(&mut server, &mut session, &c),
+        [1 << 60, 1 << (72 - 64)]
+    );
+    engine.process(&[], None, &mut l, &mut r);
+    assert_eq!(
+        keys_seen(&mut server, &mut session, &c),
+        [1 << 60, 0],
+        "72 shown once"
+    );
+    c.send(Command::Panic {});
+    server.poll(&mut session);
+    engine.process(&[], None, &mut l, &mut r);
+    assert_eq!(
+        keys_seen(&mut server, &mut session, &c),
+        [0, 0],
+        "PANIC puts every key out"
+    );
+    session.shutdown(engine);
+}

@@ -57,6 +57,16 @@ pub struct Meters {
     pub master: [f32; 2],
     /// Each rack's left/right, as the snapshot lists racks.
     pub racks: Vec<[f32; 2]>,
+    /// Keys to light on the keyboard strip (held or just struck): bit k of
+    /// word k / 64.
+    pub keys: [u64; 2],
+}
+
+impl Meters {
+    /// Whether key `k` is lit. UI thread.
+    pub fn key_lit(&self, k: u8) -> bool {
+        self.keys[usize::from((k >> 6) & 1)] & (1 << (k & 63)) != 0
+    }
 }
 
 /// The engine's background plugin scan (`scan_plugins`), for the browser.
@@ -242,7 +252,12 @@ impl AppState {
                 self.pending.remove(&id);
                 self.plugins = plugins;
             }
-            Reply::Meters { master, racks } => {
+            Reply::Meters {
+                master,
+                racks,
+                keys,
+            } => {
+                self.meters.keys = keys;
                 for (shown, new) in self.meters.master.iter_mut().zip(master) {
                     *shown = new.max(*shown * METER_DECAY);
                 }

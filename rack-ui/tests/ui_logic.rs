@@ -17,7 +17,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use stagerack_session::control::{Command, Reply, Snapshot};
 use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime};
-use stagerack_ui::RackApp;
+use stagerack_ui::{Mode, RackApp};
 
 /// The plugin browser also lists the user's scan cache: these tests use an
 /// empty one, whatever the machine has scanned. (Every test here wants the
@@ -473,4 +473,69 @@ fn maps_and_midi_handling_are_shown_and_edited() {
         1,
         "undo brings the map back"
     );
+}
+
+/// The engine's meters as a test sets them: the engine's own meters events
+/// are held back, the test's go through.
+struct MetersTap {
+    inner: stagerack_session::control::LocalClient,
+    meters: Rc<RefCell<Vec<Reply>>>,
+}
+
+impl stagerack_session::control::ControlClient for MetersTap {
+    fn send(&mut self, command: Command) -> u64 {
+        self.inner.send(command)
+    }
+    fn try_recv(&mut self) -> Option<Reply> {
+        if let Some(r) = self.meters.borrow_mut().pop() {
+            return Some(r);
+        }
+        loop {
+            match self.inner.try_recv()? {
+                Reply::Meters { .. } => continue,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+/// Keys the engine reports played light on the keyboard strip (and are
+/// named for screen readers); released, they go dark.
+#[test]
+fn played_keys_light_on_the_keyboard_strip() {
+    let engine = Rc::new(RefCell::new(start_demo()));
+    let meters = Rc::new(RefCell::new(Vec::new()));
+    let client = MetersTap {
+        inner: engine.borrow_mut().connect(),
+        meters: meters.clone(),
+    };
+    let app = RackApp::new(
+        Box::new(client),
+        Some(engine.clone()),
+        Mode::InProcess { socket: None },
+        "unused.toml".into(),
+    );
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut RackApp| app.frame(ui), app);
+    settle(&mut h);
+    h.get_by_label("Keyboard: no key played");
+    let keys = |ks: &[u8]| {
+        let mut w = [0u64; 2];
+        for k in ks {
+            w[usize::from(k / 64)] |= 1 << (k % 64);
+        }
+        Reply::Meters {
+            master: [0.0; 2],
+            racks: Vec::new(),
+            keys: w,
+        }
+    };
+    meters.borrow_mut().push(keys(&[60, 64, 67, 100]));
+    settle(&mut h);
+    h.get_by_label("Keyboard: playing C4 E4 G4 E7");
+    meters.borrow_mut().push(keys(&[]));
+    settle(&mut h);
+    h.get_by_label("Keyboard: no key played");
+    engine.borrow_mut().shutdown();
 }

@@ -108,7 +108,10 @@ fn zamcomp_meters_are_read_only_outputs() {
         .find(|p| p.read_only)
         .unwrap_or_else(|| panic!("no read-only parameter in {params:?}"))
         .clone();
-    assert!(params.iter().any(|p| !p.read_only), "the knobs stay settable");
+    assert!(
+        params.iter().any(|p| !p.read_only),
+        "the knobs stay settable"
+    );
     let snap = stagerack::control::snapshot(&session);
     let shown = snap.racks[0].plugins[0]
         .params

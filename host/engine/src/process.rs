@@ -234,7 +234,15 @@ impl Engine {
                     channel,
                     controller,
                     ..
-                } => self.shared.record_controller(channel, controller),
+                } => {
+                    self.shared.record_controller(channel, controller);
+                    // All sound off / all notes off.
+                    if controller == 120 || controller == 123 {
+                        self.shared.keys.release_all();
+                    }
+                }
+                Event::NoteOn { key, .. } => self.shared.keys.press(key),
+                Event::NoteOff { key, .. } => self.shared.keys.release(key),
                 Event::Realtime { status } => self
                     .clock
                     .receive(status, self.steady_frames + u64::from(e.offset)),
@@ -258,6 +266,7 @@ impl Engine {
         };
         let asked = self.shared.panic_request.swap(false, Ordering::Acquire);
         if std::mem::take(&mut self.panic_requested) || asked {
+            self.shared.keys.release_all();
             plan.reset_all(&mut self.panics);
         }
         plan.clock_tempo = clock_tempo;

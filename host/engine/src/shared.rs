@@ -3,6 +3,52 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+/// The keys held on the MIDI input (any channel), for the window's keyboard
+/// strip: a bit per key, set by note-on and cleared by note-off; a key
+/// struck and released between two readings still shows once.
+#[derive(Debug, Default)]
+pub struct KeyLights {
+    held: [AtomicU64; 2],
+    struck: [AtomicU64; 2],
+}
+
+impl KeyLights {
+    fn bit(key: u8) -> (usize, u64) {
+        (usize::from((key >> 6) & 1), 1u64 << (key & 63))
+    }
+
+    /// A key went down. Audio thread.
+    #[inline]
+    pub fn press(&self, key: u8) {
+        let (i, b) = Self::bit(key);
+        self.held[i].fetch_or(b, Ordering::Relaxed);
+        self.struck[i].fetch_or(b, Ordering::Relaxed);
+    }
+
+    /// A key came up. Audio thread.
+    #[inline]
+    pub fn release(&self, key: u8) {
+        let (i, b) = Self::bit(key);
+        self.held[i].fetch_and(!b, Ordering::Relaxed);
+    }
+
+    /// Every key up (panic, all notes off). Audio thread.
+    #[inline]
+    pub fn release_all(&self) {
+        for h in &self.held {
+            h.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The keys to light: held now, or struck since the last call (bit k of
+    /// word k / 64). Main thread.
+    pub fn take(&self) -> [u64; 2] {
+        [0, 1].map(|i| {
+            self.held[i].load(Ordering::Relaxed) | self.struck[i].swap(0, Ordering::Relaxed)
+        })
+    }
+}
+
 /// A peak meter: the audio thread raises it, the reader takes and resets it.
 #[derive(Debug, Default)]
 pub struct PeakMeter(AtomicU32);
@@ -82,6 +128,8 @@ pub struct EngineShared {
     last_controller: AtomicU64,
     /// The setlist entry (group) new notes go to.
     pub current_group: AtomicU32,
+    /// Keys held on the MIDI input.
+    pub keys: KeyLights,
     /// Buffers in which the current group changed.
     pub switches: AtomicU64,
 }
@@ -207,4 +255,26 @@ pub struct RackStatus {
     pub fault_muted: AtomicBool,
     /// The fault was sustained DC (a full-scale offset for half a second).
     pub dc_fault: AtomicBool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyLights;
+
+    #[test]
+    fn keys_light_while_held_and_once_when_struck_between_readings() {
+        let k = KeyLights::default();
+        k.press(60);
+        k.press(127);
+        assert_eq!(k.take(), [1 << 60, 1 << 63]);
+        k.release(127);
+        assert_eq!(k.take(), [1 << 60, 0], "60 still held");
+        // Struck and released before the window looked: shown once.
+        k.press(0);
+        k.release(0);
+        assert_eq!(k.take(), [1 << 60 | 1, 0]);
+        assert_eq!(k.take(), [1 << 60, 0]);
+        k.release_all();
+        assert_eq!(k.take(), [0, 0]);
+    }
 }

@@ -1,6 +1,7 @@
-//! The keyboard strip: MIDI keys 0..=127 with each rack's key range as a
-//! coloured bar underneath; drag a bar's ends to change the range
-//! (`edit_rack { keys }`, undoable).
+//! The keyboard strip: MIDI keys 0..=127 (keys played on the MIDI input
+//! lit, from the meters events) with each rack's key range as a coloured
+//! bar underneath; drag a bar's ends to change the range (`edit_rack {
+//! keys }`, undoable).
 
 use eframe::egui::{self, Color32, FontId, RichText, Sense};
 use stagerack_session::control::Command;
@@ -79,7 +80,24 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     ui.label(RichText::new("Key ranges").strong());
     let width = ui.available_width();
     let height = KEYS_HEIGHT + LANE_HEIGHT * lanes.len().max(1) as f32 + 4.0;
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(width, height), Sense::hover());
+    let (rect, strip) = ui.allocate_exact_size(egui::vec2(width, height), Sense::hover());
+    // Which keys are down, in words (screen readers, and the tests).
+    let lit: Vec<String> = (0u8..=127)
+        .filter(|k| app.state.meters.key_lit(*k))
+        .map(key_name)
+        .collect();
+    strip.widget_info(|| {
+        let held = if lit.is_empty() {
+            "no key played".to_owned()
+        } else {
+            format!("playing {}", lit.join(" "))
+        };
+        egui::WidgetInfo::labeled(
+            egui::accesskit::Role::Group,
+            true,
+            format!("Keyboard: {held}"),
+        )
+    });
     let painter = ui.painter_at(rect);
     let key_w = rect.width() / 128.0;
     let x_of = |k: f32| rect.left() + k * key_w;
@@ -94,6 +112,11 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             (Color32::from_gray(25), KEYS_HEIGHT * 0.62)
         } else {
             (Color32::from_gray(225), KEYS_HEIGHT)
+        };
+        let fill = if app.state.meters.key_lit(k) {
+            theme::ACCENT
+        } else {
+            fill
         };
         painter.rect_filled(
             egui::Rect::from_min_size(r.min, egui::vec2(key_w - 0.5, h)),

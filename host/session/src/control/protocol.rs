@@ -305,6 +305,10 @@ pub enum Reply {
         master: [f32; 2],
         /// Each rack's peak, left and right.
         racks: Vec<[f32; 2]>,
+        /// Keys held on the MIDI input, or struck since the last meters
+        /// event: bit k of word k / 64.
+        #[serde(default)]
+        keys: [u64; 2],
     },
     /// MIDI learn bound a controller (the new state follows).
     Learned {

@@ -282,6 +282,7 @@ impl ControlServer {
                     .iter()
                     .map(|r| [r.status.peak_left.take(), r.status.peak_right.take()])
                     .collect(),
+                keys: shared.keys.take(),
             };
             for c in self.clients.iter_mut().filter(|c| c.meters) {
                 c.send(&meters);
