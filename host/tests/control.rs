@@ -557,7 +557,7 @@ fn meters_carry_the_keys_played() {
             // The server sends meters at most every 33 ms.
             std::thread::sleep(Duration::from_millis(40));
             server.poll(session);
-            drain(&c)
+            drain(c)
                 .into_iter()
                 .rev()
                 .find_map(|r| match r {
