@@ -69,7 +69,7 @@ impl RackApp {
                 show_devices: false,
                 device_choice: Default::default(),
                 param_text: HashMap::new(),
-                channel_text: HashMap::new(),
+                typed_text: HashMap::new(),
                 slider_origin: None,
                 rack_drag_origin: None,
                 key_drag: None,

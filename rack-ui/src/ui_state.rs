@@ -54,8 +54,9 @@ pub struct UiState {
     pub device_choice: DeviceChoice,
     /// Typed parameter entries being edited: (rack, plugin, param) → text.
     pub param_text: HashMap<(usize, usize, u32), String>,
-    /// Channel lists being typed, per rack.
-    pub channel_text: HashMap<usize, String>,
+    /// Rack fields being typed (channels, controllers): (rack, field) →
+    /// text.
+    pub typed_text: HashMap<(usize, &'static str), String>,
     /// A slider drag in progress: the value before it, for undo.
     pub slider_origin: Option<((usize, usize, u32), f64)>,
     /// A rack gain/pan drag in progress: the command before it, for undo.

@@ -450,7 +450,52 @@ fn maps_and_midi_handling_are_shown_and_edited() {
         1400.0,
         900.0,
     );
-    h.get_by_label("CC blocked: 1  CC renumbered: 11>7");
+    // Controllers blocked and renumbered: shown as the preset has them,
+    // edited by typing (Enter applies; a bad entry is refused by name).
+    let field = |h: &Harness<'_, RackApp>, label: &str| {
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
+            .value()
+            .unwrap_or_default()
+    };
+    assert_eq!(field(&h, "CC blocked"), "1");
+    assert_eq!(field(&h, "CC renumbered"), "11>7");
+    let type_into = |h: &mut Harness<'_, RackApp>, label: &str, text: &str| {
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
+            .focus();
+        h.step();
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.step();
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
+            .type_text(text);
+        h.step();
+        h.key_press(egui::Key::Enter);
+        settle(h);
+    };
+    type_into(&mut h, "CC blocked", "1, 64");
+    type_into(&mut h, "CC renumbered", "11>7, 1->74");
+    let routing = engine_state(&engine).racks[0].routing.clone();
+    assert_eq!(routing.cc_block, vec![1, 64]);
+    assert_eq!(routing.cc_remap, vec![[11, 7], [1, 74]]);
+    type_into(&mut h, "CC renumbered", "11 to 7");
+    assert!(
+        h.state()
+            .state
+            .messages
+            .iter()
+            .any(|m| m.text.contains("`11 to 7` is not FROM>TO")),
+        "a bad entry is refused by name"
+    );
+    assert_eq!(
+        engine_state(&engine).racks[0].routing.cc_remap,
+        vec![[11, 7], [1, 74]]
+    );
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks[0].routing.cc_remap,
+        vec![[11, 7]],
+        "undone"
+    );
     h.get_by_label("Sustain pedal").click();
     settle(&mut h);
     assert!(

@@ -257,28 +257,20 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                     }
                 });
             let _ = curve.response.labelled_by(curve_label.id);
-            let l = ui.label("Channels");
             let shown = def
                 .channels
                 .as_ref()
                 .map(|c| c.iter().map(u8::to_string).collect::<Vec<_>>().join(","))
                 .unwrap_or_default();
-            let text = app
-                .ui
-                .channel_text
-                .entry(i)
-                .or_insert_with(|| shown.clone());
-            let r = ui
-                .add(
-                    egui::TextEdit::singleline(text)
-                        .desired_width(90.0)
-                        .hint_text("all"),
-                )
-                .labelled_by(l.id)
-                .on_hover_text("MIDI channels 1-16, e.g. 1,2 (empty: all); Enter to apply");
-            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-                let typed = text.clone();
-                app.ui.channel_text.remove(&i);
+            let typed = typed_field(
+                app,
+                ui,
+                (i, "Channels"),
+                &shown,
+                "all",
+                "MIDI channels 1-16, e.g. 1,2 (empty: all); Enter to apply",
+            );
+            if let Some(typed) = typed {
                 match parse_channels(&typed) {
                     Ok(ch) => app.edit(Command::EditRack {
                         rack: i,
@@ -289,8 +281,6 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                     }),
                     Err(e) => app.message(crate::state::Level::Error, e),
                 }
-            } else if !r.has_focus() {
-                app.ui.channel_text.remove(&i);
             }
         });
         midi_row(app, ui, i, def);
@@ -356,23 +346,122 @@ fn midi_row(
             .map(u8::to_string)
             .collect::<Vec<_>>()
             .join(",");
+        let typed = typed_field(
+            app,
+            ui,
+            (i, "CC blocked"),
+            &blocked,
+            "none",
+            "Controllers kept from this rack, e.g. 1,64 (cc_block); Enter to apply",
+        );
+        if let Some(typed) = typed {
+            match parse_cc_list(&typed) {
+                Ok(cc) => app.edit(Command::EditRack {
+                    rack: i,
+                    edit: RackEdit {
+                        cc_block: Some(cc),
+                        ..Default::default()
+                    },
+                }),
+                Err(e) => app.message(crate::state::Level::Error, e),
+            }
+        }
         let remapped = def
             .cc_remap
             .iter()
             .map(|[a, b]| format!("{a}>{b}"))
             .collect::<Vec<_>>()
             .join(",");
-        ui.label(format!(
-            "CC blocked: {}  CC renumbered: {}",
-            if blocked.is_empty() { "none" } else { &blocked },
-            if remapped.is_empty() {
-                "none"
-            } else {
-                &remapped
+        let typed = typed_field(
+            app,
+            ui,
+            (i, "CC renumbered"),
+            &remapped,
+            "none",
+            "Controllers renumbered for this rack, FROM>TO, e.g. 11>7,1>74 (cc_remap); Enter to apply",
+        );
+        if let Some(typed) = typed {
+            match parse_cc_remap(&typed) {
+                Ok(pairs) => app.edit(Command::EditRack {
+                    rack: i,
+                    edit: RackEdit {
+                        cc_remap: Some(pairs),
+                        ..Default::default()
+                    },
+                }),
+                Err(e) => app.message(crate::state::Level::Error, e),
             }
-        ))
-        .on_hover_text("cc_block and cc_remap, as in the preset file");
+        }
     });
+}
+
+/// A one-line entry labelled `key.1` (per rack `key.0`) showing `shown`; what is typed is kept while
+/// the field has focus and returned when Enter is pressed (then forgotten,
+/// so the field shows the engine's value again). UI thread.
+fn typed_field(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    key: (usize, &'static str),
+    shown: &str,
+    hint: &str,
+    hover: &str,
+) -> Option<String> {
+    let l = ui.label(key.1);
+    let text = app
+        .ui
+        .typed_text
+        .entry(key)
+        .or_insert_with(|| shown.to_owned());
+    let r = ui
+        .add(
+            egui::TextEdit::singleline(text)
+                .desired_width(90.0)
+                .hint_text(hint),
+        )
+        .labelled_by(l.id)
+        .on_hover_text(hover);
+    if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+        return app.ui.typed_text.remove(&key);
+    }
+    if !r.has_focus() {
+        app.ui.typed_text.remove(&key);
+    }
+    None
+}
+
+/// Controller numbers as typed: "1, 64" (empty: none). UI thread.
+pub fn parse_cc_list(text: &str) -> Result<Vec<u8>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<u8>() {
+            Ok(c @ 0..=127) => Ok(c),
+            _ => Err(format!(
+                "CC blocked: `{s}` is not a controller number (0 to 127)"
+            )),
+        })
+        .collect()
+}
+
+/// Renumberings as typed: "11>7, 1>74" (`->` works too; empty: none).
+/// UI thread.
+pub fn parse_cc_remap(text: &str) -> Result<Vec<[u8; 2]>, String> {
+    let cc = |s: &str| s.trim().parse::<u8>().ok().filter(|c| *c <= 127);
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (from, to) = pair
+                .split_once("->")
+                .or_else(|| pair.split_once('>'))
+                .ok_or_else(|| format!("CC renumbered: `{pair}` is not FROM>TO, e.g. 11>7"))?;
+            match (cc(from), cc(to)) {
+                (Some(a), Some(b)) => Ok([a, b]),
+                _ => Err(format!(
+                    "CC renumbered: `{pair}` needs controller numbers 0 to 127"
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The rack's MIDI-to-parameter maps, each with Forget; MIDI learn on a
