@@ -22,6 +22,7 @@
 //! library installs nothing process-wide itself.
 
 pub mod check;
+pub mod check_plugins;
 pub mod check_rt;
 pub mod cli;
 pub mod headless;

@@ -111,6 +111,13 @@ pub enum Command {
     /// paths). Each file is opened in a child process; results are cached
     /// and files that crash, hang or fail are blacklisted.
     Scan(ScanArgs),
+    /// Check every plugin of one file in this process, printing a JSON
+    /// verdict per plugin (what `check --plugins` runs in its children).
+    #[command(hide = true)]
+    CheckOne {
+        /// The .clap file or .vst3 bundle.
+        file: PathBuf,
+    },
     /// Open one plugin file in this process and print its plugins as JSON
     /// (what `scan` runs in its child processes).
     #[command(hide = true)]
@@ -118,10 +125,35 @@ pub enum Command {
         /// The .clap file or .vst3 bundle.
         file: PathBuf,
     },
-    /// Validate a preset or setlist and try loading every plugin it names.
+    /// Validate a preset or setlist and try loading every plugin it names;
+    /// or, with --plugins, smoke-test every installed plugin.
     Check {
         /// The preset or setlist file.
-        file: PathBuf,
+        #[arg(required_unless_present = "plugins", conflicts_with = "plugins")]
+        file: Option<PathBuf>,
+        /// Check every plugin in the standard CLAP and VST3 folders (or
+        /// --path), each file in a child process with a timeout: load,
+        /// activate at 48 kHz/64 and 44.1 kHz/512 frames, play a note (an
+        /// instrument) or noise (an effect), save/restore/save its state,
+        /// list its parameters, unload. Files that crash or hang are
+        /// blacklisted (exit status 1 when any plugin has a problem).
+        #[arg(long)]
+        plugins: bool,
+        /// With --plugins: a folder or plugin file to check instead of the
+        /// standard folders; repeat for several.
+        #[arg(long, value_name = "DIR", requires = "plugins")]
+        path: Vec<PathBuf>,
+        /// With --plugins: a JSON array instead of a table.
+        #[arg(long, requires = "plugins")]
+        json: bool,
+        /// With --plugins: the longest one plugin file may take, seconds.
+        #[arg(
+            long,
+            default_value_t = 30.0,
+            value_name = "SECONDS",
+            requires = "plugins"
+        )]
+        timeout: f64,
         /// Also play the preset offline for a few seconds and report each
         /// plugin's CPU per buffer, allocations on the audio thread, errors
         /// and bad output (exit status 1 when one breaks a rule).
@@ -210,9 +242,33 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scan(a) => scan(&a),
         Command::ScanOne { file } => crate::plugin::scan::child::run_scan_one(&file),
         Command::Check {
-            file,
+            plugins: true,
+            path,
+            json,
+            timeout,
+            ..
+        } => {
+            if !(timeout.is_finite() && (0.1..=3600.0).contains(&timeout)) {
+                eprintln!("error: --timeout {timeout} is out of range; use 0.1 to 3600 seconds");
+                return ExitCode::from(2);
+            }
+            let Ok(program) = std::env::current_exe() else {
+                eprintln!("error: cannot find this program to run the checks");
+                return ExitCode::FAILURE;
+            };
+            crate::check_plugins::check_plugins(&crate::check_plugins::CheckPluginsOptions {
+                paths: path,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                json,
+                program,
+            })
+        }
+        Command::CheckOne { file } => crate::check_plugins::run_check_one(&file),
+        Command::Check {
+            file: Some(file),
             rt: true,
             seconds,
+            ..
         } => match crate::check_rt::check_rt(&file, seconds) {
             Ok(report) => {
                 for line in &report.lines {
@@ -231,7 +287,13 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Check { file, .. } => match crate::check::check_file(&file) {
+        Command::Check { file: None, .. } => {
+            eprintln!("error: name a preset or setlist file, or pass --plugins");
+            ExitCode::from(2)
+        }
+        Command::Check {
+            file: Some(file), ..
+        } => match crate::check::check_file(&file) {
             Ok(report) => {
                 for line in &report.lines {
                     println!("{line}");

@@ -456,6 +456,13 @@ impl PluginInstance for Vst3Instance {
             .ok_or_else(|| self.bad_state("no component".into()))?;
         let stream =
             |bytes: &[u8]| ComWrapper::new(MemStream::reading(bytes)).to_com_ptr::<sb::IBStream>();
+        // A component that saved nothing has nothing to restore. DPF-built
+        // plugins without parameters (zam-plugins' ZamAutoSat) save one NUL
+        // (an empty string) and then fail to read it back (JUCE ignores
+        // the failure): give them nothing instead of refusing the preset.
+        if cs.is_empty() || cs == [0] {
+            return Ok(());
+        }
         let s = stream(cs).ok_or_else(|| self.bad_state("stream".into()))?;
         // SAFETY: a live stream; main thread.
         let r = unsafe { comp.setState(s.as_ptr()) };
