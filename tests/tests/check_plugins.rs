@@ -136,6 +136,7 @@ fn each_bad_test_plugin_gets_the_verdict_it_is_named_for() {
         ("Stagerack Tail", "ok"),
         ("Stagerack VST3 Gain", "ok"),
         ("Stagerack VST3 Probe", "ok"),
+        ("Stagerack VST3 Sliced Probe", "ok"),
         ("Stagerack Bad Alloc", "allocates in process"),
         ("Stagerack Bad NaN", "NaN, infinite or runaway output"),
         ("Stagerack Bad Error", "process returned an error"),

@@ -56,7 +56,8 @@ fn bundles_list_one_class_each_with_the_right_kind() {
         [
             "Stagerack VST3 Bad Initialize",
             "Stagerack VST3 Bad Activate",
-            "Stagerack VST3 Bad Process"
+            "Stagerack VST3 Bad Process",
+            "Stagerack VST3 Sliced Probe"
         ]
     );
     assert_eq!(p[0].name, "Stagerack VST3 Probe");
@@ -623,4 +624,35 @@ fn restart_component_reactivates_off_the_audio_thread_with_the_new_latency() {
         after.left[64 * 7]
     );
     session.shutdown(engine);
+}
+
+/// The VST3 SDK's sample instruments (mda JX10, DX10, Piano, EPiano) lose
+/// every note whose offset in a process call is a non-zero multiple of 16
+/// (their 16-frame slicer hands such an event to a slice that never plays
+/// it): they were silent in `stagerack render` at 128+ frame blocks. The
+/// sliced probe behaves the same; the host splits each block at its note
+/// events so every note reaches the plugin at offset 0, and every note
+/// lands on its exact sample at every block size.
+#[test]
+fn notes_at_multiples_of_16_reach_an_sdk_style_sliced_instrument() {
+    let _main = main_thread_lock();
+    let bundle = own_bundle("Stagerack VST3 Bad");
+    let id = stagerack::plugin::vst3::list_vst3_classes(&bundle)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Stagerack VST3 Sliced Probe")
+        .expect("the sliced probe")
+        .id;
+    const AT: [u64; 7] = [0, 16, 32, 48, 80, 560, 1040];
+    for block in [64usize, 128, 512, 1024] {
+        let (mut session, mut engine) =
+            Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(block), true).unwrap();
+        let events: Vec<_> = AT.iter().map(|&f| note_on(f, 60, 127)).collect();
+        let out = render(&mut engine, &mut session, &events, None, block, 2048);
+        let hits: Vec<u64> = (0..2048u64)
+            .filter(|&i| out.left[i as usize] != 0.0)
+            .collect();
+        assert_eq!(hits, AT, "block {block}: the notes that sounded");
+        session.shutdown(engine);
+    }
 }

@@ -59,6 +59,16 @@ const BAD_ACTIVATE_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x0000000
 /// The gain, failing every `process` call (bundle `Stagerack VST3 Bad`).
 const BAD_PROCESS_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000003);
 
+/// The probe as the VST3 SDK's sample instruments (mda JX10, DX10, Piano,
+/// EPiano) process: in 16-frame slices, losing every event whose offset is
+/// a non-zero multiple of 16 (the SDK's `SampleAccurateBaseProcessor` hands
+/// an event at a slice's end to that slice, whose voice loop then never
+/// reaches it). A host must still make every note sound (bundle
+/// `Stagerack VST3 Bad`).
+const SLICED_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000003);
+/// The SDK sample's slice length, frames.
+const SDK_SLICE: i32 = 16;
+
 const GAIN_DEFAULT: f64 = 60.0 / 72.0;
 
 fn guard<T>(default: T, f: impl FnOnce() -> T) -> T {
@@ -243,6 +253,9 @@ fn bus_info(
 // Probe: component
 
 struct ProbeComponent {
+    /// Loses events at non-zero multiples of 16 frames, as the SDK's
+    /// sample instruments do ([`SLICED_CID`]).
+    sliced: bool,
     level: AtomicU64,
     ready: AtomicBool,
     host: Mutex<Option<ComPtr<IHostApplication>>>,
@@ -458,6 +471,10 @@ impl IAudioProcessorTrait for ProbeComponent {
                     }
                     let at = e.sampleOffset;
                     if at < 0 || at as usize >= frames {
+                        continue;
+                    }
+                    if self.sliced && at > 0 && at % SDK_SLICE == 0 {
+                        // Lost at a slice boundary, as in the SDK sample.
                         continue;
                     }
                     advance(points, &mut next, at, &mut level);
@@ -1125,7 +1142,7 @@ struct ClassDesc {
     sub: &'static str,
 }
 
-const CLASSES: [ClassDesc; 6] = [
+const CLASSES: [ClassDesc; 7] = [
     ClassDesc {
         cid: PROBE_CID,
         category: "Audio Module Class",
@@ -1162,6 +1179,12 @@ const CLASSES: [ClassDesc; 6] = [
         name: "Stagerack VST3 Bad Process",
         sub: "Fx|Tools",
     },
+    ClassDesc {
+        cid: SLICED_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Sliced Probe",
+        sub: "Instrument|Synth",
+    },
 ];
 
 /// Whether a class is one of the deliberately failing ones.
@@ -1175,7 +1198,8 @@ impl Factory {
             Offer::Both => true,
             Offer::Probe => c.cid == PROBE_CID || c.cid == PROBE_CTRL_CID,
             Offer::Gain => c.cid == GAIN_CID,
-            Offer::Bad => is_bad(&c.cid),
+            // The sliced probe uses the probe's controller.
+            Offer::Bad => is_bad(&c.cid) || c.cid == SLICED_CID || c.cid == PROBE_CTRL_CID,
         })
     }
 }
@@ -1233,8 +1257,9 @@ impl IPluginFactoryTrait for Factory {
             if !self.classes().any(|c| c.cid == cid) {
                 return kInvalidArgument;
             }
-            let unknown = if cid == PROBE_CID {
+            let unknown = if cid == PROBE_CID || cid == SLICED_CID {
                 ComWrapper::new(ProbeComponent {
+                    sliced: cid == SLICED_CID,
                     level: AtomicU64::new(1f64.to_bits()),
                     ready: AtomicBool::new(false),
                     host: Mutex::new(None),

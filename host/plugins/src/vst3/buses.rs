@@ -38,4 +38,14 @@ impl Buses {
             .collect();
         Buses { data, ptrs, buses }
     }
+
+    /// Points every channel pointer `start` frames into its buffer (0: the
+    /// buffers' starts again). Audio thread; `start` < the buffers' length.
+    pub(super) fn offset(&mut self, start: usize) {
+        for (p, d) in self.ptrs.iter_mut().zip(self.data.iter_mut()) {
+            for (ptr, ch) in p.iter_mut().zip(d.iter_mut()) {
+                *ptr = ch[start..].as_mut_ptr();
+            }
+        }
+    }
 }

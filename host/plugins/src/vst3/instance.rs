@@ -833,6 +833,8 @@ impl Vst3Instance {
             started: clock.now(),
             clock,
             processing: false,
+            block_events: Vec::with_capacity(EVENT_CAPACITY),
+            block_params: Vec::with_capacity(PARAM_QUEUES * PARAM_POINTS),
         }))
     }
 }

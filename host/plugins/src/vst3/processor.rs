@@ -38,6 +38,12 @@ pub(super) struct Vst3Processor {
     pub(super) clock: quanta::Clock,
     pub(super) started: quanta::Instant,
     pub(super) processing: bool,
+    /// This block's note events, before they are split into spans
+    /// (preallocated, `EVENT_CAPACITY`).
+    pub(super) block_events: Vec<sv::Event>,
+    /// This block's parameter points `(id, offset, normalized)`, likewise
+    /// (preallocated, `PARAM_QUEUES * PARAM_POINTS`).
+    pub(super) block_params: Vec<(u32, i32, f64)>,
 }
 
 // SAFETY: the raw pointers in `inputs`/`outputs` point into buffers this
@@ -48,10 +54,134 @@ unsafe impl Send for Vst3Processor {}
 
 impl Vst3Processor {
     fn add_param(&mut self, id: u32, offset: i32, norm: f64) {
-        if let Some((_, q)) = self.params_in.queue(id) {
-            q.add(offset, norm);
+        if self.block_params.len() < self.block_params.capacity() {
+            self.block_params.push((id, offset, norm));
         }
         let _ = self.to_main.push((id, norm));
+    }
+
+    fn push_event(&mut self, e: sv::Event) {
+        if self.block_events.len() < self.block_events.capacity() {
+            self.block_events.push(e);
+        }
+    }
+
+    /// One `IAudioProcessor::process` call for frames `start..end` of the
+    /// block: the events and parameter points of that span (offsets made
+    /// relative to `start`), the bus pointers moved to `start`.
+    fn process_span(
+        &mut self,
+        start: usize,
+        end: usize,
+        frames: usize,
+        transport: &stagerack_core::plugin::Transport,
+        out_events: &mut stagerack_core::midi::EventBuffer,
+    ) -> bool {
+        let (s, e) = (start as i32, end as i32);
+        self.events_in.clear();
+        self.events_out.clear();
+        self.params_in.clear();
+        self.params_out.clear();
+        for ev in &self.block_events {
+            if (s..e).contains(&ev.sampleOffset) || (start == end && ev.sampleOffset == 0) {
+                let mut ev = *ev;
+                ev.sampleOffset -= s;
+                self.events_in.push(ev);
+            }
+        }
+        for &(id, off, v) in &self.block_params {
+            if (s..e).contains(&off) || (start == end && off == 0) {
+                if let Some((_, q)) = self.params_in.queue(id) {
+                    q.add(off - s, v);
+                }
+            }
+        }
+        self.inputs.offset(start);
+        self.outputs.offset(start);
+        for bus in &mut self.inputs.buses {
+            bus.silenceFlags = 0;
+        }
+        for bus in &mut self.outputs.buses {
+            bus.silenceFlags = 0;
+        }
+
+        // Transport at the span's first frame.
+        let t = transport;
+        use sv::ProcessContext_::StatesAndFlags_ as sf;
+        let mut state = sf::kTempoValid | sf::kContTimeValid | sf::kSystemTimeValid;
+        state |= sf::kProjectTimeMusicValid | sf::kTimeSigValid;
+        if t.playing {
+            state |= sf::kPlaying;
+        }
+        let pos = t.steady_frames + start as u64;
+        self.ctx.state = state;
+        self.ctx.tempo = t.tempo;
+        self.ctx.projectTimeSamples = pos as i64;
+        self.ctx.continousTimeSamples = pos as i64;
+        self.ctx.projectTimeMusic = pos as f64 / self.ctx.sampleRate * t.tempo / 60.0;
+        self.ctx.systemTime = (self.clock.now() - self.started).as_nanos() as i64;
+
+        let mut data = sv::ProcessData {
+            processMode: if self.offline {
+                sv::ProcessModes_::kOffline as i32
+            } else {
+                sv::ProcessModes_::kRealtime as i32
+            },
+            symbolicSampleSize: sv::SymbolicSampleSizes_::kSample32 as i32,
+            numSamples: e - s,
+            numInputs: self.inputs.buses.len() as i32,
+            numOutputs: self.outputs.buses.len() as i32,
+            inputs: self.inputs.buses.as_mut_ptr(),
+            outputs: self.outputs.buses.as_mut_ptr(),
+            inputParameterChanges: self
+                .params_in
+                .as_com_ref::<sv::IParameterChanges>()
+                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
+            outputParameterChanges: self
+                .params_out
+                .as_com_ref::<sv::IParameterChanges>()
+                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
+            inputEvents: if self.has_events {
+                self.events_in
+                    .as_com_ref::<sv::IEventList>()
+                    .map_or(std::ptr::null_mut(), |r| r.as_ptr())
+            } else {
+                std::ptr::null_mut()
+            },
+            outputEvents: self
+                .events_out
+                .as_com_ref::<sv::IEventList>()
+                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
+            processContext: &mut self.ctx,
+        };
+        // SAFETY: every pointer in `data` points into buffers and objects
+        // this processor owns; the bus pointers point `start` frames into
+        // buffers of `max_block` >= `end` frames.
+        let result = unsafe { self.audio.process(&mut data) };
+        self.inputs.offset(0);
+        self.outputs.offset(0);
+        if result != kResultOk {
+            return false;
+        }
+
+        // Notes and MIDI the plugin emits go to the next slot.
+        for ev in self.events_out.events() {
+            let mut ev = *ev;
+            ev.sampleOffset = ev.sampleOffset.max(0) + s;
+            if let Some(out) = events_out::chain_event(&ev, frames) {
+                out_events.push(out);
+            }
+        }
+
+        // Parameter changes the plugin reports go to its controller.
+        for q in self.params_out.used() {
+            if let Some(&(_, v)) = q.points().last() {
+                // SAFETY: plain read of the queue's id.
+                let id = unsafe { sv::IParamValueQueueTrait::getParameterId(q) };
+                let _ = self.to_main.push((id, v));
+            }
+        }
+        true
     }
 
     fn steps_of(&self, id: u32) -> i32 {
@@ -90,13 +220,11 @@ impl AudioProcessor for Vst3Processor {
             unsafe { self.audio.setProcessing(1) };
             self.processing = true;
         }
-        self.events_in.clear();
-        self.events_out.clear();
-        self.params_in.clear();
-        self.params_out.clear();
+        self.block_events.clear();
+        self.block_params.clear();
         while let Ok((id, v)) = self.edits.pop() {
-            if let Some((_, q)) = self.params_in.queue(id) {
-                q.add(0, v);
+            if self.block_params.len() < self.block_params.capacity() {
+                self.block_params.push((id, 0, v));
             }
         }
         use sv::Event_::EventTypes_ as et;
@@ -123,7 +251,7 @@ impl AudioProcessor for Vst3Processor {
                             },
                         },
                     );
-                    self.events_in.push(e);
+                    self.push_event(e);
                 }
                 Event::NoteOff {
                     channel,
@@ -144,7 +272,7 @@ impl AudioProcessor for Vst3Processor {
                             },
                         },
                     );
-                    self.events_in.push(e);
+                    self.push_event(e);
                 }
                 Event::NoteChoke {
                     channel,
@@ -164,7 +292,7 @@ impl AudioProcessor for Vst3Processor {
                             },
                         },
                     );
-                    self.events_in.push(e);
+                    self.push_event(e);
                 }
                 Event::PolyPressure {
                     channel,
@@ -183,7 +311,7 @@ impl AudioProcessor for Vst3Processor {
                             },
                         },
                     );
-                    self.events_in.push(e);
+                    self.push_event(e);
                 }
                 Event::ControlChange {
                     channel,
@@ -220,86 +348,35 @@ impl AudioProcessor for Vst3Processor {
         if let Some(main) = self.inputs.data.first_mut() {
             crate::stereo::stereo_to_port(main, &block.left[..frames], &block.right[..frames]);
         }
-        for bus in &mut self.inputs.buses {
-            bus.silenceFlags = 0;
-        }
-        for bus in &mut self.outputs.buses {
-            bus.silenceFlags = 0;
-        }
 
-        // Transport.
-        let t = block.transport;
-        use sv::ProcessContext_::StatesAndFlags_ as sf;
-        let mut state = sf::kTempoValid | sf::kContTimeValid | sf::kSystemTimeValid;
-        state |= sf::kProjectTimeMusicValid | sf::kTimeSigValid;
-        if t.playing {
-            state |= sf::kPlaying;
-        }
-        self.ctx.state = state;
-        self.ctx.tempo = t.tempo;
-        self.ctx.projectTimeSamples = t.steady_frames as i64;
-        self.ctx.continousTimeSamples = t.steady_frames as i64;
-        self.ctx.projectTimeMusic = t.steady_frames as f64 / self.ctx.sampleRate * t.tempo / 60.0;
-        self.ctx.systemTime = (self.clock.now() - self.started).as_nanos() as i64;
-
-        let mut data = sv::ProcessData {
-            processMode: if self.offline {
-                sv::ProcessModes_::kOffline as i32
-            } else {
-                sv::ProcessModes_::kRealtime as i32
-            },
-            symbolicSampleSize: sv::SymbolicSampleSizes_::kSample32 as i32,
-            numSamples: frames as i32,
-            numInputs: self.inputs.buses.len() as i32,
-            numOutputs: self.outputs.buses.len() as i32,
-            inputs: self.inputs.buses.as_mut_ptr(),
-            outputs: self.outputs.buses.as_mut_ptr(),
-            inputParameterChanges: self
-                .params_in
-                .as_com_ref::<sv::IParameterChanges>()
-                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
-            outputParameterChanges: self
-                .params_out
-                .as_com_ref::<sv::IParameterChanges>()
-                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
-            inputEvents: if self.has_events {
-                self.events_in
-                    .as_com_ref::<sv::IEventList>()
-                    .map_or(std::ptr::null_mut(), |r| r.as_ptr())
-            } else {
-                std::ptr::null_mut()
-            },
-            outputEvents: self
-                .events_out
-                .as_com_ref::<sv::IEventList>()
-                .map_or(std::ptr::null_mut(), |r| r.as_ptr()),
-            processContext: &mut self.ctx,
-        };
-        // SAFETY: every pointer in `data` points into buffers and objects
-        // this processor owns, sized for `max_block` ≥ `frames`.
-        let result = unsafe { self.audio.process(&mut data) };
-        if result != kResultOk {
-            // As for CLAP: the failed block is silent, the chain bypasses
-            // the plugin from now on and reports it by name.
-            block.left[..frames].fill(0.0);
-            block.right[..frames].fill(0.0);
-            return ProcessStatus::Error;
-        }
-
-        // Notes and MIDI the plugin emits go to the next slot.
-        for e in self.events_out.events() {
-            if let Some(ev) = events_out::chain_event(e, frames) {
-                block.out_events.push(ev);
+        // One process call per span that starts at a note event, so every
+        // event reaches the plugin at sampleOffset 0 (a block without
+        // events, or with events only at 0, is one call as before). The
+        // VST3 SDK's own sample instruments (mda JX10/DX10/Piano/EPiano:
+        // SampleAccurateBaseProcessor slicing by 16 frames) lose every
+        // event whose offset is a non-zero multiple of 16, which left them
+        // silent at 128+ frame blocks; the `Stagerack VST3 Sliced Probe`
+        // test plugin keeps that contract guarded without the SDK.
+        let mut start = 0usize;
+        loop {
+            let end = self
+                .block_events
+                .iter()
+                .map(|e| e.sampleOffset.max(0) as usize)
+                .find(|&o| o > start)
+                .unwrap_or(frames)
+                .min(frames);
+            if !self.process_span(start, end, frames, block.transport, block.out_events) {
+                // As for CLAP: the failed block is silent, the chain bypasses
+                // the plugin from now on and reports it by name.
+                block.left[..frames].fill(0.0);
+                block.right[..frames].fill(0.0);
+                return ProcessStatus::Error;
             }
-        }
-
-        // Parameter changes the plugin reports go to its controller.
-        for q in self.params_out.used() {
-            if let Some(&(_, v)) = q.points().last() {
-                // SAFETY: plain read of the queue's id.
-                let id = unsafe { sv::IParamValueQueueTrait::getParameterId(q) };
-                let _ = self.to_main.push((id, v));
+            if end >= frames {
+                break;
             }
+            start = end;
         }
 
         // Audio out: the main output bus back into the rack.
