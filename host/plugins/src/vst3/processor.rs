@@ -363,7 +363,8 @@ impl AudioProcessor for Vst3Processor {
                 .block_events
                 .iter()
                 .map(|e| e.sampleOffset.max(0) as usize)
-                .find(|&o| o > start)
+                .filter(|&o| o > start)
+                .min()
                 .unwrap_or(frames)
                 .min(frames);
             if !self.process_span(start, end, frames, block.transport, block.out_events) {
