@@ -92,3 +92,28 @@ fn a_tail_plugin_runs_until_its_tail_has_passed_then_sleeps() {
     assert_eq!(status.processed.load(Ordering::Relaxed), processed);
     s.shutdown(e);
 }
+
+/// CLAP `render` (#13): the host tells a plugin whether it renders offline
+/// (`stagerack render`, `check`) or plays live before activating it, so a
+/// plugin can trade speed for quality offline. The silent test plugin shows
+/// the mode it was given.
+#[test]
+fn plugins_are_told_whether_they_render_offline_or_play_live() {
+    let p = one_plugin("org.stagerack.test.silent", "stagerack-silent");
+    let mode = |offline: bool| {
+        let config = stagerack::engine::EngineConfig {
+            sample_rate: 48_000.0,
+            max_block: 64,
+            queues: Default::default(),
+        };
+        let (s, e) = stagerack::session::Session::new(&p, config, offline).unwrap();
+        let v = s.racks()[0].slots[0]
+            .instance
+            .param_value(1)
+            .expect("render_offline");
+        s.shutdown(e);
+        v
+    };
+    assert_eq!(mode(true), 1.0, "offline render");
+    assert_eq!(mode(false), 0.0, "live");
+}

@@ -1,6 +1,8 @@
 //! `Stagerack Silent` (`org.stagerack.test.silent`): outputs silence, counts
 //! its `process` calls and always answers `CLAP_PROCESS_SLEEP`, so a host
-//! test can prove a sleeping plugin is not processed.
+//! test can prove a sleeping plugin is not processed. It also implements
+//! `clap.render` and shows the last mode the host set (read-only param
+//! `render_offline`: 1 offline, 0 realtime, -1 never told).
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
@@ -11,6 +13,7 @@ use clack_extensions::params::{
     ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
     PluginMainThreadParams, PluginParams,
 };
+use clack_extensions::render::{PluginRender, PluginRenderImpl, RenderMode};
 use clack_plugin::prelude::*;
 use std::ffi::CStr;
 use std::fmt::Write as _;
@@ -24,12 +27,17 @@ pub const NAME: &str = "Stagerack Silent";
 /// Read-only param `process_calls`: how many times `process` ran.
 pub const PARAM_PROCESS_CALLS: ClapId = ClapId::new(0);
 
+/// Read-only param `render_offline`: the render mode the host set.
+pub const PARAM_RENDER_OFFLINE: ClapId = ClapId::new(1);
+
 /// The silent plugin type. See the module docs.
 pub struct Silent;
 
 /// The call counter, shared by the plugin's threads. Any thread.
 pub struct SilentShared {
     process_calls: AtomicU64,
+    /// `clap.render`'s last mode: 0 never set, 1 realtime, 2 offline.
+    render_mode: AtomicU64,
 }
 
 impl PluginShared<'_> for SilentShared {}
@@ -55,7 +63,8 @@ impl Plugin for Silent {
         builder
             .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
-            .register::<PluginParams>();
+            .register::<PluginParams>()
+            .register::<PluginRender>();
     }
 }
 
@@ -72,6 +81,7 @@ impl DefaultPluginFactory for Silent {
     fn new_shared(_host: HostSharedHandle<'_>) -> Result<SilentShared, PluginError> {
         Ok(SilentShared {
             process_calls: AtomicU64::new(0),
+            render_mode: AtomicU64::new(0),
         })
     }
 
@@ -139,12 +149,39 @@ impl PluginNotePortsImpl for SilentMainThread<'_> {
     }
 }
 
+impl PluginRenderImpl for SilentMainThread<'_> {
+    fn has_hard_realtime_requirement(&self) -> bool {
+        false
+    }
+
+    fn set(&self, mode: RenderMode) -> Result<(), PluginError> {
+        let v = match mode {
+            RenderMode::Offline => 2,
+            _ => 1,
+        };
+        self.shared.render_mode.store(v, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 impl PluginMainThreadParams for SilentMainThread<'_> {
     fn count(&self) -> u32 {
-        1
+        2
     }
 
     fn get_info(&self, param_index: u32, info: &mut ParamInfoWriter) {
+        if param_index == 1 {
+            info.set(&ParamInfo {
+                id: PARAM_RENDER_OFFLINE,
+                flags: ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
+                cookie: Default::default(),
+                name: b"render_offline",
+                module: b"",
+                min_value: -1.0,
+                max_value: 1.0,
+                default_value: -1.0,
+            });
+        }
         if param_index == 0 {
             info.set(&ParamInfo {
                 id: PARAM_PROCESS_CALLS,
@@ -160,6 +197,9 @@ impl PluginMainThreadParams for SilentMainThread<'_> {
     }
 
     fn get_value(&self, param_id: ClapId) -> Option<f64> {
+        if param_id == PARAM_RENDER_OFFLINE {
+            return Some(self.shared.render_mode.load(Ordering::Relaxed) as f64 - 1.0);
+        }
         (param_id == PARAM_PROCESS_CALLS)
             .then(|| count_as_value(self.shared.process_calls.load(Ordering::Relaxed)))
     }
@@ -170,7 +210,7 @@ impl PluginMainThreadParams for SilentMainThread<'_> {
         value: f64,
         writer: &mut ParamDisplayWriter,
     ) -> std::fmt::Result {
-        if param_id == PARAM_PROCESS_CALLS {
+        if param_id == PARAM_PROCESS_CALLS || param_id == PARAM_RENDER_OFFLINE {
             write!(writer, "{value:.0}")
         } else {
             Err(std::fmt::Error)
@@ -178,7 +218,7 @@ impl PluginMainThreadParams for SilentMainThread<'_> {
     }
 
     fn text_to_value(&self, param_id: ClapId, text: &CStr) -> Option<f64> {
-        if param_id != PARAM_PROCESS_CALLS {
+        if param_id != PARAM_PROCESS_CALLS && param_id != PARAM_RENDER_OFFLINE {
             return None;
         }
         text.to_str().ok()?.trim().parse().ok()
