@@ -262,26 +262,20 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
                 .as_ref()
                 .map(|c| c.iter().map(u8::to_string).collect::<Vec<_>>().join(","))
                 .unwrap_or_default();
-            let typed = typed_field(
+            rack_field(
                 app,
                 ui,
                 (i, "Channels"),
                 &shown,
                 "all",
                 "MIDI channels 1-16, e.g. 1,2 (empty: all); Enter to apply",
+                |t| {
+                    parse_channels(t).map(|ch| RackEdit {
+                        channels: Some(ch),
+                        ..Default::default()
+                    })
+                },
             );
-            if let Some(typed) = typed {
-                match parse_channels(&typed) {
-                    Ok(ch) => app.edit(Command::EditRack {
-                        rack: i,
-                        edit: RackEdit {
-                            channels: Some(ch),
-                            ..Default::default()
-                        },
-                    }),
-                    Err(e) => app.message(crate::state::Level::Error, e),
-                }
-            }
         });
         midi_row(app, ui, i, def);
         maps(app, ui, i, rack);
@@ -346,53 +340,62 @@ fn midi_row(
             .map(u8::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let typed = typed_field(
+        rack_field(
             app,
             ui,
             (i, "CC blocked"),
             &blocked,
             "none",
             "Controllers kept from this rack, e.g. 1,64 (cc_block); Enter to apply",
+            |t| {
+                parse_cc_list(t).map(|cc| RackEdit {
+                    cc_block: Some(cc),
+                    ..Default::default()
+                })
+            },
         );
-        if let Some(typed) = typed {
-            match parse_cc_list(&typed) {
-                Ok(cc) => app.edit(Command::EditRack {
-                    rack: i,
-                    edit: RackEdit {
-                        cc_block: Some(cc),
-                        ..Default::default()
-                    },
-                }),
-                Err(e) => app.message(crate::state::Level::Error, e),
-            }
-        }
         let remapped = def
             .cc_remap
             .iter()
             .map(|[a, b]| format!("{a}>{b}"))
             .collect::<Vec<_>>()
             .join(",");
-        let typed = typed_field(
+        rack_field(
             app,
             ui,
             (i, "CC renumbered"),
             &remapped,
             "none",
             "Controllers renumbered for this rack, FROM>TO, e.g. 11>7,1>74 (cc_remap); Enter to apply",
+            |t| {
+                parse_cc_remap(t).map(|pairs| RackEdit {
+                    cc_remap: Some(pairs),
+                    ..Default::default()
+                })
+            },
         );
-        if let Some(typed) = typed {
-            match parse_cc_remap(&typed) {
-                Ok(pairs) => app.edit(Command::EditRack {
-                    rack: i,
-                    edit: RackEdit {
-                        cc_remap: Some(pairs),
-                        ..Default::default()
-                    },
-                }),
-                Err(e) => app.message(crate::state::Level::Error, e),
-            }
-        }
     });
+}
+
+/// A typed rack field (`typed_field`): Enter turns the text into a rack
+/// edit with `parse` and sends it (undoable), or reports why it cannot.
+/// UI thread.
+fn rack_field(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    key: (usize, &'static str),
+    shown: &str,
+    hint: &str,
+    hover: &str,
+    parse: impl FnOnce(&str) -> Result<RackEdit, String>,
+) {
+    let Some(typed) = typed_field(app, ui, key, shown, hint, hover) else {
+        return;
+    };
+    match parse(&typed) {
+        Ok(edit) => app.edit(Command::EditRack { rack: key.0, edit }),
+        Err(e) => app.message(crate::state::Level::Error, e),
+    }
 }
 
 /// A one-line entry labelled `key.1` (per rack `key.0`) showing `shown`; what is typed is kept while

@@ -156,11 +156,6 @@ impl ControlServer {
         self.scanner = Some(program);
     }
 
-    /// Whether a background plugin scan is running. Main thread.
-    pub fn scanning(&self) -> bool {
-        self.scan.is_some()
-    }
-
     /// Listens on a Unix socket at `path` (its folder is created with mode
     /// 0700, the socket gets 0600: this user only). A stale socket file is
     /// replaced. Main thread.
