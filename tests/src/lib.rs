@@ -80,3 +80,33 @@ pub fn read_wav(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, hound::WavSpec) 
     let rr = s.iter().skip(1).step_by(2).copied().collect();
     (l, rr, spec)
 }
+
+/// Checks the first plugin of rack 0 lists a read-only parameter (a meter)
+/// beside settable ones, that clients see it read-only, and that setting it
+/// or MIDI-learning it is refused by name. Main thread.
+pub fn assert_first_plugin_has_a_read_only_meter(session: &mut stagerack::session::Session) {
+    let params = session.racks()[0].slots[0].instance.params();
+    let meter = params
+        .iter()
+        .find(|p| p.read_only)
+        .unwrap_or_else(|| panic!("no read-only parameter in {params:?}"))
+        .clone();
+    assert!(
+        params.iter().any(|p| !p.read_only),
+        "the knobs stay settable"
+    );
+    let snap = stagerack::control::snapshot(session);
+    let shown = snap.racks[0].plugins[0]
+        .params
+        .iter()
+        .find(|p| p.id == meter.id)
+        .unwrap();
+    assert!(shown.read_only, "clients see it as an output");
+    let e = session
+        .set_param(0, 0, meter.id, 1.0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
+    let e = session.start_learn(0, 0, meter.id).unwrap_err().to_string();
+    assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
+}

@@ -408,26 +408,6 @@ fn zamcomp_meters_are_read_only_outputs() {
         "version = 1\nname = \"zam\"\n[[rack]]\nname = \"fx\"\n[[rack.plugin]]\nformat = \"clap\"\nid = \"com.zamaudio.ZamComp\"\npath = \"{ZAM}/ZamComp.clap\"\n"
     ));
     let (mut session, engine) = session(&p, 64);
-    let params = session.racks()[0].slots[0].instance.params();
-    let meter = params
-        .iter()
-        .find(|p| p.read_only)
-        .unwrap_or_else(|| panic!("no read-only parameter in {params:?}"));
-    assert!(
-        params.iter().any(|p| !p.read_only),
-        "the knobs stay settable"
-    );
-    let snap = stagerack::control::snapshot(&session);
-    let shown = snap.racks[0].plugins[0]
-        .params
-        .iter()
-        .find(|p| p.id == meter.id)
-        .unwrap();
-    assert!(shown.read_only, "clients see it as an output");
-    let e = session
-        .set_param(0, 0, meter.id, 1.0)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
+    stagerack_tests::assert_first_plugin_has_a_read_only_meter(&mut session);
     session.shutdown(engine);
 }

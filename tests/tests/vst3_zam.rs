@@ -102,29 +102,6 @@ fn zamcomp_meters_are_read_only_outputs() {
     let d = class_of(&bundle);
     let p = preset(&vst3_preset(&d.id, &bundle, ""));
     let (mut session, engine) = Session::new(&p, config(64), true).unwrap();
-    let params = session.racks()[0].slots[0].instance.params();
-    let meter = params
-        .iter()
-        .find(|p| p.read_only)
-        .unwrap_or_else(|| panic!("no read-only parameter in {params:?}"))
-        .clone();
-    assert!(
-        params.iter().any(|p| !p.read_only),
-        "the knobs stay settable"
-    );
-    let snap = stagerack::control::snapshot(&session);
-    let shown = snap.racks[0].plugins[0]
-        .params
-        .iter()
-        .find(|p| p.id == meter.id)
-        .unwrap();
-    assert!(shown.read_only, "clients see it as an output");
-    let e = session
-        .set_param(0, 0, meter.id, 1.0)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
-    let e = session.start_learn(0, 0, meter.id).unwrap_err().to_string();
-    assert!(e.contains("read-only"), "{e}");
+    stagerack_tests::assert_first_plugin_has_a_read_only_meter(&mut session);
     session.shutdown(engine);
 }
