@@ -21,7 +21,7 @@ use crate::midi::file::SampleEvent;
 use crate::midi::Event;
 use crate::plugin::loader::load_plugin;
 use crate::plugin::scan::cache::{Blacklisted, FileKey, ScanCache};
-use crate::plugin::scan::child::{plugin_files, scan_one};
+use crate::plugin::scan::child::{plugin_files, scan_one, signal_of};
 use crate::plugin::{PluginDescriptor, PluginKind};
 use crate::preset::{parse_preset, PluginDef};
 use crate::session::Session;
@@ -168,23 +168,7 @@ fn check_file_in_child(
     file: &Path,
     opts: &CheckPluginsOptions,
 ) -> (Vec<PluginVerdict>, Option<String>) {
-    let format = if file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("vst3"))
-    {
-        "vst3"
-    } else {
-        "clap"
-    };
-    let unfinished = |id: &str, name: &str, why: &str| PluginVerdict {
-        file: file.to_owned(),
-        format: format.to_owned(),
-        id: id.to_owned(),
-        name: name.to_owned(),
-        problems: vec![why.to_owned()],
-        cpu_us_per_buffer: None,
-        params: None,
-    };
+    let unfinished = |id: &str, name: &str, why: &str| failed(file, id, name, why.to_owned());
     let mut child = match Command::new(&opts.program)
         .arg("check-one")
         .arg(file)
@@ -269,24 +253,27 @@ fn check_file_in_child(
     }
 }
 
+/// The verdict of a plugin (or a file) the checks could not run on.
+fn failed(file: &Path, id: &str, name: &str, why: String) -> PluginVerdict {
+    let vst3 = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("vst3"));
+    PluginVerdict {
+        file: file.to_owned(),
+        format: if vst3 { "vst3" } else { "clap" }.to_owned(),
+        id: id.to_owned(),
+        name: name.to_owned(),
+        problems: vec![why],
+        cpu_us_per_buffer: None,
+        params: None,
+    }
+}
+
 fn file_name(file: &Path) -> String {
     file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        status.signal()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = status;
-        None
-    }
 }
 
 /// `stagerack check-one FILE`: checks every plugin in the file here,
@@ -297,20 +284,7 @@ pub fn run_check_one(file: &Path) -> ExitCode {
     use std::io::Write;
     let answer = scan_one(file);
     if let Some(e) = answer.error {
-        let format = if file.extension().is_some_and(|e| e == "vst3") {
-            "vst3"
-        } else {
-            "clap"
-        };
-        let v = PluginVerdict {
-            file: file.to_owned(),
-            format: format.to_owned(),
-            id: "?".to_owned(),
-            name: file_name(file),
-            problems: vec![format!("failed to load: {e}")],
-            cpu_us_per_buffer: None,
-            params: None,
-        };
+        let v = failed(file, "?", &file_name(file), format!("failed to load: {e}"));
         println!("{}", serde_json::to_string(&v).unwrap_or_default());
         return ExitCode::FAILURE;
     }

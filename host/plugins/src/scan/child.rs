@@ -167,6 +167,20 @@ pub fn scan_files(
     report
 }
 
+/// The signal that ended a child process, if one did. Any thread.
+pub fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        None
+    }
+}
+
 /// Runs `PROGRAM scan-one FILE` and reads its answer; Err says why the
 /// file is blacklisted. Main thread.
 fn open_in_child(file: &Path, opts: &ScanOptions) -> Result<Vec<PluginDescriptor>, String> {
@@ -198,12 +212,8 @@ fn open_in_child(file: &Path, opts: &ScanOptions) -> Result<Vec<PluginDescriptor
     if let Some(mut s) = child.stdout.take() {
         let _ = s.read_to_string(&mut out);
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return Err(format!("crashed while loading (signal {sig})"));
-        }
+    if let Some(sig) = signal_of(&status) {
+        return Err(format!("crashed while loading (signal {sig})"));
     }
     let answer: ChildAnswer = serde_json::from_str(out.trim())
         .map_err(|_| format!("crashed while loading (exit status {status})"))?;
