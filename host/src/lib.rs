@@ -38,7 +38,7 @@ pub use stagerack_session::{control, preset, runtime, session};
 /// (plugins layer) under one path.
 pub mod plugin {
     pub use stagerack_core::plugin::*;
-    pub use stagerack_plugins::{builtin, clap, def, loader, scan, vst3};
+    pub use stagerack_plugins::{builtin, clap, def, loader, sandbox, scan, vst3};
 }
 
 /// Editor ids and requests (core layer) and editor windows (session layer).

@@ -19,12 +19,15 @@ const NOTES: u32 = 30 * PERIOD;
 
 #[test]
 fn jack_steady_clock_path_has_one_period_latency_and_at_most_2_frames_jitter() {
-    // A run where JACK itself ran more than one cycle in five late (or
-    // restarted its clock) measures the machine, not stagerack: it is
-    // repeated, up to three runs. A run that can be judged is judged in
-    // full (below); three unjudgeable runs fail.
+    // Every run is judged (below). A run in which a note is wrong fails at
+    // once when JACK kept time in it; when JACK itself ran more than one
+    // cycle in five late (or restarted its clock), or too few notes were
+    // on time to prove anything, the run measured the machine, not
+    // stagerack, and is repeated: up to four runs. A disturbed run still
+    // passes when every one of its notes is right or excused and at least
+    // half are on time, exactly as a calm one.
     let mut disturbed = Vec::new();
-    for attempt in 0..3 {
+    for attempt in 0..4 {
         let report = measure(attempt);
         if report.onsets_dropped > 0 {
             eprintln!(
@@ -35,23 +38,34 @@ fn jack_steady_clock_path_has_one_period_latency_and_at_most_2_frames_jitter() {
             disturbed.push((report.clock_breaks.len(), report.cycles));
             continue;
         }
-        if report.clock_breaks.len() * 5 > report.cycles {
-            eprintln!(
-                "run {attempt}: JACK ran {} of {} cycles late or restarted its clock: \
-                 too disturbed to judge, measuring again",
+        let verdict = judge(&report);
+        let machine_disturbed = report.clock_breaks.len() * 5 > report.cycles;
+        match verdict {
+            Ok(()) => return,
+            Err(Verdict::TooFewOnTime(why)) => eprintln!("run {attempt}: {why}: measuring again"),
+            Err(Verdict::Wrong(why)) if machine_disturbed => eprintln!(
+                "run {attempt}: JACK ran {} of {} cycles late or restarted its clock, \
+                 too disturbed to judge ({why}): measuring again",
                 report.clock_breaks.len(),
                 report.cycles
-            );
-            disturbed.push((report.clock_breaks.len(), report.cycles));
-            continue;
+            ),
+            Err(Verdict::Wrong(why)) => panic!("{why}"),
         }
-        judge(&report);
-        return;
+        disturbed.push((report.clock_breaks.len(), report.cycles));
     }
     panic!(
-        "the machine was too loaded for JACK to keep time in three runs \
+        "the machine was too loaded for JACK to keep time in four runs \
          (late or restarted cycles / cycles: {disturbed:?})"
     );
+}
+
+/// Why a run did not pass.
+enum Verdict {
+    /// A note off both ways outside every disturbance, or the latency is
+    /// not one period.
+    Wrong(String),
+    /// Fewer than half the notes were on time: the run proves nothing.
+    TooFewOnTime(String),
 }
 
 /// One run: 1920 notes through stagerack's steady path on a fresh private
@@ -91,8 +105,8 @@ fn measure(attempt: usize) -> stagerack_tests::jack::TimingReport {
     report
 }
 
-/// Judges every note of a run JACK kept time in.
-fn judge(report: &stagerack_tests::jack::TimingReport) {
+/// Judges every note of a run.
+fn judge(report: &stagerack_tests::jack::TimingReport) -> Result<(), Verdict> {
     let notes = NOTES;
     // Every note is judged. It is on time when it lands one period after
     // it was sent, ±2 frames. Otherwise it must be where JACK's own filtered
@@ -137,19 +151,24 @@ fn judge(report: &stagerack_tests::jack::TimingReport) {
         report.sent, notes as usize,
         "the rig did not send every note"
     );
-    assert!(
-        wrong.is_empty(),
-        "notes neither one period later (±2) nor where JACK's clock put them, outside \
-         disturbances (note, frames to the nearest late cycle): {:?}",
-        &wrong[..wrong.len().min(20)]
-    );
-    assert!(
-        (median - period).abs() <= 1,
-        "steady latency is {median} frames, not one period ({PERIOD})"
-    );
-    assert!(
-        on_time * 2 >= notes as usize,
-        "too few notes on time to judge: {on_time} of {notes} (xruns {})",
-        report.xruns
-    );
+    if !wrong.is_empty() {
+        return Err(Verdict::Wrong(format!(
+            "{} notes neither one period later (±2) nor where JACK's clock put them, \
+             outside disturbances (note, frames to the nearest late cycle): {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(20)]
+        )));
+    }
+    if (median - period).abs() > 1 {
+        return Err(Verdict::Wrong(format!(
+            "steady latency is {median} frames, not one period ({PERIOD})"
+        )));
+    }
+    if on_time * 2 < notes as usize {
+        return Err(Verdict::TooFewOnTime(format!(
+            "too few notes on time to judge: {on_time} of {notes} (xruns {})",
+            report.xruns
+        )));
+    }
+    Ok(())
 }

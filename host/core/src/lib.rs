@@ -14,3 +14,4 @@ pub mod fs;
 pub mod ids;
 pub mod midi;
 pub mod plugin;
+pub mod realtime;

@@ -66,7 +66,7 @@ pub struct PluginDescriptor {
 }
 
 /// One parameter as the plugin describes it. Any thread.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParamInfo {
     /// The plugin's id for it.
     pub id: ParamId,
@@ -252,6 +252,14 @@ pub trait PluginInstance {
     /// call (its own MIDI learn, an internal modulation it reports, a knob
     /// on its editor) into `out` as (id, plain value). Main thread.
     fn take_param_changes(&mut self, out: &mut Vec<(ParamId, f64)>) {
+        let _ = out;
+    }
+
+    /// Moves what the plugin's host side has to tell the user since the
+    /// last call (a sandboxed plugin's crash and relaunch) into `out`, one
+    /// sentence each, naming the plugin; the session adds the rack. Main
+    /// thread.
+    fn take_notices(&mut self, out: &mut Vec<String>) {
         let _ = out;
     }
 

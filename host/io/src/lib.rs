@@ -23,7 +23,9 @@ pub mod jack;
 pub mod midi_stream;
 pub mod midir_in;
 pub mod offline;
-pub mod realtime;
+/// Real-time scheduling (moved to the core layer, which sandbox children
+/// share).
+pub use stagerack_core::realtime;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -1,7 +1,8 @@
 //! stagerack's plugin formats, on top of the core layer's format-neutral
 //! traits: built-in processors, CLAP (clack-host), VST3 (the `vst3` crate),
 //! the preset's plugin reference ([`def::PluginDef`]) and its loader, and
-//! the out-of-process scanner with its cache and blacklist.
+//! the out-of-process scanner with its cache and blacklist, and sandbox
+//! processes that host plugins apart from the engine.
 //!
 //! All FFI of a format lives in its own module; every callback from C
 //! null-checks its pointers and runs inside `catch_unwind`.
@@ -11,6 +12,7 @@ pub mod clap;
 pub mod def;
 pub mod discovery;
 pub mod loader;
+pub mod sandbox;
 pub mod scan;
 mod stereo;
 pub mod vst3;

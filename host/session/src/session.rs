@@ -6,6 +6,7 @@ mod edit;
 mod editors;
 mod faults;
 mod neighbours;
+mod sandboxes;
 
 pub use edit::{EditError, RackEdit};
 pub use editors::EditorInfo;
@@ -20,7 +21,6 @@ use stagerack_engine::{
     ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
     SwitchTable, BLOCKED,
 };
-use stagerack_plugins::loader::load_plugin;
 
 /// Why a session could not be built or changed. Main thread.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,8 @@ pub struct RackModel {
     pub def: RackDef,
     /// The preset (setlist entry) it belongs to.
     pub group: u16,
+    /// Where its plugins run (see `sandboxes.rs`).
+    home: sandboxes::Home,
 }
 
 impl RackModel {
@@ -104,6 +106,8 @@ pub struct GroupModel {
     /// The file it was read from or last saved to, if known: where Save
     /// writes it back.
     pub file: Option<std::path::PathBuf>,
+    /// The preset's `[master] sandbox` (racks' default), as written.
+    pub sandbox: Option<crate::preset::SandboxMode>,
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -318,7 +322,10 @@ impl Session {
     fn add_preset(&mut self, group: u16, preset: &Preset) {
         self.load_racks(group, preset);
         let master = match &preset.master {
-            Some(m) => self.load_chain(&m.plugins, "master"),
+            Some(m) => {
+                let home = self.home_for(m.sandbox, m.sandbox, "the master section");
+                self.load_chain(&m.plugins, "master", &home)
+            }
             None => Vec::new(),
         };
         self.add_group_model(preset, master);
@@ -343,13 +350,19 @@ impl Session {
             limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
             align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
             file: None,
+            sandbox: preset.master.as_ref().and_then(|m| m.sandbox),
         });
     }
 
     /// Loads `preset`'s racks as group `group`. Main thread.
     fn load_racks(&mut self, group: u16, preset: &Preset) {
         for def in &preset.racks {
-            let slots = self.load_chain(&def.plugins, &def.name);
+            let home = self.home_for(
+                def.sandbox,
+                preset.master.as_ref().and_then(|m| m.sandbox),
+                &format!("rack `{}`", def.name),
+            );
+            let slots = self.load_chain(&def.plugins, &def.name, &home);
             let id = RackId(self.fresh_id());
             self.racks.push(RackModel {
                 id,
@@ -360,6 +373,7 @@ impl Session {
                 status: Arc::new(RackStatus::default()),
                 def: def.clone(),
                 group,
+                home,
             });
         }
     }
@@ -385,10 +399,15 @@ impl Session {
         self.next_id
     }
 
-    fn load_chain(&mut self, defs: &[PluginDef], rack: &str) -> Vec<SlotModel> {
+    fn load_chain(
+        &mut self,
+        defs: &[PluginDef],
+        rack: &str,
+        home: &sandboxes::Home,
+    ) -> Vec<SlotModel> {
         let mut slots = Vec::new();
         for (i, def) in defs.iter().enumerate() {
-            match self.load_slot(def) {
+            match self.load_slot(def, home) {
                 Ok(mut slot) => {
                     slot.def_index = i;
                     slots.push(slot)
@@ -403,10 +422,16 @@ impl Session {
         slots
     }
 
-    fn load_slot(&mut self, def: &PluginDef) -> Result<SlotModel, PluginError> {
-        let mut instance = load_plugin(def)?;
-        if let Some(state) = def.state_bytes() {
-            instance.load_state(&state)?;
+    fn load_slot(
+        &mut self,
+        def: &PluginDef,
+        home: &sandboxes::Home,
+    ) -> Result<SlotModel, PluginError> {
+        let mut instance = home.load(def)?;
+        if !home.applies_state() {
+            if let Some(state) = def.state_bytes() {
+                instance.load_state(&state)?;
+            }
         }
         let params = instance.params();
         for (key, value) in &def.params {
@@ -690,6 +715,7 @@ impl Session {
         }
         self.restart_requested_plugins();
         reports.extend(self.report_faults());
+        reports.extend(self.collect_notices());
         reports
     }
 
@@ -850,6 +876,7 @@ impl Session {
                 && g.master_gain_db == 0.0
                 && g.limiter
                 && !g.align_latency
+                && g.sandbox.is_none()
             {
                 None
             } else {
@@ -857,6 +884,7 @@ impl Session {
                     gain_db: g.master_gain_db,
                     limiter: g.limiter,
                     align_latency: g.align_latency,
+                    sandbox: g.sandbox,
                     plugins: master_plugins,
                 })
             },

@@ -98,6 +98,13 @@ pub struct LiveArgs {
     /// user's runtime folder.
     #[arg(long, value_name = "SOCKET", num_args = 0..=1)]
     pub control: Option<Option<PathBuf>>,
+    /// Where plugins run, for every rack of this run (overrides the
+    /// preset's `sandbox` settings): `none` (in this process), `rack` (each
+    /// rack's chain in a child process), `plugin` (each plugin in its own).
+    /// A sandboxed plugin that crashes or hangs is relaunched with its
+    /// state while everything else keeps playing.
+    #[arg(long, value_name = "none|rack|plugin")]
+    pub sandbox: Option<crate::plugin::sandbox::SandboxMode>,
 }
 
 /// The subcommands.
@@ -118,6 +125,10 @@ pub enum Command {
         /// The .clap file or .vst3 bundle.
         file: PathBuf,
     },
+    /// Host sandboxed plugins for the engine that started this process
+    /// (requests on stdin, audio through shared memory).
+    #[command(hide = true)]
+    SandboxChild,
     /// Open one plugin file in this process and print its plugins as JSON
     /// (what `scan` runs in its child processes).
     #[command(hide = true)]
@@ -227,6 +238,13 @@ pub struct RenderArgs {
     /// No progress bar and no summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Where plugins run, for every rack of this run (overrides the
+    /// preset's `sandbox` settings): `none` (in this process), `rack` (each
+    /// rack's chain in a child process), `plugin` (each plugin in its own).
+    /// A sandboxed plugin that crashes or hangs is relaunched with its
+    /// state while everything else keeps playing.
+    #[arg(long, value_name = "none|rack|plugin")]
+    pub sandbox: Option<crate::plugin::sandbox::SandboxMode>,
 }
 
 /// Runs the command line; returns the process exit code. Main thread.
@@ -241,6 +259,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Scan(a) => scan(&a),
         Command::ScanOne { file } => crate::plugin::scan::child::run_scan_one(&file),
+        Command::SandboxChild => run_sandbox_child(),
         Command::Check {
             plugins: true,
             path,
@@ -312,6 +331,9 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Render(a) => {
+            if let Some(mode) = a.sandbox {
+                crate::plugin::sandbox::set_mode_override(mode);
+            }
             let opts = RenderOptions {
                 preset: a.preset,
                 setlist: a.setlist,
@@ -352,8 +374,22 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// `stagerack sandbox-child`: hosts plugins for an engine. Main thread.
+fn run_sandbox_child() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    return ExitCode::from(crate::plugin::sandbox::child::run().clamp(0, 255) as u8);
+    #[cfg(not(target_os = "linux"))]
+    {
+        eprintln!("error: plugin sandboxes are not implemented on this platform yet");
+        ExitCode::FAILURE
+    }
+}
+
 /// `stagerack --preset FILE ...`: plays live until SIGINT/SIGTERM. Main thread.
 fn run_live(a: LiveArgs) -> ExitCode {
+    if let Some(mode) = a.sandbox {
+        crate::plugin::sandbox::set_mode_override(mode);
+    }
     let show = match (a.preset, a.setlist) {
         (Some(p), _) => crate::headless::Show::Preset(p),
         (None, Some(s)) => crate::headless::Show::Setlist(s),

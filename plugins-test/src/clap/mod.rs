@@ -7,6 +7,7 @@
 
 pub mod bad;
 pub mod common;
+pub mod crash_on_note;
 #[cfg(target_os = "linux")]
 pub mod editor;
 pub mod gain;

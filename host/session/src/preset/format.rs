@@ -4,6 +4,15 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use stagerack_plugins::def::PluginDef;
+pub use stagerack_plugins::sandbox::SandboxMode;
+
+/// Where plugins run when neither the rack, the preset's `[master]` nor
+/// the command line says: in the engine's own process. Measured (docs/
+/// BENCHMARKS.md, "Sandboxes"): a sandboxed plugin costs a cross-process
+/// round trip per buffer and a share of the period as its deadline; a
+/// player who has not asked for isolation keeps the lowest latency and
+/// CPU, and one `sandbox = "plugin"` line (or `--sandbox plugin`) buys it.
+pub const DEFAULT_SANDBOX: SandboxMode = SandboxMode::None;
 
 /// The preset format version this build reads and writes.
 pub const PRESET_VERSION: u32 = 1;
@@ -121,6 +130,11 @@ pub struct RackDef {
     /// When any rack is soloed, only soloed racks are heard.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub solo: bool,
+    /// Where its plugins run: `none` (in the engine), `rack` (the chain in
+    /// one child process), `plugin` (each plugin in its own); default the
+    /// preset's `[master] sandbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxMode>,
     /// MIDI-to-parameter mappings.
     #[serde(default, rename = "map", skip_serializing_if = "Vec::is_empty")]
     pub mappings: Vec<MapDef>,
@@ -375,6 +389,11 @@ pub struct MasterDef {
     /// stay in phase (default off: players want the lowest latency).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub align_latency: bool,
+    /// Where plugins run unless a rack says otherwise (see
+    /// [`RackDef::sandbox`]); also the master chain's own setting.
+    /// Default: [`DEFAULT_SANDBOX`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxMode>,
     /// The master chain, in order.
     #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginDef>,
@@ -399,6 +418,7 @@ impl RackDef {
             pan: 0.0,
             mute: false,
             solo: false,
+            sandbox: None,
             mappings: Vec::new(),
             plugins,
         }

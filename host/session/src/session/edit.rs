@@ -179,7 +179,10 @@ impl Session {
         def: &PluginDef,
     ) -> Result<(), EditError> {
         let r = self.rack_index(rack)?;
-        let mut slot = self.load_slot(def)?;
+        let home = std::mem::take(&mut self.racks[r].home);
+        let slot = self.load_slot(def, &home);
+        self.racks[r].home = home;
+        let mut slot = slot?;
         slot.def_index = self.racks[r]
             .slots
             .iter()
@@ -325,6 +328,8 @@ impl Session {
             )));
         }
         let def = RackDef::new(name, Vec::new());
+        let default = self.groups[usize::from(group)].sandbox;
+        let home = self.home_for(None, default, &format!("rack `{name}`"));
         let id = stagerack_engine::RackId(self.fresh_id());
         self.racks.push(super::RackModel {
             id,
@@ -335,6 +340,7 @@ impl Session {
             status: Default::default(),
             def,
             group,
+            home,
         });
         self.commit()?;
         Ok(self.racks.len() - 1)

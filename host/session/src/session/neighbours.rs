@@ -103,7 +103,8 @@ impl Session {
         n.loaded[g] = true;
         self.load_racks(g as u16, &preset);
         if let Some(m) = &preset.master {
-            let master = self.load_chain(&m.plugins, "master");
+            let home = self.home_for(m.sandbox, m.sandbox, "the master section");
+            let master = self.load_chain(&m.plugins, "master", &home);
             self.groups[g].master = master;
         }
         tracing::info!("setlist entry {} (`{}`) loaded", g + 1, preset.name);

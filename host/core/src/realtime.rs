@@ -1,8 +1,9 @@
-//! Real-time scheduling for the audio threads this crate creates itself
-//! (the `dummy` backend's timer thread). JACK's process thread gets it from
-//! libjack and cpal's ALSA/WASAPI threads from cpal's `realtime` feature;
-//! this is the same request for ours, so a busy window (software GL, a
-//! compile beside it) cannot take the CPU from the engine.
+//! Real-time scheduling for the audio threads stagerack creates itself
+//! (the `dummy` backend's timer thread, each sandbox child's plugin
+//! threads). JACK's process thread gets it from libjack and cpal's
+//! ALSA/WASAPI threads from cpal's `realtime` feature; this is the same
+//! request for ours, so a busy window (software GL, a compile beside it)
+//! cannot take the CPU from the engine.
 //!
 //! A few lines of `pthread_setschedparam`: the crates that wrap it
 //! (audio_thread_priority) go through D-Bus/rtkit for what one call does

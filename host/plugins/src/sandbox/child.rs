@@ -1,0 +1,430 @@
+//! What `stagerack sandbox-child` runs: plugins the engine asked for, each
+//! processed on its own real-time thread when the engine's audio thread
+//! wakes it through the shared region. Its main thread answers the
+//! engine's requests on stdin and services the plugins' main-thread work
+//! (CLAP timers and fds, the VST3 run loop) between them.
+//!
+//! The child links this plugins layer only: no session, no drivers.
+
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stagerack_core::midi::EventBuffer;
+use stagerack_core::plugin::{
+    AudioProcessor, Block, PluginInstance, ProcessConfig, ProcessStatus, Tail, Transport,
+};
+
+use super::rpc::{self, LineReader, Reply, Request};
+use super::shm::{futex_wait, futex_wake, op, SharedRegion, MAX_EVENTS, MAX_FRAMES};
+use super::wire::WireEvent;
+use crate::loader::load_plugin;
+
+/// How often the main thread services plugins while no request comes.
+const PUMP_INTERVAL: Duration = Duration::from_millis(10);
+
+/// What the child's main thread sends its audio threads.
+enum ToAudio {
+    /// An activated processor to call.
+    Give(Box<dyn AudioProcessor>),
+    /// Hand the processor back.
+    Take,
+    /// End the thread.
+    Quit,
+}
+
+/// One plugin in this child.
+struct Hosted {
+    instance: Box<dyn PluginInstance>,
+    region: Arc<SharedRegion>,
+    to_audio: rtrb::Producer<ToAudio>,
+    from_audio: rtrb::Consumer<Box<dyn AudioProcessor>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The audio thread holds an activated processor.
+    active: bool,
+}
+
+/// Runs the child until the engine closes its stdin. Returns the exit code.
+/// Its own main thread.
+pub fn run() -> i32 {
+    // Die with the engine: a child outliving a killed engine would hold
+    // its plugins (and their files, MIDI ports, licences) for nothing.
+    // SAFETY: prctl with an integer argument.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // The conversation goes on a private copy of stdout; fd 1 then points
+    // at stderr, where whatever plugins print ends up.
+    // SAFETY: dup on a descriptor this process owns; checked below.
+    let proto_fd = unsafe { libc::dup(1) };
+    // SAFETY: dup2 between descriptors this process owns.
+    if proto_fd < 0 || unsafe { libc::dup2(2, 1) } < 0 {
+        eprintln!("stagerack sandbox-child: cannot set up its output");
+        return 2;
+    }
+    // SAFETY: `proto_fd` is a fresh descriptor owned by nobody else.
+    let mut out = std::io::BufWriter::new(unsafe { std::fs::File::from_raw_fd(proto_fd) });
+    let mut input = LineReader::new(std::io::stdin());
+    let mut hosted: Vec<Option<Hosted>> = Vec::new();
+    let mut last_pump = Instant::now();
+    loop {
+        let line = match input.next_line(PUMP_INTERVAL) {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                pump_all(&mut hosted, &mut last_pump);
+                continue;
+            }
+            Err(_) => break,
+        };
+        let reply = match serde_json::from_slice::<Request>(&line) {
+            Ok(request) => handle(request, &mut hosted),
+            Err(e) => Reply::Err {
+                message: format!("a request the child cannot read: {e}"),
+            },
+        };
+        if rpc::write_line(&mut out, &reply).is_err() {
+            break;
+        }
+        let _ = out.flush();
+        if last_pump.elapsed() >= PUMP_INTERVAL {
+            pump_all(&mut hosted, &mut last_pump);
+        }
+    }
+    for h in hosted.iter_mut().flatten() {
+        stop_audio_thread(h);
+    }
+    0
+}
+
+fn pump_all(hosted: &mut [Option<Hosted>], last: &mut Instant) {
+    *last = Instant::now();
+    for h in hosted.iter_mut().flatten() {
+        h.instance.on_main_thread();
+    }
+}
+
+fn err(message: impl std::fmt::Display) -> Reply {
+    Reply::Err {
+        message: message.to_string(),
+    }
+}
+
+fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>) -> Reply {
+    if let Request::Load { def, pid, fd } = request {
+        return match load(&def, pid, fd) {
+            Ok(h) => {
+                let descriptor = h.instance.descriptor().clone();
+                hosted.push(Some(h));
+                Reply::Loaded {
+                    index: (hosted.len() - 1) as u32,
+                    descriptor,
+                }
+            }
+            Err(e) => err(e),
+        };
+    }
+    let index = match &request {
+        Request::Load { .. } => unreachable!("handled above"),
+        Request::Unload { index }
+        | Request::Params { index }
+        | Request::ParamValue { index, .. }
+        | Request::ParamText { index, .. }
+        | Request::SetParam { index, .. }
+        | Request::HostChangedParam { index, .. }
+        | Request::Activate { index, .. }
+        | Request::Deactivate { index }
+        | Request::SaveState { index }
+        | Request::LoadState { index, .. }
+        | Request::Info { index }
+        | Request::Pump { index } => *index as usize,
+    };
+    let Some(h) = hosted.get_mut(index).and_then(Option::as_mut) else {
+        return err(format!("no plugin {index} in this sandbox"));
+    };
+    match request {
+        Request::Load { .. } => unreachable!("handled above"),
+        Request::Unload { .. } => {
+            if let Some(mut h) = hosted[index].take() {
+                stop_audio_thread(&mut h);
+            }
+            Reply::Ok
+        }
+        Request::Params { .. } => Reply::Params {
+            params: h.instance.params(),
+        },
+        Request::ParamValue { id, .. } => Reply::Value {
+            value: h.instance.param_value(id),
+        },
+        Request::ParamText { id, value, .. } => Reply::Text {
+            text: h.instance.param_text(id, value),
+        },
+        Request::SetParam { id, value, .. } => match h.instance.set_param(id, value) {
+            Ok(()) => Reply::Ok,
+            Err(e) => err(e),
+        },
+        Request::HostChangedParam { id, value, .. } => {
+            h.instance.host_changed_param(id, value);
+            Reply::Ok
+        }
+        Request::Activate { config, .. } => activate(h, &config.into()),
+        Request::Deactivate { .. } => {
+            deactivate(h);
+            Reply::Ok
+        }
+        Request::SaveState { .. } => match h.instance.save_state() {
+            Ok(bytes) => Reply::State {
+                state: rpc::encode_state(&bytes),
+            },
+            Err(e) => err(e),
+        },
+        Request::LoadState { state, .. } => match rpc::decode_state(&state)
+            .map_err(|e| e.to_string())
+            .and_then(|b| h.instance.load_state(&b).map_err(|e| e.to_string()))
+        {
+            Ok(()) => Reply::Ok,
+            Err(e) => err(e),
+        },
+        Request::Info { .. } => Reply::Info {
+            latency: h.instance.latency(),
+            tail: rpc::tail_to_wire(h.instance.tail()),
+        },
+        Request::Pump { .. } => {
+            h.instance.on_main_thread();
+            let mut changes = Vec::new();
+            h.instance.take_param_changes(&mut changes);
+            Reply::Pumped {
+                needs_restart: h.instance.needs_restart(),
+                changes,
+                latency: h.instance.latency(),
+                tail: rpc::tail_to_wire(h.instance.tail()),
+            }
+        }
+    }
+}
+
+fn load(def: &crate::def::PluginDef, pid: u32, fd: i32) -> Result<Hosted, String> {
+    let region = Arc::new(SharedRegion::open(pid, fd).map_err(|e| e.to_string())?);
+    let mut instance = load_plugin(def).map_err(|e| e.to_string())?;
+    if let Some(state) = def.state_bytes() {
+        instance.load_state(&state).map_err(|e| e.to_string())?;
+    }
+    let (to_audio, cmd_rx) = rtrb::RingBuffer::new(4);
+    let (back_tx, from_audio) = rtrb::RingBuffer::new(4);
+    let thread_region = region.clone();
+    let thread = std::thread::Builder::new()
+        .name("stagerack-sandbox-audio".into())
+        .spawn(move || audio_thread(&thread_region, cmd_rx, back_tx))
+        .map_err(|e| format!("cannot start the sandbox's audio thread: {e}"))?;
+    region
+        .header()
+        .child_pid
+        .store(std::process::id(), Ordering::Release);
+    Ok(Hosted {
+        instance,
+        region,
+        to_audio,
+        from_audio,
+        thread: Some(thread),
+        active: false,
+    })
+}
+
+fn activate(h: &mut Hosted, config: &ProcessConfig) -> Reply {
+    if config.max_block as usize > MAX_FRAMES {
+        return err(format!(
+            "a sandboxed plugin takes blocks of at most {MAX_FRAMES} frames, not {}",
+            config.max_block
+        ));
+    }
+    deactivate(h);
+    match h.instance.activate(config) {
+        Ok(processor) => {
+            if let Err(rtrb::PushError::Full(ToAudio::Give(p))) =
+                h.to_audio.push(ToAudio::Give(processor))
+            {
+                h.instance.deactivate(p);
+                return err("the sandbox's audio thread is not listening");
+            }
+            h.active = true;
+            futex_wake(&h.region.header().request);
+            Reply::Ok
+        }
+        Err(e) => err(e),
+    }
+}
+
+/// Takes the processor back from the audio thread (waiting up to a second)
+/// and deactivates it.
+fn deactivate(h: &mut Hosted) {
+    h.region.header().ready.store(0, Ordering::Release);
+    if !h.active {
+        return;
+    }
+    h.active = false;
+    if h.to_audio.push(ToAudio::Take).is_err() {
+        return;
+    }
+    futex_wake(&h.region.header().request);
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if let Ok(p) = h.from_audio.pop() {
+            h.instance.deactivate(p);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn stop_audio_thread(h: &mut Hosted) {
+    deactivate(h);
+    let _ = h.to_audio.push(ToAudio::Quit);
+    futex_wake(&h.region.header().request);
+    if let Some(t) = h.thread.take() {
+        let _ = t.join();
+    }
+}
+
+/// One plugin's audio thread: waits for the engine's request word to move,
+/// answers it, wakes the engine.
+fn audio_thread(
+    region: &SharedRegion,
+    mut commands: rtrb::Consumer<ToAudio>,
+    mut back: rtrb::Producer<Box<dyn AudioProcessor>>,
+) {
+    let _ = stagerack_core::realtime::promote_current_thread();
+    let h = region.header();
+    let mut processor: Option<Box<dyn AudioProcessor>> = None;
+    let mut events = EventBuffer::with_capacity(MAX_EVENTS);
+    let mut out_events = EventBuffer::with_capacity(MAX_EVENTS);
+    // A relaunched child starts from the word as it finds it: only requests
+    // made after it mapped the region are its to answer.
+    let mut seen = h.request.load(Ordering::Acquire);
+    loop {
+        futex_wait(&h.request, seen, Duration::from_millis(100));
+        while let Ok(cmd) = commands.pop() {
+            match cmd {
+                ToAudio::Give(p) => processor = Some(p),
+                ToAudio::Take => {
+                    if let Some(p) = processor.take() {
+                        // Capacity 4, one processor at a time: never full.
+                        let _ = back.push(p);
+                    }
+                }
+                ToAudio::Quit => return,
+            }
+        }
+        let request = h.request.load(Ordering::Acquire);
+        if request == seen {
+            continue;
+        }
+        seen = request;
+        if let Some(p) = processor.as_mut() {
+            answer(region, p.as_mut(), &mut events, &mut out_events);
+        } else {
+            h.events_out.store(0, Ordering::Relaxed);
+            h.status
+                .store(status_code(ProcessStatus::Error), Ordering::Relaxed);
+        }
+        h.done.store(request, Ordering::Release);
+        futex_wake(&h.done);
+    }
+}
+
+/// Runs one request on the processor, the turn held.
+fn answer(
+    region: &SharedRegion,
+    p: &mut dyn AudioProcessor,
+    events: &mut EventBuffer,
+    out_events: &mut EventBuffer,
+) {
+    let h = region.header();
+    let started = Instant::now();
+    let status = match h.op.load(Ordering::Relaxed) {
+        op::PROCESS => {
+            let frames = (h.frames.load(Ordering::Relaxed) as usize).min(MAX_FRAMES);
+            // SAFETY: the engine published this request (Acquire above)
+            // and waits for `done` before touching the data again: the
+            // turn is ours.
+            let data = unsafe { region.data() };
+            events.clear();
+            let n = (h.events_in.load(Ordering::Relaxed) as usize).min(MAX_EVENTS);
+            for w in &data.events_in[..n] {
+                if let Some(e) = w.decode(frames as u32) {
+                    events.push(e);
+                }
+            }
+            out_events.clear();
+            let transport = Transport {
+                tempo: f64::from_bits(h.tempo_bits.load(Ordering::Relaxed)),
+                playing: h.playing.load(Ordering::Relaxed) != 0,
+                steady_frames: h.steady_frames.load(Ordering::Relaxed),
+                sample_rate: f64::from_bits(h.sample_rate_bits.load(Ordering::Relaxed)),
+            };
+            let (left, right) = (&mut data.left[..frames], &mut data.right[..frames]);
+            let status = catch_unwind(AssertUnwindSafe(|| {
+                p.process(&mut Block {
+                    frames,
+                    left,
+                    right,
+                    events: events.as_slice(),
+                    out_events,
+                    transport: &transport,
+                })
+            }))
+            .unwrap_or(ProcessStatus::Error);
+            let m = out_events.len().min(MAX_EVENTS);
+            for (w, e) in data.events_out.iter_mut().zip(out_events.as_slice()) {
+                *w = WireEvent::encode(e);
+            }
+            h.events_out.store(m as u32, Ordering::Relaxed);
+            status
+        }
+        op::STOP => {
+            let _ = catch_unwind(AssertUnwindSafe(|| p.stop()));
+            h.events_out.store(0, Ordering::Relaxed);
+            ProcessStatus::Continue
+        }
+        op::RESET => {
+            let _ = catch_unwind(AssertUnwindSafe(|| p.reset()));
+            h.events_out.store(0, Ordering::Relaxed);
+            ProcessStatus::Continue
+        }
+        _ => ProcessStatus::Error,
+    };
+    let (kind, frames) = match p.tail() {
+        Tail::None => (0, 0),
+        Tail::Frames(n) => (1, n),
+        Tail::Infinite => (2, 0),
+    };
+    h.tail_kind.store(kind, Ordering::Relaxed);
+    h.tail_frames.store(frames, Ordering::Relaxed);
+    if p.wake_requested() {
+        h.wake_requested.store(1, Ordering::Relaxed);
+    }
+    h.status.store(status_code(status), Ordering::Relaxed);
+    h.child_ns
+        .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+}
+
+/// A status as a number in the region.
+pub(super) fn status_code(s: ProcessStatus) -> u32 {
+    match s {
+        ProcessStatus::Continue => 0,
+        ProcessStatus::ContinueIfNotQuiet => 1,
+        ProcessStatus::Tail => 2,
+        ProcessStatus::Sleep => 3,
+        ProcessStatus::Error => 4,
+    }
+}
+
+/// The status a number in the region stands for (garbage: an error).
+pub(super) fn status_from_code(c: u32) -> ProcessStatus {
+    match c {
+        0 => ProcessStatus::Continue,
+        1 => ProcessStatus::ContinueIfNotQuiet,
+        2 => ProcessStatus::Tail,
+        3 => ProcessStatus::Sleep,
+        _ => ProcessStatus::Error,
+    }
+}

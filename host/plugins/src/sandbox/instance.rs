@@ -1,0 +1,439 @@
+//! The engine's main-thread handle of a sandboxed plugin. It forwards every
+//! `PluginInstance` call to the child, keeps the plugin's state (captured at
+//! load, after each edit and every few seconds while it plays), and
+//! supervises the child from the pump: a child that died or stopped
+//! answering is killed and relaunched, the plugin re-created there with the
+//! state last captured, and the audio side picks it up without a swap
+//! (same shared region, a new generation). Main thread.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stagerack_core::plugin::{
+    AudioProcessor, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
+    ProcessConfig, Tail,
+};
+
+use super::process::{SharedSandbox, CRASH_WINDOW, MAX_CRASHES};
+use super::processor::{SandboxStats, SandboxedProcessor};
+use super::rpc::{self, Reply, Request, RpcError};
+use super::shm::SharedRegion;
+use crate::def::PluginDef;
+
+/// A child missing every deadline this long counts as hung: it is killed
+/// and relaunched.
+pub const STALL_LIMIT: Duration = Duration::from_millis(500);
+
+/// How often the state of a playing plugin is captured for a relaunch.
+pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(3);
+
+/// How often the pump looks after a sandboxed plugin (the child services
+/// the plugin's own main-thread work every 10 ms by itself; this is the
+/// engine's watch and the plugin's reports).
+pub const PUMP_INTERVAL: Duration = Duration::from_millis(5);
+
+/// See the module doc. Main thread.
+pub struct SandboxedInstance {
+    sandbox: SharedSandbox,
+    /// The plugin's index in the child (of launch `launch`).
+    index: u32,
+    launch: u32,
+    region: Arc<SharedRegion>,
+    stats: Arc<SandboxStats>,
+    def: PluginDef,
+    descriptor: PluginDescriptor,
+    params: Vec<ParamInfo>,
+    /// The last state captured, and when.
+    state: Option<(Vec<u8>, Instant)>,
+    /// An edit since the last capture.
+    dirty: bool,
+    active: Option<ProcessConfig>,
+    needs_restart: bool,
+    changes: Vec<(ParamId, f64)>,
+    notices: Vec<String>,
+    off_reported: bool,
+    /// Latency and tail as the child last reported them.
+    latency: u32,
+    tail: Tail,
+    last_pump: Instant,
+}
+
+fn format_error(e: impl std::fmt::Display) -> PluginError {
+    PluginError::Format(e.to_string().into())
+}
+
+impl SandboxedInstance {
+    /// Loads `def` into `sandbox`'s child. Main thread.
+    pub fn load(def: &PluginDef, sandbox: &SharedSandbox) -> Result<Self, PluginError> {
+        let region = Arc::new(SharedRegion::create().map_err(format_error)?);
+        let (index, descriptor) = load_into(def, sandbox, &region)?;
+        let launch = sandbox.borrow().launch_number();
+        let mut me = SandboxedInstance {
+            sandbox: sandbox.clone(),
+            index,
+            launch,
+            region,
+            stats: Arc::new(SandboxStats::default()),
+            def: def.clone(),
+            descriptor,
+            params: Vec::new(),
+            state: None,
+            dirty: true,
+            active: None,
+            needs_restart: false,
+            changes: Vec::new(),
+            notices: Vec::new(),
+            off_reported: false,
+            latency: 0,
+            tail: Tail::None,
+            last_pump: Instant::now(),
+        };
+        me.params = match me.ask(Request::Params { index })? {
+            Reply::Params { params } => params,
+            other => return Err(unexpected(&other)),
+        };
+        me.capture();
+        me.refresh_info();
+        Ok(me)
+    }
+
+    /// The child's process id, while it runs. Main thread.
+    pub fn child_pid(&self) -> Option<u32> {
+        self.sandbox.borrow().pid()
+    }
+
+    fn ask(&mut self, request: Request) -> Result<Reply, PluginError> {
+        if self.launch != self.sandbox.borrow().launch_number() {
+            return Err(format_error(RpcError::Gone(
+                "it is being relaunched".into(),
+            )));
+        }
+        let reply = self
+            .sandbox
+            .borrow_mut()
+            .ask(&request)
+            .map_err(|e| PluginError::Other {
+                plugin: self.descriptor_name(),
+                reason: format!("{e}"),
+            })?;
+        match reply {
+            Reply::Err { message } => Err(PluginError::Other {
+                plugin: self.descriptor_name(),
+                reason: message,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    fn descriptor_name(&self) -> String {
+        self.def.label()
+    }
+
+    /// Saves the plugin's state for a relaunch.
+    fn capture(&mut self) {
+        if let Ok(Reply::State { state }) = self.ask(Request::SaveState { index: self.index }) {
+            if let Ok(bytes) = rpc::decode_state(&state) {
+                self.state = Some((bytes, Instant::now()));
+                self.dirty = false;
+            }
+        }
+    }
+
+    /// Watches the child; relaunches it and this plugin in it when needed.
+    fn supervise(&mut self) {
+        let mut sb = self.sandbox.borrow_mut();
+        if sb.launch_number() == self.launch && sb.check_alive() && self.active.is_some() {
+            if let Some(stall) = self.stats.stalled_for() {
+                if stall >= STALL_LIMIT {
+                    sb.kill(&format!(
+                        "stopped answering (no sound for {} ms)",
+                        stall.as_millis()
+                    ));
+                }
+            }
+        }
+        if sb.is_off() {
+            if !self.off_reported {
+                self.off_reported = true;
+                let why = sb.death().map(|(_, w)| w.clone()).unwrap_or_default();
+                self.notices.push(format!(
+                    "plugin `{}` {why}: {MAX_CRASHES} crashes within {} s, it stays off \
+                     (remove or replace it; loading the preset again tries it again)",
+                    self.descriptor.name,
+                    CRASH_WINDOW.as_secs()
+                ));
+            }
+            return;
+        }
+        let died = sb.death().cloned();
+        if sb.launch_number() == self.launch && died.is_some() {
+            if let Err(e) = sb.relaunch() {
+                self.notices
+                    .push(format!("plugin `{}`: {e}", self.descriptor.name));
+                return;
+            }
+        }
+        if sb.launch_number() == self.launch {
+            return;
+        }
+        drop(sb);
+        self.revive(died);
+    }
+
+    /// Loads this plugin into the relaunched child with its last state.
+    fn revive(&mut self, died: Option<(Instant, String)>) {
+        let region = self.region.clone();
+        let h = region.header();
+        h.ready.store(0, Ordering::Release);
+        let mut def = self.def.clone();
+        if let Some((bytes, _)) = &self.state {
+            def.state = Some(rpc::encode_state(bytes));
+            def.params.clear();
+        }
+        let result = load_into(&def, &self.sandbox, &self.region).and_then(|(index, _)| {
+            self.index = index;
+            self.launch = self.sandbox.borrow().launch_number();
+            if let Some(config) = self.active {
+                self.ask(Request::Activate {
+                    index,
+                    config: (&config).into(),
+                })?;
+            }
+            Ok(())
+        });
+        let (since, why) = died.unwrap_or_else(|| (Instant::now(), "was relaunched".into()));
+        match result {
+            Ok(()) => {
+                self.stats.clear_stall();
+                if self.active.is_some() {
+                    h.generation.fetch_add(1, Ordering::AcqRel);
+                    h.ready.store(1, Ordering::Release);
+                }
+                let age = self
+                    .state
+                    .as_ref()
+                    .map(|(_, at)| format!("its state from {} s ago", at.elapsed().as_secs()))
+                    .unwrap_or_else(|| "its preset state".into());
+                self.notices.push(format!(
+                    "plugin `{}` {why}, back in {} ms with {age}",
+                    self.descriptor.name,
+                    since.elapsed().as_millis()
+                ));
+            }
+            Err(e) => {
+                // Counted as a crash of the new child: three and it is off.
+                self.sandbox
+                    .borrow_mut()
+                    .kill(&format!("could not be relaunched: {e}"));
+            }
+        }
+    }
+}
+
+fn unexpected(reply: &Reply) -> PluginError {
+    format_error(format!("the sandbox answered out of turn: {reply:?}"))
+}
+
+/// Asks `sandbox`'s child to load `def` on `region`.
+fn load_into(
+    def: &PluginDef,
+    sandbox: &SharedSandbox,
+    region: &SharedRegion,
+) -> Result<(u32, PluginDescriptor), PluginError> {
+    let reply = sandbox
+        .borrow_mut()
+        .ask(&Request::Load {
+            def: def.clone(),
+            pid: std::process::id(),
+            fd: region.raw_fd(),
+        })
+        .map_err(|e| PluginError::Other {
+            plugin: def.label(),
+            reason: format!("in its sandbox: {e}"),
+        })?;
+    match reply {
+        Reply::Loaded { index, descriptor } => Ok((index, descriptor)),
+        Reply::Err { message } => Err(format_error(message)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+impl PluginInstance for SandboxedInstance {
+    fn descriptor(&self) -> &PluginDescriptor {
+        &self.descriptor
+    }
+
+    fn params(&self) -> Vec<ParamInfo> {
+        self.params.clone()
+    }
+
+    fn param_value(&self, id: ParamId) -> Option<f64> {
+        if self.launch != self.sandbox.borrow().launch_number() {
+            return None;
+        }
+        match self.sandbox.borrow_mut().ask(&Request::ParamValue {
+            index: self.index,
+            id,
+        }) {
+            Ok(Reply::Value { value }) => value,
+            _ => None,
+        }
+    }
+
+    fn param_text(&self, id: ParamId, value: f64) -> Option<String> {
+        if self.launch != self.sandbox.borrow().launch_number() {
+            return None;
+        }
+        match self.sandbox.borrow_mut().ask(&Request::ParamText {
+            index: self.index,
+            id,
+            value,
+        }) {
+            Ok(Reply::Text { text }) => text,
+            _ => None,
+        }
+    }
+
+    fn set_param(&mut self, id: ParamId, value: f64) -> Result<(), PluginError> {
+        self.ask(Request::SetParam {
+            index: self.index,
+            id,
+            value,
+        })?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn activate(&mut self, config: &ProcessConfig) -> Result<Box<dyn AudioProcessor>, PluginError> {
+        self.ask(Request::Activate {
+            index: self.index,
+            config: config.into(),
+        })?;
+        self.active = Some(*config);
+        self.refresh_info();
+        let h = self.region.header();
+        h.generation.fetch_add(1, Ordering::AcqRel);
+        h.ready.store(1, Ordering::Release);
+        self.stats.clear_stall();
+        Ok(Box::new(SandboxedProcessor::new(
+            self.region.clone(),
+            self.stats.clone(),
+            config,
+        )))
+    }
+
+    fn deactivate(&mut self, processor: Box<dyn AudioProcessor>) {
+        drop(processor);
+        self.region.header().ready.store(0, Ordering::Release);
+        self.active = None;
+        self.needs_restart = false;
+        let _ = self.ask(Request::Deactivate { index: self.index });
+    }
+
+    fn save_state(&mut self) -> Result<Vec<u8>, PluginError> {
+        match self.ask(Request::SaveState { index: self.index })? {
+            Reply::State { state } => {
+                let bytes = rpc::decode_state(&state).map_err(format_error)?;
+                self.state = Some((bytes.clone(), Instant::now()));
+                self.dirty = false;
+                Ok(bytes)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), PluginError> {
+        self.ask(Request::LoadState {
+            index: self.index,
+            state: rpc::encode_state(state),
+        })?;
+        self.dirty = true;
+        self.refresh_info();
+        Ok(())
+    }
+
+    fn latency(&self) -> u32 {
+        self.latency
+    }
+
+    fn tail(&self) -> Tail {
+        self.tail
+    }
+
+    fn on_main_thread(&mut self) {
+        if self.last_pump.elapsed() < PUMP_INTERVAL {
+            return;
+        }
+        self.last_pump = Instant::now();
+        self.supervise();
+        if self.launch != self.sandbox.borrow().launch_number() {
+            return;
+        }
+        if let Ok(Reply::Pumped {
+            needs_restart,
+            changes,
+            latency,
+            tail,
+        }) = self.ask(Request::Pump { index: self.index })
+        {
+            self.latency = latency;
+            self.tail = rpc::tail_from_wire(tail);
+            self.needs_restart |= needs_restart;
+            if !changes.is_empty() {
+                self.dirty = true;
+            }
+            self.changes.extend(changes);
+        }
+        let stale = self
+            .state
+            .as_ref()
+            .is_none_or(|(_, at)| at.elapsed() >= CAPTURE_INTERVAL);
+        if self.dirty || (self.active.is_some() && stale) {
+            self.capture();
+        }
+    }
+
+    fn needs_restart(&self) -> bool {
+        self.needs_restart
+    }
+
+    fn host_changed_param(&mut self, id: ParamId, value: f64) {
+        self.dirty = true;
+        let _ = self.ask(Request::HostChangedParam {
+            index: self.index,
+            id,
+            value,
+        });
+    }
+
+    fn take_param_changes(&mut self, out: &mut Vec<(ParamId, f64)>) {
+        out.append(&mut self.changes);
+    }
+
+    fn take_notices(&mut self, out: &mut Vec<String>) {
+        out.append(&mut self.notices);
+    }
+}
+
+impl SandboxedInstance {
+    /// Asks the child for latency and tail now.
+    fn refresh_info(&mut self) {
+        if let Ok(Reply::Info { latency, tail }) = self.ask(Request::Info { index: self.index }) {
+            self.latency = latency;
+            self.tail = rpc::tail_from_wire(tail);
+        }
+    }
+}
+
+impl Drop for SandboxedInstance {
+    fn drop(&mut self) {
+        self.region.header().ready.store(0, Ordering::Release);
+        if self.launch == self.sandbox.borrow().launch_number() {
+            let _ = self
+                .sandbox
+                .borrow_mut()
+                .ask(&Request::Unload { index: self.index });
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The engine's audio-thread half of a sandboxed plugin: it copies the
+//! block into the shared region, wakes the child, waits for its answer up
+//! to a deadline and copies the result back. A child that misses the
+//! deadline, is not ready or is dead contributes silence for that block
+//! (counted); when it answers again its sound fades back in over 5 ms.
+//! Audio thread; never allocates, never locks, waits only on the futex and
+//! only until the deadline.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stagerack_core::plugin::{AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail};
+
+use super::child::status_from_code;
+use super::shm::{futex_wait, futex_wake, op, SharedRegion, MAX_EVENTS, MAX_FRAMES};
+use super::wire::WireEvent;
+
+/// The share of a block's duration the engine waits for a sandboxed
+/// plugin live: half the period, so a late child costs its own sound for
+/// that block and never the callback's deadline.
+pub const DEADLINE_SHARE: f64 = 0.5;
+
+/// How long an offline render waits for a block: a child this slow is hung.
+pub const OFFLINE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Fade-in after an outage.
+pub const FADE_IN: Duration = Duration::from_millis(5);
+
+/// What the audio side tells the main thread about a sandboxed plugin.
+#[derive(Debug)]
+pub struct SandboxStats {
+    base: Instant,
+    /// Blocks the child did not answer in time (silence instead).
+    pub missed: AtomicU64,
+    /// Nanoseconds after `base` of the first block missed since the child
+    /// last answered; 0 while it answers.
+    stalled_since: AtomicU64,
+}
+
+impl Default for SandboxStats {
+    fn default() -> Self {
+        Self {
+            base: Instant::now(),
+            missed: AtomicU64::new(0),
+            stalled_since: AtomicU64::new(0),
+        }
+    }
+}
+
+impl SandboxStats {
+    fn now_ns(&self) -> u64 {
+        (self.base.elapsed().as_nanos() as u64).max(1)
+    }
+
+    /// How long the child has missed every deadline, if it is missing them
+    /// now. Main thread.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        match self.stalled_since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(Duration::from_nanos(self.now_ns().saturating_sub(since))),
+        }
+    }
+
+    /// Forgets a stall (a fresh child starts with a clean slate). Main
+    /// thread.
+    pub fn clear_stall(&self) {
+        self.stalled_since.store(0, Ordering::Release);
+    }
+}
+
+/// See the module doc. Audio thread.
+pub struct SandboxedProcessor {
+    region: Arc<SharedRegion>,
+    stats: Arc<SandboxStats>,
+    generation: u32,
+    request: u32,
+    /// A request the child has not answered yet: its data is the child's.
+    outstanding: bool,
+    budget_per_frame: Duration,
+    offline: bool,
+    fade_len: u32,
+    fade_at: u32,
+    /// The last block was silence for an outage.
+    silent: bool,
+    tail: Tail,
+}
+
+impl SandboxedProcessor {
+    /// A proxy for the region's plugin, already activated in the child.
+    /// Main thread (then moved to the audio thread).
+    pub(super) fn new(
+        region: Arc<SharedRegion>,
+        stats: Arc<SandboxStats>,
+        config: &ProcessConfig,
+    ) -> Self {
+        let h = region.header();
+        Self {
+            generation: h.generation.load(Ordering::Acquire),
+            request: h.request.load(Ordering::Acquire),
+            outstanding: false,
+            budget_per_frame: Duration::from_secs_f64(DEADLINE_SHARE / config.sample_rate),
+            offline: config.offline,
+            fade_len: (FADE_IN.as_secs_f64() * config.sample_rate).max(1.0) as u32,
+            fade_at: u32::MAX,
+            silent: false,
+            tail: Tail::None,
+            region,
+            stats,
+        }
+    }
+
+    /// True when the child may be asked now (ready, and not still busy
+    /// with an earlier request).
+    fn turn_is_ours(&mut self) -> bool {
+        let h = self.region.header();
+        let g = h.generation.load(Ordering::Acquire);
+        if g != self.generation {
+            // A relaunched child: an unanswered request died with the old
+            // one; the word goes on from where it is.
+            self.generation = g;
+            self.outstanding = false;
+            self.request = h.request.load(Ordering::Acquire);
+        }
+        if h.ready.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        if self.outstanding {
+            if h.done.load(Ordering::Acquire) != self.request {
+                return false;
+            }
+            self.outstanding = false;
+        }
+        true
+    }
+
+    /// Publishes the request prepared in the region and waits for the
+    /// answer up to `budget`. False: missed (the request stays the
+    /// child's).
+    fn ask(&mut self, operation: u32, budget: Duration) -> bool {
+        let h = self.region.header();
+        h.op.store(operation, Ordering::Relaxed);
+        self.request = self.request.wrapping_add(1);
+        h.request.store(self.request, Ordering::Release);
+        futex_wake(&h.request);
+        let deadline = Instant::now() + budget;
+        loop {
+            let done = h.done.load(Ordering::Acquire);
+            if done == self.request {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.outstanding = true;
+                return false;
+            }
+            futex_wait(&h.done, done, deadline - now);
+        }
+    }
+
+    /// Silence for this block; `stalled` when the child is to blame.
+    fn outage(&mut self, block: &mut Block<'_>, stalled: bool) -> ProcessStatus {
+        block.left[..block.frames].fill(0.0);
+        block.right[..block.frames].fill(0.0);
+        self.silent = true;
+        if stalled {
+            self.stats.missed.fetch_add(1, Ordering::Relaxed);
+            let _ = self.stats.stalled_since.compare_exchange(
+                0,
+                self.stats.now_ns(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+        ProcessStatus::Continue
+    }
+
+    fn budget(&self, frames: usize) -> Duration {
+        if self.offline {
+            OFFLINE_DEADLINE
+        } else {
+            self.budget_per_frame * frames as u32
+        }
+    }
+}
+
+impl AudioProcessor for SandboxedProcessor {
+    fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+        if !self.turn_is_ours() {
+            let stalled = self.outstanding;
+            return self.outage(block, stalled);
+        }
+        let frames = block.frames.min(MAX_FRAMES);
+        {
+            let h = self.region.header();
+            // SAFETY: the child answered every earlier request (or was
+            // replaced): until `ask` publishes, the data is ours alone.
+            let data = unsafe { self.region.data() };
+            data.left[..frames].copy_from_slice(&block.left[..frames]);
+            data.right[..frames].copy_from_slice(&block.right[..frames]);
+            let n = block.events.len().min(MAX_EVENTS);
+            for (w, e) in data.events_in.iter_mut().zip(block.events) {
+                *w = WireEvent::encode(e);
+            }
+            h.events_in.store(n as u32, Ordering::Relaxed);
+            h.frames.store(frames as u32, Ordering::Relaxed);
+            let t = block.transport;
+            h.tempo_bits.store(t.tempo.to_bits(), Ordering::Relaxed);
+            h.playing.store(u32::from(t.playing), Ordering::Relaxed);
+            h.steady_frames.store(t.steady_frames, Ordering::Relaxed);
+            h.sample_rate_bits
+                .store(t.sample_rate.to_bits(), Ordering::Relaxed);
+        }
+        if !self.ask(op::PROCESS, self.budget(frames)) {
+            return self.outage(block, true);
+        }
+        self.stats.stalled_since.store(0, Ordering::Release);
+        let h = self.region.header();
+        // SAFETY: the child set `done` (Acquire in `ask`): the turn is back.
+        let data = unsafe { self.region.data() };
+        block.left[..frames].copy_from_slice(&data.left[..frames]);
+        block.right[..frames].copy_from_slice(&data.right[..frames]);
+        let m = (h.events_out.load(Ordering::Relaxed) as usize).min(MAX_EVENTS);
+        for w in &data.events_out[..m] {
+            if let Some(e) = w.decode(frames as u32) {
+                block.out_events.push(e);
+            }
+        }
+        self.tail = match h.tail_kind.load(Ordering::Relaxed) {
+            1 => Tail::Frames(h.tail_frames.load(Ordering::Relaxed)),
+            2 => Tail::Infinite,
+            _ => Tail::None,
+        };
+        if self.silent {
+            self.silent = false;
+            self.fade_at = 0;
+        }
+        if self.fade_at < self.fade_len {
+            for i in 0..frames {
+                let g = (self.fade_at as f32 / self.fade_len as f32).min(1.0);
+                block.left[i] *= g;
+                block.right[i] *= g;
+                self.fade_at = self.fade_at.saturating_add(1);
+            }
+        }
+        status_from_code(h.status.load(Ordering::Relaxed))
+    }
+
+    fn stop(&mut self) {
+        if self.turn_is_ours() {
+            let budget = self.budget(self.fade_len as usize);
+            self.ask(op::STOP, budget);
+        }
+    }
+
+    fn reset(&mut self) {
+        if self.turn_is_ours() {
+            let budget = self.budget(self.fade_len as usize);
+            self.ask(op::RESET, budget);
+        }
+    }
+
+    fn tail(&self) -> Tail {
+        self.tail
+    }
+
+    fn wake_requested(&mut self) -> bool {
+        self.region
+            .header()
+            .wake_requested
+            .swap(0, Ordering::AcqRel)
+            != 0
+    }
+}
