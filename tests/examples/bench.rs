@@ -14,10 +14,12 @@
 //! - `startup PRESET`: `stagerack --preset PRESET` on JACK until its first
 //!   processed buffer.
 //! - `load PRESET MIDI_OR_HEAVY SECONDS`: per-buffer DSP load at 64 frames.
+//! - `sandbox FRAMES SECONDS`: what a plugin in a sandbox process adds per
+//!   buffer (median, p99, max) and the deadlines it missed.
 //! - `window ROUNDS SECONDS`: the release rack window with its engine on
 //!   JACK, idle vs typing into a field: xruns, overloads, DSP peaks.
 
-use stagerack_tests::bench::{load, midi, overhead, peer, startup, switch, window};
+use stagerack_tests::bench::{load, midi, overhead, peer, sandbox, startup, switch, window};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,8 +32,11 @@ fn main() {
         "startup" => startup(&arg(1)),
         "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0)),
         "window" => window(arg(1).parse().unwrap_or(3), arg(2).parse().unwrap_or(15.0)),
+        "sandbox" => sandbox(arg(1).parse().unwrap_or(64), arg(2).parse().unwrap_or(60.0)),
         other => {
-            eprintln!("unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window");
+            eprintln!(
+                "unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window|sandbox"
+            );
             std::process::exit(2);
         }
     };

@@ -66,6 +66,16 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// 120 BPM, playing, at the start.
+fn rolling() -> Transport {
+    Transport {
+        tempo: 120.0,
+        playing: true,
+        steady_frames: 0,
+        sample_rate: RATE,
+    }
+}
+
 fn noise(frames: usize) -> Vec<f32> {
     let mut seed = 1u32;
     (0..frames)
@@ -170,12 +180,7 @@ pub fn overhead(frames: usize, kind: &str) -> serde_json::Value {
             instances.push(inst);
         }
     }
-    let transport = Transport {
-        tempo: 120.0,
-        playing: true,
-        steady_frames: 0,
-        sample_rate: RATE,
-    };
+    let transport = rolling();
     let mut out_events = EventBuffer::with_capacity(256);
     let (mut rl, mut rr) = (vec![0.0f32; frames], vec![0.0f32; frames]);
     let mut direct = |l: &mut [f32], r: &mut [f32]| {
@@ -639,5 +644,88 @@ pub fn window(rounds: u32, seconds: f64) -> serde_json::Value {
         "idle_dsp_peak_pct": idle_peak * 100.0,
         "typing_dsp_peak_pct": typing_peak * 100.0,
         "realtime_threads": realtime_threads,
+    })
+}
+
+/// The cost of one sandboxed plugin per buffer: the built-in gain in a
+/// child process of its own, called from a SCHED_FIFO thread paced like a
+/// driver's callback (one block per period), against the same plugin in
+/// process. Per-call time of both, the difference (what the sandbox adds:
+/// copy, wake the child, its wake-up, the answer, copy back) as median,
+/// p99 and max, and the deadlines missed.
+#[cfg(target_os = "linux")]
+pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
+    use stagerack::plugin::sandbox::{set_child_program, SandboxProcess, SandboxedInstance};
+    use stagerack::plugin::PluginInstance;
+    set_child_program(crate::stagerack_bin());
+    let def = PluginDef::builtin("gain");
+    let pc = ProcessConfig {
+        sample_rate: RATE,
+        min_block: 1,
+        max_block: frames as u32,
+        offline: false,
+    };
+    let sandbox = SandboxProcess::launch("bench").expect("launch a sandbox");
+    let mut boxed = SandboxedInstance::load(&def, &sandbox).expect("load the gain sandboxed");
+    let mut local = load_plugin(&def).expect("load the gain");
+    let mut sp = boxed.activate(&pc).expect("activate sandboxed");
+    let mut lp = local.activate(&pc).expect("activate in process");
+    let period = Duration::from_secs_f64(frames as f64 / RATE);
+    let rounds = (seconds / period.as_secs_f64()) as usize;
+    let input = noise(frames);
+    let handle = std::thread::spawn(move || {
+        let rt = stagerack::io::realtime::promote_current_thread_to(5).is_ok();
+        let transport = rolling();
+        let mut out_events = EventBuffer::with_capacity(256);
+        let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+        let mut times = Vec::with_capacity(rounds);
+        let mut next = Instant::now();
+        for _ in 0..rounds {
+            let mut call = |p: &mut Box<dyn AudioProcessor>| {
+                l.copy_from_slice(&input);
+                r.copy_from_slice(&input);
+                out_events.clear();
+                let t = Instant::now();
+                p.process(&mut Block {
+                    frames,
+                    left: &mut l,
+                    right: &mut r,
+                    events: &[],
+                    out_events: &mut out_events,
+                    transport: &transport,
+                });
+                t.elapsed().as_nanos() as f64
+            };
+            let s = call(&mut sp);
+            let d = call(&mut lp);
+            times.push((s, d));
+            next += period;
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        (sp, lp, times, rt)
+    });
+    // The main thread pumps as the session would.
+    while !handle.is_finished() {
+        boxed.on_main_thread();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (sp, lp, times, rt) = handle.join().expect("bench thread");
+    let missed = boxed.missed_blocks();
+    boxed.deactivate(sp);
+    local.deactivate(lp);
+    let mut added: Vec<f64> = times.iter().map(|(s, d)| s - d).collect();
+    let mut sandboxed: Vec<f64> = times.iter().map(|t| t.0).collect();
+    let max = added.iter().copied().fold(0.0, f64::max);
+    json!({
+        "frames": frames,
+        "buffers": times.len(),
+        "realtime_thread": rt,
+        "added_median_us": median(&mut added) / 1e3,
+        "added_p99_us": percentile(&mut added, 0.99) / 1e3,
+        "added_max_us": max / 1e3,
+        "sandboxed_median_us": median(&mut sandboxed) / 1e3,
+        "deadline_misses": missed,
     })
 }

@@ -10,6 +10,7 @@ stagerack::engine::install_guard!();
 pub mod bench;
 pub mod control;
 pub mod jack;
+pub mod stereo_recorder;
 pub mod xvfb;
 
 /// The workspace root.
@@ -24,9 +25,20 @@ pub fn workspace_root() -> PathBuf {
 /// (`target/bundles/clap/<name>.clap`), building them with `cargo xtask
 /// bundle` first if it is missing (never skipped).
 pub fn clap_bundle(name: &str) -> PathBuf {
+    bundle_in("clap", name)
+}
+
+/// [`clap_bundle`] for a plugin that can take its process down (crash,
+/// abort or hang), kept in `target/bundles/clap-unsafe/`.
+pub fn clap_unsafe_bundle(name: &str) -> PathBuf {
+    bundle_in("clap-unsafe", name)
+}
+
+fn bundle_in(folder: &str, name: &str) -> PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let path = workspace_root()
-        .join("target/bundles/clap")
+        .join("target/bundles")
+        .join(folder)
         .join(format!("{name}.clap"));
     let _one_build_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {

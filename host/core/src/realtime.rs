@@ -19,10 +19,16 @@ pub const AUDIO_PRIORITY: i32 = 9;
 /// thread then keeps its normal priority and still plays. Call it from the
 /// audio thread itself, once, before its loop (it makes one syscall).
 pub fn promote_current_thread() -> Result<(), String> {
+    promote_current_thread_to(AUDIO_PRIORITY)
+}
+
+/// [`promote_current_thread`] at SCHED_FIFO `priority` (1..=99). The
+/// calling thread.
+pub fn promote_current_thread_to(priority: i32) -> Result<(), String> {
     #[cfg(unix)]
     {
         let param = libc::sched_param {
-            sched_priority: AUDIO_PRIORITY,
+            sched_priority: priority,
         };
         // SAFETY: pthread_self() is the calling thread, alive for the call;
         // `param` is a valid sched_param for the call's duration.

@@ -54,6 +54,10 @@ pub fn run() -> i32 {
     // its plugins (and their files, MIDI ports, licences) for nothing.
     // SAFETY: prctl with an integer argument.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // Ctrl-C in a terminal reaches the whole process group: the engine
+    // decides when its children end (it closes their stdin).
+    // SAFETY: SIG_IGN for SIGINT, no handler code involved.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     // The conversation goes on a private copy of stdout; fd 1 then points
     // at stderr, where whatever plugins print ends up.
     // SAFETY: dup on a descriptor this process owns; checked below.

@@ -24,6 +24,9 @@ pub const DEADLINE_SHARE: f64 = 0.5;
 /// How long an offline render waits for a block: a child this slow is hung.
 pub const OFFLINE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long the audio thread spins for an answer before it sleeps.
+pub const SPIN: Duration = Duration::from_micros(200);
+
 /// Fade-in after an outage.
 pub const FADE_IN: Duration = Duration::from_millis(5);
 
@@ -143,7 +146,8 @@ impl SandboxedProcessor {
         self.request = self.request.wrapping_add(1);
         h.request.store(self.request, Ordering::Release);
         futex_wake(&h.request);
-        let deadline = Instant::now() + budget;
+        let start = Instant::now();
+        let deadline = start + budget;
         loop {
             let done = h.done.load(Ordering::Acquire);
             if done == self.request {
@@ -153,6 +157,13 @@ impl SandboxedProcessor {
             if now >= deadline {
                 self.outstanding = true;
                 return false;
+            }
+            // The answer usually comes within tens of microseconds: spin
+            // for it first (a sleeping thread's own wake-up would add as
+            // much again), then sleep on the futex until the deadline.
+            if now - start < SPIN {
+                std::hint::spin_loop();
+                continue;
             }
             futex_wait(&h.done, done, deadline - now);
         }
