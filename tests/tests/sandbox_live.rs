@@ -149,22 +149,102 @@ fn sound_and_silence(cycles: &[Cycle]) -> Vec<(bool, usize)> {
     merged
 }
 
+/// A live run: the server, stagerack playing the two racks (`crashy` in
+/// sandbox mode `sandbox`), a MIDI keyboard into it and a recorder of its
+/// outputs.
+struct Live {
+    /// JACK test clients pick their server through the process's
+    /// environment: one live run at a time in this test binary.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+    _dir: tempfile::TempDir,
+    sr: Stagerack,
+    keys: MidiSender,
+    rec: StereoRecorder,
+    _server: JackServer,
+}
+
+impl Live {
+    fn start(tag: &str, sandbox: &str) -> Live {
+        static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let one_at_a_time = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let server = JackServer::start(&unique_name(tag), PERIOD);
+        let preset = preset(dir.path(), sandbox);
+        let sr = Stagerack::spawn(&server.name, &["--preset", &preset, "--status-every", "1"]);
+        wait_for(&sr, "first buffer processed");
+        let keys = MidiSender::connect(&server.name, "tt-keys", "stagerack:midi_in");
+        let rec = StereoRecorder::start(
+            &server.name,
+            "tt-rec",
+            "stagerack:out_L",
+            "stagerack:out_R",
+            20.0,
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        Live {
+            _one_at_a_time: one_at_a_time,
+            _dir: dir,
+            sr,
+            keys,
+            rec,
+            _server: server,
+        }
+    }
+
+    /// Stops stagerack; returns the recorded cycles from the first in
+    /// which both outputs sound, checks the steady rack in all of them
+    /// and returns them with the number excused for xruns.
+    fn finish(self) -> (Vec<Cycle>, usize) {
+        // JACK applies the recorder's two connections at later graph
+        // updates (not always the same one): the cycles before both hear
+        // nothing.
+        let cycles: Vec<Cycle> = self
+            .rec
+            .cycles()
+            .into_iter()
+            .skip_while(|c| c.left.iter().all(|&x| x == 0.0) || c.right.iter().all(|&x| x == 0.0))
+            .collect();
+        let (ok, stderr) = self.sr.stop();
+        eprintln!("stagerack said:\n{stderr}");
+        assert!(ok, "stagerack did not stop cleanly:\n{stderr}");
+        let xruns = self.rec.xruns();
+        let excused = assert_steady_never_glitched(&cycles, &xruns);
+        assert!(
+            excused * 50 <= cycles.len(),
+            "{excused} cycles of {} were excused for {} xruns: the machine was too loaded to \
+             call the steady rack undisturbed",
+            cycles.len(),
+            xruns.len()
+        );
+        (cycles, excused)
+    }
+}
+
+/// The sandbox children of process `parent`.
+fn sandbox_children(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("sandbox-child") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 #[test]
 fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = JackServer::start(&unique_name("sandbox"), PERIOD);
-    let preset = preset(dir.path(), "plugin");
-    let sr = Stagerack::spawn(&server.name, &["--preset", &preset, "--status-every", "1"]);
-    wait_for(&sr, "first buffer processed");
-    let keys = MidiSender::connect(&server.name, "tt-keys", "stagerack:midi_in");
-    let rec = StereoRecorder::start(
-        &server.name,
-        "tt-rec",
-        "stagerack:out_L",
-        "stagerack:out_R",
-        20.0,
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let live = Live::start("sandbox", "plugin");
+    let (sr, keys) = (&live.sr, &live.keys);
     let mut said = Vec::new();
     for (key, cause) in [
         (KEY_SEGFAULT, "crashed (SIGSEGV), back in"),
@@ -172,23 +252,14 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
     ] {
         keys.send(&[0x90, key, 100]);
         keys.send(&[0x80, key, 0]);
-        said.push(wait_for(&sr, cause));
+        said.push(wait_for(sr, cause));
         // Sound again for a while before the next crash.
         std::thread::sleep(Duration::from_millis(700));
     }
     keys.send(&[0x90, KEY_HANG, 100]);
-    said.push(wait_for(&sr, "stays off"));
+    said.push(wait_for(sr, "stays off"));
     std::thread::sleep(Duration::from_millis(500));
-    // JACK applies the recorder's two connections at later graph updates
-    // (not always the same one): the cycles before both hear nothing.
-    let cycles: Vec<Cycle> = rec
-        .cycles()
-        .into_iter()
-        .skip_while(|c| c.left.iter().all(|&x| x == 0.0) || c.right.iter().all(|&x| x == 0.0))
-        .collect();
-    let (ok, stderr) = sr.stop();
-    eprintln!("stagerack said:\n{stderr}");
-    assert!(ok, "stagerack did not stop cleanly:\n{stderr}");
+    let (cycles, excused) = live.finish();
 
     for line in &said {
         assert!(
@@ -200,16 +271,6 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
         said[2].contains("stopped answering") && said[2].contains("3 crashes within 60 s"),
         "the hang is not reported as such: {}",
         said[2]
-    );
-
-    let xruns = rec.xruns();
-    let excused = assert_steady_never_glitched(&cycles, &xruns);
-    assert!(
-        excused * 50 <= cycles.len(),
-        "{excused} cycles of {} were excused for {} xruns: the machine was too loaded to \
-         call the steady rack undisturbed",
-        cycles.len(),
-        xruns.len()
     );
 
     // Right: sound, [silence, sound] after each of the two crashes, then
@@ -226,12 +287,48 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
         .map(|&frames| frames as f64 / 48.0)
         .collect();
     eprintln!(
-        "steady rack: {} cycles, all exact but {excused} excused near {} xruns; crashy rack silent for \
+        "steady rack: {} cycles, all exact but {excused} excused near xruns; crashy rack silent for \
          {:.0} ms (SIGSEGV) and {:.0} ms (SIGABRT) before it sounded again; reports:\n{}",
         cycles.len(),
-        xruns.len(),
         back_ms[0],
         back_ms[1],
         said.join("\n")
+    );
+}
+
+#[test]
+fn a_rack_sandbox_killed_from_outside_comes_back_while_the_other_rack_plays_on() {
+    let live = Live::start("sandbox-kill", "rack");
+    let children = sandbox_children(live.sr.pid());
+    assert_eq!(
+        children.len(),
+        1,
+        "the sandboxed rack should run in exactly one child: {children:?}"
+    );
+    stagerack_tests::jack::send_signal(children[0], "KILL");
+    let said = wait_for(&live.sr, "back in");
+    std::thread::sleep(Duration::from_millis(700));
+    let again = sandbox_children(live.sr.pid());
+    let (cycles, excused) = live.finish();
+    assert!(
+        said.contains("rack `crashy`") && said.contains("crashed (SIGKILL)"),
+        "the report does not name the rack and the cause: {said}"
+    );
+    assert!(
+        again.len() == 1 && again != children,
+        "no new child replaced the killed one: {children:?} then {again:?}"
+    );
+    let runs = sound_and_silence(&cycles);
+    let shape: Vec<bool> = runs.iter().map(|r| r.0).collect();
+    assert_eq!(
+        shape,
+        [true, false, true],
+        "the rack did not go silent once and come back: {runs:?}"
+    );
+    eprintln!(
+        "steady rack: {} cycles, all exact but {excused} excused near xruns; the killed \
+         rack was silent for {:.0} ms; report: {said}",
+        cycles.len(),
+        runs[1].1 as f64 / 48.0
     );
 }

@@ -6,16 +6,23 @@
 //!
 //! - key 1: writes through a null pointer (SIGSEGV);
 //! - key 2: `abort()` (SIGABRT);
-//! - key 3: never returns (hangs in a sleep loop).
+//! - key 3: never returns (hangs in a sleep loop);
+//! - key 4: arms a crash (SIGSEGV) in its next state save, on the main
+//!   thread.
 //!
-//! Any other note is ignored. Bundled apart (`target/bundles/clap-unsafe/`),
+//! Any other note-on is counted; the count is its whole state (8 bytes,
+//! u64 little-endian), so a host can tell which state it restored. Bundled apart (`target/bundles/clap-unsafe/`),
 //! like every plugin that can take its process down.
 
 use super::common::{write_note_port, write_stereo_port};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
+use clack_extensions::state::{PluginState, PluginStateImpl};
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::prelude::*;
+use clack_plugin::stream::{InputStream, OutputStream};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// CLAP id.
 pub const ID: &str = "org.stagerack.test.crash-on-note";
@@ -27,6 +34,8 @@ pub const KEY_SEGFAULT: u8 = 1;
 pub const KEY_ABORT: u8 = 2;
 /// The key whose note-on hangs.
 pub const KEY_HANG: u8 = 3;
+/// The key whose note-on makes the next state save segfault.
+pub const KEY_ARM_SAVE_CRASH: u8 = 4;
 /// Frames per period of the sine.
 pub const PERIOD_FRAMES: u64 = 128;
 /// The sine's amplitude.
@@ -41,25 +50,37 @@ pub fn sample_at(frame: u64) -> f32 {
 /// The plugin type. See the module docs.
 pub struct CrashOnNote;
 
-/// Main-thread half (stateless).
-pub struct CrashMainThread;
+/// What both halves share: the note count and the armed save crash.
+pub struct CrashShared {
+    notes: AtomicU64,
+    crash_on_save: AtomicBool,
+}
 
-impl<'a> PluginMainThread<'a, ()> for CrashMainThread {}
+impl PluginShared<'_> for CrashShared {}
+
+/// Main-thread half.
+pub struct CrashMainThread<'a> {
+    shared: &'a CrashShared,
+}
+
+impl<'a> PluginMainThread<'a, CrashShared> for CrashMainThread<'a> {}
 
 /// Audio-thread half: frames since activation.
-pub struct CrashAudio {
+pub struct CrashAudio<'a> {
     frames: u64,
+    shared: &'a CrashShared,
 }
 
 impl Plugin for CrashOnNote {
-    type AudioProcessor<'a> = CrashAudio;
-    type Shared<'a> = ();
-    type MainThread<'a> = CrashMainThread;
+    type AudioProcessor<'a> = CrashAudio<'a>;
+    type Shared<'a> = CrashShared;
+    type MainThread<'a> = CrashMainThread<'a>;
 
-    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&()>) {
+    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&CrashShared>) {
         builder
             .register::<PluginAudioPorts>()
-            .register::<PluginNotePorts>();
+            .register::<PluginNotePorts>()
+            .register::<PluginState>();
     }
 }
 
@@ -75,42 +96,51 @@ impl DefaultPluginFactory for CrashOnNote {
             .with_features([INSTRUMENT, STEREO])
     }
 
-    fn new_shared(_host: HostSharedHandle<'_>) -> Result<(), PluginError> {
-        Ok(())
+    fn new_shared(_host: HostSharedHandle<'_>) -> Result<CrashShared, PluginError> {
+        Ok(CrashShared {
+            notes: AtomicU64::new(0),
+            crash_on_save: AtomicBool::new(false),
+        })
     }
 
     fn new_main_thread<'a>(
         _host: HostMainThreadHandle<'a>,
-        _shared: &'a (),
-    ) -> Result<CrashMainThread, PluginError> {
-        Ok(CrashMainThread)
+        shared: &'a CrashShared,
+    ) -> Result<CrashMainThread<'a>, PluginError> {
+        Ok(CrashMainThread { shared })
     }
 }
 
-/// Goes wrong the way `key` asks (see the module docs). Audio thread.
-fn misbehave(key: u8) {
+fn segfault() {
+    // SAFETY: none: this write through a null pointer is the crash the
+    // test wants (SIGSEGV).
+    unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u64>(), 1) };
+}
+
+/// Goes wrong the way `key` asks (see the module docs), or counts the
+/// note. Audio thread.
+fn misbehave(key: u8, shared: &CrashShared) {
     match key {
-        KEY_SEGFAULT => {
-            // SAFETY: none: this write through a null pointer is the
-            // crash the test wants (SIGSEGV).
-            unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u64>(), 1) };
-        }
+        KEY_SEGFAULT => segfault(),
         KEY_ABORT => std::process::abort(),
         KEY_HANG => loop {
             std::thread::sleep(std::time::Duration::from_secs(1));
         },
-        _ => {}
+        KEY_ARM_SAVE_CRASH => shared.crash_on_save.store(true, Ordering::Relaxed),
+        _ => {
+            shared.notes.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
-impl<'a> PluginAudioProcessor<'a, (), CrashMainThread> for CrashAudio {
+impl<'a> PluginAudioProcessor<'a, CrashShared, CrashMainThread<'a>> for CrashAudio<'a> {
     fn activate(
         _host: HostAudioProcessorHandle<'a>,
-        _main_thread: &CrashMainThread,
-        _shared: &'a (),
+        _main_thread: &CrashMainThread<'a>,
+        shared: &'a CrashShared,
         _audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
-        Ok(Self { frames: 0 })
+        Ok(Self { frames: 0, shared })
     }
 
     fn process(
@@ -129,7 +159,7 @@ impl<'a> PluginAudioProcessor<'a, (), CrashMainThread> for CrashAudio {
                 _ => None,
             };
             if let Some(key) = key.and_then(|k| u8::try_from(k).ok()) {
-                misbehave(key);
+                misbehave(key, self.shared);
             }
         }
         let frames = audio.frames_count() as u64;
@@ -151,7 +181,29 @@ impl<'a> PluginAudioProcessor<'a, (), CrashMainThread> for CrashAudio {
     }
 }
 
-impl PluginAudioPortsImpl for CrashMainThread {
+impl PluginStateImpl for CrashMainThread<'_> {
+    fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
+        if self.shared.crash_on_save.load(Ordering::Relaxed) {
+            segfault();
+        }
+        output
+            .write_all(&self.shared.notes.load(Ordering::Relaxed).to_le_bytes())
+            .map_err(|_| PluginError::Message("crash-on-note: cannot write its state"))
+    }
+
+    fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
+        let mut bytes = [0u8; 8];
+        input
+            .read_exact(&mut bytes)
+            .map_err(|_| PluginError::Message("crash-on-note: its state is 8 bytes"))?;
+        self.shared
+            .notes
+            .store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl PluginAudioPortsImpl for CrashMainThread<'_> {
     fn count(&self, is_input: bool) -> u32 {
         u32::from(!is_input)
     }
@@ -163,7 +215,7 @@ impl PluginAudioPortsImpl for CrashMainThread {
     }
 }
 
-impl PluginNotePortsImpl for CrashMainThread {
+impl PluginNotePortsImpl for CrashMainThread<'_> {
     fn count(&self, is_input: bool) -> u32 {
         u32::from(is_input)
     }

@@ -117,14 +117,15 @@ impl SandboxedInstance {
                 "it is being relaunched".into(),
             )));
         }
-        let reply = self
-            .sandbox
-            .borrow_mut()
-            .ask(&request)
-            .map_err(|e| PluginError::Other {
+        let reply = self.sandbox.borrow_mut().ask(&request).map_err(|e| {
+            // The child is gone or hung (and killed): the audio side stops
+            // asking it until a relaunched one is ready.
+            self.region.header().ready.store(0, Ordering::Release);
+            PluginError::Other {
                 plugin: self.descriptor_name(),
                 reason: format!("{e}"),
-            })?;
+            }
+        })?;
         match reply {
             Reply::Err { message } => Err(PluginError::Other {
                 plugin: self.descriptor_name(),
@@ -135,7 +136,7 @@ impl SandboxedInstance {
     }
 
     fn descriptor_name(&self) -> String {
-        self.def.label()
+        self.descriptor.name.clone()
     }
 
     /// Saves the plugin's state for a relaunch.
@@ -163,6 +164,9 @@ impl SandboxedInstance {
                     ));
                 }
             }
+        }
+        if sb.death().is_some() || sb.launch_number() != self.launch {
+            self.region.header().ready.store(0, Ordering::Release);
         }
         if sb.is_off() {
             if !self.off_reported {

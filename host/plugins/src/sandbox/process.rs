@@ -98,6 +98,7 @@ impl SandboxProcess {
                     program.display()
                 )
             })?;
+        tracing::info!("{}: sandbox process {} started", self.label, child.id());
         let stdin = child.stdin.take().ok_or("the sandbox has no stdin")?;
         let stdout = LineReader::new(child.stdout.take().ok_or("the sandbox has no stdout")?);
         self.running = Some(Running {
@@ -140,18 +141,30 @@ impl SandboxProcess {
     /// does not answer in time is killed and marked dead. Main thread.
     pub fn ask(&mut self, request: &Request) -> Result<Reply, RpcError> {
         let Some(r) = self.running.as_mut() else {
-            return Err(RpcError::Gone("it is not running".into()));
+            return Err(RpcError::Gone("is not running".into()));
         };
         let result = rpc::write_line(&mut r.stdin, request)
             .and_then(|()| r.stdout.next::<Reply>(timeout_for(request)));
-        if let Err(e) = &result {
-            let why = match e {
-                RpcError::Timeout(_) => "stopped answering".to_owned(),
-                _ => self.exit_cause().unwrap_or_else(|| e.to_string()),
-            };
-            self.kill(&why);
+        match result {
+            Ok(reply) => Ok(reply),
+            Err(RpcError::Timeout(t)) => {
+                self.kill("stopped answering");
+                Err(RpcError::Timeout(t))
+            }
+            Err(e) => {
+                // The pipe broke: the child is dying. Its exit status says
+                // how (a moment later than the pipe).
+                let until = Instant::now() + Duration::from_secs(1);
+                let mut cause = self.exit_cause();
+                while cause.is_none() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(2));
+                    cause = self.exit_cause();
+                }
+                let why = cause.unwrap_or_else(|| e.to_string());
+                self.kill(&why);
+                Err(RpcError::Gone(why))
+            }
         }
-        result
     }
 
     /// Checks whether the child is still alive; a dead one is marked (see

@@ -27,6 +27,18 @@ pub const OFFLINE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the audio thread spins for an answer before it sleeps.
 pub const SPIN: Duration = Duration::from_micros(200);
 
+/// How often an offline render looks whether the child it waits for is
+/// still alive.
+const OFFLINE_LOOK: Duration = Duration::from_millis(20);
+
+/// True while process `pid` exists (a dead child the engine has reaped
+/// does not). Offline waits only: it is a system call.
+fn process_exists(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 /// Fade-in after an outage.
 pub const FADE_IN: Duration = Duration::from_millis(5);
 
@@ -165,7 +177,18 @@ impl SandboxedProcessor {
                 std::hint::spin_loop();
                 continue;
             }
-            futex_wait(&h.done, done, deadline - now);
+            if self.offline {
+                // Offline there is time to look: a child that died with
+                // the request is not waited for until the deadline.
+                let pid = h.child_pid.load(Ordering::Acquire);
+                if pid != 0 && !process_exists(pid) {
+                    self.outstanding = true;
+                    return false;
+                }
+                futex_wait(&h.done, done, (deadline - now).min(OFFLINE_LOOK));
+            } else {
+                futex_wait(&h.done, done, deadline - now);
+            }
         }
     }
 

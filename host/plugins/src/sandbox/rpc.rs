@@ -236,8 +236,9 @@ pub fn decode_state(s: &str) -> Result<Vec<u8>, String> {
 /// Why a conversation with a child failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
-    /// The pipe broke or closed: the child is gone.
-    #[error("the sandbox process is gone ({0})")]
+    /// The pipe broke or closed: the child is gone (how, when known:
+    /// "crashed (SIGSEGV)").
+    #[error("its sandbox process {0}")]
     Gone(String),
     /// No answer within the time allowed.
     #[error("the sandbox process did not answer within {0:.1} s")]
@@ -253,7 +254,7 @@ pub fn write_line<T: Serialize>(out: &mut impl Write, message: &T) -> Result<(),
     line.push(b'\n');
     out.write_all(&line)
         .and_then(|()| out.flush())
-        .map_err(|e| RpcError::Gone(e.to_string()))
+        .map_err(|e| RpcError::Gone(format!("cannot be written to ({e})")))
 }
 
 /// Reads whole lines from a pipe, waiting at most a given time for each.
@@ -290,10 +291,10 @@ impl<R: Read + AsRawFd> LineReader<R> {
             }
             let mut chunk = [0u8; 64 * 1024];
             match self.inner.read(&mut chunk) {
-                Ok(0) => return Err(RpcError::Gone("end of its output".into())),
+                Ok(0) => return Err(RpcError::Gone("closed its output".into())),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RpcError::Gone(e.to_string())),
+                Err(e) => return Err(RpcError::Gone(format!("cannot be read ({e})"))),
             }
         }
     }
