@@ -13,7 +13,8 @@
 //!   dropped or repeated, the switch buffer's cost against the median.
 //! - `startup PRESET`: `stagerack --preset PRESET` on JACK until its first
 //!   processed buffer.
-//! - `load PRESET MIDI_OR_HEAVY SECONDS`: per-buffer DSP load at 64 frames.
+//! - `load PRESET MIDI_OR_HEAVY SECONDS [none|rack|plugin]`: per-buffer DSP
+//!   load at 64 frames, the plugins where the last argument says.
 //! - `sandbox FRAMES SECONDS`: what a plugin in a sandbox process adds per
 //!   buffer (median, p99, max) and the deadlines it missed.
 //! - `window ROUNDS SECONDS`: the release rack window with its engine on
@@ -30,7 +31,7 @@ fn main() {
         "midi" => midi(arg(1).parse().unwrap_or(1000)),
         "switch" => switch(),
         "startup" => startup(&arg(1)),
-        "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0)),
+        "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0), &arg(4)),
         "window" => window(arg(1).parse().unwrap_or(3), arg(2).parse().unwrap_or(15.0)),
         "sandbox" => sandbox(arg(1).parse().unwrap_or(64), arg(2).parse().unwrap_or(60.0)),
         other => {

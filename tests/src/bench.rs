@@ -467,7 +467,13 @@ pub fn startup(preset_path: &str) -> serde_json::Value {
 /// Per-buffer DSP load (process time / period) at 64 frames over
 /// `seconds` of audio: the demo preset with its MIDI file, or `heavy`:
 /// every rack of the preset holding 16-note chords, re-struck each second.
-pub fn load(preset_path: &str, midi: &str, seconds: f64) -> serde_json::Value {
+/// `sandbox` (none, rack, plugin; empty: the preset's own) is where the
+/// plugins run.
+pub fn load(preset_path: &str, midi: &str, seconds: f64, sandbox: &str) -> serde_json::Value {
+    if !sandbox.is_empty() {
+        stagerack::plugin::sandbox::set_child_program(crate::stagerack_bin());
+        stagerack::plugin::sandbox::set_mode_override(sandbox.parse().expect("a sandbox mode"));
+    }
     let preset = stagerack::preset::load_preset(Path::new(preset_path)).unwrap();
     let frames = (seconds * RATE) as u64;
     let events: Vec<SampleEvent> = if midi == "heavy" {
@@ -520,6 +526,7 @@ pub fn load(preset_path: &str, midi: &str, seconds: f64) -> serde_json::Value {
     json!({
         "preset": preset_path,
         "midi": midi,
+        "sandbox": sandbox,
         "buffers": loads.len(),
         "median_pct": percentile(&mut loads, 0.5),
         "p99_pct": percentile(&mut loads, 0.99),

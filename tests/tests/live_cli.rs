@@ -274,3 +274,58 @@ fn the_readme_stage_command_runs_as_written() {
         "colour codes in a log file:\n{text}"
     );
 }
+
+/// The README's sandbox command, exactly as written, in a folder holding a
+/// `show.toml` (the demo preset) on a JACK server: every one of the demo's
+/// four plugins runs in a child process of its own, and it plays.
+#[test]
+fn the_readme_sandbox_command_runs_as_written() {
+    let server = stagerack_tests::jack::JackServer::start(
+        &stagerack_tests::jack::unique_name("readme-sandbox"),
+        256,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        workspace_root().join("presets/demo.toml"),
+        dir.path().join("show.toml"),
+    )
+    .unwrap();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let command = "stagerack --preset show.toml --sandbox plugin";
+    assert!(
+        readme.contains(command),
+        "the README no longer shows `{command}`"
+    );
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let err_path = dir.path().join("stderr.txt");
+    let mut child = Command::new(stagerack_bin())
+        .current_dir(dir.path())
+        .env("JACK_DEFAULT_SERVER", &server.name)
+        .env("JACK_NO_START_SERVER", "1")
+        .env("RUST_LOG", "info")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+        if text.contains("first buffer processed") {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "exited early:\n{text}");
+        assert!(Instant::now() < deadline, "it never played:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("playing `demo` on jack"), "{text}");
+    assert_eq!(
+        text.matches("sandbox process").count(),
+        4,
+        "not one sandbox process per plugin:\n{text}"
+    );
+}

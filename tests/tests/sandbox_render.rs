@@ -7,13 +7,26 @@ mod vst3_common;
 
 use std::process::Command;
 
-/// Renders; returns the WAV's bytes and how many sandbox processes the
-/// run started.
+/// Renders with `--sandbox mode`; returns the WAV's bytes and how many
+/// sandbox processes the run started.
 fn render(preset: &std::path::Path, out: &std::path::Path, mode: &str) -> (Vec<u8>, usize) {
+    render_with(preset, out, Some(mode))
+}
+
+/// [`render`], with or without `--sandbox`.
+fn render_with(
+    preset: &std::path::Path,
+    out: &std::path::Path,
+    mode: Option<&str>,
+) -> (Vec<u8>, usize) {
     let midi = stagerack_tests::workspace_root().join("presets/demo.mid");
+    let sandbox: Vec<&str> = mode.map_or(Vec::new(), |m| vec!["--sandbox", m]);
+    let mode = mode.unwrap_or("from the preset");
     let result = Command::new(stagerack_tests::stagerack_bin())
         .env("RUST_LOG", "info")
-        .args(["render", "--quiet", "--sandbox", mode, "--preset"])
+        .args(["render", "--quiet"])
+        .args(&sandbox)
+        .arg("--preset")
         .arg(preset)
         .arg("--midi")
         .arg(&midi)
@@ -109,4 +122,24 @@ id = "gain"
             "render --sandbox {mode} differs from the in-process render"
         );
     }
+
+    // The preset's own default, without the command line: `[master]
+    // sandbox = "plugin"` puts every rack's plugins in children of their
+    // own, except where a rack says otherwise.
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "name = \"builtin\"\n",
+        "name = \"builtin\"\nsandbox = \"none\"\n",
+        1,
+    ) + "\n[master]\nsandbox = \"plugin\"\n";
+    let own = dir.path().join("own-default.toml");
+    std::fs::write(&own, text).unwrap();
+    let (from_preset, children) = render_with(&own, &dir.path().join("own.wav"), None);
+    assert_eq!(
+        children, 4,
+        "[master] sandbox = \"plugin\" with one rack at \"none\": four children"
+    );
+    assert!(
+        from_preset == none,
+        "the preset's sandboxes changed the sound"
+    );
 }

@@ -209,7 +209,44 @@ pub fn run(root: &Path) -> Result<(String, Vec<String>), BenchError> {
     // 8. The rack window beside its engine: idle vs typing.
     let window = bench("window idle vs typing", &["window", "3", "15"])?;
 
+    // 9. Sandboxes: what one sandboxed plugin adds per buffer, and the
+    // demo's DSP load with each mode.
+    let sandbox: Vec<Value> = ["64", "512"]
+        .iter()
+        .map(|frames| bench(&format!("sandbox {frames}"), &["sandbox", frames, "60"]))
+        .collect::<Result<_, _>>()?;
+    let load_modes: Vec<Value> = ["none", "rack", "plugin"]
+        .iter()
+        .map(|mode| {
+            bench(
+                &format!("load (demo, sandbox {mode})"),
+                &[
+                    "load",
+                    &demo.to_string_lossy(),
+                    &mid.to_string_lossy(),
+                    "60",
+                    mode,
+                ],
+            )
+        })
+        .collect::<Result<_, _>>()?;
+
     let mut missed = missed_targets(&overhead, &switch);
+    for s in &sandbox {
+        if f(s, "added_median_us") > 15.0 {
+            missed.push(format!(
+                "a sandboxed plugin adds {:.1} us per {}-frame buffer, median (target <= 15 us)",
+                f(s, "added_median_us"),
+                s["frames"]
+            ));
+        }
+        if s["deadline_misses"].as_u64() != Some(0) {
+            missed.push(format!(
+                "a sandboxed plugin missed {} deadlines at {} frames on an idle run (target 0)",
+                s["deadline_misses"], s["frames"]
+            ));
+        }
+    }
     if window["typing_overloads"].as_u64() != Some(0) {
         missed.push(format!(
             "the engine went over its period {} times while the window was typed in (target 0)",
@@ -233,6 +270,8 @@ pub fn run(root: &Path) -> Result<(String, Vec<String>), BenchError> {
         load_demo,
         load_heavy,
         window,
+        sandbox,
+        load_modes,
         seconds: started.elapsed().as_secs_f64(),
     });
     std::fs::write(root.join("docs/BENCHMARKS.md"), &report).map_err(|e| BenchError::Step {
@@ -352,6 +391,8 @@ struct Report {
     load_demo: Value,
     load_heavy: Value,
     window: Value,
+    sandbox: Vec<Value>,
+    load_modes: Vec<Value>,
     seconds: f64,
 }
 
@@ -465,5 +506,30 @@ fn render(r: &Report) -> String {
         w["typing_overloads"],
         f(w, "typing_dsp_peak_pct"),
     ));
+    s.push_str(
+        "\n## 9. Sandboxes\n\nThe built-in gain in a sandbox process of its own, called once per period from a SCHED_FIFO thread paced like a driver's callback for 60 s, against the same plugin in process (`bench sandbox FRAMES 60`): what the sandbox adds per buffer (copy in, wake the child, its wake-up, the answer, copy out). Targets: <= 15 us median, 0 deadline misses.\n\n| frames | added median | p99 | max | deadline misses | verdict |\n|---|---|---|---|---|---|\n",
+    );
+    for b in &r.sandbox {
+        let ok = f(b, "added_median_us") <= 15.0 && b["deadline_misses"].as_u64() == Some(0);
+        s.push_str(&format!(
+            "| {} | {:.1} us | {:.1} us | {:.1} us | {} | {} |\n",
+            b["frames"],
+            f(b, "added_median_us"),
+            f(b, "added_p99_us"),
+            f(b, "added_max_us"),
+            b["deadline_misses"],
+            verdict(ok)
+        ));
+    }
+    s.push_str("\nThe demo preset's per-buffer DSP load at 64 frames over a minute of `presets/demo.mid`, offline, with every plugin where `--sandbox` puts it (`bench load presets/demo.toml presets/demo.mid 60 MODE`):\n\n| sandbox | median | p99 | max |\n|---|---|---|---|\n");
+    for l in &r.load_modes {
+        s.push_str(&format!(
+            "| {} | {:.1} % | {:.1} % | {:.1} % |\n",
+            l["sandbox"].as_str().unwrap_or("?"),
+            f(l, "median_pct"),
+            f(l, "p99_pct"),
+            f(l, "max_pct")
+        ));
+    }
     s
 }
