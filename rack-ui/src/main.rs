@@ -150,6 +150,11 @@ fn main() -> ExitCode {
     if argv.len() == 3 && argv[1] == "scan-one" {
         return stagerack_session::runtime::run_scan_one(Path::new(&argv[2]));
     }
+    // `stagerack-ui sandbox-child`: a sandboxed rack's or plugin's process.
+    #[cfg(target_os = "linux")]
+    if argv.len() == 2 && argv[1] == "sandbox-child" {
+        return stagerack_session::runtime::run_sandbox_child();
+    }
     let args = Args::parse();
     let quit = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -322,6 +322,29 @@ fn check_rt_reports_each_plugin_and_fails_on_violations() {
         "{text}"
     );
 
+    // The same plugins each in a sandbox process: the same verdicts (the
+    // children count their plugins' allocations on their audio threads).
+    let sandboxed = dir.path().join("faulty-sandboxed.toml");
+    let text = std::fs::read_to_string(&file).unwrap() + "[master]\nsandbox = \"plugin\"\n";
+    std::fs::write(&sandboxed, text).unwrap();
+    let out = run(&sandboxed);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for (plugin, verdict) in [
+        ("Stagerack Bad NaN", "NaN/infinite/runaway output"),
+        ("Stagerack Bad Slow", "over half the period"),
+        (
+            "Stagerack Bad Alloc",
+            "allocations/frees on the audio thread",
+        ),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(plugin) && l.contains(verdict)),
+            "sandboxed, `{plugin}` is not reported for {verdict}:\n{text}"
+        );
+    }
+
     let demo = stagerack_tests::workspace_root().join("presets/demo.toml");
     let out = run(&demo);
     let text = String::from_utf8_lossy(&out.stdout);

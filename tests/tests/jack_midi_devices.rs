@@ -68,7 +68,7 @@ fn racks_hear_only_the_jack_midi_devices_their_patterns_name() {
     // about once a second; later on a loaded machine; until then every rack
     // hears every input): strike the key until exactly one rack sounds (10
     // s at most), then judge which one it was.
-    let mut strike = |c: &mut ControlSocket, keys: &MidiSender, key: u8| {
+    let strike = |c: &mut ControlSocket, keys: &MidiSender, key: u8| {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             keys.send(&[0x90, key, 100]);

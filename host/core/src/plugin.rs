@@ -179,6 +179,14 @@ pub trait AudioProcessor: Send + std::any::Any {
         Tail::None
     }
 
+    /// Allocations and frees the plugin made on an audio thread of another
+    /// process during the last `process` call (a sandbox child counts its
+    /// plugin's); the engine adds them to what it counted itself. Audio
+    /// thread.
+    fn take_foreign_allocs(&mut self) -> u32 {
+        0
+    }
+
     /// True (once) when the plugin asked to be processed although it sleeps
     /// (CLAP `request_process`); the chain then wakes it. Audio thread.
     fn wake_requested(&mut self) -> bool {

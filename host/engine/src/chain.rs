@@ -305,6 +305,7 @@ impl Chain {
                 }))
             });
             last_clock = clock.now();
+            let allocs = allocs.saturating_add(processor.take_foreign_allocs());
             slot.status
                 .record_call((last_clock - started).as_nanos() as u64, allocs);
             slot.params.clear();

@@ -42,6 +42,21 @@ pub use stagerack_io::{BackendKind, NamedChoice, StreamOptions};
 /// background scan).
 pub use stagerack_plugins::scan::child::run_scan_one;
 
+/// What `sandbox-child` runs in a front end's binary (the child a sandboxed
+/// rack or plugin lives in), its audio threads under the engine's
+/// allocation guard like the engine's own. Returns the exit code. Main
+/// thread.
+#[cfg(target_os = "linux")]
+pub fn run_sandbox_child() -> std::process::ExitCode {
+    use stagerack_engine::alloc_guard::{count_allocs, no_alloc};
+    use stagerack_plugins::sandbox::child::{run, AudioGuard};
+    let code = run(AudioGuard {
+        count_allocs: |f| count_allocs(f).1,
+        no_alloc: |f| no_alloc(f),
+    });
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
 /// What a show plays: a preset or a setlist file. Main thread.
 #[derive(Clone, Debug)]
 pub enum Show {

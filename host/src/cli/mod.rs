@@ -377,7 +377,7 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `stagerack sandbox-child`: hosts plugins for an engine. Main thread.
 fn run_sandbox_child() -> ExitCode {
     #[cfg(target_os = "linux")]
-    return ExitCode::from(crate::plugin::sandbox::child::run().clamp(0, 255) as u8);
+    return crate::runtime::run_sandbox_child();
     #[cfg(not(target_os = "linux"))]
     {
         eprintln!("error: plugin sandboxes are not implemented on this platform yet");

@@ -47,9 +47,34 @@ struct Hosted {
     active: bool,
 }
 
+/// The binary's allocation guard (the engine layer's), handed in so this
+/// layer does not depend on it: the child's audio threads are guarded as
+/// the engine's are. Plain function pointers: called on the audio thread.
+#[derive(Clone, Copy)]
+pub struct AudioGuard {
+    /// Runs a plugin's `process` counting the allocations and frees it
+    /// makes on this thread (instead of aborting); returns the count.
+    pub count_allocs: fn(&mut dyn FnMut()) -> u32,
+    /// Runs the child's own audio code with allocation forbidden (debug
+    /// builds and tests).
+    pub no_alloc: fn(&mut dyn FnMut()),
+}
+
+impl AudioGuard {
+    /// No guard: nothing counted, nothing forbidden (a host without the
+    /// engine's allocator).
+    pub const NONE: AudioGuard = AudioGuard {
+        count_allocs: |f| {
+            f();
+            0
+        },
+        no_alloc: |f| f(),
+    };
+}
+
 /// Runs the child until the engine closes its stdin. Returns the exit code.
 /// Its own main thread.
-pub fn run() -> i32 {
+pub fn run(guard: AudioGuard) -> i32 {
     // Die with the engine: a child outliving a killed engine would hold
     // its plugins (and their files, MIDI ports, licences) for nothing.
     // SAFETY: prctl with an integer argument.
@@ -82,7 +107,7 @@ pub fn run() -> i32 {
             Err(_) => break,
         };
         let reply = match serde_json::from_slice::<Request>(&line) {
-            Ok(request) => handle(request, &mut hosted),
+            Ok(request) => handle(request, &mut hosted, guard),
             Err(e) => Reply::Err {
                 message: format!("a request the child cannot read: {e}"),
             },
@@ -114,9 +139,9 @@ fn err(message: impl std::fmt::Display) -> Reply {
     }
 }
 
-fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>) -> Reply {
+fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard) -> Reply {
     if let Request::Load { def, pid, fd } = request {
-        return match load(&def, pid, fd) {
+        return match load(&def, pid, fd, guard) {
             Ok(h) => {
                 let descriptor = h.instance.descriptor().clone();
                 hosted.push(Some(h));
@@ -207,7 +232,12 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>) -> Reply {
     }
 }
 
-fn load(def: &crate::def::PluginDef, pid: u32, fd: i32) -> Result<Hosted, String> {
+fn load(
+    def: &crate::def::PluginDef,
+    pid: u32,
+    fd: i32,
+    guard: AudioGuard,
+) -> Result<Hosted, String> {
     let region = Arc::new(SharedRegion::open(pid, fd).map_err(|e| e.to_string())?);
     let mut instance = load_plugin(def).map_err(|e| e.to_string())?;
     if let Some(state) = def.state_bytes() {
@@ -218,7 +248,7 @@ fn load(def: &crate::def::PluginDef, pid: u32, fd: i32) -> Result<Hosted, String
     let thread_region = region.clone();
     let thread = std::thread::Builder::new()
         .name("stagerack-sandbox-audio".into())
-        .spawn(move || audio_thread(&thread_region, cmd_rx, back_tx))
+        .spawn(move || audio_thread(&thread_region, cmd_rx, back_tx, guard))
         .map_err(|e| format!("cannot start the sandbox's audio thread: {e}"))?;
     region
         .header()
@@ -295,6 +325,7 @@ fn audio_thread(
     region: &SharedRegion,
     mut commands: rtrb::Consumer<ToAudio>,
     mut back: rtrb::Producer<Box<dyn AudioProcessor>>,
+    guard: AudioGuard,
 ) {
     let _ = stagerack_core::realtime::promote_current_thread();
     let h = region.header();
@@ -324,7 +355,9 @@ fn audio_thread(
         }
         seen = request;
         if let Some(p) = processor.as_mut() {
-            answer(region, p.as_mut(), &mut events, &mut out_events);
+            (guard.no_alloc)(&mut || {
+                answer(region, p.as_mut(), &mut events, &mut out_events, guard);
+            });
         } else {
             h.events_out.store(0, Ordering::Relaxed);
             h.status
@@ -341,6 +374,7 @@ fn answer(
     p: &mut dyn AudioProcessor,
     events: &mut EventBuffer,
     out_events: &mut EventBuffer,
+    guard: AudioGuard,
 ) {
     let h = region.header();
     let started = Instant::now();
@@ -366,17 +400,21 @@ fn answer(
                 sample_rate: f64::from_bits(h.sample_rate_bits.load(Ordering::Relaxed)),
             };
             let (left, right) = (&mut data.left[..frames], &mut data.right[..frames]);
-            let status = catch_unwind(AssertUnwindSafe(|| {
-                p.process(&mut Block {
-                    frames,
-                    left,
-                    right,
-                    events: events.as_slice(),
-                    out_events,
-                    transport: &transport,
-                })
-            }))
-            .unwrap_or(ProcessStatus::Error);
+            let mut status = ProcessStatus::Error;
+            let allocs = (guard.count_allocs)(&mut || {
+                status = catch_unwind(AssertUnwindSafe(|| {
+                    p.process(&mut Block {
+                        frames,
+                        left: &mut *left,
+                        right: &mut *right,
+                        events: events.as_slice(),
+                        out_events: &mut *out_events,
+                        transport: &transport,
+                    })
+                }))
+                .unwrap_or(ProcessStatus::Error);
+            });
+            h.allocs.store(allocs, Ordering::Relaxed);
             let m = out_events.len().min(MAX_EVENTS);
             for (w, e) in data.events_out.iter_mut().zip(out_events.as_slice()) {
                 *w = WireEvent::encode(e);

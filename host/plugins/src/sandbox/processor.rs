@@ -99,6 +99,8 @@ pub struct SandboxedProcessor {
     /// The last block was silence for an outage.
     silent: bool,
     tail: Tail,
+    /// The child's count for the last answered block.
+    foreign_allocs: u32,
 }
 
 impl SandboxedProcessor {
@@ -120,6 +122,7 @@ impl SandboxedProcessor {
             fade_at: u32::MAX,
             silent: false,
             tail: Tail::None,
+            foreign_allocs: 0,
             region,
             stats,
         }
@@ -260,6 +263,7 @@ impl AudioProcessor for SandboxedProcessor {
                 block.out_events.push(e);
             }
         }
+        self.foreign_allocs = h.allocs.load(Ordering::Relaxed);
         self.tail = match h.tail_kind.load(Ordering::Relaxed) {
             1 => Tail::Frames(h.tail_frames.load(Ordering::Relaxed)),
             2 => Tail::Infinite,
@@ -296,6 +300,10 @@ impl AudioProcessor for SandboxedProcessor {
 
     fn tail(&self) -> Tail {
         self.tail
+    }
+
+    fn take_foreign_allocs(&mut self) -> u32 {
+        std::mem::take(&mut self.foreign_allocs)
     }
 
     fn wake_requested(&mut self) -> bool {

@@ -81,6 +81,9 @@ pub struct Header {
     pub child_pid: AtomicU32,
     /// Nanoseconds the child spent in the plugin's last process call.
     pub child_ns: AtomicU64,
+    /// Allocations and frees the plugin made in its last process call, on
+    /// the child's audio thread.
+    pub allocs: AtomicU32,
 }
 
 /// The whole region.
