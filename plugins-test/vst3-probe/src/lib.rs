@@ -24,6 +24,10 @@
 //! - **Stagerack VST3 Bad Initialize** / **Bad Activate** / **Bad
 //!   Process**: the gain, refusing `initialize` / `setActive(true)` /
 //!   every `process` call (`kResultFalse`), for hosts' error paths.
+//! - **Stagerack VST3 Sliced Probe**: the probe losing events at non-zero
+//!   multiples of 16 frames, as the SDK's sample instruments do.
+//! - **Stagerack VST3 Crash On Note**: the probe that segfaults, aborts or
+//!   hangs inside `process` on a note-on of key 1, 2 or 3 (for sandboxes).
 //!
 //! One binary serves every bundle: the factory looks at its own file name
 //! and offers the Probe classes from `Stagerack VST3 Probe.so`, the Gain
@@ -68,6 +72,28 @@ const BAD_PROCESS_CID: TUID = uid(0x53524B56, 0x33424144, 0x00000000, 0x00000003
 const SLICED_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000003);
 /// The SDK sample's slice length, frames.
 const SDK_SLICE: i32 = 16;
+
+/// The probe that goes wrong inside `process` on trigger notes, for hosts'
+/// sandboxes: a note-on of key 1 writes through a null pointer (SIGSEGV),
+/// key 2 aborts (SIGABRT), key 3 never returns; other notes play as the
+/// probe's (bundle `Stagerack VST3 Bad`).
+const CRASH_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000004);
+
+/// Goes wrong as key `pitch` asks (see [`CRASH_CID`]). Audio thread.
+fn crash_on(pitch: i16) {
+    match pitch {
+        1 => {
+            // SAFETY: none: this write through a null pointer is the crash
+            // the test wants (SIGSEGV).
+            unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u64>(), 1) };
+        }
+        2 => std::process::abort(),
+        3 => loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        },
+        _ => {}
+    }
+}
 
 const GAIN_DEFAULT: f64 = 60.0 / 72.0;
 
@@ -256,6 +282,8 @@ struct ProbeComponent {
     /// Loses events at non-zero multiples of 16 frames, as the SDK's
     /// sample instruments do ([`SLICED_CID`]).
     sliced: bool,
+    /// Crashes, aborts or hangs on keys 1, 2 and 3 ([`CRASH_CID`]).
+    crash_keys: bool,
     level: AtomicU64,
     ready: AtomicBool,
     host: Mutex<Option<ComPtr<IHostApplication>>>,
@@ -472,6 +500,10 @@ impl IAudioProcessorTrait for ProbeComponent {
                     let at = e.sampleOffset;
                     if at < 0 || at as usize >= frames {
                         continue;
+                    }
+                    if self.crash_keys {
+                        // SAFETY: the type says this is a note-on.
+                        crash_on(unsafe { e.__field0.noteOn.pitch });
                     }
                     if self.sliced && at > 0 && at % SDK_SLICE == 0 {
                         // Lost at a slice boundary, as in the SDK sample.
@@ -1142,7 +1174,7 @@ struct ClassDesc {
     sub: &'static str,
 }
 
-const CLASSES: [ClassDesc; 7] = [
+const CLASSES: [ClassDesc; 8] = [
     ClassDesc {
         cid: PROBE_CID,
         category: "Audio Module Class",
@@ -1185,6 +1217,12 @@ const CLASSES: [ClassDesc; 7] = [
         name: "Stagerack VST3 Sliced Probe",
         sub: "Instrument|Synth",
     },
+    ClassDesc {
+        cid: CRASH_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Crash On Note",
+        sub: "Instrument|Synth",
+    },
 ];
 
 /// Whether a class is one of the deliberately failing ones.
@@ -1199,7 +1237,12 @@ impl Factory {
             Offer::Probe => c.cid == PROBE_CID || c.cid == PROBE_CTRL_CID,
             Offer::Gain => c.cid == GAIN_CID,
             // The sliced probe uses the probe's controller.
-            Offer::Bad => is_bad(&c.cid) || c.cid == SLICED_CID || c.cid == PROBE_CTRL_CID,
+            Offer::Bad => {
+                is_bad(&c.cid)
+                    || c.cid == SLICED_CID
+                    || c.cid == CRASH_CID
+                    || c.cid == PROBE_CTRL_CID
+            }
         })
     }
 }
@@ -1257,9 +1300,10 @@ impl IPluginFactoryTrait for Factory {
             if !self.classes().any(|c| c.cid == cid) {
                 return kInvalidArgument;
             }
-            let unknown = if cid == PROBE_CID || cid == SLICED_CID {
+            let unknown = if cid == PROBE_CID || cid == SLICED_CID || cid == CRASH_CID {
                 ComWrapper::new(ProbeComponent {
                     sliced: cid == SLICED_CID,
+                    crash_keys: cid == CRASH_CID,
                     level: AtomicU64::new(1f64.to_bits()),
                     ready: AtomicBool::new(false),
                     host: Mutex::new(None),

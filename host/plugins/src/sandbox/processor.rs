@@ -31,12 +31,24 @@ pub const SPIN: Duration = Duration::from_micros(200);
 /// still alive.
 const OFFLINE_LOOK: Duration = Duration::from_millis(20);
 
-/// True while process `pid` exists (a dead child the engine has reaped
-/// does not). Offline waits only: it is a system call.
+/// True while child process `pid` runs: not exited, killed or gone (an
+/// exited child the main thread has not reaped yet counts as dead; it is
+/// left for the main thread to reap). Offline waits only: a system call.
 fn process_exists(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
-    alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    // SAFETY: siginfo_t is plain data, zero is a valid value; waitid with
+    // WNOHANG | WNOWAIT only looks (never blocks, never reaps).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `info` is a valid out-pointer for the call.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: reading the pid field waitid filled in (0: nothing exited).
+    rc == 0 && unsafe { info.si_pid() } == 0
 }
 
 /// Fade-in after an outage.
