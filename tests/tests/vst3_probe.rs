@@ -57,7 +57,8 @@ fn bundles_list_one_class_each_with_the_right_kind() {
             "Stagerack VST3 Bad Initialize",
             "Stagerack VST3 Bad Activate",
             "Stagerack VST3 Bad Process",
-            "Stagerack VST3 Sliced Probe"
+            "Stagerack VST3 Sliced Probe",
+            "Stagerack VST3 Crash On Note"
         ]
     );
     assert_eq!(p[0].name, "Stagerack VST3 Probe");
