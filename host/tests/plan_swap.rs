@@ -198,3 +198,89 @@ fn a_tail_countdown_carries_across_plan_swaps() {
     // The note's buffer, then 2000 frames of tail in 64-frame buffers.
     assert_eq!(calls.load(Ordering::Relaxed), 1 + 2000u32.div_ceil(64));
 }
+
+/// Records the order of its calls (`start`/`process` with its tag) in a
+/// shared log; `early` says whether it starts early (as a sandboxed plugin
+/// does). Fills its block with a quarter of the number of events it got.
+struct Logged {
+    tag: &'static str,
+    early: bool,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    started_with: Option<usize>,
+}
+
+impl AudioProcessor for Logged {
+    fn start(&mut self, block: &mut Block<'_>) -> bool {
+        if self.early {
+            self.log.lock().unwrap().push(format!("{} start", self.tag));
+            self.started_with = Some(block.events.len());
+        }
+        self.early
+    }
+
+    fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+        let events = block.events.len();
+        if let Some(n) = self.started_with.take() {
+            assert_eq!(n, events, "started with other events than processed");
+        }
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} process", self.tag));
+        block.left.fill(events as f32 * 0.25);
+        block.right.fill(events as f32 * 0.25);
+        ProcessStatus::Continue
+    }
+}
+
+/// A rack whose first plugin can run elsewhere (a sandbox) is started
+/// before any rack is processed, and collected where its chain reaches it,
+/// with the same events; the others run as before.
+#[test]
+fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rack = |id: u64, tag: &'static str, early: bool| RackSpec {
+        id: RackId(id),
+        filter: Default::default(),
+        gain: [1.0, 1.0],
+        slots: vec![SlotSpec {
+            id: ProcessorId(id),
+            processor: Some(Box::new(Logged {
+                tag,
+                early,
+                log: log.clone(),
+                started_with: None,
+            })),
+            kind: PluginKind::Instrument,
+            bypass: false,
+            status: Default::default(),
+        }],
+        status: Default::default(),
+        group: 0,
+        mappings: Vec::new(),
+        delay: 0,
+    };
+    let (mut handle, mut engine) = new_engine(config(64));
+    let plan = PlanBuilder::new(48_000.0, 64, 64)
+        .rack(rack(1, "here", false))
+        .rack(rack(2, "away", true))
+        .build();
+    assert!(handle.send_plan(plan).is_ok());
+    let note = TimedEvent::new(
+        3,
+        Event::NoteOn {
+            channel: 0,
+            key: 60,
+            velocity: 1.0,
+            note_id: -1,
+        },
+    );
+    let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
+    engine.process(&[note], None, &mut l, &mut r);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["away start", "here process", "away process"]
+    );
+    // Both racks heard the one note (each puts out a quarter per event).
+    assert_eq!(l[0], 0.5);
+}

@@ -677,6 +677,23 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
     let mut local = load_plugin(&def).expect("load the gain");
     let mut sp = boxed.activate(&pc).expect("activate sandboxed");
     let mut lp = local.activate(&pc).expect("activate in process");
+    // In-process work the engine does while a sandbox started early works:
+    // the built-in synth holding an eight-note chord (another rack).
+    let mut synth = load_plugin(&PluginDef::builtin("synth")).expect("load the synth");
+    let mut wp = synth.activate(&pc).expect("activate the synth");
+    let chord: Vec<stagerack::midi::TimedEvent> = (0..8u8)
+        .map(|k| {
+            stagerack::midi::TimedEvent::new(
+                0,
+                Event::NoteOn {
+                    channel: 0,
+                    key: 48 + 3 * k,
+                    velocity: 0.8,
+                    note_id: -1,
+                },
+            )
+        })
+        .collect();
     let period = Duration::from_secs_f64(frames as f64 / RATE);
     let rounds = (seconds / period.as_secs_f64()) as usize;
     let input = noise(frames);
@@ -686,6 +703,7 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
         let mut out_events = EventBuffer::with_capacity(256);
         let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
         let mut times = Vec::with_capacity(rounds);
+        let mut not_started = 0u32;
         let mut next = Instant::now();
         for _ in 0..rounds {
             let mut call = |p: &mut Box<dyn AudioProcessor>| {
@@ -703,28 +721,75 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
                 });
                 t.elapsed().as_nanos() as f64
             };
-            let s = call(&mut sp);
+            // Even rounds: called where the chain reaches it. Odd rounds:
+            // started early, collected after the other rack's work (each
+            // round from a child asleep for a period, as live).
             let d = call(&mut lp);
-            times.push((s, d));
+            if times.len() % 2 == 0 {
+                let s = call(&mut sp);
+                times.push((s, d, f64::NAN, f64::NAN));
+                next += period;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                continue;
+            }
+            let (mut wl, mut wr) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+            let mut work_events = EventBuffer::with_capacity(16);
+            l.copy_from_slice(&input);
+            r.copy_from_slice(&input);
+            out_events.clear();
+            let t = Instant::now();
+            let mut block = Block {
+                frames,
+                left: &mut l,
+                right: &mut r,
+                events: &[],
+                out_events: &mut out_events,
+                transport: &transport,
+            };
+            let started = sp.start(&mut block);
+            let w = Instant::now();
+            wp.process(&mut Block {
+                frames,
+                left: &mut wl,
+                right: &mut wr,
+                events: if times.len() == 1 { &chord } else { &[] },
+                out_events: &mut work_events,
+                transport: &transport,
+            });
+            let work = w.elapsed().as_nanos() as f64;
+            sp.process(&mut block);
+            let early = t.elapsed().as_nanos() as f64;
+            if !started {
+                not_started += 1;
+            }
+            times.push((f64::NAN, d, early - work - d, work));
             next += period;
             if let Some(wait) = next.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
         }
-        (sp, lp, times, rt)
+        (sp, lp, wp, times, rt, not_started)
     });
     // The main thread pumps as the session would.
     while !handle.is_finished() {
         boxed.on_main_thread();
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (sp, lp, times, rt) = handle.join().expect("bench thread");
+    let (sp, lp, wp, times, rt, not_started) = handle.join().expect("bench thread");
     let missed = boxed.missed_blocks();
     boxed.deactivate(sp);
     local.deactivate(lp);
-    let mut added: Vec<f64> = times.iter().map(|(s, d)| s - d).collect();
-    let mut sandboxed: Vec<f64> = times.iter().map(|t| t.0).collect();
+    synth.deactivate(wp);
+    let plain = times.iter().filter(|t| !t.0.is_nan());
+    let mut added: Vec<f64> = plain.clone().map(|t| t.0 - t.1).collect();
+    let mut sandboxed: Vec<f64> = plain.map(|t| t.0).collect();
+    let started = times.iter().filter(|t| !t.2.is_nan());
+    let mut early: Vec<f64> = started.clone().map(|t| t.2).collect();
+    let mut work: Vec<f64> = started.map(|t| t.3).collect();
     let max = added.iter().copied().fold(0.0, f64::max);
+    let early_max = early.iter().copied().fold(0.0, f64::max);
     json!({
         "frames": frames,
         "buffers": times.len(),
@@ -733,6 +798,11 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
         "added_p99_us": percentile(&mut added, 0.99) / 1e3,
         "added_max_us": max / 1e3,
         "sandboxed_median_us": median(&mut sandboxed) / 1e3,
+        "early_added_median_us": median(&mut early) / 1e3,
+        "early_added_p99_us": percentile(&mut early, 0.99) / 1e3,
+        "early_added_max_us": early_max / 1e3,
+        "other_rack_work_median_us": median(&mut work) / 1e3,
+        "early_not_started": not_started,
         "deadline_misses": missed,
     })
 }

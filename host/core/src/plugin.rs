@@ -165,6 +165,18 @@ pub trait AudioProcessor: Send + std::any::Any {
     /// Processes one block in place. Audio thread.
     fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus;
 
+    /// Starts `block` now when this processor works elsewhere (a sandbox
+    /// child) and can run while the engine does other things: the engine
+    /// calls it for a rack's first plugin at the start of the buffer, before
+    /// it processes any rack, and then calls [`process`](Self::process) with
+    /// the same block (same input, events and transport) where the chain
+    /// reaches it, which collects the result. Returns false when nothing was
+    /// started (the default: `process` does all the work). Audio thread.
+    fn start(&mut self, block: &mut Block<'_>) -> bool {
+        let _ = block;
+        false
+    }
+
     /// Stops processing before the processor leaves the audio thread
     /// (CLAP `stop_processing`, VST3 `setProcessing(false)`). Audio thread.
     fn stop(&mut self) {}

@@ -80,6 +80,8 @@ pub(crate) struct Slot {
     pub(crate) status: Arc<SlotStatus>,
     /// Parameter changes from the main thread for the next block.
     pub(crate) params: EventBuffer,
+    /// Its processor was started early on this block ([`Chain::start_early`]).
+    started: bool,
 }
 
 /// A slot's processing state: it belongs to the running processor, so a
@@ -144,6 +146,7 @@ impl Slot {
             state: SlotState::default(),
             status: spec.status,
             params: EventBuffer::with_capacity(event_capacity),
+            started: false,
         }
     }
 }
@@ -224,15 +227,18 @@ impl Chain {
         panics: &mut PanicSink,
         clock: &quanta::Clock,
     ) -> u32 {
-        let frames = left.len();
+        self.prepare(events);
+        self.run(left, right, transport, panics, clock)
+    }
+
+    /// Takes the block's events for the first slot, and turns mapped
+    /// controllers among them into parameter changes. Audio thread.
+    pub(crate) fn prepare(&mut self, events: &[TimedEvent]) {
         let Chain {
             slots,
             cur,
-            out,
-            tmp,
-            panics_caught,
             mappings,
-            bad_output,
+            ..
         } = self;
         cur.clear();
         for e in events {
@@ -251,6 +257,93 @@ impl Chain {
                 }
             }
         }
+    }
+
+    /// Hands the block prepared by [`prepare`](Self::prepare) to the
+    /// chain's first active plugin now when it can work elsewhere (a
+    /// sandbox child), so it runs while the engine processes other racks;
+    /// [`run`](Self::run) collects it. `left`/`right` are the chain's
+    /// input. Audio thread.
+    pub(crate) fn start_early(
+        &mut self,
+        left: &mut [f32],
+        right: &mut [f32],
+        transport: &Transport,
+    ) {
+        let frames = left.len();
+        let Chain {
+            slots,
+            cur,
+            out,
+            tmp,
+            ..
+        } = self;
+        let Some(slot) = slots
+            .iter_mut()
+            .find(|s| s.processor.is_some() && !s.bypass && !s.state.failed)
+        else {
+            return;
+        };
+        let Some(processor) = slot.processor.as_mut() else {
+            return;
+        };
+        let slot_events: &[TimedEvent] = if slot.params.is_empty() {
+            cur.as_slice()
+        } else {
+            merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
+            tmp.as_slice()
+        };
+        let input_silent =
+            slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
+        if slot.state.sleeping && slot_events.is_empty() && input_silent {
+            // Asleep: `run` decides (a wake request included) as usual.
+            return;
+        }
+        out.clear();
+        // Plugin code, guarded as in `run`: its allocations counted, a panic
+        // caught (then it is not started; `run` calls it as usual).
+        let (started, allocs) = super::alloc_guard::count_allocs(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                processor.start(&mut Block {
+                    frames,
+                    left: &mut *left,
+                    right: &mut *right,
+                    events: slot_events,
+                    out_events: &mut *out,
+                    transport,
+                })
+            }))
+        });
+        slot.started = started.unwrap_or(false);
+        if allocs > 0 {
+            slot.status
+                .allocs
+                .fetch_add(u64::from(allocs), Ordering::Relaxed);
+        }
+    }
+
+    /// Runs every slot in order on `left`/`right` in place (after
+    /// [`prepare`](Self::prepare), and [`start_early`](Self::start_early)
+    /// if any). Returns the number of events lost to full lists. Audio
+    /// thread.
+    pub(crate) fn run(
+        &mut self,
+        left: &mut [f32],
+        right: &mut [f32],
+        transport: &Transport,
+        panics: &mut PanicSink,
+        clock: &quanta::Clock,
+    ) -> u32 {
+        let frames = left.len();
+        let Chain {
+            slots,
+            cur,
+            out,
+            tmp,
+            panics_caught,
+            bad_output,
+            ..
+        } = self;
         // One clock read per plugin: each call is timed from the previous
         // one's end (the few host checks between two plugins count with
         // the next one). The clock is the engine's quanta TSC clock (~10 ns
@@ -276,7 +369,10 @@ impl Chain {
             };
             let input_silent =
                 slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
-            if slot.state.sleeping
+            // A processor started early is collected whatever else.
+            let started = std::mem::take(&mut slot.started);
+            if !started
+                && slot.state.sleeping
                 && slot_events.is_empty()
                 && input_silent
                 && !processor.wake_requested()

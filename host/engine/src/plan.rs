@@ -75,6 +75,9 @@ pub(crate) struct RackPlan {
     delay_left: Vec<f32>,
     delay_right: Vec<f32>,
     delay_pos: usize,
+    /// Processed in the current chunk (its events routed, its input in
+    /// `left`/`right`, its first plugin maybe started early).
+    runs: bool,
 }
 
 /// A rack's running state: a new plan takes it over whole from the plan it
@@ -246,6 +249,7 @@ impl PlanBuilder {
                         dc_frames: 0,
                         dc_sign: 0.0,
                     },
+                    runs: false,
                     delay_left: vec![0.0; r.delay as usize],
                     delay_right: vec![0.0; r.delay as usize],
                     delay_pos: 0,
@@ -460,8 +464,12 @@ impl Plan {
         let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
             .max(1.0)
             .recip();
+        // First every rack's events and input, and each rack's first
+        // plugin started where it can run elsewhere (a sandbox child): the
+        // children work while the racks below are processed here.
         for rack in &mut self.racks {
-            let group = &mut self.groups[usize::from(rack.group.min(groups - 1))];
+            rack.runs = false;
+            let group = &self.groups[usize::from(rack.group.min(groups - 1))];
             let active = current_somewhere(rack.group, &self.switch_points);
             if !active && (!rack.state.sounding || group.tail_left == 0) {
                 if rack.state.sounding {
@@ -522,9 +530,22 @@ impl Plan {
                 tempo: self.clock_tempo.unwrap_or(group.tempo),
                 ..*transport
             };
-            dropped += rack
-                .chain
-                .process(l, r, rack.events.as_slice(), &t, panics, clock);
+            rack.chain.prepare(rack.events.as_slice());
+            rack.chain.start_early(l, r, &t);
+            rack.runs = true;
+        }
+        for rack in &mut self.racks {
+            if !rack.runs {
+                continue;
+            }
+            let group = &mut self.groups[usize::from(rack.group.min(groups - 1))];
+            let l = &mut rack.left[..frames];
+            let r = &mut rack.right[..frames];
+            let t = Transport {
+                tempo: self.clock_tempo.unwrap_or(group.tempo),
+                ..*transport
+            };
+            dropped += rack.chain.run(l, r, &t, panics, clock);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
             // Sustained DC (a stuck plugin, a broken synth) counts as bad
             // output too.

@@ -113,6 +113,9 @@ pub struct SandboxedProcessor {
     tail: Tail,
     /// The child's count for the last answered block.
     foreign_allocs: u32,
+    /// When `start` handed the current block to the child (`process`
+    /// collects it, its deadline counted from then).
+    started: Option<Instant>,
 }
 
 impl SandboxedProcessor {
@@ -135,6 +138,7 @@ impl SandboxedProcessor {
             silent: false,
             tail: Tail::None,
             foreign_allocs: 0,
+            started: None,
             region,
             stats,
         }
@@ -168,12 +172,25 @@ impl SandboxedProcessor {
     /// answer up to `budget`. False: missed (the request stays the
     /// child's).
     fn ask(&mut self, operation: u32, budget: Duration) -> bool {
+        let start = self.publish(operation);
+        self.wait(start, budget)
+    }
+
+    /// Publishes the request prepared in the region and wakes the child;
+    /// returns when.
+    fn publish(&mut self, operation: u32) -> Instant {
         let h = self.region.header();
         h.op.store(operation, Ordering::Relaxed);
         self.request = self.request.wrapping_add(1);
         h.request.store(self.request, Ordering::Release);
         futex_wake(&h.request);
-        let start = Instant::now();
+        Instant::now()
+    }
+
+    /// Waits for the answer to the request published at `start`, up to
+    /// `budget` from then. False: missed (the request stays the child's).
+    fn wait(&mut self, start: Instant, budget: Duration) -> bool {
+        let h = self.region.header();
         let deadline = start + budget;
         loop {
             let done = h.done.load(Ordering::Acquire);
@@ -207,6 +224,30 @@ impl SandboxedProcessor {
         }
     }
 
+    /// Copies a block's audio, events and transport into the region (the
+    /// turn is ours).
+    fn write_block(&mut self, block: &Block<'_>) {
+        let frames = block.frames.min(MAX_FRAMES);
+        let h = self.region.header();
+        // SAFETY: the child answered every earlier request (or was
+        // replaced): until the request is published, the data is ours.
+        let data = unsafe { self.region.data() };
+        data.left[..frames].copy_from_slice(&block.left[..frames]);
+        data.right[..frames].copy_from_slice(&block.right[..frames]);
+        let n = block.events.len().min(MAX_EVENTS);
+        for (w, e) in data.events_in.iter_mut().zip(block.events) {
+            *w = WireEvent::encode(e);
+        }
+        h.events_in.store(n as u32, Ordering::Relaxed);
+        h.frames.store(frames as u32, Ordering::Relaxed);
+        let t = block.transport;
+        h.tempo_bits.store(t.tempo.to_bits(), Ordering::Relaxed);
+        h.playing.store(u32::from(t.playing), Ordering::Relaxed);
+        h.steady_frames.store(t.steady_frames, Ordering::Relaxed);
+        h.sample_rate_bits
+            .store(t.sample_rate.to_bits(), Ordering::Relaxed);
+    }
+
     /// Silence for this block; `stalled` when the child is to blame.
     fn outage(&mut self, block: &mut Block<'_>, stalled: bool) -> ProcessStatus {
         block.left[..block.frames].fill(0.0);
@@ -234,33 +275,30 @@ impl SandboxedProcessor {
 }
 
 impl AudioProcessor for SandboxedProcessor {
+    fn start(&mut self, block: &mut Block<'_>) -> bool {
+        if self.started.is_some() || !self.turn_is_ours() {
+            return false;
+        }
+        self.write_block(block);
+        self.started = Some(self.publish(op::PROCESS));
+        true
+    }
+
     fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
-        if !self.turn_is_ours() {
-            let stalled = self.outstanding;
-            return self.outage(block, stalled);
-        }
         let frames = block.frames.min(MAX_FRAMES);
-        {
-            let h = self.region.header();
-            // SAFETY: the child answered every earlier request (or was
-            // replaced): until `ask` publishes, the data is ours alone.
-            let data = unsafe { self.region.data() };
-            data.left[..frames].copy_from_slice(&block.left[..frames]);
-            data.right[..frames].copy_from_slice(&block.right[..frames]);
-            let n = block.events.len().min(MAX_EVENTS);
-            for (w, e) in data.events_in.iter_mut().zip(block.events) {
-                *w = WireEvent::encode(e);
+        let answered = match self.started.take() {
+            // Started early with this very block: collect it.
+            Some(at) => self.wait(at, self.budget(frames)),
+            None => {
+                if !self.turn_is_ours() {
+                    let stalled = self.outstanding;
+                    return self.outage(block, stalled);
+                }
+                self.write_block(block);
+                self.ask(op::PROCESS, self.budget(frames))
             }
-            h.events_in.store(n as u32, Ordering::Relaxed);
-            h.frames.store(frames as u32, Ordering::Relaxed);
-            let t = block.transport;
-            h.tempo_bits.store(t.tempo.to_bits(), Ordering::Relaxed);
-            h.playing.store(u32::from(t.playing), Ordering::Relaxed);
-            h.steady_frames.store(t.steady_frames, Ordering::Relaxed);
-            h.sample_rate_bits
-                .store(t.sample_rate.to_bits(), Ordering::Relaxed);
-        }
-        if !self.ask(op::PROCESS, self.budget(frames)) {
+        };
+        if !answered {
             return self.outage(block, true);
         }
         self.stats.stalled_since.store(0, Ordering::Release);
@@ -297,6 +335,10 @@ impl AudioProcessor for SandboxedProcessor {
     }
 
     fn stop(&mut self) {
+        if let Some(at) = self.started.take() {
+            let budget = self.budget(self.fade_len as usize);
+            self.wait(at, budget);
+        }
         if self.turn_is_ours() {
             let budget = self.budget(self.fade_len as usize);
             self.ask(op::STOP, budget);
@@ -304,6 +346,10 @@ impl AudioProcessor for SandboxedProcessor {
     }
 
     fn reset(&mut self) {
+        if let Some(at) = self.started.take() {
+            let budget = self.budget(self.fade_len as usize);
+            self.wait(at, budget);
+        }
         if self.turn_is_ours() {
             let budget = self.budget(self.fade_len as usize);
             self.ask(op::RESET, budget);
