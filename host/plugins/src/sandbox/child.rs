@@ -377,7 +377,6 @@ fn answer(
     guard: AudioGuard,
 ) {
     let h = region.header();
-    let started = Instant::now();
     let status = match h.op.load(Ordering::Relaxed) {
         op::PROCESS => {
             let frames = (h.frames.load(Ordering::Relaxed) as usize).min(MAX_FRAMES);
@@ -445,8 +444,6 @@ fn answer(
         h.wake_requested.store(1, Ordering::Relaxed);
     }
     h.status.store(status_code(status), Ordering::Relaxed);
-    h.child_ns
-        .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
 /// A status as a number in the region.

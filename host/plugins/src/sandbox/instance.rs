@@ -106,11 +106,6 @@ impl SandboxedInstance {
         self.stats.missed.load(Ordering::Relaxed)
     }
 
-    /// The child's process id, while it runs. Main thread.
-    pub fn child_pid(&self) -> Option<u32> {
-        self.sandbox.borrow().pid()
-    }
-
     fn ask(&mut self, request: Request) -> Result<Reply, PluginError> {
         if self.launch != self.sandbox.borrow().launch_number() {
             return Err(format_error(RpcError::Gone(

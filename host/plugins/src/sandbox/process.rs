@@ -116,16 +116,6 @@ impl SandboxProcess {
         self.launch
     }
 
-    /// The child's process id while it runs. Main thread.
-    pub fn pid(&self) -> Option<u32> {
-        self.running.as_ref().map(|r| r.child.id())
-    }
-
-    /// What it hosts. Main thread.
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
     /// True once it crashed too often to be relaunched. Main thread.
     pub fn is_off(&self) -> bool {
         self.off

@@ -79,8 +79,6 @@ pub struct Header {
     pub playing: AtomicU32,
     /// The child's process id (written by the child when it maps).
     pub child_pid: AtomicU32,
-    /// Nanoseconds the child spent in the plugin's last process call.
-    pub child_ns: AtomicU64,
     /// Allocations and frees the plugin made in its last process call, on
     /// the child's audio thread.
     pub allocs: AtomicU32,

@@ -7,11 +7,14 @@ pub use stagerack_plugins::def::PluginDef;
 pub use stagerack_plugins::sandbox::SandboxMode;
 
 /// Where plugins run when neither the rack, the preset's `[master]` nor
-/// the command line says: in the engine's own process. Measured (docs/
-/// BENCHMARKS.md, "Sandboxes"): a sandboxed plugin costs a cross-process
-/// round trip per buffer and a share of the period as its deadline; a
-/// player who has not asked for isolation keeps the lowest latency and
-/// CPU, and one `sandbox = "plugin"` line (or `--sandbox plugin`) buys it.
+/// the command line says: in the engine's own process. Measured (`cargo
+/// xtask bench`, section 9 "Sandboxes"; on this project's 2-core VM about
+/// 40 us added per sandboxed plugin per buffer, 28 us when started early
+/// behind another rack, and the demo's DSP load up from ~1.2 % to ~3.5 %
+/// median): a sandbox costs a cross-process round trip per buffer and half
+/// the period as its deadline. A player who has not asked for isolation
+/// keeps the lowest latency and CPU; one `sandbox = "plugin"` line (or
+/// `--sandbox plugin`) buys it.
 pub const DEFAULT_SANDBOX: SandboxMode = SandboxMode::None;
 
 /// The preset format version this build reads and writes.
