@@ -180,7 +180,9 @@ impl SandboxedInstance {
             .death()
             .cloned()
             .map(|(at, why)| (silent_since.map_or(at, |s| s.min(at)), why));
-        if sb.launch_number() == self.launch && died.is_some() {
+        // Dead (whoever noticed, whichever launch this plugin was in, a
+        // failed revive included): launch a fresh child.
+        if died.is_some() {
             if let Err(e) = sb.relaunch() {
                 self.notices
                     .push(format!("plugin `{}`: {e}", self.descriptor.name));
