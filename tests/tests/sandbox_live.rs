@@ -218,8 +218,11 @@ impl Live {
 
     /// Stops stagerack; returns the recorded cycles from the first in
     /// which both outputs sound, checks the steady rack in all of them
-    /// and returns them with the number excused for xruns.
-    fn finish(self) -> (Vec<Cycle>, usize) {
+    /// and returns them with the number excused for xruns. `None` when
+    /// more than one cycle in fifty had to be excused: the run measured
+    /// the machine (JACK itself running late), not stagerack, and is
+    /// measured again.
+    fn finish(self) -> Option<(Vec<Cycle>, usize)> {
         // JACK applies the recorder's two connections at later graph
         // updates (not always the same one): the cycles before both hear
         // nothing.
@@ -234,14 +237,16 @@ impl Live {
         assert!(ok, "stagerack did not stop cleanly:\n{stderr}");
         let xruns = self.rec.xruns();
         let excused = assert_steady_never_glitched(&cycles, &xruns);
-        assert!(
-            excused * 50 <= cycles.len(),
-            "{excused} cycles of {} were excused for {} xruns: the machine was too loaded to \
-             call the steady rack undisturbed",
-            cycles.len(),
-            xruns.len()
-        );
-        (cycles, excused)
+        if excused * 50 > cycles.len() {
+            eprintln!(
+                "{excused} cycles of {} were excused for {} xruns: too disturbed to judge, \
+                 measuring again",
+                cycles.len(),
+                xruns.len()
+            );
+            return None;
+        }
+        Some((cycles, excused))
     }
 }
 
@@ -266,9 +271,23 @@ fn sandbox_children(parent: u32) -> Vec<u32> {
     pids
 }
 
+/// Runs `scenario` until a run JACK kept time in (three at most).
+fn in_a_run_jack_kept_time_in(scenario: impl Fn(usize) -> Option<()>) {
+    for attempt in 0..3 {
+        if scenario(attempt).is_some() {
+            return;
+        }
+    }
+    panic!("the machine was too loaded for JACK to keep time in three runs");
+}
+
 #[test]
 fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
-    let live = Live::start("sandbox", "plugin");
+    in_a_run_jack_kept_time_in(crash_abort_hang);
+}
+
+fn crash_abort_hang(attempt: usize) -> Option<()> {
+    let live = Live::start(&format!("sandbox{attempt}"), "plugin");
     let (sr, keys) = (&live.sr, &live.keys);
     let mut said = Vec::new();
     for (key, cause) in [
@@ -284,7 +303,7 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
     keys.send(&[0x90, KEY_HANG, 100]);
     said.push(wait_for(sr, "stays off"));
     std::thread::sleep(Duration::from_millis(500));
-    let (cycles, excused) = live.finish();
+    let (cycles, excused) = live.finish()?;
 
     for line in &said {
         assert!(
@@ -298,8 +317,6 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
         said[2]
     );
 
-    // Right: sound, [silence, sound] after each of the two crashes, then
-    // silence for good after the hang.
     // Right: it sounded before the first crash and again after each of
     // the two it came back from (0.3 s or more each time), then it is off
     // for good. (A block a loaded machine made the child miss splits a
@@ -327,11 +344,16 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
         outs.iter().map(|o| o.1 as f64 / 48.0).collect::<Vec<_>>(),
         said.join("\n")
     );
+    Some(())
 }
 
 #[test]
 fn a_rack_sandbox_killed_from_outside_comes_back_while_the_other_rack_plays_on() {
-    let live = Live::start("sandbox-kill", "rack");
+    in_a_run_jack_kept_time_in(kill_from_outside);
+}
+
+fn kill_from_outside(attempt: usize) -> Option<()> {
+    let live = Live::start(&format!("sandbox-kill{attempt}"), "rack");
     let children = sandbox_children(live.sr.pid());
     assert_eq!(
         children.len(),
@@ -342,7 +364,7 @@ fn a_rack_sandbox_killed_from_outside_comes_back_while_the_other_rack_plays_on()
     let said = wait_for(&live.sr, "back in");
     std::thread::sleep(Duration::from_millis(700));
     let again = sandbox_children(live.sr.pid());
-    let (cycles, excused) = live.finish();
+    let (cycles, excused) = live.finish()?;
     assert!(
         said.contains("rack `crashy`") && said.contains("crashed (SIGKILL)"),
         "the report does not name the rack and the cause: {said}"
@@ -366,4 +388,5 @@ fn a_rack_sandbox_killed_from_outside_comes_back_while_the_other_rack_plays_on()
         cycles.len(),
         outs.iter().map(|o| o.1 as f64 / 48.0).collect::<Vec<_>>()
     );
+    Some(())
 }

@@ -49,6 +49,13 @@ pub fn promote_current_thread_to(priority: i32) -> Result<(), String> {
 
 /// Whether the calling thread runs SCHED_FIFO or SCHED_RR. Any thread.
 pub fn current_thread_is_realtime() -> bool {
+    current_thread_priority().is_some()
+}
+
+/// The calling thread's real-time priority (SCHED_FIFO or SCHED_RR), or
+/// `None` at normal priority. One system call that never blocks. Any
+/// thread.
+pub fn current_thread_priority() -> Option<i32> {
     #[cfg(unix)]
     {
         let mut policy = 0;
@@ -56,10 +63,22 @@ pub fn current_thread_is_realtime() -> bool {
         // SAFETY: as above; both out-pointers are valid locals.
         let rc =
             unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) };
-        rc == 0 && (policy == libc::SCHED_FIFO || policy == libc::SCHED_RR)
+        (rc == 0 && (policy == libc::SCHED_FIFO || policy == libc::SCHED_RR))
+            .then_some(param.sched_priority)
     }
     #[cfg(not(unix))]
-    false
+    None
+}
+
+/// Moves the calling thread back to normal (SCHED_OTHER) scheduling. The
+/// calling thread.
+pub fn demote_current_thread() {
+    #[cfg(unix)]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: as in `promote_current_thread_to`.
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) };
+    }
 }
 
 #[cfg(test)]

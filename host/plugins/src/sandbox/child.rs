@@ -327,8 +327,11 @@ fn audio_thread(
     mut back: rtrb::Producer<Box<dyn AudioProcessor>>,
     guard: AudioGuard,
 ) {
-    let _ = stagerack_core::realtime::promote_current_thread();
     let h = region.header();
+    // The engine tells its audio thread's priority with its first block;
+    // this thread follows it, one below (normal priority until then, or
+    // for an engine that is not real-time, as offline).
+    let mut priority = 0u32;
     let mut processor: Option<Box<dyn AudioProcessor>> = None;
     let mut events = EventBuffer::with_capacity(MAX_EVENTS);
     let mut out_events = EventBuffer::with_capacity(MAX_EVENTS);
@@ -354,6 +357,15 @@ fn audio_thread(
             continue;
         }
         seen = request;
+        let wanted = h.engine_priority.load(Ordering::Relaxed);
+        if wanted != priority {
+            priority = wanted;
+            if wanted > 1 {
+                let _ = stagerack_core::realtime::promote_current_thread_to(wanted as i32 - 1);
+            } else {
+                stagerack_core::realtime::demote_current_thread();
+            }
+        }
         if let Some(p) = processor.as_mut() {
             (guard.no_alloc)(&mut || {
                 answer(region, p.as_mut(), &mut events, &mut out_events, guard);

@@ -116,6 +116,8 @@ pub struct SandboxedProcessor {
     /// When `start` handed the current block to the child (`process`
     /// collects it, its deadline counted from then).
     started: Option<Instant>,
+    /// The engine thread's priority has been told to the child.
+    priority_told: bool,
 }
 
 impl SandboxedProcessor {
@@ -139,6 +141,7 @@ impl SandboxedProcessor {
             tail: Tail::None,
             foreign_allocs: 0,
             started: None,
+            priority_told: false,
             region,
             stats,
         }
@@ -229,6 +232,13 @@ impl SandboxedProcessor {
     fn write_block(&mut self, block: &Block<'_>) {
         let frames = block.frames.min(MAX_FRAMES);
         let h = self.region.header();
+        if !self.priority_told {
+            // Once, on the engine's audio thread: its priority, for the
+            // child to run just below it (one non-blocking system call).
+            self.priority_told = true;
+            let p = stagerack_core::realtime::current_thread_priority().unwrap_or(0);
+            h.engine_priority.store(p.max(0) as u32, Ordering::Relaxed);
+        }
         // SAFETY: the child answered every earlier request (or was
         // replaced): until the request is published, the data is ours.
         let data = unsafe { self.region.data() };

@@ -82,6 +82,10 @@ pub struct Header {
     /// Allocations and frees the plugin made in its last process call, on
     /// the child's audio thread.
     pub allocs: AtomicU32,
+    /// The engine audio thread's real-time priority (0: not real-time),
+    /// written by the engine once; the child's audio thread runs one
+    /// below, so it can never take the CPU from the engine.
+    pub engine_priority: AtomicU32,
 }
 
 /// The whole region.
