@@ -199,20 +199,24 @@ fn a_tail_countdown_carries_across_plan_swaps() {
     assert_eq!(calls.load(Ordering::Relaxed), 1 + 2000u32.div_ceil(64));
 }
 
-/// Records the order of its calls (`start`/`process` with its tag) in a
-/// shared log; `early` says whether it starts early (as a sandboxed plugin
-/// does). Fills its block with a quarter of the number of events it got.
-struct Logged {
-    tag: &'static str,
+/// Stamps its calls with the next number of a shared counter (atomics
+/// only: this runs on the engine's audio path); `early` says whether it
+/// starts early (as a sandboxed plugin does). Fills its block with a
+/// quarter of the number of events it got.
+struct Stamped {
     early: bool,
-    log: Arc<std::sync::Mutex<Vec<String>>>,
+    clock: Arc<AtomicU32>,
+    /// The stamp of its `start` and of its `process` (0: not called).
+    started_at: Arc<AtomicU32>,
+    processed_at: Arc<AtomicU32>,
     started_with: Option<usize>,
 }
 
-impl AudioProcessor for Logged {
+impl AudioProcessor for Stamped {
     fn start(&mut self, block: &mut Block<'_>) -> bool {
         if self.early {
-            self.log.lock().unwrap().push(format!("{} start", self.tag));
+            let t = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+            self.started_at.store(t, Ordering::Relaxed);
             self.started_with = Some(block.events.len());
         }
         self.early
@@ -223,10 +227,8 @@ impl AudioProcessor for Logged {
         if let Some(n) = self.started_with.take() {
             assert_eq!(n, events, "started with other events than processed");
         }
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("{} process", self.tag));
+        let t = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+        self.processed_at.store(t, Ordering::Relaxed);
         block.left.fill(events as f32 * 0.25);
         block.right.fill(events as f32 * 0.25);
         ProcessStatus::Continue
@@ -238,17 +240,20 @@ impl AudioProcessor for Logged {
 /// with the same events; the others run as before.
 #[test]
 fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
-    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let rack = |id: u64, tag: &'static str, early: bool| RackSpec {
+    let clock = Arc::new(AtomicU32::new(0));
+    let stamps = || (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (here, away) = (stamps(), stamps());
+    let rack = |id: u64, early: bool, (s, p): &(Arc<AtomicU32>, Arc<AtomicU32>)| RackSpec {
         id: RackId(id),
         filter: Default::default(),
         gain: [1.0, 1.0],
         slots: vec![SlotSpec {
             id: ProcessorId(id),
-            processor: Some(Box::new(Logged {
-                tag,
+            processor: Some(Box::new(Stamped {
                 early,
-                log: log.clone(),
+                clock: clock.clone(),
+                started_at: s.clone(),
+                processed_at: p.clone(),
                 started_with: None,
             })),
             kind: PluginKind::Instrument,
@@ -262,8 +267,8 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
     };
     let (mut handle, mut engine) = new_engine(config(64));
     let plan = PlanBuilder::new(48_000.0, 64, 64)
-        .rack(rack(1, "here", false))
-        .rack(rack(2, "away", true))
+        .rack(rack(1, false, &here))
+        .rack(rack(2, true, &away))
         .build();
     assert!(handle.send_plan(plan).is_ok());
     let note = TimedEvent::new(
@@ -277,9 +282,12 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
     );
     let (mut l, mut r) = (vec![0.0; 64], vec![0.0; 64]);
     engine.process(&[note], None, &mut l, &mut r);
+    let at = |a: &Arc<AtomicU32>| a.load(Ordering::Relaxed);
     assert_eq!(
-        *log.lock().unwrap(),
-        ["away start", "here process", "away process"]
+        [at(&away.0), at(&here.1), at(&away.1), at(&here.0)],
+        [1, 2, 3, 0],
+        "the early rack is started first, the other rack runs, then the early one is \
+         collected (and the other is never started)"
     );
     // Both racks heard the one note (each puts out a quarter per event).
     assert_eq!(l[0], 0.5);

@@ -299,6 +299,7 @@ fn check_rt_reports_each_plugin_and_fails_on_violations() {
     .unwrap();
     let run = |f: &std::path::Path| {
         std::process::Command::new(stagerack_tests::stagerack_bin())
+            .env("RUST_LOG", "info")
             .args(["check", "--rt", "--seconds", "1"])
             .arg(f)
             .output()
@@ -330,6 +331,13 @@ fn check_rt_reports_each_plugin_and_fails_on_violations() {
     let out = run(&sandboxed);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
+    // One child per plugin, or the verdicts below come from in-process.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        log.matches("sandbox process").count(),
+        4,
+        "the four plugins did not each run in a sandbox:\n{log}"
+    );
     for (plugin, verdict) in [
         ("Stagerack Bad NaN", "NaN/infinite/runaway output"),
         ("Stagerack Bad Slow", "over half the period"),

@@ -214,46 +214,87 @@ fn default_backend_without_a_jack_server_is_alsa() {
 /// `show.toml`, with a JACK server answering, it plays and serves control
 /// clients on the default socket in the user's runtime folder. Its log,
 /// written to a file, carries no colour codes.
+/// A README command run exactly as written in a folder holding a
+/// `show.toml` (the demo preset), on a private JACK server, its stderr in
+/// a file; `env` adds variables.
+struct ReadmeRun {
+    child: std::process::Child,
+    err_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _server: stagerack_tests::jack::JackServer,
+}
+
+impl ReadmeRun {
+    fn start(tag: &str, command: &str, env: &[(&str, &std::path::Path)]) -> ReadmeRun {
+        let server =
+            stagerack_tests::jack::JackServer::start(&stagerack_tests::jack::unique_name(tag), 256);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            workspace_root().join("presets/demo.toml"),
+            dir.path().join("show.toml"),
+        )
+        .unwrap();
+        let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+        assert!(
+            readme.contains(command),
+            "the README no longer shows `{command}`"
+        );
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let err_path = dir.path().join("stderr.txt");
+        let child = Command::new(stagerack_bin())
+            .current_dir(dir.path())
+            .env("JACK_DEFAULT_SERVER", &server.name)
+            .env("JACK_NO_START_SERVER", "1")
+            .envs(env.iter().copied())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap();
+        ReadmeRun {
+            child,
+            err_path,
+            _dir: dir,
+            _server: server,
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err_path).unwrap_or_default()
+    }
+
+    /// Stops it with SIGTERM; asserts it exits cleanly; returns its stderr.
+    fn stop(mut self) -> String {
+        send_signal(self.child.id(), "TERM");
+        let status = self.child.wait().unwrap();
+        let text = self.stderr();
+        assert!(status.success(), "{text}");
+        text
+    }
+}
+
 #[test]
 fn the_readme_stage_command_runs_as_written() {
-    let server = stagerack_tests::jack::JackServer::start(
-        &stagerack_tests::jack::unique_name("readme-stage"),
-        256,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        workspace_root().join("presets/demo.toml"),
-        dir.path().join("show.toml"),
-    )
-    .unwrap();
-    let runtime = dir.path().join("run");
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let runtime = runtime_dir.path().join("run");
     std::fs::create_dir_all(&runtime).unwrap();
-    let err_path = dir.path().join("stderr.txt");
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
-    let command = "stagerack --preset show.toml --control";
-    assert!(
-        readme.contains(command),
-        "the README no longer shows `{command}`"
+    let mut run = ReadmeRun::start(
+        "readme-stage",
+        "stagerack --preset show.toml --control",
+        &[("XDG_RUNTIME_DIR", &runtime)],
     );
-    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
-    let mut child = Command::new(stagerack_bin())
-        .current_dir(dir.path())
-        .env("JACK_DEFAULT_SERVER", &server.name)
-        .env("JACK_NO_START_SERVER", "1")
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
     let sock = runtime.join("stagerack/control.sock");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut control = loop {
         if let Some(c) = stagerack_tests::control::ControlSocket::try_connect(&sock) {
             break c;
         }
-        let text = std::fs::read_to_string(&err_path).unwrap_or_default();
-        assert!(child.try_wait().unwrap().is_none(), "exited early:\n{text}");
+        let text = run.stderr();
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "exited early:\n{text}"
+        );
         assert!(
             Instant::now() < deadline,
             "no control socket at {}:\n{text}",
@@ -264,10 +305,7 @@ fn the_readme_stage_command_runs_as_written() {
     let state = control.request("get_state", "", "state");
     assert_eq!(state["state"]["presets"][0], "demo", "{state}");
     drop(control);
-    send_signal(child.id(), "TERM");
-    let status = child.wait().unwrap();
-    let text = std::fs::read_to_string(&err_path).unwrap();
-    assert!(status.success(), "{text}");
+    let text = run.stop();
     assert!(text.contains("playing `demo` on jack"), "{text}");
     assert!(
         !text.contains('\u{1b}'),
@@ -280,48 +318,26 @@ fn the_readme_stage_command_runs_as_written() {
 /// four plugins runs in a child process of its own, and it plays.
 #[test]
 fn the_readme_sandbox_command_runs_as_written() {
-    let server = stagerack_tests::jack::JackServer::start(
-        &stagerack_tests::jack::unique_name("readme-sandbox"),
-        256,
+    let info = std::path::Path::new("info");
+    let mut run = ReadmeRun::start(
+        "readme-sandbox",
+        "stagerack --preset show.toml --sandbox plugin",
+        &[("RUST_LOG", info)],
     );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        workspace_root().join("presets/demo.toml"),
-        dir.path().join("show.toml"),
-    )
-    .unwrap();
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
-    let command = "stagerack --preset show.toml --sandbox plugin";
-    assert!(
-        readme.contains(command),
-        "the README no longer shows `{command}`"
-    );
-    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
-    let err_path = dir.path().join("stderr.txt");
-    let mut child = Command::new(stagerack_bin())
-        .current_dir(dir.path())
-        .env("JACK_DEFAULT_SERVER", &server.name)
-        .env("JACK_NO_START_SERVER", "1")
-        .env("RUST_LOG", "info")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+        let text = run.stderr();
         if text.contains("first buffer processed") {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "exited early:\n{text}");
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "exited early:\n{text}"
+        );
         assert!(Instant::now() < deadline, "it never played:\n{text}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    send_signal(child.id(), "TERM");
-    let status = child.wait().unwrap();
-    let text = std::fs::read_to_string(&err_path).unwrap();
-    assert!(status.success(), "{text}");
+    let text = run.stop();
     assert!(text.contains("playing `demo` on jack"), "{text}");
     assert_eq!(
         text.matches("sandbox process").count(),

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::rpc::{self, LineReader, Reply, Request, RpcError};
@@ -29,17 +29,18 @@ fn timeout_for(request: &Request) -> Duration {
     }
 }
 
-static PROGRAM: Mutex<Option<PathBuf>> = Mutex::new(None);
+static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
 
 /// Sets the program run as `PROGRAM sandbox-child` (default: this
-/// executable, which must answer that subcommand). Main thread, at start.
+/// executable, which must answer that subcommand). Main thread, once at
+/// start; later calls keep the first program.
 pub fn set_child_program(program: PathBuf) {
-    *PROGRAM.lock().unwrap_or_else(|e| e.into_inner()) = Some(program);
+    let _ = PROGRAM.set(program);
 }
 
 fn child_program() -> Result<PathBuf, String> {
-    if let Some(p) = PROGRAM.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-        return Ok(p);
+    if let Some(p) = PROGRAM.get() {
+        return Ok(p.clone());
     }
     std::env::current_exe().map_err(|e| format!("cannot find this program to run a sandbox: {e}"))
 }
