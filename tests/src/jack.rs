@@ -646,15 +646,9 @@ fn check(sent: &[Sent], rec: &Recorder, xruns: &[u32], period: u32) -> TimingRep
             }
             _ if cycle_lost => report.excused += 1,
             other => {
-                let nearest = xruns
-                    .iter()
-                    .map(|&x| i64::from(x.wrapping_sub(expected) as i32))
-                    .min_by_key(|d| d.abs());
-                eprintln!(
-                    "off: expected frame {expected} (offset {}), found {other:?}, nearest xrun \
-                     report {nearest:?} frames away",
-                    s.offset
-                );
+                // Callers print the wrong notes in their verdict; one line
+                // per note here would bury a CI log's failure under
+                // thousands (the steady path is off by design by a period).
                 report.wrong.push((expected, other));
             }
         }

@@ -53,7 +53,7 @@ impl jack::ProcessHandler for Record {
 
 /// The recorder. Stops on drop.
 pub struct StereoRecorder {
-    _client: jack::AsyncClient<crate::jack::XrunLog, Record>,
+    client: jack::AsyncClient<crate::jack::XrunLog, Record>,
     out: Arc<Mutex<Recording>>,
     xruns: Arc<Mutex<Vec<u32>>>,
 }
@@ -96,11 +96,7 @@ impl StereoRecorder {
                 .connect_ports_by_name(from, &format!("{name}:{to}"))
                 .unwrap_or_else(|e| panic!("connect {from} to the recorder: {e}"));
         }
-        StereoRecorder {
-            _client: client,
-            out,
-            xruns,
-        }
+        StereoRecorder { client, out, xruns }
     }
 
     /// Frame times at which JACK reported an xrun so far (reports arrive
@@ -108,6 +104,12 @@ impl StereoRecorder {
     /// Test thread.
     pub fn xruns(&self) -> Vec<u32> {
         self.xruns.lock().unwrap().clone()
+    }
+
+    /// JACK's estimate of the frame playing now: a mark in the recording
+    /// (compare with [`Cycle::frame`]). Test thread.
+    pub fn frame_now(&self) -> u32 {
+        self.client.as_client().frame_time()
     }
 
     /// Every cycle recorded so far, in order. Test thread.

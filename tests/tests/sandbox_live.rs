@@ -19,9 +19,12 @@ use stagerack_tests::stereo_recorder::{Cycle, StereoRecorder};
 
 const PERIOD: u32 = 64;
 
-fn preset(dir: &std::path::Path, sandbox: &str) -> String {
+/// The preset: `steady` in the engine, and `crashy` in sandbox mode
+/// `sandbox`, hosting the crash plugin followed by `more` (extra
+/// `[[rack.plugin]]` tables).
+fn preset(sandbox: &str, more: &str) -> String {
     let plugin = stagerack_tests::clap_unsafe_bundle("stagerack-crash-on-note");
-    let text = format!(
+    format!(
         r#"version = 1
 name = "sandbox-live"
 
@@ -43,12 +46,9 @@ sandbox = "{sandbox}"
 format = "clap"
 id = "org.stagerack.test.crash-on-note"
 path = "{p}"
-"#,
+{more}"#,
         p = plugin.display()
-    );
-    let path = dir.join("sandbox-live.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    )
 }
 
 /// The phase (0..128) at which `samples` are exactly the plugin's sine,
@@ -118,38 +118,60 @@ fn assert_steady_never_glitched(cycles: &[Cycle], xruns: &[u32]) -> usize {
     excused
 }
 
-/// Sound of the sandboxed rack long enough to say it is back: 0.3 s.
-const BACK: usize = 14_400;
+/// Sound of the sandboxed rack enough to say it is back: 0.1 s of
+/// cycles that are exactly its sine. (A loaded machine can make a healthy
+/// child miss blocks, silence by design, so the test does not ask for
+/// unbroken sound; but nothing but the plugin running again makes its
+/// sine.)
+const BACK: usize = 4_800;
 
-/// The sandboxed rack's (right) outages: runs of exact silence a block or
-/// longer, as (first sample, length), in samples from the recording's
-/// start. The sine is exactly zero once per period at most, so a block of
-/// zeros is no zero crossing: it is a crash, a hang, or a deadline the
-/// child missed on a loaded machine (silence for that block, by design).
-/// (Near an xrun too: a cycle JACK ran late leaves the buffer before it,
-/// not silence.)
-fn outages(cycles: &[Cycle]) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize, u32)> = Vec::new();
-    let mut run: Option<(usize, usize, u32)> = None;
-    let mut at = 0;
-    for c in cycles {
-        for &x in &c.right {
-            match (&mut run, x == 0.0) {
-                (Some((_, n, _)), true) => *n += 1,
-                (None, true) => run = Some((at, 1, c.frame)),
-                (Some(_), false) => {
-                    out.extend(run.take());
-                }
-                (None, false) => {}
-            }
-            at += 1;
-        }
+/// True when `frame` is at or after `mark` (JACK frame times wrap).
+fn at_or_after(frame: u32, mark: u32) -> bool {
+    frame.wrapping_sub(mark) as i32 >= 0
+}
+
+/// Samples of the sandboxed rack (right) that are exactly its sine, in the
+/// cycles from `from` up to `to` (frames).
+fn sine_between(cycles: &[Cycle], (from, to): (u32, u32)) -> usize {
+    cycles
+        .iter()
+        .filter(|c| at_or_after(c.frame, from) && !at_or_after(c.frame, to))
+        .filter(|c| sine_phase(&c.right).is_some())
+        .map(|c| c.right.len())
+        .sum()
+}
+
+/// The sandboxed rack (right) in the cycles from `from` on: (samples
+/// recorded, samples not zero).
+fn heard_from(cycles: &[Cycle], from: u32) -> (usize, usize) {
+    cycles
+        .iter()
+        .filter(|c| at_or_after(c.frame, from))
+        .fold((0, 0), |(n, loud), c| {
+            (
+                n + c.right.len(),
+                loud + c.right.iter().filter(|&&x| x != 0.0).count(),
+            )
+        })
+}
+
+/// Asserts the sandboxed rack sounded (its exact sine, [`BACK`] or more)
+/// in each stretch of `sounding`, named by `what`.
+fn assert_sounded(cycles: &[Cycle], sounding: &[(u32, u32)], what: &[&str]) {
+    for (stretch, what) in sounding.iter().zip(what) {
+        let n = sine_between(cycles, *stretch);
+        assert!(
+            n >= BACK,
+            "the sandboxed rack did not sound {what}: {n} samples of its sine between \
+             frames {} and {} (every stretch: {:?})",
+            stretch.0,
+            stretch.1,
+            sounding
+                .iter()
+                .map(|&s| sine_between(cycles, s))
+                .collect::<Vec<_>>()
+        );
     }
-    out.extend(run);
-    out.into_iter()
-        .filter(|&(_, n, _)| n >= PERIOD as usize)
-        .map(|(start, n, _)| (start, n))
-        .collect()
 }
 
 /// True within [`XRUN_WINDOW`] cycles before an xrun JACK reported (or 2
@@ -159,19 +181,6 @@ fn near_xrun(frame: u32, xruns: &[u32]) -> bool {
         let d = i64::from(x.wrapping_sub(frame) as i32) / i64::from(PERIOD);
         (-2..=XRUN_WINDOW).contains(&d)
     })
-}
-
-/// The stretches of uninterrupted sound between the outages, in samples:
-/// the rack sounding before each crash and again after each relaunch.
-fn sound_stretches(outages: &[(usize, usize)], total: usize) -> Vec<usize> {
-    let mut stretches = Vec::new();
-    let mut from = 0;
-    for &(start, len) in outages {
-        stretches.push(start - from);
-        from = start + len;
-    }
-    stretches.push(total - from);
-    stretches
 }
 
 /// A live run: the server, stagerack playing the two racks (`crashy` in
@@ -189,12 +198,14 @@ struct Live {
 }
 
 impl Live {
-    fn start(tag: &str, sandbox: &str) -> Live {
+    fn start(tag: &str, preset_text: &str) -> Live {
         static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let one_at_a_time = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let server = JackServer::start(&unique_name(tag), PERIOD);
-        let preset = preset(dir.path(), sandbox);
+        let preset = dir.path().join("sandbox-live.toml");
+        std::fs::write(&preset, preset_text).unwrap();
+        let preset = preset.display().to_string();
         let sr = Stagerack::spawn(&server.name, &["--preset", &preset, "--status-every", "1"]);
         wait_for(&sr, "first buffer processed");
         let keys = MidiSender::connect(&server.name, "tt-keys", "stagerack:midi_in");
@@ -219,9 +230,9 @@ impl Live {
     /// Stops stagerack; returns the recorded cycles from the first in
     /// which both outputs sound, checks the steady rack in all of them
     /// and returns them with the number excused for xruns. `None` when
-    /// more than one cycle in fifty had to be excused: the run measured
-    /// the machine (JACK itself running late), not stagerack, and is
-    /// measured again.
+    /// more than half the cycles had to be excused: the run measured the
+    /// machine (JACK itself running late, as it does without real-time
+    /// scheduling beside a build), not stagerack, and is measured again.
     fn finish(self) -> Option<(Vec<Cycle>, usize)> {
         // JACK applies the recorder's two connections at later graph
         // updates (not always the same one): the cycles before both hear
@@ -237,7 +248,7 @@ impl Live {
         assert!(ok, "stagerack did not stop cleanly:\n{stderr}");
         let xruns = self.rec.xruns();
         let excused = assert_steady_never_glitched(&cycles, &xruns);
-        if excused * 50 > cycles.len() {
+        if excused * 2 > cycles.len() {
             eprintln!(
                 "{excused} cycles of {} were excused for {} xruns: too disturbed to judge, \
                  measuring again",
@@ -287,21 +298,30 @@ fn a_sandboxed_plugin_crashes_aborts_and_hangs_while_the_other_rack_plays_on() {
 }
 
 fn crash_abort_hang(attempt: usize) -> Option<()> {
-    let live = Live::start(&format!("sandbox{attempt}"), "plugin");
-    let (sr, keys) = (&live.sr, &live.keys);
+    let live = Live::start(&format!("sandbox{attempt}"), &preset("plugin", ""));
+    let (sr, keys, rec) = (&live.sr, &live.keys, &live.rec);
     let mut said = Vec::new();
+    // Where the rack must sound: before the first crash, and after each
+    // of the two it comes back from (marks on JACK's frame clock).
+    let mut sounding = Vec::new();
+    let mut from = rec.frame_now();
+    std::thread::sleep(Duration::from_millis(400));
     for (key, cause) in [
         (KEY_SEGFAULT, "crashed (SIGSEGV), back in"),
         (KEY_ABORT, "crashed (SIGABRT), back in"),
     ] {
+        sounding.push((from, rec.frame_now()));
         keys.send(&[0x90, key, 100]);
         keys.send(&[0x80, key, 0]);
         said.push(wait_for(sr, cause));
+        from = rec.frame_now();
         // Sound again for a while before the next crash.
         std::thread::sleep(Duration::from_millis(700));
     }
+    sounding.push((from, rec.frame_now()));
     keys.send(&[0x90, KEY_HANG, 100]);
     said.push(wait_for(sr, "stays off"));
+    let off = rec.frame_now();
     std::thread::sleep(Duration::from_millis(500));
     let (cycles, excused) = live.finish()?;
 
@@ -316,32 +336,30 @@ fn crash_abort_hang(attempt: usize) -> Option<()> {
         "the hang is not reported as such: {}",
         said[2]
     );
-
-    // Right: it sounded before the first crash and again after each of
-    // the two it came back from (0.3 s or more each time), then it is off
-    // for good. (A block a loaded machine made the child miss splits a
-    // stretch but cannot make one.)
-    let total: usize = cycles.iter().map(|c| c.right.len()).sum();
-    let outs = outages(&cycles);
-    let last = *outs.last().expect("the crashy rack never went silent");
-    assert!(
-        last.0 + last.1 == total && last.1 >= 19_200,
-        "the crashy rack did not stay off after its third crash: outages {outs:?} of {total}"
+    assert_sounded(
+        &cycles,
+        &sounding,
+        &[
+            "before its first crash",
+            "after its first comeback",
+            "after its second comeback",
+        ],
     );
-    let long = sound_stretches(&outs, total)
-        .into_iter()
-        .filter(|&n| n >= BACK)
-        .count();
+    // Off for good after the third.
+    let (recorded, loud) = heard_from(&cycles, off);
     assert!(
-        long >= 3,
-        "the crashy rack did not sound before its crash and after each of its two \
-         comebacks: outages {outs:?} of {total}"
+        recorded >= 9_600 && loud == 0,
+        "the crashy rack did not stay off after its third crash: {loud} samples not zero \
+         of {recorded} recorded after the report"
     );
     eprintln!(
-        "steady rack: {} cycles, all exact but {excused} excused near xruns; crashy rack \
-         outages {:?} ms; reports:\n{}",
+        "steady rack: {} cycles, all exact but {excused} excused near xruns; crashy rack's \
+         sine before and after each comeback: {:?} samples; reports:\n{}",
         cycles.len(),
-        outs.iter().map(|o| o.1 as f64 / 48.0).collect::<Vec<_>>(),
+        sounding
+            .iter()
+            .map(|&s| sine_between(&cycles, s))
+            .collect::<Vec<_>>(),
         said.join("\n")
     );
     Some(())
@@ -353,16 +371,21 @@ fn a_rack_sandbox_killed_from_outside_comes_back_while_the_other_rack_plays_on()
 }
 
 fn kill_from_outside(attempt: usize) -> Option<()> {
-    let live = Live::start(&format!("sandbox-kill{attempt}"), "rack");
+    let live = Live::start(&format!("sandbox-kill{attempt}"), &preset("rack", ""));
     let children = sandbox_children(live.sr.pid());
     assert_eq!(
         children.len(),
         1,
         "the sandboxed rack should run in exactly one child: {children:?}"
     );
+    let begin = live.rec.frame_now();
+    std::thread::sleep(Duration::from_millis(400));
+    let before = (begin, live.rec.frame_now());
     stagerack_tests::jack::send_signal(children[0], "KILL");
     let said = wait_for(&live.sr, "back in");
+    let back = live.rec.frame_now();
     std::thread::sleep(Duration::from_millis(700));
+    let after = (back, live.rec.frame_now());
     let again = sandbox_children(live.sr.pid());
     let (cycles, excused) = live.finish()?;
     assert!(
@@ -373,20 +396,60 @@ fn kill_from_outside(attempt: usize) -> Option<()> {
         again.len() == 1 && again != children,
         "no new child replaced the killed one: {children:?} then {again:?}"
     );
-    let total: usize = cycles.iter().map(|c| c.right.len()).sum();
-    let outs = outages(&cycles);
-    let stretches = sound_stretches(&outs, total);
-    assert!(
-        stretches.iter().filter(|&&n| n >= BACK).count() >= 2
-            && stretches.last().is_some_and(|&n| n >= BACK),
-        "the rack did not sound before it was killed and again after: outages {outs:?} of \
-         {total}"
+    assert_sounded(
+        &cycles,
+        &[before, after],
+        &["before it was killed", "after it came back"],
     );
     eprintln!(
         "steady rack: {} cycles, all exact but {excused} excused near xruns; the killed \
-         rack's outages {:?} ms; report: {said}",
+         rack's sine before and after: {} and {} samples; report: {said}",
         cycles.len(),
-        outs.iter().map(|o| o.1 as f64 / 48.0).collect::<Vec<_>>()
+        sine_between(&cycles, before),
+        sine_between(&cycles, after)
+    );
+    Some(())
+}
+
+#[test]
+fn a_sandboxed_plugin_too_slow_for_the_buffer_is_reported_and_never_killed() {
+    in_a_run_jack_kept_time_in(too_slow);
+}
+
+/// `Stagerack Bad Slow` (three blocks' time in every call) after the
+/// crash plugin in the sandboxed rack: its child answers every block
+/// late. It is alive, so it is never killed as hung (that would burn the
+/// rack's three crashes and fix nothing); its missed blocks are reported
+/// by name, and the other rack plays on.
+fn too_slow(attempt: usize) -> Option<()> {
+    let slow = format!(
+        "[[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.bad-slow\"\npath = \"{}\"\n",
+        stagerack_tests::clap_bundle("stagerack-bad-slow").display()
+    );
+    let live = Live::start(&format!("sandbox-slow{attempt}"), &preset("rack", &slow));
+    let said = wait_for(&live.sr, "missed");
+    // Well past the hang limit (0.5 s without an answer).
+    std::thread::sleep(Duration::from_millis(1500));
+    let children = sandbox_children(live.sr.pid());
+    let stderr = live.sr.stderr();
+    let (cycles, excused) = live.finish()?;
+    assert!(
+        said.contains("rack `crashy`") && said.contains("plugin `Stagerack Bad Slow` missed"),
+        "the missed blocks are not reported by rack and plugin: {said}"
+    );
+    assert!(
+        !stderr.contains("stopped answering") && !stderr.contains("back in"),
+        "a slow but living sandbox was killed as hung:\n{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("sandbox process").count(),
+        1,
+        "the rack's sandbox was launched more than once:\n{stderr}"
+    );
+    assert_eq!(children.len(), 1, "the sandbox is gone: {children:?}");
+    eprintln!(
+        "steady rack: {} cycles, all exact but {excused} excused near xruns; report: {said}",
+        cycles.len()
     );
     Some(())
 }

@@ -21,9 +21,14 @@ use super::rpc::{self, Reply, Request, RpcError};
 use super::shm::SharedRegion;
 use crate::def::PluginDef;
 
-/// A child missing every deadline this long counts as hung: it is killed
-/// and relaunched.
+/// A child that has not answered at all (not even late) this long counts
+/// as hung: it is killed and relaunched.
 pub const STALL_LIMIT: Duration = Duration::from_millis(500);
+
+/// Missed blocks are reported at most this often (with how many since the
+/// last report): a plugin too slow for the buffer is named without
+/// flooding the log every pump.
+pub const MISSED_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often the state of a playing plugin is captured for a relaunch.
 pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(3);
@@ -59,6 +64,8 @@ pub struct SandboxedInstance {
     latency: u32,
     tail: Tail,
     last_pump: Instant,
+    /// Missed blocks already reported, and when the last report was.
+    missed_reported: (u64, Option<Instant>),
 }
 
 fn format_error(e: impl std::fmt::Display) -> PluginError {
@@ -90,6 +97,7 @@ impl SandboxedInstance {
             latency: 0,
             tail: Tail::None,
             last_pump: Instant::now(),
+            missed_reported: (0, None),
         };
         me.params = match me.ask(Request::Params { index })? {
             Reply::Params { params } => params,
@@ -196,6 +204,28 @@ impl SandboxedInstance {
         self.revive(died);
     }
 
+    /// Names the plugin when its child missed blocks since the last report
+    /// (at most every [`MISSED_REPORT_INTERVAL`]).
+    fn report_missed(&mut self) {
+        let missed = self.missed_blocks();
+        let (reported, at) = self.missed_reported;
+        if missed <= reported || at.is_some_and(|t| t.elapsed() < MISSED_REPORT_INTERVAL) {
+            return;
+        }
+        let since = at.map_or_else(
+            || "since it was loaded".to_owned(),
+            |t| format!("in the last {} s", t.elapsed().as_secs()),
+        );
+        self.notices.push(format!(
+            "plugin `{}` missed {} blocks {since} (silence instead: its sandbox answered \
+             after the deadline; a larger buffer, or fewer plugins on this core, gives it \
+             more time)",
+            self.descriptor.name,
+            missed - reported
+        ));
+        self.missed_reported = (missed, Some(Instant::now()));
+    }
+
     /// Loads this plugin into the relaunched child with its last state.
     fn revive(&mut self, died: Option<(Instant, String)>) {
         let region = self.region.clone();
@@ -221,6 +251,9 @@ impl SandboxedInstance {
         match result {
             Ok(()) => {
                 self.stats.clear_stall();
+                // The blocks lost to the death are this report's, not a
+                // slow plugin's.
+                self.missed_reported.0 = self.missed_blocks();
                 if self.active.is_some() {
                     h.generation.fetch_add(1, Ordering::AcqRel);
                     h.ready.store(1, Ordering::Release);
@@ -382,6 +415,7 @@ impl PluginInstance for SandboxedInstance {
         }
         self.last_pump = Instant::now();
         self.supervise();
+        self.report_missed();
         if self.launch != self.sandbox.borrow().launch_number() {
             return;
         }
