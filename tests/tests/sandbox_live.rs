@@ -86,18 +86,21 @@ const XRUN_WINDOW: i64 = 64;
 /// Checks the steady rack (left) sample by sample: every cycle is the
 /// sine, and from one cycle to the next its phase moves on by exactly one
 /// period. A cycle that is not is excused only within [`XRUN_WINDOW`]
-/// cycles before an xrun JACK reported (the machine's, not the host's,
-/// doing); returns how many were excused.
+/// cycles before an xrun JACK reported, or right after cycles the
+/// recorder itself lost (the machine's, not the host's, doing); returns
+/// how many were excused.
 fn assert_steady_never_glitched(cycles: &[Cycle], xruns: &[u32]) -> usize {
     let mut excused = 0;
     let mut prev: Option<(u32, Option<u64>)> = None;
     for (n, c) in cycles.iter().enumerate() {
         let phase = sine_phase(&c.left);
+        // The recorder itself lost the cycles before this one: JACK
+        // dropped clients' cycles there (it may report the xrun much
+        // later, or not at all), stagerack's as likely as the recorder's.
+        let recorder_gap = prev.is_some_and(|(frame, _)| c.frame.wrapping_sub(frame) != PERIOD);
         let fits = match (phase, prev) {
             (None, _) => false,
             (Some(p), Some((frame, Some(q)))) => {
-                // Continuity across the recorder's own gaps too: the
-                // engine plays every cycle JACK runs.
                 let moved = u64::from(c.frame.wrapping_sub(frame));
                 p == (q + moved) % PERIOD_FRAMES
             }
@@ -105,7 +108,7 @@ fn assert_steady_never_glitched(cycles: &[Cycle], xruns: &[u32]) -> usize {
         };
         if !fits {
             assert!(
-                near_xrun(c.frame, xruns),
+                recorder_gap || near_xrun(c.frame, xruns),
                 "cycle {n} (frame {}) of the steady rack is not its sine going on from the \
                  cycle before, with no xrun near: {:?} (phase {phase:?}, before {prev:?})",
                 c.frame,
@@ -427,7 +430,7 @@ fn too_slow(attempt: usize) -> Option<()> {
         stagerack_tests::clap_bundle("stagerack-bad-slow").display()
     );
     let live = Live::start(&format!("sandbox-slow{attempt}"), &preset("rack", &slow));
-    let said = wait_for(&live.sr, "missed");
+    let said = wait_for(&live.sr, "plugin `Stagerack Bad Slow` missed");
     // Well past the hang limit (0.5 s without an answer).
     std::thread::sleep(Duration::from_millis(1500));
     let children = sandbox_children(live.sr.pid());
