@@ -66,8 +66,20 @@ pub fn status_line(s: &StatusSnapshot, state: &StreamState) -> String {
         StreamState::Reconnecting { reason } => format!(" [reconnecting: {reason}]"),
         StreamState::Failed { reason } => format!(" [failed: {reason}]"),
     };
+    // Each rack thread's peak, when racks run on more than one.
+    let threads = match s.thread_loads() {
+        [_] => String::new(),
+        loads => format!(
+            " (threads {}%)",
+            loads
+                .iter()
+                .map(|l| format!("{:.0}", l * 100.0))
+                .collect::<Vec<_>>()
+                .join("/")
+        ),
+    };
     format!(
-        "dsp {:.1}% avg {:.1}% peak, xruns {}, overloads {}, midi {} events, out peak {:.1} dBFS{state}",
+        "dsp {:.1}% avg {:.1}% peak{threads}, xruns {}, overloads {}, midi {} events, out peak {:.1} dBFS{state}",
         s.dsp_average * 100.0,
         s.dsp_peak * 100.0,
         s.xruns,

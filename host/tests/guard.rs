@@ -86,7 +86,29 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
 /// code stays under the strict guard (the test above).
 #[test]
 fn a_processor_allocating_in_process_is_counted_not_fatal() {
+    allocating_processor_is_counted(false);
+}
+
+/// The same on a worker thread of the pool (the callback thread only
+/// waits for it): counted for that slot exactly as on the callback thread.
+#[test]
+fn a_processor_allocating_on_a_worker_thread_is_counted_the_same() {
+    allocating_processor_is_counted(true);
+}
+
+/// Runs racks on a worker thread only (`on_worker`), else serially.
+fn place_racks(engine: &mut stagerack::engine::Engine, on_worker: bool) {
+    if on_worker {
+        engine.use_threads(2).unwrap();
+        engine.racks_on_workers_only();
+    } else {
+        engine.use_threads(1).unwrap();
+    }
+}
+
+fn allocating_processor_is_counted(on_worker: bool) {
     let (mut handle, mut engine) = new_engine(config(64));
+    place_racks(&mut engine, on_worker);
     let (s, status) = slot(1, Box::new(Allocates), PluginKind::Instrument);
     let plan = PlanBuilder::new(48_000.0, 64, 64).rack(rack(1, s)).build();
     assert!(handle.send_plan(plan).is_ok());
@@ -124,7 +146,19 @@ impl AudioProcessor for Dc {
 
 #[test]
 fn a_panicking_processor_is_bypassed_and_the_rest_plays() {
+    panicking_processor_is_bypassed(false);
+}
+
+/// The same with both racks on a worker thread: reported by processor
+/// exactly as on the callback thread, the other rack plays on.
+#[test]
+fn a_panicking_processor_on_a_worker_thread_is_reported_the_same() {
+    panicking_processor_is_bypassed(true);
+}
+
+fn panicking_processor_is_bypassed(on_worker: bool) {
     let (mut handle, mut engine) = new_engine(config(64));
+    place_racks(&mut engine, on_worker);
     let (bad, bad_status) = slot(1, Box::new(PanicsAfter(2)), PluginKind::Instrument);
     let (good, _) = slot(2, Box::new(Dc(0.5)), PluginKind::Instrument);
     let plan = PlanBuilder::new(48_000.0, 64, 64)

@@ -30,18 +30,40 @@ fn play_with(bad: &str, master: &str, offline: bool) -> (Vec<f32>, Vec<f32>, Vec
         "format = \"clap\"\nid = \"org.stagerack.test.bad-{bad}\"\npath = \"{}\"\n",
         bundle(&format!("stagerack-bad-{bad}")).display()
     );
-    play_plugin(&plugin, master, offline, None)
+    play_plugin(&plugin, master, offline, None, Threads::Default)
+}
+
+/// Where the racks run.
+#[derive(Clone, Copy, PartialEq)]
+enum Threads {
+    /// The session's default pool (one thread per core).
+    Default,
+    /// All on the callback thread.
+    Serial,
+    /// On a worker thread of the pool; the callback thread only waits.
+    WorkerOnly,
+}
+
+/// [`play_with`] with every rack run on the engine's worker thread (the
+/// callback thread only waits for it).
+fn play_on(bad: &str, offline: bool, threads: Threads) -> (Vec<f32>, Vec<f32>, Vec<String>) {
+    let plugin = format!(
+        "format = \"clap\"\nid = \"org.stagerack.test.bad-{bad}\"\npath = \"{}\"\n",
+        bundle(&format!("stagerack-bad-{bad}")).display()
+    );
+    play_plugin(&plugin, "", offline, None, threads)
 }
 
 /// [`play_with`] for any plugin: `plugin` is the body of its
 /// `[[rack.plugin]]` table in the bad rack. With `edit_every`, the good
 /// rack is renamed live every that many frames (each edit sends the
-/// engine a new plan).
+/// engine a new plan). `threads`: where the racks run.
 fn play_plugin(
     plugin: &str,
     master: &str,
     offline: bool,
     edit_every: Option<u64>,
+    threads: Threads,
 ) -> (Vec<f32>, Vec<f32>, Vec<String>) {
     let text = format!(
         "version = 1\nname = \"faults\"\n{master}\n\
@@ -58,6 +80,14 @@ fn play_plugin(
     };
     let (mut session, mut engine) = Session::new(&preset(&text), config, offline).unwrap();
     assert!(session.warnings().is_empty(), "{:?}", session.warnings());
+    match threads {
+        Threads::Default => {}
+        Threads::Serial => engine.use_threads(1).unwrap(),
+        Threads::WorkerOnly => {
+            engine.use_threads(2).unwrap();
+            engine.racks_on_workers_only();
+        }
+    }
     let events: Vec<SampleEvent> = NOTES
         .iter()
         .map(|&frame| SampleEvent {
@@ -165,7 +195,7 @@ fn a_vst3_plugin_failing_in_process_is_bypassed_and_reported() {
         class.id,
         bad.display().to_string()
     );
-    let (left, right, reports) = play_plugin(&plugin, "", true, None);
+    let (left, right, reports) = play_plugin(&plugin, "", true, None, Threads::Default);
     assert_good_rack_intact(&right, "vst3 process");
     reported(
         &reports,
@@ -224,7 +254,7 @@ fn dc_is_caught_across_live_edits() {
         "format = \"clap\"\nid = \"org.stagerack.test.bad-dc\"\npath = \"{}\"\n",
         bundle("stagerack-bad-dc").display()
     );
-    let (left, right, reports) = play_plugin(&plugin, "", true, Some(4_800));
+    let (left, right, reports) = play_plugin(&plugin, "", true, Some(4_800), Threads::Default);
     assert_good_rack_intact(&right, "dc with edits");
     reported(&reports, "dc with edits", "rack `bad` put out sustained DC");
     assert!(
@@ -270,6 +300,43 @@ fn a_huge_reported_latency_is_capped_when_aligning() {
 fn a_slow_plugin_overloads_and_is_named_as_the_culprit() {
     // As a live session would run it: offline renders have no deadline.
     let (_, right, reports) = play_with("slow", "", false);
+    assert_good_rack_intact(&right, "slow");
+    reported(&reports, "slow", "`Stagerack Bad Slow` took");
+    reported(&reports, "slow", "the audio overloaded");
+}
+
+/// A plugin that allocates or panics on a worker thread of the pool is
+/// reported by name exactly as on the callback thread, and the good rack
+/// (on the worker too) plays on intact.
+#[test]
+fn bad_plugins_on_a_worker_thread_are_reported_exactly_as_on_the_callback_thread() {
+    for bad in ["alloc", "panic"] {
+        let (left_cb, right_cb, reports_cb) = play_on(bad, true, Threads::Serial);
+        let (left_w, right_w, reports_w) = play_on(bad, true, Threads::WorkerOnly);
+        assert_good_rack_intact(&right_w, bad);
+        assert_safe(&left_w, bad);
+        let faults = |r: &[String]| -> Vec<String> {
+            r.iter()
+                .filter(|m| m.contains("Stagerack Bad"))
+                .cloned()
+                .collect()
+        };
+        assert!(!faults(&reports_w).is_empty(), "{bad}: {reports_w:?}");
+        assert_eq!(
+            faults(&reports_w),
+            faults(&reports_cb),
+            "{bad}: the reports on a worker"
+        );
+        assert_eq!(left_w, left_cb, "{bad}: the bad rack's output");
+        assert_eq!(right_w, right_cb, "{bad}: the good rack's output");
+    }
+}
+
+/// A slow plugin on a worker thread overloads the buffer (the callback
+/// waits for it) and is named as the culprit.
+#[test]
+fn a_slow_plugin_on_a_worker_thread_is_named_as_the_culprit() {
+    let (_, right, reports) = play_on("slow", false, Threads::WorkerOnly);
     assert_good_rack_intact(&right, "slow");
     reported(&reports, "slow", "`Stagerack Bad Slow` took");
     reported(&reports, "slow", "the audio overloaded");

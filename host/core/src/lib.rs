@@ -11,6 +11,7 @@
 
 pub mod editor;
 pub mod fs;
+pub mod futex;
 pub mod ids;
 pub mod midi;
 pub mod plugin;

@@ -136,6 +136,51 @@ pub(crate) fn report_panic(
     }
 }
 
+/// Where a chain sends the panics it catches. Audio thread (the callback
+/// thread or a worker).
+pub(crate) trait PanicOut {
+    /// Sends (or holds) one caught panic.
+    fn caught(&mut self, processor: Option<ProcessorId>, payload: Box<dyn std::any::Any + Send>);
+}
+
+impl PanicOut for PanicSink {
+    fn caught(&mut self, processor: Option<ProcessorId>, payload: Box<dyn std::any::Any + Send>) {
+        report_panic(self, processor, payload);
+    }
+}
+
+/// Panics caught while a rack ran on a worker thread, held in the rack
+/// until the callback thread sends them (the sink has one producer). Room
+/// is made on the main thread; a fifth panic in one block is freed on the
+/// spot (only on a panic path). Audio thread.
+pub(crate) struct PanicStash(Vec<PanicReport>);
+
+impl PanicStash {
+    /// Room for a few panics per block. Main thread.
+    pub(crate) fn new() -> Self {
+        Self(Vec::with_capacity(4))
+    }
+
+    /// Sends what it holds to `sink`, in order. Audio thread.
+    pub(crate) fn send_to(&mut self, sink: &mut PanicSink) {
+        // `drain` never allocates and leaves the room in place.
+        for report in self.0.drain(..) {
+            report_panic(sink, report.processor, report.payload);
+        }
+    }
+}
+
+impl PanicOut for PanicStash {
+    fn caught(&mut self, processor: Option<ProcessorId>, payload: Box<dyn std::any::Any + Send>) {
+        let report = PanicReport { processor, payload };
+        if self.0.len() < self.0.capacity() {
+            self.0.push(report);
+        } else {
+            super::alloc_guard::permit_alloc(move || drop(report));
+        }
+    }
+}
+
 impl Slot {
     pub(crate) fn new(spec: SlotSpec, event_capacity: usize) -> Self {
         Self {
@@ -331,7 +376,7 @@ impl Chain {
         left: &mut [f32],
         right: &mut [f32],
         transport: &Transport,
-        panics: &mut PanicSink,
+        panics: &mut impl PanicOut,
         clock: &quanta::Clock,
     ) -> u32 {
         let frames = left.len();
@@ -410,7 +455,7 @@ impl Chain {
                 Err(payload) => {
                     *panics_caught += 1;
                     slot.status.panicked.store(true, Ordering::Relaxed);
-                    report_panic(panics, Some(slot.id), payload);
+                    panics.caught(Some(slot.id), payload);
                     left.fill(0.0);
                     right.fill(0.0);
                     ProcessStatus::Error

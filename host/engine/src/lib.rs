@@ -22,6 +22,7 @@ mod route;
 pub mod safety;
 mod shared;
 mod switch;
+mod workers;
 
 // This crate's own unit tests run under the allocation guard too (binaries
 // install it in their own crate with `install_guard!`).
@@ -43,6 +44,7 @@ pub use process::Engine;
 pub use route::{MidiFilter, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};
 pub use switch::{EntryTrigger, SwitchTable};
+pub use workers::{run_tasks, set_threads, threads, WorkerPool, METERED_THREADS};
 
 /// Identifies a processor across plans, so a new plan can take over the
 /// running processor of the old one. Assigned by the main thread.

@@ -1,13 +1,15 @@
 //! The plan: an immutable-shape description of what the audio thread runs,
 //! compiled and allocated on the main thread.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use super::chain::{Chain, PanicSink, SlotSpec};
+use super::chain::{Chain, PanicOut, PanicSink, PanicStash, SlotSpec};
 use super::is_silent;
 use super::route::{route_event_to, HeldNotes, MidiFilter};
 use super::shared::RackStatus;
 use super::switch::{SwitchState, SwitchTable};
+use super::workers::WorkerPool;
 use super::{peak, ProcessorId, RackId};
 use stagerack_core::midi::{EventBuffer, TimedEvent};
 use stagerack_core::plugin::{AudioProcessor, Transport};
@@ -78,6 +80,15 @@ pub(crate) struct RackPlan {
     /// Processed in the current chunk (its events routed, its input in
     /// `left`/`right`, its first plugin maybe started early).
     runs: bool,
+    /// The tempo its plugins see this chunk.
+    tempo: f64,
+    /// What its job (maybe on a worker thread) left for the mix: events
+    /// lost to full lists, and caught panics.
+    job_dropped: u32,
+    job_panics: PanicStash,
+    /// The rack's job took this long last time (ticks of the plugin
+    /// clock): the heaviest racks are handed out first.
+    job_cost: u64,
 }
 
 /// A rack's running state: a new plan takes it over whole from the plan it
@@ -130,6 +141,9 @@ pub struct Plan {
     /// The external MIDI clock's tempo, overriding every preset's while
     /// the clock runs (set by the engine each buffer).
     pub(crate) clock_tempo: Option<f64>,
+    /// The racks that run in the current chunk, in plan order (the jobs
+    /// handed to the worker pool).
+    run_list: Vec<usize>,
 }
 
 /// Compiles racks into a [`Plan`]. Main thread.
@@ -227,6 +241,7 @@ impl PlanBuilder {
             });
         }
         let max_tail = self.switch.max_tail_frames;
+        let rack_count = self.racks.len();
         Box::new(Plan {
             racks: self
                 .racks
@@ -250,6 +265,10 @@ impl PlanBuilder {
                         dc_sign: 0.0,
                     },
                     runs: false,
+                    tempo: 120.0,
+                    job_dropped: 0,
+                    job_panics: PanicStash::new(),
+                    job_cost: 0,
                     delay_left: vec![0.0; r.delay as usize],
                     delay_right: vec![0.0; r.delay as usize],
                     delay_pos: 0,
@@ -274,6 +293,7 @@ impl PlanBuilder {
             max_block: n,
             sample_rate: self.sample_rate,
             switch_points: Vec::with_capacity(64),
+            run_list: Vec::with_capacity(rack_count),
             panics_caught: 0,
             clock_tempo: None,
         })
@@ -425,6 +445,7 @@ impl Plan {
         switch: &mut SwitchState,
         panics: &mut PanicSink,
         clock: &quanta::Clock,
+        workers: Option<&mut WorkerPool>,
     ) -> u32 {
         let frames = out_left.len();
         debug_assert!(frames <= self.max_block);
@@ -467,7 +488,8 @@ impl Plan {
         // First every rack's events and input, and each rack's first
         // plugin started where it can run elsewhere (a sandbox child): the
         // children work while the racks below are processed here.
-        for rack in &mut self.racks {
+        self.run_list.clear();
+        for (index, rack) in self.racks.iter_mut().enumerate() {
             rack.runs = false;
             let group = &self.groups[usize::from(rack.group.min(groups - 1))];
             let active = current_somewhere(rack.group, &self.switch_points);
@@ -533,7 +555,50 @@ impl Plan {
             rack.chain.prepare(rack.events.as_slice());
             rack.chain.start_early(l, r, &t);
             rack.runs = true;
+            rack.tempo = t.tempo;
+            if self.run_list.len() < self.run_list.capacity() {
+                self.run_list.push(index);
+            }
         }
+        // Then every running rack's chain: on the worker pool when there is
+        // one (each rack is one job, on whichever thread takes it), else
+        // here. A rack's job touches only that rack. The heaviest racks
+        // go first (by their last cost), so no thread starts a long job
+        // last while the others idle. (Insertion sort: a few racks, in
+        // place, no allocation.)
+        for i in 1..self.run_list.len() {
+            let mut j = i;
+            while j > 0
+                && self.racks[self.run_list[j - 1]].job_cost < self.racks[self.run_list[j]].job_cost
+            {
+                self.run_list.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let job = RackJob {
+            racks: RackPtr(self.racks.as_mut_ptr()),
+            frames,
+            transport,
+            clock,
+            hold,
+            dc_limit: DC_FAULT_SECONDS * self.sample_rate,
+        };
+        let list = &self.run_list;
+        let run_one = |j: usize| {
+            // SAFETY: `list` holds distinct indices into `racks` (one per
+            // running rack), and the pool runs each job exactly once: no
+            // two threads ever hold the same rack. `racks` is not touched
+            // otherwise until every job is done.
+            let rack = unsafe { &mut *job.racks.0.add(list[j]) };
+            job.run(rack);
+        };
+        match workers {
+            Some(pool) => pool.run(list.len(), &run_one),
+            None => (0..list.len()).for_each(run_one),
+        }
+        // Then the mix, in plan order on this thread whatever thread ran
+        // each rack: the output is the same bit for bit at any thread
+        // count.
         for rack in &mut self.racks {
             if !rack.runs {
                 continue;
@@ -541,56 +606,9 @@ impl Plan {
             let group = &mut self.groups[usize::from(rack.group.min(groups - 1))];
             let l = &mut rack.left[..frames];
             let r = &mut rack.right[..frames];
-            let t = Transport {
-                tempo: self.clock_tempo.unwrap_or(group.tempo),
-                ..*transport
-            };
-            dropped += rack.chain.run(l, r, &t, panics, clock);
+            dropped += std::mem::take(&mut rack.job_dropped);
+            rack.job_panics.send_to(panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
-            // Sustained DC (a stuck plugin, a broken synth) counts as bad
-            // output too.
-            let mean = (super::sum(l) + super::sum(r)) / (2 * frames) as f32;
-            if mean.abs() > DC_FAULT_LEVEL
-                && (rack.state.dc_frames == 0 || mean.signum() == rack.state.dc_sign)
-            {
-                rack.state.dc_sign = mean.signum();
-                rack.state.dc_frames += frames as u64;
-                if rack.state.dc_frames as f64 > DC_FAULT_SECONDS * self.sample_rate {
-                    rack.status
-                        .dc_fault
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    rack.chain.bad_output = true;
-                }
-            } else {
-                rack.state.dc_frames = 0;
-            }
-            if std::mem::take(&mut rack.chain.bad_output) {
-                // NaN or runaway output: the whole rack goes quiet (over the
-                // usual glide) until its chain is edited; reported by the
-                // main thread.
-                rack.status
-                    .fault_muted
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            if !rack.delay_left.is_empty() {
-                let n = rack.delay_left.len();
-                let mut pos = rack.delay_pos;
-                for (x, y) in l.iter_mut().zip(r.iter_mut()) {
-                    std::mem::swap(x, &mut rack.delay_left[pos]);
-                    std::mem::swap(y, &mut rack.delay_right[pos]);
-                    pos += 1;
-                    if pos == n {
-                        pos = 0;
-                    }
-                }
-                rack.delay_pos = pos;
-            }
-            if is_silent(l) && is_silent(r) {
-                rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames as u64);
-            } else {
-                rack.state.quiet_frames = 0;
-            }
-            rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < hold;
             group.racks_sounding |= rack.state.sounding;
             let bus_l = &mut group.bus_left[..frames];
             let bus_r = &mut group.bus_right[..frames];
@@ -651,6 +669,98 @@ impl Plan {
     pub(crate) fn tempo_of(&self, g: u16) -> f64 {
         self.clock_tempo
             .unwrap_or_else(|| self.groups.get(usize::from(g)).map_or(120.0, |x| x.tempo))
+    }
+}
+
+/// A rack pointer the jobs share (see the SAFETY note where it is used).
+#[derive(Clone, Copy)]
+struct RackPtr(*mut RackPlan);
+
+// SAFETY: each rack behind it is handed to exactly one job at a time.
+unsafe impl Sync for RackPtr {}
+// SAFETY: as above.
+unsafe impl Send for RackPtr {}
+
+/// One chunk's work for one rack: its chain, fault checks, latency delay
+/// and quiet count. Runs on the callback thread or a worker; touches only
+/// its rack. Audio thread.
+struct RackJob<'a> {
+    racks: RackPtr,
+    frames: usize,
+    transport: &'a Transport,
+    clock: &'a quanta::Clock,
+    hold: u64,
+    dc_limit: f64,
+}
+
+impl RackJob<'_> {
+    fn run(&self, rack: &mut RackPlan) {
+        let started = self.clock.raw();
+        let result = catch_unwind(AssertUnwindSafe(|| self.run_chain(rack)));
+        rack.job_cost = self.clock.raw().saturating_sub(started);
+        if let Err(payload) = result {
+            // The host's own code failed in this rack: its block is
+            // silence, the payload goes home with the rack's others.
+            rack.left.fill(0.0);
+            rack.right.fill(0.0);
+            rack.chain.panics_caught += 1;
+            rack.job_panics.caught(None, payload);
+        }
+    }
+
+    fn run_chain(&self, rack: &mut RackPlan) {
+        let frames = self.frames;
+        let l = &mut rack.left[..frames];
+        let r = &mut rack.right[..frames];
+        let t = Transport {
+            tempo: rack.tempo,
+            ..*self.transport
+        };
+        rack.job_dropped = rack.chain.run(l, r, &t, &mut rack.job_panics, self.clock);
+        // Sustained DC (a stuck plugin, a broken synth) counts as bad
+        // output too.
+        let mean = (super::sum(l) + super::sum(r)) / (2 * frames) as f32;
+        if mean.abs() > DC_FAULT_LEVEL
+            && (rack.state.dc_frames == 0 || mean.signum() == rack.state.dc_sign)
+        {
+            rack.state.dc_sign = mean.signum();
+            rack.state.dc_frames += frames as u64;
+            if rack.state.dc_frames as f64 > self.dc_limit {
+                rack.status
+                    .dc_fault
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                rack.chain.bad_output = true;
+            }
+        } else {
+            rack.state.dc_frames = 0;
+        }
+        if std::mem::take(&mut rack.chain.bad_output) {
+            // NaN or runaway output: the whole rack goes quiet (over the
+            // usual glide) until its chain is edited; reported by the
+            // main thread.
+            rack.status
+                .fault_muted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if !rack.delay_left.is_empty() {
+            let n = rack.delay_left.len();
+            let mut pos = rack.delay_pos;
+            for (x, y) in l.iter_mut().zip(r.iter_mut()) {
+                std::mem::swap(x, &mut rack.delay_left[pos]);
+                std::mem::swap(y, &mut rack.delay_right[pos]);
+                pos += 1;
+                if pos == n {
+                    pos = 0;
+                }
+            }
+            rack.delay_pos = pos;
+        }
+        if is_silent(l) && is_silent(r) {
+            rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames as u64);
+        } else {
+            rack.state.quiet_frames = 0;
+        }
+        rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < self.hold;
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Engine {
     /// thread, read on the audio thread with no lock, global or
     /// thread-local state (quanta's `Instant::now` goes through both).
     plugin_clock: quanta::Clock,
+    /// Threads besides the callback's that run racks (none: serial).
+    workers: Option<super::workers::WorkerPool>,
 }
 
 impl Engine {
@@ -61,6 +63,38 @@ impl Engine {
             safety: super::safety::SafetyLimiter::new(config.sample_rate),
             clock: super::clock::MidiClock::new(config.sample_rate),
             plugin_clock: quanta::Clock::new(),
+            workers: None,
+        }
+    }
+
+    /// Runs racks on `threads` threads in all, the driver's callback
+    /// thread counting as one (1: serial, as without a pool). The output is
+    /// the same bit for bit at any count. Main thread, before the engine
+    /// goes to the audio thread.
+    pub fn use_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        self.workers = None;
+        self.workers = match threads {
+            0 | 1 => None,
+            n => Some(super::workers::WorkerPool::new(n - 1)?),
+        };
+        self.shared
+            .threads
+            .store(self.threads() as u32, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Threads that run racks, the callback thread counted. Any thread.
+    pub fn threads(&self) -> usize {
+        self.workers.as_ref().map_or(1, |w| w.threads())
+    }
+
+    /// Every rack job goes to a worker thread; the callback thread only
+    /// waits for them (tests that must know a rack ran on a worker). Main
+    /// thread, after [`Engine::use_threads`] with 2 or more.
+    #[doc(hidden)]
+    pub fn racks_on_workers_only(&mut self) {
+        if let Some(pool) = self.workers.as_mut() {
+            pool.set_caller_takes_jobs(false);
         }
     }
 
@@ -128,8 +162,28 @@ impl Engine {
         self.shared.peak_right.raise(peak(right));
         if frames > 0 {
             let period = frames as f64 / self.config.sample_rate;
-            let load = started.elapsed().as_secs_f64() / period;
+            let elapsed = started.elapsed().as_secs_f64();
+            let load = elapsed / period;
             self.shared.record_load(load as f32);
+            match self.workers.as_mut() {
+                Some(pool) => {
+                    // The callback thread: all but its waits for others;
+                    // each worker: its time in jobs.
+                    let waited = pool.take_waited_ns() as f64 * 1e-9;
+                    self.shared
+                        .record_thread_load(0, ((elapsed - waited) / period) as f32);
+                    for i in 1..pool.threads() {
+                        let busy = pool.take_busy_ns(i) as f64 * 1e-9;
+                        self.shared.record_thread_load(i, (busy / period) as f32);
+                    }
+                    if pool.take_refused() {
+                        self.shared
+                            .worker_priority_refused
+                            .store(true, Ordering::Relaxed);
+                    }
+                }
+                None => self.shared.record_thread_load(0, load as f32),
+            }
             if load > 1.0 {
                 // An overload: name the plugin that took the most.
                 if let Some((id, ns)) = self.plan.as_ref().and_then(|p| p.heaviest()) {
@@ -302,6 +356,7 @@ impl Engine {
                 &mut self.switch,
                 &mut self.panics,
                 &self.plugin_clock,
+                self.workers.as_mut(),
             );
             let limited = if self.shared.safety_limiter_off.load(Ordering::Relaxed) {
                 super::safety::zero_non_finite(&mut left[start..end], &mut right[start..end]);

@@ -102,6 +102,15 @@ pub struct EngineShared {
     dsp_count: AtomicU64,
     /// Buffers whose DSP load exceeded 1.0.
     pub overloads: AtomicU64,
+    /// Threads that run racks (the callback thread counted), set when the
+    /// engine is made.
+    pub(crate) threads: AtomicU32,
+    /// Each rack thread's highest load since the last take, f32 bits
+    /// (index 0: the callback thread; time in jobs over the period).
+    thread_peaks: [AtomicU32; super::workers::METERED_THREADS],
+    /// A worker thread could not get the callback thread's real-time
+    /// priority (reported once by the main thread).
+    pub worker_priority_refused: std::sync::atomic::AtomicBool,
     /// Driver xruns (buffers the driver lost or delivered late), counted by
     /// the live backends.
     pub xruns: AtomicU64,
@@ -153,6 +162,18 @@ pub struct StatusSnapshot {
     pub xruns: u64,
     /// MIDI messages received so far.
     pub midi_events: u64,
+    /// Threads that run racks (the callback thread counted).
+    pub threads: usize,
+    /// Each rack thread's highest load since the last snapshot (the first
+    /// `threads` are meaningful; index 0 is the callback thread).
+    pub thread_peaks: [f32; super::workers::METERED_THREADS],
+}
+
+impl StatusSnapshot {
+    /// The per-thread peak loads in use. Any thread.
+    pub fn thread_loads(&self) -> &[f32] {
+        &self.thread_peaks[..self.threads.clamp(1, self.thread_peaks.len())]
+    }
 }
 
 impl EngineShared {
@@ -215,6 +236,15 @@ impl EngineShared {
         }
     }
 
+    /// Records rack thread `i`'s load in one buffer. Audio thread.
+    #[inline]
+    pub(crate) fn record_thread_load(&self, i: usize, load: f32) {
+        if let Some(peak) = self.thread_peaks.get(i) {
+            // Non-negative floats order like their bits.
+            peak.fetch_max(load.max(0.0).to_bits(), Ordering::Relaxed);
+        }
+    }
+
     /// The last buffer's DSP load. Any thread.
     pub fn dsp_load(&self) -> f32 {
         f32::from_bits(self.dsp_load.load(Ordering::Relaxed))
@@ -237,6 +267,10 @@ impl EngineShared {
             output_peak: self.peak_left.take().max(self.peak_right.take()),
             xruns: self.xruns.load(Ordering::Relaxed),
             midi_events: self.midi_events.load(Ordering::Relaxed),
+            threads: self.threads.load(Ordering::Relaxed).max(1) as usize,
+            thread_peaks: std::array::from_fn(|i| {
+                f32::from_bits(self.thread_peaks[i].swap(0, Ordering::Relaxed))
+            }),
         }
     }
 }

@@ -263,7 +263,15 @@ impl Session {
         config: EngineConfig,
         offline: bool,
     ) -> Result<(Session, Engine), SessionError> {
-        let (handle, engine) = new_engine(config);
+        let (handle, mut engine) = new_engine(config);
+        // Racks on every core (`--threads`); without the threads, serial.
+        let threads = stagerack_engine::threads();
+        match engine.use_threads(threads) {
+            Ok(()) => tracing::info!("racks run on {} threads", engine.threads()),
+            Err(e) => {
+                tracing::warn!("could not start {threads} engine threads ({e}): racks run on one")
+            }
+        }
         let mut session = Session {
             handle,
             process: ProcessConfig {

@@ -105,6 +105,11 @@ pub struct LiveArgs {
     /// state while everything else keeps playing.
     #[arg(long, value_name = "none|rack|plugin")]
     pub sandbox: Option<crate::plugin::sandbox::SandboxMode>,
+    /// Threads that process racks in parallel, the audio callback's own
+    /// counting as one (default: one per core; 1: all on the callback
+    /// thread). The output is the same bit for bit at any count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 /// The subcommands.
@@ -245,6 +250,11 @@ pub struct RenderArgs {
     /// state while everything else keeps playing.
     #[arg(long, value_name = "none|rack|plugin")]
     pub sandbox: Option<crate::plugin::sandbox::SandboxMode>,
+    /// Threads that process racks in parallel, the audio callback's own
+    /// counting as one (default: one per core; 1: all on the callback
+    /// thread). The output is the same bit for bit at any count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 /// Runs the command line; returns the process exit code. Main thread.
@@ -334,6 +344,9 @@ pub fn run(cli: Cli) -> ExitCode {
             if let Some(mode) = a.sandbox {
                 crate::plugin::sandbox::set_mode_override(mode);
             }
+            if let Some(n) = a.threads {
+                crate::engine::set_threads(usize::from(n));
+            }
             let opts = RenderOptions {
                 preset: a.preset,
                 setlist: a.setlist,
@@ -389,6 +402,9 @@ fn run_sandbox_child() -> ExitCode {
 fn run_live(a: LiveArgs) -> ExitCode {
     if let Some(mode) = a.sandbox {
         crate::plugin::sandbox::set_mode_override(mode);
+    }
+    if let Some(n) = a.threads {
+        crate::engine::set_threads(usize::from(n));
     }
     let show = match (a.preset, a.setlist) {
         (Some(p), _) => crate::headless::Show::Preset(p),

@@ -82,6 +82,19 @@ fn status_line(app: &Frame<'_>, ui: &mut egui::Ui) {
         .color(load_colour),
     )
     .on_hover_text(format!("{} buffers processed", s.buffers));
+    if s.thread_loads.len() > 1 {
+        let text = s
+            .thread_loads
+            .iter()
+            .map(|l| format!("{:.0}", l * 100.0))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        ui.label(RichText::new(format!("threads {text} %")).small())
+            .on_hover_text(
+                "Peak load of each thread that runs racks: the audio callback's first, \
+                 then the workers' (--threads)",
+            );
+    }
     ui.separator();
     let warn = |n: u64| if n > 0 { theme::DANGER } else { theme::TEXT };
     ui.label(RichText::new(format!("overloads {}", s.overloads)).color(warn(s.overloads)));

@@ -187,14 +187,27 @@ pub fn thread_policies(pid: u32) -> Vec<(String, bool)> {
     out
 }
 
-/// Asserts that process `pid` has a real-time audio thread and that every
-/// other thread (the window's, its GL threads) runs at normal priority.
+/// Asserts that process `pid` has a real-time audio thread, that the
+/// engine's rack workers (`stagerack-worker-N`, named `stagerack-worke` by
+/// the kernel's 15 characters) run real-time like it, and that every other
+/// thread (the window's, its GL threads) runs at normal priority.
 pub fn assert_only_audio_is_realtime(pid: u32, what: &str) {
     let threads = thread_policies(pid);
-    let rt: Vec<_> = threads.iter().filter(|(_, rt)| *rt).collect();
+    let is_worker = |name: &str| name.starts_with("stagerack-worke");
+    let rt: Vec<_> = threads
+        .iter()
+        .filter(|(name, rt)| *rt && !is_worker(name))
+        .collect();
     assert_eq!(
         rt.len(),
         1,
-        "{what}: expected exactly one real-time (audio) thread: {threads:?}"
+        "{what}: expected exactly one real-time (audio) thread besides the workers: {threads:?}"
+    );
+    assert!(
+        threads
+            .iter()
+            .filter(|(name, _)| is_worker(name))
+            .all(|(_, rt)| *rt),
+        "{what}: a rack worker does not run real-time like the audio thread: {threads:?}"
     );
 }

@@ -15,8 +15,7 @@
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use super::wire::WireEvent;
 
@@ -254,42 +253,4 @@ impl Drop for SharedRegion {
     }
 }
 
-/// Wakes every waiter on `word` (in any process). Never blocks.
-pub fn futex_wake(word: &AtomicU32) {
-    // SAFETY: FUTEX_WAKE on a valid, aligned u32 in shared memory (not the
-    // PRIVATE variant: the waiter is another process).
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-            std::ptr::null::<libc::timespec>(),
-        );
-    }
-}
-
-/// Sleeps while `word` still holds `expected`, at most `timeout`. Returns
-/// early on a wake-up, a changed value or a signal; the caller re-checks
-/// the word. Bounded: this is the only wait the audio thread makes, and
-/// only up to its deadline.
-pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-    };
-    if word.load(Ordering::Acquire) != expected {
-        return;
-    }
-    // SAFETY: FUTEX_WAIT on a valid, aligned u32 with a relative timeout
-    // that lives for the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-        );
-    }
-}
+pub use stagerack_core::futex::{futex_wait, futex_wake};

@@ -343,6 +343,10 @@ pub struct StatusReport {
     pub dsp_average: f32,
     /// Peak DSP load since the last report.
     pub dsp_peak: f32,
+    /// Each rack thread's peak load since the last report (the callback
+    /// thread first, then the workers; time in rack work over the period).
+    #[serde(default)]
+    pub thread_loads: Vec<f32>,
     /// Buffers over budget so far.
     pub overloads: u64,
     /// Panics caught so far.

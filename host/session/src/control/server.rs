@@ -515,6 +515,7 @@ impl ControlServer {
                     buffers: s.buffers,
                     dsp_average: s.dsp_average,
                     dsp_peak: s.dsp_peak,
+                    thread_loads: s.thread_loads().to_vec(),
                     overloads: s.overloads,
                     panics: s.panics,
                     xruns: s.xruns,

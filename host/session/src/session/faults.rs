@@ -107,6 +107,20 @@ impl Session {
                 }
             }
         }
+        if self
+            .handle
+            .shared()
+            .worker_priority_refused
+            .swap(false, Ordering::Relaxed)
+        {
+            out.push(
+                "the engine's worker threads could not get the audio thread's real-time \
+                 priority: racks on them may be late under load (allow real-time \
+                 scheduling with `ulimit -r 95` or the `audio` group, or play with \
+                 `--threads 1`)"
+                    .to_owned(),
+            );
+        }
         for msg in &out {
             tracing::warn!("{msg}");
             self.warnings.push(msg.clone());
