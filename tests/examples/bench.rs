@@ -19,8 +19,12 @@
 //!   buffer (median, p99, max) and the deadlines it missed.
 //! - `window ROUNDS SECONDS`: the release rack window with its engine on
 //!   JACK, idle vs typing into a field: xruns, overloads, DSP peaks.
+//! - `threads SECONDS`: 8 heavy racks at 1 and 2 threads, offline and live
+//!   on JACK; one heavy rack at 1 and 2 threads offline.
 
-use stagerack_tests::bench::{load, midi, overhead, peer, sandbox, startup, switch, window};
+use stagerack_tests::bench::{
+    load, midi, overhead, peer, sandbox, startup, switch, threads, window,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,9 +38,10 @@ fn main() {
         "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0), &arg(4)),
         "window" => window(arg(1).parse().unwrap_or(3), arg(2).parse().unwrap_or(15.0)),
         "sandbox" => sandbox(arg(1).parse().unwrap_or(64), arg(2).parse().unwrap_or(60.0)),
+        "threads" => threads(arg(1).parse().unwrap_or(30.0)),
         other => {
             eprintln!(
-                "unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window|sandbox"
+                "unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window|sandbox|threads"
             );
             std::process::exit(2);
         }

@@ -624,16 +624,18 @@ pub fn window(rounds: u32, seconds: f64) -> serde_json::Value {
         typing_peak = typing_peak.max(b.2);
     }
     // Real-time threads of the window's process (policy, /proc stat
-    // field 41): the audio thread only.
+    // field 41): the audio thread only, besides the engine's rack workers
+    // (`stagerack-worker-N`, which follow the audio thread's priority).
     let realtime_threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
         .map(|tasks| {
             tasks
                 .flatten()
                 .filter(|t| {
                     std::fs::read_to_string(t.path().join("stat")).is_ok_and(|s| {
-                        s.rfind(')').is_some_and(|c| {
-                            matches!(s[c + 2..].split(' ').nth(38), Some("1" | "2"))
-                        })
+                        !s.contains("(stagerack-worke")
+                            && s.rfind(')').is_some_and(|c| {
+                                matches!(s[c + 2..].split(' ').nth(38), Some("1" | "2"))
+                            })
                     })
                 })
                 .count()
@@ -805,4 +807,172 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
         "early_not_started": not_started,
         "deadline_misses": missed,
     })
+}
+
+/// A preset of `racks` heavy racks: the built-in synth at 32 voices into
+/// Debian's ZamComp (CLAP) each.
+pub fn heavy_racks(racks: usize) -> String {
+    let mut text = format!("version = 1\nname = \"heavy{racks}\"\n");
+    for r in 0..racks {
+        text += &format!(
+            "\n[[rack]]\nname = \"heavy {r}\"\ngain_db = -18.0\n\
+             [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\nparams = {{ polyphony = 32 }}\n\
+             [[rack.plugin]]\nformat = \"clap\"\nid = \"com.zamaudio.ZamComp\"\n\
+             path = \"/usr/lib/clap/ZamComp.clap\"\n"
+        );
+    }
+    text
+}
+
+/// The 32 keys every heavy rack holds.
+fn held_keys() -> impl Iterator<Item = u8> {
+    (0..32u8).map(|k| 36 + k * 2)
+}
+
+/// Median and p99 of a load histogram (1 % steps), in percent.
+fn histogram_percentiles(h: &[u64]) -> (f64, f64) {
+    let total: u64 = h.iter().sum();
+    let at = |p: f64| {
+        let want = (total as f64 * p).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in h.iter().enumerate() {
+            seen += n;
+            if seen >= want.max(1) {
+                return i as f64;
+            }
+        }
+        (h.len() - 1) as f64
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Offline: per-buffer DSP load at 64 frames over `seconds` with every
+/// rack holding [`held_keys`], at `threads`; and the whole render's time.
+fn threads_offline(preset_text: &str, threads: usize, seconds: f64) -> serde_json::Value {
+    let preset = parse_preset(preset_text, Path::new("heavy.toml")).unwrap();
+    let (mut session, mut engine) = Session::new(&preset, config(64), true).unwrap();
+    assert!(session.warnings().is_empty(), "{:?}", session.warnings());
+    engine.use_threads(threads).unwrap();
+    let events: Vec<SampleEvent> = held_keys()
+        .map(|k| midi_at(u64::from(k), [0x90, k, 100]))
+        .collect();
+    let frames = (seconds * RATE) as u64;
+    let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+    let mut evs = Vec::with_capacity(64);
+    let mut next = 0;
+    let mut loads = Vec::with_capacity(frames as usize / 64);
+    let period_ns = 64.0 / RATE * 1e9;
+    let started = Instant::now();
+    let mut pos = 0u64;
+    while pos < frames {
+        if pos % 4096 == 0 {
+            session.pump();
+        }
+        next = block_events(&events, next, pos, &mut evs);
+        let t = Instant::now();
+        engine.process(&evs, None, &mut l, &mut r);
+        loads.push(t.elapsed().as_nanos() as f64 / period_ns * 100.0);
+        pos += 64;
+    }
+    let render_s = started.elapsed().as_secs_f64();
+    session.shutdown(engine);
+    json!({
+        "threads": threads,
+        "median_pct": percentile(&mut loads, 0.5),
+        "p99_pct": percentile(&mut loads, 0.99),
+        "render_s": render_s,
+    })
+}
+
+/// Live: the release `stagerack --preset PRESET --threads N` on a private
+/// JACK dummy server at 64 frames, every rack holding [`held_keys`] (sent
+/// from a JACK MIDI client); DSP load median and p99 over `seconds` from
+/// the engine's load histogram (two control-socket status readings).
+fn threads_live(preset_path: &Path, threads: usize, seconds: f64) -> serde_json::Value {
+    use crate::control::ControlSocket;
+    let server = JackServer::start(&unique_name(&format!("bench-threads{threads}")), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("control.sock");
+    let n = threads.to_string();
+    let mut sr = Stagerack::spawn(
+        &server.name,
+        &[
+            "--preset",
+            &preset_path.to_string_lossy(),
+            "--threads",
+            &n,
+            "--control",
+            &sock.to_string_lossy(),
+        ],
+    );
+    let mut control = ControlSocket::connect(&sock, &mut sr);
+    let watch = crate::jack::open_client(&server.name, "bench-threads-watch");
+    assert!(crate::jack::wait_for_port(
+        &watch,
+        "stagerack:midi_in",
+        Duration::from_secs(30)
+    ));
+    let keys = crate::jack::MidiSender::connect(&server.name, "bench-keys", "stagerack:midi_in");
+    for k in held_keys() {
+        keys.send(&[0x90, k, 100]);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let read = |c: &mut ControlSocket| {
+        let s = c.request("status", "", "status")["status"].clone();
+        let h: Vec<u64> = s["load_histogram"]
+            .as_array()
+            .expect("a load histogram")
+            .iter()
+            .map(|v| v.as_u64().unwrap_or(0))
+            .collect();
+        (
+            h,
+            s["xruns"].as_u64().unwrap_or(0),
+            s["overloads"].as_u64().unwrap_or(0),
+        )
+    };
+    let (h0, x0, o0) = read(&mut control);
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let (h1, x1, o1) = read(&mut control);
+    sr.assert_running();
+    let stderr = sr.stderr();
+    let _ = sr.stop();
+    assert!(
+        stderr.contains(&format!("racks run on {threads} threads")),
+        "{stderr}"
+    );
+    let diff: Vec<u64> = h1.iter().zip(&h0).map(|(a, b)| a - b).collect();
+    let (median, p99) = histogram_percentiles(&diff);
+    json!({
+        "threads": threads,
+        "buffers": diff.iter().sum::<u64>(),
+        "median_pct": median,
+        "p99_pct": p99,
+        "xruns": x1 - x0,
+        "overloads": o1 - o0,
+    })
+}
+
+/// Racks on every core (#15): 8 heavy racks (the built-in synth at 32
+/// held voices into ZamComp each) at 64 frames with 1 and 2 threads,
+/// offline (per-buffer load, render time) and live on JACK (load median
+/// and p99); and one heavy rack offline at 1 and 2 threads (a preset that
+/// cannot be split must not get slower).
+pub fn threads(seconds: f64) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let eight = dir.path().join("heavy8.toml");
+    std::fs::write(&eight, heavy_racks(8)).unwrap();
+    let offline: Vec<_> = [1, 2]
+        .iter()
+        .map(|&n| threads_offline(&heavy_racks(8), n, seconds))
+        .collect();
+    let one: Vec<_> = [1, 2]
+        .iter()
+        .map(|&n| threads_offline(&heavy_racks(1), n, seconds))
+        .collect();
+    let live: Vec<_> = [1, 2]
+        .iter()
+        .map(|&n| threads_live(&eight, n, seconds))
+        .collect();
+    json!({ "seconds": seconds, "offline": offline, "one_rack": one, "live": live })
 }

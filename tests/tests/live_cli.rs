@@ -345,3 +345,64 @@ fn the_readme_sandbox_command_runs_as_written() {
         "not one sandbox process per plugin:\n{text}"
     );
 }
+
+/// The README's threads command, exactly as written, in a folder holding a
+/// `show.toml` (the demo preset, four racks) on a JACK server: it plays on
+/// two threads, the process has exactly one rack worker, the worker runs
+/// real-time whenever the audio thread does, and the status line shows
+/// each thread's load.
+#[test]
+fn the_readme_threads_command_runs_as_written() {
+    let info = std::path::Path::new("info");
+    let mut run = ReadmeRun::start(
+        "readme-threads",
+        "stagerack --preset show.toml --threads 2",
+        &[("RUST_LOG", info)],
+    );
+    // The first status line comes 5 s after the start.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let text = run.stderr();
+        if text.contains("first buffer processed") && text.contains("(threads ") {
+            break;
+        }
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "exited early:\n{text}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no status line with each thread's load:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Thread names and scheduling policies (/proc stat fields 2 and 41).
+    let threads: Vec<(String, bool)> = std::fs::read_dir(format!("/proc/{}/task", run.child.id()))
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|s| {
+            let (open, close) = (s.find('(')?, s.rfind(')')?);
+            let policy = s[close + 2..].split(' ').nth(38)?.to_owned();
+            Some((
+                s[open + 1..close].to_owned(),
+                policy == "1" || policy == "2",
+            ))
+        })
+        .collect();
+    let workers: Vec<_> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("stagerack-worke"))
+        .collect();
+    assert_eq!(workers.len(), 1, "{threads:?}");
+    let audio_rt = threads
+        .iter()
+        .any(|(name, rt)| *rt && !name.starts_with("stagerack-worke"));
+    assert_eq!(
+        workers[0].1, audio_rt,
+        "the worker's real-time scheduling does not follow the audio thread's: {threads:?}"
+    );
+    let text = run.stop();
+    assert!(text.contains("racks run on 2 threads"), "{text}");
+    assert!(text.contains("playing `demo` on jack"), "{text}");
+}

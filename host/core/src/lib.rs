@@ -16,3 +16,4 @@ pub mod ids;
 pub mod midi;
 pub mod plugin;
 pub mod realtime;
+pub mod tasks;

@@ -44,7 +44,7 @@ pub use process::Engine;
 pub use route::{MidiFilter, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};
 pub use switch::{EntryTrigger, SwitchTable};
-pub use workers::{run_tasks, set_threads, threads, WorkerPool, METERED_THREADS};
+pub use workers::{set_threads, threads, WorkerPool, METERED_THREADS};
 
 /// Identifies a processor across plans, so a new plan can take over the
 /// running processor of the old one. Assigned by the main thread.

@@ -102,6 +102,10 @@ pub struct EngineShared {
     dsp_count: AtomicU64,
     /// Buffers whose DSP load exceeded 1.0.
     pub overloads: AtomicU64,
+    /// Buffers by DSP load in 1 % steps (the last: 127 % and over), since
+    /// the engine started: medians and percentiles for benchmarks and
+    /// status readers, who compare two readings.
+    load_histogram: LoadHistogram,
     /// Threads that run racks (the callback thread counted), set when the
     /// engine is made.
     pub(crate) threads: AtomicU32,
@@ -141,6 +145,19 @@ pub struct EngineShared {
     pub keys: KeyLights,
     /// Buffers in which the current group changed.
     pub switches: AtomicU64,
+}
+
+/// Steps of [`EngineShared::load_histogram`].
+pub const LOAD_BUCKETS: usize = 128;
+
+/// Buffer counts by DSP load (see [`EngineShared::load_histogram`]).
+#[derive(Debug)]
+struct LoadHistogram([AtomicU32; LOAD_BUCKETS]);
+
+impl Default for LoadHistogram {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU32::new(0)))
+    }
 }
 
 /// A reading of the shared counters, taken on the main thread.
@@ -222,9 +239,21 @@ impl EngineShared {
         (v >> 16, ((v >> 8) & 15) as u8, (v & 127) as u8)
     }
 
+    /// Buffers by DSP load so far, in 1 % steps (index 127: 127 % and
+    /// over). Any thread.
+    pub fn load_histogram(&self) -> Vec<u32> {
+        self.load_histogram
+            .0
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// Records one buffer's DSP load. Audio thread.
     #[inline]
     pub fn record_load(&self, load: f32) {
+        let bucket = ((load.max(0.0) * 100.0) as usize).min(LOAD_BUCKETS - 1);
+        self.load_histogram.0[bucket].fetch_add(1, Ordering::Relaxed);
         self.dsp_load.store(load.to_bits(), Ordering::Relaxed);
         self.dsp_peak
             .fetch_max(load.max(0.0).to_bits(), Ordering::Relaxed);

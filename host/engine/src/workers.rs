@@ -23,7 +23,7 @@
 //! those allocate per task and park threads through locks, which the
 //! audio callback may not do.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use stagerack_core::futex::{futex_wait, futex_wake};
+use stagerack_core::tasks::{register_runner, TaskRunner};
 
 /// How long a waiting dispatcher spins for the other threads' jobs before
 /// sleeping on the futex (a wake-up costs about as much again).
@@ -217,12 +218,6 @@ unsafe impl Sync for Pool {}
 // that protocol, whichever thread holds the `Arc`.
 unsafe impl Send for Pool {}
 
-thread_local! {
-    /// The pool the calling thread belongs to (a worker: always; the
-    /// callback thread: while dispatching), for plugins' parallel tasks.
-    static CURRENT: Cell<*const Pool> = const { Cell::new(std::ptr::null()) };
-}
-
 impl Pool {
     /// Wakes the workers for a new dispatch. Dispatcher.
     fn wake_workers(&self) {
@@ -253,22 +248,33 @@ impl Pool {
     }
 }
 
-/// Runs `task(i)` for every `i` in `0..count`, each exactly once, on the
-/// calling thread and any idle thread of the engine's pool; returns when
-/// all are done. Without a pool (a serial engine, another thread) they run
-/// here in order. For a plugin's parallel work (CLAP `thread-pool`): a
-/// plugin's audio thread, inside its process call; never allocates.
-pub fn run_tasks<F: Fn(usize) + Sync>(count: usize, task: &F) {
-    let pool = CURRENT.with(Cell::get);
-    if pool.is_null() {
-        (0..count).for_each(task);
-    } else {
-        // SAFETY: CURRENT points at a pool that outlives this call: a
-        // worker's own pool (the worker holds an `Arc`), or the pool the
-        // callback thread is dispatching on (reset before `run` returns).
-        let pool = unsafe { &*pool };
+/// The pool is registered (`stagerack_core::tasks`) on every thread that
+/// runs racks: a worker always, the callback thread while dispatching.
+impl TaskRunner for Pool {
+    fn run_tasks(&self, count: usize, task: &(dyn Fn(usize) + Sync)) {
         let uncounted = AtomicU64::new(0);
-        pool.run_tasks(count, task, &uncounted);
+        Pool::run_tasks(self, count, &|i| task(i), &uncounted);
+    }
+}
+
+/// Registers `pool` as the calling thread's task runner until dropped.
+struct RunnerScope(Option<*const dyn TaskRunner>);
+
+impl RunnerScope {
+    fn enter(pool: &Arc<Pool>) -> Self {
+        let runner: *const Pool = Arc::as_ptr(pool);
+        let runner = runner as *const dyn TaskRunner;
+        // SAFETY: the scope ends (and puts the previous runner back)
+        // before the pool can go: the callback thread holds it in `run`,
+        // a worker holds its `Arc` for its whole life.
+        Self(unsafe { register_runner(Some(runner)) })
+    }
+}
+
+impl Drop for RunnerScope {
+    fn drop(&mut self) {
+        // SAFETY: the previous runner is alive (its own scope is outer).
+        unsafe { register_runner(self.0) };
     }
 }
 
@@ -388,13 +394,12 @@ impl WorkerPool {
             self.pool.priority.store(p.max(0), Ordering::Relaxed);
             self.pool.wake_workers();
         }
-        let previous = CURRENT.with(|c| c.replace(Arc::as_ptr(&self.pool)));
+        let _runner = RunnerScope::enter(&self.pool);
         if self.threads.is_empty() || (count <= 1 && self.caller_takes_jobs) {
             (0..count).for_each(job);
         } else {
             self.dispatch(count, job);
         }
-        CURRENT.with(|c| c.set(previous));
     }
 
     fn dispatch<F: Fn(usize) + Sync>(&mut self, count: usize, job: &F) {
@@ -429,7 +434,7 @@ fn worker(pool: Arc<Pool>, meter: usize) {
     prefault_stack();
     let _ftz = super::denormals::DenormalGuard::new();
     let _scope = super::audio_thread::AudioCallbackScope::enter();
-    CURRENT.with(|c| c.set(Arc::as_ptr(&pool)));
+    let _runner = RunnerScope::enter(&pool);
     let mut my_priority = 0;
     // Not the current value: a dispatch published before this thread got
     // here must still find it (wake-ups are only ever added).
@@ -448,7 +453,6 @@ fn worker(pool: Arc<Pool>, meter: usize) {
             now = pool.wake.load(Ordering::Acquire);
         }
         if pool.quit.load(Ordering::Acquire) {
-            CURRENT.with(|c| c.set(std::ptr::null()));
             return;
         }
         seen = now;
@@ -564,7 +568,7 @@ mod tests {
             for _ in 0..300 {
                 pool.run(racks, &|r| {
                     let me = std::thread::current().id();
-                    run_tasks(tasks, &|t| {
+                    stagerack_core::tasks::run_tasks(tasks, &|t| {
                         counts[r * tasks + t].fetch_add(1, Ordering::Relaxed);
                         if std::thread::current().id() != me {
                             helped.fetch_add(1, Ordering::Relaxed);
@@ -584,7 +588,7 @@ mod tests {
         }
         // Outside any pool: in order, here.
         let order = std::sync::Mutex::new(Vec::new());
-        run_tasks(4, &|t| order.lock().unwrap().push(t));
+        stagerack_core::tasks::run_tasks(4, &|t| order.lock().unwrap().push(t));
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
     }
 

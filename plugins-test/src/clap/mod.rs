@@ -16,3 +16,4 @@ pub mod probe;
 pub mod silent;
 pub mod synth;
 pub mod tail;
+pub mod tasks;

@@ -8,7 +8,7 @@
 //!   entry checks that it really runs on the main thread (a misbehaving
 //!   plugin calling from elsewhere is counted and refused, so the `RefCell`s
 //!   inside are never touched from two threads).
-//! - [`HostAudio`] (audio thread): tail changed.
+//! - [`HostAudio`] (audio thread): tail changed, thread-pool requests.
 //!
 //! clack's own callbacks null-check the host pointer and catch panics. The
 //! two extensions whose clack callbacks dereference a plugin pointer without
@@ -36,6 +36,7 @@ use clack_extensions::posix_fd::{FdFlags, HostPosixFd, HostPosixFdImpl};
 use clack_extensions::state::{HostState, HostStateImpl};
 use clack_extensions::tail::{HostTail, HostTailImpl};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
+use clack_extensions::thread_pool::{HostThreadPool, HostThreadPoolImpl};
 use clack_host::extensions::prelude::{
     Extension, ExtensionImplementation, HostExtensionSide, HostWrapper, RawExtension,
     RawExtensionImplementation,
@@ -152,6 +153,57 @@ pub struct ClapShared {
     pub(crate) editor_resize: stagerack_core::editor::ResizeRequest,
     /// `gui.closed` was called: the plugin closed its editor itself.
     pub(crate) editor_closed: AtomicBool,
+    /// The plugin's `thread-pool` exec, when it has one (set once after
+    /// `init`).
+    pub(crate) task_exec: std::sync::OnceLock<TaskExec>,
+    /// `thread_pool.request_exec` calls carried out.
+    pub(crate) task_requests: std::sync::atomic::AtomicU64,
+}
+
+/// A plugin's `clap_plugin_thread_pool.exec` with its instance.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaskExec {
+    plugin: *const clap_sys::plugin::clap_plugin,
+    exec: unsafe extern "C" fn(*const clap_sys::plugin::clap_plugin, u32),
+}
+
+// SAFETY: the CLAP spec has `exec` called from any thread of the host's
+// pool while the instance lives; the pointer is only passed back to it.
+unsafe impl Send for TaskExec {}
+// SAFETY: as above.
+unsafe impl Sync for TaskExec {}
+
+impl TaskExec {
+    /// The plugin's thread-pool exec, if it offers the extension. Main
+    /// thread, after `init`.
+    pub(crate) fn of(plugin: &clack_host::plugin::PluginSharedHandle<'_>) -> Option<Self> {
+        let raw = plugin.as_raw();
+        let get = raw.get_extension?;
+        // SAFETY: `get_extension` of an initialised instance, called with
+        // that instance and a NUL-terminated id; the result is null or a
+        // `clap_plugin_thread_pool` that lives as long as the instance.
+        let ext = unsafe {
+            get(
+                plugin.as_raw_ptr(),
+                clap_sys::ext::thread_pool::CLAP_EXT_THREAD_POOL.as_ptr(),
+            )
+        } as *const clap_sys::ext::thread_pool::clap_plugin_thread_pool;
+        // SAFETY: null-checked; valid for the instance's life (above).
+        let exec = unsafe { ext.as_ref() }?.exec?;
+        Some(Self {
+            plugin: plugin.as_raw_ptr(),
+            exec,
+        })
+    }
+
+    /// Runs task `index`. Any thread of the host's pool, while the
+    /// plugin's process call that asked for it runs (the instance lives:
+    /// the asking thread waits for every task).
+    fn run(&self, index: u32) {
+        // SAFETY: as above: `exec` is the instance's own function, called
+        // with that instance while it is alive and processing.
+        unsafe { (self.exec)(self.plugin, index) };
+    }
 }
 
 impl ClapShared {
@@ -176,6 +228,8 @@ impl ClapShared {
             tail_frames: AtomicU32::new(0),
             editor_resize: stagerack_core::editor::ResizeRequest::default(),
             editor_closed: AtomicBool::new(false),
+            task_exec: std::sync::OnceLock::new(),
+            task_requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -338,6 +392,30 @@ impl MainThreadHandler<'_> for HostMain {}
 
 impl AudioProcessorHandler<'_> for HostAudio {}
 
+/// CLAP `thread-pool`: the plugin's tasks run on its own thread and any
+/// idle thread of the engine's worker pool (`core::tasks::run_tasks`); without
+/// a pool (`--threads 1`, a sandbox child) they run here in order. Each
+/// task runs as the audio thread (thread-check says so). Refused outside
+/// the plugin's process call, as the spec asks.
+impl HostThreadPoolImpl for HostAudio {
+    fn request_exec(&mut self, task_count: u32) -> Result<(), HostError> {
+        if !in_audio_thread() {
+            return Err(HostError::Message(
+                "thread_pool.request_exec outside the process call",
+            ));
+        }
+        let Some(exec) = self.shared.task_exec.get().copied() else {
+            return Err(HostError::Message("the plugin has no thread-pool exec"));
+        };
+        stagerack_core::tasks::run_tasks(task_count as usize, &|i| {
+            let _audio = AudioThreadScope::enter();
+            exec.run(i as u32);
+        });
+        self.shared.task_requests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 impl HostHandlers for StageHost {
     type Shared<'a> = HostShared;
     type MainThread<'a> = HostMain;
@@ -354,7 +432,8 @@ impl HostHandlers for StageHost {
             .register::<HostAudioPorts>()
             .register::<HostNotePorts>()
             .register::<SafeHostTimer>()
-            .register::<HostGui>();
+            .register::<HostGui>()
+            .register::<HostThreadPool>();
         #[cfg(unix)]
         builder.register::<HostPosixFd>();
     }

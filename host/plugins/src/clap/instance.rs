@@ -24,7 +24,7 @@ use clack_host::events::event_types::ParamValueEvent;
 use clack_host::plugin::PluginInstance as ClackInstance;
 use clack_host::prelude::*;
 
-use super::host::{ClapShared, ClapState, HostAudio, HostMain, HostShared, StageHost};
+use super::host::{ClapShared, ClapState, HostAudio, HostMain, HostShared, StageHost, TaskExec};
 use super::processor::{ClapProcessor, NoteMode, PortLayout};
 use super::{c_id, ClapError};
 use stagerack_core::editor::PluginEditor;
@@ -100,6 +100,9 @@ impl ClapInstance {
             reason: e.to_string(),
         })?;
         let h = instance.plugin_shared_handle();
+        if let Some(exec) = TaskExec::of(&h) {
+            let _ = shared.task_exec.set(exec);
+        }
         let ext = Exts {
             params: h.get_extension(),
             state: h.get_extension(),

@@ -347,6 +347,10 @@ pub struct StatusReport {
     /// thread first, then the workers; time in rack work over the period).
     #[serde(default)]
     pub thread_loads: Vec<f32>,
+    /// Buffers by DSP load since the engine started, in 1 % steps (the
+    /// last: 127 % and over): two readings give a run's median and p99.
+    #[serde(default)]
+    pub load_histogram: Vec<u32>,
     /// Buffers over budget so far.
     pub overloads: u64,
     /// Panics caught so far.

@@ -516,6 +516,7 @@ impl ControlServer {
                     dsp_average: s.dsp_average,
                     dsp_peak: s.dsp_peak,
                     thread_loads: s.thread_loads().to_vec(),
+                    load_histogram: session.shared().load_histogram(),
                     overloads: s.overloads,
                     panics: s.panics,
                     xruns: s.xruns,
