@@ -1,5 +1,6 @@
 //! Racks on a worker pool render bit for bit what one thread renders:
-//! `stagerack render --threads 1/2/4` with CLAP, VST3 and built-in
+//! `stagerack render --threads 1/2/4` (and sandboxed racks at 2 and 4)
+//! with CLAP, VST3 and built-in
 //! plugins, and a setlist switching presets mid-song while the old one's
 //! notes ring out. The mix runs after every rack in a fixed order, so the
 //! thread that happened to run a rack can never show in the output.
@@ -14,9 +15,21 @@ use midly::num::{u15, u28, u4, u7};
 /// Renders `what` (`--preset FILE` or `--setlist FILE`) playing `midi` on
 /// `threads` threads; returns the WAV's bytes.
 fn render(what: [&str; 2], midi: &Path, out: &Path, threads: usize) -> Vec<u8> {
+    render_with(what, &[], midi, out, threads)
+}
+
+/// [`render`] with `extra` arguments.
+fn render_with(
+    what: [&str; 2],
+    extra: &[&str],
+    midi: &Path,
+    out: &Path,
+    threads: usize,
+) -> Vec<u8> {
     let result = Command::new(stagerack_tests::stagerack_bin())
         .env("RUST_LOG", "info")
         .args(["render", "--quiet", "--threads", &threads.to_string()])
+        .args(extra)
         .args(what)
         .arg("--midi")
         .arg(midi)
@@ -36,6 +49,10 @@ fn render(what: [&str; 2], midi: &Path, out: &Path, threads: usize) -> Vec<u8> {
     assert!(
         !stderr.contains("left out") && !stderr.contains("panicked"),
         "render --threads {threads} lost a plugin: {stderr}"
+    );
+    assert!(
+        !extra.contains(&"--sandbox") || stderr.contains("sandbox process"),
+        "render {extra:?} ran no sandbox process: {stderr}"
     );
     std::fs::read(out).expect("read the rendered WAV")
 }
@@ -126,7 +143,20 @@ id = "gain"
     let path = dir.path().join("threads.toml");
     std::fs::write(&path, preset).unwrap();
     let midi = stagerack_tests::workspace_root().join("presets/demo.mid");
-    assert_identical_at_every_thread_count(["--preset", path.to_str().unwrap()], &midi, dir.path());
+    let what = ["--preset", path.to_str().unwrap()];
+    assert_identical_at_every_thread_count(what, &midi, dir.path());
+    // Sandboxed racks (a child process each, started before the other
+    // racks run and joined with them) at 2 and 4 threads: the same bytes
+    // as every plugin in process on one thread.
+    let reference = std::fs::read(dir.path().join("threads-1.wav")).unwrap();
+    for threads in [2, 4] {
+        let out = dir.path().join(format!("sandboxed-{threads}.wav"));
+        let got = render_with(what, &["--sandbox", "rack"], &midi, &out, threads);
+        assert!(
+            got == reference,
+            "render --sandbox rack --threads {threads} differs from in process on one thread"
+        );
+    }
 }
 
 #[test]
