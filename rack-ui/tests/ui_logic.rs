@@ -584,3 +584,37 @@ fn played_keys_light_on_the_keyboard_strip() {
     h.get_by_label("Keyboard: no key played");
     engine.borrow_mut().shutdown();
 }
+
+/// A drum-kit plugin's key names (CLAP `note-name`) label the keyboard
+/// strip, and its voice count (CLAP `voice-info`) shows in its plugin row
+/// (`Stagerack Kit`, plugins-test/src/clap/kit.rs).
+#[test]
+fn a_drum_kits_key_names_and_voices_are_shown() {
+    isolate_scan_cache();
+    // Built by `cargo xtask bundle`, which scripts/test runs first.
+    let kit_bundle =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bundles/clap/stagerack-kit.clap");
+    assert!(
+        kit_bundle.exists(),
+        "{} is missing: run `cargo xtask bundle`",
+        kit_bundle.display()
+    );
+    let text = format!(
+        "version = 1\nname = \"kit\"\n[[rack]]\nname = \"Drums\"\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
+        kit_bundle.display()
+    );
+    let preset =
+        stagerack_session::preset::parse_preset(&text, Path::new("kit.toml")).expect("parses");
+    let engine = Runtime::start(&LoadedShow::preset(preset), &AudioChoice::NoDevice).unwrap();
+    let (_engine, mut h) = kit::window_on(engine, "kit.toml", 1400.0, 900.0);
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    assert!(
+        h.query_by_label_contains("named keys: C2 Kick, D2 Snare, F#2 Closed Hat")
+            .is_some(),
+        "the keyboard strip names the kit's keys"
+    );
+    assert!(h.query_by_label("12 voices").is_some(), "the kit's voices");
+}

@@ -206,6 +206,28 @@ pub trait AudioProcessor: Send + std::any::Any {
     }
 }
 
+/// Where a plugin sits, as the host tells it (CLAP `track-info` and
+/// `param-indication`). Main thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostContext {
+    /// The name of the plugin's rack.
+    pub rack: String,
+    /// The plugin's parameters a controller is mapped to, each with a
+    /// short label naming the controller ("CC 74").
+    pub mapped: Vec<(ParamId, String)>,
+}
+
+/// A name a plugin gives a key (a drum map; CLAP `note-name`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteName {
+    /// The key (0..=127).
+    pub key: u8,
+    /// The MIDI channel it applies to (0..=15), or None for every channel.
+    pub channel: Option<u8>,
+    /// The name ("Kick", "Snare").
+    pub name: String,
+}
+
 /// The main-thread handle of a plugin instance. Every method is called on
 /// the main thread only.
 pub trait PluginInstance {
@@ -293,6 +315,26 @@ pub trait PluginInstance {
     /// The plugin's editor, when it has one this host can embed (then
     /// [`has_editor`](Self::has_editor) is true too). Main thread.
     fn editor(&mut self) -> Option<&mut dyn crate::editor::PluginEditor> {
+        None
+    }
+
+    /// Tells the plugin where it sits: its rack's name (CLAP
+    /// `track-info`) and which of its parameters a controller is mapped to
+    /// (CLAP `param-indication`). Called at load and whenever either
+    /// changes. Main thread.
+    fn set_host_context(&mut self, context: &HostContext) {
+        let _ = context;
+    }
+
+    /// The names the plugin gives keys (a drum map; CLAP `note-name`), as
+    /// of its last change. Main thread.
+    fn note_names(&self) -> Vec<NoteName> {
+        Vec::new()
+    }
+
+    /// How many voices the plugin can play at once (CLAP `voice-info`).
+    /// Main thread.
+    fn voice_capacity(&self) -> Option<u32> {
         None
     }
 }

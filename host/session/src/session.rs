@@ -5,6 +5,7 @@
 mod edit;
 mod editors;
 mod faults;
+mod host_context;
 mod neighbours;
 mod sandboxes;
 
@@ -53,6 +54,8 @@ pub struct SlotModel {
     reported: u8,
     /// The plugin's own editor, when open (see `editors.rs`).
     editor: Option<crate::editor_window::EditorWindow>,
+    /// Where the plugin was last told it sits (see `host_context.rs`).
+    told: Option<stagerack_core::plugin::HostContext>,
 }
 
 /// A rack on the main thread.
@@ -468,6 +471,7 @@ impl Session {
             def_index: 0,
             reported: 0,
             editor: None,
+            told: None,
         })
     }
 
@@ -559,6 +563,7 @@ impl Session {
     /// Compiles the model into a plan and sends it; processors already
     /// running are taken over by id, new ones are activated here. Main thread.
     pub fn commit(&mut self) -> Result<(), SessionError> {
+        self.tell_host_contexts();
         let q = self.handle.config().queues;
         let mut builder = PlanBuilder::new(
             self.process.sample_rate,

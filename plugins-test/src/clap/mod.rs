@@ -11,6 +11,7 @@ pub mod crash_on_note;
 #[cfg(target_os = "linux")]
 pub mod editor;
 pub mod gain;
+pub mod kit;
 pub mod misbehave;
 pub mod probe;
 pub mod silent;

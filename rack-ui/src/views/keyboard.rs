@@ -77,6 +77,21 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             )
         })
         .collect();
+    // Names the current preset's plugins give keys (drum maps), the first
+    // plugin's first.
+    let mut named: Vec<(u8, String)> = Vec::new();
+    for r in snapshot
+        .racks
+        .iter()
+        .filter(|r| r.preset == snapshot.current)
+    {
+        for (key, name) in r.plugins.iter().flat_map(|p| p.note_names.iter()) {
+            if !named.iter().any(|(k, _)| k == key) {
+                named.push((*key, name.clone()));
+            }
+        }
+    }
+    named.sort_by_key(|(k, _)| *k);
     ui.label(RichText::new("Key ranges").strong());
     let width = ui.available_width();
     let height = KEYS_HEIGHT + LANE_HEIGHT * lanes.len().max(1) as f32 + 4.0;
@@ -92,10 +107,19 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         } else {
             format!("playing {}", lit.join(" "))
         };
+        let names = if named.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = named
+                .iter()
+                .map(|(k, n)| format!("{} {n}", key_name(*k)))
+                .collect();
+            format!("; named keys: {}", list.join(", "))
+        };
         egui::WidgetInfo::labeled(
             egui::accesskit::Role::Group,
             true,
-            format!("Keyboard: {held}"),
+            format!("Keyboard: {held}{names}"),
         )
     });
     let painter = ui.painter_at(rect);
@@ -123,6 +147,24 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             0.0,
             fill,
         );
+    }
+    // A named key (a drum map) has a mark under it and says its name when
+    // pointed at.
+    for (k, _) in &named {
+        let x = x_of(f32::from(*k) + 0.5);
+        painter.circle_filled(
+            egui::pos2(x, rect.top() + KEYS_HEIGHT + 1.5),
+            (key_w * 0.3).clamp(1.0, 3.0),
+            theme::ACCENT,
+        );
+    }
+    if let Some(pos) = strip.hover_pos().filter(|p| p.y < rect.top() + KEYS_HEIGHT) {
+        let k = key_at(pos.x);
+        if let Some((_, name)) = named.iter().find(|(key, _)| *key == k) {
+            strip
+                .clone()
+                .on_hover_text_at_pointer(format!("{} ({k}): {name}", key_name(k)));
+        }
     }
     // Octave names on a light label of their own, over the keys: drawn
     // with them, the next key covered all but the "C", and the octave

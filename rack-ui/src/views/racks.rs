@@ -543,6 +543,10 @@ fn chain(app: &mut Frame<'_>, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) 
             if p.failed {
                 ui.label(RichText::new("FAILED").color(theme::DANGER).strong());
             }
+            if let Some(voices) = p.voices {
+                ui.label(RichText::new(format!("{voices} voices")).small())
+                    .on_hover_text("How many notes it can play at once (the plugin says)");
+            }
             if p.has_editor {
                 // The plugin's own GUI, in a window of the engine's process.
                 let (text, hint) = if p.editor_open {

@@ -22,9 +22,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clack_extensions::audio_ports::AudioPortType;
 use clack_extensions::audio_ports::{AudioPortRescanFlags, HostAudioPorts, HostAudioPortsImpl};
+use clack_extensions::audio_ports_config::{HostAudioPortsConfig, HostAudioPortsConfigImpl};
 use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
+use clack_extensions::note_name::{HostNoteName, HostNoteNameImpl};
 use clack_extensions::note_ports::{
     HostNotePorts, HostNotePortsImpl, NoteDialects, NotePortRescanFlags,
 };
@@ -37,6 +40,8 @@ use clack_extensions::state::{HostState, HostStateImpl};
 use clack_extensions::tail::{HostTail, HostTailImpl};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_extensions::thread_pool::{HostThreadPool, HostThreadPoolImpl};
+use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
+use clack_extensions::voice_info::{HostVoiceInfo, HostVoiceInfoImpl};
 use clack_host::extensions::prelude::{
     Extension, ExtensionImplementation, HostExtensionSide, HostWrapper, RawExtension,
     RawExtensionImplementation,
@@ -158,6 +163,8 @@ pub struct ClapShared {
     pub(crate) task_exec: std::sync::OnceLock<TaskExec>,
     /// `thread_pool.request_exec` calls carried out.
     pub(crate) task_requests: std::sync::atomic::AtomicU64,
+    /// `note_name.changed` was called: read the names again.
+    pub(crate) note_names_changed: AtomicBool,
 }
 
 /// A plugin's `clap_plugin_thread_pool.exec` with its instance.
@@ -230,6 +237,7 @@ impl ClapShared {
             editor_closed: AtomicBool::new(false),
             task_exec: std::sync::OnceLock::new(),
             task_requests: std::sync::atomic::AtomicU64::new(0),
+            note_names_changed: AtomicBool::new(false),
         }
     }
 
@@ -288,6 +296,10 @@ pub(crate) struct HostShared {
 /// Main-thread host handler: registrations the pump services.
 pub(crate) struct HostMain {
     pub(crate) shared: Arc<ClapShared>,
+    /// Every rack name the plugin was given, the current one last. Never
+    /// shrunk: `track_info.get` lends the current one for as long as the
+    /// host lives (renames are rare; a few bytes each).
+    pub(crate) track_names: RefCell<Vec<Box<[u8]>>>,
     timers: RefCell<Vec<Timer>>,
     next_timer: Cell<u32>,
     #[cfg(unix)]
@@ -310,6 +322,7 @@ impl HostMain {
     pub(crate) fn new(shared: Arc<ClapShared>) -> Self {
         Self {
             shared,
+            track_names: RefCell::new(Vec::new()),
             timers: RefCell::new(Vec::new()),
             next_timer: Cell::new(1),
             #[cfg(unix)]
@@ -390,6 +403,55 @@ impl<'a> SharedHandler<'a> for HostShared {
 
 impl MainThreadHandler<'_> for HostMain {}
 
+/// CLAP `track-info`: the rack's name, a stereo track.
+impl HostTrackInfoImpl for HostMain {
+    fn get<'a>(&'a self, writer: &mut TrackInfoWriter<'_, 'a>) {
+        let Some(current) = self
+            .track_names
+            .borrow()
+            .last()
+            .map(|n| &**n as *const [u8])
+        else {
+            return;
+        };
+        // SAFETY: the boxes in `track_names` are never removed or changed
+        // while `self` lives, and a box's bytes stay put when the list
+        // grows: the pointer is valid for `'a`.
+        let name: &'a [u8] = unsafe { &*current };
+        writer.set(
+            &TrackInfo::new()
+                .with_name(Some(name))
+                .with_audio_channels(Some(AudioPortType::STEREO), 2),
+        );
+    }
+}
+
+/// CLAP `note-name`: the names are read again when next asked for.
+impl HostNoteNameImpl for HostMain {
+    fn changed(&self) {
+        if self.shared.check_main("note_name.changed") {
+            self.shared
+                .note_names_changed
+                .store(true, Ordering::Release);
+        }
+    }
+}
+
+/// CLAP `voice-info`: the capacity is read whenever shown.
+impl HostVoiceInfoImpl for HostMain {
+    fn changed(&self) {}
+}
+
+/// CLAP `audio-ports-config`: the ports are read again at the next
+/// activation.
+impl HostAudioPortsConfigImpl for HostMain {
+    fn rescan(&self) {
+        if self.shared.check_main("audio_ports_config.rescan") {
+            self.shared.ports_rescan.store(true, Ordering::Release);
+        }
+    }
+}
+
 impl AudioProcessorHandler<'_> for HostAudio {}
 
 /// CLAP `thread-pool`: the plugin's tasks run on its own thread and any
@@ -433,7 +495,11 @@ impl HostHandlers for StageHost {
             .register::<HostNotePorts>()
             .register::<SafeHostTimer>()
             .register::<HostGui>()
-            .register::<HostThreadPool>();
+            .register::<HostThreadPool>()
+            .register::<HostTrackInfo>()
+            .register::<HostNoteName>()
+            .register::<HostVoiceInfo>()
+            .register::<HostAudioPortsConfig>();
         #[cfg(unix)]
         builder.register::<HostPosixFd>();
     }

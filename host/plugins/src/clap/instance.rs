@@ -18,19 +18,21 @@ use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::posix_fd::{FdFlags, PluginPosixFd};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
+use clack_extensions::state_context::StateContextType;
 use clack_extensions::tail::PluginTail;
 use clack_extensions::timer::{PluginTimer, TimerId};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::plugin::PluginInstance as ClackInstance;
 use clack_host::prelude::*;
 
+use super::context::{self, ContextExts, ContextState};
 use super::host::{ClapShared, ClapState, HostAudio, HostMain, HostShared, StageHost, TaskExec};
 use super::processor::{ClapProcessor, NoteMode, PortLayout};
 use super::{c_id, ClapError};
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
-    AudioProcessor, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
-    ProcessConfig, Tail,
+    AudioProcessor, HostContext, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
+    PluginInstance, ProcessConfig, Tail,
 };
 
 /// The plugin-side extensions the host uses, looked up once after init.
@@ -71,6 +73,10 @@ pub struct ClapInstance {
     /// The plugin's GUI was created (`gui.create` succeeded) and not yet
     /// destroyed.
     editor_created: bool,
+    /// track-info, param-indication, note-name, voice-info,
+    /// audio-ports-config, state-context.
+    ctx_ext: ContextExts,
+    ctx: ContextState,
 }
 
 impl ClapInstance {
@@ -103,6 +109,7 @@ impl ClapInstance {
         if let Some(exec) = TaskExec::of(&h) {
             let _ = shared.task_exec.set(exec);
         }
+        let ctx_ext = ContextExts::of(&h);
         let ext = Exts {
             params: h.get_extension(),
             state: h.get_extension(),
@@ -128,8 +135,23 @@ impl ClapInstance {
             active: false,
             param_in: None,
             editor_created: false,
+            ctx_ext,
+            ctx: ContextState::default(),
         };
         (me.params, me.readonly) = me.scan_params();
+        let main_out = me.port_layout().outputs.first().copied();
+        let kind = me.descriptor.kind;
+        if let Some(name) = context::pick_stereo_config(
+            &me.ctx_ext,
+            &mut me.instance.get_mut().plugin_handle(),
+            kind,
+            main_out,
+        ) {
+            tracing::info!(
+                "{}: picked its stereo configuration `{name}`",
+                me.shared.label
+            );
+        }
         Ok(me)
     }
 
@@ -370,6 +392,34 @@ impl PluginInstance for ClapInstance {
         &self.descriptor
     }
 
+    fn set_host_context(&mut self, host_context: &HostContext) {
+        let inst = self.instance.get_mut();
+        if let Some(name) = context::new_track_name(&self.ctx, host_context) {
+            inst.access_handler(|h: &HostMain| {
+                h.track_names.borrow_mut().push(name.into_boxed_slice())
+            });
+        }
+        context::tell(
+            &self.ctx_ext,
+            &mut self.ctx,
+            &inst.plugin_handle(),
+            host_context,
+        );
+    }
+
+    fn note_names(&self) -> Vec<NoteName> {
+        if self.shared.note_names_changed.swap(false, Ordering::AcqRel) {
+            self.ctx.note_names_changed();
+        }
+        let mut inst = self.instance.borrow_mut();
+        context::note_names(&self.ctx_ext, &self.ctx, &inst.plugin_handle())
+    }
+
+    fn voice_capacity(&self) -> Option<u32> {
+        let mut inst = self.instance.borrow_mut();
+        context::voice_capacity(&self.ctx_ext, &inst.plugin_handle())
+    }
+
     fn has_editor(&self) -> bool {
         let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
             return false;
@@ -538,9 +588,13 @@ impl PluginInstance for ClapInstance {
             return Ok(encode_param_state(&values));
         };
         let mut bytes = Vec::new();
-        state
-            .save(&self.instance.get_mut().plugin_handle(), &mut bytes)
-            .map_err(|e| self.err(format!("could not save its state: {e}")))?;
+        // A preset file is a project: a plugin with state-context is told so.
+        let handle = &self.instance.get_mut().plugin_handle();
+        let saved = match self.ctx_ext.state_context {
+            Some(ctx) => ctx.save(handle, &mut bytes, StateContextType::ForProject),
+            None => state.save(handle, &mut bytes),
+        };
+        saved.map_err(|e| self.err(format!("could not save its state: {e}")))?;
         self.shared.state_dirty.store(false, Ordering::Release);
         Ok(bytes)
     }
@@ -564,12 +618,15 @@ impl PluginInstance for ClapInstance {
             });
         };
         let mut reader = bytes;
-        state
-            .load(&self.instance.get_mut().plugin_handle(), &mut reader)
-            .map_err(|e| PluginError::BadState {
-                plugin: self.descriptor.name.clone(),
-                reason: e.to_string(),
-            })?;
+        let handle = &self.instance.get_mut().plugin_handle();
+        let loaded = match self.ctx_ext.state_context {
+            Some(ctx) => ctx.load(handle, &mut reader, StateContextType::ForProject),
+            None => state.load(handle, &mut reader),
+        };
+        loaded.map_err(|e| PluginError::BadState {
+            plugin: self.descriptor.name.clone(),
+            reason: e.to_string(),
+        })?;
         (self.params, self.readonly) = self.scan_params();
         Ok(())
     }

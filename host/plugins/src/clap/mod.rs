@@ -25,6 +25,7 @@
 //! [`PluginInstance::activate`]: stagerack_core::plugin::PluginInstance::activate
 //! [`PluginInstance::deactivate`]: stagerack_core::plugin::PluginInstance::deactivate
 
+mod context;
 mod host;
 mod instance;
 mod processor;

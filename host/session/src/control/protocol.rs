@@ -420,6 +420,14 @@ pub struct PluginSnapshot {
     /// Its editor is open.
     #[serde(default)]
     pub editor_open: bool,
+    /// How many voices it can play at once, when it says (CLAP
+    /// `voice-info`).
+    #[serde(default)]
+    pub voices: Option<u32>,
+    /// The names it gives keys (a drum map; CLAP `note-name`), as (key,
+    /// name), names for every channel or channel 1.
+    #[serde(default)]
+    pub note_names: Vec<(u8, String)>,
     /// Parameters with their current values.
     pub params: Vec<ParamSnapshot>,
 }

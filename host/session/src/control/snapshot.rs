@@ -36,6 +36,14 @@ pub fn snapshot(session: &Session) -> Snapshot {
                                 failed: s.status.failed.load(Ordering::Relaxed),
                                 has_editor: s.instance.has_editor(),
                                 editor_open: s.editor().is_some(),
+                                voices: s.instance.voice_capacity(),
+                                note_names: s
+                                    .instance
+                                    .note_names()
+                                    .into_iter()
+                                    .filter(|n| n.channel.is_none_or(|c| c == 0))
+                                    .map(|n| (n.key, n.name))
+                                    .collect(),
                                 params: s
                                     .instance
                                     .params()

@@ -1,0 +1,451 @@
+//! `Stagerack Kit` (`org.stagerack.test.kit`): a drum-kit instrument that
+//! uses the CLAP extensions a host tells a plugin where it sits with, and
+//! reports what it was told in its state, so host tests can read it.
+//!
+//! - `note-name`: keys 36 "Kick", 38 "Snare", 42 "Closed Hat" (every
+//!   channel).
+//! - `voice-info`: capacity 12.
+//! - `audio-ports-config`: "Mono" (id 0, the default) and "Stereo" (id 1);
+//!   the output port follows the selected one.
+//! - `track-info`: on `changed` it asks the host and keeps the name.
+//! - `param-indication`: keeps the label of each mapped parameter.
+//! - `state-context`: keeps the context of the last save.
+//!
+//! Each note-on writes an impulse of its velocity on every output channel
+//! at its sample. Parameters `level` (id 0) and `tone` (id 1) exist to be
+//! mapped. The state is text: `context=project;track=NAME;config=stereo;
+//! mapped=0:CC 74` (saved through `state-context` it names the context;
+//! through plain `state`, `context=none`).
+//!
+//! See `plugins-test/README.md` for the full contract host tests rely on.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
+
+use clack_extensions::audio_ports::{
+    AudioPortFlags, AudioPortInfo, AudioPortInfoWriter, AudioPortType, PluginAudioPorts,
+    PluginAudioPortsImpl,
+};
+use clack_extensions::audio_ports_config::{
+    AudioPortConfigWriter, AudioPortsConfiguration, MainPortInfo, PluginAudioPortsConfig,
+    PluginAudioPortsConfigImpl,
+};
+use clack_extensions::note_name::{NoteName, NoteNameWriter, PluginNoteName, PluginNoteNameImpl};
+use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
+use clack_extensions::param_indication::{
+    ParamIndicationAutomation, PluginParamIndication, PluginParamIndicationImpl,
+};
+use clack_extensions::params::{
+    ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
+    PluginMainThreadParams, PluginParams,
+};
+use clack_extensions::state::{PluginState, PluginStateImpl};
+use clack_extensions::state_context::{
+    PluginStateContext, PluginStateContextImpl, StateContextType,
+};
+use clack_extensions::track_info::{
+    HostTrackInfo, PluginTrackInfo, PluginTrackInfoImpl, TrackInfoBuffer,
+};
+use clack_extensions::voice_info::{
+    PluginVoiceInfo, PluginVoiceInfoImpl, VoiceInfo, VoiceInfoFlags,
+};
+use clack_plugin::events::spaces::CoreEventSpace;
+use clack_plugin::events::Match;
+use clack_plugin::prelude::*;
+use clack_plugin::stream::{InputStream, OutputStream};
+use clack_plugin::utils::Color;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// CLAP id of the kit.
+pub const ID: &str = "org.stagerack.test.kit";
+/// Display name of the kit.
+pub const NAME: &str = "Stagerack Kit";
+
+/// The keys the kit names.
+pub const NAMES: [(u16, &str); 3] = [(36, "Kick"), (38, "Snare"), (42, "Closed Hat")];
+/// The voices it says it can play.
+pub const VOICES: u32 = 12;
+
+const MONO: ClapId = ClapId::new(0);
+const STEREO: ClapId = ClapId::new(1);
+
+/// The plugin type. See the module docs.
+pub struct Kit;
+
+/// Shared between the kit's threads: the output channel count (the
+/// selected configuration's). Any thread.
+pub struct KitShared {
+    channels: AtomicU32,
+}
+
+impl PluginShared<'_> for KitShared {}
+
+/// The main-thread half: what the host told it. Main thread.
+pub struct KitMainThread<'a> {
+    host: RefCell<HostMainThreadHandle<'a>>,
+    shared: &'a KitShared,
+    track: RefCell<String>,
+    mapped: RefCell<Vec<(u32, String)>>,
+    context: Cell<&'static str>,
+    params: [Cell<f64>; 2],
+}
+
+impl<'a> PluginMainThread<'a, KitShared> for KitMainThread<'a> {}
+
+/// The audio half. Audio thread.
+pub struct KitAudio<'a> {
+    shared: &'a KitShared,
+}
+
+impl Plugin for Kit {
+    type AudioProcessor<'a> = KitAudio<'a>;
+    type Shared<'a> = KitShared;
+    type MainThread<'a> = KitMainThread<'a>;
+
+    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&KitShared>) {
+        builder
+            .register::<PluginAudioPorts>()
+            .register::<PluginNotePorts>()
+            .register::<PluginParams>()
+            .register::<PluginState>()
+            .register::<PluginStateContext>()
+            .register::<PluginNoteName>()
+            .register::<PluginVoiceInfo>()
+            .register::<PluginTrackInfo>()
+            .register::<PluginParamIndication>()
+            .register::<PluginAudioPortsConfig>();
+    }
+}
+
+impl DefaultPluginFactory for Kit {
+    fn get_descriptor() -> PluginDescriptor {
+        use clack_plugin::plugin::features::*;
+        PluginDescriptor::new(ID, NAME)
+            .with_vendor("stagerack")
+            .with_version("1.0.0")
+            .with_description("Test plugin: a drum kit that reports what its host told it")
+            .with_features([INSTRUMENT, DRUM_MACHINE])
+    }
+
+    fn new_shared(_host: HostSharedHandle<'_>) -> Result<KitShared, PluginError> {
+        Ok(KitShared {
+            channels: AtomicU32::new(1),
+        })
+    }
+
+    fn new_main_thread<'a>(
+        host: HostMainThreadHandle<'a>,
+        shared: &'a KitShared,
+    ) -> Result<KitMainThread<'a>, PluginError> {
+        Ok(KitMainThread {
+            host: RefCell::new(host),
+            shared,
+            track: RefCell::new(String::new()),
+            mapped: RefCell::new(Vec::new()),
+            context: Cell::new("never"),
+            params: [Cell::new(1.0), Cell::new(0.5)],
+        })
+    }
+}
+
+impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a> {
+    fn activate(
+        _host: HostAudioProcessorHandle<'a>,
+        _main_thread: &KitMainThread<'a>,
+        shared: &'a KitShared,
+        _audio_config: PluginAudioConfiguration,
+    ) -> Result<Self, PluginError> {
+        Ok(Self { shared })
+    }
+
+    fn process(
+        &mut self,
+        _process: Process,
+        mut audio: Audio,
+        events: Events,
+    ) -> Result<ProcessStatus, PluginError> {
+        let _ = self.shared.channels.load(Ordering::Relaxed);
+        let mut port = audio
+            .output_port(0)
+            .ok_or(PluginError::Message("kit: no output port"))?;
+        let mut channels = port
+            .channels()
+            .map_err(|_| PluginError::Message("kit: bad audio buffers"))?
+            .into_f32()
+            .ok_or(PluginError::Message("kit: expected f32 buffers"))?;
+        for channel in channels.iter_mut() {
+            channel.fill(0.0);
+        }
+        for event in events.input {
+            if let Some(CoreEventSpace::NoteOn(e)) = event.as_core_event() {
+                let at = event.header().time() as usize;
+                for channel in channels.iter_mut() {
+                    if let Some(x) = channel.get_mut(at) {
+                        *x = e.velocity() as f32;
+                    }
+                }
+            }
+        }
+        Ok(ProcessStatus::ContinueIfNotQuiet)
+    }
+}
+
+impl PluginAudioProcessorParams for KitAudio<'_> {
+    fn flush(&mut self, _input: &InputEvents, _output: &mut OutputEvents) {}
+}
+
+impl KitMainThread<'_> {
+    /// The state as text.
+    fn state_text(&self) -> String {
+        let config = if self.shared.channels.load(Ordering::Relaxed) == 2 {
+            "stereo"
+        } else {
+            "mono"
+        };
+        let mapped: Vec<String> = self
+            .mapped
+            .borrow()
+            .iter()
+            .map(|(id, label)| format!("{id}:{label}"))
+            .collect();
+        format!(
+            "context={};track={};config={config};mapped={}",
+            self.context.get(),
+            self.track.borrow(),
+            mapped.join(",")
+        )
+    }
+}
+
+impl PluginStateImpl for KitMainThread<'_> {
+    fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
+        self.context.set("none");
+        output.write_all(self.state_text().as_bytes())?;
+        Ok(())
+    }
+
+    fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
+        let mut text = String::new();
+        input.read_to_string(&mut text)?;
+        Ok(())
+    }
+}
+
+impl PluginStateContextImpl for KitMainThread<'_> {
+    fn save(
+        &self,
+        output: &mut OutputStream,
+        context: StateContextType,
+    ) -> Result<(), PluginError> {
+        self.context.set(match context {
+            StateContextType::ForPreset => "preset",
+            StateContextType::ForDuplicate => "duplicate",
+            StateContextType::ForProject => "project",
+            _ => "other",
+        });
+        output.write_all(self.state_text().as_bytes())?;
+        Ok(())
+    }
+
+    fn load(&self, input: &mut InputStream, _context: StateContextType) -> Result<(), PluginError> {
+        let mut text = String::new();
+        input.read_to_string(&mut text)?;
+        Ok(())
+    }
+}
+
+impl PluginNoteNameImpl for KitMainThread<'_> {
+    fn count(&self) -> u32 {
+        NAMES.len() as u32
+    }
+
+    fn get(&self, index: u32, writer: &mut NoteNameWriter) {
+        if let Some((key, name)) = NAMES.get(index as usize) {
+            writer.write(&NoteName {
+                name: name.as_bytes(),
+                port: Match::All,
+                channel: Match::All,
+                key: Match::Specific(*key),
+            });
+        }
+    }
+}
+
+impl PluginVoiceInfoImpl for KitMainThread<'_> {
+    fn get(&self) -> Option<VoiceInfo> {
+        Some(VoiceInfo {
+            voice_count: VOICES,
+            voice_capacity: VOICES,
+            flags: VoiceInfoFlags::empty(),
+        })
+    }
+}
+
+impl PluginTrackInfoImpl for KitMainThread<'_> {
+    fn changed(&self) {
+        let mut host = self.host.borrow_mut();
+        let Some(ext) = host.get_extension::<HostTrackInfo>() else {
+            return;
+        };
+        let mut buf = TrackInfoBuffer::new();
+        if let Some(info) = ext.get(&mut host, &mut buf) {
+            *self.track.borrow_mut() =
+                String::from_utf8_lossy(info.name().unwrap_or(b"")).into_owned();
+        }
+    }
+}
+
+impl PluginParamIndicationImpl for KitMainThread<'_> {
+    fn set_mapping(
+        &self,
+        param_id: ClapId,
+        has_mapping: bool,
+        _color: Option<Color>,
+        label: Option<&CStr>,
+        _description: Option<&CStr>,
+    ) {
+        let mut mapped = self.mapped.borrow_mut();
+        mapped.retain(|(id, _)| *id != param_id.get());
+        if has_mapping {
+            let label = label.map_or(String::new(), |l| l.to_string_lossy().into_owned());
+            mapped.push((param_id.get(), label));
+            mapped.sort();
+        }
+    }
+
+    fn set_automation(
+        &self,
+        _param_id: ClapId,
+        _automation_state: ParamIndicationAutomation,
+        _color: Option<Color>,
+    ) {
+    }
+}
+
+impl PluginAudioPortsConfigImpl for KitMainThread<'_> {
+    fn count(&self) -> u32 {
+        2
+    }
+
+    fn get(&self, index: u32, writer: &mut AudioPortConfigWriter) {
+        let (id, name, channels, port_type) = match index {
+            0 => (MONO, &b"Mono"[..], 1, AudioPortType::MONO),
+            1 => (STEREO, &b"Stereo"[..], 2, AudioPortType::STEREO),
+            _ => return,
+        };
+        writer.write(&AudioPortsConfiguration {
+            id,
+            name,
+            input_port_count: 0,
+            output_port_count: 1,
+            main_input: None,
+            main_output: Some(MainPortInfo {
+                channel_count: channels,
+                port_type: Some(port_type),
+            }),
+        });
+    }
+
+    fn select(&self, config_id: ClapId) -> Result<(), PluginError> {
+        let channels = match config_id {
+            MONO => 1,
+            STEREO => 2,
+            _ => return Err(PluginError::Message("kit: no such configuration")),
+        };
+        self.shared.channels.store(channels, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl PluginAudioPortsImpl for KitMainThread<'_> {
+    fn count(&self, is_input: bool) -> u32 {
+        u32::from(!is_input)
+    }
+
+    fn get(&self, index: u32, is_input: bool, writer: &mut AudioPortInfoWriter) {
+        if is_input || index != 0 {
+            return;
+        }
+        let channels = self.shared.channels.load(Ordering::Relaxed);
+        writer.set(&AudioPortInfo {
+            id: ClapId::new(0),
+            name: b"main",
+            channel_count: channels,
+            flags: AudioPortFlags::IS_MAIN,
+            port_type: Some(if channels == 2 {
+                AudioPortType::STEREO
+            } else {
+                AudioPortType::MONO
+            }),
+            in_place_pair: None,
+        });
+    }
+}
+
+impl PluginNotePortsImpl for KitMainThread<'_> {
+    fn count(&self, is_input: bool) -> u32 {
+        u32::from(is_input)
+    }
+
+    fn get(&self, index: u32, is_input: bool, writer: &mut NotePortInfoWriter) {
+        if is_input && index == 0 {
+            super::common::write_note_port(writer);
+        }
+    }
+}
+
+impl PluginMainThreadParams for KitMainThread<'_> {
+    fn count(&self) -> u32 {
+        2
+    }
+
+    fn get_info(&self, param_index: u32, info: &mut ParamInfoWriter) {
+        let name: &[u8] = match param_index {
+            0 => b"level",
+            1 => b"tone",
+            _ => return,
+        };
+        info.set(&ParamInfo {
+            id: ClapId::new(param_index),
+            flags: ParamInfoFlags::IS_AUTOMATABLE,
+            cookie: Default::default(),
+            name,
+            module: b"",
+            min_value: 0.0,
+            max_value: 1.0,
+            default_value: [1.0, 0.5][param_index as usize],
+        });
+    }
+
+    fn get_value(&self, param_id: ClapId) -> Option<f64> {
+        self.params.get(param_id.get() as usize).map(Cell::get)
+    }
+
+    fn value_to_text(
+        &self,
+        _param_id: ClapId,
+        value: f64,
+        writer: &mut ParamDisplayWriter,
+    ) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        write!(writer, "{value:.2}")
+    }
+
+    fn text_to_value(&self, _param_id: ClapId, text: &CStr) -> Option<f64> {
+        text.to_str().ok()?.trim().parse().ok()
+    }
+
+    fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
+        for e in input {
+            if let Some(CoreEventSpace::ParamValue(p)) = e.as_core_event() {
+                if let Some(cell) = p
+                    .param_id()
+                    .and_then(|id| self.params.get(id.get() as usize))
+                {
+                    cell.set(p.value());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The CLAP extensions that tell a plugin where it sits and let it say
+//! what it is (#13), proven with `Stagerack Kit` (plugins-test/src/clap/
+//! kit.rs), which reports in its state what its host told it:
+//! - `track-info`: the rack's name, again after a rename;
+//! - `param-indication`: the mapped parameter with its controller's label,
+//!   cleared when the map goes;
+//! - `state-context`: a preset file is saved as a project;
+//! - `audio-ports-config`: the stereo configuration picked over the mono
+//!   default before the first activation;
+//! - `note-name` and `voice-info`: in the control snapshot (the window's
+//!   keyboard strip and plugin row show them).
+
+mod clap_support;
+
+use clap_support::*;
+use stagerack::midi::file::SampleEvent;
+use stagerack::midi::Event;
+
+fn kit_preset() -> String {
+    format!(
+        "version = 1\nname = \"kit\"\n\
+         [[rack]]\nname = \"Drums\"\n\
+         [[rack.map]]\ncc = 74\nplugin = 0\nparam = \"level\"\nmin = 0.0\nmax = 1.0\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
+        bundle("stagerack-kit").display()
+    )
+}
+
+/// The kit's state as text.
+fn kit_state(s: &mut stagerack::session::Session) -> String {
+    let bytes = s.plugin_mut(0, 0).expect("the kit").save_state().unwrap();
+    String::from_utf8(bytes).expect("the kit's state is text")
+}
+
+#[test]
+fn the_kit_learns_its_rack_its_maps_and_the_save_context_and_plays_stereo() {
+    let (mut s, mut e) = session(&preset(&kit_preset()), 64);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    assert_eq!(
+        kit_state(&mut s),
+        "context=project;track=Drums;config=stereo;mapped=0:CC 74"
+    );
+
+    // A rename reaches it; a removed map is cleared.
+    let edit = stagerack::session::RackEdit {
+        name: Some("Beats".into()),
+        maps: Some(Vec::new()),
+        ..Default::default()
+    };
+    s.edit_rack(0, &edit).unwrap();
+    assert_eq!(
+        kit_state(&mut s),
+        "context=project;track=Beats;config=stereo;mapped="
+    );
+
+    // Stereo: an impulse on both channels at the note's sample.
+    let note = SampleEvent {
+        frame: 100,
+        event: Event::NoteOn {
+            channel: 9,
+            key: 36,
+            velocity: 0.5,
+            note_id: -1,
+        },
+    };
+    let out = render(&mut s, &mut e, &[note], None, 64, 4_800);
+    assert_eq!((out.left[100], out.right[100]), (0.5, 0.5));
+    assert_eq!(out.left.iter().filter(|x| **x != 0.0).count(), 1);
+    s.shutdown(e);
+}
+
+#[test]
+fn note_names_and_voices_reach_the_snapshot() {
+    let (s, e) = session(&preset(&kit_preset()), 64);
+    let snap = stagerack::control::snapshot(&s);
+    let kit = &snap.racks[0].plugins[0];
+    assert_eq!(kit.voices, Some(12));
+    assert_eq!(
+        kit.note_names,
+        vec![
+            (36, "Kick".to_owned()),
+            (38, "Snare".to_owned()),
+            (42, "Closed Hat".to_owned())
+        ]
+    );
+    s.shutdown(e);
+}
