@@ -317,6 +317,8 @@ fn check_plugin(d: &PluginDescriptor, file: &Path) -> PluginVerdict {
         state: None,
         params: Default::default(),
         bypass: false,
+        vstpreset: None,
+        vstpreset_bytes: None,
     };
     let instrument = d.kind == PluginKind::Instrument;
     // Each configuration's problems; one seen in both is said once, one

@@ -292,3 +292,75 @@ fn our_probe_renders_like_pedalboard() {
     let hits = (0..n).filter(|&i| theirs[0][i] != 0.0).count();
     assert_eq!(hits, notes.len(), "pedalboard saw every note");
 }
+
+/// A `.vstpreset` another host saved (pedalboard: ZamComp with threshold
+/// -30 dB and ratio 8) loads in stagerack through a preset's `vstpreset`
+/// key, relative to the preset's folder: the plugin shows those values.
+/// One of another plugin is refused by name.
+#[test]
+fn a_vstpreset_saved_by_pedalboard_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let zam = Path::new("/usr/lib/vst3/ZamComp.vst3");
+    assert!(
+        zam.exists(),
+        "zam-plugins missing: run scripts/ensure-deps test"
+    );
+    let out = Command::new(pedalboard_python())
+        .arg(workspace_root().join("tests/pedalboard/vstpreset.py"))
+        .arg(zam)
+        .args(["--set", "threshold_db=-30", "--set", "ratio=8"])
+        .arg("--output")
+        .arg(dir.path().join("comp.vstpreset"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pedalboard: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = class_of(zam).id;
+    let preset_text = format!(
+        "version = 1\nname = \"p\"\n[[rack]]\nname = \"comp\"\n[[rack.plugin]]\n\
+         format = \"vst3\"\nid = \"{id}\"\npath = \"{}\"\nvstpreset = \"comp.vstpreset\"\n",
+        zam.display()
+    );
+    let preset_path = dir.path().join("show.toml");
+    std::fs::write(&preset_path, &preset_text).unwrap();
+    let preset = stagerack::preset::load_preset(&preset_path).unwrap();
+    let config = stagerack::engine::EngineConfig {
+        sample_rate: RATE as f64,
+        max_block: 64,
+        queues: Default::default(),
+    };
+    let (mut s, e) = Session::new(&preset, config, true).unwrap();
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let inst = s.plugin_mut(0, 0).unwrap();
+    let text_of = |name: &str| {
+        let p = inst
+            .params()
+            .into_iter()
+            .find(|p| p.name.to_lowercase().starts_with(name))
+            .unwrap_or_else(|| panic!("no parameter `{name}`"));
+        let v = inst.param_value(p.id).unwrap();
+        inst.param_text(p.id, v).unwrap()
+    };
+    let (threshold, ratio) = (text_of("threshold"), text_of("ratio"));
+    assert!(threshold.starts_with("-30"), "threshold {threshold}");
+    assert!(ratio.starts_with('8'), "ratio {ratio}");
+    Session::shutdown(s, e);
+
+    // The same file named by another plugin is refused, naming both.
+    let probe = own_bundle("Stagerack VST3 Probe");
+    let other = preset_text
+        .replace(&id, &class_of(&probe).id)
+        .replace(&zam.display().to_string(), &probe.display().to_string());
+    std::fs::write(&preset_path, other).unwrap();
+    let preset = stagerack::preset::load_preset(&preset_path).unwrap();
+    let (s, e) = Session::new(&preset, config, true).unwrap();
+    let warnings = s.warnings().join("\n");
+    assert!(
+        warnings.contains(".vstpreset was saved from class") && warnings.contains(&id),
+        "{warnings}"
+    );
+    Session::shutdown(s, e);
+}

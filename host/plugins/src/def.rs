@@ -28,6 +28,12 @@ pub struct PluginDef {
     pub params: BTreeMap<String, f64>,
     /// Skipped (audio passes through).
     pub bypass: bool,
+    /// A `.vstpreset` file (VST3) giving the plugin's starting state when
+    /// there is no `state`; as written (relative to the preset's folder).
+    pub vstpreset: Option<PathBuf>,
+    /// That file's bytes, read when the preset was loaded (not written
+    /// back: `state`, once saved, wins).
+    pub vstpreset_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -45,6 +51,8 @@ struct RawPluginDef {
     params: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vstpreset: Option<PathBuf>,
 }
 
 impl TryFrom<RawPluginDef> for PluginDef {
@@ -69,6 +77,12 @@ impl TryFrom<RawPluginDef> for PluginDef {
             _ if r.id.trim().is_empty() => return Err("plugin id must not be empty".into()),
             _ => {}
         }
+        if r.vstpreset.is_some() && r.format != PluginFormat::Vst3 {
+            return Err(
+                "`vstpreset` is for VST3 plugins; give this plugin's state with `state` or `params`"
+                    .into(),
+            );
+        }
         if let Some((k, v)) = r.params.iter().find(|(_, v)| !v.is_finite()) {
             return Err(format!("parameter `{k}` = {v} is not a finite number"));
         }
@@ -88,6 +102,8 @@ impl TryFrom<RawPluginDef> for PluginDef {
             state: r.state,
             params: r.params,
             bypass: r.bypass,
+            vstpreset: r.vstpreset,
+            vstpreset_bytes: None,
         })
     }
 }
@@ -102,6 +118,7 @@ impl From<PluginDef> for RawPluginDef {
             bypass: p.bypass,
             params: p.params,
             state: p.state,
+            vstpreset: p.vstpreset,
         }
     }
 }
@@ -117,15 +134,19 @@ impl PluginDef {
             state: None,
             params: BTreeMap::new(),
             bypass: false,
+            vstpreset: None,
+            vstpreset_bytes: None,
         }
     }
 
-    /// The decoded state blob, if any (validated when parsed). Main thread.
+    /// The decoded state blob, if any (validated when parsed), else the
+    /// `.vstpreset` file's bytes. Main thread.
     pub fn state_bytes(&self) -> Option<Vec<u8>> {
         use base64::Engine;
         self.state
             .as_ref()
             .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .or_else(|| self.vstpreset_bytes.clone())
     }
 
     /// Sets the state from raw bytes (stored as base64). Main thread.

@@ -448,8 +448,23 @@ impl PluginInstance for Vst3Instance {
     }
 
     fn load_state(&mut self, state: &[u8]) -> Result<(), PluginError> {
-        let (cs, ks) = parse_state(state)
-            .ok_or_else(|| self.bad_state("not a stagerack VST3 state blob".into()))?;
+        // Our own blob, or a `.vstpreset` file as any VST3 host writes it.
+        let (cs, ks) = if super::preset_file::is_vstpreset(state) {
+            let p = super::preset_file::parse(state)
+                .map_err(|e| self.bad_state(format!("a bad .vstpreset: {e}")))?;
+            if !p.class_id.eq_ignore_ascii_case(&self.descriptor.id) {
+                return Err(self.bad_state(format!(
+                    "the .vstpreset was saved from class {}, not this plugin ({}): \
+                     choose a preset of this plugin",
+                    p.class_id, self.descriptor.id
+                )));
+            }
+            (p.component, p.controller)
+        } else {
+            parse_state(state).ok_or_else(|| {
+                self.bad_state("neither a stagerack VST3 state nor a .vstpreset".into())
+            })?
+        };
         let comp = self
             .component
             .clone()

@@ -48,6 +48,7 @@ mod events_out;
 mod instance;
 mod load;
 mod module;
+pub mod preset_file;
 mod processor;
 #[cfg(target_os = "linux")]
 mod runloop;

@@ -37,6 +37,21 @@ pub enum PresetError {
         /// What was wrong and what was expected.
         message: String,
     },
+    /// A `.vstpreset` file a plugin names could not be read.
+    #[error(
+        "cannot read {file}, the .vstpreset rack `{rack}` names in {path}: {source}; \
+         fix the path (relative to the preset's folder) or remove `vstpreset`"
+    )]
+    VstPreset {
+        /// The preset file.
+        path: PathBuf,
+        /// The rack (or "master").
+        rack: String,
+        /// The `.vstpreset` file, resolved.
+        file: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The preset could not be written.
     #[error("cannot save preset {path}: {source}; choose a writable folder")]
     Write {
@@ -77,7 +92,40 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
             .file_stem()
             .map_or_else(|| "preset".to_owned(), |s| s.to_string_lossy().into_owned());
     }
+    read_vstpresets(&mut preset, path)?;
     Ok(preset)
+}
+
+/// Reads the `.vstpreset` files the preset's plugins name (relative to
+/// the preset's folder) into their definitions. Main thread.
+fn read_vstpresets(preset: &mut Preset, path: &Path) -> Result<(), PresetError> {
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let chains = preset
+        .racks
+        .iter_mut()
+        .map(|r| (r.name.clone(), &mut r.plugins))
+        .chain(
+            preset
+                .master
+                .iter_mut()
+                .map(|m| ("master".to_owned(), &mut m.plugins)),
+        );
+    for (rack, plugins) in chains {
+        for def in plugins.iter_mut() {
+            let Some(file) = &def.vstpreset else {
+                continue;
+            };
+            let file = folder.join(file);
+            let bytes = std::fs::read(&file).map_err(|source| PresetError::VstPreset {
+                path: path.to_owned(),
+                rack: rack.clone(),
+                file: file.clone(),
+                source,
+            })?;
+            def.vstpreset_bytes = Some(bytes);
+        }
+    }
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
