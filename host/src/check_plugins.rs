@@ -319,6 +319,7 @@ fn check_plugin(d: &PluginDescriptor, file: &Path) -> PluginVerdict {
         bypass: false,
         vstpreset: None,
         vstpreset_bytes: None,
+        program: None,
     };
     let instrument = d.kind == PluginKind::Instrument;
     // Each configuration's problems; one seen in both is said once, one

@@ -657,3 +657,33 @@ fn notes_at_multiples_of_16_reach_an_sdk_style_sliced_instrument() {
         session.shutdown(engine);
     }
 }
+
+/// Factory programs through `IUnitInfo`: the probe's program list names
+/// "Quiet", "Half", "Full" (its hidden program-change parameter's own
+/// strings say only "#N", so these names prove the list was read); a
+/// preset's `program` selects one, and the controller loads it (its level).
+#[test]
+fn probe_programs_come_from_its_unit_info_and_a_preset_selects_one() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let session_with = |extra: &str| {
+        Session::new(&preset(&vst3_preset(&id, &bundle, extra)), config(64), true).unwrap()
+    };
+    let (mut s, e) = session_with("");
+    let inst = s.plugin_mut(0, 0).unwrap();
+    let list = inst.programs().expect("the probe has programs");
+    assert_eq!(list.names, ["Quiet", "Half", "Full"]);
+    assert_eq!(list.param, 1);
+    assert!(
+        inst.params().iter().all(|p| p.id != 1),
+        "the hidden program parameter is not listed"
+    );
+    Session::shutdown(s, e);
+    for (extra, level) in [("program = \"Quiet\"", 0.25), ("program = 1", 0.5)] {
+        let (mut s, e) = session_with(extra);
+        assert!(s.warnings().is_empty(), "{extra}: {:?}", s.warnings());
+        let inst = s.plugin_mut(0, 0).unwrap();
+        assert_eq!(inst.param_value(0), Some(level), "{extra}: level");
+        Session::shutdown(s, e);
+    }
+}

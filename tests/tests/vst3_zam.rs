@@ -105,3 +105,63 @@ fn zamcomp_meters_are_read_only_outputs() {
     stagerack_tests::assert_first_plugin_has_a_read_only_meter(&mut session);
     session.shutdown(engine);
 }
+
+/// ZamComp's factory programs (a DPF plugin: a `kIsProgramChange`
+/// parameter whose value strings name them): listed, and picked in a
+/// preset by name or by number; a program it does not have is a warning
+/// naming the ones it has, and the plugin still plays.
+#[test]
+fn zamcomp_factory_programs_are_listed_and_picked_by_name_or_number() {
+    let _main = main_thread_lock();
+    let zam = Path::new("/usr/lib/vst3/ZamComp.vst3");
+    let id = class_of(zam).id;
+    let session_with = |program: &str| {
+        let text = vst3_preset(&id, zam, program);
+        Session::new(&preset(&text), config(64), true).unwrap()
+    };
+    let (mut s, e) = session_with("");
+    let list = s
+        .plugin_mut(0, 0)
+        .unwrap()
+        .programs()
+        .expect("ZamComp has factory programs");
+    assert!(list.names.len() >= 2, "{:?}", list.names);
+    assert!(list.names.iter().all(|n| !n.is_empty()), "{:?}", list.names);
+    let snap = stagerack::control::snapshot(&s);
+    assert_eq!(snap.racks[0].plugins[0].programs, list.names);
+    let threshold = |inst: &mut dyn stagerack::plugin::PluginInstance| {
+        let p = inst
+            .params()
+            .into_iter()
+            .find(|p| p.name == "Threshold")
+            .expect("a Threshold parameter");
+        inst.param_value(p.id)
+    };
+    let zero_threshold = threshold(s.plugin_mut(0, 0).unwrap());
+    Session::shutdown(s, e);
+
+    let last = list.names.len() - 1;
+    for (program, want) in [
+        (format!("program = \"{}\"", list.names[last]), last as f64),
+        ("program = 1".to_owned(), 1.0),
+    ] {
+        let (mut s, e) = session_with(&program);
+        assert!(s.warnings().is_empty(), "{program}: {:?}", s.warnings());
+        let inst = s.plugin_mut(0, 0).unwrap();
+        let value = inst.param_value(list.param);
+        assert_eq!(value, Some(want), "{program}");
+        // The program's own settings reached the plugin's parameters.
+        assert_ne!(threshold(inst), zero_threshold, "{program}");
+        Session::shutdown(s, e);
+    }
+
+    let (s, e) = session_with("program = \"No Such Program\"");
+    let warnings = s.warnings().join("\n");
+    assert!(
+        warnings.contains("has no program `No Such Program`; its programs:")
+            && warnings.contains(&list.names[0]),
+        "{warnings}"
+    );
+    assert_eq!(s.racks()[0].slots.len(), 1, "the plugin still plays");
+    Session::shutdown(s, e);
+}

@@ -228,6 +228,17 @@ pub struct NoteName {
     pub name: String,
 }
 
+/// A plugin's factory programs and the parameter that selects one (VST3
+/// program lists and `kIsProgramChange`). Main thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramList {
+    /// The program-change parameter: its plain value is the program's
+    /// index.
+    pub param: ParamId,
+    /// The programs' names, in order.
+    pub names: Vec<String>,
+}
+
 /// The main-thread handle of a plugin instance. Every method is called on
 /// the main thread only.
 pub trait PluginInstance {
@@ -335,6 +346,13 @@ pub trait PluginInstance {
     /// How many voices the plugin can play at once (CLAP `voice-info`).
     /// Main thread.
     fn voice_capacity(&self) -> Option<u32> {
+        None
+    }
+
+    /// The plugin's factory programs, when it has a program-change
+    /// parameter (select one by setting that parameter to its index).
+    /// Main thread.
+    fn programs(&self) -> Option<ProgramList> {
         None
     }
 }

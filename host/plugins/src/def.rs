@@ -34,6 +34,42 @@ pub struct PluginDef {
     /// That file's bytes, read when the preset was loaded (not written
     /// back: `state`, once saved, wins).
     pub vstpreset_bytes: Option<Vec<u8>>,
+    /// A factory program to start from (VST3 program lists), by name or
+    /// index; `params` are applied after it.
+    pub program: Option<ProgramRef>,
+}
+
+/// A factory program as a preset names it: `program = "Brass 1"` or
+/// `program = 3` (0 = the first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProgramRef {
+    /// By position, 0 = the first.
+    Index(u32),
+    /// By name, as the plugin lists it.
+    Name(String),
+}
+
+impl ProgramRef {
+    /// The index of this program in `names`. Any thread.
+    pub fn index_in(&self, names: &[String]) -> Option<usize> {
+        match self {
+            ProgramRef::Index(i) => (*i as usize).lt(&names.len()).then_some(*i as usize),
+            ProgramRef::Name(n) => names
+                .iter()
+                .position(|x| x == n)
+                .or_else(|| names.iter().position(|x| x.eq_ignore_ascii_case(n.trim()))),
+        }
+    }
+}
+
+impl std::fmt::Display for ProgramRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProgramRef::Index(i) => write!(f, "number {i}"),
+            ProgramRef::Name(n) => write!(f, "`{n}`"),
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -53,6 +89,8 @@ struct RawPluginDef {
     state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     vstpreset: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    program: Option<ProgramRef>,
 }
 
 impl TryFrom<RawPluginDef> for PluginDef {
@@ -104,6 +142,7 @@ impl TryFrom<RawPluginDef> for PluginDef {
             bypass: r.bypass,
             vstpreset: r.vstpreset,
             vstpreset_bytes: None,
+            program: r.program,
         })
     }
 }
@@ -119,6 +158,7 @@ impl From<PluginDef> for RawPluginDef {
             params: p.params,
             state: p.state,
             vstpreset: p.vstpreset,
+            program: p.program,
         }
     }
 }
@@ -136,6 +176,7 @@ impl PluginDef {
             bypass: false,
             vstpreset: None,
             vstpreset_bytes: None,
+            program: None,
         }
     }
 

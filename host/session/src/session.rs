@@ -433,6 +433,32 @@ impl Session {
         slots
     }
 
+    /// Starts `instance` from its factory program `want`; a program it
+    /// does not have is a warning naming the ones it has (the plugin plays
+    /// from where it is). Main thread.
+    fn select_program(
+        &mut self,
+        instance: &mut dyn stagerack_core::plugin::PluginInstance,
+        want: &crate::preset::ProgramRef,
+    ) {
+        let name = instance.descriptor().name.clone();
+        let problem = match instance.programs() {
+            None => format!("`{name}` has no factory programs: `program = {want}` is ignored"),
+            Some(list) => match want.index_in(&list.names) {
+                Some(i) => match instance.set_param(list.param, i as f64) {
+                    Ok(()) => return,
+                    Err(e) => format!("`{name}` refused program {want}: {e}"),
+                },
+                None => format!(
+                    "`{name}` has no program {want}; its programs: {} (it starts from its own)",
+                    list.names.join(", ")
+                ),
+            },
+        };
+        tracing::warn!("{problem}");
+        self.warnings.push(problem);
+    }
+
     fn load_slot(
         &mut self,
         def: &PluginDef,
@@ -443,6 +469,9 @@ impl Session {
             if let Some(state) = def.state_bytes() {
                 instance.load_state(&state)?;
             }
+        }
+        if let Some(want) = &def.program {
+            self.select_program(instance.as_mut(), want);
         }
         let params = instance.params();
         for (key, value) in &def.params {

@@ -12,7 +12,11 @@
 //!   refuses sample rates above 200 kHz (a failure hosts can provoke), and
 //!   `setState` refuses a level outside 0..=1. Every note-on is echoed on
 //!   its event output bus, same sample, an octave up at half velocity, for
-//!   hosts to pass on to the next plugin.
+//!   hosts to pass on to the next plugin. Its controller has factory
+//!   programs through `IUnitInfo` (one list, id 7: "Quiet", "Half",
+//!   "Full") and a hidden `kIsProgramChange` parameter (id 1, 2 steps,
+//!   default "Full") whose value strings say only "#N"; selecting a
+//!   program sets the controller's `level` to 0.25, 0.5 or 1.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
@@ -591,12 +595,125 @@ impl IConnectionPointTrait for ProbeComponent {
 struct ProbeController {
     /// Shared with its editor views, which draw it.
     level: std::sync::Arc<AtomicU64>,
+    /// The program-change parameter's normalized value.
+    program: AtomicU64,
     host: Mutex<Option<ComPtr<IHostApplication>>>,
     peer: Mutex<Option<ComPtr<IConnectionPoint>>>,
 }
 
 impl Class for ProbeController {
-    type Interfaces = (IEditController, IConnectionPoint, IMidiMapping);
+    type Interfaces = (IEditController, IConnectionPoint, IMidiMapping, IUnitInfo);
+}
+
+/// The probe's factory programs (list id 7 of its one unit) and the level
+/// each sets.
+const PROGRAMS: [(&str, f64); 3] = [("Quiet", 0.25), ("Half", 0.5), ("Full", 1.0)];
+const PROGRAM_LIST: i32 = 7;
+/// The hidden program-change parameter.
+const PROGRAM_PARAM: u32 = 1;
+
+/// One unit (the root) with one program list: the names come from here,
+/// while the program parameter's own value strings say only "#N", so a
+/// host shows which source it read.
+impl IUnitInfoTrait for ProbeController {
+    unsafe fn getUnitCount(&self) -> i32 {
+        1
+    }
+
+    unsafe fn getUnitInfo(&self, index: i32, info: *mut UnitInfo) -> tresult {
+        guard(kInternalError, || {
+            if index != 0 || info.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-struct.
+            let i = unsafe { &mut *info };
+            i.id = 0;
+            i.parentUnitId = -1;
+            copy_wstring("Root", &mut i.name);
+            i.programListId = PROGRAM_LIST;
+            kResultOk
+        })
+    }
+
+    unsafe fn getProgramListCount(&self) -> i32 {
+        1
+    }
+
+    unsafe fn getProgramListInfo(&self, index: i32, info: *mut ProgramListInfo) -> tresult {
+        guard(kInternalError, || {
+            if index != 0 || info.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-struct.
+            let i = unsafe { &mut *info };
+            i.id = PROGRAM_LIST;
+            copy_wstring("Factory", &mut i.name);
+            i.programCount = PROGRAMS.len() as i32;
+            kResultOk
+        })
+    }
+
+    unsafe fn getProgramName(&self, list: i32, index: i32, name: *mut String128) -> tresult {
+        guard(kInternalError, || {
+            let Some((program, _)) = usize::try_from(index).ok().and_then(|i| PROGRAMS.get(i))
+            else {
+                return kInvalidArgument;
+            };
+            if list != PROGRAM_LIST || name.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-buffer.
+            copy_wstring(program, unsafe { &mut *name });
+            kResultOk
+        })
+    }
+
+    unsafe fn getProgramInfo(
+        &self,
+        _list: i32,
+        _index: i32,
+        _attribute: *const c_char,
+        _value: *mut String128,
+    ) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn hasProgramPitchNames(&self, _list: i32, _index: i32) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn getProgramPitchName(
+        &self,
+        _list: i32,
+        _index: i32,
+        _pitch: i16,
+        _name: *mut String128,
+    ) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn getSelectedUnit(&self) -> i32 {
+        0
+    }
+
+    unsafe fn selectUnit(&self, _unit: i32) -> tresult {
+        kResultOk
+    }
+
+    unsafe fn getUnitByBus(
+        &self,
+        _media: MediaType,
+        _dir: BusDirection,
+        _bus: i32,
+        _channel: i32,
+        _unit: *mut i32,
+    ) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn setUnitProgramData(&self, _list: i32, _index: i32, _data: *mut IBStream) -> tresult {
+        kNotImplemented
+    }
 }
 
 /// Maps no MIDI controller. Without an `IMidiMapping`, JUCE-based hosts
@@ -630,6 +747,11 @@ impl IPluginBaseTrait for ProbeController {
             kResultOk
         })
     }
+}
+
+/// The program a normalized program-parameter value selects.
+fn program_index(v: f64) -> usize {
+    ((v.clamp(0.0, 1.0) * (PROGRAMS.len() - 1) as f64).round() as usize).min(PROGRAMS.len() - 1)
 }
 
 fn level_info(info: *mut ParameterInfo, title: &str, default: f64) -> tresult {
@@ -669,25 +791,42 @@ impl IEditControllerTrait for ProbeController {
     }
 
     unsafe fn getParameterCount(&self) -> i32 {
-        1
+        2
     }
 
     unsafe fn getParameterInfo(&self, index: i32, info: *mut ParameterInfo) -> tresult {
-        guard(kInternalError, || {
-            if index != 0 {
-                return kInvalidArgument;
+        guard(kInternalError, || match index {
+            0 => level_info(info, "level", 1.0),
+            1 if !info.is_null() => {
+                // SAFETY: non-null out-struct.
+                let i = unsafe { &mut *info };
+                i.id = PROGRAM_PARAM;
+                copy_wstring("Program", &mut i.title);
+                copy_wstring("Program", &mut i.shortTitle);
+                copy_wstring("", &mut i.units);
+                i.stepCount = PROGRAMS.len() as i32 - 1;
+                i.defaultNormalizedValue = 1.0;
+                i.unitId = 0;
+                use ParameterInfo_::ParameterFlags_ as pf;
+                i.flags = pf::kIsProgramChange | pf::kIsList | pf::kIsHidden;
+                kResultOk
             }
-            level_info(info, "level", 1.0)
+            _ => kInvalidArgument,
         })
     }
 
     unsafe fn getParamStringByValue(&self, id: u32, value: f64, string: *mut String128) -> tresult {
         guard(kInternalError, || {
-            if id != 0 || string.is_null() {
+            if string.is_null() {
                 return kInvalidArgument;
             }
+            let text = match id {
+                0 => format!("{value:.3}"),
+                PROGRAM_PARAM => format!("#{}", program_index(value)),
+                _ => return kInvalidArgument,
+            };
             // SAFETY: non-null out-buffer.
-            copy_wstring(&format!("{value:.3}"), unsafe { &mut *string });
+            copy_wstring(&text, unsafe { &mut *string });
             kResultOk
         })
     }
@@ -705,18 +844,23 @@ impl IEditControllerTrait for ProbeController {
     }
 
     unsafe fn getParamNormalized(&self, id: u32) -> f64 {
-        if id == 0 {
-            load_f64(&self.level)
-        } else {
-            0.0
+        match id {
+            0 => load_f64(&self.level),
+            PROGRAM_PARAM => load_f64(&self.program),
+            _ => 0.0,
         }
     }
 
+    /// The program parameter loads its program: the level it sets.
     unsafe fn setParamNormalized(&self, id: u32, v: f64) -> tresult {
-        if id != 0 {
-            return kInvalidArgument;
+        match id {
+            0 => store_f64(&self.level, v),
+            PROGRAM_PARAM => {
+                store_f64(&self.program, v);
+                store_f64(&self.level, PROGRAMS[program_index(v)].1);
+            }
+            _ => return kInvalidArgument,
         }
-        store_f64(&self.level, v);
         kResultOk
     }
 
@@ -1313,6 +1457,7 @@ impl IPluginFactoryTrait for Factory {
             } else if cid == PROBE_CTRL_CID {
                 ComWrapper::new(ProbeController {
                     level: std::sync::Arc::new(AtomicU64::new(1f64.to_bits())),
+                    program: AtomicU64::new(1f64.to_bits()),
                     host: Mutex::new(None),
                     peer: Mutex::new(None),
                 })

@@ -28,12 +28,15 @@ use super::{
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, Block, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
-    ProcessConfig, Tail,
+    ProcessConfig, ProgramList, Tail,
 };
 
 struct ParamMeta {
     info: ParamInfo,
     steps: i32,
+    /// Hidden (`kIsHidden`): not listed, but settable (a hidden
+    /// program-change parameter selects programs).
+    hidden: bool,
 }
 
 /// A loaded VST3 plugin: the main-thread handle. Not `Send`.
@@ -47,6 +50,8 @@ pub struct Vst3Instance {
     separate_controller: bool,
     connection: Option<(ComPtr<sv::IConnectionPoint>, ComPtr<sv::IConnectionPoint>)>,
     params: Vec<ParamMeta>,
+    /// The program-change parameter (`kIsProgramChange`) and its steps.
+    program_param: Option<(u32, i32)>,
     active: bool,
     to_main: Option<rtrb::Consumer<(u32, f64)>>,
     latency: u32,
@@ -127,6 +132,7 @@ impl Vst3Instance {
             separate_controller: false,
             connection: None,
             params: Vec::new(),
+            program_param: None,
             active: false,
             to_main: None,
             latency: 0,
@@ -224,6 +230,7 @@ impl Vst3Instance {
 
     fn reread_params(&mut self) {
         self.params.clear();
+        self.program_param = None;
         let Some(ctrl) = &self.controller else { return };
         // SAFETY: plain call; main thread.
         let n = unsafe { ctrl.getParameterCount() };
@@ -237,7 +244,9 @@ impl Vst3Instance {
             // people; read-only ones (meters) are listed as outputs, which
             // nobody and no preset can set.
             use sv::ParameterInfo_::ParameterFlags_ as pf;
-            if pi.flags & pf::kIsHidden != 0 {
+            let program_change = pi.flags & pf::kIsProgramChange != 0;
+            let hidden = pi.flags & pf::kIsHidden != 0;
+            if hidden && !program_change {
                 continue;
             }
             let steps = pi.stepCount.max(0);
@@ -247,6 +256,9 @@ impl Vst3Instance {
             } else {
                 pi.defaultNormalizedValue
             };
+            if program_change && steps > 0 {
+                self.program_param = Some((pi.id, steps));
+            }
             self.params.push(ParamMeta {
                 info: ParamInfo {
                     id: pi.id,
@@ -258,6 +270,7 @@ impl Vst3Instance {
                     read_only: pi.flags & pf::kIsReadOnly != 0,
                 },
                 steps,
+                hidden,
             });
         }
     }
@@ -350,7 +363,20 @@ impl PluginInstance for Vst3Instance {
     }
 
     fn params(&self) -> Vec<ParamInfo> {
-        self.params.iter().map(|p| p.info.clone()).collect()
+        self.params
+            .iter()
+            .filter(|p| !p.hidden)
+            .map(|p| p.info.clone())
+            .collect()
+    }
+
+    fn programs(&self) -> Option<ProgramList> {
+        let (param, steps) = self.program_param?;
+        let ctrl = self.controller.as_ref()?;
+        Some(ProgramList {
+            param,
+            names: super::programs::names(ctrl, param, steps),
+        })
     }
 
     fn param_value(&self, id: ParamId) -> Option<f64> {

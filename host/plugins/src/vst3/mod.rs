@@ -50,6 +50,7 @@ mod load;
 mod module;
 pub mod preset_file;
 mod processor;
+mod programs;
 #[cfg(target_os = "linux")]
 mod runloop;
 mod view;

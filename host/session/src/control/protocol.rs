@@ -428,6 +428,13 @@ pub struct PluginSnapshot {
     /// name), names for every channel or channel 1.
     #[serde(default)]
     pub note_names: Vec<(u8, String)>,
+    /// Its factory programs (VST3 program lists), selected by setting the
+    /// program-change parameter `program_param` to an index.
+    #[serde(default)]
+    pub programs: Vec<String>,
+    /// The program-change parameter, when it has programs.
+    #[serde(default)]
+    pub program_param: Option<ParamId>,
     /// Parameters with their current values.
     pub params: Vec<ParamSnapshot>,
 }

@@ -28,6 +28,7 @@ pub fn snapshot(session: &Session) -> Snapshot {
                         .iter()
                         .map(|s| {
                             let d = s.instance.descriptor();
+                            let programs = s.instance.programs();
                             PluginSnapshot {
                                 name: d.name.clone(),
                                 format: d.format,
@@ -37,6 +38,10 @@ pub fn snapshot(session: &Session) -> Snapshot {
                                 has_editor: s.instance.has_editor(),
                                 editor_open: s.editor().is_some(),
                                 voices: s.instance.voice_capacity(),
+                                programs: programs
+                                    .as_ref()
+                                    .map_or_else(Vec::new, |p| p.names.clone()),
+                                program_param: programs.as_ref().map(|p| p.param),
                                 note_names: s
                                     .instance
                                     .note_names()
