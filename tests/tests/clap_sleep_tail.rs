@@ -36,8 +36,15 @@ fn a_sleeping_plugin_is_not_processed_while_idle() {
         .status
         .sleeping
         .load(Ordering::Relaxed));
+    // A rack whose plugins all sleep gets no job at all (#15): every
+    // block but its first was silence without dispatch.
+    let asleep =
+        |s: &stagerack::session::Session| s.racks()[0].status.asleep_blocks.load(Ordering::Relaxed);
+    assert!(asleep(&s) >= 748, "dispatched while asleep: {}", asleep(&s));
+    let before = asleep(&s);
     let _ = render(&mut s, &mut e, &[], None, 64, 48_000);
     assert_eq!(calls(&s), idle, "still asleep");
+    assert_eq!(asleep(&s) - before, 750, "a second of sleep, no job");
     // An event wakes it for one block.
     let note = [SampleEvent {
         frame: 5,
@@ -48,8 +55,10 @@ fn a_sleeping_plugin_is_not_processed_while_idle() {
             note_id: -1,
         },
     }];
+    let before = asleep(&s);
     let _ = render(&mut s, &mut e, &note, None, 64, 4800);
     assert_eq!(calls(&s), idle + 1.0);
+    assert_eq!(asleep(&s) - before, 74, "the note's block got a job");
     s.shutdown(e);
 }
 

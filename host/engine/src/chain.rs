@@ -82,6 +82,9 @@ pub(crate) struct Slot {
     pub(crate) params: EventBuffer,
     /// Its processor was started early on this block ([`Chain::start_early`]).
     started: bool,
+    /// Asleep, it asked to be woken when [`Chain::asleep`] looked: the next
+    /// `run` calls it.
+    woken: bool,
 }
 
 /// A slot's processing state: it belongs to the running processor, so a
@@ -192,6 +195,7 @@ impl Slot {
             status: spec.status,
             params: EventBuffer::with_capacity(event_capacity),
             started: false,
+            woken: false,
         }
     }
 }
@@ -367,6 +371,34 @@ impl Chain {
         }
     }
 
+    /// True when every plugin of the chain is asleep (or bypassed, failed
+    /// or absent) and nothing would wake one this chunk on silent input:
+    /// no events, no parameter changes, no wake request (one found here is
+    /// kept for the next [`run`](Self::run)). Then `run` would call no
+    /// plugin and leave silence. Audio thread, after
+    /// [`prepare`](Self::prepare).
+    pub(crate) fn asleep(&mut self) -> bool {
+        if !self.cur.is_empty() {
+            return false;
+        }
+        for slot in &mut self.slots {
+            let Some(processor) = slot.processor.as_mut() else {
+                continue;
+            };
+            if slot.bypass || slot.state.failed {
+                continue;
+            }
+            if !slot.state.sleeping || !slot.params.is_empty() || slot.started || slot.woken {
+                return false;
+            }
+            if processor.wake_requested() {
+                slot.woken = true;
+                return false;
+            }
+        }
+        true
+    }
+
     /// Runs every slot in order on `left`/`right` in place (after
     /// [`prepare`](Self::prepare), and [`start_early`](Self::start_early)
     /// if any). Returns the number of events lost to full lists. Audio
@@ -416,7 +448,9 @@ impl Chain {
                 slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
             // A processor started early is collected whatever else.
             let started = std::mem::take(&mut slot.started);
+            let woken = std::mem::take(&mut slot.woken);
             if !started
+                && !woken
                 && slot.state.sleeping
                 && slot_events.is_empty()
                 && input_silent

@@ -103,6 +103,9 @@ struct RackState {
     sounding: bool,
     /// Frames its output has been silent for.
     quiet_frames: u64,
+    /// Frames its chain's output (before the latency delay) has been
+    /// silent for: once past the delay's length, the delay holds silence.
+    chain_quiet_frames: u64,
     /// Frames in a row whose blocks had a strong DC offset of one sign
     /// (+ or −), for the DC fault detector.
     dc_frames: u64,
@@ -261,6 +264,7 @@ impl PlanBuilder {
                         gain_now: r.gain,
                         sounding: false,
                         quiet_frames: u64::MAX / 2,
+                        chain_quiet_frames: u64::MAX / 2,
                         dc_frames: 0,
                         dc_sign: 0.0,
                     },
@@ -554,6 +558,26 @@ impl Plan {
             };
             rack.chain.prepare(rack.events.as_slice());
             rack.chain.start_early(l, r, &t);
+            // Every plugin asleep with nothing to wake one, no input, and
+            // its latency delay holding only silence: its block is
+            // silence, and it gets no job.
+            if input.is_none()
+                && rack.state.chain_quiet_frames >= rack.delay_left.len() as u64
+                && rack.chain.asleep()
+            {
+                let frames = frames as u64;
+                rack.state.dc_frames = 0;
+                rack.state.chain_quiet_frames =
+                    rack.state.chain_quiet_frames.saturating_add(frames);
+                rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames);
+                rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < hold;
+                rack.status
+                    .asleep_blocks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                rack.runs = true;
+                rack.tempo = t.tempo;
+                continue;
+            }
             rack.runs = true;
             rack.tempo = t.tempo;
             if self.run_list.len() < self.run_list.capacity() {
@@ -743,6 +767,12 @@ impl RackJob<'_> {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if !rack.delay_left.is_empty() {
+            if is_silent(l) && is_silent(r) {
+                rack.state.chain_quiet_frames =
+                    rack.state.chain_quiet_frames.saturating_add(frames as u64);
+            } else {
+                rack.state.chain_quiet_frames = 0;
+            }
             let n = rack.delay_left.len();
             let mut pos = rack.delay_pos;
             for (x, y) in l.iter_mut().zip(r.iter_mut()) {

@@ -318,6 +318,9 @@ pub struct RackStatus {
     pub fault_muted: AtomicBool,
     /// The fault was sustained DC (a full-scale offset for half a second).
     pub dc_fault: AtomicBool,
+    /// Chunks in which every plugin of the rack slept: no job was
+    /// dispatched for it.
+    pub asleep_blocks: AtomicU64,
 }
 
 #[cfg(test)]
