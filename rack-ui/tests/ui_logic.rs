@@ -618,3 +618,27 @@ fn a_drum_kits_key_names_and_voices_are_shown() {
     );
     assert!(h.query_by_label("12 voices").is_some(), "the kit's voices");
 }
+
+/// Each rack thread's load shows in the status bar (#15): with racks on
+/// two threads, the status line lists two loads.
+#[test]
+fn the_status_bar_shows_each_rack_threads_load() {
+    // Every test here may run on two threads; this one must.
+    stagerack_session::runtime::set_threads(2);
+    let (_engine, mut h) = window_on_demo();
+    let mut shown = false;
+    for _ in 0..100 {
+        settle(&mut h);
+        let two = h
+            .state()
+            .state
+            .status
+            .as_ref()
+            .is_some_and(|s| s.thread_loads.len() == 2);
+        if two && h.query_by_label_contains("threads ").is_some() {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "no per-thread load in the status bar");
+}

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use stagerack_engine::EngineConfig;
+pub use stagerack_engine::{set_threads, threads};
 use stagerack_engine::{Engine, QueueCapacities};
 use stagerack_io::{
     available_backends, open_stream, AudioInUse, AudioStream, IoError, StreamState,
