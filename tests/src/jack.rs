@@ -752,3 +752,29 @@ impl MidiSender {
         let _ = &self.client;
     }
 }
+
+/// True when stagerack's status lines in `stderr` report at least 100
+/// xruns: the JACK server itself stalled (seen on a loaded machine: the
+/// dummy driver xrunning every cycle while stagerack's process thread
+/// waited idle inside libjack), so a test that heard nothing measured the
+/// machine, not stagerack, and may try again with a fresh server.
+pub fn jack_stalled(stderr: &str) -> bool {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("xruns ").nth(1))
+        .filter_map(|rest| rest.split(',').next()?.trim().parse::<u64>().ok())
+        .any(|n| n >= 100)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_stalled_server_is_told_from_stagerack_status_lines() {
+        let line = |x: u32| {
+            format!("stagerack: dsp 0.0% avg 0.0% peak (threads 0/0%), xruns {x}, overloads 0, midi 0 events, out peak -240.0 dBFS\n")
+        };
+        assert!(super::jack_stalled(&(line(3) + &line(561))));
+        assert!(!super::jack_stalled(&(line(3) + &line(12))));
+        assert!(!super::jack_stalled("stagerack: first buffer processed\n"));
+    }
+}

@@ -13,6 +13,19 @@ use stagerack_tests::jack::{
 
 #[test]
 fn racks_hear_only_the_jack_midi_devices_their_patterns_name() {
+    // A JACK server that stalls (it happened on a loaded machine) is tried
+    // again with a fresh one; anything else fails at once.
+    for attempt in 1..=3 {
+        match two_keyboards() {
+            Ok(()) => return,
+            Err(stderr) => eprintln!("attempt {attempt}: JACK stalled; again:\n{stderr}"),
+        }
+    }
+    panic!("JACK stalled in three attempts");
+}
+
+/// One run; Err(stderr) when nothing sounded because JACK stalled.
+fn two_keyboards() -> Result<(), String> {
     let server = JackServer::start(&unique_name("devices"), 256);
     let dir = tempfile::tempdir().unwrap();
     let preset = dir.path().join("two.toml");
@@ -81,10 +94,18 @@ fn racks_hear_only_the_jack_midi_devices_their_patterns_name() {
         }
     };
     let p = strike(&mut c, &lower, 48);
-    assert!(p[0] > 0.01 && p[1] == 0.0, "lower keys: racks {p:?}");
+    if p.iter().all(|x| *x == 0.0) && stagerack_tests::jack::jack_stalled(&sr.stderr()) {
+        return Err(sr.stderr());
+    }
+    assert!(
+        p[0] > 0.01 && p[1] == 0.0,
+        "lower keys: racks {p:?}; stderr:\n{}",
+        sr.stderr()
+    );
     let p = strike(&mut c, &upper, 72);
     assert!(p[1] > 0.01 && p[0] == 0.0, "upper keys: racks {p:?}");
     drop(c);
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
+    Ok(())
 }

@@ -10,6 +10,19 @@ use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer,
 /// source vanishes — no stuck note.
 #[test]
 fn a_keyboard_vanishing_with_a_key_down_leaves_no_stuck_note() {
+    // A JACK server that stalls (it happened on a loaded machine) is tried
+    // again with a fresh one; anything else fails at once.
+    for attempt in 1..=3 {
+        match play_and_unplug() {
+            Ok(()) => return,
+            Err(stderr) => eprintln!("attempt {attempt}: JACK stalled; again:\n{stderr}"),
+        }
+    }
+    panic!("JACK stalled in three attempts");
+}
+
+/// One run; Err(stderr) when the key never sounded because JACK stalled.
+fn play_and_unplug() -> Result<(), String> {
     let server = JackServer::start(&unique_name("unplug"), 256);
     let dir = tempfile::tempdir().unwrap();
     let preset = dir.path().join("held.toml");
@@ -49,6 +62,9 @@ fn a_keyboard_vanishing_with_a_key_down_leaves_no_stuck_note() {
         keys.send(&[0x90, 60, 100]);
         c.loudest_meters(700).0 > 0.05
     });
+    if !sounded && stagerack_tests::jack::jack_stalled(&sr.stderr()) {
+        return Err(sr.stderr());
+    }
     assert!(sounded, "the held note sounds; stderr:\n{}", sr.stderr());
     // Unplugged with the key still down, within a second of plugging in
     // (before any periodic check of the connections could have seen it).
@@ -64,4 +80,5 @@ fn a_keyboard_vanishing_with_a_key_down_leaves_no_stuck_note() {
     drop(c);
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
+    Ok(())
 }
