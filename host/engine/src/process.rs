@@ -72,6 +72,7 @@ impl Engine {
     /// the same bit for bit at any count. Main thread, before the engine
     /// goes to the audio thread.
     pub fn use_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        // The old pool's threads end before the new pool's start.
         self.workers = None;
         self.workers = match threads {
             0 | 1 => None,

@@ -226,34 +226,29 @@ impl Pool {
             futex_wake(&self.wake);
         }
     }
+}
 
-    /// Runs a plugin's `count` tasks on this thread and any idle pool
-    /// thread. Audio thread (a pool thread).
-    fn run_tasks<F: Fn(usize) + Sync>(&self, count: usize, task: &F, busy: &AtomicU64) {
+/// The pool is registered (`stagerack_core::tasks`) on every thread that
+/// runs racks: a worker always, the callback thread while dispatching. A
+/// plugin's tasks run on its own thread and any idle pool thread.
+impl TaskRunner for Pool {
+    fn run_tasks(&self, count: usize, task: &(dyn Fn(usize) + Sync)) {
         if count <= 1 || self.tasks_busy.swap(true, Ordering::Acquire) {
             (0..count).for_each(task);
             return;
         }
-        let count = count.min(usize::from(u16::MAX));
+        let shared = count.min(usize::from(u16::MAX));
         let g = self.tasks_generation.fetch_add(1, Ordering::Relaxed) + 1;
-        self.tasks.publish(g, count as u16, task);
+        self.tasks.publish(g, shared as u16, &|i| task(i));
         self.wake_workers();
-        // This thread's own share is timed by its rack's job already.
+        // This thread's own share is timed by its rack's job already; the
+        // helpers time theirs where they run them.
         let uncounted = AtomicU64::new(0);
         while self.tasks.run_one(&uncounted) {}
-        self.tasks.join(count as u16, None, busy);
-        // The remaining indices (over u16::MAX), if any, here.
-        (usize::from(u16::MAX)..count).for_each(task);
+        self.tasks.join(shared as u16, None, &uncounted);
+        // Indices past what one dispatch holds (u16::MAX), if any, here.
+        (shared..count).for_each(task);
         self.tasks_busy.store(false, Ordering::Release);
-    }
-}
-
-/// The pool is registered (`stagerack_core::tasks`) on every thread that
-/// runs racks: a worker always, the callback thread while dispatching.
-impl TaskRunner for Pool {
-    fn run_tasks(&self, count: usize, task: &(dyn Fn(usize) + Sync)) {
-        let uncounted = AtomicU64::new(0);
-        Pool::run_tasks(self, count, &|i| task(i), &uncounted);
     }
 }
 
@@ -587,9 +582,13 @@ mod tests {
             }
         }
         // Outside any pool: in order, here.
-        let order = std::sync::Mutex::new(Vec::new());
-        stagerack_core::tasks::run_tasks(4, &|t| order.lock().unwrap().push(t));
-        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
+        let next = AtomicUsize::new(0);
+        let order: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(9)).collect();
+        stagerack_core::tasks::run_tasks(4, &|t| {
+            order[next.fetch_add(1, Ordering::Relaxed)].store(t, Ordering::Relaxed)
+        });
+        let got: Vec<usize> = order.iter().map(|o| o.load(Ordering::Relaxed)).collect();
+        assert_eq!(got, vec![0, 1, 2, 3]);
     }
 
     /// Workers take the callback thread's real-time priority; one the

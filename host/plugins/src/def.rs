@@ -54,7 +54,7 @@ impl ProgramRef {
     /// The index of this program in `names`. Any thread.
     pub fn index_in(&self, names: &[String]) -> Option<usize> {
         match self {
-            ProgramRef::Index(i) => (*i as usize).lt(&names.len()).then_some(*i as usize),
+            ProgramRef::Index(i) => Some(*i as usize).filter(|i| *i < names.len()),
             ProgramRef::Name(n) => names
                 .iter()
                 .position(|x| x == n)

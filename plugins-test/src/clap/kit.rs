@@ -95,7 +95,9 @@ impl<'a> PluginMainThread<'a, KitShared> for KitMainThread<'a> {}
 
 /// The audio half. Audio thread.
 pub struct KitAudio<'a> {
-    shared: &'a KitShared,
+    /// The output follows the port the main thread declared; nothing else
+    /// is shared with the audio half.
+    _shared: std::marker::PhantomData<&'a KitShared>,
 }
 
 impl Plugin for Kit {
@@ -156,7 +158,10 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
         shared: &'a KitShared,
         _audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
-        Ok(Self { shared })
+        let _ = shared;
+        Ok(Self {
+            _shared: std::marker::PhantomData,
+        })
     }
 
     fn process(
@@ -165,7 +170,6 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
-        let _ = self.shared.channels.load(Ordering::Relaxed);
         let mut port = audio
             .output_port(0)
             .ok_or(PluginError::Message("kit: no output port"))?;

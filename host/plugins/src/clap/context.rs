@@ -64,8 +64,13 @@ impl ContextState {
 /// The rack name to answer `track_info.get` with from now on, when it is
 /// new (set it in the host before [`tell`]). Main thread.
 pub(crate) fn new_track_name(state: &ContextState, context: &HostContext) -> Option<Vec<u8>> {
-    let same = state.told.as_ref().is_some_and(|t| t.rack == context.rack);
-    (!same).then(|| context.rack.bytes().filter(|b| *b != 0).collect())
+    renamed(state, context).then(|| context.rack.bytes().filter(|b| *b != 0).collect())
+}
+
+/// The rack's name differs from what the plugin was last told (or it was
+/// never told).
+fn renamed(state: &ContextState, context: &HostContext) -> bool {
+    state.told.as_ref().is_none_or(|t| t.rack != context.rack)
 }
 
 /// Tells the plugin its context: `track_info.changed` when the rack's name
@@ -78,7 +83,7 @@ pub(crate) fn tell(
     plugin: &PluginMainThreadHandle<'_>,
     context: &HostContext,
 ) {
-    let renamed = new_track_name(state, context).is_some();
+    let renamed = renamed(state, context);
     let before = state.told.take().unwrap_or_default();
     if renamed {
         if let Some(track) = exts.track_info {
