@@ -37,6 +37,13 @@ fn pedalboard_python() -> PathBuf {
     let py = venv.join("bin/python");
     let works =
         |py: &Path| run_ok(Command::new(py).args(["-c", "import pedalboard, numpy"])).is_ok();
+    // One test at a time makes the venv: another one finding a half-made
+    // venv (python there, pip not yet) would fail, as it did on a clean
+    // checkout. The lock is released when the file closes.
+    std::fs::create_dir_all(workspace_root().join("target")).unwrap();
+    let lock = std::fs::File::create(workspace_root().join("target/pedalboard-venv.lock"))
+        .expect("the venv's lock file");
+    lock.lock().expect("the venv's lock");
     if py.exists() && works(&py) {
         return py;
     }
@@ -44,8 +51,13 @@ fn pedalboard_python() -> PathBuf {
         "python3 -m venv {v} && {v}/bin/pip install {PEDALBOARD} numpy",
         v = venv.display()
     );
-    if !py.exists() {
-        if let Err(e) = run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
+    // No pip: never made, or made only partly (a run killed midway).
+    if !venv.join("bin/pip").exists() {
+        if let Err(e) = run_ok(
+            Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+        ) {
             panic!(
                 "cannot create the pedalboard venv ({e}).\nFix: `sudo apt-get install python3-venv` (Debian/Ubuntu), then `{fix}`"
             );

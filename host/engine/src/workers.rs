@@ -451,21 +451,32 @@ fn worker(pool: Arc<Pool>, meter: usize) {
             return;
         }
         seen = now;
-        let told = pool.priority.load(Ordering::Relaxed);
-        if told != my_priority {
-            my_priority = told;
-            if told > 0 && stagerack_core::realtime::promote_current_thread_to(told).is_err() {
-                pool.refused.store(true, Ordering::Release);
+        let busy = &pool.busy_ns[meter];
+        loop {
+            // Before every job, not once per wake-up: a worker still here
+            // when the next dispatch is published takes its jobs without
+            // sleeping, and must run them at the priority told. (Outside
+            // the allocation guard: a refusal's message is formatted.)
+            let told = pool.priority.load(Ordering::Relaxed);
+            if told != my_priority {
+                my_priority = told;
+                if told > 0 && stagerack_core::realtime::promote_current_thread_to(told).is_err() {
+                    pool.refused.store(true, Ordering::Release);
+                }
+            }
+            // Jobs catch their own panics; this is the last net, so a
+            // worker never dies with a job claimed and a dispatcher
+            // waiting on it.
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                super::alloc_guard::no_alloc(|| {
+                    pool.tasks.run_one(busy) || pool.racks.run_one(busy)
+                })
+            }))
+            .unwrap_or(true);
+            if !ran {
+                break;
             }
         }
-        let busy = &pool.busy_ns[meter];
-        // Jobs catch their own panics; this is the last net, so a worker
-        // never dies with a job claimed and a dispatcher waiting on it.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            super::alloc_guard::no_alloc(|| {
-                while pool.tasks.run_one(busy) || pool.racks.run_one(busy) {}
-            })
-        }));
     }
 }
 
