@@ -43,7 +43,11 @@ fn pedalboard_python() -> PathBuf {
     std::fs::create_dir_all(workspace_root().join("target")).unwrap();
     let lock = std::fs::File::create(workspace_root().join("target/pedalboard-venv.lock"))
         .expect("the venv's lock file");
-    lock.lock().expect("the venv's lock");
+    // (flock: File::lock is newer than the project's minimum Rust.)
+    // SAFETY: flock on the open file's own descriptor, which lives until
+    // the end of this function; it only waits for the other holder.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "the venv's lock");
     if py.exists() && works(&py) {
         return py;
     }
