@@ -5,12 +5,19 @@ mod common;
 use clack_host::prelude::ProcessStatus::Sleep;
 use common::{entry_of, instantiate, load};
 use stagerack_plugins_test::clap::bad::{BadActivate, BadInit, BAD_ACTIVATE_ID, BAD_INIT_ID};
-use stagerack_plugins_test::clap::silent::{Silent, ID};
+use stagerack_plugins_test::clap::silent::{Silent, SilentReport, ID};
+
+/// The process calls the silent plugin's state reports.
+fn calls(s: &mut common::Hosted) -> u64 {
+    SilentReport::from_state(&s.save())
+        .expect("the silent plugin's state")
+        .process_calls
+}
 
 #[test]
 fn silent_counts_process_calls_and_always_sleeps() {
     let mut s = load::<Silent>(ID);
-    assert_eq!(s.param(0), 0.0);
+    assert_eq!(calls(&mut s), 0);
     s.start(64);
     let input = [vec![1.0f32; 640], vec![1.0f32; 640]];
     let out = s.render(
@@ -25,9 +32,9 @@ fn silent_counts_process_calls_and_always_sleeps() {
     );
     assert!(out[0].iter().chain(&out[1]).all(|x| *x == 0.0));
     assert_eq!(s.statuses, vec![Sleep; 10]);
-    assert_eq!(s.param(0), 10.0);
+    assert_eq!(calls(&mut s), 10);
     s.render(7, 7, &[], None);
-    assert_eq!(s.param(0), 11.0);
+    assert_eq!(calls(&mut s), 11);
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn the_kit_learns_its_rack_its_maps_and_the_save_context_and_plays_stereo() {
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     assert_eq!(
         kit_state(&mut s),
-        "context=project;track=Drums;config=stereo;mapped=0:CC 74"
+        "context=project;track=Drums;config=stereo;mapped=0:CC 74;level=1;tone=0.5"
     );
 
     // A rename reaches it; a removed map is cleared.
@@ -50,7 +50,7 @@ fn the_kit_learns_its_rack_its_maps_and_the_save_context_and_plays_stereo() {
     s.edit_rack(0, &edit).unwrap();
     assert_eq!(
         kit_state(&mut s),
-        "context=project;track=Beats;config=stereo;mapped="
+        "context=project;track=Beats;config=stereo;mapped=;level=1;tone=0.5"
     );
 
     // Stereo: an impulse on both channels at the note's sample.

@@ -10,6 +10,7 @@ use clap_support::*;
 use stagerack::midi::file::SampleEvent;
 use stagerack::midi::Event;
 use stagerack::plugin::Tail;
+use stagerack_plugins_test::clap::silent::SilentReport;
 
 fn one_plugin(id: &str, bundle_name: &str) -> stagerack::preset::Preset {
     preset(&format!(
@@ -23,14 +24,14 @@ fn a_sleeping_plugin_is_not_processed_while_idle() {
     let p = one_plugin("org.stagerack.test.silent", "stagerack-silent");
     let (mut s, mut e) = session(&p, 64);
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
-    let calls = |s: &stagerack::session::Session| {
-        s.racks()[0].slots[0]
-            .instance
-            .param_value(0)
-            .expect("process_calls")
+    let calls = |s: &mut stagerack::session::Session| {
+        let state = s.plugin_mut(0, 0).unwrap().save_state().unwrap();
+        SilentReport::from_state(&state)
+            .expect("the silent plugin's state")
+            .process_calls as f64
     };
     let _ = render(&mut s, &mut e, &[], None, 64, 48_000);
-    let idle = calls(&s);
+    let idle = calls(&mut s);
     assert!(idle <= 1.0, "called {idle} times while idle");
     assert!(s.racks()[0].slots[0]
         .status
@@ -43,7 +44,7 @@ fn a_sleeping_plugin_is_not_processed_while_idle() {
     assert!(asleep(&s) >= 748, "dispatched while asleep: {}", asleep(&s));
     let before = asleep(&s);
     let _ = render(&mut s, &mut e, &[], None, 64, 48_000);
-    assert_eq!(calls(&s), idle, "still asleep");
+    assert_eq!(calls(&mut s), idle, "still asleep");
     assert_eq!(asleep(&s) - before, 750, "a second of sleep, no job");
     // An event wakes it for one block.
     let note = [SampleEvent {
@@ -57,7 +58,7 @@ fn a_sleeping_plugin_is_not_processed_while_idle() {
     }];
     let before = asleep(&s);
     let _ = render(&mut s, &mut e, &note, None, 64, 4800);
-    assert_eq!(calls(&s), idle + 1.0);
+    assert_eq!(calls(&mut s), idle + 1.0);
     assert_eq!(asleep(&s) - before, 74, "the note's block got a job");
     s.shutdown(e);
 }
@@ -115,14 +116,13 @@ fn plugins_are_told_whether_they_render_offline_or_play_live() {
             max_block: 64,
             queues: Default::default(),
         };
-        let (s, e) = stagerack::session::Session::new(&p, config, offline).unwrap();
-        let v = s.racks()[0].slots[0]
-            .instance
-            .param_value(1)
-            .expect("render_offline");
+        let (mut s, e) = stagerack::session::Session::new(&p, config, offline).unwrap();
+        let state = s.plugin_mut(0, 0).unwrap().save_state().unwrap();
         s.shutdown(e);
-        v
+        SilentReport::from_state(&state)
+            .expect("the silent plugin's state")
+            .offline
     };
-    assert_eq!(mode(true), 1.0, "offline render");
-    assert_eq!(mode(false), 0.0, "live");
+    assert_eq!(mode(true), Some(true), "offline render");
+    assert_eq!(mode(false), Some(false), "live");
 }

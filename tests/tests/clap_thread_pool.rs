@@ -12,12 +12,7 @@ mod clap_support;
 use clap_support::*;
 use stagerack::midi::file::SampleEvent;
 use stagerack::midi::Event;
-
-const EXECS: u32 = 0;
-const BAD_EXECS: u32 = 1;
-const REFUSED: u32 = 2;
-const MOST_THREADS: u32 = 3;
-const THREAD_VIOLATIONS: u32 = 4;
+use stagerack_plugins_test::clap::tasks::TasksReport;
 
 const FRAMES: u64 = 24_000;
 const BLOCK: usize = 64;
@@ -62,13 +57,20 @@ fn play(racks: usize, tasks: bool, threads: usize) -> (Vec<f32>, Vec<f32>, Vec<[
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     e.use_threads(threads).unwrap();
     let out = render(&mut s, &mut e, &notes(), None, BLOCK, FRAMES);
-    let counters = s
-        .racks()
-        .iter()
-        .filter_map(|r| r.slots.get(1))
-        .map(|slot| {
-            [EXECS, BAD_EXECS, REFUSED, MOST_THREADS, THREAD_VIOLATIONS]
-                .map(|id| slot.instance.param_value(id).expect("a counter"))
+    let counters = (0..s.racks().len())
+        .filter_map(|rack| {
+            let state = s.plugin_mut(rack, 1)?.save_state().expect("its state");
+            let r = TasksReport::from_state(&state).expect("the tasks plugin's state");
+            Some(
+                [
+                    r.execs,
+                    r.bad_execs,
+                    r.refused,
+                    r.most_threads,
+                    r.thread_violations,
+                ]
+                .map(|c| c as f64),
+            )
         })
         .collect();
     s.shutdown(e);

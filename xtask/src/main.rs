@@ -11,11 +11,15 @@
 //! - `bench`: every benchmark (release build): host overhead, pedalboard,
 //!   MIDI timing on JACK, switching, scanning, start-up, load; prints the
 //!   table and writes `docs/BENCHMARKS.md` (see `src/bench.rs`).
+//! - `validate [--clap-validator DIR] [--vst3-sdk DIR]`: builds the formats'
+//!   public validators from checkouts you provide and runs them over every
+//!   test bundle (see `src/validate.rs`, docs/VALIDATORS.md).
 
 mod bench;
 mod bundle;
 mod bundle_vst3;
 mod demo_midi;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,9 +110,33 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("validate") => {
+            let sources = match validate::Sources::from_args(&args[1..]) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match validate::run(&workspace_root(), &sources) {
+                Ok((table, all_as_expected)) => {
+                    println!("{table}");
+                    if all_as_expected {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("some plugins did not behave as expected (UNEXPECTED above)");
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask demo-midi | bundle [--release] | bundle-vst3 [--release] | bench"
+                "usage: cargo xtask demo-midi | bundle [--release] | bundle-vst3 [--release] | bench | validate [--clap-validator DIR] [--vst3-sdk DIR]"
             );
             ExitCode::FAILURE
         }

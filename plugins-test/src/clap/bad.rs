@@ -58,6 +58,7 @@ impl<'a> PluginAudioProcessor<'a, (), BadMainThread> for NeverActive {
         _audio: Audio,
         _events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         Err(PluginError::Message("never active"))
     }
 }

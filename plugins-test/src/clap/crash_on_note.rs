@@ -149,6 +149,7 @@ impl<'a> PluginAudioProcessor<'a, CrashShared, CrashMainThread<'a>> for CrashAud
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         for event in events.input {
             let key = match event.as_core_event() {
                 Some(CoreEventSpace::NoteOn(e)) => e.key().into_specific(),

@@ -184,6 +184,7 @@ impl<'a> PluginAudioProcessor<'a, EditorShared, EditorMainThread<'a>> for Editor
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         for event in events.input {
             self.shared.apply(event);
         }

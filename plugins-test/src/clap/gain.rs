@@ -4,7 +4,9 @@
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
-use super::common::{write_stereo_port, AtomicF64, StateReader, StateWriter};
+use super::common::{
+    tell_values_changed, write_stereo_port, AtomicF64, HostChecks, StateReader, StateWriter,
+};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::latency::{HostLatency, PluginLatency, PluginLatencyImpl};
 use clack_extensions::params::{
@@ -29,6 +31,8 @@ pub const NAME: &str = "Stagerack Gain";
 pub const PARAM_GAIN: ClapId = ClapId::new(0);
 /// Param `latency` in frames (0..4800, stepped, default 0).
 pub const PARAM_LATENCY: ClapId = ClapId::new(1);
+/// Every parameter id (for the host checks).
+const PARAMS: [ClapId; 2] = [PARAM_GAIN, PARAM_LATENCY];
 
 /// Lowest gain in dB (a factor of 1e-4, not silence).
 pub const MIN_DB: f64 = -80.0;
@@ -64,6 +68,8 @@ pub struct Gain;
 /// State shared by the gain's threads. Any thread.
 pub struct GainShared<'a> {
     host: HostSharedHandle<'a>,
+    /// What a strict plugin checks of its host.
+    checks: HostChecks<'a>,
     gain_db: AtomicF64,
     /// The `latency` parameter's value.
     latency: AtomicU32,
@@ -152,6 +158,7 @@ impl DefaultPluginFactory for Gain {
 
     fn new_shared(host: HostSharedHandle<'_>) -> Result<GainShared<'_>, PluginError> {
         Ok(GainShared {
+            checks: HostChecks::new(host),
             host,
             gain_db: AtomicF64::new(0.0),
             latency: AtomicU32::new(0),
@@ -205,7 +212,17 @@ impl<'a> PluginAudioProcessor<'a, GainShared<'a>, GainMainThread<'a>> for GainAu
     }
 
     fn deactivate(self, _main_thread: &GainMainThread<'a>) {
+        self.shared.checks.deactivated();
         self.shared.active.store(false, Ordering::Relaxed);
+    }
+
+    fn start_processing(&mut self) -> Result<(), PluginError> {
+        self.shared.checks.start_processing();
+        Ok(())
+    }
+
+    fn stop_processing(&mut self) {
+        self.shared.checks.stop_processing();
     }
 
     fn reset(&mut self) {
@@ -223,6 +240,10 @@ impl<'a> PluginAudioProcessor<'a, GainShared<'a>, GainMainThread<'a>> for GainAu
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
+        self.shared
+            .checks
+            .process(audio.frames_count(), events.input, &PARAMS);
         let frames = audio.frames_count() as usize;
         let mut pair = audio
             .port_pair(0)
@@ -325,6 +346,7 @@ impl GainAudio<'_> {
 
 impl PluginAudioProcessorParams for GainAudio<'_> {
     fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
+        self.shared.checks.flush(input, &PARAMS);
         for event in input {
             if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
                 self.apply(e.param_id(), e.value());
@@ -424,6 +446,7 @@ impl PluginMainThreadParams for GainMainThread<'_> {
     }
 
     fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
+        self.shared.checks.flush(input, &PARAMS);
         for event in input {
             if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
                 if e.param_id() == Some(PARAM_GAIN) {
@@ -454,6 +477,7 @@ impl PluginStateImpl for GainMainThread<'_> {
         let latency = r.u64()?;
         self.shared.set_gain_db(db);
         self.shared.set_latency(latency as f64);
+        tell_values_changed(&self.host);
         Ok(())
     }
 }

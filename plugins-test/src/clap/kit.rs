@@ -13,13 +13,17 @@
 //!
 //! Each note-on writes an impulse of its velocity on every output channel
 //! at its sample. Parameters `level` (id 0) and `tone` (id 1) exist to be
-//! mapped. The state is text: `context=project;track=NAME;config=stereo;
-//! mapped=0:CC 74` (saved through `state-context` it names the context;
-//! through plain `state`, `context=none`).
+//! mapped; events set them at once (in `process` and `flush`). The state is
+//! text: `context=project;track=NAME;config=stereo;mapped=0:CC 74;
+//! level=1;tone=0.5` (saved through `state-context` it names the context;
+//! through plain `state`, `context=none`). Loading restores `level` and
+//! `tone`; a text without them is refused.
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
 use std::cell::{Cell, RefCell};
+
+use super::common::AtomicF64;
 use std::ffi::CStr;
 
 use clack_extensions::audio_ports::{
@@ -77,6 +81,25 @@ pub struct Kit;
 /// selected configuration's). Any thread.
 pub struct KitShared {
     channels: AtomicU32,
+    /// `level` and `tone`.
+    params: [AtomicF64; 2],
+}
+
+impl KitShared {
+    /// Applies parameter value events (ids it does not have are ignored).
+    /// Any thread allowed to flush or process.
+    fn apply(&self, events: &InputEvents) {
+        for e in events {
+            if let Some(CoreEventSpace::ParamValue(p)) = e.as_core_event() {
+                if let Some(param) = p
+                    .param_id()
+                    .and_then(|id| self.params.get(id.get() as usize))
+                {
+                    param.store(p.value().clamp(0.0, 1.0));
+                }
+            }
+        }
+    }
 }
 
 impl PluginShared<'_> for KitShared {}
@@ -88,16 +111,14 @@ pub struct KitMainThread<'a> {
     track: RefCell<String>,
     mapped: RefCell<Vec<(u32, String)>>,
     context: Cell<&'static str>,
-    params: [Cell<f64>; 2],
 }
 
 impl<'a> PluginMainThread<'a, KitShared> for KitMainThread<'a> {}
 
 /// The audio half. Audio thread.
 pub struct KitAudio<'a> {
-    /// The output follows the port the main thread declared; nothing else
-    /// is shared with the audio half.
-    _shared: std::marker::PhantomData<&'a KitShared>,
+    /// Parameters; the output follows the port the main thread declared.
+    shared: &'a KitShared,
 }
 
 impl Plugin for Kit {
@@ -133,6 +154,7 @@ impl DefaultPluginFactory for Kit {
     fn new_shared(_host: HostSharedHandle<'_>) -> Result<KitShared, PluginError> {
         Ok(KitShared {
             channels: AtomicU32::new(1),
+            params: [AtomicF64::new(1.0), AtomicF64::new(0.5)],
         })
     }
 
@@ -146,7 +168,6 @@ impl DefaultPluginFactory for Kit {
             track: RefCell::new(String::new()),
             mapped: RefCell::new(Vec::new()),
             context: Cell::new("never"),
-            params: [Cell::new(1.0), Cell::new(0.5)],
         })
     }
 }
@@ -158,10 +179,7 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
         shared: &'a KitShared,
         _audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
-        let _ = shared;
-        Ok(Self {
-            _shared: std::marker::PhantomData,
-        })
+        Ok(Self { shared })
     }
 
     fn process(
@@ -170,6 +188,7 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         let mut port = audio
             .output_port(0)
             .ok_or(PluginError::Message("kit: no output port"))?;
@@ -181,6 +200,7 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
         for channel in channels.iter_mut() {
             channel.fill(0.0);
         }
+        self.shared.apply(events.input);
         for event in events.input {
             if let Some(CoreEventSpace::NoteOn(e)) = event.as_core_event() {
                 let at = event.header().time() as usize;
@@ -196,7 +216,9 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
 }
 
 impl PluginAudioProcessorParams for KitAudio<'_> {
-    fn flush(&mut self, _input: &InputEvents, _output: &mut OutputEvents) {}
+    fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
+        self.shared.apply(input);
+    }
 }
 
 impl KitMainThread<'_> {
@@ -214,11 +236,37 @@ impl KitMainThread<'_> {
             .map(|(id, label)| format!("{id}:{label}"))
             .collect();
         format!(
-            "context={};track={};config={config};mapped={}",
+            "context={};track={};config={config};mapped={};level={};tone={}",
             self.context.get(),
             self.track.borrow(),
-            mapped.join(",")
+            mapped.join(","),
+            self.shared.params[0].load(),
+            self.shared.params[1].load(),
         )
+    }
+
+    /// Restores `level` and `tone` from a state text; anything else (an
+    /// empty or foreign state) is refused. What the host told the kit is
+    /// not restored: it describes the host that saved it.
+    fn load_text(&self, input: &mut InputStream) -> Result<(), PluginError> {
+        let mut text = String::new();
+        input.read_to_string(&mut text)?;
+        let value = |key: &str| -> Option<f64> {
+            text.split(';')
+                .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))?
+                .parse()
+                .ok()
+        };
+        let (Some(level), Some(tone)) = (value("level"), value("tone")) else {
+            return Err(PluginError::Message("not a Stagerack Kit state"));
+        };
+        if !text.starts_with("context=") {
+            return Err(PluginError::Message("not a Stagerack Kit state"));
+        }
+        self.shared.params[0].store(level.clamp(0.0, 1.0));
+        self.shared.params[1].store(tone.clamp(0.0, 1.0));
+        super::common::tell_values_changed(&self.host.borrow());
+        Ok(())
     }
 }
 
@@ -230,9 +278,7 @@ impl PluginStateImpl for KitMainThread<'_> {
     }
 
     fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
-        let mut text = String::new();
-        input.read_to_string(&mut text)?;
-        Ok(())
+        self.load_text(input)
     }
 }
 
@@ -253,9 +299,7 @@ impl PluginStateContextImpl for KitMainThread<'_> {
     }
 
     fn load(&self, input: &mut InputStream, _context: StateContextType) -> Result<(), PluginError> {
-        let mut text = String::new();
-        input.read_to_string(&mut text)?;
-        Ok(())
+        self.load_text(input)
     }
 }
 
@@ -423,7 +467,10 @@ impl PluginMainThreadParams for KitMainThread<'_> {
     }
 
     fn get_value(&self, param_id: ClapId) -> Option<f64> {
-        self.params.get(param_id.get() as usize).map(Cell::get)
+        self.shared
+            .params
+            .get(param_id.get() as usize)
+            .map(AtomicF64::load)
     }
 
     fn value_to_text(
@@ -441,15 +488,6 @@ impl PluginMainThreadParams for KitMainThread<'_> {
     }
 
     fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
-        for e in input {
-            if let Some(CoreEventSpace::ParamValue(p)) = e.as_core_event() {
-                if let Some(cell) = p
-                    .param_id()
-                    .and_then(|id| self.params.get(id.get() as usize))
-                {
-                    cell.set(p.value());
-                }
-            }
-        }
+        self.shared.apply(input);
     }
 }

@@ -84,6 +84,7 @@ impl<'a, const MODE: u8> PluginAudioProcessor<'a, (), BadMainThread> for Misbeha
         mut audio: Audio,
         _events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         let n = audio.frames_count() as usize;
         let start = self.frames;
         self.frames += n as u64;

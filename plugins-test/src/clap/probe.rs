@@ -1,12 +1,13 @@
 //! `Stagerack Probe` (`org.stagerack.test.probe`): an instrument that writes
 //! an impulse of height `velocity × level` at the exact sample of every
-//! note-on, and checks the host's thread rules.
+//! note-on, and checks its host strictly ([`HostChecks`]: threads,
+//! lifecycle, event order and parameter ids), reporting each violation.
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
 use super::common::{
-    count_as_value, write_note_port, write_stereo_port, AtomicF64, StateReader, StateWriter,
-    ThreadRules,
+    state_words, tell_values_changed, write_note_port, write_stereo_port, AtomicF64, HostChecks,
+    StateReader, StateWriter,
 };
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
@@ -33,24 +34,44 @@ pub const PARAM_LEVEL: ClapId = ClapId::new(0);
 /// The controller the probe maps onto `level` itself (reporting the change
 /// to the host as an output parameter event).
 pub const LEVEL_CC: u8 = 21;
-/// Read-only param `violations`: calls made on the wrong thread so far.
-pub const PARAM_VIOLATIONS: ClapId = ClapId::new(1);
-/// Read-only param `thread_checks`: thread checks the host answered so far
-/// (0 means the host offers no `clap.thread-check`, so nothing was checked).
-pub const PARAM_THREAD_CHECKS: ClapId = ClapId::new(2);
-/// Read-only param `note_ons`: note-ons seen so far (saved in the state).
-pub const PARAM_NOTE_ONS: ClapId = ClapId::new(3);
+/// The probe's only parameter ids (for the host checks).
+const PARAMS: [ClapId; 1] = [PARAM_LEVEL];
 
-const STATE_TAG: &[u8; 4] = b"SRP1";
-/// Upper bound reported for the counter parameters.
-const COUNTER_MAX: f64 = 1.0e12;
+const STATE_TAG: &[u8; 4] = b"SRP2";
+
+/// What the probe's state tells a test: its `level`, the note-ons it saw,
+/// and what it found of its host. Any thread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeReport {
+    /// The `level` parameter.
+    pub level: f64,
+    /// Note-ons seen (restored by a state load).
+    pub note_ons: u64,
+    /// Host violations this instance found (its own count, not restored).
+    pub violations: u64,
+    /// True when the host answered a thread check (its own, not restored).
+    pub thread_checked: bool,
+}
+
+impl ProbeReport {
+    /// Reads a state the probe saved; `None` for anything else. Any thread.
+    pub fn from_state(state: &[u8]) -> Option<Self> {
+        let [level, note_ons, violations, thread_checked] = state_words(state, STATE_TAG)?;
+        Some(Self {
+            level: f64::from_bits(level),
+            note_ons,
+            violations,
+            thread_checked: thread_checked != 0,
+        })
+    }
+}
 
 /// The probe plugin type. See the module docs.
 pub struct Probe;
 
 /// State shared by the probe's threads. Any thread.
 pub struct ProbeShared<'a> {
-    rules: ThreadRules<'a>,
+    checks: HostChecks<'a>,
     level: AtomicF64,
     note_ons: AtomicU64,
 }
@@ -59,12 +80,13 @@ impl<'a> PluginShared<'a> for ProbeShared<'a> {}
 
 /// The probe's main-thread half. Main thread.
 pub struct ProbeMainThread<'a> {
+    host: HostMainThreadHandle<'a>,
     shared: &'a ProbeShared<'a>,
 }
 
 impl<'a> PluginMainThread<'a, ProbeShared<'a>> for ProbeMainThread<'a> {
     fn on_main_thread(&self) {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"on_main_thread");
     }
 }
 
@@ -99,21 +121,21 @@ impl DefaultPluginFactory for Probe {
     }
 
     fn new_shared(host: HostSharedHandle<'_>) -> Result<ProbeShared<'_>, PluginError> {
-        let rules = ThreadRules::new(host);
-        rules.expect_main();
+        let checks = HostChecks::new(host);
+        checks.expect_main(c"init");
         Ok(ProbeShared {
-            rules,
+            checks,
             level: AtomicF64::new(1.0),
             note_ons: AtomicU64::new(0),
         })
     }
 
     fn new_main_thread<'a>(
-        _host: HostMainThreadHandle<'a>,
+        host: HostMainThreadHandle<'a>,
         shared: &'a ProbeShared<'a>,
     ) -> Result<ProbeMainThread<'a>, PluginError> {
-        shared.rules.expect_main();
-        Ok(ProbeMainThread { shared })
+        shared.checks.expect_main(c"init");
+        Ok(ProbeMainThread { host, shared })
     }
 }
 
@@ -123,13 +145,7 @@ impl ProbeShared<'_> {
     }
 
     fn value(&self, id: ClapId) -> Option<f64> {
-        match id.get() {
-            0 => Some(self.level.load()),
-            1 => Some(count_as_value(self.rules.violations())),
-            2 => Some(count_as_value(self.rules.checks())),
-            3 => Some(count_as_value(self.note_ons.load(Ordering::Relaxed))),
-            _ => None,
-        }
+        (id == PARAM_LEVEL).then(|| self.level.load())
     }
 
     /// Applies parameter events that carry no sample position (flush).
@@ -151,25 +167,25 @@ impl<'a> PluginAudioProcessor<'a, ProbeShared<'a>, ProbeMainThread<'a>> for Prob
         shared: &'a ProbeShared<'a>,
         _audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
-        shared.rules.expect_main();
+        shared.checks.expect_main(c"activate");
         Ok(Self { shared })
     }
 
     fn deactivate(self, _main_thread: &ProbeMainThread<'a>) {
-        self.shared.rules.expect_main();
+        self.shared.checks.deactivated();
     }
 
     fn start_processing(&mut self) -> Result<(), PluginError> {
-        self.shared.rules.expect_audio();
+        self.shared.checks.start_processing();
         Ok(())
     }
 
     fn stop_processing(&mut self) {
-        self.shared.rules.expect_audio();
+        self.shared.checks.stop_processing();
     }
 
     fn reset(&mut self) {
-        self.shared.rules.expect_audio();
+        self.shared.checks.expect_audio(c"reset");
     }
 
     fn process(
@@ -178,8 +194,11 @@ impl<'a> PluginAudioProcessor<'a, ProbeShared<'a>, ProbeMainThread<'a>> for Prob
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         let shared = self.shared;
-        shared.rules.expect_audio();
+        shared
+            .checks
+            .process(audio.frames_count(), events.input, &PARAMS);
         let frames = audio.frames_count() as usize;
         let mut port = audio
             .output_port(0)
@@ -251,19 +270,20 @@ impl<'a> PluginAudioProcessor<'a, ProbeShared<'a>, ProbeMainThread<'a>> for Prob
 
 impl PluginAudioProcessorParams for ProbeAudio<'_> {
     fn flush(&mut self, input: &InputEvents, _output: &mut OutputEvents) {
-        self.shared.rules.expect_audio();
+        self.shared.checks.expect_audio(c"params.flush (active)");
+        self.shared.checks.flush(input, &PARAMS);
         self.shared.apply_params(input);
     }
 }
 
 impl PluginAudioPortsImpl for ProbeMainThread<'_> {
     fn count(&self, is_input: bool) -> u32 {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"audio_ports.count");
         u32::from(!is_input)
     }
 
     fn get(&self, index: u32, is_input: bool, writer: &mut AudioPortInfoWriter) {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"audio_ports.get");
         if !is_input && index == 0 {
             write_stereo_port(writer);
         }
@@ -272,12 +292,12 @@ impl PluginAudioPortsImpl for ProbeMainThread<'_> {
 
 impl PluginNotePortsImpl for ProbeMainThread<'_> {
     fn count(&self, is_input: bool) -> u32 {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"note_ports.count");
         u32::from(is_input)
     }
 
     fn get(&self, index: u32, is_input: bool, writer: &mut NotePortInfoWriter) {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"note_ports.get");
         if is_input && index == 0 {
             write_note_port(writer);
         }
@@ -286,58 +306,29 @@ impl PluginNotePortsImpl for ProbeMainThread<'_> {
 
 impl PluginMainThreadParams for ProbeMainThread<'_> {
     fn count(&self) -> u32 {
-        self.shared.rules.expect_main();
-        4
+        self.shared.checks.expect_main(c"params.count");
+        1
     }
 
     fn get_info(&self, param_index: u32, info: &mut ParamInfoWriter) {
-        self.shared.rules.expect_main();
-        let (id, name, max, default, flags): (ClapId, &[u8], f64, f64, ParamInfoFlags) =
-            match param_index {
-                0 => (
-                    PARAM_LEVEL,
-                    b"level",
-                    1.0,
-                    1.0,
-                    ParamInfoFlags::IS_AUTOMATABLE,
-                ),
-                1 => (
-                    PARAM_VIOLATIONS,
-                    b"violations",
-                    COUNTER_MAX,
-                    0.0,
-                    ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
-                ),
-                2 => (
-                    PARAM_THREAD_CHECKS,
-                    b"thread_checks",
-                    COUNTER_MAX,
-                    0.0,
-                    ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
-                ),
-                3 => (
-                    PARAM_NOTE_ONS,
-                    b"note_ons",
-                    COUNTER_MAX,
-                    0.0,
-                    ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
-                ),
-                _ => return,
-            };
+        self.shared.checks.expect_main(c"params.get_info");
+        if param_index != 0 {
+            return;
+        }
         info.set(&ParamInfo {
-            id,
-            flags,
+            id: PARAM_LEVEL,
+            flags: ParamInfoFlags::IS_AUTOMATABLE,
             cookie: Default::default(),
-            name,
+            name: b"level",
             module: b"",
             min_value: 0.0,
-            max_value: max,
-            default_value: default,
+            max_value: 1.0,
+            default_value: 1.0,
         });
     }
 
     fn get_value(&self, param_id: ClapId) -> Option<f64> {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"params.get_value");
         self.shared.value(param_id)
     }
 
@@ -347,49 +338,54 @@ impl PluginMainThreadParams for ProbeMainThread<'_> {
         value: f64,
         writer: &mut ParamDisplayWriter,
     ) -> std::fmt::Result {
-        self.shared.rules.expect_main();
-        match param_id.get() {
-            0 => write!(writer, "{value:.3}"),
-            1..=3 => write!(writer, "{value:.0}"),
-            _ => Err(std::fmt::Error),
+        self.shared.checks.expect_main(c"params.value_to_text");
+        if param_id != PARAM_LEVEL {
+            return Err(std::fmt::Error);
         }
+        write!(writer, "{value:.3}")
     }
 
     fn text_to_value(&self, param_id: ClapId, text: &CStr) -> Option<f64> {
-        self.shared.rules.expect_main();
-        if param_id.get() > 3 {
+        self.shared.checks.expect_main(c"params.text_to_value");
+        if param_id != PARAM_LEVEL {
             return None;
         }
         text.to_str().ok()?.trim().parse().ok()
     }
 
     fn flush(&self, input: &InputEvents, _output: &mut OutputEvents) {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"params.flush (inactive)");
+        self.shared.checks.flush(input, &PARAMS);
         self.shared.apply_params(input);
     }
 }
 
 impl PluginStateImpl for ProbeMainThread<'_> {
-    /// Saves `level`, `note_ons` and `violations` (tag `SRP1`).
+    /// Saves `level`, `note_ons`, then this instance's own host report:
+    /// violations found and whether the host answered a thread check (tag
+    /// `SRP2`; read with [`ProbeReport::from_state`]).
     fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"state.save");
         let mut w = StateWriter::new(output, STATE_TAG)?;
         w.f64(self.shared.level.load())?;
         w.u64(self.shared.note_ons.load(Ordering::Relaxed))?;
-        w.u64(self.shared.rules.violations())?;
+        w.u64(self.shared.checks.violations())?;
+        w.u64(u64::from(self.shared.checks.thread_checked()))?;
         Ok(())
     }
 
-    /// Restores `level` and `note_ons`; the saved `violations` is read but
+    /// Restores `level` and `note_ons`; the saved host report is read but
     /// not restored (it describes the host that saved it).
     fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
-        self.shared.rules.expect_main();
+        self.shared.checks.expect_main(c"state.load");
         let mut r = StateReader::new(input, STATE_TAG)?;
         let level = r.f64()?;
         let note_ons = r.u64()?;
         let _saved_violations = r.u64()?;
+        let _saved_thread_checked = r.u64()?;
         self.shared.set_level(level);
         self.shared.note_ons.store(note_ons, Ordering::Relaxed);
+        tell_values_changed(&self.host);
         Ok(())
     }
 }

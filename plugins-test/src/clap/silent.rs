@@ -1,22 +1,18 @@
 //! `Stagerack Silent` (`org.stagerack.test.silent`): outputs silence, counts
 //! its `process` calls and always answers `CLAP_PROCESS_SLEEP`, so a host
 //! test can prove a sleeping plugin is not processed. It also implements
-//! `clap.render` and shows the last mode the host set (read-only param
-//! `render_offline`: 1 offline, 0 realtime, -1 never told).
+//! `clap.render` and keeps the last mode the host set. Both are reported in
+//! its state ([`SilentReport`]); it has no parameters.
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
-use super::common::{count_as_value, write_note_port, write_stereo_port};
+use super::common::{state_words, write_note_port, write_stereo_port, StateReader, StateWriter};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
-use clack_extensions::params::{
-    ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
-    PluginMainThreadParams, PluginParams,
-};
 use clack_extensions::render::{PluginRender, PluginRenderImpl, RenderMode};
+use clack_extensions::state::{PluginState, PluginStateImpl};
 use clack_plugin::prelude::*;
-use std::ffi::CStr;
-use std::fmt::Write as _;
+use clack_plugin::stream::{InputStream, OutputStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// CLAP id of the silent plugin.
@@ -24,11 +20,28 @@ pub const ID: &str = "org.stagerack.test.silent";
 /// Display name of the silent plugin.
 pub const NAME: &str = "Stagerack Silent";
 
-/// Read-only param `process_calls`: how many times `process` ran.
-pub const PARAM_PROCESS_CALLS: ClapId = ClapId::new(0);
+const STATE_TAG: &[u8; 4] = b"SRZ2";
 
-/// Read-only param `render_offline`: the render mode the host set.
-pub const PARAM_RENDER_OFFLINE: ClapId = ClapId::new(1);
+/// What the silent plugin's state reports. Any thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SilentReport {
+    /// How many times `process` ran.
+    pub process_calls: u64,
+    /// The render mode the host set: `Some(true)` offline, `Some(false)`
+    /// realtime, `None` never told.
+    pub offline: Option<bool>,
+}
+
+impl SilentReport {
+    /// Reads a state the plugin saved; `None` for anything else. Any thread.
+    pub fn from_state(state: &[u8]) -> Option<Self> {
+        let [process_calls, mode] = state_words(state, STATE_TAG)?;
+        Some(Self {
+            process_calls,
+            offline: (mode != 0).then_some(mode == 2),
+        })
+    }
+}
 
 /// The silent plugin type. See the module docs.
 pub struct Silent;
@@ -63,7 +76,7 @@ impl Plugin for Silent {
         builder
             .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
-            .register::<PluginParams>()
+            .register::<PluginState>()
             .register::<PluginRender>();
     }
 }
@@ -109,6 +122,7 @@ impl<'a> PluginAudioProcessor<'a, SilentShared, SilentMainThread<'a>> for Silent
         mut audio: Audio,
         _events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         self.shared.process_calls.fetch_add(1, Ordering::Relaxed);
         for mut port in audio.output_ports() {
             if let Some(mut channels) = port.channels().ok().and_then(|c| c.into_f32()) {
@@ -119,10 +133,6 @@ impl<'a> PluginAudioProcessor<'a, SilentShared, SilentMainThread<'a>> for Silent
         }
         Ok(ProcessStatus::Sleep)
     }
-}
-
-impl PluginAudioProcessorParams for SilentAudio<'_> {
-    fn flush(&mut self, _input: &InputEvents, _output: &mut OutputEvents) {}
 }
 
 impl PluginAudioPortsImpl for SilentMainThread<'_> {
@@ -164,65 +174,22 @@ impl PluginRenderImpl for SilentMainThread<'_> {
     }
 }
 
-impl PluginMainThreadParams for SilentMainThread<'_> {
-    fn count(&self) -> u32 {
-        2
+impl PluginStateImpl for SilentMainThread<'_> {
+    /// Saves this instance's report: process calls and render mode (tag
+    /// `SRZ2`; read with [`SilentReport::from_state`]).
+    fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
+        let mut w = StateWriter::new(output, STATE_TAG)?;
+        w.u64(self.shared.process_calls.load(Ordering::Relaxed))?;
+        w.u64(self.shared.render_mode.load(Ordering::Relaxed))?;
+        Ok(())
     }
 
-    fn get_info(&self, param_index: u32, info: &mut ParamInfoWriter) {
-        if param_index == 1 {
-            info.set(&ParamInfo {
-                id: PARAM_RENDER_OFFLINE,
-                flags: ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
-                cookie: Default::default(),
-                name: b"render_offline",
-                module: b"",
-                min_value: -1.0,
-                max_value: 1.0,
-                default_value: -1.0,
-            });
-        }
-        if param_index == 0 {
-            info.set(&ParamInfo {
-                id: PARAM_PROCESS_CALLS,
-                flags: ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
-                cookie: Default::default(),
-                name: b"process_calls",
-                module: b"",
-                min_value: 0.0,
-                max_value: 1.0e12,
-                default_value: 0.0,
-            });
-        }
+    /// Checks the state is this plugin's; the report describes the
+    /// instance that saved it and is not restored.
+    fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
+        let mut r = StateReader::new(input, STATE_TAG)?;
+        let _calls = r.u64()?;
+        let _mode = r.u64()?;
+        Ok(())
     }
-
-    fn get_value(&self, param_id: ClapId) -> Option<f64> {
-        if param_id == PARAM_RENDER_OFFLINE {
-            return Some(self.shared.render_mode.load(Ordering::Relaxed) as f64 - 1.0);
-        }
-        (param_id == PARAM_PROCESS_CALLS)
-            .then(|| count_as_value(self.shared.process_calls.load(Ordering::Relaxed)))
-    }
-
-    fn value_to_text(
-        &self,
-        param_id: ClapId,
-        value: f64,
-        writer: &mut ParamDisplayWriter,
-    ) -> std::fmt::Result {
-        if param_id == PARAM_PROCESS_CALLS || param_id == PARAM_RENDER_OFFLINE {
-            write!(writer, "{value:.0}")
-        } else {
-            Err(std::fmt::Error)
-        }
-    }
-
-    fn text_to_value(&self, param_id: ClapId, text: &CStr) -> Option<f64> {
-        if param_id != PARAM_PROCESS_CALLS && param_id != PARAM_RENDER_OFFLINE {
-            return None;
-        }
-        text.to_str().ok()?.trim().parse().ok()
-    }
-
-    fn flush(&self, _input: &InputEvents, _output: &mut OutputEvents) {}
 }

@@ -3,7 +3,9 @@
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
-use super::common::{write_note_port, write_stereo_port, AtomicF64, StateReader, StateWriter};
+use super::common::{
+    tell_values_changed, write_note_port, write_stereo_port, AtomicF64, StateReader, StateWriter,
+};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
 use clack_extensions::params::{
@@ -68,6 +70,7 @@ impl SynthShared {
 
 /// The synth's main-thread half. Main thread.
 pub struct SynthMainThread<'a> {
+    host: HostMainThreadHandle<'a>,
     shared: &'a SynthShared,
 }
 
@@ -187,10 +190,10 @@ impl DefaultPluginFactory for Synth {
     }
 
     fn new_main_thread<'a>(
-        _host: HostMainThreadHandle<'a>,
+        host: HostMainThreadHandle<'a>,
         shared: &'a SynthShared,
     ) -> Result<SynthMainThread<'a>, PluginError> {
-        Ok(SynthMainThread { shared })
+        Ok(SynthMainThread { host, shared })
     }
 }
 
@@ -299,6 +302,7 @@ impl<'a> PluginAudioProcessor<'a, SynthShared, SynthMainThread<'a>> for SynthAud
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         let frames = audio.frames_count() as usize;
         let mut port = audio
             .output_port(0)
@@ -471,6 +475,7 @@ impl PluginStateImpl for SynthMainThread<'_> {
         let level = r.f64()?;
         self.shared.set(Some(PARAM_RELEASE), release);
         self.shared.set(Some(PARAM_LEVEL), level);
+        tell_values_changed(&self.host);
         Ok(())
     }
 }

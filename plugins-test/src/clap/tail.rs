@@ -4,7 +4,7 @@
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
-use super::common::{write_stereo_port, AtomicF64, StateReader, StateWriter};
+use super::common::{tell_values_changed, write_stereo_port, AtomicF64, StateReader, StateWriter};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::params::{
     ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
@@ -87,6 +87,7 @@ impl TailShared {
 
 /// The plugin's main-thread half. Main thread.
 pub struct TailMainThread<'a> {
+    host: HostMainThreadHandle<'a>,
     shared: &'a TailShared,
 }
 
@@ -142,10 +143,10 @@ impl DefaultPluginFactory for Tail {
     }
 
     fn new_main_thread<'a>(
-        _host: HostMainThreadHandle<'a>,
+        host: HostMainThreadHandle<'a>,
         shared: &'a TailShared,
     ) -> Result<TailMainThread<'a>, PluginError> {
-        Ok(TailMainThread { shared })
+        Ok(TailMainThread { host, shared })
     }
 }
 
@@ -242,6 +243,7 @@ impl<'a> PluginAudioProcessor<'a, TailShared, TailMainThread<'a>> for TailAudio<
         mut audio: Audio,
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         let frames = audio.frames_count() as usize;
         let mut pair = audio
             .port_pair(0)
@@ -399,6 +401,7 @@ impl PluginStateImpl for TailMainThread<'_> {
         let feedback = r.f64()?;
         self.shared.set(Some(PARAM_TIME), time);
         self.shared.set(Some(PARAM_FEEDBACK), feedback);
+        tell_values_changed(&self.host);
         Ok(())
     }
 }

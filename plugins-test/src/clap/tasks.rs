@@ -11,25 +11,22 @@
 //! one that refuses, gets the tasks run by the plugin itself (as real
 //! plugins do), counted as refused.
 //!
-//! Read-only parameters: `execs` (requests the host carried out),
-//! `bad_execs` (requests after which some task had not run exactly once),
-//! `refused` (requests refused or no extension), `most_threads` (the most
-//! distinct threads that ran one request's tasks), `thread_violations`
-//! (tasks the host's thread-check did not call an audio thread).
+//! Its state reports ([`TasksReport`]; no parameters): `execs` (requests
+//! the host carried out), `bad_execs` (requests after which some task had
+//! not run exactly once), `refused` (requests refused or no extension),
+//! `most_threads` (the most distinct threads that ran one request's tasks),
+//! `thread_violations` (tasks the host's thread-check did not call an audio
+//! thread).
 //!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
-use super::common::{count_as_value, write_stereo_port};
+use super::common::{state_words, write_stereo_port, StateReader, StateWriter};
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
-use clack_extensions::params::{
-    ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
-    PluginMainThreadParams, PluginParams,
-};
+use clack_extensions::state::{PluginState, PluginStateImpl};
 use clack_extensions::thread_check::HostThreadCheck;
 use clack_extensions::thread_pool::{HostThreadPool, PluginThreadPool, PluginThreadPoolImpl};
 use clack_plugin::prelude::*;
-use std::ffi::CStr;
-use std::fmt::Write as _;
+use clack_plugin::stream::{InputStream, OutputStream};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -43,24 +40,38 @@ pub const TASKS: usize = 8;
 /// How long each task spins besides its work, in microseconds.
 pub const TASK_SPIN_US: u64 = 20;
 
-/// Read-only param `execs`.
-pub const PARAM_EXECS: ClapId = ClapId::new(0);
-/// Read-only param `bad_execs`.
-pub const PARAM_BAD_EXECS: ClapId = ClapId::new(1);
-/// Read-only param `refused`.
-pub const PARAM_REFUSED: ClapId = ClapId::new(2);
-/// Read-only param `most_threads`.
-pub const PARAM_MOST_THREADS: ClapId = ClapId::new(3);
-/// Read-only param `thread_violations`.
-pub const PARAM_THREAD_VIOLATIONS: ClapId = ClapId::new(4);
+const STATE_TAG: &[u8; 4] = b"SRT2";
 
-const PARAMS: [(ClapId, &[u8]); 5] = [
-    (PARAM_EXECS, b"execs"),
-    (PARAM_BAD_EXECS, b"bad_execs"),
-    (PARAM_REFUSED, b"refused"),
-    (PARAM_MOST_THREADS, b"most_threads"),
-    (PARAM_THREAD_VIOLATIONS, b"thread_violations"),
-];
+/// What the tasks plugin's state reports (this instance's own counts; a
+/// state load does not restore them). Any thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TasksReport {
+    /// Requests the host carried out.
+    pub execs: u64,
+    /// Requests after which some task had not run exactly once.
+    pub bad_execs: u64,
+    /// Requests refused, or no extension.
+    pub refused: u64,
+    /// The most distinct threads that ran one request's tasks.
+    pub most_threads: u64,
+    /// Tasks the host's thread-check did not call an audio thread.
+    pub thread_violations: u64,
+}
+
+impl TasksReport {
+    /// Reads a state the plugin saved; `None` for anything else. Any thread.
+    pub fn from_state(state: &[u8]) -> Option<Self> {
+        let [execs, bad_execs, refused, most_threads, thread_violations] =
+            state_words(state, STATE_TAG)?;
+        Some(Self {
+            execs,
+            bad_execs,
+            refused,
+            most_threads,
+            thread_violations,
+        })
+    }
+}
 
 /// An identity for the calling thread: its kernel id (one system call
 /// that never blocks; a thread-local would be allocated by the dynamic
@@ -159,7 +170,7 @@ impl Plugin for Tasks {
     fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&TasksShared>) {
         builder
             .register::<PluginAudioPorts>()
-            .register::<PluginParams>()
+            .register::<PluginState>()
             .register::<PluginThreadPool>();
     }
 }
@@ -216,6 +227,7 @@ impl<'a> PluginAudioProcessor<'a, TasksShared<'a>, TasksMainThread<'a>> for Task
         mut audio: Audio,
         _events: Events,
     ) -> Result<ProcessStatus, PluginError> {
+        let _no_denormals = super::common::NoDenormals::new();
         let frames = audio.frames_count() as usize;
         let mut pair = audio
             .port_pair(0)
@@ -279,10 +291,6 @@ impl<'a> PluginAudioProcessor<'a, TasksShared<'a>, TasksMainThread<'a>> for Task
     }
 }
 
-impl PluginAudioProcessorParams for TasksAudio<'_> {
-    fn flush(&mut self, _input: &InputEvents, _output: &mut OutputEvents) {}
-}
-
 impl PluginAudioPortsImpl for TasksMainThread<'_> {
     fn count(&self, _is_input: bool) -> u32 {
         1
@@ -295,58 +303,31 @@ impl PluginAudioPortsImpl for TasksMainThread<'_> {
     }
 }
 
-impl PluginMainThreadParams for TasksMainThread<'_> {
-    fn count(&self) -> u32 {
-        PARAMS.len() as u32
-    }
-
-    fn get_info(&self, param_index: u32, info: &mut ParamInfoWriter) {
-        if let Some((id, name)) = PARAMS.get(param_index as usize) {
-            info.set(&ParamInfo {
-                id: *id,
-                flags: ParamInfoFlags::IS_READONLY | ParamInfoFlags::IS_STEPPED,
-                cookie: Default::default(),
-                name,
-                module: b"",
-                min_value: 0.0,
-                max_value: 1.0e12,
-                default_value: 0.0,
-            });
-        }
-    }
-
-    fn get_value(&self, param_id: ClapId) -> Option<f64> {
+impl PluginStateImpl for TasksMainThread<'_> {
+    /// Saves this instance's counts (tag `SRT2`; read with
+    /// [`TasksReport::from_state`]).
+    fn save(&self, output: &mut OutputStream) -> Result<(), PluginError> {
         let s = self.shared;
-        let counter = match param_id {
-            PARAM_EXECS => &s.execs,
-            PARAM_BAD_EXECS => &s.bad_execs,
-            PARAM_REFUSED => &s.refused,
-            PARAM_MOST_THREADS => &s.most_threads,
-            PARAM_THREAD_VIOLATIONS => &s.thread_violations,
-            _ => return None,
-        };
-        Some(count_as_value(counter.load(Ordering::Relaxed)))
-    }
-
-    fn value_to_text(
-        &self,
-        param_id: ClapId,
-        value: f64,
-        writer: &mut ParamDisplayWriter,
-    ) -> std::fmt::Result {
-        if PARAMS.iter().any(|(id, _)| *id == param_id) {
-            write!(writer, "{value:.0}")
-        } else {
-            Err(std::fmt::Error)
+        let mut w = StateWriter::new(output, STATE_TAG)?;
+        for counter in [
+            &s.execs,
+            &s.bad_execs,
+            &s.refused,
+            &s.most_threads,
+            &s.thread_violations,
+        ] {
+            w.u64(counter.load(Ordering::Relaxed))?;
         }
+        Ok(())
     }
 
-    fn text_to_value(&self, param_id: ClapId, text: &CStr) -> Option<f64> {
-        if !PARAMS.iter().any(|(id, _)| *id == param_id) {
-            return None;
+    /// Checks the state is this plugin's; the counts describe the instance
+    /// that saved it and are not restored.
+    fn load(&self, input: &mut InputStream) -> Result<(), PluginError> {
+        let mut r = StateReader::new(input, STATE_TAG)?;
+        for _ in 0..5 {
+            r.u64()?;
         }
-        text.to_str().ok()?.trim().parse().ok()
+        Ok(())
     }
-
-    fn flush(&self, _input: &InputEvents, _output: &mut OutputEvents) {}
 }

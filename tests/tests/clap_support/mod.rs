@@ -45,10 +45,16 @@ pub fn render(
         max_tail_frames: 0,
         silence_frames: 0,
     };
-    render_offline(engine, &job, |_| {
-        let panics = session.pump();
-        assert!(panics.is_empty(), "panics on the audio thread: {panics:?}");
-    })
+    // Whatever the session reports fails the test: a panic or fault on the
+    // audio thread, or a strict test plugin saying the host misbehaves
+    // (its `CLAP_LOG_HOST_MISBEHAVING` log, reported as a notice).
+    let out = render_offline(engine, &job, |_| {
+        let reports = session.pump();
+        assert!(reports.is_empty(), "the session reported: {reports:?}");
+    });
+    let reports = session.pump();
+    assert!(reports.is_empty(), "the session reported: {reports:?}");
+    out
 }
 
 /// The folder `cargo xtask bundle` writes CLAP bundles to.

@@ -151,6 +151,12 @@ pub struct ClapShared {
     /// Log messages the plugin sent from the audio thread (dropped there:
     /// formatting them would allocate).
     pub(crate) audio_thread_logs: AtomicU32,
+    /// `CLAP_LOG_HOST_MISBEHAVING` messages from the audio thread, counted
+    /// (not formatted) until the main thread reports them.
+    pub(crate) audio_thread_complaints: AtomicU32,
+    /// `CLAP_LOG_HOST_MISBEHAVING` messages from other threads, kept for
+    /// the main thread to report. Never locked on the audio thread.
+    pub(crate) complaints: std::sync::Mutex<Vec<String>>,
     /// The plugin's tail in frames (`u32::MAX`: infinite), as last read on
     /// the audio thread.
     pub(crate) tail_frames: AtomicU32,
@@ -232,6 +238,8 @@ impl ClapShared {
             state_dirty: AtomicBool::new(false),
             host_thread_violations: AtomicU32::new(0),
             audio_thread_logs: AtomicU32::new(0),
+            audio_thread_complaints: AtomicU32::new(0),
+            complaints: std::sync::Mutex::new(Vec::new()),
             tail_frames: AtomicU32::new(0),
             editor_resize: stagerack_core::editor::ResizeRequest::default(),
             editor_closed: AtomicBool::new(false),
@@ -261,6 +269,26 @@ impl ClapShared {
 
     pub(crate) fn set_state(&self, s: ClapState) {
         self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// What the plugin said about the host misbehaving since the last call,
+    /// one sentence each: the messages it logged on other threads, then a
+    /// count of those it logged on the audio thread. Main thread.
+    pub fn take_complaints(&self, out: &mut Vec<String>) {
+        if let Ok(mut kept) = self.complaints.lock() {
+            out.extend(
+                kept.drain(..)
+                    .map(|text| format!("{} says the host misbehaves: {text}", self.label)),
+            );
+        }
+        let on_audio = self.audio_thread_complaints.swap(0, Ordering::Relaxed);
+        if on_audio > 0 {
+            out.push(format!(
+                "{} said {on_audio} time(s) on the audio thread that the host misbehaves \
+                 (its messages are not formatted there)",
+                self.label
+            ));
+        }
     }
 
     /// Main-thread host functions called from another thread. Any thread.
@@ -664,8 +692,14 @@ impl HostPosixFdImpl for HostMain {
 // Hand-written host extensions (log, timer): every pointer from the plugin
 // is null-checked and everything runs inside `catch_unwind`.
 
+/// Complaints (`CLAP_LOG_HOST_MISBEHAVING`) kept per instance between two
+/// reports; more are still logged.
+const MAX_KEPT_COMPLAINTS: usize = 16;
+
 /// Host `clap.log`, with the message pointer checked and audio-thread
-/// messages counted instead of formatted (formatting allocates).
+/// messages counted instead of formatted (formatting allocates). A plugin
+/// saying the host misbehaves is kept for [`ClapShared::take_complaints`],
+/// which the session turns into a warning naming plugin and rack.
 #[derive(Clone, Copy)]
 pub(crate) struct SafeHostLog(#[allow(dead_code)] RawExtension<HostExtensionSide, clap_host_log>);
 
@@ -707,6 +741,11 @@ unsafe extern "C" fn host_log(
                 let shared = &w.shared().shared;
                 if in_audio_thread() {
                     shared.audio_thread_logs.fetch_add(1, Ordering::Relaxed);
+                    if severity == CLAP_LOG_HOST_MISBEHAVING {
+                        shared
+                            .audio_thread_complaints
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     return Ok(());
                 }
                 if msg.is_null() {
@@ -724,7 +763,14 @@ unsafe extern "C" fn host_log(
                     CLAP_LOG_WARNING => tracing::warn!("{who}: {text}"),
                     CLAP_LOG_ERROR | CLAP_LOG_FATAL => tracing::error!("{who}: {text}"),
                     CLAP_LOG_HOST_MISBEHAVING => {
-                        tracing::error!("{who} says the host misbehaves: {text}")
+                        tracing::error!("{who} says the host misbehaves: {text}");
+                        if let Ok(mut kept) = shared.complaints.lock() {
+                            // A plugin repeating itself is told once per kind.
+                            if kept.len() < MAX_KEPT_COMPLAINTS && !kept.iter().any(|k| *k == text)
+                            {
+                                kept.push(text.into_owned());
+                            }
+                        }
                     }
                     CLAP_LOG_PLUGIN_MISBEHAVING => {
                         tracing::warn!("{who} misbehaves: {text}")

@@ -656,6 +656,10 @@ impl PluginInstance for ClapInstance {
         }
     }
 
+    fn take_notices(&mut self, out: &mut Vec<String>) {
+        self.shared.take_complaints(out);
+    }
+
     fn on_main_thread(&mut self) {
         if self.shared.callback_requested.swap(false, Ordering::AcqRel) {
             self.instance.get_mut().call_on_main_thread_callback();

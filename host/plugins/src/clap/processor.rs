@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use clack_extensions::tail::{PluginTail, TailLength};
 use clack_host::events::event_types::{
-    MidiEvent, NoteChokeEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent,
-    TransportFlags,
+    MidiEvent, NoteChokeEvent, NoteExpressionEvent, NoteExpressionType, NoteOffEvent, NoteOnEvent,
+    ParamValueEvent, TransportEvent, TransportFlags,
 };
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::events::EventFlags;
@@ -222,6 +222,21 @@ fn push_event(buf: &mut EventBuffer, e: &TimedEvent, notes: NoteMode) {
                 note_id,
             } => {
                 buf.push(&NoteChokeEvent::new(t, pckn(channel, key, note_id)));
+                return;
+            }
+            // A plugin that takes no MIDI hears polyphonic aftertouch as
+            // its note's pressure expression (0..1), by channel and key.
+            Event::PolyPressure {
+                channel,
+                key,
+                value,
+            } if !midi => {
+                buf.push(&NoteExpressionEvent::new(
+                    t,
+                    pckn(channel, key, -1),
+                    NoteExpressionType::Pressure,
+                    f64::from(value) / 127.0,
+                ));
                 return;
             }
             _ => {}
@@ -579,6 +594,46 @@ mod tests {
             push_event(&mut buf, e, NoteMode::None);
         }
         assert_eq!(kinds(&buf), ["param"]);
+    }
+
+    /// Polyphonic aftertouch (#16): MIDI to a plugin that takes MIDI; to a
+    /// CLAP-only note port, the note's pressure expression by channel and
+    /// key.
+    #[test]
+    fn poly_pressure_reaches_a_clap_only_plugin_as_note_pressure() {
+        let pressure = TimedEvent::new(
+            9,
+            Event::PolyPressure {
+                channel: 3,
+                key: 64,
+                value: 127,
+            },
+        );
+        let mut buf = EventBuffer::with_capacity(4);
+        let clap_only = NoteMode::Port {
+            notes_as_clap: true,
+            midi: false,
+        };
+        push_event(&mut buf, &pressure, clap_only);
+        let Some(CoreEventSpace::NoteExpression(e)) = buf.get(0).unwrap().as_core_event() else {
+            panic!("a note expression expected");
+        };
+        assert_eq!(e.expression_type(), Some(NoteExpressionType::Pressure));
+        assert_eq!((e.pckn().raw_channel(), e.pckn().raw_key()), (3, 64));
+        assert_eq!(e.pckn().raw_note_id(), -1, "any note on that key");
+        assert_eq!(e.value(), 1.0);
+        assert_eq!(buf.get(0).unwrap().header().time(), 9);
+
+        buf.clear();
+        let both = NoteMode::Port {
+            notes_as_clap: true,
+            midi: true,
+        };
+        push_event(&mut buf, &pressure, both);
+        let Some(CoreEventSpace::Midi(m)) = buf.get(0).unwrap().as_core_event() else {
+            panic!("MIDI expected");
+        };
+        assert_eq!(m.data(), [0xA3, 64, 127]);
     }
 
     #[test]
