@@ -12,7 +12,8 @@
 //! - `state-context`: keeps the context of the last save.
 //!
 //! Each note-on writes an impulse of its velocity on every output channel
-//! at its sample. Parameters `level` (id 0) and `tone` (id 1) exist to be
+//! at its sample; each note pressure expression (its note port takes CLAP
+//! events only, no MIDI) an impulse of `-pressure × key / 128`. Parameters `level` (id 0) and `tone` (id 1) exist to be
 //! mapped; events set them at once (in `process` and `flush`). The state is
 //! text: `context=project;track=NAME;config=stereo;mapped=0:CC 74;
 //! level=1;tone=0.5` (saved through `state-context` it names the context;
@@ -35,7 +36,10 @@ use clack_extensions::audio_ports_config::{
     PluginAudioPortsConfigImpl,
 };
 use clack_extensions::note_name::{NoteName, NoteNameWriter, PluginNoteName, PluginNoteNameImpl};
-use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
+use clack_extensions::note_ports::{
+    NoteDialect, NoteDialects, NotePortInfo, NotePortInfoWriter, PluginNotePorts,
+    PluginNotePortsImpl,
+};
 use clack_extensions::param_indication::{
     ParamIndicationAutomation, PluginParamIndication, PluginParamIndicationImpl,
 };
@@ -53,6 +57,7 @@ use clack_extensions::track_info::{
 use clack_extensions::voice_info::{
     PluginVoiceInfo, PluginVoiceInfoImpl, VoiceInfo, VoiceInfoFlags,
 };
+use clack_plugin::events::event_types::NoteExpressionType;
 use clack_plugin::events::spaces::CoreEventSpace;
 use clack_plugin::events::Match;
 use clack_plugin::prelude::*;
@@ -202,12 +207,23 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
         }
         self.shared.apply(events.input);
         for event in events.input {
-            if let Some(CoreEventSpace::NoteOn(e)) = event.as_core_event() {
-                let at = event.header().time() as usize;
-                for channel in channels.iter_mut() {
-                    if let Some(x) = channel.get_mut(at) {
-                        *x = e.velocity() as f32;
-                    }
+            let at = event.header().time() as usize;
+            let height = match event.as_core_event() {
+                Some(CoreEventSpace::NoteOn(e)) => e.velocity() as f32,
+                // Pressure of one key: a negative impulse that names the
+                // key (-pressure x key / 128), so a test sees which note
+                // it reached.
+                Some(CoreEventSpace::NoteExpression(e))
+                    if e.expression_type() == Some(NoteExpressionType::Pressure) =>
+                {
+                    let key = e.pckn().raw_key().max(0);
+                    -(e.value() as f32) * f32::from(key) / 128.0
+                }
+                _ => continue,
+            };
+            for channel in channels.iter_mut() {
+                if let Some(x) = channel.get_mut(at) {
+                    *x = height;
                 }
             }
         }
@@ -436,9 +452,16 @@ impl PluginNotePortsImpl for KitMainThread<'_> {
         u32::from(is_input)
     }
 
+    /// One note port that speaks CLAP only (no MIDI), so the host sends
+    /// it note expressions (polyphonic pressure) rather than MIDI.
     fn get(&self, index: u32, is_input: bool, writer: &mut NotePortInfoWriter) {
         if is_input && index == 0 {
-            super::common::write_note_port(writer);
+            writer.set(&NotePortInfo {
+                id: ClapId::new(0),
+                name: b"notes",
+                preferred_dialect: Some(NoteDialect::Clap),
+                supported_dialects: NoteDialects::CLAP,
+            });
         }
     }
 }

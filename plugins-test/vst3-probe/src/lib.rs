@@ -498,6 +498,19 @@ impl IAudioProcessorTrait for ProbeComponent {
                     if unsafe { events.getEvent(i, &mut e) } != kResultOk {
                         continue;
                     }
+                    if u32::from(e.r#type) == Event_::EventTypes_::kPolyPressureEvent {
+                        // One key's pressure: a negative impulse naming the
+                        // key, -pressure x pitch / 128.
+                        let at = e.sampleOffset;
+                        if at >= 0 && (at as usize) < frames {
+                            // SAFETY: the type says this is a poly pressure event.
+                            let p = unsafe { e.__field0.polyPressure };
+                            let v = -p.pressure * f32::from(p.pitch.max(0)) / 128.0;
+                            l[at as usize] += v;
+                            r[at as usize] += v;
+                        }
+                        continue;
+                    }
                     if u32::from(e.r#type) != Event_::EventTypes_::kNoteOnEvent {
                         continue;
                     }
