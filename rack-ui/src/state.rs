@@ -336,6 +336,7 @@ pub fn changes_preset(command: &Command) -> bool {
             | Command::MovePlugin { .. }
             | Command::SetBypass { .. }
             | Command::SetParam { .. }
+            | Command::SelectProgram { .. }
             | Command::EditRack { .. }
             | Command::AddRack { .. }
             | Command::RemoveRack { .. }
@@ -374,6 +375,16 @@ pub fn describe(command: &Command) -> String {
             }
         }
         Command::SetParam { param, value, .. } => format!("set parameter {param} to {value}"),
+        Command::SelectProgram {
+            rack,
+            index,
+            program,
+        } => format!(
+            "select program {} of plugin {} of rack {}",
+            program + 1,
+            index + 1,
+            rack + 1
+        ),
         Command::EditRack { rack, .. } => format!("edit rack {}", rack + 1),
         Command::AddRack { name } => format!("add rack {name}"),
         Command::RemoveRack { rack } => format!("remove rack {}", rack + 1),

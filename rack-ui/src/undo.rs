@@ -55,6 +55,30 @@ pub fn inverse(before: &Snapshot, command: &Command) -> Option<Vec<Command>> {
                 gesture: None,
             }]
         }
+        Command::SelectProgram { rack, index, .. } => {
+            // Back to the program before, and to the parameter values it
+            // had (a program sets many): they are in the snapshot.
+            let plugin = before.racks.get(*rack)?.plugins.get(*index)?;
+            let mut back = vec![Command::SelectProgram {
+                rack: *rack,
+                index: *index,
+                program: plugin.program?,
+            }];
+            back.extend(
+                plugin
+                    .params
+                    .iter()
+                    .filter(|p| !p.read_only)
+                    .map(|p| Command::SetParam {
+                        rack: *rack,
+                        index: *index,
+                        param: p.id,
+                        value: p.value,
+                        gesture: None,
+                    }),
+            );
+            back
+        }
         Command::EditRack { rack, edit } => {
             let def = &before.racks.get(*rack)?.routing;
             vec![Command::EditRack {

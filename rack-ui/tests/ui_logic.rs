@@ -642,3 +642,68 @@ fn the_status_bar_shows_each_rack_threads_load() {
     }
     assert!(shown, "no per-thread load in the status bar");
 }
+
+/// A plugin's factory programs (#13) are a drop-down in its row: choosing
+/// one selects it in the engine (the VST3 probe loads its level), the
+/// drop-down then names it, and Undo goes back to the program and the
+/// values before.
+#[test]
+fn a_factory_program_is_picked_from_the_plugin_row_and_undone() {
+    isolate_scan_cache();
+    // Built by `cargo xtask bundle-vst3`, which scripts/test runs first.
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bundles/vst3/Stagerack VST3 Probe.vst3");
+    assert!(
+        bundle.exists(),
+        "{} is missing: run `cargo xtask bundle-vst3`",
+        bundle.display()
+    );
+    let text = format!(
+        "version = 1\nname = \"programs\"\n[[rack]]\nname = \"Keys\"\n\
+         [[rack.plugin]]\nformat = \"vst3\"\nid = \"53524B56335052420000000000000001\"\n\
+         path = \"{}\"\nprogram = \"Full\"\n",
+        bundle.display()
+    );
+    let preset =
+        stagerack_session::preset::parse_preset(&text, Path::new("programs.toml")).expect("parses");
+    let engine = Runtime::start(&LoadedShow::preset(preset), &AudioChoice::NoDevice).unwrap();
+    let (engine, mut h) = kit::window_on(engine, "programs.toml", 1400.0, 900.0);
+    settle(&mut h);
+    let level = |s: &Snapshot| {
+        s.racks[0].plugins[0]
+            .params
+            .iter()
+            .find(|p| p.id == 0)
+            .unwrap()
+            .value
+    };
+    let before = engine_state(&engine);
+    assert_eq!(
+        before.racks[0].plugins[0].program,
+        Some(2),
+        "Full, from the preset"
+    );
+    assert_eq!(level(&before), 1.0);
+
+    h.get_by_label("Program: Full").click();
+    settle(&mut h);
+    h.get_by_label("Quiet").click();
+    for _ in 0..3 {
+        settle(&mut h);
+    }
+    let after = engine_state(&engine);
+    assert_eq!(after.racks[0].plugins[0].program, Some(0), "Quiet chosen");
+    assert_eq!(level(&after), 0.25, "the controller loaded Quiet");
+    assert!(
+        h.query_by_label("Program: Quiet").is_some(),
+        "the drop-down names the program now"
+    );
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    for _ in 0..3 {
+        settle(&mut h);
+    }
+    let undone = engine_state(&engine);
+    assert_eq!(undone.racks[0].plugins[0].program, Some(2), "Full again");
+    assert_eq!(level(&undone), 1.0);
+}

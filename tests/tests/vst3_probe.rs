@@ -687,3 +687,44 @@ fn probe_programs_come_from_its_unit_info_and_a_preset_selects_one() {
         Session::shutdown(s, e);
     }
 }
+
+/// Choosing a factory program while the plugin plays (#13, the window's
+/// program picker): the control command selects it through the hidden
+/// program-change parameter, the controller loads it (its level), the
+/// snapshot names it; a program the plugin does not have, or a plugin
+/// without programs, is refused by name.
+#[test]
+fn a_program_is_selected_while_playing_and_shown_in_the_snapshot() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let (mut s, mut e) =
+        Session::new(&preset(&vst3_preset(&id, &bundle, "")), config(64), true).unwrap();
+    let _ = render(&mut e, &mut s, &[], None, 64, 256);
+    s.select_program_of(0, 0, 0).expect("Quiet");
+    let _ = render(&mut e, &mut s, &[], None, 64, 256);
+    assert_eq!(
+        s.plugin_mut(0, 0).unwrap().param_value(0),
+        Some(0.25),
+        "Quiet's level"
+    );
+    let snap = stagerack::control::snapshot(&s);
+    let p = &snap.racks[0].plugins[0];
+    assert_eq!(p.programs, ["Quiet", "Half", "Full"]);
+    assert_eq!(p.program, Some(0));
+    // An impulse at Quiet's level.
+    let out = one_note(&mut e, &mut s, 5);
+    assert!((out.left[5] - 0.25).abs() < 1e-6, "{}", out.left[5]);
+
+    let err = s.select_program_of(0, 0, 3).unwrap_err().to_string();
+    assert!(
+        err.contains("no program 4") && err.contains("Quiet, Half, Full"),
+        "{err}"
+    );
+    Session::shutdown(s, e);
+
+    let (gb, gid) = gain();
+    let (mut s, e) = Session::new(&preset(&vst3_preset(&gid, &gb, "")), config(64), true).unwrap();
+    let err = s.select_program_of(0, 0, 0).unwrap_err().to_string();
+    assert!(err.contains("has no factory programs"), "{err}");
+    Session::shutdown(s, e);
+}

@@ -166,7 +166,10 @@ fn advance(points: &[(i32, f64)], next: &mut usize, offset: i32, value: &mut f64
     }
 }
 
-/// Copies parameter 0's points into a fixed array (at most 64 kept).
+/// Copies the points that set `level` into a fixed array (at most 64
+/// kept), sorted by offset: parameter 0's own, and the program-change
+/// parameter's as the level of the program they select (the processor
+/// loads a program itself, as VST3 asks).
 fn param0_points(data: &ProcessData, out: &mut [(i32, f64); 64]) -> usize {
     // SAFETY: a possibly-null pointer from the host.
     let Some(changes) = (unsafe { ComRef::from_raw(data.inputParameterChanges) }) else {
@@ -179,18 +182,24 @@ fn param0_points(data: &ProcessData, out: &mut [(i32, f64); 64]) -> usize {
             let Some(q) = ComRef::from_raw(changes.getParameterData(i)) else {
                 continue;
             };
-            if q.getParameterId() != 0 {
+            let id = q.getParameterId();
+            if id != 0 && id != PROGRAM_PARAM {
                 continue;
             }
             for p in 0..q.getPointCount() {
                 let (mut o, mut v) = (0, 0.0);
                 if q.getPoint(p, &mut o, &mut v) == kResultOk && n < out.len() {
+                    if id == PROGRAM_PARAM {
+                        v = PROGRAMS[program_index(v)].1;
+                    }
                     out[n] = (o, v);
                     n += 1;
                 }
             }
         }
     }
+    // In place, no allocation (the audio thread).
+    out[..n].sort_unstable_by_key(|p| p.0);
     n
 }
 

@@ -515,6 +515,44 @@ pub fn parse_channels(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// The plugin's factory programs (VST3 program lists) as a drop-down
+/// named "Program"; choosing one selects it in the plugin. UI thread.
+fn program_picker(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    rack: usize,
+    index: usize,
+    p: &stagerack_session::control::protocol::PluginSnapshot,
+) {
+    let current = p
+        .program
+        .and_then(|i| p.programs.get(i))
+        .map_or("(program)", String::as_str);
+    let mut chosen = None;
+    let combo = egui::ComboBox::from_id_salt(("program", rack, index))
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            for (i, name) in p.programs.iter().enumerate() {
+                if ui.selectable_label(p.program == Some(i), name).clicked() {
+                    chosen = Some(i);
+                }
+            }
+        });
+    combo
+        .response
+        .on_hover_text(format!("Factory programs of {}", p.name))
+        .widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Program: {current}"))
+        });
+    if let Some(program) = chosen {
+        app.edit(Command::SelectProgram {
+            rack,
+            index,
+            program,
+        });
+    }
+}
+
 fn chain(app: &mut Frame<'_>, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) {
     let len = r.plugins.len();
     if len == 0 {
@@ -546,6 +584,9 @@ fn chain(app: &mut Frame<'_>, ui: &mut egui::Ui, rack: usize, r: &RackSnapshot) 
             if let Some(voices) = p.voices {
                 ui.label(RichText::new(format!("{voices} voices")).small())
                     .on_hover_text("How many notes it can play at once (the plugin says)");
+            }
+            if !p.programs.is_empty() {
+                program_picker(app, ui, rack, index, p);
             }
             if p.has_editor {
                 // The plugin's own GUI, in a window of the engine's process.

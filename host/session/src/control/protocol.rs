@@ -92,6 +92,16 @@ pub enum Command {
         /// Bypassed.
         bypass: bool,
     },
+    /// Select one of a plugin's factory programs (by its place in the
+    /// snapshot's `programs`).
+    SelectProgram {
+        /// Rack index.
+        rack: usize,
+        /// Position in the chain.
+        index: usize,
+        /// The program's place in the list, from 0.
+        program: usize,
+    },
     /// Set a parameter (plain value).
     SetParam {
         /// Rack index.
@@ -435,6 +445,10 @@ pub struct PluginSnapshot {
     /// The program-change parameter, when it has programs.
     #[serde(default)]
     pub program_param: Option<ParamId>,
+    /// The program selected now (its place in `programs`), when the plugin
+    /// has programs.
+    #[serde(default)]
+    pub program: Option<usize>,
     /// Parameters with their current values.
     pub params: Vec<ParamSnapshot>,
 }

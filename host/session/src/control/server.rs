@@ -527,6 +527,14 @@ impl ControlServer {
                 self.reply(client, Reply::Status { id, status });
                 return;
             }
+            Command::SelectProgram {
+                rack,
+                index,
+                program,
+            } => session
+                .select_program_of(rack, index, program)
+                .map(|_| true)
+                .map_err(|e| e.to_string()),
             Command::SetParam {
                 rack,
                 index,

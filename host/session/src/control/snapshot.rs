@@ -42,6 +42,12 @@ pub fn snapshot(session: &Session) -> Snapshot {
                                     .as_ref()
                                     .map_or_else(Vec::new, |p| p.names.clone()),
                                 program_param: programs.as_ref().map(|p| p.param),
+                                program: programs.as_ref().and_then(|p| {
+                                    let v = s.instance.param_value(p.param)?;
+                                    // A plain index; out of the list is none.
+                                    (v >= 0.0 && (v.round() as usize) < p.names.len())
+                                        .then(|| v.round() as usize)
+                                }),
                                 note_names: s
                                     .instance
                                     .note_names()

@@ -248,6 +248,50 @@ impl Session {
         self.racks[r].slots[i].instance.param_text(param, value)
     }
 
+    /// Selects a plugin's factory program by its place in the plugin's
+    /// program list, through its program-change parameter (hidden from the
+    /// parameter list, so [`Session::set_param`] does not take it). While
+    /// the plugin plays the change lands at the start of the next buffer.
+    /// Main thread.
+    pub fn select_program_of(
+        &mut self,
+        rack: usize,
+        index: usize,
+        program: usize,
+    ) -> Result<(), EditError> {
+        let (r, i) = self.slot_index(rack, index)?;
+        let slot = &mut self.racks[r].slots[i];
+        let name = slot.instance.descriptor().name.clone();
+        let Some(list) = slot.instance.programs() else {
+            return Err(EditError::Invalid(format!(
+                "{name} has no factory programs"
+            )));
+        };
+        if program >= list.names.len() {
+            return Err(EditError::Invalid(format!(
+                "{name} has no program {} (it has {}: {})",
+                program + 1,
+                list.names.len(),
+                list.names.join(", ")
+            )));
+        }
+        let value = program as f64;
+        if slot.running {
+            let change = ParamChange {
+                processor: slot.id,
+                param: list.param,
+                value,
+            };
+            self.handle.send_param(change).map_err(|_| {
+                EditError::Invalid("the engine's parameter queue is full; try again".into())
+            })?;
+            slot.instance.host_changed_param(list.param, value);
+        } else {
+            slot.instance.set_param(list.param, value)?;
+        }
+        Ok(())
+    }
+
     /// Sets a plugin parameter. While the plugin plays the change goes
     /// through the engine's queue and lands at the start of the next buffer;
     /// otherwise it is set directly. Main thread.
