@@ -48,6 +48,9 @@ pub struct PluginVerdict {
     pub cpu_us_per_buffer: Option<f64>,
     /// Parameters listed.
     pub params: Option<usize>,
+    /// With `--editors`: "none", "ok (W×H)" or what went wrong opening it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub editor: Option<String>,
 }
 
 impl PluginVerdict {
@@ -70,6 +73,8 @@ pub struct CheckPluginsOptions {
     pub timeout: Duration,
     /// Print JSON instead of a table.
     pub json: bool,
+    /// Also open and close each plugin's editor.
+    pub editors: bool,
     /// The program that answers `check-one FILE` (this binary).
     pub program: PathBuf,
 }
@@ -142,19 +147,30 @@ pub fn table(verdicts: &[PluginVerdict]) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
+    // An editor column only when editors were checked (`--editors`).
+    let editor_w = verdicts
+        .iter()
+        .filter_map(|v| v.editor.as_ref().map(|e| e.chars().count()))
+        .max()
+        .map(|w| w.max(6));
+    let editor_cell = |text: &str| editor_w.map_or_else(String::new, |w| format!("{text:<w$}  "));
     let mut s = format!(
-        "{:<name_w$}  {:<6}  {:>12}  result\n",
-        "plugin", "format", "cpu/buffer"
+        "{:<name_w$}  {:<6}  {:>12}  {}result\n",
+        "plugin",
+        "format",
+        "cpu/buffer",
+        editor_cell("editor")
     );
     for v in verdicts {
         let cpu = v
             .cpu_us_per_buffer
             .map_or_else(|| "-".to_owned(), |c| format!("{c:.1} us"));
         s.push_str(&format!(
-            "{:<name_w$}  {:<6}  {:>12}  {}\n",
+            "{:<name_w$}  {:<6}  {:>12}  {}{}\n",
             v.name,
             v.format,
             cpu,
+            editor_cell(v.editor.as_deref().unwrap_or("-")),
             v.result()
         ));
     }
@@ -169,9 +185,12 @@ fn check_file_in_child(
     opts: &CheckPluginsOptions,
 ) -> (Vec<PluginVerdict>, Option<String>) {
     let unfinished = |id: &str, name: &str, why: &str| failed(file, id, name, why.to_owned());
-    let mut child = match Command::new(&opts.program)
-        .arg("check-one")
-        .arg(file)
+    let mut command = Command::new(&opts.program);
+    command.arg("check-one").arg(file);
+    if opts.editors {
+        command.arg("--editors");
+    }
+    let mut child = match command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -215,13 +234,29 @@ fn check_file_in_child(
     }
     let mut verdicts = Vec::new();
     let mut current: Option<(String, String)> = None;
+    // The plugin whose editor was being opened (its audio verdict given).
+    let mut in_editor: Option<PluginVerdict> = None;
     for l in &lines {
         if let Some(rest) = l.strip_prefix("begin ") {
             let (id, name) = rest.split_once('\t').unwrap_or((rest, rest));
             current = Some((id.to_owned(), name.to_owned()));
+        } else if let Some(rest) = l.strip_prefix("editor ") {
+            in_editor = serde_json::from_str::<PluginVerdict>(rest).ok();
         } else if let Ok(v) = serde_json::from_str::<PluginVerdict>(l) {
             verdicts.push(v);
             current = None;
+            in_editor = None;
+        }
+    }
+    if let (Some(mut v), Some(s)) = (in_editor, status.as_ref()) {
+        // Its GUI took the checker down: say so, keep its audio verdict,
+        // and do not blacklist the file (a stage PC never opens editors).
+        if let Some(sig) = signal_of(s) {
+            let said = format!("its editor crashed the checker (signal {sig})");
+            v.editor = Some(said.clone());
+            v.problems.push(said);
+            verdicts.push(v);
+            return (verdicts, None);
         }
     }
     let why = match status {
@@ -266,6 +301,7 @@ fn failed(file: &Path, id: &str, name: &str, why: String) -> PluginVerdict {
         problems: vec![why],
         cpu_us_per_buffer: None,
         params: None,
+        editor: None,
     }
 }
 
@@ -280,7 +316,7 @@ fn file_name(file: &Path) -> String {
 /// printing `begin ID<TAB>NAME` before each and its verdict as one JSON
 /// line after (flushed, so a crash names the plugin). Main thread of the
 /// child.
-pub fn run_check_one(file: &Path) -> ExitCode {
+pub fn run_check_one(file: &Path, editors: bool) -> ExitCode {
     use std::io::Write;
     let answer = scan_one(file);
     if let Some(e) = answer.error {
@@ -291,11 +327,76 @@ pub fn run_check_one(file: &Path) -> ExitCode {
     for d in &answer.plugins {
         println!("begin {}\t{}", d.id, d.name);
         let _ = std::io::stdout().flush();
-        let v = check_plugin(d, file);
+        let mut v = check_plugin(d, file);
+        if editors && v.problems.iter().all(|p| !p.starts_with("failed to load")) {
+            // The audio verdict first, so a GUI that crashes us loses
+            // nothing else.
+            println!("editor {}", serde_json::to_string(&v).unwrap_or_default());
+            let _ = std::io::stdout().flush();
+            let (said, problem) = check_editor(d, file);
+            v.editor = Some(said);
+            v.problems.extend(problem);
+        }
         println!("{}", serde_json::to_string(&v).unwrap_or_default());
         let _ = std::io::stdout().flush();
     }
     ExitCode::SUCCESS
+}
+
+/// Opens the plugin's editor in a one-rack session, as the window would,
+/// and closes it: what to show in the editor column, and the problem when
+/// it failed. Main thread of the child.
+fn check_editor(d: &PluginDescriptor, file: &Path) -> (String, Option<String>) {
+    if let Err(e) = crate::editor::check_display() {
+        let said = format!("not checked: {e}");
+        return (said.clone(), Some(format!("editor {said}")));
+    }
+    let text = format!(
+        "version = 1\nname = \"check\"\n[[rack]]\nname = \"check\"\n[[rack.plugin]]\n\
+         format = \"{}\"\nid = \"{}\"\npath = {:?}\n",
+        d.format,
+        d.id,
+        file.display().to_string()
+    );
+    let config = EngineConfig {
+        sample_rate: 48_000.0,
+        max_block: 64,
+        queues: QueueCapacities::default(),
+    };
+    let preset = match parse_preset(&text, Path::new("check.toml")) {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                "not checked".into(),
+                Some(format!("editor not checked: {e}")),
+            )
+        }
+    };
+    let (mut session, engine) = match Session::new(&preset, config, true) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                "not checked".into(),
+                Some(format!("editor not checked: {e}")),
+            )
+        }
+    };
+    let verdict = match session.open_editor(0, 0) {
+        Ok(info) => {
+            let _ = session.close_editor(0, 0);
+            (format!("ok ({}×{})", info.width, info.height), None)
+        }
+        Err(e) => {
+            let e = e.to_string();
+            if e.contains("has no editor") {
+                ("none".to_owned(), None)
+            } else {
+                ("failed".to_owned(), Some(format!("editor: {e}")))
+            }
+        }
+    };
+    session.shutdown(engine);
+    verdict
 }
 
 /// Every check of one plugin. Main thread.
@@ -308,6 +409,7 @@ fn check_plugin(d: &PluginDescriptor, file: &Path) -> PluginVerdict {
         problems: Vec::new(),
         cpu_us_per_buffer: None,
         params: None,
+        editor: None,
     };
     let def = PluginDef {
         format: d.format,

@@ -204,3 +204,89 @@ fn each_bad_test_plugin_gets_the_verdict_it_is_named_for() {
     );
     assert!(!list.contains("stagerack-bad-nan.clap"), "{list}");
 }
+
+/// `check --plugins --editors` (#13) opens each plugin's own editor on the
+/// display, checks it embeds, and closes it: ZamComp's (CLAP and VST3,
+/// DPF/pugl) and the project's editor plugin pass with their size, a
+/// plugin without one says "none", and `Bad Editor` (an Xlib error while
+/// it sets its window up) is a problem naming the window system's error,
+/// while its audio verdict stands and its file is not blacklisted.
+#[test]
+fn editors_are_opened_checked_and_closed() {
+    let x = stagerack_tests::xvfb::Xvfb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let clap = stagerack_tests::clap_bundle("stagerack-editor")
+        .parent()
+        .unwrap()
+        .to_owned();
+    for (from, name) in [
+        (
+            Path::new("/usr/lib/clap/ZamComp.clap").to_owned(),
+            "ZamComp.clap",
+        ),
+        (
+            Path::new("/usr/lib/vst3/ZamComp.vst3").to_owned(),
+            "ZamComp.vst3",
+        ),
+        (clap.join("stagerack-editor.clap"), "stagerack-editor.clap"),
+        (
+            clap.join("stagerack-bad-editor.clap"),
+            "stagerack-bad-editor.clap",
+        ),
+        (clap.join("stagerack-gain.clap"), "stagerack-gain.clap"),
+    ] {
+        assert!(from.exists(), "{} is missing", from.display());
+        std::os::unix::fs::symlink(&from, dir.path().join(name)).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(stagerack_tests::stagerack_bin())
+        .env("STAGERACK_CACHE_DIR", cache.path())
+        .env("DISPLAY", &x.display)
+        .args(["check", "--plugins", "--editors", "--json", "--path"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = verdicts(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(all.len(), 5, "{all:#?}\n{err}");
+    for v in &all {
+        let name = v["name"].as_str().unwrap();
+        let editor = v["editor"].as_str().unwrap_or("(none given)");
+        match name {
+            "ZamComp" | "Stagerack Editor" => {
+                assert!(editor.starts_with("ok ("), "{name}: {editor}");
+                assert!(problems(v).is_empty(), "{name}: {}", problems(v));
+            }
+            "Stagerack Gain" => assert_eq!(editor, "none", "{name}"),
+            "Bad Editor" | "Stagerack Bad Editor" => {
+                assert_eq!(editor, "failed", "{name}");
+                let p = problems(v);
+                assert!(
+                    p.starts_with("editor: ")
+                        && p.contains("did not put its editor into the window"),
+                    "{name}: {p}"
+                );
+            }
+            other => panic!("unexpected plugin {other}: {v:#?}"),
+        }
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "Bad Editor fails the check: {err}"
+    );
+    // The table has the editor column.
+    let table = Command::new(stagerack_tests::stagerack_bin())
+        .env("STAGERACK_CACHE_DIR", cache.path())
+        .env("DISPLAY", &x.display)
+        .args(["check", "--plugins", "--editors", "--path"])
+        .arg(dir.path().join("stagerack-gain.clap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.lines().next().unwrap_or("").contains("editor"),
+        "{text}"
+    );
+    assert!(text.contains("none"), "{text}");
+}

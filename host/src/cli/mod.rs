@@ -129,6 +129,9 @@ pub enum Command {
     CheckOne {
         /// The .clap file or .vst3 bundle.
         file: PathBuf,
+        /// Also open and close each plugin's editor.
+        #[arg(long)]
+        editors: bool,
     },
     /// Host sandboxed plugins for the engine that started this process
     /// (requests on stdin, audio through shared memory).
@@ -162,6 +165,13 @@ pub enum Command {
         /// With --plugins: a JSON array instead of a table.
         #[arg(long, requires = "plugins")]
         json: bool,
+        /// With --plugins: also open each plugin's own editor (on the
+        /// display in DISPLAY), check it puts its window into ours, and
+        /// close it. An editor that fails is a problem; one that crashes
+        /// the checker is reported but does not blacklist the file (its
+        /// audio may be fine).
+        #[arg(long, requires = "plugins")]
+        editors: bool,
         /// With --plugins: the longest one plugin file may take, seconds.
         #[arg(
             long,
@@ -274,6 +284,7 @@ pub fn run(cli: Cli) -> ExitCode {
             plugins: true,
             path,
             json,
+            editors,
             timeout,
             ..
         } => {
@@ -289,10 +300,11 @@ pub fn run(cli: Cli) -> ExitCode {
                 paths: path,
                 timeout: std::time::Duration::from_secs_f64(timeout),
                 json,
+                editors,
                 program,
             })
         }
-        Command::CheckOne { file } => crate::check_plugins::run_check_one(&file),
+        Command::CheckOne { file, editors } => crate::check_plugins::run_check_one(&file, editors),
         Command::Check {
             file: Some(file),
             rt: true,
