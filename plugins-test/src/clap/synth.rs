@@ -4,7 +4,8 @@
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
 use super::common::{
-    tell_values_changed, write_note_port, write_stereo_port, AtomicF64, StateReader, StateWriter,
+    tell_values_changed, write_note_port, write_stereo_port, AtomicF64, HostChecks, StateReader,
+    StateWriter,
 };
 use clack_extensions::audio_ports::{AudioPortInfoWriter, PluginAudioPorts, PluginAudioPortsImpl};
 use clack_extensions::note_ports::{NotePortInfoWriter, PluginNotePorts, PluginNotePortsImpl};
@@ -38,19 +39,23 @@ pub const ATTACK_SECONDS: f64 = 0.002;
 const MIN_RELEASE: f64 = 0.001;
 const MAX_RELEASE: f64 = 5.0;
 const STATE_TAG: &[u8; 4] = b"SRS1";
+/// Every parameter id (for the host checks).
+const PARAMS: [ClapId; 2] = [PARAM_RELEASE, PARAM_LEVEL];
 
 /// The synth plugin type. See the module docs.
 pub struct Synth;
 
 /// Parameter values shared by the synth's threads. Any thread.
-pub struct SynthShared {
+pub struct SynthShared<'a> {
     release: AtomicF64,
     level: AtomicF64,
+    /// What a strict plugin checks of its host.
+    checks: HostChecks<'a>,
 }
 
-impl PluginShared<'_> for SynthShared {}
+impl<'a> PluginShared<'a> for SynthShared<'a> {}
 
-impl SynthShared {
+impl SynthShared<'_> {
     fn set(&self, id: Option<ClapId>, value: f64) {
         if id == Some(PARAM_RELEASE) {
             self.release.store(value.clamp(MIN_RELEASE, MAX_RELEASE));
@@ -60,6 +65,7 @@ impl SynthShared {
     }
 
     fn apply_params(&self, events: &InputEvents) {
+        self.checks.flush(events, &PARAMS);
         for event in events {
             if let Some(CoreEventSpace::ParamValue(e)) = event.as_core_event() {
                 self.set(e.param_id(), e.value());
@@ -71,10 +77,10 @@ impl SynthShared {
 /// The synth's main-thread half. Main thread.
 pub struct SynthMainThread<'a> {
     host: HostMainThreadHandle<'a>,
-    shared: &'a SynthShared,
+    shared: &'a SynthShared<'a>,
 }
 
-impl<'a> PluginMainThread<'a, SynthShared> for SynthMainThread<'a> {}
+impl<'a> PluginMainThread<'a, SynthShared<'a>> for SynthMainThread<'a> {}
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Stage {
@@ -152,7 +158,7 @@ impl Voice {
 /// The synth's audio-thread half. Audio thread (created on the main thread
 /// by `activate`).
 pub struct SynthAudio<'a> {
-    shared: &'a SynthShared,
+    shared: &'a SynthShared<'a>,
     sample_rate: f64,
     voices: [Voice; VOICES],
     note_count: u64,
@@ -160,10 +166,10 @@ pub struct SynthAudio<'a> {
 
 impl Plugin for Synth {
     type AudioProcessor<'a> = SynthAudio<'a>;
-    type Shared<'a> = SynthShared;
+    type Shared<'a> = SynthShared<'a>;
     type MainThread<'a> = SynthMainThread<'a>;
 
-    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&SynthShared>) {
+    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&SynthShared<'_>>) {
         builder
             .register::<PluginAudioPorts>()
             .register::<PluginNotePorts>()
@@ -182,16 +188,17 @@ impl DefaultPluginFactory for Synth {
             .with_features([INSTRUMENT, SYNTHESIZER, STEREO])
     }
 
-    fn new_shared(_host: HostSharedHandle<'_>) -> Result<SynthShared, PluginError> {
+    fn new_shared(host: HostSharedHandle<'_>) -> Result<SynthShared<'_>, PluginError> {
         Ok(SynthShared {
             release: AtomicF64::new(0.25),
             level: AtomicF64::new(0.5),
+            checks: HostChecks::new(host),
         })
     }
 
     fn new_main_thread<'a>(
         host: HostMainThreadHandle<'a>,
-        shared: &'a SynthShared,
+        shared: &'a SynthShared<'a>,
     ) -> Result<SynthMainThread<'a>, PluginError> {
         Ok(SynthMainThread { host, shared })
     }
@@ -273,11 +280,11 @@ impl SynthAudio<'_> {
     }
 }
 
-impl<'a> PluginAudioProcessor<'a, SynthShared, SynthMainThread<'a>> for SynthAudio<'a> {
+impl<'a> PluginAudioProcessor<'a, SynthShared<'a>, SynthMainThread<'a>> for SynthAudio<'a> {
     fn activate(
         _host: HostAudioProcessorHandle<'a>,
         _main_thread: &SynthMainThread<'a>,
-        shared: &'a SynthShared,
+        shared: &'a SynthShared<'a>,
         audio_config: PluginAudioConfiguration,
     ) -> Result<Self, PluginError> {
         Ok(Self {
@@ -292,7 +299,17 @@ impl<'a> PluginAudioProcessor<'a, SynthShared, SynthMainThread<'a>> for SynthAud
         self.voices = [Voice::IDLE; VOICES];
     }
 
+    fn deactivate(self, _main_thread: &SynthMainThread<'a>) {
+        self.shared.checks.deactivated();
+    }
+
+    fn start_processing(&mut self) -> Result<(), PluginError> {
+        self.shared.checks.start_processing();
+        Ok(())
+    }
+
     fn stop_processing(&mut self) {
+        self.shared.checks.stop_processing();
         self.voices = [Voice::IDLE; VOICES];
     }
 
@@ -303,6 +320,9 @@ impl<'a> PluginAudioProcessor<'a, SynthShared, SynthMainThread<'a>> for SynthAud
         events: Events,
     ) -> Result<ProcessStatus, PluginError> {
         let _no_denormals = super::common::NoDenormals::new();
+        self.shared
+            .checks
+            .process(audio.frames_count(), events.input, &PARAMS);
         let frames = audio.frames_count() as usize;
         let mut port = audio
             .output_port(0)
