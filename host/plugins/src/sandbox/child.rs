@@ -246,9 +246,25 @@ fn load(
     let (to_audio, cmd_rx) = rtrb::RingBuffer::new(4);
     let (back_tx, from_audio) = rtrb::RingBuffer::new(4);
     let thread_region = region.clone();
+    // Where the request word stands now, before the engine can hear that
+    // this plugin loaded: every request after it is the new child's to
+    // answer. (Read on the new thread instead, a thread that started late
+    // on a loaded machine took the engine's first request for an old one
+    // and never answered it: a block missed after the 10 s offline wait.)
+    let seen = region.header().request.load(Ordering::Acquire);
+    // Tests make the thread start late, as a loaded machine does.
+    let late = std::env::var("STAGERACK_TEST_SANDBOX_THREAD_DELAY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
     let thread = std::thread::Builder::new()
         .name("stagerack-sandbox-audio".into())
-        .spawn(move || audio_thread(&thread_region, cmd_rx, back_tx, guard))
+        .spawn(move || {
+            if let Some(late) = late {
+                std::thread::sleep(late);
+            }
+            audio_thread(&thread_region, seen, cmd_rx, back_tx, guard)
+        })
         .map_err(|e| format!("cannot start the sandbox's audio thread: {e}"))?;
     region
         .header()
@@ -323,6 +339,7 @@ fn stop_audio_thread(h: &mut Hosted) {
 /// answers it, wakes the engine.
 fn audio_thread(
     region: &SharedRegion,
+    mut seen: u32,
     mut commands: rtrb::Consumer<ToAudio>,
     mut back: rtrb::Producer<Box<dyn AudioProcessor>>,
     guard: AudioGuard,
@@ -335,9 +352,8 @@ fn audio_thread(
     let mut processor: Option<Box<dyn AudioProcessor>> = None;
     let mut events = EventBuffer::with_capacity(MAX_EVENTS);
     let mut out_events = EventBuffer::with_capacity(MAX_EVENTS);
-    // A relaunched child starts from the word as it finds it: only requests
-    // made after it mapped the region are its to answer.
-    let mut seen = h.request.load(Ordering::Acquire);
+    // A relaunched child starts from the word as the loader found it
+    // (`seen`): only requests made after that are its to answer.
     loop {
         futex_wait(&h.request, seen, Duration::from_millis(100));
         while let Ok(cmd) = commands.pop() {
