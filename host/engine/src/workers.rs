@@ -239,7 +239,11 @@ impl TaskRunner for Pool {
         }
         let shared = count.min(usize::from(u16::MAX));
         let g = self.tasks_generation.fetch_add(1, Ordering::Relaxed) + 1;
-        self.tasks.publish(g, shared as u16, &|i| task(i));
+        // A local, not a temporary in the call: the published job points at
+        // it until `join` below, and a temporary's stack slot is gone (and
+        // reused) at the end of its statement, which crashed the workers.
+        let job = |i: usize| task(i);
+        self.tasks.publish(g, shared as u16, &job);
         self.wake_workers();
         // This thread's own share is timed by its rack's job already; the
         // helpers time theirs where they run them.
