@@ -275,19 +275,32 @@ impl Session {
                 list.names.join(", ")
             )));
         }
-        let value = program as f64;
+        self.apply_param(r, i, list.param, program as f64)
+    }
+
+    /// Hands a checked value to a plugin: through the engine's queue to the
+    /// start of the next buffer while it plays (its main-thread side told
+    /// too), else straight to the instance. Main thread.
+    fn apply_param(
+        &mut self,
+        r: usize,
+        i: usize,
+        param: ParamId,
+        value: f64,
+    ) -> Result<(), EditError> {
+        let slot = &mut self.racks[r].slots[i];
         if slot.running {
             let change = ParamChange {
                 processor: slot.id,
-                param: list.param,
+                param,
                 value,
             };
             self.handle.send_param(change).map_err(|_| {
                 EditError::Invalid("the engine's parameter queue is full; try again".into())
             })?;
-            slot.instance.host_changed_param(list.param, value);
+            slot.instance.host_changed_param(param, value);
         } else {
-            slot.instance.set_param(list.param, value)?;
+            slot.instance.set_param(param, value)?;
         }
         Ok(())
     }
@@ -321,20 +334,7 @@ impl Session {
             )));
         }
         let value = value.clamp(info.min, info.max);
-        if slot.running {
-            let change = ParamChange {
-                processor: slot.id,
-                param,
-                value,
-            };
-            self.handle.send_param(change).map_err(|_| {
-                EditError::Invalid("the engine's parameter queue is full; try again".into())
-            })?;
-            slot.instance.host_changed_param(param, value);
-        } else {
-            slot.instance.set_param(param, value)?;
-        }
-        Ok(())
+        self.apply_param(r, i, param, value)
     }
 
     /// Changes a rack's routing or mix. Main thread.
