@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use stagerack_tests::jack::{
-    open_client, preset, unique_name, wait_for_port, JackServer, Stagerack, TimingRig,
+    measure_exact, open_client, preset, unique_name, wait_for_port, JackServer, Stagerack,
+    TimingRig,
 };
 
 const PERIOD: u32 = 64;
@@ -34,31 +35,12 @@ fn assert_exact(report: &stagerack_tests::jack::TimingReport, phase: &str) {
     );
 }
 
-/// A timing run of `phase`, measured again (up to three runs) when notes
-/// were off in a run JACK itself disturbed (xruns or late cycles): such a
-/// run measures the machine, not stagerack. A run without disturbance is
-/// taken as it is, and judged in full by [`assert_exact`]. `rig` is
-/// consumed by its run; a new one (same client names, connected to
-/// stagerack) measures again on `server`.
+/// A timing run of `phase`, measured again (up to three runs) when a run
+/// JACK itself disturbed did not prove exact timing
+/// ([`measure_exact`]). `rig` is consumed by its run; a new one (same
+/// client names, connected to stagerack) measures again on `server`.
 fn measure(rig: TimingRig, server: &str, phase: &str) -> stagerack_tests::jack::TimingReport {
-    let mut report = rig.run(4 * PERIOD, PERIOD);
-    for _ in 1..3 {
-        let disturbed = report.xruns > 0 || !report.clock_breaks.is_empty();
-        if report.wrong.is_empty() || !disturbed {
-            break;
-        }
-        eprintln!(
-            "{phase}: {} notes off in a run with {} xruns and {} late cycles: measuring again",
-            report.wrong.len(),
-            report.xruns,
-            report.clock_breaks.len()
-        );
-        let rig = TimingRig::start(server, 1024);
-        rig.connect("stagerack");
-        std::thread::sleep(Duration::from_millis(500));
-        report = rig.run(4 * PERIOD, PERIOD);
-    }
-    report
+    measure_exact(rig, server, 3, phase, |rig| rig.run(4 * PERIOD, PERIOD))
 }
 
 #[test]

@@ -134,9 +134,13 @@ fn judge(
     let (mut on_time, mut clock_moved, mut excused) = (0usize, 0usize, 0usize);
     let mut wrong = Vec::new();
     let mut deltas = Vec::new();
+    let mut on_time_deltas = Vec::new();
     for note in &report.notes {
         match (note.found, note.ideal) {
-            (Some(d), _) if (d - period).abs() <= 2 => on_time += 1,
+            (Some(d), _) if (d - period).abs() <= 2 => {
+                on_time += 1;
+                on_time_deltas.push(d);
+            }
             (Some(d), Some(i)) if (d - i).abs() <= 1 => clock_moved += 1,
             _ if report.disturbed(note, period_frames) => excused += 1,
             _ => wrong.push((note, report.nearest_break(note))),
@@ -146,7 +150,16 @@ fn judge(
         }
     }
     deltas.sort_unstable();
-    let median = deltas.get(deltas.len() / 2).copied().unwrap_or(-1);
+    // The constant latency is the median of the notes JACK's clock did not
+    // move: those it moved are each checked against where it put them, and
+    // on a loaded machine they are many and all later (a 256-frame run on
+    // CI had 363 of them beside 590 on time, pulling a median over all
+    // notes to 258).
+    on_time_deltas.sort_unstable();
+    let median = on_time_deltas
+        .get(on_time_deltas.len() / 2)
+        .copied()
+        .unwrap_or(-1);
     eprintln!(
         "steady via clock at {period_frames} frames: {} notes sent, {on_time} one period later ±2 frames, \
          {clock_moved} where JACK's clock moved, {excused} excused (xruns {}, late or \
@@ -172,15 +185,15 @@ fn judge(
             &wrong[..wrong.len().min(20)]
         )));
     }
-    if (median - period).abs() > 1 {
-        return Err(Verdict::Wrong(format!(
-            "steady latency is {median} frames, not one period ({period_frames})"
-        )));
-    }
     if on_time * 2 < notes as usize {
         return Err(Verdict::TooFewOnTime(format!(
             "too few notes on time to judge: {on_time} of {notes} (xruns {})",
             report.xruns
+        )));
+    }
+    if (median - period).abs() > 1 {
+        return Err(Verdict::Wrong(format!(
+            "steady latency is {median} frames, not one period ({period_frames})"
         )));
     }
     Ok(())
