@@ -730,9 +730,13 @@ pub fn preset(name: &str) -> String {
         .into_owned()
 }
 
-/// A server name unique to this process and `tag`.
+/// A server name unique to this call (process, a counter, and `tag`).
 pub fn unique_name(tag: &str) -> String {
-    format!("sr-{}-{tag}", std::process::id())
+    // Numbered too: two tests of one binary may run side by side with the
+    // same tag.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("sr-{}-{n}-{tag}", std::process::id())
 }
 
 /// A JACK client with one MIDI output that sends whatever the test queues,

@@ -122,3 +122,25 @@ pub fn assert_first_plugin_has_a_read_only_meter(session: &mut stagerack::sessio
     let e = session.start_learn(0, 0, meter.id).unwrap_err().to_string();
     assert!(e.contains("read-only") && e.contains(&meter.name), "{e}");
 }
+
+/// The sandbox children (`stagerack sandbox-child`) of process `parent`,
+/// read from /proc.
+pub fn sandbox_children(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("sandbox-child") {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -20,9 +20,17 @@ use stagerack_tests::xvfb::{
 };
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
-    ClientMessageEvent, ConnectionExt as _, EventMask, ImageFormat, MapState,
+    AtomEnum, ClientMessageEvent, ConnectionExt as _, EventMask, ImageFormat, MapState, PropMode,
 };
 use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
+
+/// A preset (in `dir`) of the built-in synth and the VST3 probe.
+fn vst3_probe_preset(dir: &std::path::Path) -> std::path::PathBuf {
+    let bundle = vst3_common::own_bundle("Stagerack VST3 Probe");
+    let id = vst3_common::class_of(&bundle).id;
+    synth_and_plugin_preset(dir, "vst3-editor", "vst3", &id, &bundle)
+}
 
 /// The editor preset in `dir`, as a string path.
 fn preset(dir: &std::path::Path) -> String {
@@ -85,7 +93,37 @@ fn shot(display: &str, name: &str) -> std::path::PathBuf {
 #[test]
 fn a_clap_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
     let dir = tempfile::tempdir().unwrap();
-    editor_round_trip(&preset(dir.path()), "Stagerack Editor", "clap");
+    editor_round_trip(&preset(dir.path()), "Stagerack Editor", "clap", None);
+}
+
+/// A sandboxed plugin's GUI lives in its sandbox process and is embedded in
+/// the engine's editor window (X11 windows parent across processes): the
+/// same round trip as in-process (draws, asks to be resized, shows the
+/// host's parameter, closes both ways), and when the sandbox is killed the
+/// relaunched plugin's GUI comes back into the same window.
+#[test]
+fn a_sandboxed_clap_editor_opens_inside_the_engines_window() {
+    let dir = tempfile::tempdir().unwrap();
+    editor_round_trip(
+        &preset(dir.path()),
+        "Stagerack Editor",
+        "clap-sandboxed",
+        Some("plugin"),
+    );
+}
+
+/// As the CLAP one, with the VST3 probe's `IPlugView` in a sandbox of the
+/// whole rack (its timer on the child's run loop).
+#[test]
+fn a_sandboxed_vst3_editor_opens_inside_the_engines_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = vst3_probe_preset(dir.path());
+    editor_round_trip(
+        path.to_str().unwrap(),
+        "Stagerack VST3 Probe",
+        "vst3-sandboxed",
+        Some("rack"),
+    );
 }
 
 /// The VST3 probe's editor (IPlugView in our IPlugFrame, its timer on the
@@ -94,26 +132,26 @@ fn a_clap_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
 #[test]
 fn a_vst3_editor_opens_draws_resizes_and_closes_while_the_engine_plays() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = vst3_common::own_bundle("Stagerack VST3 Probe");
-    let id = vst3_common::class_of(&bundle).id;
-    let path = synth_and_plugin_preset(dir.path(), "vst3-editor", "vst3", &id, &bundle);
-    editor_round_trip(path.to_str().unwrap(), "Stagerack VST3 Probe", "vst3");
+    let path = vst3_probe_preset(dir.path());
+    editor_round_trip(path.to_str().unwrap(), "Stagerack VST3 Probe", "vst3", None);
 }
 
 /// Opens, checks, resizes, re-levels and closes (by command, then as a
 /// window manager does) the editor of plugin 1 of rack 0 of `preset`,
 /// named `name`, on a headless engine playing on a private JACK server
-/// under a private Xvfb. Screenshots are named after `tag`.
-fn editor_round_trip(preset: &str, name: &str, tag: &str) {
+/// under a private Xvfb. Screenshots are named after `tag`. With
+/// `sandbox` (`--sandbox MODE`), the plugin's sandbox is then killed with
+/// its editor open, and its GUI must come back into the same window.
+fn editor_round_trip(preset: &str, name: &str, tag: &str, sandbox: Option<&str>) {
     let x = Xvfb::start();
     let server = JackServer::start(&unique_name(&format!("editor-{tag}")), 64);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ctl.sock");
-    let mut sr = Stagerack::spawn_env(
-        &server.name,
-        &["--preset", preset, "--control", sock.to_str().unwrap()],
-        &[("DISPLAY", &x.display)],
-    );
+    let mut args = vec!["--preset", preset, "--control", sock.to_str().unwrap()];
+    if let Some(mode) = sandbox {
+        args.extend(["--sandbox", mode]);
+    }
+    let mut sr = Stagerack::spawn_env(&server.name, &args, &[("DISPLAY", &x.display)]);
     assert!(
         wait_for_port(
             &open_client(&server.name, "ed-watch"),
@@ -259,12 +297,91 @@ fn editor_round_trip(preset: &str, name: &str, tag: &str) {
         sr.assert_running();
         assert!(c.advances(100, 5), "the engine stopped playing");
     }
+    if sandbox.is_some() {
+        gui_comes_back_after_its_sandbox_dies(&conn, &mut c, &mut sr, name, &x.display, tag);
+    }
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains(&format!("opened the editor of {name} (320×120)")),
         "{stderr}"
     );
+}
+
+/// With the sandboxed plugin's editor open, its sandbox processes are
+/// killed (SIGKILL, as a crash): the relaunched plugin's GUI is put back
+/// into the same engine window and draws, and the engine plays on.
+fn gui_comes_back_after_its_sandbox_dies(
+    conn: &RustConnection,
+    c: &mut ControlSocket,
+    sr: &mut Stagerack,
+    name: &str,
+    display: &str,
+    tag: &str,
+) {
+    let opened = c.request("open_editor", "\"rack\":0,\"index\":1", "editor");
+    let window = opened["window"].as_u64().unwrap() as u32;
+    wait_until("the plugin's GUI window", Duration::from_secs(5), || {
+        children(conn, window).len() == 1
+    });
+    let old_gui = children(conn, window)[0];
+    // The X server may give the relaunched GUI the very id the dead one had
+    // (a client's resource ids come from its slot, which is reused): the old
+    // window is marked, so a window without the mark is a new one.
+    let mark = conn
+        .intern_atom(false, b"STAGERACK_TEST_OLD_GUI")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    conn.change_property8(PropMode::REPLACE, old_gui, mark, AtomEnum::STRING, b"old")
+        .unwrap();
+    conn.flush().unwrap();
+    let marked = |gui: u32| {
+        conn.get_property(false, gui, mark, AtomEnum::STRING, 0, 4)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .is_some_and(|p| !p.value.is_empty())
+    };
+    assert!(marked(old_gui));
+    let victims = stagerack_tests::sandbox_children(sr.pid());
+    assert!(!victims.is_empty(), "no sandbox process to kill");
+    for pid in &victims {
+        stagerack_tests::jack::send_signal(*pid, "KILL");
+    }
+    // The old GUI died with its process; the relaunched plugin's GUI sits
+    // in the same window and draws its level bar again.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = children(conn, window);
+        if now.len() == 1
+            && !marked(now[0])
+            && viewable(conn, now[0])
+            && pixel(conn, now[0], 15, 15) == BAR
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the relaunched plugin's GUI is not in the engine's window {window:#x} (its \
+             children: {now:x?}, the old GUI {old_gui:#x}, marked: {}); stagerack said:\n{}",
+            now.first().is_some_and(|&w| marked(w)),
+            sr.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let path = shot(display, &format!("editor-{tag}-after-crash.png"));
+    eprintln!("screenshot: {}", path.display());
+    assert!(editor_open(c, name));
+    wait_until("the crash to be reported", Duration::from_secs(5), || {
+        sr.stderr().contains("crashed (SIGKILL)") && sr.stderr().contains("back in")
+    });
+    c.request("close_editor", "\"rack\":0,\"index\":1", "ok");
+    wait_until("the editor window to go", Duration::from_secs(5), || {
+        geometry(conn, window).is_none()
+    });
+    sr.assert_running();
+    assert!(c.advances(100, 5), "the engine stopped playing");
 }
 
 /// How many different colours the top-left `w` × `h` pixels of `window`
@@ -291,18 +408,18 @@ fn colours(conn: &RustConnection, window: u32, w: u16, h: u16) -> usize {
 /// the screen's default 24-bit visual) embeds into the engine's editor
 /// window, draws, and closes, while the engine plays on: it used to end the
 /// process with an X `BadMatch` (a 32-bit parent).
-fn third_party_editor(format: &str) {
+fn third_party_editor(format: &str, sandbox: Option<&str>) {
     let x = Xvfb::start();
     let server = JackServer::start(&unique_name(&format!("zam-editor-{format}")), 64);
     let dir = tempfile::tempdir().unwrap();
     let preset = zam_editor_preset(dir.path(), format);
     let preset = preset.to_str().unwrap();
     let sock = dir.path().join("ctl.sock");
-    let mut sr = Stagerack::spawn_env(
-        &server.name,
-        &["--preset", preset, "--control", sock.to_str().unwrap()],
-        &[("DISPLAY", &x.display)],
-    );
+    let mut args = vec!["--preset", preset, "--control", sock.to_str().unwrap()];
+    if let Some(mode) = sandbox {
+        args.extend(["--sandbox", mode]);
+    }
+    let mut sr = Stagerack::spawn_env(&server.name, &args, &[("DISPLAY", &x.display)]);
     let mut c = ControlSocket::connect(&sock, &mut sr);
     assert!(!editor_open(&mut c, "ZamComp"));
     let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
@@ -323,7 +440,8 @@ fn third_party_editor(format: &str) {
             viewable(&conn, gui) && colours(&conn, gui, w, h) >= 8
         });
         if round == 0 {
-            let path = shot(&x.display, &format!("editor-zam-{format}.png"));
+            let sandboxed = if sandbox.is_some() { "-sandboxed" } else { "" };
+            let path = shot(&x.display, &format!("editor-zam-{format}{sandboxed}.png"));
             eprintln!("screenshot: {}", path.display());
         }
         c.request("close_editor", "\"rack\":0,\"index\":1", "ok");
@@ -342,12 +460,19 @@ fn third_party_editor(format: &str) {
 
 #[test]
 fn zamcomp_clap_editor_embeds_and_draws_while_the_engine_plays() {
-    third_party_editor("clap");
+    third_party_editor("clap", None);
+}
+
+/// A real third-party GUI (DPF/pugl) from a sandbox process, embedded in
+/// the engine's window across processes.
+#[test]
+fn a_sandboxed_zamcomp_vst3_editor_embeds_and_draws() {
+    third_party_editor("vst3", Some("plugin"));
 }
 
 #[test]
 fn zamcomp_vst3_editor_embeds_and_draws_while_the_engine_plays() {
-    third_party_editor("vst3");
+    third_party_editor("vst3", None);
 }
 
 /// A plugin whose GUI set-up raises an X error (through Xlib, whose default
@@ -356,6 +481,18 @@ fn zamcomp_vst3_editor_embeds_and_draws_while_the_engine_plays() {
 /// window, and plays on; the editor can be asked for again.
 #[test]
 fn a_plugin_editor_that_fails_to_embed_is_reported_and_the_engine_plays_on() {
+    bad_editor(None);
+}
+
+/// The same bad GUI in a sandbox: its X error is recorded in the sandbox
+/// process (which lives on: no relaunch), reported by plugin name, and the
+/// engine plays on.
+#[test]
+fn a_sandboxed_plugin_editor_that_fails_to_embed_leaves_its_sandbox_running() {
+    bad_editor(Some("plugin"));
+}
+
+fn bad_editor(sandbox: Option<&str>) {
     let x = Xvfb::start();
     let server = JackServer::start(&unique_name("bad-editor"), 64);
     let dir = tempfile::tempdir().unwrap();
@@ -367,25 +504,31 @@ fn a_plugin_editor_that_fails_to_embed_is_reported_and_the_engine_plays_on() {
         &stagerack_tests::clap_bundle("stagerack-bad-editor"),
     );
     let sock = dir.path().join("ctl.sock");
-    let mut sr = Stagerack::spawn_env(
-        &server.name,
-        &[
-            "--preset",
-            preset.to_str().unwrap(),
-            "--control",
-            sock.to_str().unwrap(),
-        ],
-        &[("DISPLAY", &x.display)],
-    );
+    let mut args = vec![
+        "--preset",
+        preset.to_str().unwrap(),
+        "--control",
+        sock.to_str().unwrap(),
+    ];
+    if let Some(mode) = sandbox {
+        args.extend(["--sandbox", mode]);
+    }
+    let mut sr = Stagerack::spawn_env(&server.name, &args, &[("DISPLAY", &x.display)]);
     let mut c = ControlSocket::connect(&sock, &mut sr);
     let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
     let root = conn.setup().roots[0].root;
+    let children_before = stagerack_tests::sandbox_children(sr.pid());
     for _ in 0..2 {
         let refused = c.request_any("open_editor", "\"rack\":0,\"index\":1", &["error"]);
         let message = refused["message"].as_str().unwrap();
         assert!(
-            message.contains("Bad Editor did not put its editor into the window")
-                && message.contains("BadWindow in CreateWindow"),
+            message.contains("Bad Editor did not put its editor into the window"),
+            "{message}"
+        );
+        // In-process the X error is the refusal's cause; from a sandbox it
+        // arrives with the sandbox's next report (below).
+        assert!(
+            sandbox.is_some() || message.contains("BadWindow in CreateWindow"),
             "{message}"
         );
         assert!(!editor_open(&mut c, "Bad Editor"));
@@ -398,9 +541,27 @@ fn a_plugin_editor_that_fails_to_embed_is_reported_and_the_engine_plays_on() {
         sr.assert_running();
         assert!(c.advances(100, 5), "the engine stopped playing");
     }
+    if sandbox.is_some() {
+        wait_until(
+            "the sandbox's report of the X error",
+            Duration::from_secs(5),
+            || {
+                sr.stderr().contains(
+                    "plugin `Bad Editor`: its editor raised 1 window system error(s) in its \
+                     sandbox, the last BadWindow in CreateWindow",
+                )
+            },
+        );
+        assert_eq!(
+            stagerack_tests::sandbox_children(sr.pid()),
+            children_before,
+            "a sandbox was relaunched"
+        );
+    }
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
     assert!(!stderr.contains("X Error of failed request"), "{stderr}");
+    assert!(!stderr.contains("crashed"), "{stderr}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use stagerack_plugins_test::clap::crash_on_note::{
     sample_at, KEY_ABORT, KEY_HANG, KEY_SEGFAULT, PERIOD_FRAMES,
 };
 use stagerack_tests::jack::{unique_name, JackServer, MidiSender, Stagerack};
+use stagerack_tests::sandbox_children;
 use stagerack_tests::stereo_recorder::{Cycle, StereoRecorder};
 
 const PERIOD: u32 = 64;
@@ -286,25 +287,29 @@ impl Live {
     }
 }
 
-/// The sandbox children of process `parent`.
-fn sandbox_children(parent: u32) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("sandbox-child") {
-            pids.push(pid);
-        }
-    }
-    pids
+/// Each thread of process `pid`: its name and scheduling policy (0 normal,
+/// 1 FIFO, 2 round robin), from /proc.
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // Fields after the name in parentheses: state is field 3, the
+            // policy field 41.
+            let policy = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(38)?
+                .parse()
+                .ok()?;
+            Some((name.trim().to_owned(), policy))
+        })
+        .collect()
 }
 
 /// Runs `scenario` until a run JACK kept time in (three at most), one
@@ -462,8 +467,28 @@ fn too_slow(attempt: usize) -> Option<()> {
     // Well past the hang limit (0.5 s without an answer).
     std::thread::sleep(Duration::from_millis(1500));
     let children = sandbox_children(live.sr.pid());
+    let engine_realtime = thread_policies(live.sr.pid()).iter().any(|&(_, p)| p != 0);
+    let child_policies: Vec<_> = children.iter().flat_map(|&c| thread_policies(c)).collect();
     let stderr = live.sr.stderr();
     let (cycles, excused) = live.finish()?;
+    // A child missing most of its blocks runs at normal priority: at
+    // real-time priority it would hold a core however late it is.
+    assert!(
+        stderr.contains(
+            "plugin `Stagerack Bad Slow` missed most of its blocks: its sandbox runs at \
+             normal priority"
+        ),
+        "the slow plugin's sandbox was not demoted:\n{stderr}"
+    );
+    if engine_realtime {
+        assert!(
+            child_policies
+                .iter()
+                .any(|(name, policy)| name.starts_with("stagerack-sandb") && *policy == 0),
+            "the engine is real-time but every sandbox audio thread still is: \
+             {child_policies:?}"
+        );
+    }
     assert!(
         said.contains("rack `crashy`") && said.contains("plugin `Stagerack Bad Slow` missed"),
         "the missed blocks are not reported by rack and plugin: {said}"

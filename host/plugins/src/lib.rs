@@ -16,6 +16,8 @@ pub mod sandbox;
 pub mod scan;
 mod stereo;
 pub mod vst3;
+#[cfg(target_os = "linux")]
+pub mod x11_errors;
 
 // This crate's unit tests run under the allocation guard too.
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use stagerack_core::editor::ParentWindow;
 use stagerack_core::midi::EventBuffer;
 use stagerack_core::plugin::{
     AudioProcessor, Block, PluginInstance, ProcessConfig, ProcessStatus, Tail, Transport,
@@ -45,6 +46,10 @@ struct Hosted {
     thread: Option<std::thread::JoinHandle<()>>,
     /// The audio thread holds an activated processor.
     active: bool,
+    /// Its editor is open (created, attached or not).
+    editor_open: bool,
+    /// What to tell the engine with the next pump's reply.
+    notices: Vec<String>,
 }
 
 /// The binary's allocation guard (the engine layer's), handed in so this
@@ -101,13 +106,20 @@ pub fn run(guard: AudioGuard) -> i32 {
         let line = match input.next_line(PUMP_INTERVAL) {
             Ok(Some(line)) => line,
             Ok(None) => {
+                let x_errors = crate::x11_errors::error_count();
                 pump_all(&mut hosted, &mut last_pump);
+                blame_x_errors(&mut hosted, x_errors);
                 continue;
             }
             Err(_) => break,
         };
+        let x_errors = crate::x11_errors::error_count();
         let reply = match serde_json::from_slice::<Request>(&line) {
-            Ok(request) => handle(request, &mut hosted, guard),
+            Ok(request) => {
+                let reply = handle(request, &mut hosted, guard);
+                blame_x_errors(&mut hosted, x_errors);
+                reply
+            }
             Err(e) => Reply::Err {
                 message: format!("a request the child cannot read: {e}"),
             },
@@ -133,6 +145,26 @@ fn pump_all(hosted: &mut [Option<Hosted>], last: &mut Instant) {
     }
 }
 
+/// Puts X errors raised since `before` (a plugin GUI's bad request,
+/// recorded instead of ending this child) into the notices of the plugins
+/// whose editors are open: Xlib reports errors late, so the one at fault
+/// cannot be told apart from the others that draw.
+fn blame_x_errors(hosted: &mut [Option<Hosted>], before: u64) {
+    let count = crate::x11_errors::error_count();
+    if count <= before {
+        return;
+    }
+    let what = crate::x11_errors::last_error().unwrap_or_default();
+    for h in hosted.iter_mut().flatten().filter(|h| h.editor_open) {
+        h.notices.push(format!(
+            "plugin `{}`: its editor raised {} window system error(s) in its sandbox, the \
+             last {what}",
+            h.instance.descriptor().name,
+            count - before
+        ));
+    }
+}
+
 fn err(message: impl std::fmt::Display) -> Reply {
     Reply::Err {
         message: message.to_string(),
@@ -140,34 +172,25 @@ fn err(message: impl std::fmt::Display) -> Reply {
 }
 
 fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard) -> Reply {
-    if let Request::Load { def, pid, fd } = request {
+    let Some(index) = request.index() else {
+        let Request::Load { def, pid, fd } = request else {
+            unreachable!("only a load names no instance")
+        };
         return match load(&def, pid, fd, guard) {
             Ok(h) => {
                 let descriptor = h.instance.descriptor().clone();
+                let has_editor = h.instance.has_editor();
                 hosted.push(Some(h));
                 Reply::Loaded {
                     index: (hosted.len() - 1) as u32,
                     descriptor,
+                    has_editor,
                 }
             }
             Err(e) => err(e),
         };
-    }
-    let index = match &request {
-        Request::Load { .. } => unreachable!("handled above"),
-        Request::Unload { index }
-        | Request::Params { index }
-        | Request::ParamValue { index, .. }
-        | Request::ParamText { index, .. }
-        | Request::SetParam { index, .. }
-        | Request::HostChangedParam { index, .. }
-        | Request::Activate { index, .. }
-        | Request::Deactivate { index }
-        | Request::SaveState { index }
-        | Request::LoadState { index, .. }
-        | Request::Info { index }
-        | Request::Pump { index } => *index as usize,
     };
+    let index = index as usize;
     let Some(h) = hosted.get_mut(index).and_then(Option::as_mut) else {
         return err(format!("no plugin {index} in this sandbox"));
     };
@@ -222,12 +245,55 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
             h.instance.on_main_thread();
             let mut changes = Vec::new();
             h.instance.take_param_changes(&mut changes);
+            let mut notices = std::mem::take(&mut h.notices);
+            h.instance.take_notices(&mut notices);
+            let mut asked = Vec::new();
+            if let Some(editor) = h.instance.editor() {
+                editor.take_editor_requests(&mut asked);
+            }
             Reply::Pumped {
                 needs_restart: h.instance.needs_restart(),
                 changes,
                 latency: h.instance.latency(),
                 tail: rpc::tail_to_wire(h.instance.tail()),
+                editor: asked.into_iter().map(Into::into).collect(),
+                notices,
             }
+        }
+        Request::CreateEditor { .. } => match h.instance.editor() {
+            Some(editor) => {
+                // Before the plugin's GUI opens its display: its X errors
+                // are recorded, not the end of this child.
+                crate::x11_errors::install_error_handler();
+                match editor.create_editor() {
+                    Ok((width, height)) => {
+                        h.editor_open = true;
+                        Reply::EditorSize { width, height }
+                    }
+                    Err(e) => err(e),
+                }
+            }
+            None => err("this plugin has no editor the sandbox can show"),
+        },
+        Request::AttachEditor { window, .. } => match h.instance.editor() {
+            Some(editor) => match editor.attach_editor(ParentWindow::X11(window)) {
+                Ok(()) => Reply::Ok,
+                Err(e) => err(e),
+            },
+            None => err("this plugin has no editor the sandbox can show"),
+        },
+        Request::DestroyEditor { .. } => {
+            h.editor_open = false;
+            if let Some(editor) = h.instance.editor() {
+                editor.destroy_editor();
+            }
+            Reply::Ok
+        }
+        Request::EditorResized { width, height, .. } => {
+            if let Some(editor) = h.instance.editor() {
+                editor.editor_resized(width, height);
+            }
+            Reply::Ok
         }
     }
 }
@@ -277,6 +343,8 @@ fn load(
         from_audio,
         thread: Some(thread),
         active: false,
+        editor_open: false,
+        notices: Vec::new(),
     })
 }
 
@@ -347,7 +415,8 @@ fn audio_thread(
     let h = region.header();
     // The engine tells its audio thread's priority with its first block;
     // this thread follows it, one below (normal priority until then, or
-    // for an engine that is not real-time, as offline).
+    // for an engine that is not real-time, as offline, or while the engine
+    // has it demoted for missing most of its deadlines).
     let mut priority = 0u32;
     let mut processor: Option<Box<dyn AudioProcessor>> = None;
     let mut events = EventBuffer::with_capacity(MAX_EVENTS);
@@ -373,7 +442,12 @@ fn audio_thread(
             continue;
         }
         seen = request;
-        let wanted = h.engine_priority.load(Ordering::Relaxed);
+        h.taken.store(request, Ordering::Release);
+        let wanted = if h.demoted.load(Ordering::Relaxed) != 0 {
+            0
+        } else {
+            h.engine_priority.load(Ordering::Relaxed)
+        };
         if wanted != priority {
             priority = wanted;
             if wanted > 1 {

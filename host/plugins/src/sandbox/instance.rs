@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use stagerack_core::editor::{EditorRequest, ParentWindow, PluginEditor};
 use stagerack_core::plugin::{
     AudioProcessor, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
     ProcessConfig, Tail,
@@ -29,6 +30,10 @@ pub const STALL_LIMIT: Duration = Duration::from_millis(500);
 /// last report): a plugin too slow for the buffer is named without
 /// flooding the log every pump.
 pub const MISSED_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A child demoted to normal priority for missing most of its deadlines
+/// is given real-time priority again after this long without a miss.
+pub const PROMOTE_AFTER: Duration = Duration::from_secs(10);
 
 /// How often the state of a playing plugin is captured for a relaunch.
 pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(3);
@@ -66,6 +71,17 @@ pub struct SandboxedInstance {
     last_pump: Instant,
     /// Missed blocks already reported, and when the last report was.
     missed_reported: (u64, Option<Instant>),
+    /// The child can show the plugin's editor.
+    has_editor: bool,
+    /// The engine's X11 window the editor sits in while it is open: a
+    /// relaunched child puts the plugin's GUI back into it.
+    editor_window: Option<u64>,
+    /// What the plugin asked of its open editor, from the child's pumps.
+    editor_requests: Vec<EditorRequest>,
+    /// Missed blocks at the last priority watch, and when it was.
+    priority_watch: (u64, Instant),
+    /// The last time the child was seen missing a block.
+    last_miss: Option<Instant>,
 }
 
 fn format_error(e: impl std::fmt::Display) -> PluginError {
@@ -76,7 +92,7 @@ impl SandboxedInstance {
     /// Loads `def` into `sandbox`'s child. Main thread.
     pub fn load(def: &PluginDef, sandbox: &SharedSandbox) -> Result<Self, PluginError> {
         let region = Arc::new(SharedRegion::create().map_err(format_error)?);
-        let (index, descriptor) = load_into(def, sandbox, &region)?;
+        let (index, descriptor, has_editor) = load_into(def, sandbox, &region)?;
         let launch = sandbox.borrow().launch_number();
         let mut me = SandboxedInstance {
             sandbox: sandbox.clone(),
@@ -98,6 +114,11 @@ impl SandboxedInstance {
             tail: Tail::None,
             last_pump: Instant::now(),
             missed_reported: (0, None),
+            has_editor,
+            editor_window: None,
+            editor_requests: Vec::new(),
+            priority_watch: (0, Instant::now()),
+            last_miss: None,
         };
         me.params = match me.ask(Request::Params { index })? {
             Reply::Params { params } => params,
@@ -226,17 +247,56 @@ impl SandboxedInstance {
         self.missed_reported = (missed, Some(Instant::now()));
     }
 
+    /// Demotes the child's audio thread to normal priority while it misses
+    /// more than half of its blocks (a plugin too heavy for the buffer, or
+    /// runaway): at real-time priority it would hold a core however late
+    /// it is, and the kernel's real-time throttling then stalls the
+    /// engine's and the driver's threads too (measured: 1600 xruns in 4 s
+    /// on two cores with one such plugin; none once it was demoted). Real-
+    /// time again after [`PROMOTE_AFTER`] without a miss.
+    fn watch_priority(&mut self) {
+        let missed = self.missed_blocks();
+        let (before, since) = std::mem::replace(&mut self.priority_watch, (missed, Instant::now()));
+        let Some(config) = self.active else {
+            return;
+        };
+        if missed > before {
+            self.last_miss = Some(Instant::now());
+        }
+        let h = self.region.header();
+        let demoted = h.demoted.load(Ordering::Relaxed) != 0;
+        let block = f64::from(config.max_block) / config.sample_rate;
+        let late = (missed - before) as f64 * block;
+        if !demoted && late * 2.0 >= since.elapsed().as_secs_f64() && missed > before {
+            h.demoted.store(1, Ordering::Relaxed);
+            self.notices.push(format!(
+                "plugin `{}` missed most of its blocks: its sandbox runs at normal priority \
+                 until it keeps up for {} s, so it cannot take the CPU from the other racks",
+                self.descriptor.name,
+                PROMOTE_AFTER.as_secs()
+            ));
+        } else if demoted && self.last_miss.is_none_or(|t| t.elapsed() >= PROMOTE_AFTER) {
+            h.demoted.store(0, Ordering::Relaxed);
+            tracing::info!(
+                "plugin `{}` keeps up again: its sandbox is back at real-time priority",
+                self.descriptor.name
+            );
+        }
+    }
+
     /// Loads this plugin into the relaunched child with its last state.
     fn revive(&mut self, died: Option<(Instant, String)>) {
         let region = self.region.clone();
         let h = region.header();
         h.ready.store(0, Ordering::Release);
+        // A new child starts at the priority the engine tells it.
+        h.demoted.store(0, Ordering::Relaxed);
         let mut def = self.def.clone();
         if let Some((bytes, _)) = &self.state {
             def.state = Some(rpc::encode_state(bytes));
             def.params.clear();
         }
-        let result = load_into(&def, &self.sandbox, &self.region).and_then(|(index, _)| {
+        let result = load_into(&def, &self.sandbox, &self.region).and_then(|(index, ..)| {
             self.index = index;
             self.launch = self.sandbox.borrow().launch_number();
             if let Some(config) = self.active {
@@ -268,6 +328,7 @@ impl SandboxedInstance {
                     self.descriptor.name,
                     since.elapsed().as_millis()
                 ));
+                self.reopen_editor();
             }
             Err(e) => {
                 // Counted as a crash of the new child: three and it is off.
@@ -276,6 +337,82 @@ impl SandboxedInstance {
                     .kill(&format!("could not be relaunched: {e}"));
             }
         }
+    }
+}
+
+impl SandboxedInstance {
+    /// Puts the plugin's GUI back into the engine's editor window after a
+    /// relaunch (the old child's windows died with it).
+    fn reopen_editor(&mut self) {
+        let Some(window) = self.editor_window else {
+            return;
+        };
+        let reopened = match self.ask(Request::CreateEditor { index: self.index }) {
+            Ok(Reply::EditorSize { width, height }) => self
+                .ask(Request::AttachEditor {
+                    index: self.index,
+                    window,
+                })
+                .map(|_| (width, height)),
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(e),
+        };
+        match reopened {
+            // The window follows the size the new GUI came up at.
+            Ok((width, height)) => self
+                .editor_requests
+                .push(EditorRequest::Resize(width, height)),
+            Err(e) => {
+                self.editor_window = None;
+                self.editor_requests.push(EditorRequest::Closed);
+                self.notices.push(format!(
+                    "plugin `{}`: its editor could not be opened again after the relaunch \
+                     ({e}); open it again from the rack",
+                    self.descriptor.name
+                ));
+            }
+        }
+    }
+}
+
+impl PluginEditor for SandboxedInstance {
+    fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
+        match self.ask(Request::CreateEditor { index: self.index })? {
+            Reply::EditorSize { width, height } => Ok((width, height)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn attach_editor(&mut self, parent: ParentWindow) -> Result<(), PluginError> {
+        let ParentWindow::X11(window) = parent else {
+            return Err(format_error(
+                "a sandboxed plugin's editor embeds in X11 windows only",
+            ));
+        };
+        self.ask(Request::AttachEditor {
+            index: self.index,
+            window,
+        })?;
+        self.editor_window = Some(window);
+        Ok(())
+    }
+
+    fn destroy_editor(&mut self) {
+        self.editor_window = None;
+        self.editor_requests.clear();
+        let _ = self.ask(Request::DestroyEditor { index: self.index });
+    }
+
+    fn editor_resized(&mut self, width: u32, height: u32) {
+        let _ = self.ask(Request::EditorResized {
+            index: self.index,
+            width,
+            height,
+        });
+    }
+
+    fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {
+        out.append(&mut self.editor_requests);
     }
 }
 
@@ -288,7 +425,7 @@ fn load_into(
     def: &PluginDef,
     sandbox: &SharedSandbox,
     region: &SharedRegion,
-) -> Result<(u32, PluginDescriptor), PluginError> {
+) -> Result<(u32, PluginDescriptor, bool), PluginError> {
     let reply = sandbox
         .borrow_mut()
         .ask(&Request::Load {
@@ -301,7 +438,11 @@ fn load_into(
             reason: format!("in its sandbox: {e}"),
         })?;
     match reply {
-        Reply::Loaded { index, descriptor } => Ok((index, descriptor)),
+        Reply::Loaded {
+            index,
+            descriptor,
+            has_editor,
+        } => Ok((index, descriptor, has_editor)),
         Reply::Err { message } => Err(format_error(message)),
         other => Err(unexpected(&other)),
     }
@@ -416,6 +557,7 @@ impl PluginInstance for SandboxedInstance {
         self.last_pump = Instant::now();
         self.supervise();
         self.report_missed();
+        self.watch_priority();
         if self.launch != self.sandbox.borrow().launch_number() {
             return;
         }
@@ -424,8 +566,15 @@ impl PluginInstance for SandboxedInstance {
             changes,
             latency,
             tail,
+            editor,
+            notices,
         }) = self.ask(Request::Pump { index: self.index })
         {
+            if self.editor_window.is_some() {
+                self.editor_requests
+                    .extend(editor.into_iter().map(EditorRequest::from));
+            }
+            self.notices.extend(notices);
             self.latency = latency;
             self.tail = rpc::tail_from_wire(tail);
             self.needs_restart |= needs_restart;
@@ -462,6 +611,18 @@ impl PluginInstance for SandboxedInstance {
 
     fn take_notices(&mut self, out: &mut Vec<String>) {
         out.append(&mut self.notices);
+    }
+
+    fn has_editor(&self) -> bool {
+        self.has_editor
+    }
+
+    fn editor(&mut self) -> Option<&mut dyn PluginEditor> {
+        if self.has_editor {
+            Some(self)
+        } else {
+            None
+        }
     }
 }
 

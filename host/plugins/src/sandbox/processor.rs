@@ -27,6 +27,10 @@ pub const OFFLINE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the audio thread spins for an answer before it sleeps.
 pub const SPIN: Duration = Duration::from_micros(200);
 
+/// How long the engine spins for a child that has not yet taken up the
+/// request (a woken thread normally runs within a few microseconds).
+pub const SPIN_UNTAKEN: Duration = Duration::from_micros(30);
+
 /// How often an offline render looks whether the child it waits for is
 /// still alive.
 const OFFLINE_LOOK: Duration = Duration::from_millis(20);
@@ -214,7 +218,13 @@ impl SandboxedProcessor {
             // The answer usually comes within tens of microseconds: spin
             // for it first (a sleeping thread's own wake-up would add as
             // much again), then sleep on the futex until the deadline.
-            if now - start < SPIN {
+            // Spinning only helps while the child works on another core:
+            // one that has not taken the request up after a short while is
+            // waiting for a core (a loaded machine, or a busy neighbour in
+            // its process), maybe the one this thread holds, so sleep.
+            let waited = now - start;
+            let working = h.taken.load(Ordering::Acquire) == self.request;
+            if waited < SPIN && (working || waited < SPIN_UNTAKEN) {
                 std::hint::spin_loop();
                 continue;
             }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use stagerack_core::editor::EditorRequest;
 use stagerack_core::plugin::{ParamId, ParamInfo, PluginDescriptor, ProcessConfig, Tail};
 
 use crate::def::PluginDef;
@@ -108,6 +109,92 @@ pub enum Request {
         /// Which.
         index: u32,
     },
+    /// Create the plugin's editor (its GUI lives in the child); the reply
+    /// is its size.
+    CreateEditor {
+        /// Which.
+        index: u32,
+    },
+    /// Embed the created editor in the engine's window (X11 windows can
+    /// be parented across processes) and show it.
+    AttachEditor {
+        /// Which.
+        index: u32,
+        /// The engine's X11 window id.
+        window: u64,
+    },
+    /// Hide and destroy the editor.
+    DestroyEditor {
+        /// Which.
+        index: u32,
+    },
+    /// The engine resized the editor's window as the plugin asked.
+    EditorResized {
+        /// Which.
+        index: u32,
+        /// Logical pixels.
+        width: u32,
+        /// Logical pixels.
+        height: u32,
+    },
+}
+
+impl Request {
+    /// The plugin instance a request names; `None` for a load.
+    pub fn index(&self) -> Option<u32> {
+        match self {
+            Request::Load { .. } => None,
+            Request::Unload { index }
+            | Request::Params { index }
+            | Request::ParamValue { index, .. }
+            | Request::ParamText { index, .. }
+            | Request::SetParam { index, .. }
+            | Request::HostChangedParam { index, .. }
+            | Request::Activate { index, .. }
+            | Request::Deactivate { index }
+            | Request::SaveState { index }
+            | Request::LoadState { index, .. }
+            | Request::Info { index }
+            | Request::Pump { index }
+            | Request::CreateEditor { index }
+            | Request::AttachEditor { index, .. }
+            | Request::DestroyEditor { index }
+            | Request::EditorResized { index, .. } => Some(*index),
+        }
+    }
+}
+
+/// What a sandboxed plugin asked of its open editor ([`EditorRequest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ask", rename_all = "snake_case")]
+pub enum WireEditorRequest {
+    /// Resize the window.
+    Resize {
+        /// Logical pixels.
+        width: u32,
+        /// Logical pixels.
+        height: u32,
+    },
+    /// The plugin closed its editor itself.
+    Closed,
+}
+
+impl From<EditorRequest> for WireEditorRequest {
+    fn from(r: EditorRequest) -> Self {
+        match r {
+            EditorRequest::Resize(width, height) => Self::Resize { width, height },
+            EditorRequest::Closed => Self::Closed,
+        }
+    }
+}
+
+impl From<WireEditorRequest> for EditorRequest {
+    fn from(r: WireEditorRequest) -> Self {
+        match r {
+            WireEditorRequest::Resize { width, height } => Self::Resize(width, height),
+            WireEditorRequest::Closed => Self::Closed,
+        }
+    }
 }
 
 /// What a child answers.
@@ -127,6 +214,9 @@ pub enum Reply {
         index: u32,
         /// Who it is.
         descriptor: PluginDescriptor,
+        /// It has an editor the child can embed in an X11 window.
+        #[serde(default)]
+        has_editor: bool,
     },
     /// Parameters.
     Params {
@@ -165,6 +255,20 @@ pub enum Reply {
         latency: u32,
         /// Its tail now (as in [`Reply::Info`]).
         tail: Option<u32>,
+        /// What it asked of its open editor.
+        #[serde(default)]
+        editor: Vec<WireEditorRequest>,
+        /// What it (or the child's host side) has to tell the user: a
+        /// plugin's complaints about its host, in the engine's warnings.
+        #[serde(default)]
+        notices: Vec<String>,
+    },
+    /// The editor was created at this size (logical pixels).
+    EditorSize {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
     },
 }
 

@@ -46,6 +46,11 @@ pub struct Header {
     pub request: AtomicU32,
     /// Futex word the child sets to `request`'s value when it has answered.
     pub done: AtomicU32,
+    /// The request the child's audio thread took up (set before it works
+    /// on it): the engine spins for an answer only while the child is
+    /// working, and sleeps at once when it has not even woken (its thread
+    /// waiting for a core the spinning engine thread would hold).
+    pub taken: AtomicU32,
     /// Bumped by the engine's main thread each time a (re)launched child
     /// has activated the plugin: the audio side forgets a request the old
     /// child never answered.
@@ -85,6 +90,12 @@ pub struct Header {
     /// written by the engine once; the child's audio thread runs one
     /// below, so it can never take the CPU from the engine.
     pub engine_priority: AtomicU32,
+    /// Set by the engine's main thread while the child misses most of its
+    /// deadlines: its audio thread then runs at normal priority, so a
+    /// plugin that cannot keep up never holds a core at real-time priority
+    /// (where the kernel's real-time throttling would stall the engine's
+    /// own threads with it).
+    pub demoted: AtomicU32,
 }
 
 /// The whole region.
