@@ -16,10 +16,12 @@ use clap_support::*;
 use stagerack::midi::file::SampleEvent;
 use stagerack::midi::Event;
 
-fn kit_preset() -> String {
+/// The kit in a rack named `Drums` with CC 74 mapped to its level; `rack`
+/// adds lines to the rack (a sandbox).
+fn kit_preset(rack: &str) -> String {
     format!(
         "version = 1\nname = \"kit\"\n\
-         [[rack]]\nname = \"Drums\"\n\
+         [[rack]]\nname = \"Drums\"\n{rack}\
          [[rack.map]]\ncc = 74\nplugin = 0\nparam = \"level\"\nmin = 0.0\nmax = 1.0\n\
          [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
         bundle("stagerack-kit").display()
@@ -34,7 +36,27 @@ fn kit_state(s: &mut stagerack::session::Session) -> String {
 
 #[test]
 fn the_kit_learns_its_rack_its_maps_and_the_save_context_and_plays_stereo() {
-    let (mut s, mut e) = session(&preset(&kit_preset()), 64);
+    kit_learns_where_it_sits("");
+}
+
+/// The same told to the kit in a sandbox process (#14: everything that
+/// works in process works sandboxed), and its key names, voices and
+/// programs come back from there.
+#[test]
+fn a_sandboxed_kit_learns_where_it_sits_and_names_its_keys() {
+    stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
+    kit_learns_where_it_sits("sandbox = \"plugin\"\n");
+    snapshot_has_names_and_voices("sandbox = \"plugin\"\n");
+}
+
+fn kit_learns_where_it_sits(rack: &str) {
+    let (mut s, mut e) = session(&preset(&kit_preset(rack)), 64);
+    if rack.contains("sandbox") {
+        assert!(
+            !stagerack_tests::sandbox_children(std::process::id()).is_empty(),
+            "the kit is not in a sandbox process"
+        );
+    }
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     assert_eq!(
         kit_state(&mut s),
@@ -71,7 +93,11 @@ fn the_kit_learns_its_rack_its_maps_and_the_save_context_and_plays_stereo() {
 
 #[test]
 fn note_names_and_voices_reach_the_snapshot() {
-    let (s, e) = session(&preset(&kit_preset()), 64);
+    snapshot_has_names_and_voices("");
+}
+
+fn snapshot_has_names_and_voices(rack: &str) {
+    let (s, e) = session(&preset(&kit_preset(rack)), 64);
     let snap = stagerack::control::snapshot(&s);
     let kit = &snap.racks[0].plugins[0];
     assert_eq!(kit.voices, Some(12));

@@ -688,6 +688,62 @@ fn probe_programs_come_from_its_unit_info_and_a_preset_selects_one() {
     }
 }
 
+/// The names a VST3 plugin gives keys reach the keyboard strip (#13): its
+/// program's pitch names (`IUnitInfo`, a drum map) and its articulations
+/// (`IKeyswitchController`: "Sustain" on key 24, "Staccato" on 26..=27),
+/// in the instance and in the control snapshot the window draws from.
+#[test]
+fn probe_pitch_names_and_keyswitches_name_keys() {
+    probe_names_keys("");
+}
+
+/// The same from a sandbox process, with its factory programs (#14).
+#[test]
+fn a_sandboxed_probe_names_its_keys_and_lists_its_programs() {
+    stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
+    probe_names_keys("sandbox = \"plugin\"\n");
+}
+
+/// The probe's key names (and programs) in a rack with `rack` lines added.
+fn probe_names_keys(rack: &str) {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let text =
+        vst3_preset(&id, &bundle, "").replace("name = \"r\"\n", &format!("name = \"r\"\n{rack}"));
+    let (mut s, e) = Session::new(&preset(&text), config(64), true).unwrap();
+    let names: Vec<(u8, Option<u8>, String)> = s
+        .plugin_mut(0, 0)
+        .unwrap()
+        .note_names()
+        .into_iter()
+        .map(|n| (n.key, n.channel, n.name))
+        .collect();
+    let expected = [
+        (36, "Kick"),
+        (38, "Snare"),
+        (24, "Sustain"),
+        (26, "Staccato"),
+        (27, "Staccato"),
+    ];
+    assert_eq!(
+        names,
+        expected
+            .iter()
+            .map(|&(k, n)| (k, None, n.to_owned()))
+            .collect::<Vec<_>>()
+    );
+    let snap = stagerack::control::snapshot(&s);
+    assert_eq!(snap.racks[0].plugins[0].programs, ["Quiet", "Half", "Full"]);
+    assert_eq!(
+        snap.racks[0].plugins[0].note_names,
+        expected
+            .iter()
+            .map(|&(k, n)| (k, n.to_owned()))
+            .collect::<Vec<_>>()
+    );
+    Session::shutdown(s, e);
+}
+
 /// Choosing a factory program while the plugin plays (#13, the window's
 /// program picker): the control command selects it through the hidden
 /// program-change parameter, the controller loads it (its level), the

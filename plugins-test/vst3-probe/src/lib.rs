@@ -16,7 +16,10 @@
 //!   programs through `IUnitInfo` (one list, id 7: "Quiet", "Half",
 //!   "Full") and a hidden `kIsProgramChange` parameter (id 1, 2 steps,
 //!   default "Full") whose value strings say only "#N"; selecting a
-//!   program sets the controller's `level` to 0.25, 0.5 or 1.
+//!   program sets the controller's `level` to 0.25, 0.5 or 1. Its programs
+//!   name two keys (`IUnitInfo` pitch names: 36 "Kick", 38 "Snare"), and
+//!   its `IKeyswitchController` offers two articulations on bus 0 of every
+//!   channel: "Sustain" on key 24 and "Staccato" on keys 26..=27.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
@@ -624,7 +627,62 @@ struct ProbeController {
 }
 
 impl Class for ProbeController {
-    type Interfaces = (IEditController, IConnectionPoint, IMidiMapping, IUnitInfo);
+    type Interfaces = (
+        IEditController,
+        IConnectionPoint,
+        IMidiMapping,
+        IUnitInfo,
+        IKeyswitchController,
+    );
+}
+
+/// The names every program gives keys (a drum map, `IUnitInfo` pitch
+/// names).
+const PITCH_NAMES: [(i16, &str); 2] = [(36, "Kick"), (38, "Snare")];
+
+/// Articulations below the playing range, as sample libraries offer them:
+/// (title, short title, lowest key, highest key).
+const KEYSWITCHES: [(&str, &str, i32, i32); 2] =
+    [("Sustain", "Sus", 24, 24), ("Staccato", "Stac", 26, 27)];
+
+impl IKeyswitchControllerTrait for ProbeController {
+    unsafe fn getKeyswitchCount(&self, bus: i32, _channel: i16) -> i32 {
+        if bus == 0 {
+            KEYSWITCHES.len() as i32
+        } else {
+            0
+        }
+    }
+
+    unsafe fn getKeyswitchInfo(
+        &self,
+        bus: i32,
+        _channel: i16,
+        index: i32,
+        info: *mut KeyswitchInfo,
+    ) -> tresult {
+        guard(kInternalError, || {
+            let Some(&(title, short, low, high)) =
+                usize::try_from(index).ok().and_then(|i| KEYSWITCHES.get(i))
+            else {
+                return kInvalidArgument;
+            };
+            if bus != 0 || info.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-struct.
+            let i = unsafe { &mut *info };
+            i.typeId = KeyswitchTypeIDs_::kNoteOnKeyswitchTypeID;
+            copy_wstring(title, &mut i.title);
+            copy_wstring(short, &mut i.shortTitle);
+            i.keyswitchMin = low;
+            i.keyswitchMax = high;
+            i.keyRemapped = low;
+            i.unitId = 0;
+            i.flags = 0;
+            kResultOk
+        })
+    }
 }
 
 /// The probe's factory programs (list id 7 of its one unit) and the level
@@ -700,18 +758,32 @@ impl IUnitInfoTrait for ProbeController {
         kNotImplemented
     }
 
-    unsafe fn hasProgramPitchNames(&self, _list: i32, _index: i32) -> tresult {
-        kResultFalse
+    unsafe fn hasProgramPitchNames(&self, list: i32, index: i32) -> tresult {
+        if list == PROGRAM_LIST && usize::try_from(index).is_ok_and(|i| i < PROGRAMS.len()) {
+            kResultTrue
+        } else {
+            kResultFalse
+        }
     }
 
     unsafe fn getProgramPitchName(
         &self,
-        _list: i32,
+        list: i32,
         _index: i32,
-        _pitch: i16,
-        _name: *mut String128,
+        pitch: i16,
+        name: *mut String128,
     ) -> tresult {
-        kResultFalse
+        guard(kInternalError, || {
+            let Some(&(_, text)) = PITCH_NAMES.iter().find(|(p, _)| *p == pitch) else {
+                return kResultFalse;
+            };
+            if list != PROGRAM_LIST || name.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-buffer.
+            copy_wstring(text, unsafe { &mut *name });
+            kResultOk
+        })
     }
 
     unsafe fn getSelectedUnit(&self) -> i32 {

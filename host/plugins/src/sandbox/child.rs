@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use stagerack_core::editor::ParentWindow;
 use stagerack_core::midi::EventBuffer;
 use stagerack_core::plugin::{
-    AudioProcessor, Block, PluginInstance, ProcessConfig, ProcessStatus, Tail, Transport,
+    AudioProcessor, Block, HostContext, PluginInstance, ProcessConfig, ProcessStatus, Tail,
+    Transport,
 };
 
-use super::rpc::{self, LineReader, Reply, Request};
+use super::rpc::{self, LineReader, Reply, Request, WireExtras};
 use super::shm::{futex_wait, futex_wake, op, SharedRegion, MAX_EVENTS, MAX_FRAMES};
 use super::wire::WireEvent;
 use crate::loader::load_plugin;
@@ -289,6 +290,20 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
             }
             Reply::Ok
         }
+        Request::SetHostContext { rack, mapped, .. } => {
+            h.instance.set_host_context(&HostContext { rack, mapped });
+            Reply::Ok
+        }
+        Request::Extras { .. } => Reply::Extras(WireExtras {
+            note_names: h
+                .instance
+                .note_names()
+                .into_iter()
+                .map(|n| (n.key, n.channel, n.name))
+                .collect(),
+            voices: h.instance.voice_capacity(),
+            programs: h.instance.programs().map(|p| (p.param, p.names)),
+        }),
         Request::EditorResized { width, height, .. } => {
             if let Some(editor) = h.instance.editor() {
                 editor.editor_resized(width, height);

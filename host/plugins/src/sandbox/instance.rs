@@ -6,19 +6,20 @@
 //! state last captured, and the audio side picks it up without a swap
 //! (same shared region, a new generation). Main thread.
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stagerack_core::editor::{EditorRequest, ParentWindow, PluginEditor};
 use stagerack_core::plugin::{
-    AudioProcessor, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
-    ProcessConfig, Tail,
+    AudioProcessor, HostContext, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
+    PluginInstance, ProcessConfig, ProgramList, Tail,
 };
 
 use super::process::{SharedSandbox, CRASH_WINDOW, MAX_CRASHES};
 use super::processor::{SandboxStats, SandboxedProcessor};
-use super::rpc::{self, Reply, Request, RpcError};
+use super::rpc::{self, Reply, Request, RpcError, WireExtras};
 use super::shm::SharedRegion;
 use crate::def::PluginDef;
 
@@ -82,7 +83,17 @@ pub struct SandboxedInstance {
     priority_watch: (u64, Instant),
     /// The last time the child was seen missing a block.
     last_miss: Option<Instant>,
+    /// Where the plugin sits, as last told (told again to a relaunched
+    /// child).
+    context: Option<HostContext>,
+    /// Key names, voices and programs as last asked, and when: one round
+    /// trip serves a snapshot's three questions.
+    extras: RefCell<Option<(Instant, WireExtras)>>,
 }
+
+/// How long [`SandboxedInstance`]'s answer about key names, voices and
+/// programs is taken as current.
+const EXTRAS_FRESH: Duration = Duration::from_millis(100);
 
 fn format_error(e: impl std::fmt::Display) -> PluginError {
     PluginError::Format(e.to_string().into())
@@ -119,6 +130,8 @@ impl SandboxedInstance {
             editor_requests: Vec::new(),
             priority_watch: (0, Instant::now()),
             last_miss: None,
+            context: None,
+            extras: RefCell::new(None),
         };
         me.params = match me.ask(Request::Params { index })? {
             Reply::Params { params } => params,
@@ -328,6 +341,9 @@ impl SandboxedInstance {
                     self.descriptor.name,
                     since.elapsed().as_millis()
                 ));
+                if let Some(context) = self.context.clone() {
+                    self.set_host_context(&context);
+                }
                 self.reopen_editor();
             }
             Err(e) => {
@@ -617,6 +633,33 @@ impl PluginInstance for SandboxedInstance {
         self.has_editor
     }
 
+    fn set_host_context(&mut self, context: &HostContext) {
+        self.context = Some(context.clone());
+        let _ = self.ask(Request::SetHostContext {
+            index: self.index,
+            rack: context.rack.clone(),
+            mapped: context.mapped.clone(),
+        });
+    }
+
+    fn note_names(&self) -> Vec<NoteName> {
+        self.extras()
+            .note_names
+            .into_iter()
+            .map(|(key, channel, name)| NoteName { key, channel, name })
+            .collect()
+    }
+
+    fn voice_capacity(&self) -> Option<u32> {
+        self.extras().voices
+    }
+
+    fn programs(&self) -> Option<ProgramList> {
+        self.extras()
+            .programs
+            .map(|(param, names)| ProgramList { param, names })
+    }
+
     fn editor(&mut self) -> Option<&mut dyn PluginEditor> {
         if self.has_editor {
             Some(self)
@@ -627,6 +670,29 @@ impl PluginInstance for SandboxedInstance {
 }
 
 impl SandboxedInstance {
+    /// The plugin's key names, voices and programs (asked at most every
+    /// [`EXTRAS_FRESH`]; nothing while the child is away).
+    fn extras(&self) -> WireExtras {
+        if let Some((at, extras)) = &*self.extras.borrow() {
+            if at.elapsed() < EXTRAS_FRESH {
+                return extras.clone();
+            }
+        }
+        if self.launch != self.sandbox.borrow().launch_number() {
+            return WireExtras::default();
+        }
+        let extras = match self
+            .sandbox
+            .borrow_mut()
+            .ask(&Request::Extras { index: self.index })
+        {
+            Ok(Reply::Extras(extras)) => extras,
+            _ => WireExtras::default(),
+        };
+        *self.extras.borrow_mut() = Some((Instant::now(), extras.clone()));
+        extras
+    }
+
     /// Asks the child for latency and tail now.
     fn refresh_info(&mut self) {
         if let Ok(Reply::Info { latency, tail }) = self.ask(Request::Info { index: self.index }) {

@@ -128,6 +128,21 @@ pub enum Request {
         /// Which.
         index: u32,
     },
+    /// Where the plugin sits (CLAP `track-info`, `param-indication`).
+    SetHostContext {
+        /// Which.
+        index: u32,
+        /// Its rack's name.
+        rack: String,
+        /// Its parameters a controller is mapped to, with the
+        /// controller's label.
+        mapped: Vec<(ParamId, String)>,
+    },
+    /// Its key names, voice count and factory programs.
+    Extras {
+        /// Which.
+        index: u32,
+    },
     /// The engine resized the editor's window as the plugin asked.
     EditorResized {
         /// Which.
@@ -159,9 +174,23 @@ impl Request {
             | Request::CreateEditor { index }
             | Request::AttachEditor { index, .. }
             | Request::DestroyEditor { index }
+            | Request::SetHostContext { index, .. }
+            | Request::Extras { index }
             | Request::EditorResized { index, .. } => Some(*index),
         }
     }
+}
+
+/// A plugin's key names, voice count and factory programs on the wire
+/// (`PluginInstance::note_names`, `voice_capacity`, `programs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireExtras {
+    /// (key, channel or every channel, name).
+    pub note_names: Vec<(u8, Option<u8>, String)>,
+    /// Voices it can play at once.
+    pub voices: Option<u32>,
+    /// The program-change parameter and the programs' names.
+    pub programs: Option<(ParamId, Vec<String>)>,
 }
 
 /// What a sandboxed plugin asked of its open editor ([`EditorRequest`]).
@@ -263,6 +292,8 @@ pub enum Reply {
         #[serde(default)]
         notices: Vec<String>,
     },
+    /// What [`Request::Extras`] asks.
+    Extras(WireExtras),
     /// The editor was created at this size (logical pixels).
     EditorSize {
         /// Width.

@@ -27,8 +27,8 @@ use super::{
 };
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
-    AudioProcessor, Block, ParamId, ParamInfo, PluginDescriptor, PluginError, PluginInstance,
-    ProcessConfig, ProgramList, Tail,
+    AudioProcessor, Block, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
+    PluginInstance, ProcessConfig, ProgramList, Tail,
 };
 
 struct ParamMeta {
@@ -368,6 +368,19 @@ impl PluginInstance for Vst3Instance {
             .filter(|p| !p.hidden)
             .map(|p| p.info.clone())
             .collect()
+    }
+
+    fn note_names(&self) -> Vec<NoteName> {
+        let Some(ctrl) = self.controller.as_ref() else {
+            return Vec::new();
+        };
+        // The pitch names are the current program's.
+        let program = self.program_param.and_then(|(param, steps)| {
+            let (list, _) = super::programs::program_list(ctrl, steps)?;
+            let index = self.param_value(param)?.round() as i32;
+            Some((list, index))
+        });
+        super::note_names::note_names(ctrl, program)
     }
 
     fn programs(&self) -> Option<ProgramList> {

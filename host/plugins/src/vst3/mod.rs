@@ -48,6 +48,7 @@ mod events_out;
 mod instance;
 mod load;
 mod module;
+mod note_names;
 pub mod preset_file;
 mod processor;
 mod programs;

@@ -13,36 +13,10 @@ use super::module::{self, fixed_wstr};
 /// The program names of the program-change parameter `param` with `steps`
 /// steps (`steps + 1` programs). Main thread.
 pub(super) fn names(ctrl: &ComPtr<sv::IEditController>, param: u32, steps: i32) -> Vec<String> {
-    let count = steps.max(0) + 1;
-    if let Some(units) = ctrl.cast::<IUnitInfo>() {
-        // SAFETY: plain calls on a live controller; `info` and `name` are
-        // valid out-structs. Main thread.
-        let lists = unsafe { units.getProgramListCount() };
-        for l in 0..lists.clamp(0, 64) {
-            let mut info: sv::ProgramListInfo = module::zeroed();
-            // SAFETY: as above.
-            if unsafe { units.getProgramListInfo(l, &mut info) } != kResultOk
-                || info.programCount != count
-            {
-                continue;
-            }
-            let names: Vec<String> = (0..count.min(1024))
-                .map(|i| {
-                    let mut name: sv::String128 = [0; 128];
-                    // SAFETY: as above.
-                    let r = unsafe { units.getProgramName(info.id, i, &mut name) };
-                    if r == kResultOk {
-                        fixed_wstr(&name)
-                    } else {
-                        String::new()
-                    }
-                })
-                .collect();
-            if names.iter().all(|n| !n.is_empty()) {
-                return names;
-            }
-        }
+    if let Some((_, names)) = program_list(ctrl, steps) {
+        return names;
     }
+    let count = steps.max(0) + 1;
     (0..count.min(1024))
         .map(|i| {
             let mut s: sv::String128 = [0; 128];
@@ -60,4 +34,42 @@ pub(super) fn names(ctrl: &ComPtr<sv::IEditController>, param: u32, steps: i32) 
             }
         })
         .collect()
+}
+
+/// The controller's `IUnitInfo` program list of `steps + 1` programs, all
+/// named: its id and the names. Main thread.
+pub(super) fn program_list(
+    ctrl: &ComPtr<sv::IEditController>,
+    steps: i32,
+) -> Option<(i32, Vec<String>)> {
+    let count = steps.max(0) + 1;
+    let units = ctrl.cast::<IUnitInfo>()?;
+    // SAFETY: plain calls on a live controller; `info` and `name` are
+    // valid out-structs. Main thread.
+    let lists = unsafe { units.getProgramListCount() };
+    for l in 0..lists.clamp(0, 64) {
+        let mut info: sv::ProgramListInfo = module::zeroed();
+        // SAFETY: as above.
+        if unsafe { units.getProgramListInfo(l, &mut info) } != kResultOk
+            || info.programCount != count
+        {
+            continue;
+        }
+        let names: Vec<String> = (0..count.min(1024))
+            .map(|i| {
+                let mut name: sv::String128 = [0; 128];
+                // SAFETY: as above.
+                let r = unsafe { units.getProgramName(info.id, i, &mut name) };
+                if r == kResultOk {
+                    fixed_wstr(&name)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        if names.iter().all(|n| !n.is_empty()) {
+            return Some((info.id, names));
+        }
+    }
+    None
 }
