@@ -1,17 +1,18 @@
 //! The editor window both test plugins with a GUI draw (the CLAP `Stagerack
 //! Editor` and the VST3 probe's view): an X11 child window of the host's
-//! window, drawn with plain X11 requests over its own connection (x11rb) —
+//! window (or, for the CLAP `Floating Editor`, a top-level window), drawn with plain X11 requests over its own connection (x11rb) —
 //! a dark background with an orange bar whose width follows a level.
 //! Main (UI) thread of the plugin.
 
 use x11rb::connection::Connection;
 use x11rb::errors::ReplyOrIdError;
 use x11rb::protocol::xproto::{
-    ChangeGCAux, ConfigureWindowAux, ConnectionExt as _, CreateGCAux, CreateWindowAux, EventMask,
-    Rectangle, WindowClass,
+    AtomEnum, ChangeGCAux, ConfigureWindowAux, ConnectionExt as _, CreateGCAux, CreateWindowAux,
+    EventMask, PropMode, Rectangle, WindowClass,
 };
 use x11rb::protocol::Event as XEvent;
 use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
 
 /// The size an editor opens with (pixels).
 pub const INITIAL_SIZE: (u32, u32) = (320, 120);
@@ -29,6 +30,18 @@ pub struct Pending {
     pub expose: bool,
     /// A mouse button was pressed in it.
     pub click: bool,
+    /// The window manager asked to close it (a floating window's close
+    /// button: `WM_DELETE_WINDOW`).
+    pub close: bool,
+}
+
+/// A connection to the display `DISPLAY` names.
+fn connect() -> Result<RustConnection, ReplyOrIdError> {
+    x11rb::connect(None).map(|(conn, _)| conn).map_err(|e| {
+        ReplyOrIdError::ConnectionError(x11rb::errors::ConnectionError::IoError(
+            std::io::Error::other(e.to_string()),
+        ))
+    })
 }
 
 /// One open level window. Main (UI) thread.
@@ -39,17 +52,56 @@ pub struct LevelWindow {
     size: (u32, u32),
     /// The level last drawn.
     drawn: f64,
+    /// `WM_PROTOCOLS` and `WM_DELETE_WINDOW`, for a top-level window.
+    delete_atoms: Option<(u32, u32)>,
 }
 
 impl LevelWindow {
     /// Connects to the display and creates the window inside `parent` (an
     /// X11 window id) at `size`, unmapped. Main thread.
     pub fn open(parent: u32, size: (u32, u32)) -> Result<Self, ReplyOrIdError> {
-        let (conn, _) = x11rb::connect(None).map_err(|e| {
-            ReplyOrIdError::ConnectionError(x11rb::errors::ConnectionError::IoError(
-                std::io::Error::other(e.to_string()),
-            ))
-        })?;
+        let conn = connect()?;
+        Self::create(conn, parent, size)
+    }
+
+    /// Connects to the display and creates a top-level window of its own
+    /// (a floating editor) at `size`, titled `title`, unmapped, asking the
+    /// window manager to tell it of a close ([`Pending::close`]). Main
+    /// thread.
+    pub fn open_top_level(size: (u32, u32), title: &str) -> Result<Self, ReplyOrIdError> {
+        let conn = connect()?;
+        let root = conn.setup().roots[0].root;
+        let mut me = Self::create(conn, root, size)?;
+        let atom = |name: &[u8]| -> Result<u32, ReplyOrIdError> {
+            Ok(me.conn.intern_atom(false, name)?.reply()?.atom)
+        };
+        let (protocols, delete) = (atom(b"WM_PROTOCOLS")?, atom(b"WM_DELETE_WINDOW")?);
+        me.conn.change_property32(
+            PropMode::REPLACE,
+            me.window,
+            protocols,
+            AtomEnum::ATOM,
+            &[delete],
+        )?;
+        me.delete_atoms = Some((protocols, delete));
+        me.set_title(title)?;
+        Ok(me)
+    }
+
+    /// Names the window (`WM_NAME`). Main thread.
+    pub fn set_title(&self, title: &str) -> Result<(), ReplyOrIdError> {
+        self.conn.change_property8(
+            PropMode::REPLACE,
+            self.window,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            title.as_bytes(),
+        )?;
+        self.conn.flush()?;
+        Ok(())
+    }
+
+    fn create(conn: RustConnection, parent: u32, size: (u32, u32)) -> Result<Self, ReplyOrIdError> {
         let window = conn.generate_id()?;
         conn.create_window(
             x11rb::COPY_DEPTH_FROM_PARENT,
@@ -75,6 +127,7 @@ impl LevelWindow {
             gc,
             size,
             drawn: -1.0,
+            delete_atoms: None,
         })
     }
 
@@ -151,6 +204,11 @@ impl LevelWindow {
             match event {
                 XEvent::Expose(_) => p.expose = true,
                 XEvent::ButtonPress(_) => p.click = true,
+                XEvent::ClientMessage(m) => {
+                    if let Some((protocols, delete)) = self.delete_atoms {
+                        p.close |= m.type_ == protocols && m.data.as_data32()[0] == delete;
+                    }
+                }
                 _ => {}
             }
         }

@@ -384,6 +384,159 @@ fn gui_comes_back_after_its_sandbox_dies(
     assert!(c.advances(100, 5), "the engine stopped playing");
 }
 
+/// A CLAP plugin that offers only a floating GUI (#13): the engine opens
+/// no window of its own; the plugin's top-level window takes the title the
+/// host suggests, draws, shows the host's parameter; closed as a window
+/// manager closes it, the plugin tells the host and the engine destroys
+/// its GUI; closed by command, it goes. The engine plays on throughout.
+#[test]
+fn a_floating_only_clap_editor_opens_its_own_window() {
+    floating_editor(None);
+}
+
+/// The same from a sandbox process: the plugin's own window comes from
+/// the child.
+#[test]
+fn a_sandboxed_floating_clap_editor_opens_its_own_window() {
+    floating_editor(Some("plugin"));
+}
+
+/// A headless engine on display `x` and a private JACK server (named after
+/// `tag`), playing the built-in synth and the CLAP test plugin `id` of
+/// bundle `bundle` (with `--sandbox MODE` when given), its control socket
+/// in `dir`: the server, the engine and a control client.
+fn engine_with_clap_plugin(
+    x: &Xvfb,
+    dir: &std::path::Path,
+    tag: &str,
+    id: &str,
+    bundle: &str,
+    sandbox: Option<&str>,
+) -> (JackServer, Stagerack, ControlSocket) {
+    let server = JackServer::start(&unique_name(tag), 64);
+    let preset =
+        synth_and_plugin_preset(dir, tag, "clap", id, &stagerack_tests::clap_bundle(bundle));
+    let sock = dir.join("ctl.sock");
+    let mut args = vec![
+        "--preset",
+        preset.to_str().unwrap(),
+        "--control",
+        sock.to_str().unwrap(),
+    ];
+    if let Some(mode) = sandbox {
+        args.extend(["--sandbox", mode]);
+    }
+    let mut sr = Stagerack::spawn_env(&server.name, &args, &[("DISPLAY", &x.display)]);
+    let c = ControlSocket::connect(&sock, &mut sr);
+    (server, sr, c)
+}
+
+/// The top-level windows titled `title` (`WM_NAME`).
+fn windows_titled(conn: &RustConnection, title: &str) -> Vec<u32> {
+    let root = conn.setup().roots[0].root;
+    children(conn, root)
+        .into_iter()
+        .filter(|&w| {
+            conn.get_property(false, w, AtomEnum::WM_NAME, AtomEnum::STRING, 0, 256)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some_and(|p| p.value == title.as_bytes())
+        })
+        .collect()
+}
+
+fn floating_editor(sandbox: Option<&str>) {
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, mut sr, mut c) = engine_with_clap_plugin(
+        &x,
+        dir.path(),
+        "floating-editor",
+        "org.stagerack.test.floating-editor",
+        "stagerack-floating-editor",
+        sandbox,
+    );
+    let state = c.request("get_state", "", "state");
+    assert_eq!(
+        state["state"]["racks"][0]["plugins"][1]["has_editor"], true,
+        "{state}"
+    );
+    let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    let title = "Floating Editor — keys";
+    for round in 0..2 {
+        let opened = c.request("open_editor", "\"rack\":0,\"index\":1", "editor");
+        assert_eq!(opened["floating"], true, "{opened}");
+        assert_eq!(
+            (opened["window"].as_u64(), opened["frame"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(
+            (opened["width"].as_u64(), opened["height"].as_u64()),
+            (
+                Some(u64::from(INITIAL_SIZE.0)),
+                Some(u64::from(INITIAL_SIZE.1))
+            )
+        );
+        assert!(editor_open(&mut c, "Floating Editor"));
+        wait_until(
+            "the plugin's own window, titled as the host suggested",
+            Duration::from_secs(5),
+            || windows_titled(&conn, title).len() == 1,
+        );
+        let gui = windows_titled(&conn, title)[0];
+        wait_until(
+            "the floating editor to draw",
+            Duration::from_secs(5),
+            || viewable(&conn, gui) && pixel(&conn, gui, 15, 15) == BAR,
+        );
+        if round == 0 {
+            let tag = if sandbox.is_some() { "-sandboxed" } else { "" };
+            let path = shot(&x.display, &format!("editor-floating{tag}.png"));
+            eprintln!("screenshot: {}", path.display());
+            // The host's parameter reaches the plugin's own window.
+            c.request(
+                "set_param",
+                "\"rack\":0,\"index\":1,\"param\":0,\"value\":0.5",
+                "ok",
+            );
+            let inner = i16::try_from(INITIAL_SIZE.0 - 20).unwrap();
+            wait_until(
+                "the floating editor to show the new level",
+                Duration::from_secs(5),
+                || pixel(&conn, gui, 10 + inner / 2 + 10, 50) == BACKGROUND,
+            );
+            // Closed as a window manager closes a window: the plugin tells
+            // the host, which destroys its GUI (and the window goes).
+            let atom = |name: &[u8]| conn.intern_atom(false, name).unwrap().reply().unwrap().atom;
+            let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+            let event = ClientMessageEvent::new(32, gui, protocols, [delete, 0, 0, 0, 0]);
+            conn.send_event(false, gui, EventMask::NO_EVENT, event)
+                .unwrap();
+            conn.flush().unwrap();
+            wait_until(
+                "the engine to hear the plugin closed its window",
+                Duration::from_secs(5),
+                || !editor_open(&mut c, "Floating Editor"),
+            );
+        } else {
+            c.request("close_editor", "\"rack\":0,\"index\":1", "ok");
+            assert!(!editor_open(&mut c, "Floating Editor"));
+        }
+        wait_until("the floating window to go", Duration::from_secs(5), || {
+            geometry(&conn, gui).is_none()
+        });
+        sr.assert_running();
+        assert!(c.advances(100, 5), "the engine stopped playing");
+    }
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("opened the floating editor of Floating Editor (320×120, its own window)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("crashed"), "{stderr}");
+}
+
 /// How many different colours the top-left `w` × `h` pixels of `window`
 /// hold (a window nobody draws into holds one).
 fn colours(conn: &RustConnection, window: u32, w: u16, h: u16) -> usize {
@@ -494,27 +647,15 @@ fn a_sandboxed_plugin_editor_that_fails_to_embed_leaves_its_sandbox_running() {
 
 fn bad_editor(sandbox: Option<&str>) {
     let x = Xvfb::start();
-    let server = JackServer::start(&unique_name("bad-editor"), 64);
     let dir = tempfile::tempdir().unwrap();
-    let preset = synth_and_plugin_preset(
+    let (_server, mut sr, mut c) = engine_with_clap_plugin(
+        &x,
         dir.path(),
         "bad-editor",
-        "clap",
         "org.stagerack.test.bad-editor",
-        &stagerack_tests::clap_bundle("stagerack-bad-editor"),
+        "stagerack-bad-editor",
+        sandbox,
     );
-    let sock = dir.path().join("ctl.sock");
-    let mut args = vec![
-        "--preset",
-        preset.to_str().unwrap(),
-        "--control",
-        sock.to_str().unwrap(),
-    ];
-    if let Some(mode) = sandbox {
-        args.extend(["--sandbox", mode]);
-    }
-    let mut sr = Stagerack::spawn_env(&server.name, &args, &[("DISPLAY", &x.display)]);
-    let mut c = ControlSocket::connect(&sock, &mut sr);
     let (conn, _) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
     let root = conn.setup().roots[0].root;
     let children_before = stagerack_tests::sandbox_children(sr.pid());

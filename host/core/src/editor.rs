@@ -101,6 +101,24 @@ pub trait PluginEditor {
     fn take_editor_requests(&mut self, out: &mut Vec<EditorRequest>) {
         let _ = out;
     }
+
+    /// True when the created editor opens a window of its own (a CLAP
+    /// plugin that offers only floating GUIs): the host then opens no
+    /// window, never calls [`attach_editor`](Self::attach_editor), and
+    /// calls [`show_floating`](Self::show_floating). Main thread.
+    fn is_floating(&self) -> bool {
+        false
+    }
+
+    /// Titles (a suggestion the plugin may ignore) and shows a floating
+    /// editor. Main thread.
+    fn show_floating(&mut self, title: &str) -> Result<(), PluginError> {
+        let _ = title;
+        Err(PluginError::Other {
+            plugin: String::new(),
+            reason: "its editor is not a floating window".into(),
+        })
+    }
 }
 
 /// What a plugin asked of its open editor window. Main thread.

@@ -53,7 +53,7 @@ pub struct SlotModel {
     /// Faults already reported (bits, see `faults.rs`).
     reported: u8,
     /// The plugin's own editor, when open (see `editors.rs`).
-    editor: Option<crate::editor_window::EditorWindow>,
+    editor: Option<editors::OpenEditor>,
     /// Where the plugin was last told it sits (see `host_context.rs`).
     told: Option<stagerack_core::plugin::HostContext>,
 }

@@ -10,6 +10,15 @@
 //! (`gui.request_resize`), so a test can prove the host follows.
 //! `destroy` removes the child window and unregisters the timer.
 //!
+//! `Floating Editor` (`org.stagerack.test.floating-editor`) is the same
+//! plugin with a floating GUI only (`is_api_supported` is true for X11
+//! floating and false for embedded): `create` opens a top-level window of
+//! its own, titled "Floating Editor" until the host suggests a title
+//! (`suggest_title`), `show` maps it, and when the window manager closes
+//! it (`WM_DELETE_WINDOW`) the plugin hides it and tells the host
+//! (`gui.closed(false)`). A click does not ask for a resize (its window is
+//! its own).
+//!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
 use super::common::{write_stereo_port, AtomicF64};
@@ -65,6 +74,14 @@ pub const BAD_NAME: &str = "Bad Editor";
 /// editor window.
 pub struct BadEditor;
 
+/// CLAP id of the floating editor plugin.
+pub const FLOATING_ID: &str = "org.stagerack.test.floating-editor";
+/// Display name of the floating editor plugin.
+pub const FLOATING_NAME: &str = "Floating Editor";
+
+/// `Floating Editor`: the same plugin with a floating GUI only.
+pub struct FloatingEditor;
+
 /// The level, shared by the plugin's threads. Any thread.
 pub struct EditorShared {
     level: AtomicF64,
@@ -86,6 +103,8 @@ pub struct EditorMainThread<'a> {
     gui: RefCell<Option<Gui>>,
     /// `Bad Editor`: set-up through Xlib that fails (see [`BadEditor`]).
     bad: bool,
+    /// `Floating Editor`: a window of its own (see [`FloatingEditor`]).
+    floating: bool,
 }
 
 impl<'a> PluginMainThread<'a, EditorShared> for EditorMainThread<'a> {}
@@ -95,49 +114,72 @@ pub struct EditorAudio<'a> {
     shared: &'a EditorShared,
 }
 
-impl Plugin for Editor {
-    type AudioProcessor<'a> = EditorAudio<'a>;
-    type Shared<'a> = EditorShared;
-    type MainThread<'a> = EditorMainThread<'a>;
+/// The `Plugin` impl the editor plugin types share (the same halves).
+macro_rules! editor_plugin {
+    ($ty:ty) => {
+        impl Plugin for $ty {
+            type AudioProcessor<'a> = EditorAudio<'a>;
+            type Shared<'a> = EditorShared;
+            type MainThread<'a> = EditorMainThread<'a>;
 
-    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&EditorShared>) {
-        register_extensions!(builder);
-    }
+            fn declare_extensions(
+                builder: &mut PluginExtensions<Self>,
+                _shared: Option<&EditorShared>,
+            ) {
+                register_extensions!(builder);
+            }
+        }
+    };
 }
 
-impl Plugin for BadEditor {
-    type AudioProcessor<'a> = EditorAudio<'a>;
-    type Shared<'a> = EditorShared;
-    type MainThread<'a> = EditorMainThread<'a>;
+editor_plugin!(Editor);
+editor_plugin!(BadEditor);
+editor_plugin!(FloatingEditor);
 
-    fn declare_extensions(builder: &mut PluginExtensions<Self>, _shared: Option<&EditorShared>) {
-        register_extensions!(builder);
-    }
+/// A variant of the editor plugin: its id, name and description, and the
+/// flag of [`EditorMainThread`] it sets.
+macro_rules! editor_variant {
+    ($ty:ty, $id:expr, $name:expr, $description:expr, $flag:ident) => {
+        impl DefaultPluginFactory for $ty {
+            fn get_descriptor() -> PluginDescriptor {
+                use clack_plugin::plugin::features::*;
+                PluginDescriptor::new($id, $name)
+                    .with_vendor("stagerack")
+                    .with_version("1.0.0")
+                    .with_description($description)
+                    .with_features([AUDIO_EFFECT, UTILITY, STEREO])
+            }
+
+            fn new_shared(host: HostSharedHandle<'_>) -> Result<EditorShared, PluginError> {
+                Editor::new_shared(host)
+            }
+
+            fn new_main_thread<'a>(
+                host: HostMainThreadHandle<'a>,
+                shared: &'a EditorShared,
+            ) -> Result<EditorMainThread<'a>, PluginError> {
+                let mut main = Editor::new_main_thread(host, shared)?;
+                main.$flag = true;
+                Ok(main)
+            }
+        }
+    };
 }
 
-impl DefaultPluginFactory for BadEditor {
-    fn get_descriptor() -> PluginDescriptor {
-        use clack_plugin::plugin::features::*;
-        PluginDescriptor::new(BAD_ID, BAD_NAME)
-            .with_vendor("stagerack")
-            .with_version("1.0.0")
-            .with_description("Test effect: an editor whose X11 set-up fails")
-            .with_features([AUDIO_EFFECT, UTILITY, STEREO])
-    }
-
-    fn new_shared(host: HostSharedHandle<'_>) -> Result<EditorShared, PluginError> {
-        Editor::new_shared(host)
-    }
-
-    fn new_main_thread<'a>(
-        host: HostMainThreadHandle<'a>,
-        shared: &'a EditorShared,
-    ) -> Result<EditorMainThread<'a>, PluginError> {
-        let mut main = Editor::new_main_thread(host, shared)?;
-        main.bad = true;
-        Ok(main)
-    }
-}
+editor_variant!(
+    BadEditor,
+    BAD_ID,
+    BAD_NAME,
+    "Test effect: an editor whose X11 set-up fails",
+    bad
+);
+editor_variant!(
+    FloatingEditor,
+    FLOATING_ID,
+    FLOATING_NAME,
+    "Test effect: a level with a floating X11 editor only",
+    floating
+);
 
 impl DefaultPluginFactory for Editor {
     fn get_descriptor() -> PluginDescriptor {
@@ -164,6 +206,7 @@ impl DefaultPluginFactory for Editor {
             host: RefCell::new(host),
             gui: RefCell::new(None),
             bad: false,
+            floating: false,
         })
     }
 }
@@ -330,7 +373,16 @@ impl EditorMainThread<'_> {
             p
         };
         let mut expose = pending.expose;
-        if pending.click {
+        if pending.close {
+            // Closed by the window manager: hidden, and the host told.
+            let _ = self.hide();
+            let host = self.host.borrow();
+            if let Some(gui_ext) = host.get_extension::<HostGui>() {
+                gui_ext.closed(&host.shared(), false);
+            }
+            return;
+        }
+        if pending.click && !self.floating {
             let host = self.host.borrow();
             if let Some(gui_ext) = host.get_extension::<HostGui>() {
                 let (w, h) = LARGE_SIZE;
@@ -365,33 +417,49 @@ impl PluginTimerImpl for EditorMainThread<'_> {
 
 impl PluginGuiImpl for EditorMainThread<'_> {
     fn is_api_supported(&self, configuration: GuiConfiguration) -> bool {
-        configuration.api_type == GuiApiType::X11 && !configuration.is_floating
+        configuration.api_type == GuiApiType::X11 && configuration.is_floating == self.floating
     }
 
     fn get_preferred_api(&self) -> Option<GuiConfiguration<'_>> {
         Some(GuiConfiguration {
             api_type: GuiApiType::X11,
-            is_floating: false,
+            is_floating: self.floating,
         })
     }
 
     fn create(&self, configuration: GuiConfiguration) -> Result<(), PluginError> {
         if !self.is_api_supported(configuration) {
-            return Err(PluginError::Message("only embedded X11 editors"));
+            return Err(PluginError::Message(if self.floating {
+                "only floating X11 editors"
+            } else {
+                "only embedded X11 editors"
+            }));
         }
         if self.gui.borrow().is_some() {
             return Err(PluginError::Message("the GUI exists already"));
         }
+        // A floating GUI's window is its own, made now.
+        let window = if self.floating {
+            Some(LevelWindow::open_top_level(INITIAL_SIZE, FLOATING_NAME).map_err(x_error)?)
+        } else {
+            None
+        };
         let host = self.host.borrow();
         let timer = host
             .get_extension::<HostTimer>()
             .and_then(|t| t.register_timer(&host, 20).ok());
         *self.gui.borrow_mut() = Some(Gui {
-            window: None,
+            window,
             size: INITIAL_SIZE,
             timer,
         });
         Ok(())
+    }
+
+    fn suggest_title(&self, title: &str) {
+        if let Some(w) = self.gui.borrow().as_ref().and_then(|g| g.window.as_ref()) {
+            let _ = w.set_title(title);
+        }
     }
 
     fn destroy(&self) {
@@ -424,6 +492,9 @@ impl PluginGuiImpl for EditorMainThread<'_> {
     }
 
     fn set_parent(&self, window: Window) -> Result<(), PluginError> {
+        if self.floating {
+            return Err(PluginError::Message("floating only"));
+        }
         let parent = window
             .as_x11_handle()
             .ok_or(PluginError::Message("not an X11 window"))?;
@@ -438,7 +509,11 @@ impl PluginGuiImpl for EditorMainThread<'_> {
     }
 
     fn set_transient(&self, _window: Window) -> Result<(), PluginError> {
-        Err(PluginError::Message("embedded only"))
+        if self.floating {
+            Ok(())
+        } else {
+            Err(PluginError::Message("embedded only"))
+        }
     }
 
     fn show(&self) -> Result<(), PluginError> {

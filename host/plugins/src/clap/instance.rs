@@ -73,6 +73,8 @@ pub struct ClapInstance {
     /// The plugin's GUI was created (`gui.create` succeeded) and not yet
     /// destroyed.
     editor_created: bool,
+    /// The created GUI is a floating window of the plugin's own.
+    editor_floating: bool,
     /// track-info, param-indication, note-name, voice-info,
     /// audio-ports-config, state-context.
     ctx_ext: ContextExts,
@@ -135,6 +137,7 @@ impl ClapInstance {
             active: false,
             param_in: None,
             editor_created: false,
+            editor_floating: false,
             ctx_ext,
             ctx: ContextState::default(),
         };
@@ -322,6 +325,15 @@ impl ClapInstance {
     }
 }
 
+/// The windowing API this platform's floating editors use (a plugin that
+/// offers no embedded GUI opens a window of its own).
+fn floating_gui() -> Option<GuiConfiguration<'static>> {
+    platform_gui().map(|c| GuiConfiguration {
+        is_floating: true,
+        ..c
+    })
+}
+
 /// The windowing API this platform's editors embed with.
 fn platform_gui() -> Option<GuiConfiguration<'static>> {
     let api_type = if cfg!(target_os = "windows") {
@@ -421,11 +433,14 @@ impl PluginInstance for ClapInstance {
     }
 
     fn has_editor(&self) -> bool {
-        let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
+        let (Some(gui), Some(embedded), Some(floating)) =
+            (self.ext.gui, platform_gui(), floating_gui())
+        else {
             return false;
         };
         let mut inst = self.instance.borrow_mut();
-        gui.is_api_supported(&inst.plugin_handle(), config)
+        let plugin = inst.plugin_handle();
+        gui.is_api_supported(&plugin, embedded) || gui.is_api_supported(&plugin, floating)
     }
 
     fn editor(&mut self) -> Option<&mut dyn PluginEditor> {
@@ -687,7 +702,9 @@ impl PluginEditor for ClapInstance {
             plugin: self.descriptor.name.clone(),
             reason: format!("its editor {reason}"),
         };
-        let (Some(gui), Some(config)) = (self.ext.gui, platform_gui()) else {
+        let (Some(gui), Some(embedded), Some(floating)) =
+            (self.ext.gui, platform_gui(), floating_gui())
+        else {
             return Err(fail("is missing: it has no GUI this host can embed here"));
         };
         if self.editor_created {
@@ -695,12 +712,19 @@ impl PluginEditor for ClapInstance {
         }
         let inst = self.instance.get_mut();
         let plugin = inst.plugin_handle();
-        if !gui.is_api_supported(&plugin, config) {
-            return Err(fail("does not support embedding on this platform"));
-        }
+        // Embedded when the plugin can (the host's window, closed with the
+        // plugin); else its own floating window.
+        let config = if gui.is_api_supported(&plugin, embedded) {
+            embedded
+        } else if gui.is_api_supported(&plugin, floating) {
+            floating
+        } else {
+            return Err(fail("does not support this platform's windows"));
+        };
         gui.create(&plugin, config)
             .map_err(|_| fail("could not be created (gui.create failed)"))?;
         self.editor_created = true;
+        self.editor_floating = config.is_floating;
         // Logical pixels on X11 per CLAP; a refused scale is fine.
         let _ = gui.set_scale(&plugin, 1.0);
         let size = gui.get_size(&plugin);
@@ -743,11 +767,34 @@ impl PluginEditor for ClapInstance {
             .map_err(|_| fail("could not be shown (gui.show failed)"))?;
         Ok(())
     }
+    fn is_floating(&self) -> bool {
+        self.editor_created && self.editor_floating
+    }
+
+    fn show_floating(&mut self, title: &str) -> Result<(), PluginError> {
+        let name = self.descriptor.name.clone();
+        let fail = |reason: &str| PluginError::Other {
+            plugin: name.clone(),
+            reason: format!("its editor {reason}"),
+        };
+        let Some(gui) = self.ext.gui.filter(|_| self.is_floating()) else {
+            return Err(fail("is not an open floating window"));
+        };
+        let plugin = self.instance.get_mut().plugin_handle();
+        // A title with a NUL in it is cut there.
+        let title = std::ffi::CString::new(title.split('\0').next().unwrap_or_default())
+            .unwrap_or_default();
+        gui.suggest_title(&plugin, &title);
+        gui.show(&plugin)
+            .map_err(|_| fail("could not be shown (gui.show failed)"))
+    }
+
     fn destroy_editor(&mut self) {
         if !self.editor_created {
             return;
         }
         self.editor_created = false;
+        self.editor_floating = false;
         if let Some(gui) = self.ext.gui {
             let inst = self.instance.get_mut();
             let plugin = inst.plugin_handle();

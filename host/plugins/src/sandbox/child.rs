@@ -268,8 +268,13 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
                 crate::x11_errors::install_error_handler();
                 match editor.create_editor() {
                     Ok((width, height)) => {
+                        let floating = editor.is_floating();
                         h.editor_open = true;
-                        Reply::EditorSize { width, height }
+                        Reply::EditorSize {
+                            width,
+                            height,
+                            floating,
+                        }
                     }
                     Err(e) => err(e),
                 }
@@ -278,6 +283,13 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
         },
         Request::AttachEditor { window, .. } => match h.instance.editor() {
             Some(editor) => match editor.attach_editor(ParentWindow::X11(window)) {
+                Ok(()) => Reply::Ok,
+                Err(e) => err(e),
+            },
+            None => err("this plugin has no editor the sandbox can show"),
+        },
+        Request::ShowFloating { title, .. } => match h.instance.editor() {
+            Some(editor) => match editor.show_floating(&title) {
                 Ok(()) => Reply::Ok,
                 Err(e) => err(e),
             },

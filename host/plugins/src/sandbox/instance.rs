@@ -77,6 +77,11 @@ pub struct SandboxedInstance {
     /// The engine's X11 window the editor sits in while it is open: a
     /// relaunched child puts the plugin's GUI back into it.
     editor_window: Option<u64>,
+    /// The open editor is the plugin's own floating window, with the
+    /// title it was shown with (shown again after a relaunch).
+    editor_floating: Option<String>,
+    /// The created editor is floating (not yet shown).
+    editor_created_floating: bool,
     /// What the plugin asked of its open editor, from the child's pumps.
     editor_requests: Vec<EditorRequest>,
     /// Missed blocks at the last priority watch, and when it was.
@@ -127,6 +132,8 @@ impl SandboxedInstance {
             missed_reported: (0, None),
             has_editor,
             editor_window: None,
+            editor_floating: None,
+            editor_created_floating: false,
             editor_requests: Vec::new(),
             priority_watch: (0, Instant::now()),
             last_miss: None,
@@ -360,16 +367,24 @@ impl SandboxedInstance {
     /// Puts the plugin's GUI back into the engine's editor window after a
     /// relaunch (the old child's windows died with it).
     fn reopen_editor(&mut self) {
-        let Some(window) = self.editor_window else {
+        if self.editor_window.is_none() && self.editor_floating.is_none() {
             return;
-        };
+        }
         let reopened = match self.ask(Request::CreateEditor { index: self.index }) {
-            Ok(Reply::EditorSize { width, height }) => self
-                .ask(Request::AttachEditor {
-                    index: self.index,
-                    window,
-                })
-                .map(|_| (width, height)),
+            Ok(Reply::EditorSize { width, height, .. }) => {
+                let shown = match (self.editor_window, self.editor_floating.clone()) {
+                    (Some(window), _) => self.ask(Request::AttachEditor {
+                        index: self.index,
+                        window,
+                    }),
+                    (None, Some(title)) => self.ask(Request::ShowFloating {
+                        index: self.index,
+                        title,
+                    }),
+                    (None, None) => Ok(Reply::Ok),
+                };
+                shown.map(|_| (width, height))
+            }
             Ok(other) => Err(unexpected(&other)),
             Err(e) => Err(e),
         };
@@ -380,6 +395,7 @@ impl SandboxedInstance {
                 .push(EditorRequest::Resize(width, height)),
             Err(e) => {
                 self.editor_window = None;
+                self.editor_floating = None;
                 self.editor_requests.push(EditorRequest::Closed);
                 self.notices.push(format!(
                     "plugin `{}`: its editor could not be opened again after the relaunch \
@@ -394,9 +410,29 @@ impl SandboxedInstance {
 impl PluginEditor for SandboxedInstance {
     fn create_editor(&mut self) -> Result<(u32, u32), PluginError> {
         match self.ask(Request::CreateEditor { index: self.index })? {
-            Reply::EditorSize { width, height } => Ok((width, height)),
+            Reply::EditorSize {
+                width,
+                height,
+                floating,
+            } => {
+                self.editor_created_floating = floating;
+                Ok((width, height))
+            }
             other => Err(unexpected(&other)),
         }
+    }
+
+    fn is_floating(&self) -> bool {
+        self.editor_created_floating
+    }
+
+    fn show_floating(&mut self, title: &str) -> Result<(), PluginError> {
+        self.ask(Request::ShowFloating {
+            index: self.index,
+            title: title.to_owned(),
+        })?;
+        self.editor_floating = Some(title.to_owned());
+        Ok(())
     }
 
     fn attach_editor(&mut self, parent: ParentWindow) -> Result<(), PluginError> {
@@ -415,6 +451,8 @@ impl PluginEditor for SandboxedInstance {
 
     fn destroy_editor(&mut self) {
         self.editor_window = None;
+        self.editor_floating = None;
+        self.editor_created_floating = false;
         self.editor_requests.clear();
         let _ = self.ask(Request::DestroyEditor { index: self.index });
     }
@@ -586,7 +624,7 @@ impl PluginInstance for SandboxedInstance {
             notices,
         }) = self.ask(Request::Pump { index: self.index })
         {
-            if self.editor_window.is_some() {
+            if self.editor_window.is_some() || self.editor_floating.is_some() {
                 self.editor_requests
                     .extend(editor.into_iter().map(EditorRequest::from));
             }

@@ -123,6 +123,13 @@ pub enum Request {
         /// The engine's X11 window id.
         window: u64,
     },
+    /// Title and show a floating editor (its own window, in the child).
+    ShowFloating {
+        /// Which.
+        index: u32,
+        /// The title the host suggests.
+        title: String,
+    },
     /// Hide and destroy the editor.
     DestroyEditor {
         /// Which.
@@ -174,6 +181,7 @@ impl Request {
             | Request::CreateEditor { index }
             | Request::AttachEditor { index, .. }
             | Request::DestroyEditor { index }
+            | Request::ShowFloating { index, .. }
             | Request::SetHostContext { index, .. }
             | Request::Extras { index }
             | Request::EditorResized { index, .. } => Some(*index),
@@ -300,6 +308,9 @@ pub enum Reply {
         width: u32,
         /// Height.
         height: u32,
+        /// It is a floating window of the plugin's own (no embedding).
+        #[serde(default)]
+        floating: bool,
     },
 }
 

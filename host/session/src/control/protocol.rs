@@ -283,6 +283,10 @@ pub enum Reply {
         width: u32,
         /// Height, logical pixels.
         height: u32,
+        /// The plugin opened a floating window of its own (`window` and
+        /// `frame` are 0: the host has none).
+        #[serde(default)]
+        floating: bool,
     },
     /// Loadable plugins.
     Plugins {

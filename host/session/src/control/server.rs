@@ -661,10 +661,15 @@ impl ControlServer {
                             id,
                             rack,
                             index,
-                            window: info.window.as_u64(),
-                            frame: info.frame.as_u64(),
+                            window: info
+                                .window
+                                .map_or(0, stagerack_core::editor::ParentWindow::as_u64),
+                            frame: info
+                                .frame
+                                .map_or(0, stagerack_core::editor::ParentWindow::as_u64),
                             width: info.width,
                             height: info.height,
+                            floating: info.window.is_none(),
                         },
                     );
                     let state = snapshot(session);

@@ -14,13 +14,24 @@ use stagerack_core::plugin::EditorRequest;
 /// How long a plugin has to put its GUI into the editor window.
 const EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// An open editor: the plugin's GUI in a window of ours, or a floating
+/// window of the plugin's own (a CLAP plugin that offers only those).
+/// Main thread.
+pub(crate) enum OpenEditor {
+    /// In our window.
+    Embedded(Box<EditorWindow>),
+    /// The plugin's own window, at the size it last gave.
+    Floating((u32, u32)),
+}
+
 /// An open editor as clients see it. Any thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EditorInfo {
-    /// The native window the plugin is embedded in.
-    pub window: ParentWindow,
-    /// The top-level window around it.
-    pub frame: ParentWindow,
+    /// The native window the plugin is embedded in; `None` for a floating
+    /// editor (the plugin's own window).
+    pub window: Option<ParentWindow>,
+    /// The top-level window around it; `None` for a floating editor.
+    pub frame: Option<ParentWindow>,
     /// Its size in logical pixels.
     pub width: u32,
     /// Its height in logical pixels.
@@ -30,21 +41,32 @@ pub struct EditorInfo {
 impl SlotModel {
     /// The open editor's window, if any. Main thread.
     pub fn editor(&self) -> Option<EditorInfo> {
-        self.editor.as_ref().map(|w| EditorInfo {
-            window: w.parent(),
-            frame: w.frame(),
-            width: w.size().0,
-            height: w.size().1,
+        self.editor.as_ref().map(|open| match open {
+            OpenEditor::Embedded(w) => EditorInfo {
+                window: Some(w.parent()),
+                frame: Some(w.frame()),
+                width: w.size().0,
+                height: w.size().1,
+            },
+            OpenEditor::Floating((width, height)) => EditorInfo {
+                window: None,
+                frame: None,
+                width: *width,
+                height: *height,
+            },
         })
     }
 
-    /// Destroys the plugin's GUI, then its window. Main thread.
+    /// Destroys the plugin's GUI, then our window if it has one. Main
+    /// thread.
     pub(super) fn close_editor(&mut self) {
-        if let Some(window) = self.editor.take() {
+        if let Some(open) = self.editor.take() {
             if let Some(editor) = self.instance.editor() {
                 editor.destroy_editor();
             }
-            window.close();
+            if let OpenEditor::Embedded(window) = open {
+                window.close();
+            }
         }
     }
 }
@@ -79,6 +101,9 @@ impl Session {
             .create_editor()?;
         let title = format!("{name} — {}", self.racks[r].name);
         let slot = &mut self.racks[r].slots[i];
+        if slot.instance.editor().is_some_and(|e| e.is_floating()) {
+            return open_floating(slot, &name, &title, (width, height));
+        }
         let window = match EditorWindow::open(&title, width, height) {
             Ok(w) => w,
             Err(e) => {
@@ -90,17 +115,17 @@ impl Session {
         };
         // From here the slot owns the window: a failure closes both halves.
         let parent = window.parent();
-        slot.editor = Some(window);
+        slot.editor = Some(OpenEditor::Embedded(Box::new(window)));
         let shown = slot
             .instance
             .editor()
             .ok_or_else(no_editor)
             .and_then(|editor| editor.attach_editor(parent).map_err(EditError::from))
             .and_then(|()| match &slot.editor {
-                Some(w) => w
+                Some(OpenEditor::Embedded(w)) => w
                     .show()
                     .map_err(|e| EditError::Invalid(format!("{name}: {e}"))),
-                None => Ok(()),
+                _ => Ok(()),
             });
         if let Err(e) = shown {
             slot.close_editor();
@@ -108,10 +133,10 @@ impl Session {
         }
         // A plugin whose GUI could not be parented (an X error in its
         // window set-up) leaves the window empty: say so, close both halves.
-        let embedded = slot
-            .editor
-            .as_ref()
-            .is_some_and(|w| w.wait_for_plugin(EMBED_TIMEOUT));
+        let embedded = match &slot.editor {
+            Some(OpenEditor::Embedded(w)) => w.wait_for_plugin(EMBED_TIMEOUT),
+            _ => false,
+        };
         if !embedded {
             slot.close_editor();
             let cause = window_system_error_since(x_errors_before)
@@ -155,7 +180,11 @@ impl Session {
             for request in &requests {
                 match *request {
                     EditorRequest::Resize(w, h) => {
-                        if let Some(window) = slot.editor.as_mut() {
+                        if let Some(OpenEditor::Floating(size)) = slot.editor.as_mut() {
+                            // Its own window: nothing of ours to follow.
+                            *size = (w, h);
+                        }
+                        if let Some(OpenEditor::Embedded(window)) = slot.editor.as_mut() {
                             match window.resize(w, h) {
                                 Ok(()) => {
                                     if let Some(editor) = slot.instance.editor() {
@@ -174,7 +203,7 @@ impl Session {
                     }
                 }
             }
-            if slot.editor.as_ref().is_some_and(|w| !w.is_open()) {
+            if matches!(&slot.editor, Some(OpenEditor::Embedded(w)) if !w.is_open()) {
                 slot.close_editor();
                 notes.push(format!("the editor of {name} was closed"));
             }
@@ -235,4 +264,32 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.close_all_editors();
     }
+}
+
+/// Shows the created floating editor of `slot` (the plugin's own window,
+/// titled `title` if it takes the suggestion); on failure destroys it.
+/// Main thread.
+fn open_floating(
+    slot: &mut SlotModel,
+    name: &str,
+    title: &str,
+    size: (u32, u32),
+) -> Result<EditorInfo, EditError> {
+    let shown = slot
+        .instance
+        .editor()
+        .map_or(Ok(()), |editor| editor.show_floating(title));
+    if let Err(e) = shown {
+        if let Some(editor) = slot.instance.editor() {
+            editor.destroy_editor();
+        }
+        return Err(e.into());
+    }
+    slot.editor = Some(OpenEditor::Floating(size));
+    tracing::info!(
+        "opened the floating editor of {name} ({}×{}, its own window)",
+        size.0,
+        size.1
+    );
+    Ok(slot.editor().expect("just opened"))
 }
