@@ -744,6 +744,63 @@ fn probe_names_keys(rack: &str) {
     Session::shutdown(s, e);
 }
 
+/// A `.vstpreset` holding one program's data (`Prog` chunk, program list
+/// 7) reaches the component through `IProgramListData` (#13): the probe
+/// plays at the level it carries. One for a list the plugin does not take,
+/// or for a plugin without `IProgramListData`, is refused by name.
+#[test]
+fn a_program_data_vstpreset_loads_through_iprogramlistdata() {
+    use stagerack::plugin::vst3::preset_file::{write, VstPreset};
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let dir = tempfile::tempdir().unwrap();
+    let program = |list: i32, class: &str| {
+        let path = dir.path().join(format!("{list}-{class}.vstpreset"));
+        let level = 0.125f64.to_le_bytes();
+        std::fs::write(
+            &path,
+            write(&VstPreset {
+                class_id: class,
+                component: b"",
+                controller: b"",
+                program: Some((list, &level)),
+            }),
+        )
+        .unwrap();
+        path
+    };
+    let session_with = |path: &std::path::Path, class: &str, bundle: &std::path::Path| {
+        let text = vst3_preset(
+            class,
+            bundle,
+            &format!("vstpreset = {:?}", path.display().to_string()),
+        );
+        let path = dir.path().join("show.toml");
+        std::fs::write(&path, &text).unwrap();
+        let preset = stagerack::preset::load_preset(&path).unwrap();
+        Session::new(&preset, config(64), true).unwrap()
+    };
+    let (mut s, mut e) = session_with(&program(7, &id), &id, &bundle);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let out = one_note(&mut e, &mut s, 5);
+    assert!((out.left[5] - 0.125).abs() < 1e-6, "{}", out.left[5]);
+    Session::shutdown(s, e);
+
+    let (s, e) = session_with(&program(3, &id), &id, &bundle);
+    let warnings = s.warnings().join("\n");
+    assert!(
+        warnings.contains("program data for list 3, which the plugin does not take"),
+        "{warnings}"
+    );
+    Session::shutdown(s, e);
+
+    let (gb, gid) = gain();
+    let (s, e) = session_with(&program(7, &gid), &gid, &gb);
+    let warnings = s.warnings().join("\n");
+    assert!(warnings.contains("no IProgramListData"), "{warnings}");
+    Session::shutdown(s, e);
+}
+
 /// Choosing a factory program while the plugin plays (#13, the window's
 /// program picker): the control command selects it through the hidden
 /// program-change parameter, the controller loads it (its level), the

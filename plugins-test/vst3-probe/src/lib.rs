@@ -19,7 +19,9 @@
 //!   program sets the controller's `level` to 0.25, 0.5 or 1. Its programs
 //!   name two keys (`IUnitInfo` pitch names: 36 "Kick", 38 "Snare"), and
 //!   its `IKeyswitchController` offers two articulations on bus 0 of every
-//!   channel: "Sustain" on key 24 and "Staccato" on keys 26..=27.
+//!   channel: "Sustain" on key 24 and "Staccato" on keys 26..=27. Its
+//!   component takes program data of list 7 (`IProgramListData`: the
+//!   level as f64 LE), which becomes its level at once.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
@@ -312,7 +314,46 @@ impl Class for ProbeComponent {
         IAudioProcessor,
         IConnectionPoint,
         IProcessContextRequirements,
+        IProgramListData,
     );
+}
+
+/// Program data of list [`PROGRAM_LIST`] (what a `.vstpreset`'s `Prog`
+/// chunk carries): the program's level as f64 LE. Setting a program's data
+/// makes it the component's level at once (the program is the current
+/// one); any other list is refused.
+impl IProgramListDataTrait for ProbeComponent {
+    unsafe fn programDataSupported(&self, list: i32) -> tresult {
+        if list == PROGRAM_LIST {
+            kResultTrue
+        } else {
+            kResultFalse
+        }
+    }
+
+    unsafe fn getProgramData(&self, list: i32, index: i32, data: *mut IBStream) -> tresult {
+        guard(kInternalError, || {
+            match usize::try_from(index).ok().and_then(|i| PROGRAMS.get(i)) {
+                Some(&(_, level)) if list == PROGRAM_LIST => write_f64(data, level),
+                _ => kInvalidArgument,
+            }
+        })
+    }
+
+    unsafe fn setProgramData(&self, list: i32, index: i32, data: *mut IBStream) -> tresult {
+        guard(kInternalError, || {
+            if list != PROGRAM_LIST || !usize::try_from(index).is_ok_and(|i| i < PROGRAMS.len()) {
+                return kInvalidArgument;
+            }
+            match read_f64(data) {
+                Some(v) if (0.0..=1.0).contains(&v) => {
+                    store_f64(&self.level, v);
+                    kResultOk
+                }
+                _ => kResultFalse,
+            }
+        })
+    }
 }
 
 impl IPluginBaseTrait for ProbeComponent {

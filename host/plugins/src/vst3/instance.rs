@@ -498,6 +498,9 @@ impl PluginInstance for Vst3Instance {
                     p.class_id, self.descriptor.id
                 )));
             }
+            if let Some((list, data)) = p.program {
+                self.load_program_data(list, data)?;
+            }
             (p.component, p.controller)
         } else {
             parse_state(state).ok_or_else(|| {
@@ -589,6 +592,61 @@ impl PluginInstance for Vst3Instance {
         }
         #[cfg(target_os = "linux")]
         self.host.run_loop.service();
+    }
+}
+
+impl Vst3Instance {
+    /// Gives a `.vstpreset`'s program data (`Prog` chunk) of program list
+    /// `list` to the component's `IProgramListData`, for the current
+    /// program (the program-change parameter's, else the first), then tells
+    /// the controller the component's new state. Main thread.
+    fn load_program_data(&mut self, list: i32, data: &[u8]) -> Result<(), PluginError> {
+        use sv::IProgramListDataTrait as _;
+        let comp = self
+            .component
+            .clone()
+            .ok_or_else(|| self.bad_state("no component".into()))?;
+        let Some(programs) = comp.cast::<sv::IProgramListData>() else {
+            return Err(self.bad_state(format!(
+                "the .vstpreset holds program data (list {list}), and the plugin takes none \
+                 (no IProgramListData): choose a preset saved with its state"
+            )));
+        };
+        // SAFETY: plain call on a live component; main thread.
+        if unsafe { programs.programDataSupported(list) } != vst3::Steinberg::kResultTrue {
+            return Err(self.bad_state(format!(
+                "the .vstpreset holds program data for list {list}, which the plugin does \
+                 not take"
+            )));
+        }
+        let index = self
+            .program_param
+            .and_then(|(param, _)| self.param_value(param))
+            .map_or(0, |v| v.round() as i32);
+        let stream = ComWrapper::new(MemStream::reading(data))
+            .to_com_ptr::<sb::IBStream>()
+            .ok_or_else(|| self.bad_state("stream".into()))?;
+        // SAFETY: a live stream; main thread.
+        let r = unsafe { programs.setProgramData(list, index, stream.as_ptr()) };
+        if r != kResultOk {
+            return Err(self.bad_state(format!(
+                "IProgramListData::setProgramData failed (list {list}, program {index}, result \
+                 {r})"
+            )));
+        }
+        // The controller follows the component, as after a state load.
+        if let Some(ctrl) = self.controller.clone() {
+            // SAFETY: a live stream for the duration of the call.
+            if let Ok(cs) = self.stream_call(|s| unsafe { comp.getState(s) }) {
+                if let Some(s) =
+                    ComWrapper::new(MemStream::reading(&cs)).to_com_ptr::<sb::IBStream>()
+                {
+                    // SAFETY: a live stream; main thread.
+                    unsafe { ctrl.setComponentState(s.as_ptr()) };
+                }
+            }
+        }
+        Ok(())
     }
 }
 

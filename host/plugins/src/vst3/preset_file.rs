@@ -2,9 +2,11 @@
 //! and plugin writes): a 48-byte header (`VST3`, version, the class id as
 //! 32 ASCII hex digits, the chunk list's offset), data chunks, and a chunk
 //! list (`List`, a count, then id/offset/size per chunk). `Comp` holds
-//! the component's state, `Cont` the controller's. Read here rather than
-//! through a crate: no maintained crate reads them, and the format is a
-//! few fixed fields. Any thread (pure parsing).
+//! the component's state, `Cont` the controller's, `Prog` one program's
+//! data for the component's `IProgramListData` (the list id as i32 LE,
+//! then the data). Read and written here rather than through a crate: no
+//! maintained crate reads them, and the format is a few fixed fields. Any
+//! thread (pure parsing).
 
 /// The states a `.vstpreset` holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub struct VstPreset<'a> {
     pub component: &'a [u8],
     /// The controller's state (`Cont`), empty when absent.
     pub controller: &'a [u8],
+    /// One program's data (`Prog`): its program list's id and the data.
+    pub program: Option<(i32, &'a [u8])>,
 }
 
 /// True when `bytes` start like a `.vstpreset`. Any thread.
@@ -50,6 +54,7 @@ pub fn parse(bytes: &[u8]) -> Result<VstPreset<'_>, String> {
     let count = u32_at(bytes, list + 4).ok_or("truncated chunk list")? as usize;
     let mut component = None;
     let mut controller: &[u8] = &[];
+    let mut program = None;
     for i in 0..count.min(64) {
         let entry = list + 8 + i * 20;
         let id = bytes.get(entry..entry + 4).ok_or("truncated chunk list")?;
@@ -68,14 +73,65 @@ pub fn parse(bytes: &[u8]) -> Result<VstPreset<'_>, String> {
         match id {
             b"Comp" => component = Some(data),
             b"Cont" => controller = data,
+            b"Prog" => {
+                let list = data
+                    .get(..4)
+                    .ok_or("its program data (`Prog` chunk) has no list id")?;
+                program = Some((
+                    i32::from_le_bytes(list.try_into().expect("4 bytes")),
+                    &data[4..],
+                ));
+            }
             _ => {}
         }
     }
+    if component.is_none() && program.is_none() {
+        return Err(
+            "it holds neither a component state (`Comp` chunk) nor program data (`Prog`)".into(),
+        );
+    }
     Ok(VstPreset {
         class_id,
-        component: component.ok_or("it holds no component state (`Comp` chunk)")?,
+        component: component.unwrap_or_default(),
         controller,
+        program,
     })
+}
+
+/// A `.vstpreset` as the SDK writes it: header, the chunks present (`Comp`
+/// and `Cont` when not empty, `Prog` when given), the chunk list.
+/// `class_id`: 32 hex digits. Any thread.
+pub fn write(preset: &VstPreset<'_>) -> Vec<u8> {
+    let mut chunks: Vec<([u8; 4], Vec<u8>)> = Vec::new();
+    if !preset.component.is_empty() {
+        chunks.push((*b"Comp", preset.component.to_vec()));
+    }
+    if !preset.controller.is_empty() {
+        chunks.push((*b"Cont", preset.controller.to_vec()));
+    }
+    if let Some((list, data)) = preset.program {
+        let mut chunk = list.to_le_bytes().to_vec();
+        chunk.extend_from_slice(data);
+        chunks.push((*b"Prog", chunk));
+    }
+    let mut f = b"VST3".to_vec();
+    f.extend_from_slice(&1u32.to_le_bytes());
+    f.extend_from_slice(preset.class_id.as_bytes());
+    let list = HEADER + chunks.iter().map(|(_, c)| c.len()).sum::<usize>();
+    f.extend_from_slice(&(list as u64).to_le_bytes());
+    let mut entries = Vec::new();
+    for (id, chunk) in &chunks {
+        entries.push((*id, f.len(), chunk.len()));
+        f.extend_from_slice(chunk);
+    }
+    f.extend_from_slice(b"List");
+    f.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (id, at, len) in entries {
+        f.extend_from_slice(&id);
+        f.extend_from_slice(&(at as u64).to_le_bytes());
+        f.extend_from_slice(&(len as u64).to_le_bytes());
+    }
+    f
 }
 
 #[cfg(test)]
@@ -84,24 +140,12 @@ mod tests {
 
     /// A file as the SDK writes it: header, Comp, Cont, list.
     fn file(class: &str, comp: &[u8], cont: &[u8]) -> Vec<u8> {
-        let mut f = b"VST3".to_vec();
-        f.extend_from_slice(&1u32.to_le_bytes());
-        f.extend_from_slice(class.as_bytes());
-        let list = (HEADER + comp.len() + cont.len()) as u64;
-        f.extend_from_slice(&list.to_le_bytes());
-        f.extend_from_slice(comp);
-        f.extend_from_slice(cont);
-        f.extend_from_slice(b"List");
-        f.extend_from_slice(&2u32.to_le_bytes());
-        for (id, at, len) in [
-            (b"Comp", HEADER, comp.len()),
-            (b"Cont", HEADER + comp.len(), cont.len()),
-        ] {
-            f.extend_from_slice(id);
-            f.extend_from_slice(&(at as u64).to_le_bytes());
-            f.extend_from_slice(&(len as u64).to_le_bytes());
-        }
-        f
+        write(&VstPreset {
+            class_id: class,
+            component: comp,
+            controller: cont,
+            program: None,
+        })
     }
 
     const CLASS: &str = "0123456789ABCDEF0123456789abcdef";
@@ -115,8 +159,26 @@ mod tests {
                 class_id: CLASS,
                 component: b"component",
                 controller: b"ctl",
+                program: None,
             })
         );
+    }
+
+    #[test]
+    fn program_data_reads_back_with_its_list() {
+        let preset = VstPreset {
+            class_id: CLASS,
+            component: b"",
+            controller: b"",
+            program: Some((7, b"level")),
+        };
+        let f = write(&preset);
+        assert_eq!(parse(&f), Ok(preset));
+        let empty = write(&VstPreset {
+            program: None,
+            ..parse(&f).unwrap()
+        });
+        assert!(parse(&empty).unwrap_err().contains("neither"));
     }
 
     #[test]
