@@ -1,4 +1,3 @@
-//! Bundle of `Stagerack Kit` (`org.stagerack.test.kit`).
-clack_plugin::clack_export_entry!(
-    clack_plugin::entry::SinglePluginEntry<stagerack_plugins_test::clap::kit::Kit>
-);
+//! Bundle of `Stagerack Kit` (`org.stagerack.test.kit`): its plugin factory
+//! and its preset-discovery factory.
+clack_plugin::clack_export_entry!(stagerack_plugins_test::clap::kit_presets::KitEntry);

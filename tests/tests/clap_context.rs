@@ -111,3 +111,81 @@ fn snapshot_has_names_and_voices(rack: &str) {
     );
     s.shutdown(e);
 }
+
+/// CLAP factory presets (#13): the kit's preset-discovery provider lists
+/// its three presets inside the plugin and the `.kitpreset` files of the
+/// folder it declares (a file it cannot read is left out); a preset file's
+/// `program = "Dark Kit"` starts it there through `preset-load`; while it
+/// plays, `select_program` loads another and the snapshot names it; a
+/// preset that fails to load is refused with the plugin's reason.
+#[test]
+fn kit_presets_are_discovered_and_loaded() {
+    kit_presets("");
+}
+
+/// The same with the kit in a sandbox process.
+#[test]
+fn a_sandboxed_kit_lists_and_loads_its_presets() {
+    stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
+    kit_presets("sandbox = \"plugin\"\n");
+}
+
+fn kit_presets(rack: &str) {
+    // The folder is named by a variable of the whole process, and one
+    // test removes a file for a while: one of these tests at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("stagerack-kit-presets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Warm.kitpreset"), "level=0.4;tone=0.2\n").unwrap();
+    std::fs::write(dir.join("Broken.kitpreset"), "nonsense").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a preset").unwrap();
+    // Set before the kit's provider starts; every test here sets the
+    // same value.
+    std::env::set_var("STAGERACK_TEST_KIT_PRESET_DIR", &dir);
+
+    let text = kit_preset(rack).replace(
+        "id = \"org.stagerack.test.kit\"\n",
+        "id = \"org.stagerack.test.kit\"\nprogram = \"Dark Kit\"\n",
+    );
+    let (mut s, mut e) = session(&preset(&text), 64);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    assert!(
+        kit_state(&mut s).ends_with(";level=0.8;tone=0.1"),
+        "{}",
+        kit_state(&mut s)
+    );
+    let snap = stagerack::control::snapshot(&s);
+    let kit = &snap.racks[0].plugins[0];
+    assert_eq!(kit.programs, ["Soft Kit", "Loud Kit", "Dark Kit", "Warm"]);
+    assert_eq!(kit.program, Some(2));
+    assert_eq!(kit.program_param, None);
+
+    // While it plays: the file preset, then a factory one.
+    let _ = render(&mut s, &mut e, &[], None, 64, 256);
+    s.select_program_of(0, 0, 3).expect("Warm");
+    let _ = render(&mut s, &mut e, &[], None, 64, 256);
+    assert!(kit_state(&mut s).ends_with(";level=0.4;tone=0.2"));
+    assert_eq!(
+        stagerack::control::snapshot(&s).racks[0].plugins[0].program,
+        Some(3)
+    );
+    s.select_program_of(0, 0, 0).expect("Soft Kit");
+    assert!(kit_state(&mut s).ends_with(";level=0.3;tone=0.5"));
+
+    let err = s.select_program_of(0, 0, 9).unwrap_err().to_string();
+    assert!(
+        err.contains("no program 10") && err.contains("Warm"),
+        "{err}"
+    );
+    // A preset whose file went away: the plugin's reason, by name.
+    let gone = dir.join("Warm.kitpreset");
+    std::fs::remove_file(&gone).unwrap();
+    let err = s.select_program_of(0, 0, 3).unwrap_err().to_string();
+    assert!(
+        err.contains("could not load its preset `Warm`") && err.contains("Warm.kitpreset"),
+        "{err}"
+    );
+    std::fs::write(&gone, "level=0.4;tone=0.2\n").unwrap();
+    s.shutdown(e);
+}

@@ -673,7 +673,7 @@ fn probe_programs_come_from_its_unit_info_and_a_preset_selects_one() {
     let inst = s.plugin_mut(0, 0).unwrap();
     let list = inst.programs().expect("the probe has programs");
     assert_eq!(list.names, ["Quiet", "Half", "Full"]);
-    assert_eq!(list.param, 1);
+    assert_eq!(list.param, Some(1));
     assert!(
         inst.params().iter().all(|p| p.id != 1),
         "the hidden program parameter is not listed"

@@ -148,7 +148,7 @@ fn zamcomp_factory_programs_are_listed_and_picked_by_name_or_number() {
         let (mut s, e) = session_with(&program);
         assert!(s.warnings().is_empty(), "{program}: {:?}", s.warnings());
         let inst = s.plugin_mut(0, 0).unwrap();
-        let value = inst.param_value(list.param);
+        let value = inst.param_value(list.param.expect("a program-change parameter"));
         assert_eq!(value, Some(want), "{program}");
         // The program's own settings reached the plugin's parameters.
         assert_ne!(threshold(inst), zero_threshold, "{program}");

@@ -228,13 +228,14 @@ pub struct NoteName {
     pub name: String,
 }
 
-/// A plugin's factory programs and the parameter that selects one (VST3
-/// program lists and `kIsProgramChange`). Main thread.
+/// A plugin's factory programs (VST3 program lists and `kIsProgramChange`,
+/// CLAP `preset-discovery`) and how one is selected. Main thread.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramList {
-    /// The program-change parameter: its plain value is the program's
-    /// index.
-    pub param: ParamId,
+    /// The program-change parameter (its plain value is the program's
+    /// index), or `None` when a program is loaded through
+    /// [`PluginInstance::load_program`] (CLAP `preset-load`).
+    pub param: Option<ParamId>,
     /// The programs' names, in order.
     pub names: Vec<String>,
 }
@@ -349,11 +350,28 @@ pub trait PluginInstance {
         None
     }
 
-    /// The plugin's factory programs, when it has a program-change
-    /// parameter (select one by setting that parameter to its index).
-    /// Main thread.
+    /// The plugin's factory programs: select one by setting the list's
+    /// parameter to its index, or, without one, with
+    /// [`load_program`](Self::load_program). Main thread.
     fn programs(&self) -> Option<ProgramList> {
         None
+    }
+
+    /// Loads factory program `index` of a list without a program-change
+    /// parameter (CLAP `preset-load`). Main thread.
+    fn load_program(&mut self, index: usize) -> Result<(), PluginError> {
+        Err(PluginError::Other {
+            plugin: self.descriptor().name.clone(),
+            reason: format!("it cannot load program {} by itself", index + 1),
+        })
+    }
+
+    /// The factory program selected now, if known: the program-change
+    /// parameter's value, or the program last loaded. Main thread.
+    fn current_program(&self) -> Option<usize> {
+        let list = self.programs()?;
+        let v = self.param_value(list.param?)?.round();
+        (v >= 0.0 && (v as usize) < list.names.len()).then_some(v as usize)
     }
 }
 

@@ -445,7 +445,10 @@ impl Session {
         let problem = match instance.programs() {
             None => format!("`{name}` has no factory programs: `program = {want}` is ignored"),
             Some(list) => match want.index_in(&list.names) {
-                Some(i) => match instance.set_param(list.param, i as f64) {
+                Some(i) => match match list.param {
+                    Some(param) => instance.set_param(param, i as f64),
+                    None => instance.load_program(i),
+                } {
                     Ok(()) => return,
                     Err(e) => format!("`{name}` refused program {want}: {e}"),
                 },

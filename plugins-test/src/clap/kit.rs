@@ -20,6 +20,22 @@
 //! through plain `state`, `context=none`). Loading restores `level` and
 //! `tone`; a text without them is refused.
 //!
+//! - `preset-load` (main thread): `Location::Plugin` with load key `soft`
+//!   (level 0.3, tone 0.5), `loud` (1.0, 0.5) or `dark` (0.8, 0.1); or
+//!   `Location::File { path }`, a text like `level=0.4;tone=0.2` (the state's
+//!   `key=value;` fields, trimmed, other fields ignored, values clamped to
+//!   0..1; load key ignored; see [`super::kit_presets::parse_preset`]). On
+//!   success it sets both values, `params.rescan(VALUES)`, then the host's
+//!   `preset-load.loaded(location, load_key)` (if offered). On failure (no
+//!   or unknown key, unreadable or malformed file) it calls the host's
+//!   `preset-load.on_error(location, load_key, os_error, message)` (the
+//!   message names the key or the path; `os_error` is the read's OS error,
+//!   else 0), leaves the values alone and fails (`from_location` returns
+//!   false; clack also logs the message as `CLAP_LOG_ERROR`).
+//! - Its bundle ([`super::kit_presets::KitEntry`]) exports a
+//!   preset-discovery factory next to the plugin factory: see
+//!   [`super::kit_presets`].
+//!
 //! See `plugins-test/README.md` for the full contract host tests rely on.
 
 use std::cell::{Cell, RefCell};
@@ -47,6 +63,8 @@ use clack_extensions::params::{
     ParamDisplayWriter, ParamInfo, ParamInfoFlags, ParamInfoWriter, PluginAudioProcessorParams,
     PluginMainThreadParams, PluginParams,
 };
+use clack_extensions::preset_discovery::preset_data::Location;
+use clack_extensions::preset_discovery::{HostPresetLoad, PluginPresetLoad, PluginPresetLoadImpl};
 use clack_extensions::state::{PluginState, PluginStateImpl};
 use clack_extensions::state_context::{
     PluginStateContext, PluginStateContextImpl, StateContextType,
@@ -142,7 +160,8 @@ impl Plugin for Kit {
             .register::<PluginVoiceInfo>()
             .register::<PluginTrackInfo>()
             .register::<PluginParamIndication>()
-            .register::<PluginAudioPortsConfig>();
+            .register::<PluginAudioPortsConfig>()
+            .register::<PluginPresetLoad>();
     }
 }
 
@@ -316,6 +335,37 @@ impl PluginStateContextImpl for KitMainThread<'_> {
 
     fn load(&self, input: &mut InputStream, _context: StateContextType) -> Result<(), PluginError> {
         self.load_text(input)
+    }
+}
+
+impl PluginPresetLoadImpl for KitMainThread<'_> {
+    /// Loads a factory preset (plugin location, by load key) or a preset
+    /// file (file location, key ignored); see the module docs.
+    fn load_from_location(
+        &self,
+        location: Location,
+        load_key: Option<&CStr>,
+    ) -> Result<(), PluginError> {
+        // A copy of the handle: no borrow is held while the host runs.
+        let host: HostMainThreadHandle = *self.host.borrow();
+        let preset_load = host.get_extension::<HostPresetLoad>();
+        match super::kit_presets::preset_values(location, load_key) {
+            Ok((level, tone)) => {
+                self.shared.params[0].store(level);
+                self.shared.params[1].store(tone);
+                super::common::tell_values_changed(&host);
+                if let Some(preset_load) = preset_load {
+                    preset_load.loaded(&host, location, load_key);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(preset_load) = preset_load {
+                    preset_load.on_error(&host, location, load_key, e.os_error, Some(&e.message));
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 

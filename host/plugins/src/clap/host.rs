@@ -36,6 +36,8 @@ use clack_extensions::params::{
 };
 #[cfg(unix)]
 use clack_extensions::posix_fd::{FdFlags, HostPosixFd, HostPosixFdImpl};
+use clack_extensions::preset_discovery::prelude::{HostPresetLoad, Location};
+use clack_extensions::preset_discovery::HostPresetLoadImpl;
 use clack_extensions::state::{HostState, HostStateImpl};
 use clack_extensions::tail::{HostTail, HostTailImpl};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
@@ -164,6 +166,9 @@ pub struct ClapShared {
     pub(crate) editor_resize: stagerack_core::editor::ResizeRequest,
     /// `gui.closed` was called: the plugin closed its editor itself.
     pub(crate) editor_closed: AtomicBool,
+    /// What the plugin said went wrong with the last preset it was asked
+    /// to load (`preset_load.on_error`). Main thread only.
+    pub(crate) preset_error: std::sync::Mutex<Option<String>>,
     /// The plugin's `thread-pool` exec, when it has one (set once after
     /// `init`).
     pub(crate) task_exec: std::sync::OnceLock<TaskExec>,
@@ -243,6 +248,7 @@ impl ClapShared {
             tail_frames: AtomicU32::new(0),
             editor_resize: stagerack_core::editor::ResizeRequest::default(),
             editor_closed: AtomicBool::new(false),
+            preset_error: std::sync::Mutex::new(None),
             task_exec: std::sync::OnceLock::new(),
             task_requests: std::sync::atomic::AtomicU64::new(0),
             note_names_changed: AtomicBool::new(false),
@@ -465,6 +471,35 @@ impl HostNoteNameImpl for HostMain {
     }
 }
 
+/// CLAP `preset-load`: a failure's message is kept for the load that
+/// asked; a loaded preset needs nothing (the host asked for it).
+impl HostPresetLoadImpl for HostMain {
+    fn on_error(
+        &self,
+        location: Location,
+        load_key: Option<&CStr>,
+        os_error: i32,
+        message: Option<&CStr>,
+    ) {
+        let what = match (location, load_key) {
+            (Location::File { path }, _) => path.to_string_lossy().into_owned(),
+            (Location::Plugin, Some(key)) => format!("its preset `{}`", key.to_string_lossy()),
+            (Location::Plugin, None) => "its preset".into(),
+        };
+        let why = message.map_or_else(|| "no reason given".into(), CStr::to_string_lossy);
+        let os = if os_error != 0 {
+            format!(" (OS error {os_error})")
+        } else {
+            String::new()
+        };
+        if let Ok(mut e) = self.shared.preset_error.lock() {
+            *e = Some(format!("{what}: {why}{os}"));
+        }
+    }
+
+    fn loaded(&self, _location: Location, _load_key: Option<&CStr>) {}
+}
+
 /// CLAP `voice-info`: the capacity is read whenever shown.
 impl HostVoiceInfoImpl for HostMain {
     fn changed(&self) {}
@@ -527,7 +562,8 @@ impl HostHandlers for StageHost {
             .register::<HostTrackInfo>()
             .register::<HostNoteName>()
             .register::<HostVoiceInfo>()
-            .register::<HostAudioPortsConfig>();
+            .register::<HostAudioPortsConfig>()
+            .register::<HostPresetLoad>();
         #[cfg(unix)]
         builder.register::<HostPosixFd>();
     }

@@ -16,6 +16,7 @@ use clack_extensions::note_ports::{
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 #[cfg(unix)]
 use clack_extensions::posix_fd::{FdFlags, PluginPosixFd};
+use clack_extensions::preset_discovery::prelude::PluginPresetLoad;
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_extensions::state_context::StateContextType;
@@ -32,7 +33,7 @@ use super::{c_id, ClapError};
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, HostContext, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
-    PluginInstance, ProcessConfig, Tail,
+    PluginInstance, ProcessConfig, ProgramList, Tail,
 };
 
 /// The plugin-side extensions the host uses, looked up once after init.
@@ -75,6 +76,12 @@ pub struct ClapInstance {
     editor_created: bool,
     /// The created GUI is a floating window of the plugin's own.
     editor_floating: bool,
+    /// Presets its providers offer for it (CLAP `preset-discovery`), and
+    /// the extension that loads them.
+    presets: Vec<super::presets::FactoryPreset>,
+    preset_load: Option<PluginPresetLoad>,
+    /// The preset last loaded through `load_program`.
+    current_preset: Option<usize>,
     /// track-info, param-indication, note-name, voice-info,
     /// audio-ports-config, state-context.
     ctx_ext: ContextExts,
@@ -112,6 +119,14 @@ impl ClapInstance {
             let _ = shared.task_exec.set(exec);
         }
         let ctx_ext = ContextExts::of(&h);
+        let preset_load: Option<PluginPresetLoad> = h.get_extension();
+        // Only worth asking the providers when the plugin can load what
+        // they list.
+        let presets = if preset_load.is_some() {
+            super::presets::discover(&entry, &descriptor.id, &host_info)
+        } else {
+            Vec::new()
+        };
         let ext = Exts {
             params: h.get_extension(),
             state: h.get_extension(),
@@ -138,6 +153,9 @@ impl ClapInstance {
             param_in: None,
             editor_created: false,
             editor_floating: false,
+            presets,
+            preset_load,
+            current_preset: None,
             ctx_ext,
             ctx: ContextState::default(),
         };
@@ -430,6 +448,51 @@ impl PluginInstance for ClapInstance {
     fn voice_capacity(&self) -> Option<u32> {
         let mut inst = self.instance.borrow_mut();
         context::voice_capacity(&self.ctx_ext, &inst.plugin_handle())
+    }
+
+    fn programs(&self) -> Option<ProgramList> {
+        (!self.presets.is_empty()).then(|| ProgramList {
+            param: None,
+            names: self.presets.iter().map(|p| p.name.clone()).collect(),
+        })
+    }
+
+    fn load_program(&mut self, index: usize) -> Result<(), PluginError> {
+        let name = self.descriptor.name.clone();
+        let fail = |reason: String| PluginError::Other {
+            plugin: name.clone(),
+            reason,
+        };
+        let (Some(ext), Some(preset)) = (self.preset_load, self.presets.get(index)) else {
+            return Err(fail(format!("it has no preset {}", index + 1)));
+        };
+        if let Ok(mut e) = self.shared.preset_error.lock() {
+            *e = None;
+        }
+        let plugin = self.instance.get_mut().plugin_handle();
+        match ext.load_from_location(&plugin, preset.location(), preset.load_key.as_deref()) {
+            Ok(()) => {
+                self.current_preset = Some(index);
+                Ok(())
+            }
+            Err(_) => {
+                let why = self
+                    .shared
+                    .preset_error
+                    .lock()
+                    .ok()
+                    .and_then(|mut e| e.take())
+                    .unwrap_or_else(|| "no reason given".into());
+                Err(fail(format!(
+                    "it could not load its preset `{}`: {why}",
+                    preset.name
+                )))
+            }
+        }
+    }
+
+    fn current_program(&self) -> Option<usize> {
+        self.current_preset
     }
 
     fn has_editor(&self) -> bool {

@@ -28,6 +28,7 @@
 mod context;
 mod host;
 mod instance;
+mod presets;
 mod processor;
 
 use std::ffi::CString;

@@ -315,7 +315,12 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
                 .collect(),
             voices: h.instance.voice_capacity(),
             programs: h.instance.programs().map(|p| (p.param, p.names)),
+            current_program: h.instance.current_program(),
         }),
+        Request::LoadProgram { program, .. } => match h.instance.load_program(program) {
+            Ok(()) => Reply::Ok,
+            Err(e) => err(e),
+        },
         Request::EditorResized { width, height, .. } => {
             if let Some(editor) = h.instance.editor() {
                 editor.editor_resized(width, height);

@@ -698,6 +698,20 @@ impl PluginInstance for SandboxedInstance {
             .map(|(param, names)| ProgramList { param, names })
     }
 
+    fn load_program(&mut self, index: usize) -> Result<(), PluginError> {
+        self.ask(Request::LoadProgram {
+            index: self.index,
+            program: index,
+        })?;
+        self.dirty = true;
+        *self.extras.borrow_mut() = None;
+        Ok(())
+    }
+
+    fn current_program(&self) -> Option<usize> {
+        self.extras().current_program
+    }
+
     fn editor(&mut self) -> Option<&mut dyn PluginEditor> {
         if self.has_editor {
             Some(self)

@@ -145,6 +145,13 @@ pub enum Request {
         /// controller's label.
         mapped: Vec<(ParamId, String)>,
     },
+    /// Load factory program `program` (CLAP preset-load).
+    LoadProgram {
+        /// Which.
+        index: u32,
+        /// Program index.
+        program: usize,
+    },
     /// Its key names, voice count and factory programs.
     Extras {
         /// Which.
@@ -184,6 +191,7 @@ impl Request {
             | Request::ShowFloating { index, .. }
             | Request::SetHostContext { index, .. }
             | Request::Extras { index }
+            | Request::LoadProgram { index, .. }
             | Request::EditorResized { index, .. } => Some(*index),
         }
     }
@@ -197,8 +205,11 @@ pub struct WireExtras {
     pub note_names: Vec<(u8, Option<u8>, String)>,
     /// Voices it can play at once.
     pub voices: Option<u32>,
-    /// The program-change parameter and the programs' names.
-    pub programs: Option<(ParamId, Vec<String>)>,
+    /// The program-change parameter (if any) and the programs' names.
+    pub programs: Option<(Option<ParamId>, Vec<String>)>,
+    /// The program selected now.
+    #[serde(default)]
+    pub current_program: Option<usize>,
 }
 
 /// What a sandboxed plugin asked of its open editor ([`EditorRequest`]).

@@ -387,7 +387,7 @@ impl PluginInstance for Vst3Instance {
         let (param, steps) = self.program_param?;
         let ctrl = self.controller.as_ref()?;
         Some(ProgramList {
-            param,
+            param: Some(param),
             names: super::programs::names(ctrl, param, steps),
         })
     }

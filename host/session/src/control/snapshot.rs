@@ -41,13 +41,8 @@ pub fn snapshot(session: &Session) -> Snapshot {
                                 programs: programs
                                     .as_ref()
                                     .map_or_else(Vec::new, |p| p.names.clone()),
-                                program_param: programs.as_ref().map(|p| p.param),
-                                program: programs.as_ref().and_then(|p| {
-                                    let v = s.instance.param_value(p.param)?;
-                                    // A plain index; out of the list is none.
-                                    (v >= 0.0 && (v.round() as usize) < p.names.len())
-                                        .then(|| v.round() as usize)
-                                }),
+                                program_param: programs.as_ref().and_then(|p| p.param),
+                                program: s.instance.current_program(),
                                 note_names: s
                                     .instance
                                     .note_names()

@@ -275,7 +275,16 @@ impl Session {
                 list.names.join(", ")
             )));
         }
-        self.apply_param(r, i, list.param, program as f64)
+        match list.param {
+            Some(param) => self.apply_param(r, i, param, program as f64),
+            // Loaded by the plugin itself (CLAP preset-load), on this
+            // thread; its parameters' new values come back as its own
+            // changes.
+            None => self.racks[r].slots[i]
+                .instance
+                .load_program(program)
+                .map_err(EditError::from),
+        }
     }
 
     /// Hands a checked value to a plugin: through the engine's queue to the
