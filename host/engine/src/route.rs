@@ -1,7 +1,7 @@
 //! Per-rack MIDI routing: which events a rack takes, and where its
 //! note-offs go.
 
-use stagerack_core::midi::{Event, EventBuffer, TimedEvent};
+use stagerack_core::midi::{Event, EventBuffer, Expression, TimedEvent};
 
 /// What a rack listens to. Built on the main thread, copied into the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +23,48 @@ pub struct MidiFilter {
     /// Bit `n` set: MIDI input `n` (`TimedEvent::source`) is heard.
     /// Inputs 64 and up are always heard.
     pub sources: u64,
+    /// The MPE zone the rack plays, if any: its member channels' pitch
+    /// bend, pressure and CC 74 become the expressions of the note held
+    /// there ([`Event::NoteExpression`]).
+    pub mpe: Option<MpeZone>,
+}
+
+/// An MPE zone (MIDI 1.0 MPE): member channels, each playing one note at a
+/// time whose pitch bend, pressure and timbre (CC 74) are that note's own.
+/// Any thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MpeZone {
+    /// Bit `n` set: channel `n` (0-based) is a member channel.
+    pub members: u16,
+    /// Semitones a full member-channel pitch bend reaches (MPE's default
+    /// 48).
+    pub bend_range: u8,
+}
+
+impl MpeZone {
+    /// The lower zone: master channel 1, members 2..=16.
+    pub const LOWER: MpeZone = MpeZone {
+        members: 0xFFFE,
+        bend_range: 48,
+    };
+    /// The upper zone: master channel 16, members 1..=15.
+    pub const UPPER: MpeZone = MpeZone {
+        members: 0x7FFF,
+        bend_range: 48,
+    };
+
+    /// True for a member channel (0-based). Any thread.
+    #[inline]
+    pub fn is_member(&self, channel: u8) -> bool {
+        self.members & (1 << (channel & 15)) != 0
+    }
+
+    /// Semitones of a member-channel pitch bend (0..=16383, centre 8192).
+    /// Any thread.
+    #[inline]
+    pub fn tuning(&self, bend: u16) -> f32 {
+        (f32::from(bend.min(16383)) - 8192.0) / 8192.0 * f32::from(self.bend_range)
+    }
 }
 
 /// `cc_map` value of a controller the rack does not take.
@@ -49,6 +91,7 @@ impl Default for MidiFilter {
             velocity_map: IDENTITY,
             cc_map: IDENTITY,
             sources: u64::MAX,
+            mpe: None,
         }
     }
 }
@@ -71,25 +114,39 @@ impl MidiFilter {
 /// sent to its chain plus one (0 = not held). A note-off goes to the rack
 /// that took the note-on, with the key it was sent as, whatever the filter
 /// says now.
+/// With them, each MPE member channel's last expressions.
 #[derive(Clone)]
-pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32);
+pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32, [MemberState; 16]);
+
+/// An MPE member channel's expressions as last sent: a note started there
+/// begins with them (MPE sends a note's initial bend before its note-on).
+#[derive(Clone, Copy, Default)]
+struct MemberState {
+    bend: u16,
+    pressure: u8,
+    timbre: u8,
+    /// Bits 0, 1, 2: bend, pressure, timbre received.
+    seen: u8,
+}
 
 impl HeldNotes {
     /// Nothing held. Main thread (allocates).
     pub(crate) fn new() -> Self {
-        Self(Box::new([[0; 128]; 16]), 0)
+        Self(Box::new([[0; 128]; 16]), 0, [MemberState::default(); 16])
     }
 
     /// Forgets every held note. Audio thread.
     pub(crate) fn clear(&mut self) {
         *self.0 = [[0; 128]; 16];
         self.1 = 0;
+        self.2 = [MemberState::default(); 16];
     }
 
     /// Copies another table's contents (a plan swap keeping a rack). Audio thread.
     pub(crate) fn copy_from(&mut self, other: &HeldNotes) {
         *self.0 = *other.0;
         self.1 = other.1;
+        self.2 = other.2;
     }
 
     /// Number of keys held down. Audio thread.
@@ -130,6 +187,29 @@ pub(crate) fn route_event_to(
     out: &mut EventBuffer,
     accepts_new_notes: bool,
 ) -> bool {
+    // An MPE member channel's bend, pressure and CC 74 shape the note held
+    // there (even in a rack switched away from), never the channel.
+    if let Some(zone) = filter.mpe {
+        if let Some(channel) = event.channel().filter(|&c| zone.is_member(c)) {
+            let expression = match event {
+                Event::PitchBend { value, .. } => Some((Expression::Tuning, value)),
+                Event::ChannelPressure { value, .. } => {
+                    Some((Expression::Pressure, u16::from(value)))
+                }
+                Event::ControlChange {
+                    controller: 74,
+                    value,
+                    ..
+                } => Some((Expression::Brightness, u16::from(value))),
+                _ => None,
+            };
+            if let Some((expression, midi)) = expression {
+                held.2[usize::from(channel & 15)].set(expression, midi);
+                express_channel(zone, held, channel, Some(expression), offset, out);
+                return false;
+            }
+        }
+    }
     match event {
         Event::NoteOn { .. } | Event::ProgramChange { .. } if !accepts_new_notes => false,
         Event::NoteOn {
@@ -173,7 +253,7 @@ pub(crate) fn route_event_to(
             } else {
                 f32::from(filter.velocity_map[vel7.clamp(0, 127) as usize].max(1)) / 127.0
             };
-            out.push(TimedEvent::new(
+            let taken = out.push(TimedEvent::new(
                 offset,
                 Event::NoteOn {
                     channel,
@@ -181,7 +261,12 @@ pub(crate) fn route_event_to(
                     velocity,
                     note_id,
                 },
-            ))
+            ));
+            // An MPE note starts with its member channel's expressions.
+            if let Some(zone) = filter.mpe.filter(|z| taken && z.is_member(channel)) {
+                express_note(zone, held.2[ch], channel, target as u8, None, offset, out);
+            }
+            taken
         }
         Event::NoteOff {
             channel,
@@ -281,8 +366,75 @@ pub(crate) fn route_event_to(
             }
             false
         }
+        // Made by this routing (above), never received.
+        Event::NoteExpression { .. } => false,
         // Transport bytes drive the engine's clock follower, not racks.
         Event::ParamValue { .. } | Event::Realtime { .. } => false,
+    }
+}
+
+impl MemberState {
+    fn set(&mut self, expression: Expression, midi: u16) {
+        match expression {
+            Expression::Tuning => self.bend = midi,
+            Expression::Pressure => self.pressure = midi as u8,
+            Expression::Brightness => self.timbre = midi as u8,
+        }
+        self.seen |= 1 << (expression as u8);
+    }
+}
+
+/// Sends `only` (or every expression received) of member channel
+/// `channel` to each note the rack holds there. Audio thread.
+fn express_channel(
+    zone: MpeZone,
+    held: &HeldNotes,
+    channel: u8,
+    only: Option<Expression>,
+    offset: u32,
+    out: &mut EventBuffer,
+) {
+    let ch = usize::from(channel & 15);
+    for &slot in held.0[ch].iter().filter(|&&k| k != 0) {
+        express_note(zone, held.2[ch], channel, slot - 1, only, offset, out);
+    }
+}
+
+/// Sends `only` (or every expression received) of `state` to the note
+/// sounding as `key` on `channel`. Audio thread.
+fn express_note(
+    zone: MpeZone,
+    state: MemberState,
+    channel: u8,
+    key: u8,
+    only: Option<Expression>,
+    offset: u32,
+    out: &mut EventBuffer,
+) {
+    for expression in [
+        Expression::Tuning,
+        Expression::Pressure,
+        Expression::Brightness,
+    ] {
+        if only.is_some_and(|o| o != expression) || state.seen & (1 << (expression as u8)) == 0 {
+            continue;
+        }
+        let (value, midi) = match expression {
+            Expression::Tuning => (zone.tuning(state.bend), state.bend),
+            Expression::Pressure => (f32::from(state.pressure) / 127.0, u16::from(state.pressure)),
+            Expression::Brightness => (f32::from(state.timbre) / 127.0, u16::from(state.timbre)),
+        };
+        out.push(TimedEvent::new(
+            offset,
+            Event::NoteExpression {
+                channel,
+                key,
+                note_id: -1,
+                expression,
+                value,
+                midi,
+            },
+        ));
     }
 }
 
@@ -380,5 +532,126 @@ mod tests {
         // A second note-off for the same key goes nowhere.
         route_event(&changed, &mut held, 10, off(50, 0), &mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    fn expr(e: &Event) -> Option<(u8, u8, Expression, f32, u16)> {
+        match *e {
+            Event::NoteExpression {
+                channel,
+                key,
+                expression,
+                value,
+                midi,
+                ..
+            } => Some((channel, key, expression, value, midi)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn mpe_member_channels_shape_their_own_note_after_split_and_transpose() {
+        let f = MidiFilter {
+            transpose: 12,
+            mpe: Some(MpeZone::LOWER),
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(32);
+        // The note's initial bend comes first (+24 semitones), then the note.
+        let bend = |channel, value| Event::PitchBend { channel, value };
+        route_event(&f, &mut held, 0, bend(2, 12288), &mut out);
+        assert!(out.is_empty(), "no note held yet: nothing to shape");
+        route_event(&f, &mut held, 4, on(50, 100, 2), &mut out);
+        let got: Vec<_> = out.as_slice().iter().map(|e| (e.offset, e.event)).collect();
+        assert!(matches!(
+            got[0],
+            (
+                4,
+                Event::NoteOn {
+                    channel: 2,
+                    key: 62,
+                    ..
+                }
+            )
+        ));
+        assert_eq!(
+            expr(&got[1].1),
+            Some((2, 62, Expression::Tuning, 24.0, 12288))
+        );
+        assert_eq!(got[1].0, 4);
+        out.clear();
+        // Another note on another member channel is not touched.
+        route_event(&f, &mut held, 5, on(60, 100, 3), &mut out);
+        out.clear();
+        route_event(&f, &mut held, 6, bend(2, 16383), &mut out);
+        route_event(
+            &f,
+            &mut held,
+            7,
+            Event::ChannelPressure {
+                channel: 3,
+                value: 127,
+            },
+            &mut out,
+        );
+        let cc74 = Event::ControlChange {
+            channel: 3,
+            controller: 74,
+            value: 0,
+        };
+        route_event(&f, &mut held, 8, cc74, &mut out);
+        let got: Vec<_> = out.as_slice().iter().map(|e| expr(&e.event)).collect();
+        let top = MpeZone::LOWER.tuning(16383);
+        assert!((top - 47.994).abs() < 0.01, "{top}");
+        assert_eq!(
+            got,
+            vec![
+                Some((2, 62, Expression::Tuning, top, 16383)),
+                Some((3, 72, Expression::Pressure, 1.0, 127)),
+                Some((3, 72, Expression::Brightness, 0.0, 0)),
+            ]
+        );
+        out.clear();
+        // The master channel's bend is the whole zone's: passed on as it is.
+        route_event(&f, &mut held, 9, bend(0, 0), &mut out);
+        assert_eq!(out.as_slice()[0].event, bend(0, 0));
+    }
+
+    #[test]
+    fn an_mpe_note_another_rack_took_is_not_shaped_here() {
+        let f = MidiFilter {
+            keys: (0, 59),
+            mpe: Some(MpeZone::UPPER),
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(8);
+        assert!(!route_event(&f, &mut held, 0, on(72, 100, 4), &mut out));
+        route_event(
+            &f,
+            &mut held,
+            1,
+            Event::PitchBend {
+                channel: 4,
+                value: 0,
+            },
+            &mut out,
+        );
+        assert!(out.is_empty());
+        // Channel 16 is the upper zone's master: not a member.
+        route_event(
+            &f,
+            &mut held,
+            2,
+            Event::PitchBend {
+                channel: 15,
+                value: 0,
+            },
+            &mut out,
+        );
+        assert!(matches!(
+            out.as_slice()[0].event,
+            Event::PitchBend { channel: 15, .. }
+        ));
     }
 }

@@ -19,8 +19,8 @@ use crate::preset::{MapCurveDef, MapSourceDef, PluginDef, Preset, RackDef};
 use stagerack_core::plugin::{ParamId, PluginError, PluginFormat, PluginInstance, ProcessConfig};
 use stagerack_engine::{
     new_engine, Engine, EngineConfig, EngineHandle, GroupSpec, MapCurve, MapSource, MidiFilter,
-    ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec, SlotStatus,
-    SwitchTable, BLOCKED,
+    MpeZone, ParamMapping, PlanBuilder, ProcessorId, RackId, RackSpec, RackStatus, SlotSpec,
+    SlotStatus, SwitchTable, BLOCKED,
 };
 
 /// Why a session could not be built or changed. Main thread.
@@ -224,6 +224,15 @@ pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
     if !def.sustain {
         f.cc_map[64] = BLOCKED;
     }
+    let zone = match def.mpe {
+        crate::preset::MpeMode::Off => None,
+        crate::preset::MpeMode::Lower => Some(MpeZone::LOWER),
+        crate::preset::MpeMode::Upper => Some(MpeZone::UPPER),
+    };
+    f.mpe = zone.map(|z| MpeZone {
+        bend_range: def.mpe_bend_range.unwrap_or(z.bend_range),
+        ..z
+    });
     f
 }
 

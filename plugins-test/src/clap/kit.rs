@@ -13,7 +13,10 @@
 //!
 //! Each note-on writes an impulse of its velocity on every output channel
 //! at its sample; each note pressure expression (its note port takes CLAP
-//! events only, no MIDI) an impulse of `-pressure × key / 128`. Parameters `level` (id 0) and `tone` (id 1) exist to be
+//! events only, no MIDI) an impulse of `-pressure × key / 128`, each
+//! tuning expression one of `tuning / 128` (semitones), each brightness
+//! expression one of `0.25 + brightness / 2` (the last event at a sample
+//! wins). Parameters `level` (id 0) and `tone` (id 1) exist to be
 //! mapped; events set them at once (in `process` and `flush`). The state is
 //! text: `context=project;track=NAME;config=stereo;mapped=0:CC 74;
 //! level=1;tone=0.5` (saved through `state-context` it names the context;
@@ -237,6 +240,19 @@ impl<'a> PluginAudioProcessor<'a, KitShared, KitMainThread<'a>> for KitAudio<'a>
                 {
                     let key = e.pckn().raw_key().max(0);
                     -(e.value() as f32) * f32::from(key) / 128.0
+                }
+                // Tuning (semitones): an impulse of tuning / 128.
+                Some(CoreEventSpace::NoteExpression(e))
+                    if e.expression_type() == Some(NoteExpressionType::Tuning) =>
+                {
+                    e.value() as f32 / 128.0
+                }
+                // Brightness (0..1): an impulse of 0.25 + brightness / 2
+                // (below full scale, where a host's safety limiter acts).
+                Some(CoreEventSpace::NoteExpression(e))
+                    if e.expression_type() == Some(NoteExpressionType::Brightness) =>
+                {
+                    0.25 + e.value() as f32 / 2.0
                 }
                 _ => continue,
             };

@@ -69,6 +69,26 @@ pub enum Event {
         /// 0..=127.
         value: u8,
     },
+    /// One note's own expression (MPE: its member channel's pitch bend,
+    /// pressure or CC 74), addressed by channel and key (the key the rack
+    /// sent the note as). Made by an MPE rack's routing; plugins that take
+    /// CLAP note expressions get it as one, plugins that take MIDI get the
+    /// member-channel message it came from.
+    NoteExpression {
+        /// MIDI channel, 0..=15 (the note's member channel).
+        channel: u8,
+        /// MIDI key, 0..=127.
+        key: u8,
+        /// Host-assigned note id, or -1 for any note on that key.
+        note_id: i32,
+        /// Which expression.
+        expression: Expression,
+        /// Tuning in semitones (+ up); pressure and brightness 0..=1.
+        value: f32,
+        /// The MIDI value it came from: pitch bend 0..=16383, pressure or
+        /// CC 74 0..=127.
+        midi: u16,
+    },
     /// Program change.
     ProgramChange {
         /// MIDI channel, 0..=15.
@@ -91,6 +111,17 @@ pub enum Event {
         /// The status byte.
         status: u8,
     },
+}
+
+/// The per-note expressions MPE carries. Any thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expression {
+    /// Pitch, in semitones (member-channel pitch bend × the zone's range).
+    Tuning,
+    /// Pressure (member-channel channel pressure).
+    Pressure,
+    /// Timbre (member-channel CC 74).
+    Brightness,
 }
 
 impl Event {
@@ -201,6 +232,24 @@ impl Event {
                 value,
             } => ([0xA0 | channel, key, value], 3),
             Event::ProgramChange { channel, program } => ([0xC0 | channel, program, 0], 2),
+            // The member-channel message the expression came from (MPE).
+            Event::NoteExpression {
+                channel,
+                expression,
+                midi,
+                ..
+            } => match expression {
+                Expression::Tuning => (
+                    [
+                        0xE0 | channel,
+                        (midi & 0x7F) as u8,
+                        (midi >> 7) as u8 & 0x7F,
+                    ],
+                    3,
+                ),
+                Expression::Pressure => ([0xD0 | channel, midi.min(127) as u8, 0], 2),
+                Expression::Brightness => ([0xB0 | channel, 74, midi.min(127) as u8], 3),
+            },
             Event::Realtime { status } => ([status, 0, 0], 1),
             Event::ParamValue { .. } => return None,
         })
@@ -216,6 +265,7 @@ impl Event {
             | Event::PitchBend { channel, .. }
             | Event::ChannelPressure { channel, .. }
             | Event::PolyPressure { channel, .. }
+            | Event::NoteExpression { channel, .. }
             | Event::ProgramChange { channel, .. } => Some(channel),
             Event::ParamValue { .. } | Event::Realtime { .. } => None,
         }

@@ -3,4 +3,4 @@
 pub mod event;
 pub mod file;
 
-pub use event::{Event, EventBuffer, TimedEvent};
+pub use event::{Event, EventBuffer, Expression, TimedEvent};

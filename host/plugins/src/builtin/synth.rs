@@ -345,6 +345,17 @@ impl Synth {
             Event::PitchBend { channel, value } => {
                 self.bend[usize::from(channel & 15)] = (f32::from(value) - 8192.0) / 8192.0;
             }
+            // MPE: a member channel holds one note, so its tuning is that
+            // channel's bend (in units of the synth's own bend range).
+            Event::NoteExpression {
+                channel,
+                expression: stagerack_core::midi::Expression::Tuning,
+                value,
+                ..
+            } => {
+                let range = self.d.bend_range.max(f32::EPSILON);
+                self.bend[usize::from(channel & 15)] = value / range;
+            }
             Event::ParamValue { param, value } => self.set_param(param, value),
             _ => {}
         }

@@ -14,7 +14,7 @@ use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 
 use super::host::{AudioThreadScope, ClapShared, ClapState, StageHost};
-use stagerack_core::midi::{Event, TimedEvent};
+use stagerack_core::midi::{Event, Expression, TimedEvent};
 use stagerack_core::plugin::{
     AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail, Transport,
 };
@@ -222,6 +222,30 @@ fn push_event(buf: &mut EventBuffer, e: &TimedEvent, notes: NoteMode) {
                 note_id,
             } => {
                 buf.push(&NoteChokeEvent::new(t, pckn(channel, key, note_id)));
+                return;
+            }
+            // An MPE note's expression, to a plugin whose note port
+            // prefers CLAP events: a CLAP note expression by channel and
+            // key (tuning in semitones, pressure and brightness 0..1).
+            Event::NoteExpression {
+                channel,
+                key,
+                note_id,
+                expression,
+                value,
+                ..
+            } => {
+                let kind = match expression {
+                    Expression::Tuning => NoteExpressionType::Tuning,
+                    Expression::Pressure => NoteExpressionType::Pressure,
+                    Expression::Brightness => NoteExpressionType::Brightness,
+                };
+                buf.push(&NoteExpressionEvent::new(
+                    t,
+                    pckn(channel, key, note_id),
+                    kind,
+                    f64::from(value),
+                ));
                 return;
             }
             // A plugin that takes no MIDI hears polyphonic aftertouch as
@@ -634,6 +658,46 @@ mod tests {
             panic!("MIDI expected");
         };
         assert_eq!(m.data(), [0xA3, 64, 127]);
+    }
+
+    #[test]
+    fn an_mpe_expression_goes_as_a_clap_note_expression_or_as_its_midi() {
+        let tuning = TimedEvent::new(
+            5,
+            Event::NoteExpression {
+                channel: 2,
+                key: 62,
+                note_id: -1,
+                expression: Expression::Tuning,
+                value: 24.0,
+                midi: 12288,
+            },
+        );
+        let mut buf = EventBuffer::with_capacity(4);
+        let prefers_clap = NoteMode::Port {
+            notes_as_clap: true,
+            midi: true,
+        };
+        push_event(&mut buf, &tuning, prefers_clap);
+        let Some(CoreEventSpace::NoteExpression(e)) = buf.get(0).unwrap().as_core_event() else {
+            panic!("a note expression expected");
+        };
+        assert_eq!(e.expression_type(), Some(NoteExpressionType::Tuning));
+        assert_eq!((e.pckn().raw_channel(), e.pckn().raw_key()), (2, 62));
+        assert_eq!(e.value(), 24.0);
+        assert_eq!(buf.get(0).unwrap().header().time(), 5);
+
+        // A plugin that takes MPE as MIDI gets the member channel's bend.
+        buf.clear();
+        let prefers_midi = NoteMode::Port {
+            notes_as_clap: false,
+            midi: true,
+        };
+        push_event(&mut buf, &tuning, prefers_midi);
+        let Some(CoreEventSpace::Midi(m)) = buf.get(0).unwrap().as_core_event() else {
+            panic!("MIDI expected");
+        };
+        assert_eq!(m.data(), [0xE2, 0, 96]);
     }
 
     #[test]

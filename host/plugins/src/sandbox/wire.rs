@@ -3,7 +3,7 @@
 //! the child can never become an invalid `Event` in the engine. Any thread;
 //! never allocates.
 
-use stagerack_core::midi::{Event, TimedEvent};
+use stagerack_core::midi::{Event, Expression, TimedEvent};
 
 /// One event in the shared region (`repr(C)`, no pointers, every bit
 /// pattern a valid value).
@@ -24,7 +24,8 @@ pub struct WireEvent {
     pub int: i32,
     /// The MIDI input it came from.
     pub source: u8,
-    /// Padding, zero.
+    /// A note expression's MIDI value (u16 LE) and a zero byte; zero
+    /// otherwise.
     pub pad: [u8; 3],
     /// Velocity or parameter value.
     pub value: f64,
@@ -40,6 +41,7 @@ const POLY_PRESSURE: u8 = 7;
 const PROGRAM: u8 = 8;
 const PARAM: u8 = 9;
 const REALTIME: u8 = 10;
+const NOTE_EXPRESSION: u8 = 11;
 
 impl WireEvent {
     /// The wire form of `e`. Any thread.
@@ -96,6 +98,25 @@ impl WireEvent {
                 (w.tag, w.int, w.value) = (PARAM, param as i32, value)
             }
             Event::Realtime { status } => (w.tag, w.channel) = (REALTIME, status),
+            Event::NoteExpression {
+                channel,
+                key,
+                note_id,
+                expression,
+                value,
+                midi,
+            } => {
+                (w.tag, w.channel, w.a, w.b, w.int, w.value) = (
+                    NOTE_EXPRESSION,
+                    channel,
+                    key,
+                    expression as u8,
+                    note_id,
+                    value.into(),
+                );
+                let [lo, hi] = midi.to_le_bytes();
+                w.pad = [lo, hi, 0];
+            }
         }
         w
     }
@@ -153,6 +174,23 @@ impl WireEvent {
                 param: self.int as u32,
                 value: Some(self.value).filter(|v| v.is_finite())?,
             },
+            NOTE_EXPRESSION => {
+                let (expression, range) = match self.b {
+                    0 => (Expression::Tuning, -128.0..=128.0),
+                    1 => (Expression::Pressure, 0.0..=1.0),
+                    2 => (Expression::Brightness, 0.0..=1.0),
+                    _ => return None,
+                };
+                Event::NoteExpression {
+                    channel: ch?,
+                    key: seven(self.a)?,
+                    note_id: self.int,
+                    expression,
+                    value: Some(self.value).filter(|v| range.contains(v))? as f32,
+                    midi: Some(u16::from_le_bytes([self.pad[0], self.pad[1]]))
+                        .filter(|m| *m < 16384)?,
+                }
+            }
             REALTIME => Event::Realtime {
                 status: Some(self.channel).filter(|s| matches!(s, 0xF8 | 0xFA | 0xFB | 0xFC))?,
             },
@@ -217,6 +255,22 @@ mod tests {
                 value: -12.25,
             },
             Event::Realtime { status: 0xF8 },
+            Event::NoteExpression {
+                channel: 9,
+                key: 62,
+                note_id: -1,
+                expression: Expression::Tuning,
+                value: -47.5,
+                midi: 12,
+            },
+            Event::NoteExpression {
+                channel: 1,
+                key: 0,
+                note_id: 3,
+                expression: Expression::Brightness,
+                value: 1.0,
+                midi: 127,
+            },
         ];
         for (i, event) in events.into_iter().enumerate() {
             let e = TimedEvent {

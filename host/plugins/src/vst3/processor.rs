@@ -230,7 +230,7 @@ impl AudioProcessor for Vst3Processor {
         use sv::Event_::EventTypes_ as et;
         for ev in block.events {
             let offset = (ev.offset as usize).min(frames.saturating_sub(1)) as i32;
-            match ev.event {
+            match as_legacy_midi(ev.event) {
                 Event::NoteOn {
                     channel,
                     key,
@@ -413,4 +413,78 @@ impl AudioProcessor for Vst3Processor {
 fn assert_processor_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Vst3Processor>();
+}
+
+/// An MPE note expression as the member-channel message it came from
+/// (pitch bend and CC 74 reach the plugin through its `IMidiMapping`,
+/// pressure as the note's poly pressure), which is how VST3 plugins take
+/// MPE; every other event as it is. Audio thread.
+fn as_legacy_midi(event: Event) -> Event {
+    use stagerack_core::midi::Expression;
+    match event {
+        Event::NoteExpression {
+            channel,
+            key,
+            expression,
+            midi,
+            ..
+        } => match expression {
+            Expression::Tuning => Event::PitchBend {
+                channel,
+                value: midi.min(16383),
+            },
+            Expression::Pressure => Event::PolyPressure {
+                channel,
+                key,
+                value: midi.min(127) as u8,
+            },
+            Expression::Brightness => Event::ControlChange {
+                channel,
+                controller: 74,
+                value: midi.min(127) as u8,
+            },
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod mpe_tests {
+    use super::*;
+    use stagerack_core::midi::Expression;
+
+    #[test]
+    fn mpe_expressions_reach_vst3_as_their_member_channel_messages() {
+        let e = |expression, midi| Event::NoteExpression {
+            channel: 4,
+            key: 61,
+            note_id: -1,
+            expression,
+            value: 0.0,
+            midi,
+        };
+        assert_eq!(
+            as_legacy_midi(e(Expression::Tuning, 9000)),
+            Event::PitchBend {
+                channel: 4,
+                value: 9000
+            }
+        );
+        assert_eq!(
+            as_legacy_midi(e(Expression::Pressure, 100)),
+            Event::PolyPressure {
+                channel: 4,
+                key: 61,
+                value: 100
+            }
+        );
+        assert_eq!(
+            as_legacy_midi(e(Expression::Brightness, 7)),
+            Event::ControlChange {
+                channel: 4,
+                controller: 74,
+                value: 7
+            }
+        );
+    }
 }

@@ -138,6 +138,19 @@ pub struct RackDef {
     /// preset's `[master] sandbox`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxMode>,
+    /// The MPE zone it plays: `"lower"` (master channel 1, members 2–16),
+    /// `"upper"` (master 16, members 1–15) or `"off"` (default): each
+    /// member channel's pitch bend, pressure and CC 74 belong to its note.
+    #[serde(default, skip_serializing_if = "MpeMode::is_off")]
+    pub mpe: MpeMode,
+    /// Semitones a full member-channel pitch bend reaches, 1..=96
+    /// (default 48, as MPE says).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_mpe_bend_range"
+    )]
+    pub mpe_bend_range: Option<u8>,
     /// MIDI-to-parameter mappings.
     #[serde(default, rename = "map", skip_serializing_if = "Vec::is_empty")]
     pub mappings: Vec<MapDef>,
@@ -422,10 +435,42 @@ impl RackDef {
             mute: false,
             solo: false,
             sandbox: None,
+            mpe: MpeMode::Off,
+            mpe_bend_range: None,
             mappings: Vec::new(),
             plugins,
         }
     }
+}
+
+/// A rack's MPE zone (see [`RackDef::mpe`]). Any thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MpeMode {
+    /// Not MPE: every channel is a channel.
+    #[default]
+    Off,
+    /// Master channel 1, member channels 2–16.
+    Lower,
+    /// Master channel 16, member channels 1–15.
+    Upper,
+}
+
+impl MpeMode {
+    fn is_off(&self) -> bool {
+        *self == MpeMode::Off
+    }
+}
+
+fn de_mpe_bend_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    let v = i64::deserialize(d)?;
+    if !(1..=96).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "mpe_bend_range = {v} is out of range; expected 1 to 96 semitones (MPE's default \
+             is 48)"
+        )));
+    }
+    Ok(Some(v as u8))
 }
 
 fn is_zero_i8(v: &i8) -> bool {

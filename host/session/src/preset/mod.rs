@@ -6,7 +6,7 @@ mod save;
 mod setlist;
 
 pub use format::{
-    MapCurveDef, MapDef, MapSourceDef, MasterDef, PluginDef, Preset, ProgramRef, RackDef,
+    MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode, PluginDef, Preset, ProgramRef, RackDef,
     SandboxMode, VelocityCurve, DEFAULT_SANDBOX, PRESET_VERSION,
 };
 pub use save::{save_atomically, write_atomically};

@@ -128,3 +128,31 @@ fn the_shortest_preset_is_named_after_its_file() {
     let named = parse_preset(&format!("name = \"gig\"\n{text}"), Path::new("x.toml")).unwrap();
     assert_eq!(named.name, "gig");
 }
+
+#[test]
+fn an_mpe_zone_and_its_bend_range_load_save_and_are_checked() {
+    let text = MINIMAL.replace(
+        "name = \"probe\"\n\n[[rack.plugin]]",
+        "name = \"probe\"\nmpe = \"upper\"\nmpe_bend_range = 24\n\n[[rack.plugin]]",
+    );
+    let p = parse_preset(&text, Path::new("x.toml")).unwrap();
+    assert_eq!(p.racks[0].mpe, MpeMode::Upper);
+    assert_eq!(p.racks[0].mpe_bend_range, Some(24));
+    let f = crate::session::filter_of(&p.racks[0]);
+    assert_eq!(
+        f.mpe,
+        Some(stagerack_engine::MpeZone {
+            members: 0x7FFF,
+            bend_range: 24
+        })
+    );
+    // Saved as written, and a rack without MPE says nothing about it.
+    let saved = toml::to_string(&p).unwrap();
+    assert!(saved.contains("mpe = \"upper\"") && saved.contains("mpe_bend_range = 24"));
+    let plain = toml::to_string(&parse_preset(MINIMAL, Path::new("x.toml")).unwrap()).unwrap();
+    assert!(!plain.contains("mpe"), "{plain}");
+    let (_, _, msg) = err_of(&text.replace("mpe_bend_range = 24", "mpe_bend_range = 0"));
+    assert!(msg.contains("1 to 96"), "{msg}");
+    let (_, _, msg) = err_of(&text.replace("\"upper\"", "\"middle\""));
+    assert!(msg.contains("middle") && msg.contains("lower"), "{msg}");
+}
