@@ -5,8 +5,9 @@
 //! whose note port takes CLAP events: each expression writes a telling
 //! impulse), addressed by the key the rack sent the note as (transposed),
 //! while the bend itself is not transposed; a bend sent before the note
-//! starts it; the master channel's bend is not a note's. In process and
-//! sandboxed.
+//! starts it; the master channel's bend is not a note's. With
+//! `mpe = "auto"` the zone is the one the controller's MPE Configuration
+//! Message sets. In process and sandboxed.
 
 mod clap_support;
 
@@ -14,10 +15,10 @@ use clap_support::*;
 use stagerack::midi::file::SampleEvent;
 use stagerack::midi::Event;
 
-fn mpe_preset(rack: &str) -> String {
+fn mpe_preset(mode: &str, rack: &str) -> String {
     format!(
         "version = 1\nname = \"mpe\"\n\
-         [[rack]]\nname = \"expressive\"\nmpe = \"lower\"\ntranspose = 12\n{rack}\
+         [[rack]]\nname = \"expressive\"\nmpe = \"{mode}\"\ntranspose = 12\n{rack}\
          [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
         bundle("stagerack-kit").display()
     )
@@ -27,10 +28,24 @@ fn at(frame: u64, event: Event) -> SampleEvent {
     SampleEvent { frame, event }
 }
 
-fn plays_expressions(rack: &str) {
-    let (mut s, mut e) = session(&preset(&mpe_preset(rack)), 64);
+fn plays_expressions(mode: &str, rack: &str) {
+    let (mut s, mut e) = session(&preset(&mpe_preset(mode, rack)), 64);
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
-    let events = [
+    let cc = |frame, controller, value| {
+        at(
+            frame,
+            Event::ControlChange {
+                channel: 0,
+                controller,
+                value,
+            },
+        )
+    };
+    // The controller's MPE Configuration Message (RPN 6 on channel 1: a
+    // lower zone of 15 members); what an "auto" rack waits for, and the
+    // zone a "lower" rack has already.
+    let mut events = vec![cc(0, 101, 0), cc(1, 100, 6), cc(2, 6, 15)];
+    events.extend([
         // The note's initial bend (+24 semitones) before its note-on.
         at(
             3,
@@ -86,7 +101,7 @@ fn plays_expressions(rack: &str) {
                 value: 0,
             },
         ),
-    ];
+    ]);
     let out = render(&mut s, &mut e, &events, None, 64, 128);
     let heard: Vec<(usize, f32)> = out
         .left
@@ -111,11 +126,17 @@ fn plays_expressions(rack: &str) {
 
 #[test]
 fn an_mpe_rack_sends_each_member_channels_expressions_to_its_note() {
-    plays_expressions("");
+    plays_expressions("lower", "");
+}
+
+/// `mpe = "auto"`: the zone comes from the controller's configuration.
+#[test]
+fn an_auto_mpe_rack_takes_the_zone_its_controller_configures() {
+    plays_expressions("auto", "");
 }
 
 #[test]
 fn a_sandboxed_mpe_rack_does_too() {
     stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
-    plays_expressions("sandbox = \"plugin\"\n");
+    plays_expressions("lower", "sandbox = \"plugin\"\n");
 }

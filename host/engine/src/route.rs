@@ -25,8 +25,12 @@ pub struct MidiFilter {
     pub sources: u64,
     /// The MPE zone the rack plays, if any: its member channels' pitch
     /// bend, pressure and CC 74 become the expressions of the note held
-    /// there ([`Event::NoteExpression`]).
+    /// there ([`Event::NoteExpression`]). MPE configuration messages (RPN 6
+    /// on a master channel, RPN 0 on a member channel) reshape it while
+    /// playing.
     pub mpe: Option<MpeZone>,
+    /// No zone until an MPE configuration message (RPN 6) sets one.
+    pub mpe_auto: bool,
 }
 
 /// An MPE zone (MIDI 1.0 MPE): member channels, each playing one note at a
@@ -92,6 +96,7 @@ impl Default for MidiFilter {
             cc_map: IDENTITY,
             sources: u64::MAX,
             mpe: None,
+            mpe_auto: false,
         }
     }
 }
@@ -114,9 +119,31 @@ impl MidiFilter {
 /// sent to its chain plus one (0 = not held). A note-off goes to the rack
 /// that took the note-on, with the key it was sent as, whatever the filter
 /// says now.
-/// With them, each MPE member channel's last expressions.
+/// With them, each MPE member channel's last expressions and what MPE
+/// configuration messages set.
 #[derive(Clone)]
-pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32, [MemberState; 16]);
+pub(crate) struct HeldNotes(Box<[[u8; 128]; 16]>, u32, [MemberState; 16], MpeSetup);
+
+/// What MPE configuration messages told a rack: the zone they set (over
+/// the preset's), and each channel's selected RPN.
+#[derive(Clone, Copy)]
+struct MpeSetup {
+    zone: Option<MpeZone>,
+    /// (MSB << 7) | LSB of CC 101 / CC 100; [`NO_RPN`] when none.
+    rpn: [u16; 16],
+}
+
+/// The RPN "null" selection.
+const NO_RPN: u16 = 0x3FFF;
+
+impl Default for MpeSetup {
+    fn default() -> Self {
+        Self {
+            zone: None,
+            rpn: [NO_RPN; 16],
+        }
+    }
+}
 
 /// An MPE member channel's expressions as last sent: a note started there
 /// begins with them (MPE sends a note's initial bend before its note-on).
@@ -132,7 +159,12 @@ struct MemberState {
 impl HeldNotes {
     /// Nothing held. Main thread (allocates).
     pub(crate) fn new() -> Self {
-        Self(Box::new([[0; 128]; 16]), 0, [MemberState::default(); 16])
+        Self(
+            Box::new([[0; 128]; 16]),
+            0,
+            [MemberState::default(); 16],
+            MpeSetup::default(),
+        )
     }
 
     /// Forgets every held note. Audio thread.
@@ -140,6 +172,7 @@ impl HeldNotes {
         *self.0 = [[0; 128]; 16];
         self.1 = 0;
         self.2 = [MemberState::default(); 16];
+        self.3 = MpeSetup::default();
     }
 
     /// Copies another table's contents (a plan swap keeping a rack). Audio thread.
@@ -147,6 +180,7 @@ impl HeldNotes {
         *self.0 = *other.0;
         self.1 = other.1;
         self.2 = other.2;
+        self.3 = other.3;
     }
 
     /// Number of keys held down. Audio thread.
@@ -187,9 +221,19 @@ pub(crate) fn route_event_to(
     out: &mut EventBuffer,
     accepts_new_notes: bool,
 ) -> bool {
+    if filter.mpe.is_some() || filter.mpe_auto {
+        if let Event::ControlChange {
+            channel,
+            controller,
+            value,
+        } = event
+        {
+            configure_mpe(filter, &mut held.3, channel, controller, value);
+        }
+    }
     // An MPE member channel's bend, pressure and CC 74 shape the note held
     // there (even in a rack switched away from), never the channel.
-    if let Some(zone) = filter.mpe {
+    if let Some(zone) = held.3.zone.or(filter.mpe) {
         if let Some(channel) = event.channel().filter(|&c| zone.is_member(c)) {
             let expression = match event {
                 Event::PitchBend { value, .. } => Some((Expression::Tuning, value)),
@@ -263,7 +307,8 @@ pub(crate) fn route_event_to(
                 },
             ));
             // An MPE note starts with its member channel's expressions.
-            if let Some(zone) = filter.mpe.filter(|z| taken && z.is_member(channel)) {
+            let zone = held.3.zone.or(filter.mpe);
+            if let Some(zone) = zone.filter(|z| taken && z.is_member(channel)) {
                 express_note(zone, held.2[ch], channel, target as u8, None, offset, out);
             }
             taken
@@ -370,6 +415,51 @@ pub(crate) fn route_event_to(
         Event::NoteExpression { .. } => false,
         // Transport bytes drive the engine's clock follower, not racks.
         Event::ParamValue { .. } | Event::Realtime { .. } => false,
+    }
+}
+
+/// Follows the MPE configuration messages (RPNs through CC 101/100 and data
+/// entry CC 6): RPN 6 on channel 1 or 16 sets the lower or upper zone's
+/// member count (0: no zone; members bend ±48 again, as MPE says), RPN 0
+/// on a member channel the members' bend range. The messages themselves
+/// still reach the plugins. Audio thread.
+fn configure_mpe(
+    filter: &MidiFilter,
+    setup: &mut MpeSetup,
+    channel: u8,
+    controller: u8,
+    value: u8,
+) {
+    let ch = usize::from(channel & 15);
+    let rpn = &mut setup.rpn[ch];
+    match controller {
+        101 => *rpn = (u16::from(value & 127) << 7) | (*rpn & 127),
+        100 => *rpn = (*rpn & !127) | u16::from(value & 127),
+        6 => match *rpn {
+            6 if channel & 15 == 0 || channel & 15 == 15 => {
+                let n = u32::from(value.min(15));
+                let run = ((1u32 << n) - 1) as u16;
+                let members = if channel & 15 == 0 {
+                    run << 1
+                } else {
+                    run << (15 - n)
+                };
+                setup.zone = Some(MpeZone {
+                    members,
+                    bend_range: 48,
+                });
+            }
+            0 => {
+                if let Some(zone) = setup.zone.or(filter.mpe).filter(|z| z.is_member(channel)) {
+                    setup.zone = Some(MpeZone {
+                        bend_range: value.clamp(1, 96),
+                        ..zone
+                    });
+                }
+            }
+            _ => {}
+        },
+        _ => {}
     }
 }
 
@@ -653,5 +743,91 @@ mod tests {
             out.as_slice()[0].event,
             Event::PitchBend { channel: 15, .. }
         ));
+    }
+
+    /// The RPN messages that set `rpn` to `value` on `channel`.
+    fn rpn(channel: u8, rpn: u8, value: u8) -> [Event; 3] {
+        let cc = |controller, value| Event::ControlChange {
+            channel,
+            controller,
+            value,
+        };
+        [cc(101, 0), cc(100, rpn), cc(6, value)]
+    }
+
+    #[test]
+    fn the_mpe_configuration_message_sets_the_zone_and_rpn_0_its_bend_range() {
+        let f = MidiFilter {
+            mpe_auto: true,
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(32);
+        let bend = |channel| Event::PitchBend {
+            channel,
+            value: 16383,
+        };
+        // No zone yet: a bend on channel 2 is the channel's.
+        route_event(&f, &mut held, 0, on(60, 100, 1), &mut out);
+        route_event(&f, &mut held, 1, bend(1), &mut out);
+        assert!(matches!(out.as_slice()[1].event, Event::PitchBend { .. }));
+        // A lower zone of 3 members (channels 2..=4), then their bend range
+        // set to 12 semitones from a member channel.
+        for e in rpn(0, 6, 3).into_iter().chain(rpn(2, 0, 12)) {
+            route_event(&f, &mut held, 2, e, &mut out);
+        }
+        out.clear();
+        route_event(&f, &mut held, 3, bend(1), &mut out);
+        route_event(&f, &mut held, 4, bend(4), &mut out);
+        let got: Vec<_> = out.as_slice().iter().map(|e| e.event).collect();
+        assert_eq!(
+            expr(&got[0]),
+            Some((
+                1,
+                60,
+                Expression::Tuning,
+                MpeZone {
+                    members: 0b11110,
+                    bend_range: 12
+                }
+                .tuning(16383),
+                16383
+            ))
+        );
+        // Channel 5 is not a member of a 3-member zone.
+        assert!(matches!(got[1], Event::PitchBend { channel: 4, .. }));
+        // Zero members ends the zone.
+        for e in rpn(0, 6, 0) {
+            route_event(&f, &mut held, 5, e, &mut out);
+        }
+        out.clear();
+        route_event(&f, &mut held, 6, bend(1), &mut out);
+        assert!(matches!(out.as_slice()[0].event, Event::PitchBend { .. }));
+    }
+
+    #[test]
+    fn an_upper_zone_counts_down_from_channel_15_and_racks_without_mpe_ignore_it() {
+        let auto = MidiFilter {
+            mpe_auto: true,
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        for e in rpn(15, 6, 2) {
+            route_event(&auto, &mut held, 0, e, &mut out);
+        }
+        assert_eq!(
+            held.3.zone,
+            Some(MpeZone {
+                members: 0b0110_0000_0000_0000,
+                bend_range: 48
+            })
+        );
+        let plain = MidiFilter::default();
+        let mut held = HeldNotes::new();
+        for e in rpn(15, 6, 2) {
+            route_event(&plain, &mut held, 0, e, &mut out);
+        }
+        assert_eq!(held.3.zone, None);
     }
 }

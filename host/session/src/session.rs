@@ -224,8 +224,9 @@ pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
     if !def.sustain {
         f.cc_map[64] = BLOCKED;
     }
+    f.mpe_auto = def.mpe == crate::preset::MpeMode::Auto;
     let zone = match def.mpe {
-        crate::preset::MpeMode::Off => None,
+        crate::preset::MpeMode::Off | crate::preset::MpeMode::Auto => None,
         crate::preset::MpeMode::Lower => Some(MpeZone::LOWER),
         crate::preset::MpeMode::Upper => Some(MpeZone::UPPER),
     };

@@ -139,7 +139,8 @@ pub struct RackDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxMode>,
     /// The MPE zone it plays: `"lower"` (master channel 1, members 2–16),
-    /// `"upper"` (master 16, members 1–15) or `"off"` (default): each
+    /// `"upper"` (master 16, members 1–15), `"auto"` (whatever zone the
+    /// controller's MPE Configuration Message sets) or `"off"` (default): each
     /// member channel's pitch bend, pressure and CC 74 belong to its note.
     #[serde(default, skip_serializing_if = "MpeMode::is_off")]
     pub mpe: MpeMode,
@@ -454,6 +455,9 @@ pub enum MpeMode {
     Lower,
     /// Master channel 16, member channels 1–15.
     Upper,
+    /// No zone until the controller sends the MPE Configuration Message
+    /// (RPN 6 on channel 1 or 16), which sets it.
+    Auto,
 }
 
 impl MpeMode {
