@@ -801,6 +801,76 @@ fn a_program_data_vstpreset_loads_through_iprogramlistdata() {
     Session::shutdown(s, e);
 }
 
+/// MPE to a VST3 instrument with `INoteExpressionController` (#16): a
+/// member channel's bend and CC 74 reach the probe as its own tuning and
+/// brightness note expressions, for the note id its note-on carried (the
+/// probe ignores ids of notes not sounding); pressure stays poly pressure.
+#[test]
+fn mpe_reaches_a_vst3_instrument_as_note_expressions() {
+    let _main = main_thread_lock();
+    let (bundle, id) = probe();
+    let text = vst3_preset(&id, &bundle, "").replace(
+        "name = \"r\"\n",
+        "name = \"r\"\nmpe = \"lower\"\ntranspose = 12\n",
+    );
+    let (mut s, mut e) = Session::new(&preset(&text), config(64), true).unwrap();
+    let events = [
+        note_on(5, 50, 127),
+        stagerack::midi::file::SampleEvent {
+            frame: 20,
+            event: stagerack::midi::Event::PitchBend {
+                channel: 0,
+                value: 4096,
+            },
+        },
+    ];
+    // `note_on` plays channel 1; make the note and its expressions live on
+    // member channel 2.
+    let on_member = |mut ev: stagerack::midi::file::SampleEvent| {
+        if let stagerack::midi::Event::NoteOn { channel, .. }
+        | stagerack::midi::Event::PitchBend { channel, .. } = &mut ev.event
+        {
+            *channel = 1;
+        }
+        ev
+    };
+    let mut events: Vec<_> = events.into_iter().map(on_member).collect();
+    events.push(stagerack::midi::file::SampleEvent {
+        frame: 30,
+        event: stagerack::midi::Event::ControlChange {
+            channel: 1,
+            controller: 74,
+            value: 127,
+        },
+    });
+    events.push(stagerack::midi::file::SampleEvent {
+        frame: 40,
+        event: stagerack::midi::Event::ChannelPressure {
+            channel: 1,
+            value: 127,
+        },
+    });
+    let out = render(&mut e, &mut s, &events, None, 64, 128);
+    let heard: Vec<(usize, f32)> = out
+        .left
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x != 0.0)
+        .map(|(i, x)| (i, *x))
+        .collect();
+    assert_eq!(
+        heard,
+        vec![
+            (5, 1.0),
+            (20, -24.0 / 128.0),
+            (30, 0.75),
+            // Poly pressure names the transposed key: 50 + 12.
+            (40, -62.0 / 128.0),
+        ]
+    );
+    Session::shutdown(s, e);
+}
+
 /// Choosing a factory program while the plugin plays (#13, the window's
 /// program picker): the control command selects it through the hidden
 /// program-change parameter, the controller loads it (its level), the

@@ -21,7 +21,12 @@
 //!   its `IKeyswitchController` offers two articulations on bus 0 of every
 //!   channel: "Sustain" on key 24 and "Staccato" on keys 26..=27. Its
 //!   component takes program data of list 7 (`IProgramListData`: the
-//!   level as f64 LE), which becomes its level at once.
+//!   level as f64 LE), which becomes its level at once. Its controller's
+//!   `INoteExpressionController` offers tuning and brightness on bus 0;
+//!   a `NoteExpressionValueEvent` for a sounding note (by the id its
+//!   note-on carried) adds an impulse of `semitones / 128` (tuning, VST3's
+//!   0.5 = none, ±120 semitones) or `0.25 + value / 2` (brightness) at its
+//!   offset; an id no sounding note has is ignored.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
@@ -306,6 +311,43 @@ struct ProbeComponent {
     ready: AtomicBool,
     host: Mutex<Option<ComPtr<IHostApplication>>>,
     peer: Mutex<Option<ComPtr<IConnectionPoint>>>,
+    /// The note ids of sounding notes ([`NO_NOTE`]: a free slot), for note
+    /// expressions: atomics, so `process` allocates nothing.
+    sounding: [std::sync::atomic::AtomicI32; 16],
+}
+
+/// A free slot of [`ProbeComponent::sounding`] (VST3's "no id" is -1).
+const NO_NOTE: i32 = i32::MIN;
+
+impl ProbeComponent {
+    fn is_sounding(&self, id: i32) -> bool {
+        id != -1
+            && self
+                .sounding
+                .iter()
+                .any(|s| s.load(Ordering::Relaxed) == id)
+    }
+
+    fn note_started(&self, id: i32) {
+        if id == -1 || self.is_sounding(id) {
+            return;
+        }
+        if let Some(free) = self
+            .sounding
+            .iter()
+            .find(|s| s.load(Ordering::Relaxed) == NO_NOTE)
+        {
+            free.store(id, Ordering::Relaxed);
+        }
+    }
+
+    fn note_ended(&self, id: i32) {
+        for s in &self.sounding {
+            if s.load(Ordering::Relaxed) == id {
+                s.store(NO_NOTE, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl Class for ProbeComponent {
@@ -564,9 +606,41 @@ impl IAudioProcessorTrait for ProbeComponent {
                         }
                         continue;
                     }
+                    if u32::from(e.r#type) == Event_::EventTypes_::kNoteExpressionValueEvent {
+                        // A sounding note's expression (by the note id its
+                        // note-on gave; any other id is ignored): tuning
+                        // as an impulse of semitones / 128, brightness of
+                        // 0.25 + value / 2.
+                        let at = e.sampleOffset;
+                        // SAFETY: the type says this is a note expression.
+                        let x = unsafe { e.__field0.noteExpressionValue };
+                        if at >= 0 && (at as usize) < frames && self.is_sounding(x.noteId) {
+                            let v = match x.typeId {
+                                NoteExpressionTypeIDs_::kTuningTypeID => {
+                                    ((x.value - 0.5) * 240.0 / 128.0) as f32
+                                }
+                                NoteExpressionTypeIDs_::kBrightnessTypeID => {
+                                    0.25 + x.value as f32 / 2.0
+                                }
+                                _ => 0.0,
+                            };
+                            l[at as usize] += v;
+                            r[at as usize] += v;
+                        }
+                        continue;
+                    }
+                    if u32::from(e.r#type) == Event_::EventTypes_::kNoteOffEvent {
+                        // SAFETY: the type says this is a note-off.
+                        let id = unsafe { e.__field0.noteOff.noteId };
+                        self.note_ended(id);
+                        continue;
+                    }
                     if u32::from(e.r#type) != Event_::EventTypes_::kNoteOnEvent {
                         continue;
                     }
+                    // SAFETY: the type says this is a note-on.
+                    let id = unsafe { e.__field0.noteOn.noteId };
+                    self.note_started(id);
                     let at = e.sampleOffset;
                     if at < 0 || at as usize >= frames {
                         continue;
@@ -674,7 +748,88 @@ impl Class for ProbeController {
         IMidiMapping,
         IUnitInfo,
         IKeyswitchController,
+        INoteExpressionController,
     );
+}
+
+/// The note expressions the probe takes on every channel of bus 0: tuning
+/// (normalized 0.5 = none, ±120 semitones at the ends, as VST3 defines
+/// it) and brightness (0..1).
+const NOTE_EXPRESSIONS: [(u32, &str); 2] = [
+    (NoteExpressionTypeIDs_::kTuningTypeID, "Tuning"),
+    (NoteExpressionTypeIDs_::kBrightnessTypeID, "Brightness"),
+];
+
+impl INoteExpressionControllerTrait for ProbeController {
+    unsafe fn getNoteExpressionCount(&self, bus: i32, _channel: i16) -> i32 {
+        if bus == 0 {
+            NOTE_EXPRESSIONS.len() as i32
+        } else {
+            0
+        }
+    }
+
+    unsafe fn getNoteExpressionInfo(
+        &self,
+        bus: i32,
+        _channel: i16,
+        index: i32,
+        info: *mut NoteExpressionTypeInfo,
+    ) -> tresult {
+        guard(kInternalError, || {
+            let Some(&(id, title)) = usize::try_from(index)
+                .ok()
+                .and_then(|i| NOTE_EXPRESSIONS.get(i))
+            else {
+                return kInvalidArgument;
+            };
+            if bus != 0 || info.is_null() {
+                return kInvalidArgument;
+            }
+            // SAFETY: non-null out-struct.
+            let i = unsafe { &mut *info };
+            i.typeId = id;
+            copy_wstring(title, &mut i.title);
+            copy_wstring(title, &mut i.shortTitle);
+            copy_wstring("", &mut i.units);
+            i.unitId = -1;
+            i.valueDesc = NoteExpressionValueDescription {
+                defaultValue: if id == NoteExpressionTypeIDs_::kTuningTypeID {
+                    0.5
+                } else {
+                    0.0
+                },
+                minimum: 0.0,
+                maximum: 1.0,
+                stepCount: 0,
+            };
+            i.associatedParameterId = u32::MAX;
+            i.flags = 0;
+            kResultOk
+        })
+    }
+
+    unsafe fn getNoteExpressionStringByValue(
+        &self,
+        _bus: i32,
+        _channel: i16,
+        _id: u32,
+        _value: f64,
+        _string: *mut String128,
+    ) -> tresult {
+        kNotImplemented
+    }
+
+    unsafe fn getNoteExpressionValueByString(
+        &self,
+        _bus: i32,
+        _channel: i16,
+        _id: u32,
+        _string: *const TChar,
+        _value: *mut f64,
+    ) -> tresult {
+        kNotImplemented
+    }
 }
 
 /// The names every program gives keys (a drum map, `IUnitInfo` pitch
@@ -1587,6 +1742,7 @@ impl IPluginFactoryTrait for Factory {
                     ready: AtomicBool::new(false),
                     host: Mutex::new(None),
                     peer: Mutex::new(None),
+                    sounding: std::array::from_fn(|_| std::sync::atomic::AtomicI32::new(NO_NOTE)),
                 })
                 .to_com_ptr::<FUnknown>()
             } else if cid == PROBE_CTRL_CID {

@@ -596,6 +596,37 @@ impl PluginInstance for Vst3Instance {
 }
 
 impl Vst3Instance {
+    /// The note expressions the controller offers on bus 0, channel 0
+    /// (`INoteExpressionController`): bit 0 tuning, bit 1 brightness.
+    /// Main thread.
+    fn note_expressions(&self) -> u8 {
+        use sv::INoteExpressionControllerTrait as _;
+        use sv::NoteExpressionTypeIDs_ as nt;
+        let Some(ctrl) = self
+            .controller
+            .as_ref()
+            .and_then(|c| c.cast::<sv::INoteExpressionController>())
+        else {
+            return 0;
+        };
+        // SAFETY: plain call on a live controller; main thread.
+        let count = unsafe { ctrl.getNoteExpressionCount(0, 0) };
+        let mut bits = 0;
+        for index in 0..count.clamp(0, 64) {
+            let mut info: sv::NoteExpressionTypeInfo = module::zeroed();
+            // SAFETY: `info` is a valid out-struct; main thread.
+            if unsafe { ctrl.getNoteExpressionInfo(0, 0, index, &mut info) } != kResultOk {
+                continue;
+            }
+            bits |= match info.typeId {
+                nt::kTuningTypeID => 1,
+                nt::kBrightnessTypeID => 2,
+                _ => 0,
+            };
+        }
+        bits
+    }
+
     /// Gives a `.vstpreset`'s program data (`Prog` chunk) of program list
     /// `list` to the component's `IProgramListData`, for the current
     /// program (the program-change parameter's, else the first), then tells
@@ -931,6 +962,7 @@ impl Vst3Instance {
             inputs: Buses::new(&in_ch, max_block),
             outputs: Buses::new(&out_ch, max_block),
             has_events: n_ev > 0,
+            note_expressions: self.note_expressions(),
             events_in,
             events_out,
             params_in,

@@ -22,6 +22,10 @@ pub(super) struct Vst3Processor {
     pub(super) inputs: Buses,
     pub(super) outputs: Buses,
     pub(super) has_events: bool,
+    /// The note expressions the plugin takes (`INoteExpressionController`
+    /// on bus 0): bit 0 tuning, bit 1 brightness. With any, notes without
+    /// an id get one (`channel × 128 + key`) so expressions can name them.
+    pub(super) note_expressions: u8,
     pub(super) events_in: ComWrapper<EventList>,
     pub(super) events_out: ComWrapper<EventList>,
     pub(super) params_in: ComWrapper<ParamChanges>,
@@ -191,6 +195,50 @@ impl Vst3Processor {
         }
     }
 
+    /// The id a note goes to the plugin with: its own, or, when the plugin
+    /// takes note expressions and the note has none, one made from its
+    /// channel and key (what [`Self::note_expression`] names it by).
+    fn note_id(&self, channel: u8, key: u8, note_id: i32) -> i32 {
+        if note_id == -1 && self.note_expressions != 0 {
+            i32::from(channel & 15) * 128 + i32::from(key & 127)
+        } else {
+            note_id
+        }
+    }
+
+    /// An MPE tuning or brightness as the plugin's own note expression,
+    /// when it takes that one (VST3 tuning: 0.5 = none, ±120 semitones).
+    fn note_expression(&self, event: Event) -> Option<sv::NoteExpressionValueEvent> {
+        use stagerack_core::midi::Expression;
+        use sv::NoteExpressionTypeIDs_ as nt;
+        let Event::NoteExpression {
+            channel,
+            key,
+            note_id,
+            expression,
+            value,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        let (type_id, value) = match expression {
+            Expression::Tuning if self.note_expressions & 1 != 0 => (
+                nt::kTuningTypeID,
+                (0.5 + f64::from(value) / 240.0).clamp(0.0, 1.0),
+            ),
+            Expression::Brightness if self.note_expressions & 2 != 0 => {
+                (nt::kBrightnessTypeID, f64::from(value).clamp(0.0, 1.0))
+            }
+            _ => return None,
+        };
+        (self.has_events).then_some(sv::NoteExpressionValueEvent {
+            typeId: type_id,
+            noteId: self.note_id(channel, key, note_id),
+            value,
+        })
+    }
+
     fn note_event(
         &self,
         offset: i32,
@@ -230,6 +278,17 @@ impl AudioProcessor for Vst3Processor {
         use sv::Event_::EventTypes_ as et;
         for ev in block.events {
             let offset = (ev.offset as usize).min(frames.saturating_sub(1)) as i32;
+            if let Some(x) = self.note_expression(ev.event) {
+                let e = self.note_event(
+                    offset,
+                    et::kNoteExpressionValueEvent,
+                    sv::Event__type0 {
+                        noteExpressionValue: x,
+                    },
+                );
+                self.push_event(e);
+                continue;
+            }
             match as_legacy_midi(ev.event) {
                 Event::NoteOn {
                     channel,
@@ -247,7 +306,7 @@ impl AudioProcessor for Vst3Processor {
                                 tuning: 0.0,
                                 velocity,
                                 length: 0,
-                                noteId: note_id,
+                                noteId: self.note_id(channel, key, note_id),
                             },
                         },
                     );
@@ -267,7 +326,7 @@ impl AudioProcessor for Vst3Processor {
                                 channel: i16::from(channel),
                                 pitch: i16::from(key),
                                 velocity,
-                                noteId: note_id,
+                                noteId: self.note_id(channel, key, note_id),
                                 tuning: 0.0,
                             },
                         },
@@ -287,7 +346,7 @@ impl AudioProcessor for Vst3Processor {
                                 channel: i16::from(channel),
                                 pitch: i16::from(key),
                                 velocity: 0.0,
-                                noteId: note_id,
+                                noteId: self.note_id(channel, key, note_id),
                                 tuning: 0.0,
                             },
                         },
