@@ -144,3 +144,14 @@ pub fn sandbox_children(parent: u32) -> Vec<u32> {
     }
     pids
 }
+
+/// Every sample of `samples` that is not zero, with its index: what an
+/// impulse-writing test plugin said, in order.
+pub fn nonzero_samples(samples: &[f32]) -> Vec<(usize, f32)> {
+    samples
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x != 0.0)
+        .map(|(i, x)| (i, *x))
+        .collect()
+}

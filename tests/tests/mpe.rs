@@ -103,15 +103,8 @@ fn plays_expressions(mode: &str, rack: &str) {
         ),
     ]);
     let out = render(&mut s, &mut e, &events, None, 64, 128);
-    let heard: Vec<(usize, f32)> = out
-        .left
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| **x != 0.0)
-        .map(|(i, x)| (i, *x))
-        .collect();
     assert_eq!(
-        heard,
+        stagerack_tests::nonzero_samples(&out.left),
         vec![
             // The note-on, then its initial tuning at the same sample.
             (5, 24.0 / 128.0),

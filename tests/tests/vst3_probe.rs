@@ -851,15 +851,8 @@ fn mpe_reaches_a_vst3_instrument_as_note_expressions() {
         },
     });
     let out = render(&mut e, &mut s, &events, None, 64, 128);
-    let heard: Vec<(usize, f32)> = out
-        .left
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| **x != 0.0)
-        .map(|(i, x)| (i, *x))
-        .collect();
     assert_eq!(
-        heard,
+        stagerack_tests::nonzero_samples(&out.left),
         vec![
             (5, 1.0),
             (20, -24.0 / 128.0),
