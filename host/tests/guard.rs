@@ -77,6 +77,7 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
         status: Default::default(),
         group: 0,
         mappings: Vec::new(),
+        paging: None,
         delay: 0,
     }
 }
@@ -202,6 +203,7 @@ fn nan_and_overs_never_reach_the_output() {
         status: Default::default(),
         group: 0,
         mappings: Vec::new(),
+        paging: None,
         delay: 0,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)

@@ -161,6 +161,7 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
             status: Default::default(),
             group: 0,
             mappings: Vec::new(),
+            paging: None,
             delay: 0,
         })
         .build()
@@ -263,6 +264,7 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
         status: Default::default(),
         group: 0,
         mappings: Vec::new(),
+        paging: None,
         delay: 0,
     };
     let (mut handle, mut engine) = new_engine(config(64));

@@ -215,6 +215,7 @@ mod tests {
                 routing,
                 plugins: Vec::new(),
                 latency: 0,
+                knobs: None,
             }],
             files: Vec::new(),
         }

@@ -228,6 +228,18 @@ pub struct NoteName {
     pub name: String,
 }
 
+/// A page of a plugin's main controls (CLAP `remote-controls`): up to
+/// eight parameters for a controller's knobs. Any thread (plain data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemotePage {
+    /// The section it belongs to ("Oscillators"), may be empty.
+    pub section: String,
+    /// Its name ("Osc 1").
+    pub name: String,
+    /// The parameter on each knob, if any.
+    pub params: [Option<ParamId>; 8],
+}
+
 /// A plugin's factory programs (VST3 program lists and `kIsProgramChange`,
 /// CLAP `preset-discovery`) and how one is selected. Main thread.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -355,6 +367,13 @@ pub trait PluginInstance {
     /// [`load_program`](Self::load_program). Main thread.
     fn programs(&self) -> Option<ProgramList> {
         None
+    }
+
+    /// The plugin's pages of main controls (CLAP `remote-controls`); none
+    /// when it offers none (the host then pages through its parameters
+    /// eight at a time). Main thread.
+    fn remote_pages(&self) -> Vec<RemotePage> {
+        Vec::new()
     }
 
     /// Loads factory program `index` of a list without a program-change

@@ -216,6 +216,9 @@ pub(crate) struct Chain {
     tmp: EventBuffer,
     /// MIDI-to-parameter mappings into this chain's slots.
     pub(crate) mappings: Vec<super::ParamMapping>,
+    /// Its remote-controls pages and the rack status holding the current
+    /// one.
+    paging: Option<(super::RemotePaging, Arc<crate::RackStatus>)>,
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -248,7 +251,16 @@ impl Chain {
             panics_caught: 0,
             bad_output: false,
             mappings: Vec::new(),
+            paging: None,
         }
+    }
+
+    /// The same chain with remote-controls pages. Main thread.
+    pub(crate) fn with_paging(
+        self,
+        paging: Option<(super::RemotePaging, Arc<crate::RackStatus>)>,
+    ) -> Self {
+        Self { paging, ..self }
     }
 
     /// A chain with MIDI-to-parameter mappings. Main thread.
@@ -287,14 +299,26 @@ impl Chain {
             slots,
             cur,
             mappings,
+            paging,
             ..
         } = self;
         cur.clear();
+        let mut page = paging
+            .as_ref()
+            .map_or(0, |(_, status)| status.remote_page.load(Ordering::Relaxed));
         for e in events {
             cur.push(*e);
+            // A page controller turns the knobs' page from this sample on.
+            if let Some((p, status)) = paging.as_ref() {
+                if let Some(turned) = p.turn(page, &e.event) {
+                    page = turned;
+                    status.remote_page.store(page, Ordering::Relaxed);
+                }
+            }
             // Mapped controllers become parameter changes on their sample
-            // (after any queued changes, which sit at offset 0).
-            for m in mappings.iter() {
+            // (after any queued changes, which sit at offset 0); a knob
+            // only on its page.
+            for m in mappings.iter().filter(|m| m.page.is_none_or(|p| p == page)) {
                 if let (Some(value), Some(slot)) = (m.value_for(e), slots.get_mut(m.slot)) {
                     slot.params.push(TimedEvent::new(
                         e.offset,

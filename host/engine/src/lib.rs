@@ -38,7 +38,7 @@ pub mod __private {
 
 pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
-pub use mapping::{MapCurve, MapSource, ParamMapping};
+pub use mapping::{MapCurve, MapSource, ParamMapping, RemotePaging};
 pub use plan::{GroupSpec, Plan, PlanBuilder, RackSpec};
 pub use process::Engine;
 pub use route::{MidiFilter, MpeZone, BLOCKED, IDENTITY};

@@ -41,6 +41,47 @@ pub struct ParamMapping {
     pub max: f64,
     /// Shape of the travel.
     pub curve: MapCurve,
+    /// A remote-controls knob: active only while its rack's current page
+    /// ([`RemotePaging`]) is this one. `None`: always active.
+    pub page: Option<u8>,
+}
+
+/// A rack's knobs following "the current page of a plugin's remote
+/// controls": how many pages, and the controllers that turn them. Built on
+/// the main thread; the current page lives in the rack's status, so it
+/// survives plan swaps and the main thread can show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemotePaging {
+    /// Pages (1..=255).
+    pub pages: u8,
+    /// The controller (any value above 63) that goes to the next page.
+    pub next: Option<u8>,
+    /// The controller that goes to the previous page.
+    pub previous: Option<u8>,
+}
+
+impl RemotePaging {
+    /// The page after `event` (a page controller pressed), from `page`;
+    /// `None` when `event` turns no page. Audio thread.
+    #[inline]
+    pub fn turn(&self, page: u8, event: &Event) -> Option<u8> {
+        let Event::ControlChange {
+            controller, value, ..
+        } = *event
+        else {
+            return None;
+        };
+        if value < 64 {
+            return None;
+        }
+        if Some(controller) == self.next {
+            Some(page.saturating_add(1).min(self.pages.saturating_sub(1)))
+        } else if Some(controller) == self.previous {
+            Some(page.saturating_sub(1))
+        } else {
+            None
+        }
+    }
 }
 
 impl ParamMapping {
@@ -95,6 +136,7 @@ mod tests {
             min: -30.0,
             max: 0.0,
             curve: MapCurve::Linear,
+            page: None,
         };
         assert_eq!(m.value_for(&cc(11, 127)), Some(0.0));
         assert_eq!(m.value_for(&cc(11, 0)), Some(-30.0));

@@ -30,6 +30,8 @@ pub struct RackSpec {
     pub group: u16,
     /// MIDI-to-parameter mappings into this rack's slots.
     pub mappings: Vec<super::ParamMapping>,
+    /// Its remote-controls knobs' pages, when it has them.
+    pub paging: Option<super::RemotePaging>,
     /// Frames of delay added after the chain (latency alignment of layers).
     pub delay: u32,
 }
@@ -253,7 +255,8 @@ impl PlanBuilder {
                     id: r.id,
                     filter: r.filter,
                     gain_target: r.gain,
-                    chain: Chain::with_mappings(r.slots, cap, r.mappings),
+                    chain: Chain::with_mappings(r.slots, cap, r.mappings)
+                        .with_paging(r.paging.map(|p| (p, r.status.clone()))),
                     left: vec![0.0; n],
                     right: vec![0.0; n],
                     events: EventBuffer::with_capacity(cap),

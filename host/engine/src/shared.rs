@@ -321,6 +321,10 @@ pub struct RackStatus {
     /// Chunks in which every plugin of the rack slept: no job was
     /// dispatched for it.
     pub asleep_blocks: AtomicU64,
+    /// The current page of its remote-controls knobs (see
+    /// [`RemotePaging`](crate::RemotePaging)): turned by the audio thread,
+    /// set and shown by the main thread.
+    pub remote_page: std::sync::atomic::AtomicU8,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! compiled into plans for the engine, and the pump that takes back what
 //! the audio thread gives up.
 
+mod controls;
 mod edit;
 mod editors;
 mod faults;
@@ -9,6 +10,7 @@ mod host_context;
 mod neighbours;
 mod sandboxes;
 
+pub use controls::{knobs_now, pages_of, KnobsNow};
 pub use edit::{EditError, RackEdit};
 pub use editors::EditorInfo;
 
@@ -630,8 +632,9 @@ impl Session {
         let mut chains = Vec::with_capacity(self.racks.len());
         for rack in &mut self.racks {
             let slots = specs_for(&mut rack.slots, &process, &mut failures);
-            let mappings = mappings_for(rack, &slots, &mut failures);
-            chains.push((slots, mappings));
+            let mut mappings = mappings_for(rack, &slots, &mut failures);
+            let paging = controls::knobs_for(rack, &slots, &mut mappings);
+            chains.push((slots, mappings, paging));
         }
         // Latency alignment: per preset, the slowest rack's latency.
         let last_group = self.groups.len().saturating_sub(1);
@@ -643,7 +646,7 @@ impl Session {
             let g = usize::from(rack.group).min(last_group);
             slowest[g] = slowest[g].max(rack.latency().min(cap));
         }
-        for (rack, (slots, mappings)) in self.racks.iter().zip(chains) {
+        for (rack, (slots, mappings, paging)) in self.racks.iter().zip(chains) {
             let any_solo = solo_groups & (1u128 << (rack.group % 128)) != 0;
             let group = usize::from(rack.group).min(last_group);
             let delay = if self.groups.get(group).is_some_and(|g| g.align_latency) {
@@ -654,6 +657,7 @@ impl Session {
             racks.push(RackSpec {
                 delay,
                 mappings,
+                paging,
                 id: rack.id,
                 filter: MidiFilter {
                     sources: sources_mask(&rack.def.input, &self.midi_sources),
@@ -995,6 +999,7 @@ fn mappings_for(
                 MapCurveDef::Linear => MapCurve::Linear,
                 MapCurveDef::Exponential => MapCurve::Exponential,
             },
+            page: None,
         });
     }
     out

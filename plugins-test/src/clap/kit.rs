@@ -35,6 +35,8 @@
 //!   message names the key or the path; `os_error` is the read's OS error,
 //!   else 0), leaves the values alone and fails (`from_location` returns
 //!   false; clack also logs the message as `CLAP_LOG_ERROR`).
+//! - `remote-controls`: two pages in section `Kit`, `Main` (knobs: `level`,
+//!   `tone`) and `Tone` (knob 1: `tone`), [`REMOTE_PAGES`].
 //! - Its bundle ([`super::kit_presets::KitEntry`]) exports a
 //!   preset-discovery factory next to the plugin factory: see
 //!   [`super::kit_presets`].
@@ -68,6 +70,9 @@ use clack_extensions::params::{
 };
 use clack_extensions::preset_discovery::preset_data::Location;
 use clack_extensions::preset_discovery::{HostPresetLoad, PluginPresetLoad, PluginPresetLoadImpl};
+use clack_extensions::remote_controls::{
+    PluginRemoteControls, PluginRemoteControlsImpl, RemoteControlsPage, RemoteControlsPageWriter,
+};
 use clack_extensions::state::{PluginState, PluginStateImpl};
 use clack_extensions::state_context::{
     PluginStateContext, PluginStateContextImpl, StateContextType,
@@ -164,7 +169,8 @@ impl Plugin for Kit {
             .register::<PluginTrackInfo>()
             .register::<PluginParamIndication>()
             .register::<PluginAudioPortsConfig>()
-            .register::<PluginPresetLoad>();
+            .register::<PluginPresetLoad>()
+            .register::<PluginRemoteControls>();
     }
 }
 
@@ -399,6 +405,36 @@ impl PluginNoteNameImpl for KitMainThread<'_> {
                 key: Match::Specific(*key),
             });
         }
+    }
+}
+
+/// Its pages of main controls (`remote-controls`), section `Kit`: `Main`
+/// (knob 1 `level`, knob 2 `tone`) and `Tone` (knob 1 `tone`).
+pub const REMOTE_PAGES: [(&str, u32, [Option<u32>; 2]); 2] = [
+    ("Main", 10, [Some(0), Some(1)]),
+    ("Tone", 11, [Some(1), None]),
+];
+
+impl PluginRemoteControlsImpl for KitMainThread<'_> {
+    fn count(&self) -> u32 {
+        REMOTE_PAGES.len() as u32
+    }
+
+    fn get(&self, index: u32, writer: &mut RemoteControlsPageWriter) {
+        let Some(&(name, id, knobs)) = REMOTE_PAGES.get(index as usize) else {
+            return;
+        };
+        let mut param_ids = [None; 8];
+        for (slot, knob) in param_ids.iter_mut().zip(knobs) {
+            *slot = knob.map(ClapId::new);
+        }
+        writer.set(&RemoteControlsPage {
+            section_name: b"Kit",
+            page_id: ClapId::new(id),
+            page_name: name.as_bytes(),
+            param_ids,
+            is_for_preset: false,
+        });
     }
 }
 

@@ -38,6 +38,7 @@ use clack_extensions::params::{
 use clack_extensions::posix_fd::{FdFlags, HostPosixFd, HostPosixFdImpl};
 use clack_extensions::preset_discovery::prelude::{HostPresetLoad, Location};
 use clack_extensions::preset_discovery::HostPresetLoadImpl;
+use clack_extensions::remote_controls::{HostRemoteControls, HostRemoteControlsImpl};
 use clack_extensions::state::{HostState, HostStateImpl};
 use clack_extensions::tail::{HostTail, HostTailImpl};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
@@ -500,6 +501,15 @@ impl HostPresetLoadImpl for HostMain {
     fn loaded(&self, _location: Location, _load_key: Option<&CStr>) {}
 }
 
+/// CLAP `remote-controls`: the pages are read again at the next plan and
+/// whenever shown; a suggested page is the plugin's wish, the player's
+/// knobs decide.
+impl HostRemoteControlsImpl for HostMain {
+    fn changed(&self) {}
+
+    fn suggest_page(&self, _page_id: ClapId) {}
+}
+
 /// CLAP `voice-info`: the capacity is read whenever shown.
 impl HostVoiceInfoImpl for HostMain {
     fn changed(&self) {}
@@ -563,7 +573,8 @@ impl HostHandlers for StageHost {
             .register::<HostNoteName>()
             .register::<HostVoiceInfo>()
             .register::<HostAudioPortsConfig>()
-            .register::<HostPresetLoad>();
+            .register::<HostPresetLoad>()
+            .register::<HostRemoteControls>();
         #[cfg(unix)]
         builder.register::<HostPosixFd>();
     }

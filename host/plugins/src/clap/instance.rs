@@ -17,6 +17,7 @@ use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 #[cfg(unix)]
 use clack_extensions::posix_fd::{FdFlags, PluginPosixFd};
 use clack_extensions::preset_discovery::prelude::PluginPresetLoad;
+use clack_extensions::remote_controls::{PluginRemoteControls, RemoteControlsPageBuffer};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_extensions::state_context::StateContextType;
@@ -33,7 +34,7 @@ use super::{c_id, ClapError};
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, HostContext, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
-    PluginInstance, ProcessConfig, ProgramList, Tail,
+    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail,
 };
 
 /// The plugin-side extensions the host uses, looked up once after init.
@@ -493,6 +494,25 @@ impl PluginInstance for ClapInstance {
 
     fn current_program(&self) -> Option<usize> {
         self.current_preset
+    }
+
+    fn remote_pages(&self) -> Vec<RemotePage> {
+        let mut inst = self.instance.borrow_mut();
+        let plugin = inst.plugin_handle();
+        let Some(ext) = plugin.get_extension::<PluginRemoteControls>() else {
+            return Vec::new();
+        };
+        let mut buffer = RemoteControlsPageBuffer::new();
+        (0..ext.count(&plugin).min(256))
+            .filter_map(|i| {
+                let page = ext.get(&plugin, i, &mut buffer)?;
+                Some(RemotePage {
+                    section: String::from_utf8_lossy(page.section_name).into_owned(),
+                    name: String::from_utf8_lossy(page.page_name).into_owned(),
+                    params: page.param_ids.map(|id| id.map(|id| id.get())),
+                })
+            })
+            .collect()
     }
 
     fn has_editor(&self) -> bool {

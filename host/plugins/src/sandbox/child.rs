@@ -316,6 +316,12 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
             voices: h.instance.voice_capacity(),
             programs: h.instance.programs().map(|p| (p.param, p.names)),
             current_program: h.instance.current_program(),
+            remote_pages: h
+                .instance
+                .remote_pages()
+                .into_iter()
+                .map(|p| (p.section, p.name, p.params))
+                .collect(),
         }),
         Request::LoadProgram { program, .. } => match h.instance.load_program(program) {
             Ok(()) => Reply::Ok,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use stagerack_core::editor::{EditorRequest, ParentWindow, PluginEditor};
 use stagerack_core::plugin::{
     AudioProcessor, HostContext, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
-    PluginInstance, ProcessConfig, ProgramList, Tail,
+    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail,
 };
 
 use super::process::{SharedSandbox, CRASH_WINDOW, MAX_CRASHES};
@@ -710,6 +710,18 @@ impl PluginInstance for SandboxedInstance {
 
     fn current_program(&self) -> Option<usize> {
         self.extras().current_program
+    }
+
+    fn remote_pages(&self) -> Vec<RemotePage> {
+        self.extras()
+            .remote_pages
+            .into_iter()
+            .map(|(section, name, params)| RemotePage {
+                section,
+                name,
+                params,
+            })
+            .collect()
     }
 
     fn editor(&mut self) -> Option<&mut dyn PluginEditor> {

@@ -210,6 +210,9 @@ pub struct WireExtras {
     /// The program selected now.
     #[serde(default)]
     pub current_program: Option<usize>,
+    /// Its pages of main controls: (section, name, parameter per knob).
+    #[serde(default)]
+    pub remote_pages: Vec<(String, String, [Option<ParamId>; 8])>,
 }
 
 /// What a sandboxed plugin asked of its open editor ([`EditorRequest`]).

@@ -413,6 +413,24 @@ pub struct RackSnapshot {
     /// Frames of latency the chain reports.
     #[serde(default)]
     pub latency: u32,
+    /// What its knobs (`[rack.controls]`) are on now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knobs: Option<KnobsSnapshot>,
+}
+
+/// The page a rack's knobs are on. Any thread (plain data).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnobsSnapshot {
+    /// The plugin's index in the chain.
+    pub plugin: usize,
+    /// The current page, 0-based.
+    pub page: usize,
+    /// How many pages.
+    pub pages: usize,
+    /// The current page's name.
+    pub page_name: String,
+    /// Each knob's parameter name ("" for none).
+    pub knobs: Vec<String>,
 }
 
 /// One plugin in a snapshot.

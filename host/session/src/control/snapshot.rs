@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::protocol::{ParamSnapshot, PluginSnapshot, RackSnapshot, Snapshot};
+use super::protocol::{KnobsSnapshot, ParamSnapshot, PluginSnapshot, RackSnapshot, Snapshot};
 use crate::session::Session;
 
 /// The session as clients see it. Main thread.
@@ -20,6 +20,13 @@ pub fn snapshot(session: &Session) -> Snapshot {
                 routing.name = r.name.clone();
                 routing.gain_db = r.gain_db;
                 RackSnapshot {
+                    knobs: crate::session::knobs_now(r).map(|k| KnobsSnapshot {
+                        plugin: k.plugin,
+                        page: k.page,
+                        pages: k.pages,
+                        page_name: k.page_name,
+                        knobs: k.knobs,
+                    }),
                     latency: r.latency(),
                     preset: r.group,
                     routing,

@@ -152,6 +152,11 @@ pub struct RackDef {
         deserialize_with = "de_mpe_bend_range"
     )]
     pub mpe_bend_range: Option<u8>,
+    /// A bank of hardware knobs on "the current page of a plugin's main
+    /// controls" (CLAP remote-controls pages; other plugins' parameters
+    /// eight at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controls: Option<ControlsDef>,
     /// MIDI-to-parameter mappings.
     #[serde(default, rename = "map", skip_serializing_if = "Vec::is_empty")]
     pub mappings: Vec<MapDef>,
@@ -438,10 +443,46 @@ impl RackDef {
             sandbox: None,
             mpe: MpeMode::Off,
             mpe_bend_range: None,
+            controls: None,
             mappings: Vec::new(),
             plugins,
         }
     }
+}
+
+/// `[rack.controls]`: knobs turning the current page of a plugin's main
+/// controls: `cc = [21, 22, 23, 24, 25, 26, 27, 28]`, `next_page = 31`,
+/// `previous_page = 30`, `plugin = 0`. Main thread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlsDef {
+    /// The knobs' controllers, 1 to 8 of them (0..=119).
+    #[serde(deserialize_with = "de_knobs")]
+    pub cc: Vec<u8>,
+    /// The plugin (index in the chain); default the first that has pages
+    /// of main controls, else the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<usize>,
+    /// The controller (pressed: value 64 and up) that goes to the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<u8>,
+    /// The controller that goes to the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_page: Option<u8>,
+}
+
+fn de_knobs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let v = Vec::<i64>::deserialize(d)?
+        .into_iter()
+        .map(|v| check_cc("controls cc", v))
+        .collect::<Result<Vec<u8>, D::Error>>()?;
+    if v.is_empty() || v.len() > 8 {
+        return Err(serde::de::Error::custom(format!(
+            "controls need 1 to 8 knob controllers, not {}",
+            v.len()
+        )));
+    }
+    Ok(v)
 }
 
 /// A rack's MPE zone (see [`RackDef::mpe`]). Any thread.

@@ -1,0 +1,124 @@
+//! Hardware knobs on "the current page of a plugin's main controls" (#16,
+//! `[rack.controls]`): `Stagerack Kit`'s CLAP remote-controls pages (`Kit /
+//! Main`: level, tone; `Kit / Tone`: tone). Knob 1 moves the current
+//! page's first control on its exact sample; the next/previous-page
+//! controllers turn the page, so the same knob then moves another
+//! parameter; the snapshot (what the window shows) names the page and its
+//! knobs. A plugin without pages of its own (the built-in synth) is paged
+//! through its parameters eight at a time. In process and sandboxed.
+
+mod clap_support;
+
+use clap_support::*;
+use stagerack::midi::file::SampleEvent;
+use stagerack::midi::Event;
+
+fn knobs_preset(rack: &str) -> String {
+    format!(
+        "version = 1\nname = \"knobs\"\n\
+         [[rack]]\nname = \"Drums\"\n{rack}\
+         [rack.controls]\ncc = [21, 22]\nnext_page = 31\nprevious_page = 30\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
+        bundle("stagerack-kit").display()
+    )
+}
+
+fn cc(frame: u64, controller: u8, value: u8) -> SampleEvent {
+    SampleEvent {
+        frame,
+        event: Event::ControlChange {
+            channel: 0,
+            controller,
+            value,
+        },
+    }
+}
+
+/// The kit's level and tone, from its state text.
+fn level_and_tone(s: &mut stagerack::session::Session) -> String {
+    let bytes = s.plugin_mut(0, 0).unwrap().save_state().unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    text.rsplit_once(";level=")
+        .map(|(_, rest)| format!("level={rest}"))
+        .unwrap_or(text)
+}
+
+fn knobs(s: &stagerack::session::Session) -> stagerack::control::protocol::KnobsSnapshot {
+    stagerack::control::snapshot(s).racks[0]
+        .knobs
+        .clone()
+        .expect("the rack has knobs")
+}
+
+fn pages_turn(rack: &str) {
+    let (mut s, mut e) = session(&preset(&knobs_preset(rack)), 64);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let k = knobs(&s);
+    assert_eq!((k.plugin, k.page, k.pages), (0, 0, 2));
+    assert_eq!(k.page_name, "Kit / Main");
+    assert_eq!(k.knobs, ["level", "tone"]);
+
+    // Page 1: knob 1 is level, knob 2 tone.
+    let _ = render(
+        &mut s,
+        &mut e,
+        &[cc(10, 21, 0), cc(11, 22, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(level_and_tone(&mut s), "level=0;tone=1");
+    // The next page: knob 1 is tone now, from the sample the page turned.
+    let _ = render(
+        &mut s,
+        &mut e,
+        &[cc(3, 31, 127), cc(4, 21, 0)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(level_and_tone(&mut s), "level=0;tone=0");
+    let k = knobs(&s);
+    assert_eq!((k.page, k.page_name.as_str()), (1, "Kit / Tone"));
+    assert_eq!(k.knobs, ["tone", ""]);
+    // Past the last page it stays; back a page, knob 1 is level again.
+    let _ = render(
+        &mut s,
+        &mut e,
+        &[cc(1, 31, 127), cc(2, 30, 127), cc(5, 21, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(level_and_tone(&mut s), "level=1;tone=0");
+    assert_eq!(knobs(&s).page, 0);
+    s.shutdown(e);
+}
+
+#[test]
+fn knobs_follow_the_current_page_of_the_kits_remote_controls() {
+    pages_turn("");
+}
+
+#[test]
+fn knobs_follow_a_sandboxed_kits_pages_too() {
+    stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
+    pages_turn("sandbox = \"plugin\"\n");
+}
+
+#[test]
+fn a_plugin_without_pages_is_paged_eight_parameters_at_a_time() {
+    let text = "version = 1\nname = \"synth\"\n[[rack]]\nname = \"keys\"\n\
+                [rack.controls]\ncc = [21, 22, 23, 24, 25, 26, 27, 28]\n\
+                [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n";
+    let (s, e) = session(&preset(text), 64);
+    let params = stagerack::control::snapshot(&s).racks[0].plugins[0]
+        .params
+        .clone();
+    let k = knobs(&s);
+    assert_eq!(k.page_name, "Parameters 1");
+    assert_eq!(k.pages, params.len().div_ceil(8));
+    let first: Vec<String> = params.iter().take(8).map(|p| p.name.clone()).collect();
+    assert_eq!(k.knobs, first);
+    s.shutdown(e);
+}
