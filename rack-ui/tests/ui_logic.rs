@@ -589,7 +589,7 @@ fn played_keys_light_on_the_keyboard_strip() {
 /// strip, and its voice count (CLAP `voice-info`) shows in its plugin row
 /// (`Stagerack Kit`, plugins-test/src/clap/kit.rs).
 #[test]
-fn a_drum_kits_key_names_and_voices_are_shown() {
+fn a_drum_kits_key_names_voices_and_knob_page_are_shown() {
     isolate_scan_cache();
     // Built by `cargo xtask bundle`, which scripts/test runs first.
     let kit_bundle =
@@ -601,6 +601,7 @@ fn a_drum_kits_key_names_and_voices_are_shown() {
     );
     let text = format!(
         "version = 1\nname = \"kit\"\n[[rack]]\nname = \"Drums\"\n\
+         [rack.controls]\ncc = [21, 22]\n\
          [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
         kit_bundle.display()
     );
@@ -617,6 +618,11 @@ fn a_drum_kits_key_names_and_voices_are_shown() {
         "the keyboard strip names the kit's keys"
     );
     assert!(h.query_by_label("12 voices").is_some(), "the kit's voices");
+    assert!(
+        h.query_by_label("Knobs (CC 21, 22): Kit / Main, page 1 of 2: level · tone")
+            .is_some(),
+        "the rack's knobs and the page they are on"
+    );
 }
 
 /// Each rack thread's load shows in the status bar (#15): with racks on

@@ -279,6 +279,7 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
         });
         midi_row(app, ui, i, def);
         maps(app, ui, i, rack);
+        knobs(ui, rack);
         ui.separator();
         chain(app, ui, i, rack);
     });
@@ -465,6 +466,29 @@ pub fn parse_cc_remap(text: &str) -> Result<Vec<[u8; 2]>, String> {
             }
         })
         .collect()
+}
+
+/// What the rack's hardware knobs (`[rack.controls]`) are on now: the
+/// page of the plugin's main controls and each knob's parameter. UI
+/// thread.
+fn knobs(ui: &mut egui::Ui, rack: &RackSnapshot) {
+    let (Some(k), Some(c)) = (&rack.knobs, &rack.routing.controls) else {
+        return;
+    };
+    let ccs: Vec<String> = c.cc.iter().map(u8::to_string).collect();
+    let names: Vec<&str> = k
+        .knobs
+        .iter()
+        .map(|n| if n.is_empty() { "-" } else { n.as_str() })
+        .collect();
+    ui.label(format!(
+        "Knobs (CC {}): {}, page {} of {}: {}",
+        ccs.join(", "),
+        k.page_name,
+        k.page + 1,
+        k.pages,
+        names.join(" · ")
+    ));
 }
 
 /// The rack's MIDI-to-parameter maps, each with Forget; MIDI learn on a

@@ -100,6 +100,8 @@ pub struct ControlServer {
     last_meters: Instant,
     /// The setlist entry clients last heard was playing.
     group_told: Option<u16>,
+    /// Each rack's knob page as clients last saw it.
+    pages_told: Vec<u8>,
     /// The program that answers `scan-one FILE` (None: scans are refused).
     scanner: Option<PathBuf>,
     /// The background scan running now.
@@ -144,6 +146,7 @@ impl ControlServer {
             listener: None,
             last_meters: Instant::now(),
             group_told: None,
+            pages_told: Vec::new(),
             scanner: None,
             scan: None,
         }
@@ -262,7 +265,16 @@ impl ControlServer {
         // user or its plugin: every client gets the new state at once.
         let group = session.current_group();
         let switched = self.group_told.replace(group).is_some_and(|g| g != group);
-        if session.take_editors_changed() || switched {
+        // A knob page turned from MIDI on the audio thread: clients show
+        // the page (the window's knobs line).
+        let pages: Vec<u8> = session
+            .racks()
+            .iter()
+            .map(|r| r.status.remote_page.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        let paged = pages != self.pages_told;
+        self.pages_told = pages;
+        if session.take_editors_changed() || switched || paged {
             let state = snapshot(session);
             self.broadcast(&Reply::State { id: 0, state });
         }
