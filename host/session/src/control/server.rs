@@ -270,7 +270,11 @@ impl ControlServer {
         let pages: Vec<u8> = session
             .racks()
             .iter()
-            .map(|r| r.status.remote_page.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|r| {
+                r.status
+                    .remote_page
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
             .collect();
         let paged = pages != self.pages_told;
         self.pages_told = pages;
