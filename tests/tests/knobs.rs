@@ -122,3 +122,48 @@ fn a_plugin_without_pages_is_paged_eight_parameters_at_a_time() {
     assert_eq!(k.knobs, first);
     s.shutdown(e);
 }
+
+/// A page turned from MIDI reaches control clients (the window) at once:
+/// the server sends a fresh state naming the new page, unasked.
+#[test]
+fn a_page_turn_is_pushed_to_control_clients() {
+    use stagerack::control::{ControlServer, Reply};
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ctl.sock");
+    let (mut s, mut e) = session(&preset(&knobs_preset("")), 64);
+    let mut server = ControlServer::new();
+    server.listen(&path).unwrap();
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    client
+        .write_all(b"{\"id\":1,\"cmd\":\"hello\",\"version\":1,\"client\":\"t\"}\n")
+        .unwrap();
+    let events = [cc(4_800, 31, 127)];
+    let job = stagerack::io::offline::OfflineJob {
+        events: &events,
+        input: None,
+        block: 64,
+        min_frames: 9_600,
+        max_tail_frames: 0,
+        silence_frames: 0,
+    };
+    let _ = stagerack::io::offline::render_offline(&mut e, &job, |_| {
+        s.pump();
+        server.poll(&mut s);
+    });
+    let mut pushed = None;
+    let mut line = String::new();
+    while pushed.is_none() && reader.read_line(&mut line).unwrap_or(0) > 0 {
+        if let Ok(Reply::State { id: 0, state }) = serde_json::from_str::<Reply>(&line) {
+            pushed = state.racks[0].knobs.clone();
+        }
+        line.clear();
+    }
+    let knobs = pushed.expect("a state pushed after the page turned");
+    assert_eq!((knobs.page, knobs.page_name.as_str()), (1, "Kit / Tone"));
+    s.shutdown(e);
+}

@@ -276,7 +276,9 @@ impl ControlServer {
                     .load(std::sync::atomic::Ordering::Relaxed)
             })
             .collect();
-        let paged = pages != self.pages_told;
+        // (Only a turn: the first look, or racks added or removed, is not
+        // one, and edits send their own state.)
+        let paged = pages.len() == self.pages_told.len() && pages != self.pages_told;
         self.pages_told = pages;
         if session.take_editors_changed() || switched || paged {
             let state = snapshot(session);
