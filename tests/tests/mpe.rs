@@ -186,9 +186,12 @@ fn mpe_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// Impulses heard: (sample, value).
+type Impulses = Vec<(usize, f32)>;
+
 /// Renders the MPE file through the split of `plugin` (a `[[rack.plugin]]`
 /// body) and returns the left and right impulses.
-fn split_render(plugin: &str) -> (Vec<(usize, f32)>, Vec<(usize, f32)>) {
+fn split_render(plugin: &str) -> (Impulses, Impulses) {
     let dir = tempfile::tempdir().unwrap();
     let events = stagerack::midi::file::read_midi_file(&mpe_file(dir.path()), 48_000.0).unwrap();
     let text = format!(
