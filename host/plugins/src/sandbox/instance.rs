@@ -32,9 +32,14 @@ pub const STALL_LIMIT: Duration = Duration::from_millis(500);
 /// flooding the log every pump.
 pub const MISSED_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A child demoted to normal priority for missing most of its deadlines
-/// is given real-time priority again after this long without a miss.
-pub const PROMOTE_AFTER: Duration = Duration::from_secs(10);
+/// A child that missed nine blocks in ten for this long is demoted to
+/// normal priority (a burst of misses on a loaded machine is not enough:
+/// demoting a healthy child makes it miss more).
+pub const DEMOTE_AFTER: Duration = Duration::from_millis(500);
+
+/// A demoted child is given real-time priority again after it missed
+/// fewer than one block in ten for this long.
+pub const PROMOTE_AFTER: Duration = Duration::from_secs(3);
 
 /// How often the state of a playing plugin is captured for a relaunch.
 pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(3);
@@ -86,8 +91,9 @@ pub struct SandboxedInstance {
     editor_requests: Vec<EditorRequest>,
     /// Missed blocks at the last priority watch, and when it was.
     priority_watch: (u64, Instant),
-    /// The last time the child was seen missing a block.
-    last_miss: Option<Instant>,
+    /// Since when it has missed nine blocks in ten (`.0`), or fewer than
+    /// one in ten (`.1`), pump interval after pump interval.
+    late_since: (Option<Instant>, Option<Instant>),
     /// Where the plugin sits, as last told (told again to a relaunched
     /// child).
     context: Option<HostContext>,
@@ -136,7 +142,7 @@ impl SandboxedInstance {
             editor_created_floating: false,
             editor_requests: Vec::new(),
             priority_watch: (0, Instant::now()),
-            last_miss: None,
+            late_since: (None, None),
             context: None,
             extras: RefCell::new(None),
         };
@@ -267,27 +273,38 @@ impl SandboxedInstance {
         self.missed_reported = (missed, Some(Instant::now()));
     }
 
-    /// Demotes the child's audio thread to normal priority while it misses
-    /// more than half of its blocks (a plugin too heavy for the buffer, or
-    /// runaway): at real-time priority it would hold a core however late
-    /// it is, and the kernel's real-time throttling then stalls the
-    /// engine's and the driver's threads too (measured: 1600 xruns in 4 s
-    /// on two cores with one such plugin; none once it was demoted). Real-
-    /// time again after [`PROMOTE_AFTER`] without a miss.
+    /// Demotes the child's audio thread to normal priority when it has
+    /// missed nine blocks in ten for [`DEMOTE_AFTER`] (a plugin too heavy
+    /// for the buffer, or runaway): at real-time priority it would hold a
+    /// core however late it is, beside the engine's and the driver's own
+    /// threads (sandbox_live's slow scenario, two cores: 1600-2000 xruns in
+    /// 4 s before, about half after). Real-time again once it has missed
+    /// fewer than one block in ten for [`PROMOTE_AFTER`]. A burst of misses
+    /// is not enough: demoting a healthy child on a loaded machine made it
+    /// miss more (`bench sandbox 64 30`: 1583 misses when one half-missed
+    /// pump interval demoted, 183 with this rule).
     fn watch_priority(&mut self) {
         let missed = self.missed_blocks();
         let (before, since) = std::mem::replace(&mut self.priority_watch, (missed, Instant::now()));
         let Some(config) = self.active else {
             return;
         };
-        if missed > before {
-            self.last_miss = Some(Instant::now());
-        }
         let h = self.region.header();
         let demoted = h.demoted.load(Ordering::Relaxed) != 0;
         let block = f64::from(config.max_block) / config.sample_rate;
-        let late = (missed - before) as f64 * block;
-        if !demoted && late * 2.0 >= since.elapsed().as_secs_f64() && missed > before {
+        let share = (missed - before) as f64 * block / since.elapsed().as_secs_f64().max(1e-3);
+        let now = Instant::now();
+        let (late, clean) = &mut self.late_since;
+        if share >= 0.9 {
+            late.get_or_insert(now);
+            *clean = None;
+        } else if share < 0.1 {
+            clean.get_or_insert(now);
+            *late = None;
+        } else {
+            (*late, *clean) = (None, None);
+        }
+        if !demoted && late.is_some_and(|t| t.elapsed() >= DEMOTE_AFTER) {
             h.demoted.store(1, Ordering::Relaxed);
             self.notices.push(format!(
                 "plugin `{}` missed most of its blocks: its sandbox runs at normal priority \
@@ -295,7 +312,7 @@ impl SandboxedInstance {
                 self.descriptor.name,
                 PROMOTE_AFTER.as_secs()
             ));
-        } else if demoted && self.last_miss.is_none_or(|t| t.elapsed() >= PROMOTE_AFTER) {
+        } else if demoted && clean.is_some_and(|t| t.elapsed() >= PROMOTE_AFTER) {
             h.demoted.store(0, Ordering::Relaxed);
             tracing::info!(
                 "plugin `{}` keeps up again: its sandbox is back at real-time priority",
@@ -311,6 +328,7 @@ impl SandboxedInstance {
         h.ready.store(0, Ordering::Release);
         // A new child starts at the priority the engine tells it.
         h.demoted.store(0, Ordering::Relaxed);
+        self.late_since = (None, None);
         let mut def = self.def.clone();
         if let Some((bytes, _)) = &self.state {
             def.state = Some(rpc::encode_state(bytes));
