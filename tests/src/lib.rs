@@ -155,3 +155,13 @@ pub fn nonzero_samples(samples: &[f32]) -> Vec<(usize, f32)> {
         .map(|(i, x)| (i, *x))
         .collect()
 }
+
+/// Fails unless this test process has sandbox children now: a preset that
+/// asked for a sandbox got one (its plugins did not silently stay in
+/// process). Test thread.
+pub fn assert_sandboxes_running() {
+    assert!(
+        !sandbox_children(std::process::id()).is_empty(),
+        "no sandbox process: the plugin runs in process"
+    );
+}

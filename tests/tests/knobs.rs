@@ -53,6 +53,9 @@ fn knobs(s: &stagerack::session::Session) -> stagerack::control::protocol::Knobs
 fn pages_turn(rack: &str) {
     let (mut s, mut e) = session(&preset(&knobs_preset(rack)), 64);
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    if rack.contains("sandbox") {
+        stagerack_tests::assert_sandboxes_running();
+    }
     let k = knobs(&s);
     assert_eq!((k.plugin, k.page, k.pages), (0, 0, 2));
     assert_eq!(k.page_name, "Kit / Main");

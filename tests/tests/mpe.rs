@@ -32,6 +32,9 @@ fn at(frame: u64, event: Event) -> SampleEvent {
 fn plays_expressions(mode: &str, rack: &str) {
     let (mut s, mut e) = session(&preset(&mpe_preset(mode, rack)), 64);
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    if rack.contains("sandbox") {
+        stagerack_tests::assert_sandboxes_running();
+    }
     let cc = |frame, controller, value| {
         at(
             frame,

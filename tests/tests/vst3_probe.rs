@@ -711,6 +711,9 @@ fn probe_names_keys(rack: &str) {
     let text =
         vst3_preset(&id, &bundle, "").replace("name = \"r\"\n", &format!("name = \"r\"\n{rack}"));
     let (mut s, e) = Session::new(&preset(&text), config(64), true).unwrap();
+    if rack.contains("sandbox") {
+        stagerack_tests::assert_sandboxes_running();
+    }
     let names: Vec<(u8, Option<u8>, String)> = s
         .plugin_mut(0, 0)
         .unwrap()

@@ -482,6 +482,11 @@ impl HostPresetLoadImpl for HostMain {
         os_error: i32,
         message: Option<&CStr>,
     ) {
+        // A main-thread call: refused (and counted) elsewhere, so the
+        // lock below is never taken on the audio thread.
+        if !self.shared.check_main("preset_load.on_error") {
+            return;
+        }
         let what = match (location, load_key) {
             (Location::File { path }, _) => path.to_string_lossy().into_owned(),
             (Location::Plugin, Some(key)) => format!("its preset `{}`", key.to_string_lossy()),
