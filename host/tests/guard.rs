@@ -79,6 +79,7 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
         mappings: Vec::new(),
         paging: None,
         delay: 0,
+        midi_from: None,
     }
 }
 
@@ -205,6 +206,7 @@ fn nan_and_overs_never_reach_the_output() {
         mappings: Vec::new(),
         paging: None,
         delay: 0,
+        midi_from: None,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, nan))

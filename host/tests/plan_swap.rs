@@ -163,6 +163,7 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
             mappings: Vec::new(),
             paging: None,
             delay: 0,
+            midi_from: None,
         })
         .build()
 }
@@ -266,6 +267,7 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
         mappings: Vec::new(),
         paging: None,
         delay: 0,
+        midi_from: None,
     };
     let (mut handle, mut engine) = new_engine(config(64));
     let plan = PlanBuilder::new(48_000.0, 64, 64)

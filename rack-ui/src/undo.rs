@@ -172,6 +172,10 @@ fn old_values(def: &RackDef, edit: &RackEdit) -> RackEdit {
         cc_remap: edit.cc_remap.as_ref().map(|_| def.cc_remap.clone()),
         sustain: edit.sustain.map(|_| def.sustain),
         maps: edit.maps.as_ref().map(|_| def.mappings.clone()),
+        midi_from: edit
+            .midi_from
+            .as_ref()
+            .map(|_| def.midi_from.clone().unwrap_or_default()),
     }
 }
 
@@ -195,6 +199,7 @@ fn full_edit(def: &RackDef) -> RackEdit {
         // Maps name plugins by their place in the chain, which comes back
         // after this edit: not restored (as before).
         maps: None,
+        midi_from: Some(def.midi_from.clone().unwrap_or_default()),
     }
 }
 

@@ -219,6 +219,9 @@ pub(crate) struct Chain {
     /// Its remote-controls pages and the rack status holding the current
     /// one.
     paging: Option<(super::RemotePaging, Arc<crate::RackStatus>)>,
+    /// What its plugins emitted this chunk (not what they were given),
+    /// kept only when another rack takes its MIDI (`midi_from`).
+    midi_out: Option<EventBuffer>,
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -252,7 +255,33 @@ impl Chain {
             bad_output: false,
             mappings: Vec::new(),
             paging: None,
+            midi_out: None,
         }
+    }
+
+    /// The same chain keeping what its plugins emit each chunk, for a rack
+    /// that takes its MIDI (see [`midi_out`](Self::midi_out)). Main thread.
+    pub(crate) fn keeping_midi_out(self, event_capacity: usize) -> Self {
+        Self {
+            midi_out: Some(EventBuffer::with_capacity(event_capacity)),
+            ..self
+        }
+    }
+
+    /// Empties what [`midi_out`](Self::midi_out) holds (a chain that does
+    /// not run this chunk emits nothing). Audio thread.
+    pub(crate) fn forget_midi_out(&mut self) {
+        if let Some(out) = self.midi_out.as_mut() {
+            out.clear();
+        }
+    }
+
+    /// The events its plugins emitted in the last [`run`](Self::run) of
+    /// this chunk, sorted by offset (empty when the chain did not run, or
+    /// when it was not built [`keeping_midi_out`](Self::keeping_midi_out)).
+    /// Audio thread.
+    pub(crate) fn midi_out(&self) -> &[TimedEvent] {
+        self.midi_out.as_ref().map_or(&[], EventBuffer::as_slice)
     }
 
     /// The same chain with remote-controls pages. Main thread.
@@ -300,9 +329,13 @@ impl Chain {
             cur,
             mappings,
             paging,
+            midi_out,
             ..
         } = self;
         cur.clear();
+        if let Some(out) = midi_out.as_mut() {
+            out.clear();
+        }
         let mut page = paging
             .as_ref()
             .map_or(0, |(_, status)| status.remote_page.load(Ordering::Relaxed));
@@ -443,6 +476,7 @@ impl Chain {
             tmp,
             panics_caught,
             bad_output,
+            midi_out,
             ..
         } = self;
         // One clock read per plugin: each call is timed from the previous
@@ -565,9 +599,14 @@ impl Chain {
             if !out.is_empty() {
                 merge_into(cur.as_slice(), out.as_slice(), tmp);
                 std::mem::swap(cur, tmp);
+                if let Some(kept) = midi_out.as_mut() {
+                    merge_into(kept.as_slice(), out.as_slice(), tmp);
+                    std::mem::swap(kept, tmp);
+                }
             }
         }
-        cur.take_dropped() + out.take_dropped() + tmp.take_dropped()
+        let kept_dropped = midi_out.as_mut().map_or(0, EventBuffer::take_dropped);
+        cur.take_dropped() + out.take_dropped() + tmp.take_dropped() + kept_dropped
     }
 
     /// Stops every processor still here (it is leaving the audio thread).

@@ -55,6 +55,12 @@ pub struct ProcessorId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RackId(pub u64);
 
+impl RackId {
+    /// An id no rack is given: a `midi_from` naming no rack points here
+    /// (and the rack gets no MIDI). Any thread.
+    pub const NONE: RackId = RackId(u64::MAX);
+}
+
 /// Below this absolute level a buffer counts as silent (about -144 dBFS,
 /// under the least significant bit of 24-bit audio).
 pub const SILENCE: f32 = 6.0e-8;

@@ -34,6 +34,11 @@ pub struct RackSpec {
     pub paging: Option<super::RemotePaging>,
     /// Frames of delay added after the chain (latency alignment of layers).
     pub delay: u32,
+    /// The rack whose plugins' MIDI output this rack plays instead of the
+    /// MIDI inputs (an arpeggiator rack driving a synth rack), through its
+    /// own `filter`; `None`: the inputs. A rack missing from the plan, or
+    /// a loop of racks, leaves it silent.
+    pub midi_from: Option<RackId>,
 }
 
 /// One preset's master section, as the main thread describes it.
@@ -91,6 +96,12 @@ pub(crate) struct RackPlan {
     /// The rack's job took this long last time (ticks of the plugin
     /// clock): the heaviest racks are handed out first.
     job_cost: u64,
+    /// Where its MIDI comes from (see [`RackSpec::midi_from`]).
+    midi_from: MidiIn,
+    /// 0 for a rack playing the inputs; one more than its source's for a
+    /// rack playing another's output. Racks run level by level, so a
+    /// source's output of a chunk reaches its listeners in the same chunk.
+    level: u8,
 }
 
 /// A rack's running state: a new plan takes it over whole from the plan it
@@ -149,6 +160,10 @@ pub struct Plan {
     /// The racks that run in the current chunk, in plan order (the jobs
     /// handed to the worker pool).
     run_list: Vec<usize>,
+    /// Rack levels in use (see [`RackPlan::level`]): 1 without `midi_from`.
+    levels: u8,
+    /// Scratch: a source rack's MIDI output on its way to a listener.
+    relay: EventBuffer,
 }
 
 /// Compiles racks into a [`Plan`]. Main thread.
@@ -247,16 +262,32 @@ impl PlanBuilder {
         }
         let max_tail = self.switch.max_tail_frames;
         let rack_count = self.racks.len();
+        let (sources, levels) = midi_sources(&self.racks);
+        let listened: Vec<bool> = (0..rack_count)
+            .map(|i| sources.contains(&MidiIn::Rack(i)))
+            .collect();
+        let level_count = levels.iter().copied().max().map_or(1, |l| l + 1);
         Box::new(Plan {
             racks: self
                 .racks
                 .into_iter()
-                .map(|r| RackPlan {
+                .zip(sources.into_iter().zip(levels))
+                .zip(listened)
+                .map(|((r, (midi_from, level)), listened)| RackPlan {
                     id: r.id,
                     filter: r.filter,
                     gain_target: r.gain,
-                    chain: Chain::with_mappings(r.slots, cap, r.mappings)
-                        .with_paging(r.paging.map(|p| (p, r.status.clone()))),
+                    chain: {
+                        let chain = Chain::with_mappings(r.slots, cap, r.mappings)
+                            .with_paging(r.paging.map(|p| (p, r.status.clone())));
+                        if listened {
+                            chain.keeping_midi_out(cap)
+                        } else {
+                            chain
+                        }
+                    },
+                    midi_from,
+                    level,
                     left: vec![0.0; n],
                     right: vec![0.0; n],
                     events: EventBuffer::with_capacity(cap),
@@ -301,10 +332,60 @@ impl PlanBuilder {
             sample_rate: self.sample_rate,
             switch_points: Vec::with_capacity(64),
             run_list: Vec::with_capacity(rack_count),
+            levels: level_count,
+            relay: EventBuffer::with_capacity(cap),
             panics_caught: 0,
             clock_tempo: None,
         })
     }
+}
+
+/// Where a rack's MIDI comes from in a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MidiIn {
+    /// The MIDI inputs (through the rack's filter).
+    Inputs,
+    /// What the plugins of the rack at this index emit.
+    Rack(usize),
+    /// Nothing: its source is not in the plan, or the sources loop.
+    Nothing,
+}
+
+/// Each rack's MIDI source and level (see [`RackPlan::level`]). A source
+/// that is not in the plan, or a loop, gives the rack no MIDI at all
+/// rather than the inputs. Main thread.
+fn midi_sources(racks: &[RackSpec]) -> (Vec<MidiIn>, Vec<u8>) {
+    let direct: Vec<MidiIn> = racks
+        .iter()
+        .map(|r| match r.midi_from {
+            None => MidiIn::Inputs,
+            Some(id) => racks
+                .iter()
+                .position(|other| other.id == id)
+                .map_or(MidiIn::Nothing, MidiIn::Rack),
+        })
+        .collect();
+    let mut sources = direct.clone();
+    let mut levels = vec![0u8; racks.len()];
+    for (i, first) in direct.iter().enumerate() {
+        // Walk up the sources to the inputs: more steps than racks loops.
+        let mut at = *first;
+        let mut depth = 0usize;
+        while let MidiIn::Rack(j) = at {
+            depth += 1;
+            if depth > racks.len() {
+                at = MidiIn::Nothing;
+                break;
+            }
+            at = direct[j];
+        }
+        if at == MidiIn::Nothing {
+            sources[i] = MidiIn::Nothing;
+        } else {
+            levels[i] = depth.min(usize::from(u8::MAX - 1)) as u8;
+        }
+    }
+    (sources, levels)
 }
 
 impl Plan {
@@ -452,7 +533,7 @@ impl Plan {
         switch: &mut SwitchState,
         panics: &mut PanicSink,
         clock: &quanta::Clock,
-        workers: Option<&mut WorkerPool>,
+        mut workers: Option<&mut WorkerPool>,
     ) -> u32 {
         let frames = out_left.len();
         debug_assert!(frames <= self.max_block);
@@ -492,136 +573,175 @@ impl Plan {
         let step = (self.sample_rate as f32 * GAIN_GLIDE_SECONDS)
             .max(1.0)
             .recip();
-        // First every rack's events and input, and each rack's first
-        // plugin started where it can run elsewhere (a sandbox child): the
-        // children work while the racks below are processed here.
-        self.run_list.clear();
-        for (index, rack) in self.racks.iter_mut().enumerate() {
-            rack.runs = false;
-            let group = &self.groups[usize::from(rack.group.min(groups - 1))];
-            let active = current_somewhere(rack.group, &self.switch_points);
-            if !active && (!rack.state.sounding || group.tail_left == 0) {
-                if rack.state.sounding {
-                    // Its time to ring out is over: silence it for good.
-                    rack.chain.reset_all(panics);
-                    rack.held.clear();
-                    rack.state.sounding = false;
-                    rack.state.quiet_frames = hold;
-                }
-                continue;
-            }
-            rack.events.clear();
-            let mut notes = 0;
-            let mut g = start_group;
-            let mut next_point = 0;
-            for (i, e) in events.iter().enumerate() {
-                let mut consumed = false;
-                while next_point < self.switch_points.len() && self.switch_points[next_point].0 == i
-                {
-                    g = self.switch_points[next_point].1;
-                    consumed |= self.switch_points[next_point].2;
-                    next_point += 1;
-                }
-                if consumed || !rack.filter.accepts_source(e.source) {
+        // Level by level (racks playing the inputs, then racks playing
+        // their output, ...; one level without `midi_from`): first every
+        // rack's events and input, and each rack's first plugin started
+        // where it can run elsewhere (a sandbox child): the children work
+        // while the racks below are processed here. Then the level's jobs.
+        for level in 0..self.levels {
+            self.run_list.clear();
+            for index in 0..self.racks.len() {
+                if self.racks[index].level != level {
                     continue;
                 }
-                let offset = e.offset.saturating_sub(base).min(frames as u32 - 1);
-                if route_event_to(
-                    &rack.filter,
-                    &mut rack.held,
-                    offset,
-                    e.event,
-                    &mut rack.events,
-                    g == rack.group,
-                ) {
-                    notes += 1;
+                // A listener's MIDI: what its source's plugins emitted in this
+                // chunk (its source is a level below, so it has run).
+                self.relay.clear();
+                if let MidiIn::Rack(source) = self.racks[index].midi_from {
+                    for e in self.racks[source].chain.midi_out() {
+                        self.relay.push(*e);
+                    }
                 }
-            }
-            if notes > 0 {
-                rack.status
-                    .notes
-                    .fetch_add(notes, std::sync::atomic::Ordering::Relaxed);
-            }
-            dropped += rack.events.take_dropped();
-            let l = &mut rack.left[..frames];
-            let r = &mut rack.right[..frames];
-            match input {
-                Some([il, ir]) => {
-                    l.copy_from_slice(il);
-                    r.copy_from_slice(ir);
+                let rack = &mut self.racks[index];
+                rack.runs = false;
+                let group = &self.groups[usize::from(rack.group.min(groups - 1))];
+                let active = current_somewhere(rack.group, &self.switch_points);
+                if !active && (!rack.state.sounding || group.tail_left == 0) {
+                    if rack.state.sounding {
+                        // Its time to ring out is over: silence it for good.
+                        rack.chain.reset_all(panics);
+                        rack.held.clear();
+                        rack.state.sounding = false;
+                        rack.state.quiet_frames = hold;
+                    }
+                    rack.chain.forget_midi_out();
+                    continue;
                 }
-                None => {
-                    l.fill(0.0);
-                    r.fill(0.0);
+                rack.events.clear();
+                let mut notes = 0;
+                let mut g = start_group;
+                let mut next_point = 0;
+                // Another rack's output: note-ons taken while its preset is
+                // current anywhere in the chunk (its source's already were).
+                for e in self.relay.as_slice() {
+                    let offset = e.offset.min(frames as u32 - 1);
+                    if route_event_to(
+                        &rack.filter,
+                        &mut rack.held,
+                        offset,
+                        e.event,
+                        &mut rack.events,
+                        active,
+                    ) {
+                        notes += 1;
+                    }
                 }
-            }
-            let t = Transport {
-                tempo: self.clock_tempo.unwrap_or(group.tempo),
-                ..*transport
-            };
-            rack.chain.prepare(rack.events.as_slice());
-            rack.chain.start_early(l, r, &t);
-            // Every plugin asleep with nothing to wake one, no input, and
-            // its latency delay holding only silence: its block is
-            // silence, and it gets no job.
-            if input.is_none()
-                && rack.state.chain_quiet_frames >= rack.delay_left.len() as u64
-                && rack.chain.asleep()
-            {
-                let frames = frames as u64;
-                rack.state.dc_frames = 0;
-                rack.state.chain_quiet_frames =
-                    rack.state.chain_quiet_frames.saturating_add(frames);
-                rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames);
-                rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < hold;
-                rack.status
-                    .asleep_blocks
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let inputs: &[TimedEvent] = if rack.midi_from == MidiIn::Inputs {
+                    events
+                } else {
+                    &[]
+                };
+                for (i, e) in inputs.iter().enumerate() {
+                    let mut consumed = false;
+                    while next_point < self.switch_points.len()
+                        && self.switch_points[next_point].0 == i
+                    {
+                        g = self.switch_points[next_point].1;
+                        consumed |= self.switch_points[next_point].2;
+                        next_point += 1;
+                    }
+                    if consumed || !rack.filter.accepts_source(e.source) {
+                        continue;
+                    }
+                    let offset = e.offset.saturating_sub(base).min(frames as u32 - 1);
+                    if route_event_to(
+                        &rack.filter,
+                        &mut rack.held,
+                        offset,
+                        e.event,
+                        &mut rack.events,
+                        g == rack.group,
+                    ) {
+                        notes += 1;
+                    }
+                }
+                if notes > 0 {
+                    rack.status
+                        .notes
+                        .fetch_add(notes, std::sync::atomic::Ordering::Relaxed);
+                }
+                dropped += rack.events.take_dropped();
+                let l = &mut rack.left[..frames];
+                let r = &mut rack.right[..frames];
+                match input {
+                    Some([il, ir]) => {
+                        l.copy_from_slice(il);
+                        r.copy_from_slice(ir);
+                    }
+                    None => {
+                        l.fill(0.0);
+                        r.fill(0.0);
+                    }
+                }
+                let t = Transport {
+                    tempo: self.clock_tempo.unwrap_or(group.tempo),
+                    ..*transport
+                };
+                rack.chain.prepare(rack.events.as_slice());
+                rack.chain.start_early(l, r, &t);
+                // Every plugin asleep with nothing to wake one, no input, and
+                // its latency delay holding only silence: its block is
+                // silence, and it gets no job.
+                if input.is_none()
+                    && rack.state.chain_quiet_frames >= rack.delay_left.len() as u64
+                    && rack.chain.asleep()
+                {
+                    let frames = frames as u64;
+                    rack.state.dc_frames = 0;
+                    rack.state.chain_quiet_frames =
+                        rack.state.chain_quiet_frames.saturating_add(frames);
+                    rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames);
+                    rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < hold;
+                    rack.status
+                        .asleep_blocks
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    rack.runs = true;
+                    rack.tempo = t.tempo;
+                    continue;
+                }
                 rack.runs = true;
                 rack.tempo = t.tempo;
-                continue;
+                if self.run_list.len() < self.run_list.capacity() {
+                    self.run_list.push(index);
+                }
             }
-            rack.runs = true;
-            rack.tempo = t.tempo;
-            if self.run_list.len() < self.run_list.capacity() {
-                self.run_list.push(index);
+            // Then every running rack's chain: on the worker pool when there is
+            // one (each rack is one job, on whichever thread takes it), else
+            // here. A rack's job touches only that rack. The heaviest racks
+            // go first (by their last cost), so no thread starts a long job
+            // last while the others idle. (Insertion sort: a few racks, in
+            // place, no allocation.)
+            for i in 1..self.run_list.len() {
+                let mut j = i;
+                while j > 0
+                    && self.racks[self.run_list[j - 1]].job_cost
+                        < self.racks[self.run_list[j]].job_cost
+                {
+                    self.run_list.swap(j - 1, j);
+                    j -= 1;
+                }
             }
-        }
-        // Then every running rack's chain: on the worker pool when there is
-        // one (each rack is one job, on whichever thread takes it), else
-        // here. A rack's job touches only that rack. The heaviest racks
-        // go first (by their last cost), so no thread starts a long job
-        // last while the others idle. (Insertion sort: a few racks, in
-        // place, no allocation.)
-        for i in 1..self.run_list.len() {
-            let mut j = i;
-            while j > 0
-                && self.racks[self.run_list[j - 1]].job_cost < self.racks[self.run_list[j]].job_cost
-            {
-                self.run_list.swap(j - 1, j);
-                j -= 1;
+            let job = RackJob {
+                racks: RackPtr(self.racks.as_mut_ptr()),
+                frames,
+                transport,
+                clock,
+                hold,
+                dc_limit: DC_FAULT_SECONDS * self.sample_rate,
+            };
+            let list = &self.run_list;
+            let run_one = |j: usize| {
+                // SAFETY: `list` holds distinct indices into `racks` (one per
+                // running rack), and the pool runs each job exactly once: no
+                // two threads ever hold the same rack. `racks` is not touched
+                // otherwise until every job is done.
+                let rack = unsafe { &mut *job.racks.0.add(list[j]) };
+                job.run(rack);
+            };
+            match workers.as_deref_mut() {
+                Some(pool) => pool.run(list.len(), &run_one),
+                None => (0..list.len()).for_each(run_one),
             }
-        }
-        let job = RackJob {
-            racks: RackPtr(self.racks.as_mut_ptr()),
-            frames,
-            transport,
-            clock,
-            hold,
-            dc_limit: DC_FAULT_SECONDS * self.sample_rate,
-        };
-        let list = &self.run_list;
-        let run_one = |j: usize| {
-            // SAFETY: `list` holds distinct indices into `racks` (one per
-            // running rack), and the pool runs each job exactly once: no
-            // two threads ever hold the same rack. `racks` is not touched
-            // otherwise until every job is done.
-            let rack = unsafe { &mut *job.racks.0.add(list[j]) };
-            job.run(rack);
-        };
-        match workers {
-            Some(pool) => pool.run(list.len(), &run_one),
-            None => (0..list.len()).for_each(run_one),
         }
         // Then the mix, in plan order on this thread whatever thread ran
         // each rack: the output is the same bit for bit at any thread

@@ -654,7 +654,14 @@ impl Session {
             } else {
                 0
             };
+            let midi_from = rack.def.midi_from.as_deref().map(|name| {
+                self.racks
+                    .iter()
+                    .find(|r| r.group == rack.group && r.name == name)
+                    .map_or(RackId::NONE, |r| r.id)
+            });
             racks.push(RackSpec {
+                midi_from,
                 delay,
                 mappings,
                 paging,

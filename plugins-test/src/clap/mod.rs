@@ -8,6 +8,7 @@
 //! exports ([`kit_presets::KitEntry`], which adds a preset-discovery
 //! factory).
 
+pub mod arp;
 pub mod bad;
 pub mod common;
 pub mod crash_on_note;

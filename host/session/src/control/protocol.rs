@@ -550,4 +550,8 @@ pub struct RackEdit {
     /// by sending the others; MIDI learn adds them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maps: Option<Vec<crate::preset::MapDef>>,
+    /// The rack (by name, in the same preset) whose plugins' MIDI output
+    /// it plays; `""`: the MIDI inputs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub midi_from: Option<String>,
 }

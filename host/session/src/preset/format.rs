@@ -113,6 +113,12 @@ pub struct RackDef {
     /// (JACK's `midi_in`, offline renders) the patterns are not applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input: Vec<String>,
+    /// The rack (by name, in this preset) whose plugins' MIDI output this
+    /// rack plays instead of the MIDI inputs: `midi_from = "arp"` lets an
+    /// arpeggiator rack drive this one. Its keys, channels, transpose and
+    /// velocity settings apply to that MIDI as to the inputs'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub midi_from: Option<String>,
     /// Output gain in dB, -120..=24.
     #[serde(
         default,
@@ -436,6 +442,7 @@ impl RackDef {
             cc_remap: Vec::new(),
             sustain: true,
             input: Vec::new(),
+            midi_from: None,
             gain_db: 0.0,
             pan: 0.0,
             mute: false,

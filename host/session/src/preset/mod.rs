@@ -92,8 +92,68 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
             .file_stem()
             .map_or_else(|| "preset".to_owned(), |s| s.to_string_lossy().into_owned());
     }
+    check_midi_from(&preset, text).map_err(|(offset, message)| {
+        let (line, column) = line_column(text, offset);
+        PresetError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    })?;
     read_vstpresets(&mut preset, path)?;
     Ok(preset)
+}
+
+/// Every `midi_from` names another rack of the preset, and following them
+/// never comes back to where it started. On error: where in `text` the
+/// offending `midi_from` is (its byte offset, or 0) and what to change.
+/// Main thread.
+fn check_midi_from(preset: &Preset, text: &str) -> Result<(), (usize, String)> {
+    let index_of = |name: &str| preset.racks.iter().position(|r| r.name == name);
+    for rack in &preset.racks {
+        let Some(from) = &rack.midi_from else {
+            continue;
+        };
+        let place = || {
+            let needle = format!("\"{from}\"");
+            text.match_indices("midi_from")
+                .find_map(|(i, _)| {
+                    let line_end = text[i..].find('\n').map_or(text.len(), |n| i + n);
+                    text[i..line_end].find(&needle).map(|_| i)
+                })
+                .unwrap_or(0)
+        };
+        if index_of(from).is_none() {
+            let names: Vec<&str> = preset.racks.iter().map(|r| r.name.as_str()).collect();
+            return Err((
+                place(),
+                format!(
+                    "rack `{}`: midi_from = \"{from}\" names no rack of this preset; \
+                     use one of: {}",
+                    rack.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+        let mut at = Some(from.as_str());
+        let mut steps = 0;
+        while let Some(name) = at {
+            if name == rack.name || steps > preset.racks.len() {
+                return Err((
+                    place(),
+                    format!(
+                        "rack `{}`: midi_from = \"{from}\" makes a loop (its MIDI would come \
+                         back to it); remove one `midi_from` of the loop",
+                        rack.name
+                    ),
+                ));
+            }
+            at = index_of(name).and_then(|i| preset.racks[i].midi_from.as_deref());
+            steps += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the `.vstpreset` files the preset's plugins name (relative to

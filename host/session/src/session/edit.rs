@@ -46,6 +46,9 @@ impl RackEdit {
         if let Some(n) = &self.name {
             def.name = n.clone();
         }
+        if let Some(from) = &self.midi_from {
+            def.midi_from = (!from.is_empty()).then(|| from.clone());
+        }
         if let Some([lo, hi]) = self.keys {
             if lo > hi || hi > 127 {
                 return bad(format!(
@@ -364,6 +367,43 @@ impl Session {
                 rack + 1
             )));
         }
+        let group = self.racks[r].group;
+        if let Some(from) = &def.midi_from {
+            // The source must be another rack of the same preset, and
+            // following sources from it must not come back here.
+            let mut at = Some(from.clone());
+            let mut steps = 0;
+            while let Some(name) = at {
+                if name == def.name || steps > self.racks.len() {
+                    return Err(EditError::Invalid(format!(
+                        "rack `{}` cannot take MIDI from `{from}`: that makes a loop of racks",
+                        def.name
+                    )));
+                }
+                let Some(source) = self
+                    .racks
+                    .iter()
+                    .enumerate()
+                    .find(|(i, x)| *i != r && x.group == group && x.name == name)
+                else {
+                    return Err(EditError::Invalid(format!(
+                        "rack `{}` cannot take MIDI from `{from}`: no rack of its preset has that name",
+                        def.name
+                    )));
+                };
+                at = source.1.def.midi_from.clone();
+                steps += 1;
+            }
+        }
+        // Racks listening to this one follow its new name.
+        let old_name = self.racks[r].name.clone();
+        if old_name != def.name {
+            for other in self.racks.iter_mut().filter(|x| x.group == group) {
+                if other.def.midi_from.as_deref() == Some(old_name.as_str()) {
+                    other.def.midi_from = Some(def.name.clone());
+                }
+            }
+        }
         let model = &mut self.racks[r];
         model.name = def.name.clone();
         model.gain_db = def.gain_db;
@@ -427,6 +467,12 @@ impl Session {
     pub fn remove_rack(&mut self, rack: usize) -> Result<(), EditError> {
         let r = self.rack_index(rack)?;
         let model = self.racks.remove(r);
+        // Racks that played its MIDI play the inputs again.
+        for other in self.racks.iter_mut().filter(|x| x.group == model.group) {
+            if other.def.midi_from.as_deref() == Some(model.name.as_str()) {
+                other.def.midi_from = None;
+            }
+        }
         for slot in model.slots {
             self.park(slot);
         }
