@@ -222,3 +222,35 @@ fn editing_routes_follow_renames_and_refuse_loops() {
     s.remove_rack(0).expect("remove the arp");
     assert!(s.racks().iter().all(|r| r.def.midi_from.is_none()));
 }
+
+#[test]
+fn a_listeners_notes_end_when_its_source_chain_changes_under_them() {
+    // The arp's notes last a whole step (gate 1): a note always sounds
+    // while a key is held. Bypassing the arp mid-note takes away the
+    // note-off its next step would have sent: the synth rack ends the
+    // note itself instead of droning on.
+    let text = format!(
+        "version = 1\nname = \"arp\"\ntempo = {TEMPO}\n\
+         [[rack]]\nname = \"arp\"\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.arp\"\npath = \"{}\"\n\
+         [rack.plugin.params]\ngate = 1.0\n\
+         [[rack]]\nname = \"synth\"\nmidi_from = \"arp\"\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.synth\"\npath = \"{}\"\n\
+         [rack.plugin.params]\nrelease = 0.001\n",
+        bundle("stagerack-arp").display(),
+        bundle("stagerack-synth").display()
+    );
+    let (mut s, mut e) = session(&preset(&text), 64);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let held = render(&mut s, &mut e, &[note(100, 60, 1.0, true)], None, 64, 9_000);
+    assert!(
+        held.left[8_000..].iter().any(|x| x.abs() > 1e-3),
+        "the arp's note does not sound"
+    );
+    s.set_bypass(0, 0, true).expect("bypass the arp");
+    let after = render(&mut s, &mut e, &[], None, 64, 12_000);
+    assert!(
+        after.left[4_000..].iter().all(|x| x.abs() < 1e-4),
+        "the synth still sounds after its source's arp was bypassed"
+    );
+}

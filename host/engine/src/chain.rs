@@ -268,6 +268,17 @@ impl Chain {
         }
     }
 
+    /// True when `other` has the same slots (by id) with the same bypass
+    /// flags, in the same order. Audio thread.
+    pub(crate) fn same_slots(&self, other: &Chain) -> bool {
+        self.slots.len() == other.slots.len()
+            && self
+                .slots
+                .iter()
+                .zip(&other.slots)
+                .all(|(a, b)| a.id == b.id && a.bypass == b.bypass)
+    }
+
     /// Empties what [`midi_out`](Self::midi_out) holds (a chain that does
     /// not run this chunk emits nothing). Audio thread.
     pub(crate) fn forget_midi_out(&mut self) {

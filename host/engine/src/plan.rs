@@ -98,6 +98,12 @@ pub(crate) struct RackPlan {
     job_cost: u64,
     /// Where its MIDI comes from (see [`RackSpec::midi_from`]).
     midi_from: MidiIn,
+    /// The source rack as the main thread named it.
+    midi_from_id: Option<RackId>,
+    /// Its source changed under its held notes (another source, or the
+    /// source's chain edited): they are ended at the next chunk's start,
+    /// as the note-offs they wait for may never come.
+    release_held: bool,
     /// 0 for a rack playing the inputs; one more than its source's for a
     /// rack playing another's output. Racks run level by level, so a
     /// source's output of a chunk reaches its listeners in the same chunk.
@@ -287,6 +293,8 @@ impl PlanBuilder {
                         }
                     },
                     midi_from,
+                    midi_from_id: r.midi_from,
+                    release_held: false,
                     level,
                     left: vec![0.0; n],
                     right: vec![0.0; n],
@@ -426,6 +434,27 @@ impl Plan {
                     None => missing += 1,
                 }
             }
+        }
+        // A rack whose MIDI now comes from elsewhere (another rack, or the
+        // inputs instead of a rack, or back), or from a source whose chain
+        // changed (a plugin added, removed or bypassed: an arpeggiator's
+        // pending note-offs may be gone) ends its notes.
+        for i in 0..self.racks.len() {
+            let Some(prev) = old.racks.iter().find(|r| r.id == self.racks[i].id) else {
+                continue;
+            };
+            let source_changed = match self.racks[i].midi_from {
+                MidiIn::Rack(source) => {
+                    let source = &self.racks[source];
+                    !old.racks
+                        .iter()
+                        .any(|r| r.id == source.id && r.chain.same_slots(&source.chain))
+                }
+                MidiIn::Inputs | MidiIn::Nothing => false,
+            };
+            self.racks[i].release_held = prev.release_held
+                || source_changed
+                || prev.midi_from_id != self.racks[i].midi_from_id;
         }
         for rack in &mut self.racks {
             if let Some(prev) = old.racks.iter().find(|r| r.id == rack.id) {
@@ -608,6 +637,9 @@ impl Plan {
                     continue;
                 }
                 rack.events.clear();
+                if std::mem::take(&mut rack.release_held) {
+                    rack.held.release_all(0, &mut rack.events);
+                }
                 let mut notes = 0;
                 let mut g = start_group;
                 let mut next_point = 0;

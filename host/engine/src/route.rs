@@ -183,6 +183,28 @@ impl HeldNotes {
         self.3 = other.3;
     }
 
+    /// Ends every held note: a note-off at `offset` for each, as the rack
+    /// sent it (a rack whose MIDI source changed under its notes). A note
+    /// whose note-off finds the list full stays held. Audio thread.
+    pub(crate) fn release_all(&mut self, offset: u32, out: &mut EventBuffer) {
+        for (channel, keys) in self.0.iter_mut().enumerate() {
+            for slot in keys.iter_mut().filter(|k| **k != 0) {
+                if out.push(TimedEvent::new(
+                    offset,
+                    Event::NoteOff {
+                        channel: channel as u8,
+                        key: *slot - 1,
+                        velocity: 0.0,
+                        note_id: -1,
+                    },
+                )) {
+                    *slot = 0;
+                }
+            }
+        }
+        self.recount();
+    }
+
     /// Number of keys held down. Audio thread.
     pub(crate) fn count(&self) -> u32 {
         self.1
