@@ -422,6 +422,7 @@ fn check_plugin(d: &PluginDescriptor, file: &Path) -> PluginVerdict {
         vstpreset: None,
         vstpreset_bytes: None,
         program: None,
+        expressions: Default::default(),
     };
     let instrument = d.kind == PluginKind::Instrument;
     // Each configuration's problems; one seen in both is said once, one

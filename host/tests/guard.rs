@@ -61,6 +61,7 @@ fn slot(id: u64, p: Box<dyn AudioProcessor>, kind: PluginKind) -> (SlotSpec, Arc
             processor: Some(p),
             kind,
             bypass: false,
+            expressions_as_midi: false,
             status: status.clone(),
         },
         status,

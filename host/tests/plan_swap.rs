@@ -150,6 +150,7 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
         processor,
         kind: PluginKind::Instrument,
         bypass: false,
+        expressions_as_midi: false,
         status: Default::default(),
     };
     PlanBuilder::new(48_000.0, 64, 64)
@@ -260,6 +261,7 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
             })),
             kind: PluginKind::Instrument,
             bypass: false,
+            expressions_as_midi: false,
             status: Default::default(),
         }],
         status: Default::default(),

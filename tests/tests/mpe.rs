@@ -297,3 +297,23 @@ fn the_same_file_plays_a_vst3_instrument_each_note_its_own_curve() {
         "high rack",
     );
 }
+
+/// `expressions = "midi"` on a plugin entry: the VST3 probe, which would
+/// get note expressions, gets its member channels' messages instead (MPE
+/// as MIDI: bend, channel pressure and CC 74 through `IMidiMapping`, which
+/// maps none of them): only its notes' own impulses are left, where note
+/// expressions and poly pressure added theirs before.
+#[test]
+fn a_preset_can_send_mpe_as_midi_to_a_plugin_with_note_expressions() {
+    let _main = vst3_common::main_thread_lock();
+    let bundle = vst3_common::own_bundle("Stagerack VST3 Probe");
+    let id = vst3_common::class_of(&bundle).id;
+    let probe = format!(
+        "format = \"vst3\"\nid = \"{id}\"\npath = \"{}\"\nexpressions = \"midi\"",
+        bundle.display()
+    );
+    let (left, right) = split_render(&probe);
+    let vel = 100.0f32 / 127.0;
+    assert_close(&left, &[(0, vel), (200, vel)], "low rack");
+    assert_close(&right, &[(100, vel)], "high rack");
+}

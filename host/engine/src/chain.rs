@@ -66,6 +66,9 @@ pub struct SlotSpec {
     pub kind: PluginKind,
     /// Skip this processor (audio passes through unchanged).
     pub bypass: bool,
+    /// MPE notes' expressions reach it as the member-channel messages they
+    /// came from (MPE as MIDI), whatever it supports.
+    pub expressions_as_midi: bool,
     /// Health, shared with the main thread.
     pub status: Arc<SlotStatus>,
 }
@@ -75,6 +78,7 @@ pub(crate) struct Slot {
     pub(crate) processor: Option<Box<dyn AudioProcessor>>,
     kind: PluginKind,
     bypass: bool,
+    expressions_as_midi: bool,
     /// What survives a plan swap with the processor.
     pub(crate) state: SlotState,
     pub(crate) status: Arc<SlotStatus>,
@@ -191,6 +195,7 @@ impl Slot {
             processor: spec.processor,
             kind: spec.kind,
             bypass: spec.bypass,
+            expressions_as_midi: spec.expressions_as_midi,
             state: SlotState::default(),
             status: spec.status,
             params: EventBuffer::with_capacity(event_capacity),
@@ -222,6 +227,37 @@ pub(crate) struct Chain {
     /// What its plugins emitted this chunk (not what they were given),
     /// kept only when another rack takes its MIDI (`midi_from`).
     midi_out: Option<EventBuffer>,
+}
+
+/// The events a slot gets this block: the chain's, with its own parameter
+/// changes first on each sample, and its MPE expressions turned back into
+/// member-channel messages when it takes them as MIDI (one message per
+/// channel and sample: several notes held on one member channel share
+/// it). `tmp` is scratch. Audio thread.
+fn slot_events<'a>(
+    params: &EventBuffer,
+    expressions_as_midi: bool,
+    cur: &'a EventBuffer,
+    tmp: &'a mut EventBuffer,
+) -> &'a [TimedEvent] {
+    if params.is_empty() && !expressions_as_midi {
+        return cur.as_slice();
+    }
+    merge_into(params.as_slice(), cur.as_slice(), tmp);
+    if expressions_as_midi {
+        tmp.retain_map(|e, kept| {
+            let Some(event) = e.event.expression_as_message() else {
+                return Some(e);
+            };
+            let sent = kept
+                .iter()
+                .rev()
+                .take_while(|k| k.offset == e.offset)
+                .any(|k| k.event == event);
+            (!sent).then_some(TimedEvent { event, ..e })
+        });
+    }
+    tmp.as_slice()
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -404,12 +440,7 @@ impl Chain {
         let Some(processor) = slot.processor.as_mut() else {
             return;
         };
-        let slot_events: &[TimedEvent] = if slot.params.is_empty() {
-            cur.as_slice()
-        } else {
-            merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
-            tmp.as_slice()
-        };
+        let slot_events = slot_events(&slot.params, slot.expressions_as_midi, cur, tmp);
         let input_silent =
             slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
         if slot.state.sleeping && slot_events.is_empty() && input_silent {
@@ -507,12 +538,7 @@ impl Chain {
             }
             // This slot's own parameter changes join the chain's events; on
             // the same sample they come first, so a note there hears them.
-            let slot_events: &[TimedEvent] = if slot.params.is_empty() {
-                cur.as_slice()
-            } else {
-                merge_into(slot.params.as_slice(), cur.as_slice(), tmp);
-                tmp.as_slice()
-            };
+            let slot_events = slot_events(&slot.params, slot.expressions_as_midi, cur, tmp);
             let input_silent =
                 slot.kind == PluginKind::Instrument || (is_silent(left) && is_silent(right));
             // A processor started early is collected whatever else.
@@ -699,6 +725,7 @@ mod tests {
             })),
             kind: PluginKind::Effect,
             bypass: false,
+            expressions_as_midi: false,
             status: Arc::new(SlotStatus::default()),
         };
         (Chain::new(vec![spec], 16), calls, wake)
@@ -771,5 +798,74 @@ mod tests {
             run(&mut chain, &[], &mut sink);
         }
         assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+
+    /// Keeps the events it is given.
+    struct Recorder(Arc<std::sync::Mutex<Vec<TimedEvent>>>);
+
+    impl AudioProcessor for Recorder {
+        fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
+            super::super::alloc_guard::permit_alloc(|| {
+                self.0.lock().unwrap().extend_from_slice(block.events);
+            });
+            ProcessStatus::Continue
+        }
+    }
+
+    #[test]
+    fn expressions_as_midi_reach_a_slot_as_member_channel_messages_once_per_channel() {
+        let (mut sink, _rx) = rtrb::RingBuffer::<PanicReport>::new(4);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spec = |id, as_midi| SlotSpec {
+            id: ProcessorId(id),
+            processor: Some(Box::new(Recorder(seen.clone()))),
+            kind: PluginKind::Instrument,
+            bypass: false,
+            expressions_as_midi: as_midi,
+            status: Arc::new(SlotStatus::default()),
+        };
+        let expression = |key, expression, value, midi| {
+            TimedEvent::new(
+                5,
+                Event::NoteExpression {
+                    channel: 3,
+                    key,
+                    note_id: -1,
+                    expression,
+                    value,
+                    midi,
+                },
+            )
+        };
+        use stagerack_core::midi::Expression;
+        // Two notes held on member channel 3 share its bend; its pressure.
+        let events = [
+            note(),
+            expression(60, Expression::Tuning, 2.0, 8192 + 341),
+            expression(64, Expression::Tuning, 2.0, 8192 + 341),
+            expression(60, Expression::Pressure, 0.5, 64),
+        ];
+        let mut as_midi = Chain::new(vec![spec(1, true)], 16);
+        run(&mut as_midi, &events, &mut sink);
+        let got: Vec<Event> = seen.lock().unwrap().drain(..).map(|e| e.event).collect();
+        assert_eq!(
+            got,
+            vec![
+                note().event,
+                Event::PitchBend {
+                    channel: 3,
+                    value: 8192 + 341
+                },
+                Event::ChannelPressure {
+                    channel: 3,
+                    value: 64
+                },
+            ]
+        );
+        // Without the override the slot gets the expressions themselves.
+        let mut auto = Chain::new(vec![spec(2, false)], 16);
+        run(&mut auto, &events, &mut sink);
+        let got: Vec<TimedEvent> = seen.lock().unwrap().drain(..).collect();
+        assert_eq!(got, events);
     }
 }

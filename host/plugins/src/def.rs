@@ -37,6 +37,31 @@ pub struct PluginDef {
     /// A factory program to start from (VST3 program lists), by name or
     /// index; `params` are applied after it.
     pub program: Option<ProgramRef>,
+    /// How MPE notes' expressions reach it (see [`Expressions`]).
+    pub expressions: Expressions,
+}
+
+/// How an MPE rack's per-note expressions (member-channel pitch bend,
+/// pressure, CC 74) reach a plugin: `expressions = "auto"` (default) or
+/// `"midi"` on its entry. Main thread (read by the engine's plan).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expressions {
+    /// The best the plugin supports: CLAP note expressions to a note port
+    /// preferring CLAP events, VST3 note expressions to a plugin with
+    /// `INoteExpressionController`, else MPE as MIDI.
+    #[default]
+    Auto,
+    /// Always MPE as MIDI: each member channel's bend, pressure and CC 74
+    /// as the controller sent them (for a plugin with its own MPE engine,
+    /// or one whose note expressions behave differently).
+    Midi,
+}
+
+impl Expressions {
+    fn is_auto(&self) -> bool {
+        *self == Expressions::Auto
+    }
 }
 
 /// A factory program as a preset names it: `program = "Brass 1"` or
@@ -91,6 +116,8 @@ struct RawPluginDef {
     vstpreset: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     program: Option<ProgramRef>,
+    #[serde(default, skip_serializing_if = "Expressions::is_auto")]
+    expressions: Expressions,
 }
 
 impl TryFrom<RawPluginDef> for PluginDef {
@@ -143,6 +170,7 @@ impl TryFrom<RawPluginDef> for PluginDef {
             vstpreset: r.vstpreset,
             vstpreset_bytes: None,
             program: r.program,
+            expressions: r.expressions,
         })
     }
 }
@@ -159,6 +187,7 @@ impl From<PluginDef> for RawPluginDef {
             state: p.state,
             vstpreset: p.vstpreset,
             program: p.program,
+            expressions: p.expressions,
         }
     }
 }
@@ -177,6 +206,7 @@ impl PluginDef {
             vstpreset: None,
             vstpreset_bytes: None,
             program: None,
+            expressions: Expressions::Auto,
         }
     }
 

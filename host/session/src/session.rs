@@ -1038,6 +1038,7 @@ fn specs_for(
             processor,
             kind: slot.instance.descriptor().kind,
             bypass: slot.bypass,
+            expressions_as_midi: slot.def.expressions == crate::preset::Expressions::Midi,
             status: slot.status.clone(),
         });
     }

@@ -194,6 +194,36 @@ impl Event {
         })
     }
 
+    /// An MPE note expression as the member-channel message it came from
+    /// (pitch bend, channel pressure or CC 74); `None` for other events.
+    /// Any thread.
+    pub fn expression_as_message(&self) -> Option<Event> {
+        let Event::NoteExpression {
+            channel,
+            expression,
+            midi,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        Some(match expression {
+            Expression::Tuning => Event::PitchBend {
+                channel,
+                value: midi.min(16383),
+            },
+            Expression::Pressure => Event::ChannelPressure {
+                channel,
+                value: midi.min(127) as u8,
+            },
+            Expression::Brightness => Event::ControlChange {
+                channel,
+                controller: 74,
+                value: midi.min(127) as u8,
+            },
+        })
+    }
+
     /// Encodes a channel message as MIDI bytes (3 bytes, with the length
     /// used). Parameter events have no MIDI form. Any thread.
     pub fn to_midi(&self) -> Option<([u8; 3], usize)> {
@@ -363,6 +393,22 @@ impl EventBuffer {
     /// Returns the number of refused events and resets it. Audio thread.
     pub fn take_dropped(&mut self) -> u32 {
         std::mem::take(&mut self.dropped)
+    }
+
+    /// Keeps, in order, what `f` returns for each event (`None` drops it);
+    /// `f` also sees the events kept so far. Never allocates. Audio thread.
+    pub fn retain_map(
+        &mut self,
+        mut f: impl FnMut(TimedEvent, &[TimedEvent]) -> Option<TimedEvent>,
+    ) {
+        let mut kept = 0;
+        for i in 0..self.events.len() {
+            if let Some(e) = f(self.events[i], &self.events[..kept]) {
+                self.events[kept] = e;
+                kept += 1;
+            }
+        }
+        self.events.truncate(kept);
     }
 
     /// Stable in-place sort by offset. Audio thread.

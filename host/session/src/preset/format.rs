@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use stagerack_plugins::def::{PluginDef, ProgramRef};
+pub use stagerack_plugins::def::{Expressions, PluginDef, ProgramRef};
 pub use stagerack_plugins::sandbox::SandboxMode;
 
 /// Where plugins run when neither the rack, the preset's `[master]` nor
