@@ -341,6 +341,7 @@ pub fn changes_preset(command: &Command) -> bool {
             | Command::AddRack { .. }
             | Command::RemoveRack { .. }
             | Command::MidiLearn { .. }
+            | Command::LearnKnobs { .. }
     )
 }
 
@@ -353,6 +354,7 @@ pub fn describe(command: &Command) -> String {
             format!("MIDI learn on plugin {} of rack {}", index + 1, rack + 1)
         }
         Command::MidiLearnCancel {} => "stop MIDI learn".into(),
+        Command::LearnKnobs { rack, .. } => format!("MIDI learn of rack {}'s knobs", rack + 1),
         Command::ListPlugins {} => "list plugins".into(),
         Command::ScanPlugins { .. } => "scan for plugins".into(),
         Command::AddPlugin { plugin, rack, .. } => format!("add {plugin} to rack {}", rack + 1),

@@ -3,7 +3,7 @@
 
 use stagerack_session::control::protocol::PluginSnapshot;
 use stagerack_session::control::{Command, Snapshot};
-use stagerack_session::preset::{RackDef, VelocityCurve};
+use stagerack_session::preset::{MpeMode, RackDef, VelocityCurve};
 use stagerack_session::session::RackEdit;
 
 /// The commands that undo `command` applied to `before`; `None` when the
@@ -148,6 +148,16 @@ pub fn curve_name(c: &VelocityCurve) -> Option<&'static str> {
     }
 }
 
+/// An MPE mode as `RackEdit` takes it.
+pub fn mpe_name(mode: MpeMode) -> &'static str {
+    match mode {
+        MpeMode::Off => "off",
+        MpeMode::Lower => "lower",
+        MpeMode::Upper => "upper",
+        MpeMode::Auto => "auto",
+    }
+}
+
 /// The edit that puts back, field by field, what `edit` changes.
 fn old_values(def: &RackDef, edit: &RackEdit) -> RackEdit {
     RackEdit {
@@ -176,6 +186,10 @@ fn old_values(def: &RackDef, edit: &RackEdit) -> RackEdit {
             .midi_from
             .as_ref()
             .map(|_| def.midi_from.clone().unwrap_or_default()),
+        mpe: edit.mpe.as_ref().map(|_| mpe_name(def.mpe).to_owned()),
+        mpe_bend_range: edit
+            .mpe_bend_range
+            .map(|_| def.mpe_bend_range.unwrap_or(48)),
     }
 }
 
@@ -200,6 +214,8 @@ fn full_edit(def: &RackDef) -> RackEdit {
         // after this edit: not restored (as before).
         maps: None,
         midi_from: Some(def.midi_from.clone().unwrap_or_default()),
+        mpe: Some(mpe_name(def.mpe).to_owned()),
+        mpe_bend_range: def.mpe_bend_range,
     }
 }
 

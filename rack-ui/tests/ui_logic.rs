@@ -713,3 +713,53 @@ fn a_factory_program_is_picked_from_the_plugin_row_and_undone() {
     assert_eq!(undone.racks[0].plugins[0].program, Some(2), "Full again");
     assert_eq!(level(&undone), 1.0);
 }
+
+/// A rack's MIDI source, MPE zone and bend range are picked on its card;
+/// Learn knobs starts MIDI learn of its knobs. The row shows on a rack
+/// whose settings are not the defaults (here the MPE rack).
+#[test]
+fn midi_source_mpe_and_knob_learn_are_edited_on_the_rack_card() {
+    isolate_scan_cache();
+    let text = "version = 1\nname = \"arp\"\n\
+                [[rack]]\nname = \"arp\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n\
+                [[rack]]\nname = \"lead\"\nmpe = \"lower\"\n\
+                [[rack.plugin]]\nformat = \"builtin\"\nid = \"synth\"\n";
+    let preset = stagerack_session::preset::parse_preset(text, Path::new("arp.toml")).unwrap();
+    let engine = Runtime::start(&LoadedShow::preset(preset), &AudioChoice::NoDevice).unwrap();
+    let (engine, mut h) = kit::window_on(engine, "arp.toml", 1400.0, 900.0);
+    settle(&mut h);
+    h.get_by_label("MIDI from: the inputs").click();
+    settle(&mut h);
+    h.get_all_by_label("arp").last().unwrap().click();
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks[1].routing.midi_from.as_deref(),
+        Some("arp")
+    );
+    h.get_by_label("MPE: lower").click();
+    settle(&mut h);
+    h.get_by_label("upper").click();
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks[1].routing.mpe,
+        stagerack_session::preset::MpeMode::Upper
+    );
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    assert_eq!(
+        engine_state(&engine).racks[1].routing.mpe,
+        stagerack_session::preset::MpeMode::Lower,
+        "undone"
+    );
+    h.get_by_label("Learn knobs").click();
+    settle(&mut h);
+    assert!(
+        !h.state()
+            .state
+            .messages
+            .iter()
+            .any(|m| m.text.contains("knobs") && m.text.contains("cannot")),
+        "{:?}",
+        h.state().state.messages
+    );
+}

@@ -170,3 +170,43 @@ fn a_page_turn_is_pushed_to_control_clients() {
     assert_eq!((knobs.page, knobs.page_name.as_str()), (1, "Kit / Tone"));
     s.shutdown(e);
 }
+
+/// MIDI learn of the first knob: the first controller moved after
+/// `start_knob_learn` becomes knob 1, the next numbers knob 2; the knobs
+/// then move the kit's current page, and a save writes `[rack.controls]`.
+#[test]
+fn learning_the_first_knob_numbers_the_bank_from_it() {
+    let text = format!(
+        "version = 1\nname = \"knobs\"\n\
+         [[rack]]\nname = \"Drums\"\n\
+         [[rack.plugin]]\nformat = \"clap\"\nid = \"org.stagerack.test.kit\"\npath = \"{}\"\n",
+        bundle("stagerack-kit").display()
+    );
+    let (mut s, mut e) = session(&preset(&text), 64);
+    assert!(stagerack::control::snapshot(&s).racks[0].knobs.is_none());
+    s.start_knob_learn(0, 2).expect("learn the knobs");
+    let _ = render(&mut s, &mut e, &[cc(5, 40, 64)], None, 64, 128);
+    assert_eq!(
+        s.take_learned().as_deref(),
+        Some("CC 40–41 → the knobs of rack `Drums`")
+    );
+    assert_eq!(s.racks()[0].def.controls.as_ref().unwrap().cc, [40, 41]);
+    let k = knobs(&s);
+    assert_eq!(k.knobs, ["level", "tone"]);
+    let _ = render(
+        &mut s,
+        &mut e,
+        &[cc(3, 40, 0), cc(4, 41, 127)],
+        None,
+        64,
+        64,
+    );
+    assert_eq!(level_and_tone(&mut s), "level=0;tone=1");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("learned.toml");
+    stagerack::preset::save_atomically(&s.to_preset().unwrap(), &file).unwrap();
+    let saved = stagerack::preset::load_preset(&file).unwrap();
+    assert_eq!(saved.racks[0].controls.as_ref().unwrap().cc, [40, 41]);
+    assert!(s.start_knob_learn(0, 9).is_err(), "9 knobs are refused");
+    s.shutdown(e);
+}

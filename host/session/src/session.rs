@@ -129,7 +129,7 @@ pub struct Session {
     pending_select: Option<u16>,
     /// MIDI learn in progress: (rack, plugin position, parameter, the
     /// controller count when it started).
-    learning: Option<(usize, usize, stagerack_core::plugin::ParamId, u64)>,
+    learning: Option<edit::Learning>,
     /// What MIDI learn last bound, for clients to announce.
     learned: Option<String>,
     /// The model changed but the plan queue was full: commit again from

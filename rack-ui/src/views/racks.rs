@@ -59,11 +59,17 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
+            let names: Vec<String> = snapshot
+                .racks
+                .iter()
+                .filter(|r| r.preset == snapshot.current)
+                .map(|r| r.routing.name.clone())
+                .collect();
             for (i, rack) in snapshot.racks.iter().enumerate() {
                 if rack.preset != snapshot.current {
                     continue;
                 }
-                ui.push_id(("rack", i), |ui| rack_card(app, ui, i, rack));
+                ui.push_id(("rack", i), |ui| rack_card(app, ui, i, rack, &names));
                 ui.add_space(6.0);
             }
             // After the racks: the racks get the room at the top.
@@ -97,7 +103,13 @@ fn add_rack_row(
     });
 }
 
-fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapshot) {
+fn rack_card(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    i: usize,
+    rack: &RackSnapshot,
+    preset_racks: &[String],
+) {
     let def = &rack.routing;
     let selected = app.ui.selected_rack == Some(i);
     let colour = theme::rack_colour(&def.name);
@@ -278,6 +290,12 @@ fn rack_card(app: &mut Frame<'_>, ui: &mut egui::Ui, i: usize, rack: &RackSnapsh
             );
         });
         midi_row(app, ui, i, def);
+        // Shown for the selected rack, and wherever it is not the default
+        // (two whole racks still fit a 1280×800 window).
+        if selected || def.midi_from.is_some() || def.mpe != stagerack_session::preset::MpeMode::Off
+        {
+            expression_row(app, ui, i, def, preset_racks);
+        }
         maps(app, ui, i, rack);
         knobs(ui, rack);
         ui.separator();
@@ -466,6 +484,98 @@ pub fn parse_cc_remap(text: &str) -> Result<Vec<[u8; 2]>, String> {
             }
         })
         .collect()
+}
+
+/// Where the rack's MIDI comes from (the inputs or another rack's
+/// plugins), its MPE zone, and MIDI learn of its knobs. UI thread.
+fn expression_row(
+    app: &mut Frame<'_>,
+    ui: &mut egui::Ui,
+    i: usize,
+    def: &stagerack_session::control::RackDef,
+    preset_racks: &[String],
+) {
+    ui.horizontal_wrapped(|ui| {
+        let from_label = ui.label("MIDI from");
+        let current = def.midi_from.as_deref().unwrap_or("");
+        let shown = if current.is_empty() {
+            "the inputs"
+        } else {
+            current
+        };
+        let from = egui::ComboBox::from_id_salt(("midi_from", i))
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                let choices = std::iter::once("")
+                    .chain(preset_racks.iter().map(String::as_str))
+                    .filter(|n| *n != def.name);
+                for name in choices {
+                    let text = if name.is_empty() { "the inputs" } else { name };
+                    if ui.selectable_label(current == name, text).clicked() && current != name {
+                        app.edit(Command::EditRack {
+                            rack: i,
+                            edit: RackEdit {
+                                midi_from: Some(name.to_owned()),
+                                ..Default::default()
+                            },
+                        });
+                    }
+                }
+            });
+        let _ = from_label;
+        from.response
+            .on_hover_text("Play the MIDI another rack's plugins emit (an arpeggiator)")
+            .widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("MIDI from: {shown}"))
+            });
+        let mpe_label = ui.label("MPE");
+        let mode = crate::undo::mpe_name(def.mpe);
+        let mpe = egui::ComboBox::from_id_salt(("mpe", i))
+            .selected_text(mode)
+            .show_ui(ui, |ui| {
+                for m in ["off", "lower", "upper", "auto"] {
+                    if ui.selectable_label(mode == m, m).clicked() && mode != m {
+                        app.edit(Command::EditRack {
+                            rack: i,
+                            edit: RackEdit {
+                                mpe: Some(m.into()),
+                                ..Default::default()
+                            },
+                        });
+                    }
+                }
+            });
+        let _ = mpe_label;
+        mpe.response.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("MPE: {mode}"))
+        });
+        if def.mpe != stagerack_session::preset::MpeMode::Off {
+            let mut range = def.mpe_bend_range.unwrap_or(48);
+            let l = ui.label("Bend range");
+            let r = ui
+                .add(egui::DragValue::new(&mut range).range(1..=96).suffix(" st"))
+                .labelled_by(l.id);
+            rack_edit(
+                app,
+                &r,
+                i,
+                RackEdit {
+                    mpe_bend_range: Some(range),
+                    ..Default::default()
+                },
+            );
+        }
+        if ui
+            .button("Learn knobs")
+            .on_hover_text(
+                "Turn your controller's first knob: it and the 7 after it move the \
+                 selected plugin's main controls, page by page",
+            )
+            .clicked()
+        {
+            app.send(Command::LearnKnobs { rack: i, knobs: 8 });
+        }
+    });
 }
 
 /// What the rack's hardware knobs (`[rack.controls]`) are on now: the

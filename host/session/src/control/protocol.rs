@@ -134,6 +134,16 @@ pub enum Command {
     },
     /// Stop MIDI learn.
     MidiLearnCancel {},
+    /// MIDI learn of a rack's bank of knobs (`[rack.controls]`): the next
+    /// controller moved is knob 1, the following controller numbers the
+    /// others.
+    LearnKnobs {
+        /// Rack index.
+        rack: usize,
+        /// How many knobs, 1 to 8 (default 8).
+        #[serde(default = "eight")]
+        knobs: u8,
+    },
     /// Open the plugin's own editor in a window of the engine's process
     /// (answered with `editor`); when open already, answers where it is.
     OpenEditor {
@@ -554,4 +564,14 @@ pub struct RackEdit {
     /// it plays; `""`: the MIDI inputs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub midi_from: Option<String>,
+    /// MPE zone: off, lower, upper or auto.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpe: Option<String>,
+    /// Semitones of a full member-channel bend, 1..=96.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpe_bend_range: Option<u8>,
+}
+
+fn eight() -> u8 {
+    8
 }

@@ -671,6 +671,10 @@ impl ControlServer {
                 session.cancel_learn();
                 Ok(false)
             }
+            Command::LearnKnobs { rack, knobs } => session
+                .start_knob_learn(rack, knobs)
+                .map(|_| false)
+                .map_err(|e| e.to_string()),
             Command::OpenEditor { rack, index } => match session.open_editor(rack, index) {
                 Ok(info) => {
                     self.reply(

@@ -38,6 +38,17 @@ pub enum EditError {
 
 pub use crate::control::protocol::RackEdit;
 
+/// What MIDI learn waits for, with the controller count when it started.
+/// Main thread.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Learning {
+    /// One parameter (rack, chain position, parameter).
+    Param(usize, usize, ParamId, u64),
+    /// A rack's bank of knobs: the first controller moved becomes knob 1,
+    /// the next numbers the others (rack, knobs).
+    Knobs(usize, u8, u64),
+}
+
 impl RackEdit {
     /// Applies the edit to a preset rack definition, checking ranges.
     /// Main thread.
@@ -48,6 +59,23 @@ impl RackEdit {
         }
         if let Some(from) = &self.midi_from {
             def.midi_from = (!from.is_empty()).then(|| from.clone());
+        }
+        if let Some(mode) = &self.mpe {
+            def.mpe = match mode.as_str() {
+                "off" => crate::preset::MpeMode::Off,
+                "lower" => crate::preset::MpeMode::Lower,
+                "upper" => crate::preset::MpeMode::Upper,
+                "auto" => crate::preset::MpeMode::Auto,
+                _ => return bad(format!("mpe `{mode}`: expected off, lower, upper or auto")),
+            };
+        }
+        if let Some(range) = self.mpe_bend_range {
+            if !(1..=96).contains(&range) {
+                return bad(format!(
+                    "mpe bend range {range}: expected 1 to 96 semitones"
+                ));
+            }
+            def.mpe_bend_range = Some(range);
         }
         if let Some([lo, hi]) = self.keys {
             if lo > hi || hi > 127 {
@@ -506,7 +534,23 @@ impl Session {
             )));
         }
         let (count, _, _) = self.handle.shared().last_controller();
-        self.learning = Some((r, i, param, count));
+        self.learning = Some(Learning::Param(r, i, param, count));
+        Ok(())
+    }
+
+    /// Starts MIDI learn of a rack's knobs (`[rack.controls]`): the next
+    /// controller moved becomes the first of `knobs` (1 to 8) knobs on
+    /// consecutive controllers, as most controllers number their knobs.
+    /// Its page controllers and plugin stay as they were. Main thread.
+    pub fn start_knob_learn(&mut self, rack: usize, knobs: u8) -> Result<(), EditError> {
+        let r = self.rack_index(rack)?;
+        if !(1..=8).contains(&knobs) {
+            return Err(EditError::Invalid(format!(
+                "a bank of {knobs} knobs: expected 1 to 8"
+            )));
+        }
+        let (count, _, _) = self.handle.shared().last_controller();
+        self.learning = Some(Learning::Knobs(r, knobs, count));
         Ok(())
     }
 
@@ -524,23 +568,37 @@ impl Session {
     /// Called from the pump: binds the first controller received since
     /// learn started. Main thread.
     pub(super) fn poll_learn(&mut self) {
-        let Some((r, i, param, since)) = self.learning else {
+        let Some(learning) = self.learning else {
             return;
+        };
+        let since = match learning {
+            Learning::Param(.., since) | Learning::Knobs(.., since) => since,
         };
         let (count, _channel, cc) = self.handle.shared().last_controller();
         if count == since || cc > 119 {
             return;
         }
         self.learning = None;
-        let Some(rack) = self.racks.get_mut(r) else {
+        let text = match learning {
+            Learning::Param(r, i, param, _) => self.learn_param(r, i, param, cc),
+            Learning::Knobs(r, knobs, _) => self.learn_knobs(r, knobs, cc),
+        };
+        let Some(text) = text else {
             return;
         };
-        let Some(slot) = rack.slots.get(i) else {
-            return;
-        };
-        let Some(info) = slot.instance.params().into_iter().find(|p| p.id == param) else {
-            return;
-        };
+        tracing::info!("MIDI learn: {text}");
+        self.learned = Some(text);
+        if let Err(e) = self.commit() {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Maps controller `cc` onto a parameter over its whole range. Main
+    /// thread.
+    fn learn_param(&mut self, r: usize, i: usize, param: ParamId, cc: u8) -> Option<String> {
+        let rack = self.racks.get_mut(r)?;
+        let slot = rack.slots.get(i)?;
+        let info = slot.instance.params().into_iter().find(|p| p.id == param)?;
         let text = format!(
             "CC {cc} → {} {}",
             slot.instance.descriptor().name,
@@ -558,11 +616,26 @@ impl Session {
             max: info.max,
             curve: crate::preset::MapCurveDef::Linear,
         });
-        tracing::info!("MIDI learn: {text}");
-        self.learned = Some(text);
-        if let Err(e) = self.commit() {
-            tracing::error!("{e}");
-        }
+        Some(text)
+    }
+
+    /// Makes `cc` the first of a rack's `knobs` knobs, the others on the
+    /// controllers after it (fewer when they would pass 119). Main thread.
+    fn learn_knobs(&mut self, r: usize, knobs: u8, cc: u8) -> Option<String> {
+        let rack = self.racks.get_mut(r)?;
+        let last = cc.saturating_add(knobs - 1).min(119);
+        let ccs: Vec<u8> = (cc..=last).collect();
+        let controls = rack.def.controls.get_or_insert(crate::preset::ControlsDef {
+            cc: Vec::new(),
+            plugin: None,
+            next_page: None,
+            previous_page: None,
+        });
+        controls.cc = ccs;
+        Some(format!(
+            "CC {cc}–{last} → the knobs of rack `{}`",
+            rack.name
+        ))
     }
 
     /// All notes off, sustain released and every voice silenced in every
