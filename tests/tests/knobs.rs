@@ -8,6 +8,7 @@
 //! through its parameters eight at a time. In process and sandboxed.
 
 mod clap_support;
+mod vst3_common;
 
 use clap_support::*;
 use stagerack::midi::file::SampleEvent;
@@ -209,4 +210,60 @@ fn learning_the_first_knob_numbers_the_bank_from_it() {
     assert_eq!(saved.racks[0].controls.as_ref().unwrap().cc, [40, 41]);
     assert!(s.start_knob_learn(0, 9).is_err(), "9 knobs are refused");
     s.shutdown(e);
+}
+
+/// VST3 pages: the probe's `IUnitInfo` unit "Output" (holding `level`) is
+/// its one page; the VST3 gain has no units, so its knobs go through its
+/// automatable parameters: `gain`, not `latency` (not `kCanAutomate`).
+/// The probe in process and sandboxed.
+#[test]
+fn vst3_knobs_follow_units_else_the_automatable_parameters() {
+    let _main = vst3_common::main_thread_lock();
+    stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
+    for (name, extra, page, names) in [
+        ("Stagerack VST3 Probe", "", "Output", vec!["level"]),
+        (
+            "Stagerack VST3 Probe",
+            "sandbox = \"plugin\"\n",
+            "Output",
+            vec!["level"],
+        ),
+        ("Stagerack VST3 Gain", "", "Parameters 1", vec!["gain"]),
+    ] {
+        let bundle = vst3_common::own_bundle(name);
+        let id = vst3_common::class_of(&bundle).id;
+        let text = format!(
+            "version = 1\nname = \"vst3 knobs\"\n[[rack]]\nname = \"r\"\n{extra}\
+             [rack.controls]\ncc = [21, 22]\n\
+             [[rack.plugin]]\nformat = \"vst3\"\nid = \"{id}\"\npath = \"{}\"\n",
+            bundle.display()
+        );
+        let (mut s, mut e) = session(&preset(&text), 64);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        if !extra.is_empty() {
+            stagerack_tests::assert_sandboxes_running();
+        }
+        let k = knobs(&s);
+        assert_eq!((k.page_name.as_str(), k.pages), (page, 1), "{name} {extra}");
+        let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        want.resize(2, String::new());
+        assert_eq!(k.knobs, want, "{name} {extra}");
+        // Knob 1 moves it, on its page.
+        let _ = render(&mut s, &mut e, &[cc(3, 21, 0)], None, 64, 128);
+        let value = |s: &stagerack::session::Session| {
+            stagerack::control::snapshot(s).racks[0].plugins[0]
+                .params
+                .iter()
+                .find(|p| p.name == names[0])
+                .map(|p| p.value)
+        };
+        // A sandbox child reports its values with its next pump.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while value(&s) != Some(0.0) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let _ = render(&mut s, &mut e, &[], None, 64, 64);
+        }
+        assert_eq!(value(&s), Some(0.0), "{name} {extra}");
+        s.shutdown(e);
+    }
 }

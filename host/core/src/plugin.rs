@@ -84,6 +84,15 @@ pub struct ParamInfo {
     /// by the host (CLAP `IS_READONLY`).
     #[serde(default)]
     pub read_only: bool,
+    /// The plugin lets the host automate it (CLAP `IS_AUTOMATABLE`, VST3
+    /// `kCanAutomate`): what a rack's knobs page through when the plugin
+    /// has no pages of its own.
+    #[serde(default = "automatable_by_default")]
+    pub automatable: bool,
+}
+
+fn automatable_by_default() -> bool {
+    true
 }
 
 /// How the engine will run a plugin; fixed between activate and deactivate.

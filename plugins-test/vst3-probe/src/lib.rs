@@ -26,7 +26,9 @@
 //!   a `NoteExpressionValueEvent` for a sounding note (by the id its
 //!   note-on carried) adds an impulse of `semitones / 128` (tuning, VST3's
 //!   0.5 = none, ±120 semitones) or `0.25 + value / 2` (brightness) at its
-//!   offset; an id no sounding note has is ignored.
+//!   offset; an id no sounding note has is ignored. Its `IUnitInfo` has
+//!   two units: the root (id 0, with the program list) and "Output" (id 1,
+//!   parent 0), the unit of `level`.
 //! - **Stagerack VST3 Gain** (effect, single component: the component is its
 //!   own controller): parameter `gain` (id 0). Normalized `n` maps to
 //!   `-60 + 72·n` dB (so 0 dB is `n = 60/72`, the default), applied from the
@@ -887,26 +889,36 @@ const PROGRAMS: [(&str, f64); 3] = [("Quiet", 0.25), ("Half", 0.5), ("Full", 1.0
 const PROGRAM_LIST: i32 = 7;
 /// The hidden program-change parameter.
 const PROGRAM_PARAM: u32 = 1;
+/// The unit `level` belongs to ("Output", under the root).
+const OUTPUT_UNIT: i32 = 1;
 
-/// One unit (the root) with one program list: the names come from here,
+/// Two units: the root, with one program list, and "Output" (holding
+/// `level`) under it. The program names come from here,
 /// while the program parameter's own value strings say only "#N", so a
 /// host shows which source it read.
 impl IUnitInfoTrait for ProbeController {
     unsafe fn getUnitCount(&self) -> i32 {
-        1
+        2
     }
 
     unsafe fn getUnitInfo(&self, index: i32, info: *mut UnitInfo) -> tresult {
         guard(kInternalError, || {
-            if index != 0 || info.is_null() {
+            if !(0..2).contains(&index) || info.is_null() {
                 return kInvalidArgument;
             }
             // SAFETY: non-null out-struct.
             let i = unsafe { &mut *info };
-            i.id = 0;
-            i.parentUnitId = -1;
-            copy_wstring("Root", &mut i.name);
-            i.programListId = PROGRAM_LIST;
+            if index == 0 {
+                i.id = 0;
+                i.parentUnitId = -1;
+                copy_wstring("Root", &mut i.name);
+                i.programListId = PROGRAM_LIST;
+            } else {
+                i.id = OUTPUT_UNIT;
+                i.parentUnitId = 0;
+                copy_wstring("Output", &mut i.name);
+                i.programListId = -1;
+            }
             kResultOk
         })
     }
@@ -1044,7 +1056,7 @@ fn program_index(v: f64) -> usize {
     ((v.clamp(0.0, 1.0) * (PROGRAMS.len() - 1) as f64).round() as usize).min(PROGRAMS.len() - 1)
 }
 
-fn level_info(info: *mut ParameterInfo, title: &str, default: f64) -> tresult {
+fn level_info(info: *mut ParameterInfo, title: &str, default: f64, unit: i32) -> tresult {
     if info.is_null() {
         return kInvalidArgument;
     }
@@ -1056,7 +1068,7 @@ fn level_info(info: *mut ParameterInfo, title: &str, default: f64) -> tresult {
     copy_wstring("", &mut i.units);
     i.stepCount = 0;
     i.defaultNormalizedValue = default;
-    i.unitId = 0;
+    i.unitId = unit;
     i.flags = ParameterInfo_::ParameterFlags_::kCanAutomate;
     kResultOk
 }
@@ -1086,7 +1098,7 @@ impl IEditControllerTrait for ProbeController {
 
     unsafe fn getParameterInfo(&self, index: i32, info: *mut ParameterInfo) -> tresult {
         guard(kInternalError, || match index {
-            0 => level_info(info, "level", 1.0),
+            0 => level_info(info, "level", 1.0, OUTPUT_UNIT),
             1 if !info.is_null() => {
                 // SAFETY: non-null out-struct.
                 let i = unsafe { &mut *info };
@@ -1463,7 +1475,7 @@ impl IEditControllerTrait for Gain {
 
     unsafe fn getParameterInfo(&self, index: i32, info: *mut ParameterInfo) -> tresult {
         guard(kInternalError, || match index {
-            0 => level_info(info, "gain", GAIN_DEFAULT),
+            0 => level_info(info, "gain", GAIN_DEFAULT, 0),
             1 if !info.is_null() => {
                 // SAFETY: non-null out-struct.
                 let i = unsafe { &mut *info };

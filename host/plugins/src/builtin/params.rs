@@ -70,6 +70,7 @@ impl ParamSpec {
             default: self.default,
             stepped: self.stepped,
             read_only: false,
+            automatable: true,
         }
     }
 }

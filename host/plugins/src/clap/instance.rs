@@ -267,6 +267,7 @@ impl ClapInstance {
                     default: info.default_value,
                     stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
                     read_only: info.flags.contains(ParamInfoFlags::IS_READONLY),
+                    automatable: info.flags.contains(ParamInfoFlags::IS_AUTOMATABLE),
                 });
             }
         }

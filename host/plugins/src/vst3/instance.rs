@@ -28,7 +28,7 @@ use super::{
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, Block, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
-    PluginInstance, ProcessConfig, ProgramList, Tail,
+    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail,
 };
 
 struct ParamMeta {
@@ -37,6 +37,9 @@ struct ParamMeta {
     /// Hidden (`kIsHidden`): not listed, but settable (a hidden
     /// program-change parameter selects programs).
     hidden: bool,
+    /// The `IUnitInfo` unit it belongs to, and whether the host may
+    /// automate it (for the knobs' pages).
+    paged: super::units::PagedParam,
 }
 
 /// A loaded VST3 plugin: the main-thread handle. Not `Send`.
@@ -268,9 +271,17 @@ impl Vst3Instance {
                     default,
                     stepped: steps > 0,
                     read_only: pi.flags & pf::kIsReadOnly != 0,
+                    automatable: pi.flags & pf::kCanAutomate != 0,
                 },
                 steps,
                 hidden,
+                paged: super::units::PagedParam {
+                    id: pi.id,
+                    unit: pi.unitId,
+                    automatable: pi.flags & pf::kCanAutomate != 0
+                        && pi.flags & pf::kIsReadOnly == 0
+                        && !hidden,
+                },
             });
         }
     }
@@ -381,6 +392,14 @@ impl PluginInstance for Vst3Instance {
             Some((list, index))
         });
         super::note_names::note_names(ctrl, program)
+    }
+
+    fn remote_pages(&self) -> Vec<RemotePage> {
+        let Some(ctrl) = self.controller.as_ref() else {
+            return Vec::new();
+        };
+        let params: Vec<super::units::PagedParam> = self.params.iter().map(|p| p.paged).collect();
+        super::units::remote_pages(ctrl, &params)
     }
 
     fn programs(&self) -> Option<ProgramList> {

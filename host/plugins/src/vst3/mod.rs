@@ -54,6 +54,7 @@ mod processor;
 mod programs;
 #[cfg(target_os = "linux")]
 mod runloop;
+mod units;
 mod view;
 
 pub use self::error::Vst3Error;

@@ -29,15 +29,21 @@ pub struct KnobsNow {
     pub knobs: Vec<String>,
 }
 
-/// The pages a plugin's knobs go through: its own remote-controls pages,
-/// else its parameters eight at a time ("Parameters 1", …). Main thread.
+/// The pages a plugin's knobs go through: its own pages (CLAP
+/// remote-controls, VST3 `IUnitInfo` units), else its automatable
+/// parameters eight at a time ("Parameters 1", …; a VST3 plugin's first
+/// eight `kCanAutomate` ones first). Main thread.
 pub fn pages_of(instance: &dyn PluginInstance) -> Vec<RemotePage> {
     let own = instance.remote_pages();
     if !own.is_empty() {
         return own;
     }
-    instance
+    let params: Vec<_> = instance
         .params()
+        .into_iter()
+        .filter(|p| p.automatable && !p.read_only)
+        .collect();
+    params
         .chunks(8)
         .enumerate()
         .map(|(i, chunk)| {
