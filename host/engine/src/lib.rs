@@ -41,7 +41,7 @@ pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapac
 pub use mapping::{MapCurve, MapSource, ParamMapping, RemotePaging};
 pub use plan::{GroupSpec, Plan, PlanBuilder, RackSpec};
 pub use process::Engine;
-pub use route::{MidiFilter, MpeZone, BLOCKED, IDENTITY};
+pub use route::{MidiFilter, MpeZone, ZoneSide, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};
 pub use switch::{EntryTrigger, SwitchTable};
 pub use workers::{set_threads, threads, WorkerPool, METERED_THREADS};

@@ -687,6 +687,7 @@ impl Plan {
                         notes += 1;
                     }
                 }
+                rack.held.rechannel(&rack.filter, &mut rack.events);
                 if notes > 0 {
                     rack.status
                         .notes

@@ -31,6 +31,21 @@ pub struct MidiFilter {
     pub mpe: Option<MpeZone>,
     /// No zone until an MPE configuration message (RPN 6) sets one.
     pub mpe_auto: bool,
+    /// The zone the rack's plugins play (`mpe_out`): an MPE stream of the
+    /// other zone is mirrored onto it (channel c → 15 − c: master to
+    /// master, first member to first member), so a plugin that knows only
+    /// the lower zone plays an upper-zone controller, or a layer of two
+    /// racks plays one zone each. `None`: as received.
+    pub mpe_out: Option<ZoneSide>,
+}
+
+/// Which end of the channels an MPE zone has its master on. Any thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneSide {
+    /// Master channel 1, members counting up.
+    Lower,
+    /// Master channel 16, members counting down.
+    Upper,
 }
 
 /// An MPE zone (MIDI 1.0 MPE): member channels, each playing one note at a
@@ -97,6 +112,7 @@ impl Default for MidiFilter {
             sources: u64::MAX,
             mpe: None,
             mpe_auto: false,
+            mpe_out: None,
         }
     }
 }
@@ -203,6 +219,36 @@ impl HeldNotes {
             }
         }
         self.recount();
+    }
+
+    /// The rack's events in place, moved to the zone its plugins play
+    /// (see [`MidiFilter::mpe_out`]) when its MPE input is on the other
+    /// zone now. Audio thread.
+    pub(crate) fn rechannel(&self, filter: &MidiFilter, events: &mut EventBuffer) {
+        let (Some(out), Some(zone)) = (filter.mpe_out, self.3.zone.or(filter.mpe)) else {
+            return;
+        };
+        // A lower zone's members count up from channel 2 (up to 16), an
+        // upper zone's down from 15 (down to 1): 16 is never an upper
+        // zone's member, 1 never a lower zone's.
+        let upper = !zone.is_member(15) && (zone.is_member(0) || !zone.is_member(1));
+        let side = if upper {
+            ZoneSide::Upper
+        } else {
+            ZoneSide::Lower
+        };
+        if side == out {
+            return;
+        }
+        events.retain_map(|e, _| {
+            Some(match e.event.channel() {
+                Some(c) => TimedEvent {
+                    event: e.event.on_channel(15 - (c & 15)),
+                    ..e
+                },
+                None => e,
+            })
+        });
     }
 
     /// Number of keys held down. Audio thread.
@@ -851,5 +897,60 @@ mod tests {
             route_event(&plain, &mut held, 0, e, &mut out);
         }
         assert_eq!(held.3.zone, None);
+    }
+
+    #[test]
+    fn mpe_out_mirrors_the_other_zone_onto_the_plugins_zone() {
+        // An upper-zone controller (master 16, members 15 down; 0-based
+        // 15 and 14 down) into a rack whose plugin plays the lower zone:
+        // member 15 becomes member 2, the master's messages go to channel
+        // 1; a lower-zone stream into it is left alone.
+        let f = MidiFilter {
+            mpe: Some(MpeZone::UPPER),
+            mpe_out: Some(ZoneSide::Lower),
+            ..MidiFilter::default()
+        };
+        let mut held = HeldNotes::new();
+        let mut out = EventBuffer::with_capacity(16);
+        route_event(&f, &mut held, 0, on(60, 100, 14), &mut out);
+        route_event(
+            &f,
+            &mut held,
+            1,
+            Event::ControlChange {
+                channel: 15,
+                controller: 1,
+                value: 9,
+            },
+            &mut out,
+        );
+        route_event(&f, &mut held, 2, on(64, 100, 13), &mut out);
+        held.rechannel(&f, &mut out);
+        let channels: Vec<u8> = out
+            .as_slice()
+            .iter()
+            .filter_map(|e| e.event.channel())
+            .collect();
+        assert_eq!(channels, [1, 0, 2]);
+        // The note-off of the first note leaves on its new channel too.
+        out.clear();
+        route_event(&f, &mut held, 3, off(60, 14), &mut out);
+        held.rechannel(&f, &mut out);
+        assert!(matches!(
+            out.as_slice()[0].event,
+            Event::NoteOff {
+                channel: 1,
+                key: 60,
+                ..
+            }
+        ));
+        let lower = MidiFilter {
+            mpe: Some(MpeZone::LOWER),
+            ..f
+        };
+        let mut out = EventBuffer::with_capacity(4);
+        route_event(&lower, &mut HeldNotes::new(), 0, on(60, 100, 1), &mut out);
+        HeldNotes::new().rechannel(&lower, &mut out);
+        assert_eq!(out.as_slice()[0].event.channel(), Some(1));
     }
 }

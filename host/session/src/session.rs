@@ -236,6 +236,10 @@ pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
         bend_range: def.mpe_bend_range.unwrap_or(z.bend_range),
         ..z
     });
+    f.mpe_out = def.mpe_out.map(|side| match side {
+        crate::preset::MpeSide::Lower => stagerack_engine::ZoneSide::Lower,
+        crate::preset::MpeSide::Upper => stagerack_engine::ZoneSide::Upper,
+    });
     f
 }
 

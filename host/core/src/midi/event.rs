@@ -300,6 +300,24 @@ impl Event {
             Event::ParamValue { .. } | Event::Realtime { .. } => None,
         }
     }
+
+    /// The same event on `channel` (0..=15); events without a channel
+    /// stay as they are. Any thread.
+    pub fn on_channel(mut self, channel: u8) -> Event {
+        match &mut self {
+            Event::NoteOn { channel: c, .. }
+            | Event::NoteOff { channel: c, .. }
+            | Event::NoteChoke { channel: c, .. }
+            | Event::ControlChange { channel: c, .. }
+            | Event::PitchBend { channel: c, .. }
+            | Event::ChannelPressure { channel: c, .. }
+            | Event::PolyPressure { channel: c, .. }
+            | Event::NoteExpression { channel: c, .. }
+            | Event::ProgramChange { channel: c, .. } => *c = channel & 15,
+            Event::ParamValue { .. } | Event::Realtime { .. } => {}
+        }
+        self
+    }
 }
 
 /// An event at a sample offset within the current buffer. Any thread.

@@ -150,6 +150,12 @@ pub struct RackDef {
     /// member channel's pitch bend, pressure and CC 74 belong to its note.
     #[serde(default, skip_serializing_if = "MpeMode::is_off")]
     pub mpe: MpeMode,
+    /// The zone its plugins play, `"lower"` or `"upper"`: an MPE stream of
+    /// the other zone is mirrored onto it (master to master, each member
+    /// to its counterpart), e.g. an upper-zone controller layered onto a
+    /// plugin that knows only the lower zone. Default: as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpe_out: Option<MpeSide>,
     /// Semitones a full member-channel pitch bend reaches, 1..=96
     /// (default 48, as MPE says).
     #[serde(
@@ -449,6 +455,7 @@ impl RackDef {
             solo: false,
             sandbox: None,
             mpe: MpeMode::Off,
+            mpe_out: None,
             mpe_bend_range: None,
             controls: None,
             mappings: Vec::new(),
@@ -506,6 +513,17 @@ pub enum MpeMode {
     /// No zone until the controller sends the MPE Configuration Message
     /// (RPN 6 on channel 1 or 16), which sets it.
     Auto,
+}
+
+/// An MPE zone by its end of the channels (see [`RackDef::mpe_out`]).
+/// Any thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MpeSide {
+    /// Master channel 1, members 2 up.
+    Lower,
+    /// Master channel 16, members 15 down.
+    Upper,
 }
 
 impl MpeMode {

@@ -6,8 +6,9 @@ mod save;
 mod setlist;
 
 pub use format::{
-    ControlsDef, Expressions, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode, PluginDef,
-    Preset, ProgramRef, RackDef, SandboxMode, VelocityCurve, DEFAULT_SANDBOX, PRESET_VERSION,
+    ControlsDef, Expressions, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode, MpeSide,
+    PluginDef, Preset, ProgramRef, RackDef, SandboxMode, VelocityCurve, DEFAULT_SANDBOX,
+    PRESET_VERSION,
 };
 pub use save::{save_atomically, write_atomically};
 pub use setlist::{load_setlist, parse_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers};

@@ -156,3 +156,19 @@ fn an_mpe_zone_and_its_bend_range_load_save_and_are_checked() {
     let (_, _, msg) = err_of(&text.replace("\"upper\"", "\"middle\""));
     assert!(msg.contains("middle") && msg.contains("lower"), "{msg}");
 }
+
+#[test]
+fn mpe_out_and_expressions_are_read_and_checked() {
+    let text = MINIMAL.replace(
+        "name = \"probe\"\n\n[[rack.plugin]]",
+        "name = \"probe\"\nmpe = \"upper\"\nmpe_out = \"lower\"\n\n[[rack.plugin]]\nexpressions = \"midi\"",
+    );
+    let p = parse_preset(&text, Path::new("x.toml")).unwrap();
+    assert_eq!(p.racks[0].mpe_out, Some(MpeSide::Lower));
+    assert_eq!(p.racks[0].plugins[0].expressions, Expressions::Midi);
+    let (line, _, msg) = err_of(&text.replace("mpe_out = \"lower\"", "mpe_out = \"middle\""));
+    assert_eq!(line, 8);
+    assert!(msg.contains("lower") && msg.contains("upper"), "{msg}");
+    let (_, _, msg) = err_of(&text.replace("expressions = \"midi\"", "expressions = \"osc\""));
+    assert!(msg.contains("auto") && msg.contains("midi"), "{msg}");
+}
