@@ -178,10 +178,9 @@ pub fn render_to_memory(opts: &RenderOptions) -> Result<(Rendered, RenderSummary
     panics.extend(session.pump());
     let warnings = session.warnings().to_vec();
     session.shutdown(engine);
-    let peak = rendered
-        .left
-        .iter()
-        .chain(rendered.right.iter())
+    let peak = (0..rendered.channels())
+        .filter_map(|c| rendered.channel(c))
+        .flatten()
         .fold(0.0f32, |m, x| m.max(x.abs()));
     let summary = RenderSummary {
         frames: rendered.left.len() as u64,
@@ -216,7 +215,8 @@ pub fn render(opts: &RenderOptions) -> Result<RenderSummary, RenderError> {
     Ok(summary)
 }
 
-/// Writes stereo audio as a WAV file. Main thread.
+/// Writes rendered audio as a WAV file: two channels, or as many as the
+/// preset's outputs use. Main thread.
 pub fn write_wav(
     path: &Path,
     audio: &Rendered,
@@ -228,8 +228,9 @@ pub fn write_wav(
         SampleFormat::S24 => (24, hound::SampleFormat::Int),
         SampleFormat::S16 => (16, hound::SampleFormat::Int),
     };
+    let channels = audio.channels();
     let spec = hound::WavSpec {
-        channels: 2,
+        channels: channels as u16,
         sample_rate: rate,
         bits_per_sample: bits,
         sample_format,
@@ -239,8 +240,9 @@ pub fn write_wav(
         let max = ((1i64 << (bits - 1)) - 1) as f32;
         (x.clamp(-1.0, 1.0) * max).round() as i32
     };
-    for (l, r) in audio.left.iter().zip(audio.right.iter()) {
-        for x in [*l, *r] {
+    let columns: Vec<&[f32]> = (0..channels).filter_map(|c| audio.channel(c)).collect();
+    for frame in 0..audio.left.len() {
+        for x in columns.iter().map(|c| c.get(frame).copied().unwrap_or(0.0)) {
             match format {
                 SampleFormat::F32 => w.write_sample(x),
                 SampleFormat::S24 => w.write_sample(scale(x, 24)),

@@ -81,6 +81,9 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
         paging: None,
         delay: 0,
         midi_from: None,
+        output: 0,
+        sends: Vec::new(),
+        silenced: false,
     }
 }
 
@@ -208,6 +211,9 @@ fn nan_and_overs_never_reach_the_output() {
         paging: None,
         delay: 0,
         midi_from: None,
+        output: 0,
+        sends: Vec::new(),
+        silenced: false,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, nan))

@@ -165,6 +165,9 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
             paging: None,
             delay: 0,
             midi_from: None,
+            output: 0,
+            sends: Vec::new(),
+            silenced: false,
         })
         .build()
 }
@@ -270,6 +273,9 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
         paging: None,
         delay: 0,
         midi_from: None,
+        output: 0,
+        sends: Vec::new(),
+        silenced: false,
     };
     let (mut handle, mut engine) = new_engine(config(64));
     let plan = PlanBuilder::new(48_000.0, 64, 64)

@@ -22,6 +22,7 @@ fn big_preset(tag: &str) -> Preset {
         racks.push(RackDef::new(&format!("{tag} rack {i}"), vec![p]));
     }
     Preset {
+        outputs: Vec::new(),
         version: 1,
         name: tag.to_owned(),
         tempo: None,

@@ -149,6 +149,7 @@ fn gains(kind: &str) -> Vec<PluginDef> {
 /// Host overhead: engine vs. direct calls, alternating rounds, medians.
 pub fn overhead(frames: usize, kind: &str) -> serde_json::Value {
     let preset = Preset {
+        outputs: Vec::new(),
         version: 1,
         name: "overhead".into(),
         tempo: None,

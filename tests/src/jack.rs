@@ -822,6 +822,77 @@ pub fn jack_stalled(stderr: &str) -> bool {
         .any(|n| n >= 100)
 }
 
+/// A JACK client with one audio input per named port, keeping each
+/// input's peak since the last [`PortPeaks::take`].
+pub struct PortPeaks {
+    client: jack::AsyncClient<(), PeakInputs>,
+    peaks: Arc<Vec<AtomicU32>>,
+    names: Vec<String>,
+}
+
+/// Its process callback.
+pub struct PeakInputs {
+    ports: Vec<Port<AudioIn>>,
+    peaks: Arc<Vec<AtomicU32>>,
+}
+
+impl jack::ProcessHandler for PeakInputs {
+    fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+        for (port, peak) in self.ports.iter().zip(self.peaks.iter()) {
+            let p = port.as_slice(ps).iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            peak.fetch_max(p.to_bits(), Ordering::Relaxed);
+        }
+        Control::Continue
+    }
+}
+
+impl PortPeaks {
+    /// Opens client `name` with one input per port in `sources`
+    /// (`client:port` names), each connected to its source.
+    pub fn connect(server: &str, name: &str, sources: &[&str]) -> PortPeaks {
+        let c = open_client(server, name);
+        let ports: Vec<Port<AudioIn>> = (0..sources.len())
+            .map(|i| {
+                c.register_port(&format!("in_{i}"), AudioIn::default())
+                    .expect("register an input")
+            })
+            .collect();
+        let peaks: Arc<Vec<AtomicU32>> =
+            Arc::new((0..sources.len()).map(|_| AtomicU32::new(0)).collect());
+        let client = c
+            .activate_async(
+                (),
+                PeakInputs {
+                    ports,
+                    peaks: peaks.clone(),
+                },
+            )
+            .expect("activate the recorder");
+        for (i, source) in sources.iter().enumerate() {
+            client
+                .as_client()
+                .connect_ports_by_name(source, &format!("{name}:in_{i}"))
+                .unwrap_or_else(|e| panic!("connect {source}: {e:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        PortPeaks {
+            client,
+            peaks,
+            names: sources.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Each port's peak since the last call, by source name; resets them.
+    pub fn take(&self) -> Vec<(String, f32)> {
+        let _ = &self.client;
+        self.names
+            .iter()
+            .zip(self.peaks.iter())
+            .map(|(n, p)| (n.clone(), f32::from_bits(p.swap(0, Ordering::Relaxed))))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

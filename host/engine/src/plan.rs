@@ -39,6 +39,55 @@ pub struct RackSpec {
     /// own `filter`; `None`: the inputs. A rack missing from the plan, or
     /// a loop of racks, leaves it silent.
     pub midi_from: Option<RackId>,
+    /// The output it plays to (index into the plan's outputs; 0: the
+    /// first). Its gains and pan apply there.
+    pub output: usize,
+    /// Its sends to other outputs.
+    pub sends: Vec<SendSpec>,
+    /// Mute and solo leave it silent (its pre-fader sends too).
+    pub silenced: bool,
+}
+
+/// The most outputs a plan mixes to (each a stereo or mono bus).
+pub const MAX_OUTPUTS: usize = 16;
+
+/// One output of the plan (`[[output]]` in a preset): which of the
+/// driver's channels its bus goes to, and how. Main thread builds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutputSpec {
+    /// The driver channel (0-based) its left side goes to.
+    pub left: usize,
+    /// The driver channel its right side goes to; `None`: a mono output
+    /// (left and right averaged).
+    pub right: Option<usize>,
+    /// Linear gain (0 when muted, or not soloed while another output is).
+    pub gain: f32,
+    /// The safety limiter guards it (NaN and infinity are always removed).
+    pub limiter: bool,
+}
+
+impl OutputSpec {
+    /// Driver channels 0 and 1, unity gain, limited: the one output of a
+    /// plan that names none. Any thread.
+    pub const MAIN: OutputSpec = OutputSpec {
+        left: 0,
+        right: Some(1),
+        gain: 1.0,
+        limiter: true,
+    };
+}
+
+/// A rack's send to another output (`sends = { IEM = -6.0 }`). Main
+/// thread builds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SendSpec {
+    /// The output (index into the plan's outputs).
+    pub output: usize,
+    /// Linear level of the send.
+    pub gain: f32,
+    /// Taken before the rack's fader (gain and pan): only mute, solo and a
+    /// fault silence it. Else after: the rack's gains apply too.
+    pub pre: bool,
 }
 
 /// One preset's master section, as the main thread describes it.
@@ -55,8 +104,9 @@ pub(crate) struct GroupPlan {
     pub(crate) master: Chain,
     gain: f32,
     tempo: f64,
-    bus_left: Vec<f32>,
-    bus_right: Vec<f32>,
+    /// One stereo bus per output of the plan; the master chain runs on
+    /// the first.
+    buses: Vec<[Vec<f32>; 2]>,
     /// Some rack of the group was sounding this chunk.
     racks_sounding: bool,
     /// Frames the group's output has been silent for.
@@ -100,6 +150,10 @@ pub(crate) struct RackPlan {
     midi_from: MidiIn,
     /// The source rack as the main thread named it.
     midi_from_id: Option<RackId>,
+    /// The output it plays to, and its sends.
+    output: usize,
+    sends: Vec<SendSpec>,
+    silenced: bool,
     /// Its source changed under its held notes (another source, or the
     /// source's chain edited): they are ended at the next chunk's start,
     /// as the note-offs they wait for may never come.
@@ -170,6 +224,23 @@ pub struct Plan {
     levels: u8,
     /// Scratch: a source rack's MIDI output on its way to a listener.
     relay: EventBuffer,
+    /// Where each output's bus goes.
+    pub(crate) outputs: Vec<OutputSpec>,
+    /// Scratch: one output's mix of every group, before its limiter.
+    out_scratch: [Vec<f32>; 2],
+}
+
+/// Where a chunk's mix goes: the driver's channels (every one of them
+/// whole buffers; the chunk is `start..end`), and each output's safety
+/// limiter. Audio thread.
+pub(crate) struct ChunkOut<'a, 'b> {
+    pub(crate) channels: &'a mut [&'b mut [f32]],
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) limiters: &'a mut [super::safety::SafetyLimiter],
+    pub(crate) limiter_off: bool,
+    /// Frames any limiter turned down (added to).
+    pub(crate) limited: u32,
 }
 
 /// Compiles racks into a [`Plan`]. Main thread.
@@ -181,6 +252,7 @@ pub struct PlanBuilder {
     groups: Vec<GroupSpec>,
     switch: SwitchTable,
     select: Option<u16>,
+    outputs: Vec<OutputSpec>,
 }
 
 impl PlanBuilder {
@@ -195,7 +267,18 @@ impl PlanBuilder {
             groups: Vec::new(),
             switch: SwitchTable::default(),
             select: None,
+            outputs: vec![OutputSpec::MAIN],
         }
+    }
+
+    /// Sets the plan's outputs (at most [`MAX_OUTPUTS`]; none keeps
+    /// [`OutputSpec::MAIN`]). Main thread.
+    pub fn outputs(mut self, outputs: Vec<OutputSpec>) -> Self {
+        if !outputs.is_empty() {
+            self.outputs = outputs;
+            self.outputs.truncate(MAX_OUTPUTS);
+        }
+        self
     }
 
     /// Sets the tempo plugins of group 0 see. Main thread.
@@ -268,6 +351,7 @@ impl PlanBuilder {
         }
         let max_tail = self.switch.max_tail_frames;
         let rack_count = self.racks.len();
+        let output_count = self.outputs.len();
         let (sources, levels) = midi_sources(&self.racks);
         let listened: Vec<bool> = (0..rack_count)
             .map(|i| sources.contains(&MidiIn::Rack(i)))
@@ -294,6 +378,13 @@ impl PlanBuilder {
                     },
                     midi_from,
                     midi_from_id: r.midi_from,
+                    output: r.output.min(output_count - 1),
+                    sends: r
+                        .sends
+                        .into_iter()
+                        .filter(|send| send.output < output_count)
+                        .collect(),
+                    silenced: r.silenced,
                     release_held: false,
                     level,
                     left: vec![0.0; n],
@@ -327,8 +418,9 @@ impl PlanBuilder {
                     master: Chain::new(g.master, cap),
                     gain: g.gain,
                     tempo: g.tempo,
-                    bus_left: vec![0.0; n],
-                    bus_right: vec![0.0; n],
+                    buses: (0..output_count)
+                        .map(|_| [vec![0.0; n], vec![0.0; n]])
+                        .collect(),
                     racks_sounding: false,
                     quiet_frames: u64::MAX / 2,
                     tail_left: max_tail,
@@ -342,6 +434,8 @@ impl PlanBuilder {
             run_list: Vec::with_capacity(rack_count),
             levels: level_count,
             relay: EventBuffer::with_capacity(cap),
+            outputs: self.outputs,
+            out_scratch: [vec![0.0; n], vec![0.0; n]],
             panics_caught: 0,
             clock_tempo: None,
         })
@@ -405,6 +499,17 @@ impl Plan {
     /// Sample rate it was built for.
     pub fn sample_rate(&self) -> f64 {
         self.sample_rate
+    }
+
+    /// Driver channels its outputs reach (the highest used, plus one; at
+    /// least 2). Any thread holding the plan.
+    pub fn channels_needed(&self) -> usize {
+        self.outputs
+            .iter()
+            .map(|o| o.left.max(o.right.unwrap_or(0)) + 1)
+            .max()
+            .unwrap_or(2)
+            .max(2)
     }
 
     /// Takes over, from `old` (the plan being replaced), every processor
@@ -557,14 +662,14 @@ impl Plan {
         events: &[TimedEvent],
         base: u32,
         input: Option<[&[f32]; 2]>,
-        [out_left, out_right]: [&mut [f32]; 2],
+        out: &mut ChunkOut<'_, '_>,
         transport: &Transport,
         switch: &mut SwitchState,
         panics: &mut PanicSink,
         clock: &quanta::Clock,
         mut workers: Option<&mut WorkerPool>,
     ) -> u32 {
-        let frames = out_left.len();
+        let frames = out.end - out.start;
         debug_assert!(frames <= self.max_block);
         let mut dropped = 0;
         let groups = self.groups.len() as u16;
@@ -593,8 +698,10 @@ impl Plan {
             if current_somewhere(g, &self.switch_points) {
                 gp.tail_left = self.switch.max_tail_frames;
             }
-            gp.bus_left[..frames].fill(0.0);
-            gp.bus_right[..frames].fill(0.0);
+            for [l, r] in &mut gp.buses {
+                l[..frames].fill(0.0);
+                r[..frames].fill(0.0);
+            }
             gp.racks_sounding = false;
         }
         let hold = (QUIET_HOLD_SECONDS * self.sample_rate) as u64;
@@ -790,26 +897,51 @@ impl Plan {
             rack.job_panics.send_to(panics);
             self.panics_caught += std::mem::take(&mut rack.chain.panics_caught);
             group.racks_sounding |= rack.state.sounding;
-            let bus_l = &mut group.bus_left[..frames];
-            let bus_r = &mut group.bus_right[..frames];
-            let target = if rack
+            let fault = rack
                 .status
                 .fault_muted
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
-                [0.0; 2]
-            } else {
-                rack.gain_target
-            };
-            mix_gliding(bus_l, l, &mut rack.state.gain_now[0], target[0], step);
-            mix_gliding(bus_r, r, &mut rack.state.gain_now[1], target[1], step);
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let target = if fault { [0.0; 2] } else { rack.gain_target };
+            let [bus_l, bus_r] = &mut group.buses[rack.output];
+            mix_gliding(
+                &mut bus_l[..frames],
+                l,
+                &mut rack.state.gain_now[0],
+                target[0],
+                step,
+            );
+            mix_gliding(
+                &mut bus_r[..frames],
+                r,
+                &mut rack.state.gain_now[1],
+                target[1],
+                step,
+            );
             let [gl, gr] = rack.state.gain_now;
+            for send in &rack.sends {
+                // Pre-fader: the rack's signal itself, unless muted or
+                // faulty; post-fader: after its gains, as they are now.
+                let [sl, sr] = if send.pre {
+                    let on = if fault || rack.silenced { 0.0 } else { 1.0 };
+                    [send.gain * on; 2]
+                } else {
+                    [send.gain * gl, send.gain * gr]
+                };
+                let [bus_l, bus_r] = &mut group.buses[send.output];
+                add_scaled(&mut bus_l[..frames], l, sl);
+                add_scaled(&mut bus_r[..frames], r, sr);
+            }
             rack.status.peak_left.raise(gl * peak(l));
             rack.status.peak_right.raise(gr * peak(r));
         }
 
-        out_left.fill(0.0);
-        out_right.fill(0.0);
+        for channel in out.channels.iter_mut() {
+            if let Some(c) = channel.get_mut(out.start..out.end) {
+                c.fill(0.0);
+            }
+        }
+        // Each group's master chain on its first bus, then its quiet count.
+        let mut groups_active = 0u128;
         for (gi, group) in self.groups.iter_mut().enumerate() {
             let gi = gi as u16;
             let active = current_somewhere(gi, &self.switch_points) || gi == end_group;
@@ -820,26 +952,69 @@ impl Plan {
                 }
                 group.tail_left = group.tail_left.saturating_sub(frames as u64);
             }
-            let bus_l = &mut group.bus_left[..frames];
-            let bus_r = &mut group.bus_right[..frames];
+            groups_active |= 1u128 << (gi % 128);
+            let [bus_l, bus_r] = &mut group.buses[0];
             let t = Transport {
                 tempo: group.tempo,
                 ..*transport
             };
-            dropped += group.master.process(bus_l, bus_r, &[], &t, panics, clock);
+            dropped += group.master.process(
+                &mut bus_l[..frames],
+                &mut bus_r[..frames],
+                &[],
+                &t,
+                panics,
+                clock,
+            );
             self.panics_caught += std::mem::take(&mut group.master.panics_caught);
             // A master chain's own tail (a reverb) keeps the group awake.
-            if is_silent(bus_l) && is_silent(bus_r) {
+            let silent = group
+                .buses
+                .iter()
+                .all(|[l, r]| is_silent(&l[..frames]) && is_silent(&r[..frames]));
+            if silent {
                 group.quiet_frames = group.quiet_frames.saturating_add(frames as u64);
             } else {
                 group.quiet_frames = 0;
             }
-            let gain = group.gain;
-            for (o, m) in out_left.iter_mut().zip(bus_l.iter()) {
-                *o += gain * m;
+        }
+        // Each output: the groups' buses summed (the master gain on the
+        // first), its own gain, its limiter, then to its channels.
+        for (o, spec) in self.outputs.iter().enumerate() {
+            let [sl, sr] = &mut self.out_scratch;
+            let (sl, sr) = (&mut sl[..frames], &mut sr[..frames]);
+            sl.fill(0.0);
+            sr.fill(0.0);
+            for (gi, group) in self.groups.iter().enumerate() {
+                if groups_active & (1u128 << (gi % 128)) == 0 {
+                    continue;
+                }
+                let gain = spec.gain * if o == 0 { group.gain } else { 1.0 };
+                add_scaled(sl, &group.buses[o][0][..frames], gain);
+                add_scaled(sr, &group.buses[o][1][..frames], gain);
             }
-            for (o, m) in out_right.iter_mut().zip(bus_r.iter()) {
-                *o += gain * m;
+            match out.limiters.get_mut(o) {
+                Some(limiter) if spec.limiter && !out.limiter_off => {
+                    out.limited += limiter.process(sl, sr);
+                }
+                _ => super::safety::zero_non_finite(sl, sr),
+            }
+            let range = out.start..out.end;
+            match spec.right {
+                Some(right) => {
+                    if let Some(c) = out.channels.get_mut(spec.left) {
+                        add_scaled(&mut c[range.clone()], sl, 1.0);
+                    }
+                    if let Some(c) = out.channels.get_mut(right) {
+                        add_scaled(&mut c[range], sr, 1.0);
+                    }
+                }
+                None => {
+                    if let Some(c) = out.channels.get_mut(spec.left) {
+                        add_scaled(&mut c[range.clone()], sl, 0.5);
+                        add_scaled(&mut c[range], sr, 0.5);
+                    }
+                }
             }
         }
         dropped
@@ -947,6 +1122,17 @@ impl RackJob<'_> {
             rack.state.quiet_frames = 0;
         }
         rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < self.hold;
+    }
+}
+
+/// `mix += src × gain`. Audio thread.
+#[inline]
+fn add_scaled(mix: &mut [f32], src: &[f32], gain: f32) {
+    if gain == 0.0 {
+        return;
+    }
+    for (m, x) in mix.iter_mut().zip(src.iter()) {
+        *m += gain * x;
     }
 }
 

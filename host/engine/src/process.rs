@@ -29,7 +29,9 @@ pub struct Engine {
     steady_frames: u64,
     panic_requested: bool,
     switch: super::switch::SwitchState,
-    safety: super::safety::SafetyLimiter,
+    /// One safety limiter per output (made here, so a plan with more
+    /// outputs never allocates one on the audio thread).
+    limiters: Vec<super::safety::SafetyLimiter>,
     clock: super::clock::MidiClock,
     /// Times each plugin call (see `Chain::process`): made here on the main
     /// thread, read on the audio thread with no lock, global or
@@ -60,7 +62,9 @@ impl Engine {
             steady_frames: 0,
             panic_requested: false,
             switch: Default::default(),
-            safety: super::safety::SafetyLimiter::new(config.sample_rate),
+            limiters: (0..super::plan::MAX_OUTPUTS)
+                .map(|_| super::safety::SafetyLimiter::new(config.sample_rate))
+                .collect(),
             clock: super::clock::MidiClock::new(config.sample_rate),
             plugin_clock: quanta::Clock::new(),
             workers: None,
@@ -115,6 +119,24 @@ impl Engine {
         self.panic_requested = true;
     }
 
+    /// Processes one driver buffer into a stereo pair (the plan's first
+    /// output; see [`process_channels`](Self::process_channels)). Audio
+    /// thread; never allocates, frees, locks or blocks.
+    pub fn process(
+        &mut self,
+        events: &[TimedEvent],
+        input: Option<[&[f32]; 2]>,
+        left: &mut [f32],
+        right: &mut [f32],
+    ) {
+        let frames = left.len().min(right.len());
+        self.process_channels(
+            events,
+            input,
+            &mut [&mut left[..frames], &mut right[..frames]],
+        );
+    }
+
     /// Processes one driver buffer. Audio thread; never allocates, frees,
     /// locks or blocks.
     ///
@@ -123,21 +145,24 @@ impl Engine {
     ///   the last frame).
     /// - `input`: the driver's stereo input, or `None`; each slice at least
     ///   `frames` long.
-    /// - `left`/`right`: the output; their length is the buffer's frames.
+    /// - `channels`: the driver's output channels, all of the buffer's
+    ///   length (the first one's); the plan's outputs say which goes where
+    ///   (without `[[output]]`, 0 and 1 are left and right). Channels no
+    ///   output uses are silence; an output whose channels are not there
+    ///   is not heard.
     ///
     /// A pending plan is swapped in first (at this buffer boundary); the
     /// buffer is split into chunks of the plan's `max_block` if longer. A
     /// panic anywhere inside is caught: the buffer is silenced, counted and
     /// the payload sent to the main thread.
-    pub fn process(
+    pub fn process_channels(
         &mut self,
         events: &[TimedEvent],
         input: Option<[&[f32]; 2]>,
-        left: &mut [f32],
-        right: &mut [f32],
+        channels: &mut [&mut [f32]],
     ) {
         let started = Instant::now();
-        let frames = left.len().min(right.len());
+        let frames = channels.iter().map(|c| c.len()).min().unwrap_or(0);
         if let Some(plan) = self.plan.as_ref() {
             plan.begin_buffer();
         }
@@ -145,22 +170,31 @@ impl Engine {
         let _scope = super::audio_thread::AudioCallbackScope::enter();
         no_alloc(|| {
             let result = catch_unwind(AssertUnwindSafe(|| {
-                self.process_inner(events, input, &mut left[..frames], &mut right[..frames])
+                self.process_inner(events, input, channels, frames)
             }));
             if let Err(payload) = result {
-                left.fill(0.0);
-                right.fill(0.0);
+                for c in channels.iter_mut() {
+                    c.fill(0.0);
+                }
                 self.shared.panics.fetch_add(1, Ordering::Relaxed);
                 report_panic(&mut self.panics, None, payload);
             }
         });
+        // The meters show the first output's channels.
+        let main = self
+            .plan
+            .as_ref()
+            .map_or(super::plan::OutputSpec::MAIN, |p| p.outputs[0]);
+        let level = |c: Option<&&mut [f32]>| c.map_or(0.0, |c| peak(&c[..frames]));
+        let main_left = level(channels.get(main.left));
+        let main_right = level(channels.get(main.right.unwrap_or(main.left)));
         self.steady_frames += frames as u64;
         self.shared.buffers.fetch_add(1, Ordering::Relaxed);
         self.shared
             .frames
             .fetch_add(frames as u64, Ordering::Relaxed);
-        self.shared.peak_left.raise(peak(left));
-        self.shared.peak_right.raise(peak(right));
+        self.shared.peak_left.raise(main_left);
+        self.shared.peak_right.raise(main_right);
         if frames > 0 {
             let period = frames as f64 / self.config.sample_rate;
             let elapsed = started.elapsed().as_secs_f64();
@@ -241,6 +275,11 @@ impl Engine {
             self.plan = Some(next);
             self.shared.plans_swapped.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(plan) = self.plan.as_ref() {
+            self.shared
+                .output_channels
+                .store(plan.channels_needed() as u32, Ordering::Relaxed);
+        }
     }
 
     fn drain_params(&mut self) {
@@ -276,8 +315,8 @@ impl Engine {
         &mut self,
         events: &[TimedEvent],
         input: Option<[&[f32]; 2]>,
-        left: &mut [f32],
-        right: &mut [f32],
+        channels: &mut [&mut [f32]],
+        frames: usize,
     ) {
         self.receive_plans();
         self.drain_params();
@@ -313,10 +352,10 @@ impl Engine {
         } else {
             self.shared.clock_tempo.store(0, Ordering::Relaxed);
         }
-        let frames = left.len();
         let Some(plan) = self.plan.as_mut() else {
-            left.fill(0.0);
-            right.fill(0.0);
+            for c in channels.iter_mut() {
+                c.fill(0.0);
+            }
             return;
         };
         let asked = self.shared.panic_request.swap(false, Ordering::Acquire);
@@ -348,28 +387,29 @@ impl Engine {
                 steady_frames: transport.steady_frames + start as u64,
                 ..transport
             };
+            let mut out = super::plan::ChunkOut {
+                channels: &mut *channels,
+                start,
+                end,
+                limiters: &mut self.limiters,
+                limiter_off: self.shared.safety_limiter_off.load(Ordering::Relaxed),
+                limited: 0,
+            };
             dropped += plan.process_chunk(
                 &events[first..ev],
                 start as u32,
                 chunk_input,
-                [&mut left[start..end], &mut right[start..end]],
+                &mut out,
                 &transport,
                 &mut self.switch,
                 &mut self.panics,
                 &self.plugin_clock,
                 self.workers.as_mut(),
             );
-            let limited = if self.shared.safety_limiter_off.load(Ordering::Relaxed) {
-                super::safety::zero_non_finite(&mut left[start..end], &mut right[start..end]);
-                0
-            } else {
-                self.safety
-                    .process(&mut left[start..end], &mut right[start..end])
-            };
-            if limited > 0 {
+            if out.limited > 0 {
                 self.shared
                     .limited_frames
-                    .fetch_add(u64::from(limited), Ordering::Relaxed);
+                    .fetch_add(u64::from(out.limited), Ordering::Relaxed);
             }
             start = end;
         }

@@ -134,6 +134,10 @@ pub struct EngineShared {
     pub safety_limiter_off: std::sync::atomic::AtomicBool,
     /// Frames the master safety limiter had to turn down.
     pub limited_frames: AtomicU64,
+    /// Driver channels the current plan's outputs reach (2 for a plan
+    /// without `[[output]]`), set when a plan is swapped in: how many
+    /// channels an offline render writes.
+    pub output_channels: AtomicU32,
     /// Set by the main thread: all notes off and every processor reset at
     /// the next buffer.
     pub panic_request: std::sync::atomic::AtomicBool,

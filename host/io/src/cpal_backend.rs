@@ -170,8 +170,30 @@ impl CpalStream {
                  frames"
             )));
         }
+        // The preset's outputs decide how many channels are played; the
+        // device must have them.
+        let wanted = options.output_channels.len().max(2);
+        let most = device
+            .supported_output_configs()
+            .map(|configs| {
+                configs
+                    .map(|c| usize::from(c.channels()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+            .max(usize::from(default.channels()));
+        if wanted > most {
+            return Err(IoError::Option(format!(
+                "the preset's outputs use {wanted} channels (the last is `{}`), but {kind} \
+                 device `{}` has {most}; move the outputs to channels 1 to {most} or pick \
+                 another device with --connect",
+                options.output_channels.last().map_or("", String::as_str),
+                device_name(&device),
+            )));
+        }
         let config = cpal::StreamConfig {
-            channels: 2,
+            channels: wanted as u16,
             sample_rate: rate,
             buffer_size: cpal::BufferSize::Fixed(buffer),
         };
@@ -222,8 +244,7 @@ impl CpalStream {
             merge,
             merge_home: self.merge.clone(),
             events: Vec::with_capacity(1024),
-            left: vec![0.0; SCRATCH],
-            right: vec![0.0; SCRATCH],
+            scratch: vec![vec![0.0; SCRATCH]; usize::from(self.config.channels).max(2)],
             channels: usize::from(self.config.channels),
         };
         let stream = self
@@ -330,10 +351,13 @@ struct Callback {
     merge: Option<MidiMerge>,
     merge_home: MergeSlot,
     events: Vec<TimedEvent>,
-    left: Vec<f32>,
-    right: Vec<f32>,
+    /// One de-interleaved buffer per device channel.
+    scratch: Vec<Vec<f32>>,
     channels: usize,
 }
+
+/// The most device channels played.
+const MAX_CHANNELS: usize = 64;
 
 impl Drop for Callback {
     /// Runs when the stream is dropped (the driver's thread ending, not a
@@ -368,15 +392,18 @@ impl Callback {
                     .events_dropped
                     .fetch_add(u64::from(lost), Ordering::Relaxed);
             }
-            let (l, r) = (&mut self.left[..frames], &mut self.right[..frames]);
-            self.stop.run(engine, &self.events, None, l, r);
+            {
+                let mut channels: [&mut [f32]; MAX_CHANNELS] = std::array::from_fn(|_| &mut [][..]);
+                let count = self.scratch.len().min(MAX_CHANNELS);
+                for (slot, buf) in channels.iter_mut().zip(self.scratch.iter_mut()) {
+                    *slot = &mut buf[..frames];
+                }
+                self.stop
+                    .run_channels(engine, &self.events, None, &mut channels[..count]);
+            }
             for (i, frame) in piece.chunks_mut(ch).enumerate() {
                 for (c, x) in frame.iter_mut().enumerate() {
-                    *x = match c {
-                        0 => l[i],
-                        1 => r[i],
-                        _ => 0.0,
-                    };
+                    *x = self.scratch.get(c).map_or(0.0, |b| b[i]);
                 }
             }
         }

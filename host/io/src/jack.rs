@@ -115,10 +115,13 @@ struct Ports {
     /// pattern matched, told apart from each other (`TimedEvent::source`
     /// k + 1) so racks can listen to some only.
     midi_devices: Vec<Port<MidiIn>>,
-    out_l: Port<AudioOut>,
-    out_r: Port<AudioOut>,
+    /// One port per output channel (`StreamOptions::output_channels`).
+    outs: Vec<Port<AudioOut>>,
     ins: Option<(Port<AudioIn>, Port<AudioIn>)>,
 }
+
+/// The most output ports a client registers.
+const MAX_OUTPUT_PORTS: usize = 64;
 
 /// The JACK process callback's state. Audio thread.
 struct JackProcess {
@@ -266,8 +269,13 @@ impl JackProcess {
             .ins
             .as_ref()
             .map(|(l, r)| [l.as_slice(ps), r.as_slice(ps)]);
-        let left = self.ports.out_l.as_mut_slice(ps);
-        let right = self.ports.out_r.as_mut_slice(ps);
+        // Every output port's buffer, in channel order, on the stack.
+        let mut channels: [&mut [f32]; MAX_OUTPUT_PORTS] = std::array::from_fn(|_| &mut [][..]);
+        let count = self.ports.outs.len().min(MAX_OUTPUT_PORTS);
+        for (slot, port) in channels.iter_mut().zip(self.ports.outs.iter_mut()) {
+            *slot = port.as_mut_slice(ps);
+        }
+        let channels = &mut channels[..count];
         // SAFETY: this is the active client's process callback; the main
         // thread touches the cell only with no client active.
         match unsafe { self.cell.get() } {
@@ -275,11 +283,13 @@ impl JackProcess {
                 if std::mem::take(&mut self.notes_off_first) {
                     engine.request_panic();
                 }
-                self.stop.run(engine, &self.events, input, left, right);
+                self.stop
+                    .run_channels(engine, &self.events, input, channels);
             }
             None => {
-                left.fill(0.0);
-                right.fill(0.0);
+                for c in channels.iter_mut() {
+                    c.fill(0.0);
+                }
             }
         }
     }
@@ -415,11 +425,12 @@ fn open_client(options: &StreamOptions) -> Result<Opened, IoError> {
         midi_in: client
             .register_port("midi_in", MidiIn::default())
             .map_err(reg)?,
-        out_l: client
-            .register_port("out_L", AudioOut::default())
-            .map_err(reg)?,
-        out_r: client
-            .register_port("out_R", AudioOut::default())
+        outs: options
+            .output_channels
+            .iter()
+            .take(MAX_OUTPUT_PORTS)
+            .map(|name| client.register_port(name, AudioOut::default()))
+            .collect::<Result<_, _>>()
             .map_err(reg)?,
         ins: if options.audio_in {
             Some((
@@ -495,7 +506,8 @@ impl JackStream {
 
     /// Our ports' full names.
     fn our_ports(&self) -> Vec<String> {
-        let mut names: Vec<String> = ["midi_in", "out_L", "out_R"].map(str::to_owned).to_vec();
+        let mut names: Vec<String> = vec!["midi_in".to_owned()];
+        names.extend(self.options.output_channels.iter().cloned());
         if self.options.audio_in {
             names.extend(["in_L".to_owned(), "in_R".to_owned()]);
         }
@@ -566,7 +578,12 @@ impl JackStream {
         };
         let client = active.as_client();
         let name = self.options.name.clone();
-        let outs = [format!("{name}:out_L"), format!("{name}:out_R")];
+        let outs: Vec<String> = self
+            .options
+            .output_channels
+            .iter()
+            .map(|c| format!("{name}:{c}"))
+            .collect();
         for pattern in &self.options.connect {
             let targets = match pattern.as_str() {
                 "none" => continue,
@@ -598,7 +615,8 @@ impl JackStream {
                 tracing::warn!("{err}");
                 continue;
             }
-            // One target: both channels to it; two or more: L and R.
+            // One target: every channel to it; more: channel k to the
+            // k-th (the last taking the rest).
             for (i, out) in outs.iter().enumerate() {
                 let t = &targets[i.min(targets.len() - 1)];
                 connect(client, out, t);
@@ -668,7 +686,7 @@ impl JackStream {
                 missing.insert(theirs.clone());
                 continue;
             }
-            let made = if is_output(ours) {
+            let made = if is_output(ours, &self.options.output_channels) {
                 connect(client, ours, theirs)
             } else {
                 connect(client, theirs, ours)
@@ -710,7 +728,7 @@ impl JackStream {
             } else if self.missing.contains(theirs) {
                 // It came back (or could not be connected last time):
                 // reconnect, and try again next time if JACK refuses.
-                let made = if is_output(ours) {
+                let made = if is_output(ours, &self.options.output_channels) {
                     connect(client, ours, theirs)
                 } else {
                     connect(client, theirs, ours)
@@ -814,10 +832,12 @@ fn name_in_use(name: &str) -> bool {
     }
 }
 
-fn is_output(ours: &str) -> bool {
+/// True when `ours` (a full port name of this client) is one of its
+/// output channels.
+fn is_output(ours: &str, output_channels: &[String]) -> bool {
     ours.rsplit(':')
         .next()
-        .is_some_and(|s| s.starts_with("out_"))
+        .is_some_and(|s| output_channels.iter().any(|c| c == s))
 }
 
 /// Stable insertion sort by offset: no allocation, and the lists are short
@@ -1043,9 +1063,11 @@ mod tests {
 
     #[test]
     fn outputs_are_told_apart_from_inputs() {
-        assert!(is_output("stagerack:out_L"));
-        assert!(is_output("x:out_R"));
-        assert!(!is_output("stagerack:midi_in"));
-        assert!(!is_output("stagerack:in_L"));
+        let outs = ["out_L".to_owned(), "out_R".to_owned(), "IEM_L".to_owned()];
+        assert!(is_output("stagerack:out_L", &outs));
+        assert!(is_output("x:out_R", &outs));
+        assert!(is_output("x:IEM_L", &outs));
+        assert!(!is_output("stagerack:midi_in", &outs));
+        assert!(!is_output("stagerack:in_L", &outs));
     }
 }

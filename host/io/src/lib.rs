@@ -197,6 +197,11 @@ pub struct StreamOptions {
     pub midi_in: Vec<String>,
     /// Register stereo audio inputs (`in_L`, `in_R`) feeding the racks.
     pub audio_in: bool,
+    /// The name of each output channel the engine writes, in channel
+    /// order (JACK registers one port of each name; a device must have
+    /// that many channels): `out_L`, `out_R` without `[[output]]`, else
+    /// `FOH_L`, `FOH_R`, `IEM_L`, … as the preset's outputs say.
+    pub output_channels: Vec<String>,
     /// How MIDI without in-cycle frames (midir inputs) is placed in the
     /// buffers.
     pub midi_timing: midi_stream::MidiTiming,
@@ -227,6 +232,7 @@ impl Default for StreamOptions {
             connect: vec!["auto".to_owned()],
             midi_in: Vec::new(),
             audio_in: false,
+            output_channels: vec!["out_L".to_owned(), "out_R".to_owned()],
             midi_timing: midi_stream::MidiTiming::Steady,
             midi_source: MidiSource::Frames,
         }
@@ -578,8 +584,8 @@ impl StopControl {
         }
     }
 
-    /// Runs one buffer through `engine` according to the stop handshake.
-    /// Audio thread.
+    /// Runs one buffer through `engine` according to the stop handshake,
+    /// into a stereo pair. Audio thread.
     #[inline]
     pub fn run(
         &self,
@@ -589,28 +595,49 @@ impl StopControl {
         left: &mut [f32],
         right: &mut [f32],
     ) {
+        let n = left.len().min(right.len());
+        self.run_channels(
+            engine,
+            events,
+            input,
+            &mut [&mut left[..n], &mut right[..n]],
+        );
+    }
+
+    /// Runs one buffer through `engine` according to the stop handshake,
+    /// into the driver's output channels (see
+    /// [`Engine::process_channels`]). Audio thread.
+    #[inline]
+    pub fn run_channels(
+        &self,
+        engine: &mut Engine,
+        events: &[stagerack_core::midi::TimedEvent],
+        input: Option<[&[f32]; 2]>,
+        channels: &mut [&mut [f32]],
+    ) {
         match self.next_stage() {
-            StopStage::Play => engine.process(events, input, left, right),
+            StopStage::Play => engine.process_channels(events, input, channels),
             StopStage::FadeOut => {
-                engine.process(events, input, left, right);
-                let n = left.len().min(right.len());
-                let step = 1.0 / n.max(1) as f32;
-                for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
-                    let g = 1.0 - (i + 1) as f32 * step;
-                    *l *= g;
-                    *r *= g;
+                engine.process_channels(events, input, channels);
+                for c in channels.iter_mut() {
+                    let step = 1.0 / c.len().max(1) as f32;
+                    for (i, x) in c.iter_mut().enumerate() {
+                        *x *= 1.0 - (i + 1) as f32 * step;
+                    }
                 }
             }
             StopStage::NotesOff => {
                 engine.request_panic();
-                engine.process(&[], input, left, right);
-                left.fill(0.0);
-                right.fill(0.0);
+                engine.process_channels(&[], input, channels);
+                for c in channels.iter_mut() {
+                    c.fill(0.0);
+                }
                 self.done.store(true, Ordering::Release);
             }
             StopStage::Silent => {
-                left.fill(0.0);
-                right.fill(0.0);
+                for c in channels.iter_mut() {
+                    c.fill(0.0);
+                }
             }
         }
     }

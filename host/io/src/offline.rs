@@ -22,14 +22,37 @@ pub struct OfflineJob<'a> {
     pub silence_frames: u64,
 }
 
-/// Rendered stereo audio.
+/// Rendered audio: the driver's first two channels (the main output's
+/// left and right without `[[output]]`), and any further channels the
+/// preset's outputs use.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rendered {
-    /// Left channel.
+    /// Channel 1.
     pub left: Vec<f32>,
-    /// Right channel.
+    /// Channel 2.
     pub right: Vec<f32>,
+    /// Channels 3 and up, as long as `left`.
+    pub more: Vec<Vec<f32>>,
 }
+
+impl Rendered {
+    /// Channel `index` (0-based), if rendered. Any thread.
+    pub fn channel(&self, index: usize) -> Option<&[f32]> {
+        match index {
+            0 => Some(&self.left),
+            1 => Some(&self.right),
+            n => self.more.get(n - 2).map(Vec::as_slice),
+        }
+    }
+
+    /// How many channels were rendered (at least 2). Any thread.
+    pub fn channels(&self) -> usize {
+        2 + self.more.len()
+    }
+}
+
+/// The most channels an offline render writes.
+pub const MAX_RENDER_CHANNELS: usize = 64;
 
 /// Renders `job` through `engine`. Before each block, `before_block` runs
 /// with the block's first frame: the main-thread work of a live run (pump,
@@ -45,12 +68,13 @@ pub fn render_offline(
     let mut out = Rendered {
         left: Vec::with_capacity(capacity),
         right: Vec::with_capacity(capacity),
+        more: Vec::new(),
     };
     let mut events: Vec<TimedEvent> = Vec::with_capacity(4096);
     let mut in_l = vec![0.0f32; block];
     let mut in_r = vec![0.0f32; block];
-    let mut buf_l = vec![0.0f32; block];
-    let mut buf_r = vec![0.0f32; block];
+    // Every channel a plan can reach; what the plan uses is kept.
+    let mut bufs = vec![vec![0.0f32; block]; MAX_RENDER_CHANNELS];
     let mut next_event = 0usize;
     let mut pos: u64 = 0;
     let mut silent_run: u64 = 0;
@@ -81,10 +105,23 @@ pub fn render_offline(
             }
             [&in_l[..n], &in_r[..n]]
         });
-        engine.process(&events, input, &mut buf_l[..n], &mut buf_r[..n]);
-        out.left.extend_from_slice(&buf_l[..n]);
-        out.right.extend_from_slice(&buf_r[..n]);
-        if is_silent(&buf_l[..n]) && is_silent(&buf_r[..n]) {
+        let mut channels: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[..n]).collect();
+        engine.process_channels(&events, input, &mut channels);
+        let used = (engine
+            .shared()
+            .output_channels
+            .load(std::sync::atomic::Ordering::Relaxed) as usize)
+            .clamp(2, MAX_RENDER_CHANNELS);
+        out.left.extend_from_slice(&bufs[0][..n]);
+        out.right.extend_from_slice(&bufs[1][..n]);
+        while out.more.len() < used - 2 {
+            // A channel the plan reaches from now on: silent before.
+            out.more.push(vec![0.0; out.left.len() - n]);
+        }
+        for (c, buf) in out.more.iter_mut().zip(&bufs[2..]) {
+            c.extend_from_slice(&buf[..n]);
+        }
+        if bufs[..used].iter().all(|b| is_silent(&b[..n])) {
             silent_run += n as u64;
         } else {
             silent_run = 0;

@@ -80,6 +80,29 @@ pub struct LoadedShow {
 }
 
 impl LoadedShow {
+    /// The name of each driver channel the show plays, in channel order:
+    /// its first preset's `[[output]]` ports (`FOH_L`, `FOH_R`, …; a
+    /// channel no output uses is `ch5`), or `out_L`, `out_R`. Main thread.
+    pub fn output_channels(&self) -> Vec<String> {
+        let outputs = self.presets.first().map_or(&[][..], |p| &p.outputs[..]);
+        if outputs.is_empty() {
+            return StreamOptions::default().output_channels;
+        }
+        let count = outputs
+            .iter()
+            .flat_map(|o| o.channels.iter())
+            .map(|c| usize::from(*c))
+            .max()
+            .unwrap_or(2);
+        let mut names: Vec<String> = (1..=count).map(|c| format!("ch{c}")).collect();
+        for o in outputs {
+            for (channel, name) in o.channels.iter().zip(o.channel_names()) {
+                names[usize::from(*channel) - 1] = name;
+            }
+        }
+        names
+    }
+
     /// Reads and checks the show's files. Main thread.
     pub fn load(show: &Show) -> Result<Self, PresetError> {
         Ok(match show {
@@ -322,7 +345,10 @@ impl AudioHost {
             Err((_, Some(engine))) => engine,
             Err((why, None)) => return format!("the engine was lost with its driver: {why}"),
         };
-        let options = no_device_options(&self.name);
+        let options = StreamOptions {
+            output_channels: self.options.output_channels.clone(),
+            ..no_device_options(&self.name)
+        };
         match self.try_start(BackendKind::Dummy, options, engine, rate, true) {
             Ok(()) => "the engine runs without sound now".to_owned(),
             Err(e) => format!("the engine could not restart: {}", e.0),
@@ -359,6 +385,7 @@ impl DeviceHost for AudioHost {
                 choice.connect.clone()
             },
             midi_in: choice.midi_in.clone(),
+            output_channels: self.options.output_channels.clone(),
             ..defaults
         };
         // The old driver lets go first (a JACK client name, a device can
@@ -401,7 +428,7 @@ impl Runtime {
     /// Opens the driver `audio` chooses, builds the session for its format
     /// and starts playing `show`. Main thread.
     pub fn start(show: &LoadedShow, audio: &AudioChoice) -> Result<Self, RuntimeError> {
-        let (kind, options, fallback) = match audio {
+        let (kind, mut options, fallback) = match audio {
             AudioChoice::NoDevice => (
                 BackendKind::Dummy,
                 no_device_options(&StreamOptions::default().name),
@@ -412,6 +439,7 @@ impl Runtime {
                 (kind, options.clone(), backend.is_none().then_some(()))
             }
         };
+        options.output_channels = show.output_channels();
         let mut warning = None;
         let mut no_device = matches!(audio, AudioChoice::NoDevice);
         let (kind, options, mut stream) = match open_stream(kind, &options) {
@@ -422,7 +450,10 @@ impl Runtime {
                     "no audio output ({e}); the engine runs without sound — start a JACK \
                      server or pass --backend/--connect"
                 ));
-                let options = no_device_options(&options.name);
+                let options = StreamOptions {
+                    output_channels: options.output_channels.clone(),
+                    ..no_device_options(&options.name)
+                };
                 let stream = open_stream(BackendKind::Dummy, &options)?;
                 no_device = true;
                 (BackendKind::Dummy, options, stream)

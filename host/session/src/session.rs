@@ -113,6 +113,9 @@ pub struct GroupModel {
     pub file: Option<std::path::PathBuf>,
     /// The preset's `[master] sandbox` (racks' default), as written.
     pub sandbox: Option<crate::preset::SandboxMode>,
+    /// Its named outputs, as written (the first preset's are the
+    /// session's).
+    pub outputs: Vec<crate::preset::OutputDef>,
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -241,6 +244,48 @@ pub(crate) fn filter_of(def: &RackDef) -> MidiFilter {
         crate::preset::MpeSide::Upper => stagerack_engine::ZoneSide::Upper,
     });
     f
+}
+
+/// The engine's outputs for a preset's `[[output]]` list (none: the
+/// engine's one stereo output). Main thread.
+pub fn output_specs(outputs: &[crate::preset::OutputDef]) -> Vec<stagerack_engine::OutputSpec> {
+    let any_solo = outputs.iter().any(|o| o.solo);
+    outputs
+        .iter()
+        .map(|o| stagerack_engine::OutputSpec {
+            left: usize::from(o.channels[0].saturating_sub(1)),
+            right: o.channels.get(1).map(|c| usize::from(c.saturating_sub(1))),
+            gain: if o.mute || (any_solo && !o.solo) {
+                0.0
+            } else {
+                db_to_gain(o.gain_db)
+            },
+            limiter: o.limiter,
+        })
+        .collect()
+}
+
+/// A rack's output (index among `outputs`; the first when unnamed or
+/// unknown) and its sends (sends to unknown outputs are left out; a
+/// preset is checked for those when read). Main thread.
+fn outputs_of(
+    def: &RackDef,
+    outputs: &[crate::preset::OutputDef],
+) -> (usize, Vec<stagerack_engine::SendSpec>) {
+    let index = |name: &str| outputs.iter().position(|o| o.name == name);
+    let output = def.output.as_deref().and_then(index).unwrap_or(0);
+    let sends = def
+        .sends
+        .iter()
+        .filter_map(|(name, send)| {
+            Some(stagerack_engine::SendSpec {
+                output: index(name)?,
+                gain: db_to_gain(send.db()),
+                pre: send.pre(),
+            })
+        })
+        .collect();
+    (output, sends)
 }
 
 /// Left and right gains of a rack: gain, balance, mute and solo (`any_solo`:
@@ -378,6 +423,7 @@ impl Session {
             align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
             file: None,
             sandbox: preset.master.as_ref().and_then(|m| m.sandbox),
+            outputs: preset.outputs.clone(),
         });
     }
 
@@ -640,6 +686,12 @@ impl Session {
             let paging = controls::knobs_for(rack, &slots, &mut mappings);
             chains.push((slots, mappings, paging));
         }
+        // The stage's outputs: the first preset's.
+        let outputs = self
+            .groups
+            .first()
+            .map_or_else(Vec::new, |g| g.outputs.clone());
+        builder = builder.outputs(output_specs(&outputs));
         // Latency alignment: per preset, the slowest rack's latency.
         let last_group = self.groups.len().saturating_sub(1);
         let mut slowest = vec![0u32; self.groups.len().max(1)];
@@ -664,7 +716,11 @@ impl Session {
                     .find(|r| r.group == rack.group && r.name == name)
                     .map_or(RackId::NONE, |r| r.id)
             });
+            let (output, sends) = outputs_of(&rack.def, &outputs);
             racks.push(RackSpec {
+                output,
+                sends,
+                silenced: rack.def.mute || (any_solo && !rack.def.solo),
                 midi_from,
                 delay,
                 mappings,
@@ -941,6 +997,7 @@ impl Session {
             version: crate::preset::PRESET_VERSION,
             name: g.name.clone(),
             tempo: Some(g.tempo),
+            outputs: g.outputs.clone(),
             racks,
             master: if master_plugins.is_empty()
                 && g.master_gain_db == 0.0

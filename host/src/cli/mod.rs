@@ -454,6 +454,8 @@ fn run_live(a: LiveArgs) -> ExitCode {
             audio_in: a.audio_in,
             midi_timing: a.midi_timing,
             midi_source: a.midi_source,
+            // Set from the show's outputs when the runtime starts.
+            output_channels: defaults.output_channels,
         },
         quiet: a.quiet,
         status_every: std::time::Duration::from_secs_f64(a.status_every),

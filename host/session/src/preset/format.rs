@@ -1,6 +1,8 @@
 //! The preset file format, version 1. Field names are part of the
 //! interface: scripts and later versions rely on them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use stagerack_plugins::def::{Expressions, PluginDef, ProgramRef};
@@ -38,12 +40,124 @@ pub struct Preset {
         deserialize_with = "de_tempo"
     )]
     pub tempo: Option<f64>,
+    /// The stage's named outputs (`[[output]]`), in the order their
+    /// channels are listed; none: one stereo output on channels 1 and 2.
+    #[serde(default, rename = "output", skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputDef>,
     /// The racks, mixed together.
     #[serde(default, rename = "rack", skip_serializing_if = "Vec::is_empty")]
     pub racks: Vec<RackDef>,
     /// The master section after the mix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<MasterDef>,
+}
+
+/// A named output (`[[output]] name = "IEM", channels = [3, 4]`): one or
+/// two of the driver's channels (1-based; JACK: one port each, named
+/// `IEM_L`/`IEM_R`, or `IEM` for a mono output). Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputDef {
+    /// Its name: letters, digits, `-` and `_`.
+    #[serde(deserialize_with = "de_output_name")]
+    pub name: String,
+    /// Its driver channels, 1-based: `[left, right]`, or `[n]` for mono.
+    #[serde(deserialize_with = "de_output_channels")]
+    pub channels: Vec<u16>,
+    /// Output gain in dB, -120..=24.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_f64",
+        deserialize_with = "de_gain"
+    )]
+    pub gain_db: f64,
+    /// Silenced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mute: bool,
+    /// When any output is soloed, only soloed outputs are heard.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub solo: bool,
+    /// The safety limiter (0 dBFS brick wall) guards it (default on).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub limiter: bool,
+}
+
+impl OutputDef {
+    /// The port (JACK) or channel names of this output, in channel
+    /// order: `NAME_L`, `NAME_R`, or `NAME` when mono. Any thread.
+    pub fn channel_names(&self) -> Vec<String> {
+        match self.channels.len() {
+            1 => vec![self.name.clone()],
+            _ => vec![format!("{}_L", self.name), format!("{}_R", self.name)],
+        }
+    }
+}
+
+fn de_output_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(serde::de::Error::custom(format!(
+            "output name `{name}`: use 1 to 32 letters, digits, `-` or `_` (it names JACK ports)"
+        )));
+    }
+    if ["midi_in", "in"].contains(&name.as_str()) || name.starts_with("midi_in_") {
+        return Err(serde::de::Error::custom(format!(
+            "output name `{name}` is taken by stagerack's own ports; choose another"
+        )));
+    }
+    Ok(name)
+}
+
+fn de_output_channels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    let v = Vec::<i64>::deserialize(d)?;
+    if v.is_empty() || v.len() > 2 || v.iter().any(|c| !(1..=64).contains(c)) {
+        return Err(serde::de::Error::custom(format!(
+            "channels = {v:?}: expected [left, right] or [mono], each 1 to 64"
+        )));
+    }
+    if v.len() == 2 && v[0] == v[1] {
+        return Err(serde::de::Error::custom(format!(
+            "channels = {v:?}: left and right must differ (use [{}] for mono)",
+            v[0]
+        )));
+    }
+    Ok(v.into_iter().map(|c| c as u16).collect())
+}
+
+/// A rack's send to an output: `IEM = -6.0` (dB, after the rack's fader)
+/// or `IEM = { db = -6.0, pre = true }` (before it). Main thread.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SendDef {
+    /// Level in dB, post-fader.
+    Level(f64),
+    /// Level and where it is taken.
+    Full {
+        /// Level in dB.
+        db: f64,
+        /// Before the rack's gain and pan (mute still silences it).
+        #[serde(default)]
+        pre: bool,
+    },
+}
+
+impl SendDef {
+    /// Its level in dB. Any thread.
+    pub fn db(&self) -> f64 {
+        match *self {
+            SendDef::Level(db) | SendDef::Full { db, .. } => db,
+        }
+    }
+
+    /// Taken before the rack's fader. Any thread.
+    pub fn pre(&self) -> bool {
+        matches!(self, SendDef::Full { pre: true, .. })
+    }
 }
 
 /// One rack: a MIDI filter, a chain, a gain. Main thread.
@@ -119,6 +233,12 @@ pub struct RackDef {
     /// velocity settings apply to that MIDI as to the inputs'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub midi_from: Option<String>,
+    /// The output it plays to (an `[[output]]` name); default the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Its sends to other outputs, by output name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sends: BTreeMap<String, SendDef>,
     /// Output gain in dB, -120..=24.
     #[serde(
         default,
@@ -449,6 +569,8 @@ impl RackDef {
             sustain: true,
             input: Vec::new(),
             midi_from: None,
+            output: None,
+            sends: BTreeMap::new(),
             gain_db: 0.0,
             pan: 0.0,
             mute: false,

@@ -7,8 +7,8 @@ mod setlist;
 
 pub use format::{
     ControlsDef, Expressions, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode, MpeSide,
-    PluginDef, Preset, ProgramRef, RackDef, SandboxMode, VelocityCurve, DEFAULT_SANDBOX,
-    PRESET_VERSION,
+    OutputDef, PluginDef, Preset, ProgramRef, RackDef, SandboxMode, SendDef, VelocityCurve,
+    DEFAULT_SANDBOX, PRESET_VERSION,
 };
 pub use save::{save_atomically, write_atomically};
 pub use setlist::{load_setlist, parse_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers};
@@ -93,17 +93,79 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
             .file_stem()
             .map_or_else(|| "preset".to_owned(), |s| s.to_string_lossy().into_owned());
     }
-    check_midi_from(&preset, text).map_err(|(offset, message)| {
-        let (line, column) = line_column(text, offset);
-        PresetError::Invalid {
-            path: path.to_owned(),
-            line,
-            column,
-            message,
-        }
-    })?;
+    check_midi_from(&preset, text)
+        .and_then(|_| check_outputs(&preset, text))
+        .map_err(|(offset, message)| {
+            let (line, column) = line_column(text, offset);
+            PresetError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                message,
+            }
+        })?;
     read_vstpresets(&mut preset, path)?;
     Ok(preset)
+}
+
+/// Output names are unique and at most 16, and every rack's `output` and
+/// `sends` name one of them. On error: where in `text` (a byte offset, or
+/// 0) and what to change. Main thread.
+fn check_outputs(preset: &Preset, text: &str) -> Result<(), (usize, String)> {
+    let at = |key: &str, name: &str| {
+        text.match_indices(key)
+            .find_map(|(i, _)| {
+                let line_end = text[i..].find('\n').map_or(text.len(), |n| i + n);
+                text[i..line_end].contains(name).then_some(i)
+            })
+            .unwrap_or(0)
+    };
+    let names: Vec<&str> = preset.outputs.iter().map(|o| o.name.as_str()).collect();
+    if names.len() > stagerack_engine::MAX_OUTPUTS {
+        return Err((
+            0,
+            format!(
+                "{} outputs: at most {} are mixed; join some",
+                names.len(),
+                stagerack_engine::MAX_OUTPUTS
+            ),
+        ));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err((
+                at("name", name),
+                format!("two outputs are called `{name}`; give each its own name"),
+            ));
+        }
+    }
+    let known = || {
+        if names.is_empty() {
+            "this preset has no [[output]]; add one with that name".to_owned()
+        } else {
+            format!("use one of: {}", names.join(", "))
+        }
+    };
+    for rack in &preset.racks {
+        let wanted = rack
+            .output
+            .iter()
+            .map(|o| ("output", o))
+            .chain(rack.sends.keys().map(|o| ("sends", o)));
+        for (key, name) in wanted {
+            if !names.contains(&name.as_str()) {
+                return Err((
+                    at(key, name),
+                    format!(
+                        "rack `{}`: {key} names output `{name}`, which this preset does not have; {}",
+                        rack.name,
+                        known()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every `midi_from` names another rack of the preset, and following them
