@@ -1,7 +1,9 @@
 //! Built-in processors, so the demo plays on a machine with no plugins:
-//! `synth` (polyphonic sine/saw), `gain` (smoothed gain) and `probe` (an
-//! impulse per note-on, for timing tests).
+//! `synth` (polyphonic sine/saw), `gain` (smoothed gain), `probe` (an
+//! impulse per note-on, for timing tests) and `click` (a metronome on the
+//! transport's beats).
 
+pub mod click;
 mod gain;
 mod params;
 mod probe;
@@ -17,7 +19,7 @@ use stagerack_core::plugin::{
 };
 
 /// The ids a preset may use with `format = "builtin"`.
-pub const BUILTIN_IDS: &[&str] = &["synth", "gain", "probe"];
+pub const BUILTIN_IDS: &[&str] = &["synth", "gain", "probe", "click"];
 
 /// Prefix of a built-in's saved state, so a blob from another plugin is
 /// recognised as foreign rather than misread.
@@ -54,6 +56,12 @@ pub fn instantiate(id: &str) -> Result<BuiltinInstance, PluginError> {
                 PluginKind::Instrument,
                 probe::PARAMS,
                 probe::make,
+            ),
+            "click" => (
+                "Stagerack Click",
+                PluginKind::Instrument,
+                click::PARAMS,
+                click::make,
             ),
             _ => {
                 return Err(PluginError::UnknownBuiltin {

@@ -1,0 +1,248 @@
+//! The built-in click (#17): a rack playing `builtin:click` to the in-ear
+//! output only. Each click starts on the first frame of its beat (the
+//! beats plugins' transports show) at 100 and 137 BPM, the first beat of
+//! each bar at the accent level, the others at the click level; nothing
+//! reaches the front-of-house output. Offline here; live on a private JACK
+//! server, the recorded clicks keep the beat's spacing to the frame.
+
+mod clap_support;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap_support::*;
+use stagerack::plugin::builtin::click::beat_start;
+use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
+
+fn click_preset(tempo: f64) -> String {
+    format!(
+        "version = 1\nname = \"click\"\ntempo = {tempo}\n\
+         [[output]]\nname = \"FOH\"\nchannels = [1, 2]\n\
+         [[output]]\nname = \"IEM\"\nchannels = [3, 4]\n\
+         [[rack]]\nname = \"click\"\noutput = \"IEM\"\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"click\"\n"
+    )
+}
+
+/// Frames where a click starts (a sound after silence) and its first
+/// sample.
+fn onsets(x: &[f32]) -> Vec<(usize, f32)> {
+    (0..x.len())
+        .filter(|&i| x[i] != 0.0 && (i == 0 || x[i - 1] == 0.0))
+        .map(|i| (i, x[i]))
+        .collect()
+}
+
+fn clicks_on_the_beat(tempo: f64) {
+    let (mut s, mut e) = session(&preset(&click_preset(tempo)), 64);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let frames = 5 * 48_000;
+    let out = render(&mut s, &mut e, &[], None, 64, frames);
+    let iem = onsets(out.channel(2).unwrap());
+    let expected: Vec<(usize, f32)> = (0..)
+        .map(|k| (k, beat_start(k, tempo, RATE) as usize))
+        .take_while(|(_, n)| *n < frames as usize)
+        .map(|(k, n)| (n, if k % 4 == 0 { 0.8 } else { 0.5 }))
+        .collect();
+    assert!(expected.len() >= 8, "{expected:?}");
+    assert_eq!(iem, expected, "{tempo} BPM");
+    assert_eq!(out.channel(3).map(onsets), Some(expected), "IEM right");
+    assert!(
+        out.left.iter().chain(&out.right).all(|x| *x == 0.0),
+        "the click reached front of house"
+    );
+    s.shutdown(e);
+}
+
+#[test]
+fn clicks_start_on_each_beat_at_100_bpm() {
+    clicks_on_the_beat(100.0);
+}
+
+#[test]
+fn clicks_start_on_each_beat_at_137_bpm() {
+    clicks_on_the_beat(137.0);
+}
+
+/// Records where every click starts on one port, counted in the frames
+/// it received (its own stream), and where JACK reported an xrun.
+struct ClickRecorder {
+    port: jack::Port<jack::AudioIn>,
+    armed: Arc<AtomicBool>,
+    last: f32,
+    /// Frames received while armed.
+    position: u64,
+    xruns: Arc<AtomicU32>,
+    seen_xruns: u32,
+    found: Arc<Mutex<Found>>,
+}
+
+/// Click starts (stream frame, first sample) and the stream frames where
+/// an xrun was noticed.
+#[derive(Clone, Default)]
+struct Found {
+    clicks: Vec<(u64, f32)>,
+    xruns: Vec<u64>,
+}
+
+impl jack::ProcessHandler for ClickRecorder {
+    fn process(&mut self, _: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        if !self.armed.load(Ordering::Acquire) {
+            return jack::Control::Continue;
+        }
+        let xruns = self.xruns.load(Ordering::Relaxed);
+        let Ok(mut found) = self.found.try_lock() else {
+            // A test client: never waits; a skipped cycle counts as an xrun.
+            self.seen_xruns = u32::MAX;
+            self.position += u64::from(ps.n_frames());
+            return jack::Control::Continue;
+        };
+        if xruns != self.seen_xruns {
+            self.seen_xruns = xruns;
+            found.xruns.push(self.position);
+        }
+        for (i, x) in self.port.as_slice(ps).iter().enumerate() {
+            if *x != 0.0 && self.last == 0.0 {
+                found.clicks.push((self.position + i as u64, *x));
+            }
+            self.last = *x;
+        }
+        self.position += u64::from(ps.n_frames());
+        jack::Control::Continue
+    }
+}
+
+/// Counts the server's xruns.
+struct XrunCount(Arc<AtomicU32>);
+
+impl jack::NotificationHandler for XrunCount {
+    fn xrun(&mut self, _: &jack::Client) -> jack::Control {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        jack::Control::Continue
+    }
+}
+
+fn live_clicks(tempo: f64) {
+    let server = JackServer::start(&unique_name("click"), 64);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("click.toml");
+    std::fs::write(&file, click_preset(tempo)).unwrap();
+    let mut sr = Stagerack::spawn(
+        &server.name,
+        &[
+            "--preset",
+            file.to_str().unwrap(),
+            "--backend",
+            "jack",
+            "--connect",
+            "none",
+        ],
+    );
+    let c = open_client(&server.name, "tt-click");
+    assert!(
+        wait_for_port(&c, "stagerack:IEM_L", Duration::from_secs(30)),
+        "no IEM_L port; stderr:\n{}",
+        sr.stderr()
+    );
+    let port = c
+        .register_port("in", jack::AudioIn::default())
+        .expect("register an input");
+    let armed = Arc::new(AtomicBool::new(false));
+    let found = Arc::new(Mutex::new(Found::default()));
+    let xruns = Arc::new(AtomicU32::new(0));
+    let client = c
+        .activate_async(
+            XrunCount(xruns.clone()),
+            ClickRecorder {
+                port,
+                armed: armed.clone(),
+                last: 0.0,
+                position: 0,
+                xruns: xruns.clone(),
+                seen_xruns: 0,
+                found: found.clone(),
+            },
+        )
+        .expect("activate");
+    client
+        .as_client()
+        .connect_ports_by_name("stagerack:IEM_L", "tt-click:in")
+        .expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    armed.store(true, Ordering::Release);
+    // Four seconds, longer while JACK keeps losing time (a loaded
+    // machine): until four beats in a row were heard with no xrun
+    // between them, 30 s at most.
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let clean = {
+            let f = found.lock().unwrap();
+            f.clicks
+                .windows(2)
+                .filter(|p| {
+                    !f.xruns
+                        .iter()
+                        .any(|x| (p[0].0.saturating_sub(64)..=p[1].0 + 64).contains(x))
+                })
+                .count()
+        };
+        let waited = started.elapsed();
+        if (waited >= Duration::from_secs(4) && clean >= 4) || waited > Duration::from_secs(30) {
+            break;
+        }
+    }
+    armed.store(false, Ordering::Release);
+    sr.assert_running();
+    let Found { clicks, xruns } = found.lock().unwrap().clone();
+    let (ok, stderr) = sr.stop();
+    assert!(ok, "{stderr}");
+    // Where JACK lost time (an xrun) a click may be missing or moved by
+    // the frames lost: only clicks with no xrun between them are compared.
+    let beat = 60.0 * 48_000.0 / tempo;
+    let mut checked = 0;
+    for pair in clicks.windows(2) {
+        let ((a, _), (b, level)) = (pair[0], pair[1]);
+        if xruns
+            .iter()
+            .any(|x| (a.saturating_sub(64)..=b + 64).contains(x))
+        {
+            continue;
+        }
+        let gap = (b - a) as f64;
+        assert!(
+            (gap - beat).abs() < 1.0,
+            "{tempo} BPM: clicks {gap} frames apart, a beat is {beat}: {clicks:?}, xruns at {xruns:?}"
+        );
+        assert!(level == 0.8 || level == 0.5, "click level {level}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "{tempo} BPM: only {checked} beats checked of {} clicks ({clicks:?}); xruns at {xruns:?}; \
+         stderr:\n{stderr}",
+        clicks.len()
+    );
+    // The bar: one accent in four beats.
+    let accents: Vec<u64> = clicks.iter().filter(|c| c.1 == 0.8).map(|c| c.0).collect();
+    for w in accents.windows(2) {
+        if xruns
+            .iter()
+            .any(|x| (w[0].saturating_sub(64)..=w[1] + 64).contains(x))
+        {
+            continue;
+        }
+        let bar = (w[1] - w[0]) as f64;
+        assert!(
+            (bar - 4.0 * beat).abs() < 1.0,
+            "{tempo} BPM: accents {bar} frames apart: {clicks:?}"
+        );
+    }
+}
+
+#[test]
+fn live_clicks_keep_the_beat_at_100_and_137_bpm() {
+    live_clicks(100.0);
+    live_clicks(137.0);
+}
