@@ -17,6 +17,7 @@ fn main() {
 fn heavy_preset(racks: usize, per_rack: usize) -> Preset {
     Preset {
         outputs: Vec::new(),
+        inputs: Vec::new(),
         version: 1,
         name: "bench".into(),
         tempo: None,

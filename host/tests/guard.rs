@@ -84,6 +84,7 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
         output: 0,
         sends: Vec::new(),
         silenced: false,
+        input: Default::default(),
     }
 }
 
@@ -214,6 +215,7 @@ fn nan_and_overs_never_reach_the_output() {
         output: 0,
         sends: Vec::new(),
         silenced: false,
+        input: Default::default(),
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, nan))

@@ -168,6 +168,7 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
             output: 0,
             sends: Vec::new(),
             silenced: false,
+            input: Default::default(),
         })
         .build()
 }
@@ -276,6 +277,7 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
         output: 0,
         sends: Vec::new(),
         silenced: false,
+        input: Default::default(),
     };
     let (mut handle, mut engine) = new_engine(config(64));
     let plan = PlanBuilder::new(48_000.0, 64, 64)

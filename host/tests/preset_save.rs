@@ -23,6 +23,7 @@ fn big_preset(tag: &str) -> Preset {
     }
     Preset {
         outputs: Vec::new(),
+        inputs: Vec::new(),
         version: 1,
         name: tag.to_owned(),
         tempo: None,

@@ -150,6 +150,7 @@ fn gains(kind: &str) -> Vec<PluginDef> {
 pub fn overhead(frames: usize, kind: &str) -> serde_json::Value {
     let preset = Preset {
         outputs: Vec::new(),
+        inputs: Vec::new(),
         version: 1,
         name: "overhead".into(),
         tempo: None,

@@ -39,7 +39,9 @@ pub mod __private {
 pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
 pub use mapping::{MapCurve, MapSource, ParamMapping, RemotePaging};
-pub use plan::{GroupSpec, OutputSpec, Plan, PlanBuilder, RackSpec, SendSpec, MAX_OUTPUTS};
+pub use plan::{
+    GroupSpec, OutputSpec, Plan, PlanBuilder, RackInput, RackSpec, SendSpec, MAX_OUTPUTS,
+};
 pub use process::Engine;
 pub use route::{MidiFilter, MpeZone, ZoneSide, BLOCKED, IDENTITY};
 pub use shared::{EngineShared, RackStatus, StatusSnapshot};

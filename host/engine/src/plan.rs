@@ -46,6 +46,8 @@ pub struct RackSpec {
     pub sends: Vec<SendSpec>,
     /// Mute and solo leave it silent (its pre-fader sends too).
     pub silenced: bool,
+    /// The audio its chain starts from.
+    pub input: RackInput,
 }
 
 /// The most outputs a plan mixes to (each a stereo or mono bus).
@@ -75,6 +77,33 @@ impl OutputSpec {
         gain: 1.0,
         limiter: true,
     };
+}
+
+/// The audio a rack's chain starts from. Main thread builds it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RackInput {
+    /// The driver's first two input channels, when it has them (the
+    /// `--audio-in` stereo input of a show without `[[input]]`).
+    #[default]
+    Main,
+    /// These driver input channels (0-based): left, and right or `None`
+    /// for a mono input played on both sides.
+    Channels(usize, Option<usize>),
+    /// Silence.
+    None,
+}
+
+impl RackInput {
+    /// The driver input channels it takes, when the driver has them.
+    /// Audio thread.
+    fn channels(self, available: usize) -> Option<(usize, usize)> {
+        let (l, r) = match self {
+            RackInput::Main => (0, 1),
+            RackInput::Channels(l, r) => (l, r.unwrap_or(l)),
+            RackInput::None => return None,
+        };
+        (l < available && r < available).then_some((l, r))
+    }
 }
 
 /// A rack's send to another output (`sends = { IEM = -6.0 }`). Main
@@ -150,6 +179,8 @@ pub(crate) struct RackPlan {
     midi_from: MidiIn,
     /// The source rack as the main thread named it.
     midi_from_id: Option<RackId>,
+    /// The audio its chain starts from.
+    input: RackInput,
     /// The output it plays to, and its sends.
     output: usize,
     sends: Vec<SendSpec>,
@@ -385,6 +416,7 @@ impl PlanBuilder {
                         .filter(|send| send.output < output_count)
                         .collect(),
                     silenced: r.silenced,
+                    input: r.input,
                     release_held: false,
                     level,
                     left: vec![0.0; n],
@@ -653,7 +685,8 @@ impl Plan {
 
     /// Processes one chunk of at most `max_block` frames. `events` are the
     /// chunk's events with offsets relative to `base`; `input` is the
-    /// chunk's audio input (if any); `switch` the setlist position, moved by
+    /// driver's input channels (whole buffers; the chunk is `out.start..out.end`);
+    /// `switch` the setlist position, moved by
     /// trigger events at their exact sample; `clock` times the plugins.
     /// Returns events dropped. Audio thread.
     #[allow(clippy::too_many_arguments)]
@@ -661,7 +694,7 @@ impl Plan {
         &mut self,
         events: &[TimedEvent],
         base: u32,
-        input: Option<[&[f32]; 2]>,
+        inputs: &[&[f32]],
         out: &mut ChunkOut<'_, '_>,
         transport: &Transport,
         switch: &mut SwitchState,
@@ -765,12 +798,12 @@ impl Plan {
                         notes += 1;
                     }
                 }
-                let inputs: &[TimedEvent] = if rack.midi_from == MidiIn::Inputs {
+                let midi_inputs: &[TimedEvent] = if rack.midi_from == MidiIn::Inputs {
                     events
                 } else {
                     &[]
                 };
-                for (i, e) in inputs.iter().enumerate() {
+                for (i, e) in midi_inputs.iter().enumerate() {
                     let mut consumed = false;
                     while next_point < self.switch_points.len()
                         && self.switch_points[next_point].0 == i
@@ -803,10 +836,11 @@ impl Plan {
                 dropped += rack.events.take_dropped();
                 let l = &mut rack.left[..frames];
                 let r = &mut rack.right[..frames];
+                let input = rack.input.channels(inputs.len());
                 match input {
-                    Some([il, ir]) => {
-                        l.copy_from_slice(il);
-                        r.copy_from_slice(ir);
+                    Some((il, ir)) => {
+                        l.copy_from_slice(&inputs[il][out.start..out.end]);
+                        r.copy_from_slice(&inputs[ir][out.start..out.end]);
                     }
                     None => {
                         l.fill(0.0);

@@ -130,9 +130,10 @@ impl Engine {
         right: &mut [f32],
     ) {
         let frames = left.len().min(right.len());
+        let inputs = input.map(|[l, r]| [l, r]);
         self.process_channels(
             events,
-            input,
+            inputs.as_ref().map_or(&[][..], |i| &i[..]),
             &mut [&mut left[..frames], &mut right[..frames]],
         );
     }
@@ -143,8 +144,9 @@ impl Engine {
     /// - `events`: the buffer's MIDI, sorted by offset; offsets are frames
     ///   from the start of this buffer (offsets past the end are clamped to
     ///   the last frame).
-    /// - `input`: the driver's stereo input, or `None`; each slice at least
-    ///   `frames` long.
+    /// - `inputs`: the driver's input channels (none: silence), each at
+    ///   least the buffer's length; racks take the first two, or the ones
+    ///   their `[[input]]` names.
     /// - `channels`: the driver's output channels, all of the buffer's
     ///   length (the first one's); the plan's outputs say which goes where
     ///   (without `[[output]]`, 0 and 1 are left and right). Channels no
@@ -158,7 +160,7 @@ impl Engine {
     pub fn process_channels(
         &mut self,
         events: &[TimedEvent],
-        input: Option<[&[f32]; 2]>,
+        inputs: &[&[f32]],
         channels: &mut [&mut [f32]],
     ) {
         let started = Instant::now();
@@ -170,7 +172,7 @@ impl Engine {
         let _scope = super::audio_thread::AudioCallbackScope::enter();
         no_alloc(|| {
             let result = catch_unwind(AssertUnwindSafe(|| {
-                self.process_inner(events, input, channels, frames)
+                self.process_inner(events, inputs, channels, frames)
             }));
             if let Err(payload) = result {
                 for c in channels.iter_mut() {
@@ -314,7 +316,7 @@ impl Engine {
     fn process_inner(
         &mut self,
         events: &[TimedEvent],
-        input: Option<[&[f32]; 2]>,
+        inputs: &[&[f32]],
         channels: &mut [&mut [f32]],
         frames: usize,
     ) {
@@ -382,7 +384,6 @@ impl Engine {
             while ev < events.len() && ((events[ev].offset as usize) < end || end == frames) {
                 ev += 1;
             }
-            let chunk_input = input.map(|[l, r]| [&l[start..end], &r[start..end]]);
             let transport = Transport {
                 steady_frames: transport.steady_frames + start as u64,
                 ..transport
@@ -398,7 +399,7 @@ impl Engine {
             dropped += plan.process_chunk(
                 &events[first..ev],
                 start as u32,
-                chunk_input,
+                inputs,
                 &mut out,
                 &transport,
                 &mut self.switch,

@@ -399,7 +399,7 @@ impl Callback {
                     *slot = &mut buf[..frames];
                 }
                 self.stop
-                    .run_channels(engine, &self.events, None, &mut channels[..count]);
+                    .run_channels(engine, &self.events, &[], &mut channels[..count]);
             }
             for (i, frame) in piece.chunks_mut(ch).enumerate() {
                 for (c, x) in frame.iter_mut().enumerate() {

@@ -117,7 +117,9 @@ struct Ports {
     midi_devices: Vec<Port<MidiIn>>,
     /// One port per output channel (`StreamOptions::output_channels`).
     outs: Vec<Port<AudioOut>>,
-    ins: Option<(Port<AudioIn>, Port<AudioIn>)>,
+    /// One port per input channel: `in_L`/`in_R` with `--audio-in`, or
+    /// the show's `[[input]]` channels.
+    ins: Vec<Port<AudioIn>>,
 }
 
 /// The most output ports a client registers.
@@ -264,11 +266,12 @@ impl JackProcess {
                 .events_dropped
                 .fetch_add(dropped, Ordering::Relaxed);
         }
-        let input = self
-            .ports
-            .ins
-            .as_ref()
-            .map(|(l, r)| [l.as_slice(ps), r.as_slice(ps)]);
+        let mut inputs: [&[f32]; MAX_OUTPUT_PORTS] = [&[]; MAX_OUTPUT_PORTS];
+        let in_count = self.ports.ins.len().min(MAX_OUTPUT_PORTS);
+        for (slot, port) in inputs.iter_mut().zip(self.ports.ins.iter()) {
+            *slot = port.as_slice(ps);
+        }
+        let inputs = &inputs[..in_count];
         // Every output port's buffer, in channel order, on the stack.
         let mut channels: [&mut [f32]; MAX_OUTPUT_PORTS] = std::array::from_fn(|_| &mut [][..]);
         let count = self.ports.outs.len().min(MAX_OUTPUT_PORTS);
@@ -284,7 +287,7 @@ impl JackProcess {
                     engine.request_panic();
                 }
                 self.stop
-                    .run_channels(engine, &self.events, input, channels);
+                    .run_channels(engine, &self.events, inputs, channels);
             }
             None => {
                 for c in channels.iter_mut() {
@@ -432,18 +435,12 @@ fn open_client(options: &StreamOptions) -> Result<Opened, IoError> {
             .map(|name| client.register_port(name, AudioOut::default()))
             .collect::<Result<_, _>>()
             .map_err(reg)?,
-        ins: if options.audio_in {
-            Some((
-                client
-                    .register_port("in_L", AudioIn::default())
-                    .map_err(reg)?,
-                client
-                    .register_port("in_R", AudioIn::default())
-                    .map_err(reg)?,
-            ))
-        } else {
-            None
-        },
+        ins: input_port_names(options)
+            .iter()
+            .take(MAX_OUTPUT_PORTS)
+            .map(|name| client.register_port(name, AudioIn::default()))
+            .collect::<Result<_, _>>()
+            .map_err(reg)?,
     };
     Ok(Opened { client, ports })
 }
@@ -508,9 +505,7 @@ impl JackStream {
     fn our_ports(&self) -> Vec<String> {
         let mut names: Vec<String> = vec!["midi_in".to_owned()];
         names.extend(self.options.output_channels.iter().cloned());
-        if self.options.audio_in {
-            names.extend(["in_L".to_owned(), "in_R".to_owned()]);
-        }
+        names.extend(input_port_names(&self.options));
         names.extend((1..=self.device_ports()).map(|k| format!("midi_in_{k}")));
         names
             .into_iter()
@@ -829,6 +824,18 @@ fn name_in_use(name: &str) -> bool {
             tracing::debug!("cannot probe for client `{name}`: {e}");
             false
         }
+    }
+}
+
+/// The audio input ports a client registers: the show's `[[input]]`
+/// channels, else `in_L`/`in_R` with `--audio-in`, else none.
+fn input_port_names(options: &StreamOptions) -> Vec<String> {
+    if !options.input_channels.is_empty() {
+        options.input_channels.clone()
+    } else if options.audio_in {
+        vec!["in_L".to_owned(), "in_R".to_owned()]
+    } else {
+        Vec::new()
     }
 }
 

@@ -195,8 +195,13 @@ pub struct StreamOptions {
     /// expressions; `all` takes every physical MIDI source. Ports that
     /// appear later (hot-plug) are connected when they show up.
     pub midi_in: Vec<String>,
-    /// Register stereo audio inputs (`in_L`, `in_R`) feeding the racks.
+    /// Register stereo audio inputs (`in_L`, `in_R`) feeding the racks
+    /// (when the show names no `[[input]]`).
     pub audio_in: bool,
+    /// The name of each input channel (JACK: one port each), in channel
+    /// order, from the show's `[[input]]` list (`vocal`, `guitar_L`, …);
+    /// empty: `in_L`/`in_R` with `audio_in`, else none.
+    pub input_channels: Vec<String>,
     /// The name of each output channel the engine writes, in channel
     /// order (JACK registers one port of each name; a device must have
     /// that many channels): `out_L`, `out_R` without `[[output]]`, else
@@ -232,6 +237,7 @@ impl Default for StreamOptions {
             connect: vec!["auto".to_owned()],
             midi_in: Vec::new(),
             audio_in: false,
+            input_channels: Vec::new(),
             output_channels: vec!["out_L".to_owned(), "out_R".to_owned()],
             midi_timing: midi_stream::MidiTiming::Steady,
             midi_source: MidiSource::Frames,
@@ -596,10 +602,11 @@ impl StopControl {
         right: &mut [f32],
     ) {
         let n = left.len().min(right.len());
+        let inputs = input.map(|[l, r]| [l, r]);
         self.run_channels(
             engine,
             events,
-            input,
+            inputs.as_ref().map_or(&[][..], |i| &i[..]),
             &mut [&mut left[..n], &mut right[..n]],
         );
     }
@@ -612,13 +619,13 @@ impl StopControl {
         &self,
         engine: &mut Engine,
         events: &[stagerack_core::midi::TimedEvent],
-        input: Option<[&[f32]; 2]>,
+        inputs: &[&[f32]],
         channels: &mut [&mut [f32]],
     ) {
         match self.next_stage() {
-            StopStage::Play => engine.process_channels(events, input, channels),
+            StopStage::Play => engine.process_channels(events, inputs, channels),
             StopStage::FadeOut => {
-                engine.process_channels(events, input, channels);
+                engine.process_channels(events, inputs, channels);
                 for c in channels.iter_mut() {
                     let step = 1.0 / c.len().max(1) as f32;
                     for (i, x) in c.iter_mut().enumerate() {
@@ -628,7 +635,7 @@ impl StopControl {
             }
             StopStage::NotesOff => {
                 engine.request_panic();
-                engine.process_channels(&[], input, channels);
+                engine.process_channels(&[], inputs, channels);
                 for c in channels.iter_mut() {
                     c.fill(0.0);
                 }

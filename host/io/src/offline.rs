@@ -106,7 +106,12 @@ pub fn render_offline(
             [&in_l[..n], &in_r[..n]]
         });
         let mut channels: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[..n]).collect();
-        engine.process_channels(&events, input, &mut channels);
+        let inputs = input.map(|[l, r]| [l, r]);
+        engine.process_channels(
+            &events,
+            inputs.as_ref().map_or(&[][..], |i| &i[..]),
+            &mut channels,
+        );
         let used = (engine
             .shared()
             .output_channels

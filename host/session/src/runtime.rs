@@ -103,6 +103,26 @@ impl LoadedShow {
         names
     }
 
+    /// The name of each driver input channel the show's first preset's
+    /// `[[input]]` list uses, in channel order (`vocal`, …; a channel no
+    /// input uses is `in3`); empty without `[[input]]`. Main thread.
+    pub fn input_channels(&self) -> Vec<String> {
+        let inputs = self.presets.first().map_or(&[][..], |p| &p.inputs[..]);
+        let count = inputs
+            .iter()
+            .flat_map(|i| i.channels.iter())
+            .map(|c| usize::from(*c))
+            .max()
+            .unwrap_or(0);
+        let mut names: Vec<String> = (1..=count).map(|c| format!("in{c}")).collect();
+        for i in inputs {
+            for (channel, name) in i.channels.iter().zip(i.channel_names()) {
+                names[usize::from(*channel) - 1] = name;
+            }
+        }
+        names
+    }
+
     /// Reads and checks the show's files. Main thread.
     pub fn load(show: &Show) -> Result<Self, PresetError> {
         Ok(match show {
@@ -386,6 +406,8 @@ impl DeviceHost for AudioHost {
             },
             midi_in: choice.midi_in.clone(),
             output_channels: self.options.output_channels.clone(),
+            input_channels: self.options.input_channels.clone(),
+            audio_in: self.options.audio_in,
             ..defaults
         };
         // The old driver lets go first (a JACK client name, a device can
@@ -440,6 +462,7 @@ impl Runtime {
             }
         };
         options.output_channels = show.output_channels();
+        options.input_channels = show.input_channels();
         let mut warning = None;
         let mut no_device = matches!(audio, AudioChoice::NoDevice);
         let (kind, options, mut stream) = match open_stream(kind, &options) {

@@ -116,6 +116,9 @@ pub struct GroupModel {
     /// Its named outputs, as written (the first preset's are the
     /// session's).
     pub outputs: Vec<crate::preset::OutputDef>,
+    /// Its named inputs, as written (the first preset's are the
+    /// session's).
+    pub inputs: Vec<crate::preset::InputDef>,
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -263,6 +266,28 @@ pub fn output_specs(outputs: &[crate::preset::OutputDef]) -> Vec<stagerack_engin
             limiter: o.limiter,
         })
         .collect()
+}
+
+/// The audio a rack starts from: with `[[input]]`s, the driver channels
+/// of the one it names (or silence); without, the driver's first two.
+/// Inputs take the driver's input channels in their order. Main thread.
+fn input_of(def: &RackDef, inputs: &[crate::preset::InputDef]) -> stagerack_engine::RackInput {
+    use stagerack_engine::RackInput;
+    if inputs.is_empty() {
+        return RackInput::Main;
+    }
+    let Some(input) = def
+        .input_audio
+        .as_deref()
+        .and_then(|name| inputs.iter().find(|i| i.name == name))
+    else {
+        return RackInput::None;
+    };
+    let channel = |c: u16| usize::from(c.saturating_sub(1));
+    RackInput::Channels(
+        channel(input.channels[0]),
+        input.channels.get(1).map(|c| channel(*c)),
+    )
 }
 
 /// A rack's output (index among `outputs`; the first when unnamed or
@@ -424,6 +449,7 @@ impl Session {
             file: None,
             sandbox: preset.master.as_ref().and_then(|m| m.sandbox),
             outputs: preset.outputs.clone(),
+            inputs: preset.inputs.clone(),
         });
     }
 
@@ -692,6 +718,10 @@ impl Session {
             .first()
             .map_or_else(Vec::new, |g| g.outputs.clone());
         builder = builder.outputs(output_specs(&outputs));
+        let inputs = self
+            .groups
+            .first()
+            .map_or_else(Vec::new, |g| g.inputs.clone());
         // Latency alignment: per preset, the slowest rack's latency.
         let last_group = self.groups.len().saturating_sub(1);
         let mut slowest = vec![0u32; self.groups.len().max(1)];
@@ -721,6 +751,7 @@ impl Session {
                 output,
                 sends,
                 silenced: rack.def.mute || (any_solo && !rack.def.solo),
+                input: input_of(&rack.def, &inputs),
                 midi_from,
                 delay,
                 mappings,
@@ -998,6 +1029,7 @@ impl Session {
             name: g.name.clone(),
             tempo: Some(g.tempo),
             outputs: g.outputs.clone(),
+            inputs: g.inputs.clone(),
             racks,
             master: if master_plugins.is_empty()
                 && g.master_gain_db == 0.0

@@ -456,6 +456,7 @@ fn run_live(a: LiveArgs) -> ExitCode {
             midi_source: a.midi_source,
             // Set from the show's outputs when the runtime starts.
             output_channels: defaults.output_channels,
+            input_channels: defaults.input_channels,
         },
         quiet: a.quiet,
         status_every: std::time::Duration::from_secs_f64(a.status_every),

@@ -44,6 +44,10 @@ pub struct Preset {
     /// channels are listed; none: one stereo output on channels 1 and 2.
     #[serde(default, rename = "output", skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputDef>,
+    /// The stage's named inputs (`[[input]]`): a voice, a guitar, a
+    /// backing-track player's return.
+    #[serde(default, rename = "input", skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputDef>,
     /// The racks, mixed together.
     #[serde(default, rename = "rack", skip_serializing_if = "Vec::is_empty")]
     pub racks: Vec<RackDef>,
@@ -85,6 +89,31 @@ pub struct OutputDef {
 impl OutputDef {
     /// The port (JACK) or channel names of this output, in channel
     /// order: `NAME_L`, `NAME_R`, or `NAME` when mono. Any thread.
+    pub fn channel_names(&self) -> Vec<String> {
+        match self.channels.len() {
+            1 => vec![self.name.clone()],
+            _ => vec![format!("{}_L", self.name), format!("{}_R", self.name)],
+        }
+    }
+}
+
+/// A named input (`[[input]] name = "vocal", channels = [1]`): one or two
+/// of the driver's input channels (1-based; JACK: one port each, `vocal`,
+/// or `guitar_L`/`guitar_R`). Main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputDef {
+    /// Its name: letters, digits, `-` and `_`.
+    #[serde(deserialize_with = "de_output_name")]
+    pub name: String,
+    /// Its driver input channels, 1-based: `[left, right]` or `[mono]`.
+    #[serde(deserialize_with = "de_output_channels")]
+    pub channels: Vec<u16>,
+}
+
+impl InputDef {
+    /// Its port names, in channel order (as [`OutputDef::channel_names`]).
+    /// Any thread.
     pub fn channel_names(&self) -> Vec<String> {
         match self.channels.len() {
             1 => vec![self.name.clone()],
@@ -233,6 +262,10 @@ pub struct RackDef {
     /// velocity settings apply to that MIDI as to the inputs'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub midi_from: Option<String>,
+    /// The input (an `[[input]]` name) its chain processes instead of
+    /// silence, a mono input on both sides; the driver's own latency only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_audio: Option<String>,
     /// The output it plays to (an `[[output]]` name); default the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
@@ -569,6 +602,7 @@ impl RackDef {
             sustain: true,
             input: Vec::new(),
             midi_from: None,
+            input_audio: None,
             output: None,
             sends: BTreeMap::new(),
             gain_db: 0.0,

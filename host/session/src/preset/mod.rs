@@ -6,9 +6,9 @@ mod save;
 mod setlist;
 
 pub use format::{
-    ControlsDef, Expressions, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode, MpeSide,
-    OutputDef, PluginDef, Preset, ProgramRef, RackDef, SandboxMode, SendDef, VelocityCurve,
-    DEFAULT_SANDBOX, PRESET_VERSION,
+    ControlsDef, Expressions, InputDef, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode,
+    MpeSide, OutputDef, PluginDef, Preset, ProgramRef, RackDef, SandboxMode, SendDef,
+    VelocityCurve, DEFAULT_SANDBOX, PRESET_VERSION,
 };
 pub use save::{save_atomically, write_atomically};
 pub use setlist::{load_setlist, parse_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers};
@@ -146,6 +146,33 @@ fn check_outputs(preset: &Preset, text: &str) -> Result<(), (usize, String)> {
             format!("use one of: {}", names.join(", "))
         }
     };
+    let inputs: Vec<&str> = preset.inputs.iter().map(|i| i.name.as_str()).collect();
+    for (i, name) in inputs.iter().enumerate() {
+        if inputs[..i].contains(name) || names.contains(name) {
+            return Err((
+                at("name", name),
+                format!("two inputs or outputs are called `{name}`; give each its own name"),
+            ));
+        }
+    }
+    for rack in &preset.racks {
+        if let Some(name) = &rack.input_audio {
+            if !inputs.contains(&name.as_str()) {
+                return Err((
+                    at("input_audio", name),
+                    format!(
+                        "rack `{}`: input_audio names input `{name}`, which this preset does not have; {}",
+                        rack.name,
+                        if inputs.is_empty() {
+                            "add an [[input]] with that name".to_owned()
+                        } else {
+                            format!("use one of: {}", inputs.join(", "))
+                        }
+                    ),
+                ));
+            }
+        }
+    }
     for rack in &preset.racks {
         let wanted = rack
             .output
