@@ -423,6 +423,8 @@ fn check_plugin(d: &PluginDescriptor, file: &Path) -> PluginVerdict {
         vstpreset_bytes: None,
         program: None,
         expressions: Default::default(),
+        file: None,
+        file_base: None,
     };
     let instrument = d.kind == PluginKind::Instrument;
     // Each configuration's problems; one seen in both is said once, one

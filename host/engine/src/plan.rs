@@ -50,6 +50,9 @@ pub struct RackSpec {
     pub input: RackInput,
 }
 
+/// MIDI Start: what a rack gets when its preset becomes current.
+const START: stagerack_core::midi::Event = stagerack_core::midi::Event::Realtime { status: 0xFA };
+
 /// The most outputs a plan mixes to (each a stereo or mono bus).
 pub const MAX_OUTPUTS: usize = 16;
 
@@ -257,6 +260,11 @@ pub struct Plan {
     relay: EventBuffer,
     /// Where each output's bus goes.
     pub(crate) outputs: Vec<OutputSpec>,
+    /// The current preset's racks get a MIDI Start at the first chunk's
+    /// first frame: the engine's first plan (not one taking over a
+    /// running plan). A preset made current later gets its Start on the
+    /// sample it becomes current.
+    cue_first_chunk: bool,
     /// Scratch: one output's mix of every group, before its limiter.
     out_scratch: [Vec<f32>; 2],
 }
@@ -468,6 +476,7 @@ impl PlanBuilder {
             relay: EventBuffer::with_capacity(cap),
             outputs: self.outputs,
             out_scratch: [vec![0.0; n], vec![0.0; n]],
+            cue_first_chunk: true,
             panics_caught: 0,
             clock_tempo: None,
         })
@@ -549,6 +558,8 @@ impl Plan {
     /// failure state, and the held notes of racks that continue. Returns the
     /// number of slots whose processor could not be found. Audio thread.
     pub(crate) fn take_over(&mut self, old: &mut Plan) -> u32 {
+        // The song goes on: no Start for a plan replacing another.
+        self.cue_first_chunk = false;
         let mut missing = 0;
         for chain in self
             .racks
@@ -706,8 +717,13 @@ impl Plan {
         debug_assert!(frames <= self.max_block);
         let mut dropped = 0;
         let groups = self.groups.len() as u16;
+        // A preset made current at the chunk's start (the engine's first
+        // plan, a jump from the main thread) starts its song there.
+        let mut cue_at_start = std::mem::take(&mut self.cue_first_chunk);
         if let Some(g) = self.select.take() {
-            switch.current = g.min(groups.saturating_sub(1));
+            let g = g.min(groups.saturating_sub(1));
+            cue_at_start |= g != switch.current;
+            switch.current = g;
         }
 
         // Where the current preset changes inside this chunk.
@@ -826,6 +842,20 @@ impl Plan {
                     ) {
                         notes += 1;
                     }
+                }
+                // Its preset becomes current in this chunk: the song starts
+                // there (a backing track, a sequencer), as with a MIDI Start.
+                if rack.group == start_group && cue_at_start {
+                    rack.events.push(TimedEvent::new(0, START));
+                }
+                for &(i, g, _) in &self.switch_points {
+                    if g == rack.group {
+                        let at = events[i].offset.saturating_sub(base).min(frames as u32 - 1);
+                        rack.events.push(TimedEvent::new(at, START));
+                    }
+                }
+                if cue_at_start || !self.switch_points.is_empty() {
+                    rack.events.sort_by_offset();
                 }
                 rack.held.rechannel(&rack.filter, &mut rack.events);
                 if notes > 0 {

@@ -481,7 +481,15 @@ pub(crate) fn route_event_to(
         }
         // Made by this routing (above), never received.
         Event::NoteExpression { .. } => false,
-        // Transport bytes drive the engine's clock follower, not racks.
+        // MIDI Start, Continue and Stop reach every rack (a backing track
+        // starts with the song); clock ticks drive the engine's clock
+        // follower only.
+        Event::Realtime {
+            status: 0xFA..=0xFC,
+        } => {
+            out.push(TimedEvent::new(offset, event));
+            false
+        }
         Event::ParamValue { .. } | Event::Realtime { .. } => false,
     }
 }

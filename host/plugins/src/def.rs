@@ -39,6 +39,12 @@ pub struct PluginDef {
     pub program: Option<ProgramRef>,
     /// How MPE notes' expressions reach it (see [`Expressions`]).
     pub expressions: Expressions,
+    /// A file the plugin plays (`builtin:player`'s backing track), as
+    /// written: relative to the preset's folder, or absolute.
+    pub file: Option<PathBuf>,
+    /// The folder `file` is relative to (the preset's, set when it was
+    /// read; not written).
+    pub file_base: Option<PathBuf>,
 }
 
 /// How an MPE rack's per-note expressions (member-channel pitch bend,
@@ -118,6 +124,8 @@ struct RawPluginDef {
     program: Option<ProgramRef>,
     #[serde(default, skip_serializing_if = "Expressions::is_auto")]
     expressions: Expressions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<PathBuf>,
 }
 
 impl TryFrom<RawPluginDef> for PluginDef {
@@ -141,6 +149,11 @@ impl TryFrom<RawPluginDef> for PluginDef {
             }
             _ if r.id.trim().is_empty() => return Err("plugin id must not be empty".into()),
             _ => {}
+        }
+        if r.file.is_some() && !(r.format == PluginFormat::Builtin && r.id == "player") {
+            return Err(
+                "`file` is for the built-in player (format = \"builtin\", id = \"player\")".into(),
+            );
         }
         if r.vstpreset.is_some() && r.format != PluginFormat::Vst3 {
             return Err(
@@ -171,6 +184,8 @@ impl TryFrom<RawPluginDef> for PluginDef {
             vstpreset_bytes: None,
             program: r.program,
             expressions: r.expressions,
+            file: r.file,
+            file_base: None,
         })
     }
 }
@@ -188,6 +203,7 @@ impl From<PluginDef> for RawPluginDef {
             vstpreset: p.vstpreset,
             program: p.program,
             expressions: p.expressions,
+            file: p.file,
         }
     }
 }
@@ -207,7 +223,19 @@ impl PluginDef {
             vstpreset_bytes: None,
             program: None,
             expressions: Expressions::Auto,
+            file: None,
+            file_base: None,
         }
+    }
+
+    /// Where `file` is: joined to the preset's folder when relative.
+    /// Main thread.
+    pub fn file_path(&self) -> Option<PathBuf> {
+        let file = self.file.as_ref()?;
+        Some(match &self.file_base {
+            Some(base) if file.is_relative() => base.join(file),
+            _ => file.clone(),
+        })
     }
 
     /// The decoded state blob, if any (validated when parsed), else the

@@ -6,6 +6,8 @@
 pub mod click;
 mod gain;
 mod params;
+mod player;
+pub mod player_stream;
 mod probe;
 mod synth;
 
@@ -19,7 +21,7 @@ use stagerack_core::plugin::{
 };
 
 /// The ids a preset may use with `format = "builtin"`.
-pub const BUILTIN_IDS: &[&str] = &["synth", "gain", "probe", "click"];
+pub const BUILTIN_IDS: &[&str] = &["synth", "gain", "probe", "click", "player"];
 
 /// Prefix of a built-in's saved state, so a blob from another plugin is
 /// recognised as foreign rather than misread.
@@ -33,6 +35,8 @@ pub struct BuiltinInstance {
     specs: &'static [ParamSpec],
     store: Arc<ParamStore>,
     make: MakeProcessor,
+    /// A player's backing track (see [`instantiate_def`]).
+    track: Option<player::Track>,
 }
 
 /// Creates the built-in named `id`. Main thread.
@@ -63,6 +67,13 @@ pub fn instantiate(id: &str) -> Result<BuiltinInstance, PluginError> {
                 click::PARAMS,
                 click::make,
             ),
+            "player" => (
+                "Stagerack Player",
+                PluginKind::Instrument,
+                player::PARAMS,
+                // Never called: a player's processors come from its track.
+                click::make,
+            ),
             _ => {
                 return Err(PluginError::UnknownBuiltin {
                     id: id.to_owned(),
@@ -82,7 +93,25 @@ pub fn instantiate(id: &str) -> Result<BuiltinInstance, PluginError> {
         specs,
         store: Arc::new(ParamStore::new(specs)),
         make,
+        track: None,
     })
+}
+
+/// Creates the built-in a preset entry names: a `player` opens its `file`
+/// (relative to the preset's folder) here, so a missing or unreadable
+/// file is an error at load. Main thread.
+pub fn instantiate_def(def: &crate::def::PluginDef) -> Result<BuiltinInstance, PluginError> {
+    let mut instance = instantiate(&def.id)?;
+    if def.id == "player" {
+        let path = def.file_path().ok_or_else(|| PluginError::Other {
+            plugin: "Stagerack Player".to_owned(),
+            reason: "it needs the track to play: add `file = \"backing.flac\"` (WAV, FLAC, MP3 \
+                     or Ogg, relative to the preset) to its entry"
+                .to_owned(),
+        })?;
+        instance.track = Some(player::Track::open(&path)?);
+    }
+    Ok(instance)
 }
 
 impl BuiltinInstance {
@@ -119,7 +148,20 @@ impl PluginInstance for BuiltinInstance {
     }
 
     fn activate(&mut self, config: &ProcessConfig) -> Result<Box<dyn AudioProcessor>, PluginError> {
-        Ok((self.make)(config, self.store.clone()))
+        match self.track.as_mut() {
+            Some(track) => track.activate(config, self.store.clone()),
+            None if self.descriptor.id == "player" => Err(PluginError::Other {
+                plugin: self.descriptor.name.clone(),
+                reason: "it has no track to play; give its entry `file = ...`".to_owned(),
+            }),
+            None => Ok((self.make)(config, self.store.clone())),
+        }
+    }
+
+    fn take_notices(&mut self, out: &mut Vec<String>) {
+        if let Some(track) = self.track.as_mut() {
+            track.take_notices(out);
+        }
     }
 
     fn deactivate(&mut self, processor: Box<dyn AudioProcessor>) {

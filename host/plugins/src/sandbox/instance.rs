@@ -501,7 +501,10 @@ fn load_into(
     let reply = sandbox
         .borrow_mut()
         .ask(&Request::Load {
-            def: def.clone(),
+            def: Box::new(PluginDef {
+                file: def.file_path(),
+                ..def.clone()
+            }),
             pid: std::process::id(),
             fd: region.raw_fd(),
         })

@@ -22,8 +22,9 @@ pub enum Request {
     /// Load the plugin `def` names (its state and parameter values applied)
     /// and map the engine's region `fd` of process `pid` for it.
     Load {
-        /// The plugin.
-        def: PluginDef,
+        /// The plugin (a file it plays made absolute: the child does not
+        /// know the preset's folder).
+        def: Box<PluginDef>,
         /// The engine's process id.
         pid: u32,
         /// The region's descriptor in the engine.

@@ -105,6 +105,16 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
             }
         })?;
     read_vstpresets(&mut preset, path)?;
+    // Files plugins play are relative to the preset's folder.
+    let folder = path.parent().map(Path::to_owned);
+    for def in preset
+        .racks
+        .iter_mut()
+        .flat_map(|r| r.plugins.iter_mut())
+        .chain(preset.master.iter_mut().flat_map(|m| m.plugins.iter_mut()))
+    {
+        def.file_base = folder.clone();
+    }
     Ok(preset)
 }
 
