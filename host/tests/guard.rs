@@ -85,6 +85,7 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
         sends: Vec::new(),
         silenced: false,
         input: Default::default(),
+        cue: false,
     }
 }
 
@@ -216,6 +217,7 @@ fn nan_and_overs_never_reach_the_output() {
         sends: Vec::new(),
         silenced: false,
         input: Default::default(),
+        cue: false,
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, nan))

@@ -169,6 +169,7 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
             sends: Vec::new(),
             silenced: false,
             input: Default::default(),
+            cue: false,
         })
         .build()
 }
@@ -278,6 +279,7 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
         sends: Vec::new(),
         silenced: false,
         input: Default::default(),
+        cue: false,
     };
     let (mut handle, mut engine) = new_engine(config(64));
     let plan = PlanBuilder::new(48_000.0, 64, 64)

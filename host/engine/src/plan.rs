@@ -48,6 +48,9 @@ pub struct RackSpec {
     pub silenced: bool,
     /// The audio its chain starts from.
     pub input: RackInput,
+    /// Its plugins start with the song (a backing-track player): it gets a
+    /// MIDI Start on the sample its preset becomes current.
+    pub cue: bool,
 }
 
 /// MIDI Start: what a rack gets when its preset becomes current.
@@ -184,6 +187,8 @@ pub(crate) struct RackPlan {
     midi_from_id: Option<RackId>,
     /// The audio its chain starts from.
     input: RackInput,
+    /// See [`RackSpec::cue`].
+    cue: bool,
     /// The output it plays to, and its sends.
     output: usize,
     sends: Vec<SendSpec>,
@@ -425,6 +430,7 @@ impl PlanBuilder {
                         .collect(),
                     silenced: r.silenced,
                     input: r.input,
+                    cue: r.cue,
                     release_held: false,
                     level,
                     left: vec![0.0; n],
@@ -845,16 +851,16 @@ impl Plan {
                 }
                 // Its preset becomes current in this chunk: the song starts
                 // there (a backing track, a sequencer), as with a MIDI Start.
-                if rack.group == start_group && cue_at_start {
-                    rack.events.push(TimedEvent::new(0, START));
-                }
-                for &(i, g, _) in &self.switch_points {
-                    if g == rack.group {
-                        let at = events[i].offset.saturating_sub(base).min(frames as u32 - 1);
-                        rack.events.push(TimedEvent::new(at, START));
+                if rack.cue {
+                    if rack.group == start_group && cue_at_start {
+                        rack.events.push(TimedEvent::new(0, START));
                     }
-                }
-                if cue_at_start || !self.switch_points.is_empty() {
+                    for &(i, g, _) in &self.switch_points {
+                        if g == rack.group {
+                            let at = events[i].offset.saturating_sub(base).min(frames as u32 - 1);
+                            rack.events.push(TimedEvent::new(at, START));
+                        }
+                    }
                     rack.events.sort_by_offset();
                 }
                 rack.held.rechannel(&rack.filter, &mut rack.events);

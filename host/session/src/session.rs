@@ -752,6 +752,11 @@ impl Session {
                 sends,
                 silenced: rack.def.mute || (any_solo && !rack.def.solo),
                 input: input_of(&rack.def, &inputs),
+                // A backing track starts with its song.
+                cue: rack.slots.iter().any(|s| {
+                    s.def.format == stagerack_core::plugin::PluginFormat::Builtin
+                        && s.def.id == "player"
+                }),
                 midi_from,
                 delay,
                 mappings,

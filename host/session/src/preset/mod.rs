@@ -113,7 +113,9 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
         .flat_map(|r| r.plugins.iter_mut())
         .chain(preset.master.iter_mut().flat_map(|m| m.plugins.iter_mut()))
     {
-        def.file_base = folder.clone();
+        if def.file.is_some() {
+            def.file_base = folder.clone();
+        }
     }
     Ok(preset)
 }
