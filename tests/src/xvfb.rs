@@ -21,10 +21,7 @@ impl Xvfb {
         static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one = START.lock().unwrap_or_else(|e| e.into_inner());
         let n = (400..900)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            })
+            .find(|&n| display_free(n))
             .expect("no free X display number");
         let display = format!(":{n}");
         let child = Command::new("Xvfb")
@@ -129,8 +126,38 @@ pub fn zam_editor_preset(dir: &Path, format: &str) -> std::path::PathBuf {
     synth_and_plugin_preset(dir, &format!("zam-{format}"), format, &id, path)
 }
 
+/// True when display `n` is free: no lock file and no socket, or only
+/// ones a server that is gone left behind (an Xvfb killed outright keeps
+/// its lock and socket; over many runs they would use up every number),
+/// which are removed.
+fn display_free(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    if let Ok(text) = std::fs::read_to_string(&lock) {
+        let alive = text
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if alive {
+            return false;
+        }
+        let _ = std::fs::remove_file(&lock);
+        let _ = std::fs::remove_file(&socket);
+    }
+    !Path::new(&lock).exists() && !Path::new(&socket).exists()
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM first: Xvfb then removes its lock and socket itself.
+        crate::jack::send_signal(self.child.id(), "TERM");
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

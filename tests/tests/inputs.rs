@@ -99,6 +99,16 @@ struct Checker {
     wrong: Arc<Mutex<Vec<(u32, f32, f32)>>>,
 }
 
+/// Counts the server's xruns.
+struct XrunCount(Arc<AtomicU64>);
+
+impl jack::NotificationHandler for XrunCount {
+    fn xrun(&mut self, _: &jack::Client) -> jack::Control {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        jack::Control::Continue
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     exact: AtomicU64,
@@ -191,9 +201,10 @@ fn jack_input_reaches_the_rack_through_its_gain_with_no_added_latency() {
     let armed = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
     let wrong = Arc::new(Mutex::new(Vec::new()));
+    let xruns = Arc::new(AtomicU64::new(0));
     let checker = checker
         .activate_async(
-            (),
+            XrunCount(xruns.clone()),
             Checker {
                 left,
                 right,
@@ -228,11 +239,12 @@ fn jack_input_reaches_the_rack_through_its_gain_with_no_added_latency() {
     eprintln!("cycles {cycles}: exact {exact}, stale {stale}, silent {silent}, wrong {off}");
     // Every cycle that sounds is the signal of its own frames times the
     // gain, or (a late client's cycle) of whole periods before; a period
-    // of latency or a wrong gain would show in every cycle.
-    assert_eq!(
-        off,
-        0,
-        "{off} cycles wrong of {cycles} (cycle frame, got, want): {:?}",
+    // of latency or a wrong gain would show in every cycle. A cycle JACK
+    // garbled in an xrun is excused, one per xrun at most.
+    let xruns = xruns.load(Ordering::Relaxed);
+    assert!(
+        off <= xruns,
+        "{off} cycles wrong of {cycles} with {xruns} xruns (cycle frame, got, want): {:?}",
         wrong.lock().unwrap()
     );
     assert!(cycles > 100, "only {cycles} cycles checked");
