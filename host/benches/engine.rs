@@ -18,6 +18,8 @@ fn heavy_preset(racks: usize, per_rack: usize) -> Preset {
     Preset {
         outputs: Vec::new(),
         inputs: Vec::new(),
+        rig: None,
+        rig_lists: None,
         version: 1,
         name: "bench".into(),
         tempo: None,

@@ -24,6 +24,8 @@ fn big_preset(tag: &str) -> Preset {
     Preset {
         outputs: Vec::new(),
         inputs: Vec::new(),
+        rig: None,
+        rig_lists: None,
         version: 1,
         name: tag.to_owned(),
         tempo: None,

@@ -151,6 +151,8 @@ pub fn overhead(frames: usize, kind: &str) -> serde_json::Value {
     let preset = Preset {
         outputs: Vec::new(),
         inputs: Vec::new(),
+        rig: None,
+        rig_lists: None,
         version: 1,
         name: "overhead".into(),
         tempo: None,

@@ -241,3 +241,68 @@ fn jack_ports_per_output_channel_carry_each_rack_where_it_was_routed() {
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
 }
+
+const RIG: &str = "[[output]]\nname = \"FOH\"\nchannels = [1, 2]\n\
+                   [[output]]\nname = \"IEM\"\nchannels = [3, 4]\n";
+
+fn rig_song(name: &str, rig_line: &str) -> String {
+    format!(
+        "version = 1\nname = \"{name}\"\n{rig_line}\
+         [[rack]]\nname = \"keys\"\noutput = \"IEM\"\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"probe\"\n"
+    )
+}
+
+/// A shared rig file: a preset naming it plays on its outputs (a venue
+/// change edits one file), keeps naming it when saved (its lists are not
+/// copied in), and a setlist's rig serves every entry without its own;
+/// a rig file that is missing is refused by name.
+#[test]
+fn presets_and_setlists_take_their_outputs_from_a_rig_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rig.toml"), RIG).unwrap();
+    let song = dir.path().join("song.toml");
+    std::fs::write(&song, rig_song("song", "rig = \"rig.toml\"\n")).unwrap();
+    let preset = stagerack::preset::load_preset(&song).unwrap();
+    let (mut s, mut e) = session(&preset, 64);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let out = render(&mut s, &mut e, &[note(10, 0)], None, 64, 128);
+    assert_levels(
+        &channels(&out),
+        &[vec![], vec![], vec![(10, 1.0)], vec![(10, 1.0)]],
+    );
+    let saved = dir.path().join("saved.toml");
+    stagerack::preset::save_atomically(&s.to_preset().unwrap(), &saved).unwrap();
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        text.contains("rig = \"rig.toml\"") && !text.contains("[[output]]"),
+        "{text}"
+    );
+    s.shutdown(e);
+
+    // A setlist's rig: its entries name none of their own.
+    std::fs::write(dir.path().join("plain.toml"), rig_song("plain", "")).unwrap();
+    let set = dir.path().join("set.toml");
+    std::fs::write(
+        &set,
+        "version = 1\nname = \"set\"\nrig = \"rig.toml\"\n[[entry]]\npreset = \"plain.toml\"\n",
+    )
+    .unwrap();
+    let loaded = stagerack::preset::load_setlist(&set).unwrap();
+    let names: Vec<&str> = loaded.presets[0]
+        .stage_outputs()
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(names, ["FOH", "IEM"]);
+    // Alone, the entry's `output = "IEM"` names nothing.
+    let alone = stagerack::preset::load_preset(&dir.path().join("plain.toml"))
+        .expect_err("no IEM without the rig")
+        .to_string();
+    assert!(alone.contains("output names output `IEM`"), "{alone}");
+    std::fs::write(&song, rig_song("song", "rig = \"venue.toml\"\n")).unwrap();
+    let missing = stagerack::preset::load_preset(&song)
+        .expect_err("a missing rig is refused")
+        .to_string();
+    assert!(missing.contains("venue.toml"), "{missing}");
+}

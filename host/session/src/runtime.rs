@@ -84,7 +84,7 @@ impl LoadedShow {
     /// its first preset's `[[output]]` ports (`FOH_L`, `FOH_R`, …; a
     /// channel no output uses is `ch5`), or `out_L`, `out_R`. Main thread.
     pub fn output_channels(&self) -> Vec<String> {
-        let outputs = self.presets.first().map_or(&[][..], |p| &p.outputs[..]);
+        let outputs = self.presets.first().map_or(&[][..], |p| p.stage_outputs());
         if outputs.is_empty() {
             return StreamOptions::default().output_channels;
         }
@@ -107,7 +107,7 @@ impl LoadedShow {
     /// `[[input]]` list uses, in channel order (`vocal`, …; a channel no
     /// input uses is `in3`); empty without `[[input]]`. Main thread.
     pub fn input_channels(&self) -> Vec<String> {
-        let inputs = self.presets.first().map_or(&[][..], |p| &p.inputs[..]);
+        let inputs = self.presets.first().map_or(&[][..], |p| p.stage_inputs());
         let count = inputs
             .iter()
             .flat_map(|i| i.channels.iter())

@@ -119,6 +119,28 @@ pub struct GroupModel {
     /// Its named inputs, as written (the first preset's are the
     /// session's).
     pub inputs: Vec<crate::preset::InputDef>,
+    /// Its rig file, as written, and what it holds.
+    pub rig: Option<std::path::PathBuf>,
+    /// See `rig`.
+    pub rig_lists: Option<crate::preset::Rig>,
+}
+
+impl GroupModel {
+    /// Its outputs: its own, else its rig's. Main thread.
+    fn stage_outputs(&self) -> Vec<crate::preset::OutputDef> {
+        match &self.rig_lists {
+            Some(rig) if self.outputs.is_empty() => rig.outputs.clone(),
+            _ => self.outputs.clone(),
+        }
+    }
+
+    /// Its inputs: its own, else its rig's. Main thread.
+    fn stage_inputs(&self) -> Vec<crate::preset::InputDef> {
+        match &self.rig_lists {
+            Some(rig) if self.inputs.is_empty() => rig.inputs.clone(),
+            _ => self.inputs.clone(),
+        }
+    }
 }
 
 /// Everything the main thread knows about what plays. Main thread only.
@@ -450,6 +472,8 @@ impl Session {
             sandbox: preset.master.as_ref().and_then(|m| m.sandbox),
             outputs: preset.outputs.clone(),
             inputs: preset.inputs.clone(),
+            rig: preset.rig.clone(),
+            rig_lists: preset.rig_lists.clone(),
         });
     }
 
@@ -716,12 +740,12 @@ impl Session {
         let outputs = self
             .groups
             .first()
-            .map_or_else(Vec::new, |g| g.outputs.clone());
+            .map_or_else(Vec::new, GroupModel::stage_outputs);
         builder = builder.outputs(output_specs(&outputs));
         let inputs = self
             .groups
             .first()
-            .map_or_else(Vec::new, |g| g.inputs.clone());
+            .map_or_else(Vec::new, GroupModel::stage_inputs);
         // Latency alignment: per preset, the slowest rack's latency.
         let last_group = self.groups.len().saturating_sub(1);
         let mut slowest = vec![0u32; self.groups.len().max(1)];
@@ -1033,8 +1057,10 @@ impl Session {
             version: crate::preset::PRESET_VERSION,
             name: g.name.clone(),
             tempo: Some(g.tempo),
+            rig: g.rig.clone(),
             outputs: g.outputs.clone(),
             inputs: g.inputs.clone(),
+            rig_lists: None,
             racks,
             master: if master_plugins.is_empty()
                 && g.master_gain_db == 0.0

@@ -40,14 +40,23 @@ pub struct Preset {
         deserialize_with = "de_tempo"
     )]
     pub tempo: Option<f64>,
+    /// A shared rig file (`rig = "rig.toml"`, relative to the preset)
+    /// whose `[[output]]` and `[[input]]` lists this preset uses when it
+    /// names none of its own: one file to edit for a new venue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rig: Option<std::path::PathBuf>,
     /// The stage's named outputs (`[[output]]`), in the order their
-    /// channels are listed; none: one stereo output on channels 1 and 2.
+    /// channels are listed; none: the rig's, else one stereo output on
+    /// channels 1 and 2.
     #[serde(default, rename = "output", skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputDef>,
     /// The stage's named inputs (`[[input]]`): a voice, a guitar, a
     /// backing-track player's return.
     #[serde(default, rename = "input", skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputDef>,
+    /// The rig file's lists, read with the preset (not written back).
+    #[serde(skip)]
+    pub rig_lists: Option<Rig>,
     /// The racks, mixed together.
     #[serde(default, rename = "rack", skip_serializing_if = "Vec::is_empty")]
     pub racks: Vec<RackDef>,
@@ -93,6 +102,39 @@ impl OutputDef {
         match self.channels.len() {
             1 => vec![self.name.clone()],
             _ => vec![format!("{}_L", self.name), format!("{}_R", self.name)],
+        }
+    }
+}
+
+/// A rig file: the stage's outputs and inputs, shared by presets and
+/// setlists (`rig = "rig.toml"`). Main thread.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rig {
+    /// Its outputs.
+    #[serde(default, rename = "output")]
+    pub outputs: Vec<OutputDef>,
+    /// Its inputs.
+    #[serde(default, rename = "input")]
+    pub inputs: Vec<InputDef>,
+}
+
+impl Preset {
+    /// The outputs it plays on: its own `[[output]]` list, else its rig's.
+    /// Any thread.
+    pub fn stage_outputs(&self) -> &[OutputDef] {
+        match &self.rig_lists {
+            Some(rig) if self.outputs.is_empty() => &rig.outputs,
+            _ => &self.outputs,
+        }
+    }
+
+    /// The inputs it takes: its own `[[input]]` list, else its rig's.
+    /// Any thread.
+    pub fn stage_inputs(&self) -> &[InputDef] {
+        match &self.rig_lists {
+            Some(rig) if self.inputs.is_empty() => &rig.inputs,
+            _ => &self.inputs,
         }
     }
 }

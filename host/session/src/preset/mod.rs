@@ -7,7 +7,7 @@ mod setlist;
 
 pub use format::{
     ControlsDef, Expressions, InputDef, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode,
-    MpeSide, OutputDef, PluginDef, Preset, ProgramRef, RackDef, SandboxMode, SendDef,
+    MpeSide, OutputDef, PluginDef, Preset, ProgramRef, RackDef, Rig, SandboxMode, SendDef,
     VelocityCurve, DEFAULT_SANDBOX, PRESET_VERSION,
 };
 pub use save::{save_atomically, write_atomically};
@@ -65,16 +65,26 @@ pub enum PresetError {
 
 /// Reads and validates a preset file. Main thread.
 pub fn load_preset(path: &Path) -> Result<Preset, PresetError> {
+    load_preset_in(path, None)
+}
+
+/// [`load_preset`] for a setlist entry: `rig` (the setlist's) stands in
+/// for a rig the preset does not name. Main thread.
+pub(crate) fn load_preset_in(path: &Path, rig: Option<&Rig>) -> Result<Preset, PresetError> {
     let text = std::fs::read_to_string(path).map_err(|source| PresetError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse_preset(&text, path)
+    parse_preset_in(&text, path, rig)
 }
 
 /// Parses preset text; `path` is only used in error messages. Never panics
 /// on bad input. Main thread.
 pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
+    parse_preset_in(text, path, None)
+}
+
+fn parse_preset_in(text: &str, path: &Path, rig: Option<&Rig>) -> Result<Preset, PresetError> {
     let mut preset = toml::from_str::<Preset>(text).map_err(|e| {
         let (line, column) = e
             .span()
@@ -92,6 +102,10 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
         preset.name = path
             .file_stem()
             .map_or_else(|| "preset".to_owned(), |s| s.to_string_lossy().into_owned());
+    }
+    read_rig(&mut preset, path)?;
+    if preset.rig_lists.is_none() {
+        preset.rig_lists = rig.cloned();
     }
     check_midi_from(&preset, text)
         .and_then(|_| check_outputs(&preset, text))
@@ -120,6 +134,37 @@ pub fn parse_preset(text: &str, path: &Path) -> Result<Preset, PresetError> {
     Ok(preset)
 }
 
+/// Reads the rig file `preset` names (relative to its folder) into
+/// `rig_lists`. Main thread.
+fn read_rig(preset: &mut Preset, path: &Path) -> Result<(), PresetError> {
+    let Some(rig) = &preset.rig else {
+        return Ok(());
+    };
+    let file = path.parent().unwrap_or(Path::new("")).join(rig);
+    preset.rig_lists = Some(load_rig(&file)?);
+    Ok(())
+}
+
+/// Reads and checks a rig file (`[[output]]`, `[[input]]`). Main thread.
+pub fn load_rig(file: &Path) -> Result<Rig, PresetError> {
+    let text = std::fs::read_to_string(file).map_err(|source| PresetError::Read {
+        path: file.to_owned(),
+        source,
+    })?;
+    toml::from_str::<Rig>(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(&text, s.start))
+            .unwrap_or((1, 1));
+        PresetError::Invalid {
+            path: file.to_owned(),
+            line,
+            column,
+            message: e.message().trim().replace('\n', " "),
+        }
+    })
+}
+
 /// Output names are unique and at most 16, and every rack's `output` and
 /// `sends` name one of them. On error: where in `text` (a byte offset, or
 /// 0) and what to change. Main thread.
@@ -132,7 +177,11 @@ fn check_outputs(preset: &Preset, text: &str) -> Result<(), (usize, String)> {
             })
             .unwrap_or(0)
     };
-    let names: Vec<&str> = preset.outputs.iter().map(|o| o.name.as_str()).collect();
+    let names: Vec<&str> = preset
+        .stage_outputs()
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
     if names.len() > stagerack_engine::MAX_OUTPUTS {
         return Err((
             0,
@@ -158,7 +207,11 @@ fn check_outputs(preset: &Preset, text: &str) -> Result<(), (usize, String)> {
             format!("use one of: {}", names.join(", "))
         }
     };
-    let inputs: Vec<&str> = preset.inputs.iter().map(|i| i.name.as_str()).collect();
+    let inputs: Vec<&str> = preset
+        .stage_inputs()
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     for (i, name) in inputs.iter().enumerate() {
         if inputs[..i].contains(name) || names.contains(name) {
             return Err((

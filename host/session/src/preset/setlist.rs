@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{load_preset, Preset, PresetError};
+use super::{Preset, PresetError};
 use stagerack_engine::{EntryTrigger, SwitchTable};
 
 /// A setlist file, version 1. Main thread.
@@ -24,6 +24,10 @@ pub struct Setlist {
     /// (default: every entry loaded at start, so no switch ever waits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbours: Option<usize>,
+    /// The rig file (relative to the setlist) whose outputs and inputs
+    /// every entry without its own `rig` or lists uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rig: Option<PathBuf>,
     /// How MIDI switches entries.
     #[serde(default)]
     pub triggers: Triggers,
@@ -112,11 +116,15 @@ pub fn load_setlist(path: &Path) -> Result<LoadedSetlist, PresetError> {
     })?;
     let setlist = parse_setlist(&text, path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
+    let rig = match &setlist.rig {
+        Some(r) => Some(super::load_rig(&dir.join(r))?),
+        None => None,
+    };
     let mut presets = Vec::new();
     let mut paths = Vec::new();
     for entry in &setlist.entries {
         let p = dir.join(&entry.preset);
-        presets.push(load_preset(&p)?);
+        presets.push(super::load_preset_in(&p, rig.as_ref())?);
         paths.push(p);
     }
     Ok(LoadedSetlist {
