@@ -111,12 +111,17 @@ fn write_flac(path: &Path, rate: u32, l: &[i16], r: &[i16]) {
 }
 
 fn player_preset(dir: &Path, file: &str, name: &str) -> std::path::PathBuf {
+    player_preset_with(dir, file, name, "")
+}
+
+/// [`player_preset`] with `extra` lines in its rack (`sandbox = ...`).
+fn player_preset_with(dir: &Path, file: &str, name: &str, extra: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
         format!(
             "version = 1\nname = \"{name}\"\n\
-             [[rack]]\nname = \"backing\"\n\
+             [[rack]]\nname = \"backing\"\n{extra}\
              [[rack.plugin]]\nformat = \"builtin\"\nid = \"player\"\nfile = \"{file}\"\n"
         ),
     )
@@ -125,12 +130,21 @@ fn player_preset(dir: &Path, file: &str, name: &str) -> std::path::PathBuf {
 }
 
 fn plays_exactly(file: &str, write: impl Fn(&Path, &[i16], &[i16])) {
+    plays_exactly_with(file, "", write)
+}
+
+fn plays_exactly_with(file: &str, extra: &str, write: impl Fn(&Path, &[i16], &[i16])) {
     let dir = tempfile::tempdir().unwrap();
     let (l, r) = track(48_000, SECONDS);
     write(&dir.path().join(file), &l, &r);
-    let preset = stagerack::preset::load_preset(&player_preset(dir.path(), file, "song")).unwrap();
+    let preset =
+        stagerack::preset::load_preset(&player_preset_with(dir.path(), file, "song", extra))
+            .unwrap();
     let (mut s, mut e) = session(&preset, 64);
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    if !extra.is_empty() {
+        stagerack_tests::assert_sandboxes_running();
+    }
     let frames = 48_000 * SECONDS + 4_800;
     let out = render(&mut s, &mut e, &[], None, 64, frames as u64);
     for i in 0..l.len() {
@@ -162,6 +176,16 @@ fn a_wav_plays_sample_exactly_from_the_start() {
 #[test]
 fn a_flac_plays_sample_exactly_from_the_start() {
     plays_exactly("track.flac", |p, l, r| write_flac(p, 48_000, l, r));
+}
+
+/// Sandboxed, the child gets the file's absolute path (it does not know
+/// the preset's folder) and plays it the same.
+#[test]
+fn a_sandboxed_player_plays_its_file_too() {
+    stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
+    plays_exactly_with("track.wav", "sandbox = \"plugin\"\n", |p, l, r| {
+        write_wav(p, 48_000, l, r)
+    });
 }
 
 #[test]
