@@ -105,6 +105,8 @@ pub struct Stagerack {
     child: Option<Child>,
     stderr_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
+    /// The preset file of [`Stagerack::play_preset`].
+    _preset_dir: Option<tempfile::TempDir>,
 }
 
 impl Stagerack {
@@ -136,6 +138,7 @@ impl Stagerack {
             child: Some(child),
             stderr_path,
             _dir: dir,
+            _preset_dir: None,
         }
     }
 
@@ -174,6 +177,31 @@ impl Stagerack {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Stagerack {
+    /// Writes `preset` (TOML text) to a file of its own and plays it on
+    /// the JACK server `server` (`--backend jack --connect none`), then
+    /// waits until `client` sees its port `port` (`stagerack:IEM_L`).
+    /// The file lives as long as the returned `Stagerack`.
+    pub fn play_preset(server: &str, preset: &str, client: &Client, port: &str) -> Stagerack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("preset.toml");
+        std::fs::write(&file, preset).expect("write the preset");
+        let file = file.to_string_lossy().into_owned();
+        let mut sr = Self::spawn(
+            server,
+            &["--preset", &file, "--backend", "jack", "--connect", "none"],
+        );
+        sr._preset_dir = Some(dir);
+        assert!(
+            wait_for_port(client, port, Duration::from_secs(30)),
+            "stagerack registered no port {port}; stderr:\n{}",
+            sr.stderr()
+        );
+        sr.assert_running();
+        sr
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap_support::*;
 use stagerack::plugin::builtin::click::beat_start;
-use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
+use stagerack_tests::jack::{open_client, unique_name, JackServer, Stagerack};
 
 fn click_preset(tempo: f64) -> String {
     format!(
@@ -125,26 +125,8 @@ impl jack::NotificationHandler for XrunCount {
 
 fn live_clicks(tempo: f64) {
     let server = JackServer::start(&unique_name("click"), 64);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("click.toml");
-    std::fs::write(&file, click_preset(tempo)).unwrap();
-    let mut sr = Stagerack::spawn(
-        &server.name,
-        &[
-            "--preset",
-            file.to_str().unwrap(),
-            "--backend",
-            "jack",
-            "--connect",
-            "none",
-        ],
-    );
     let c = open_client(&server.name, "tt-click");
-    assert!(
-        wait_for_port(&c, "stagerack:IEM_L", Duration::from_secs(30)),
-        "no IEM_L port; stderr:\n{}",
-        sr.stderr()
-    );
+    let mut sr = Stagerack::play_preset(&server.name, &click_preset(tempo), &c, "stagerack:IEM_L");
     let port = c
         .register_port("in", jack::AudioIn::default())
         .expect("register an input");

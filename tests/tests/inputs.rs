@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap_support::*;
-use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, Stagerack};
+use stagerack_tests::jack::{open_client, unique_name, JackServer, Stagerack};
 
 fn input_preset() -> String {
     format!(
@@ -153,26 +153,8 @@ impl jack::ProcessHandler for Checker {
 #[test]
 fn jack_input_reaches_the_rack_through_its_gain_with_no_added_latency() {
     let server = JackServer::start(&unique_name("inputs"), 64);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("vocal.toml");
-    std::fs::write(&file, input_preset()).unwrap();
-    let mut sr = Stagerack::spawn(
-        &server.name,
-        &[
-            "--preset",
-            file.to_str().unwrap(),
-            "--backend",
-            "jack",
-            "--connect",
-            "none",
-        ],
-    );
     let player = open_client(&server.name, "tt-voice");
-    assert!(
-        wait_for_port(&player, "stagerack:vocal", Duration::from_secs(30)),
-        "no vocal port; stderr:\n{}",
-        sr.stderr()
-    );
+    let mut sr = Stagerack::play_preset(&server.name, &input_preset(), &player, "stagerack:vocal");
     let out = player
         .register_port("out", jack::AudioOut::default())
         .unwrap();

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap_support::*;
 use stagerack::midi::file::SampleEvent;
 use stagerack::midi::Event;
-use stagerack_tests::jack::{open_client, unique_name, wait_for_port, JackServer, PortPeaks};
+use stagerack_tests::jack::{open_client, unique_name, JackServer, PortPeaks};
 
 fn outputs_preset(extra_bass: &str, extra_iem: &str) -> String {
     let probe = format!(
@@ -152,29 +152,13 @@ fn unknown_outputs_are_refused_by_name() {
 #[test]
 fn jack_ports_per_output_channel_carry_each_rack_where_it_was_routed() {
     let server = JackServer::start(&unique_name("outputs"), 64);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("stage.toml");
-    std::fs::write(&file, outputs_preset("", "")).unwrap();
-    let mut sr = stagerack_tests::jack::Stagerack::spawn(
-        &server.name,
-        &[
-            "--preset",
-            file.to_str().unwrap(),
-            "--backend",
-            "jack",
-            "--connect",
-            "none",
-            "--status-every",
-            "0.5",
-        ],
-    );
     let watch = open_client(&server.name, "tt-watch");
-    assert!(
-        wait_for_port(&watch, "stagerack:click", Duration::from_secs(30)),
-        "no click port; stderr:\n{}",
-        sr.stderr()
+    let mut sr = stagerack_tests::jack::Stagerack::play_preset(
+        &server.name,
+        &outputs_preset("", ""),
+        &watch,
+        "stagerack:click",
     );
-    sr.assert_running();
     let ports = [
         "stagerack:FOH_L",
         "stagerack:FOH_R",

@@ -88,19 +88,10 @@ impl LoadedShow {
         if outputs.is_empty() {
             return StreamOptions::default().output_channels;
         }
-        let count = outputs
-            .iter()
-            .flat_map(|o| o.channels.iter())
-            .map(|c| usize::from(*c))
-            .max()
-            .unwrap_or(2);
-        let mut names: Vec<String> = (1..=count).map(|c| format!("ch{c}")).collect();
-        for o in outputs {
-            for (channel, name) in o.channels.iter().zip(o.channel_names()) {
-                names[usize::from(*channel) - 1] = name;
-            }
-        }
-        names
+        channel_names(
+            outputs.iter().map(|o| (&o.channels[..], o.channel_names())),
+            "ch",
+        )
     }
 
     /// The name of each driver input channel the show's first preset's
@@ -108,19 +99,10 @@ impl LoadedShow {
     /// input uses is `in3`); empty without `[[input]]`. Main thread.
     pub fn input_channels(&self) -> Vec<String> {
         let inputs = self.presets.first().map_or(&[][..], |p| p.stage_inputs());
-        let count = inputs
-            .iter()
-            .flat_map(|i| i.channels.iter())
-            .map(|c| usize::from(*c))
-            .max()
-            .unwrap_or(0);
-        let mut names: Vec<String> = (1..=count).map(|c| format!("in{c}")).collect();
-        for i in inputs {
-            for (channel, name) in i.channels.iter().zip(i.channel_names()) {
-                names[usize::from(*channel) - 1] = name;
-            }
-        }
-        names
+        channel_names(
+            inputs.iter().map(|i| (&i.channels[..], i.channel_names())),
+            "in",
+        )
     }
 
     /// Reads and checks the show's files. Main thread.
@@ -179,6 +161,26 @@ impl LoadedShow {
             None => format!("`{first}`"),
         }
     }
+}
+
+/// The name of each driver channel (1-based numbers in `lists`, each with
+/// its names), in channel order up to the highest used; a channel none
+/// names is `{unused}{n}`. Main thread.
+fn channel_names<'a>(
+    lists: impl Iterator<Item = (&'a [u16], Vec<String>)>,
+    unused: &str,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (channels, list) in lists {
+        for (channel, name) in channels.iter().zip(list) {
+            let at = usize::from(*channel).max(1) - 1;
+            while names.len() <= at {
+                names.push(format!("{unused}{}", names.len() + 1));
+            }
+            names[at] = name;
+        }
+    }
+    names
 }
 
 /// Frames per period of the device-less driver (5.3 ms at 48 kHz).
