@@ -257,6 +257,11 @@ impl Engine {
             }
         }
         while let Ok(mut next) = self.plans.pop() {
+            // What the new plan's outputs reach (for offline renders):
+            // worked out once per swap, not every buffer.
+            self.shared
+                .output_channels
+                .store(next.channels_needed() as u32, Ordering::Relaxed);
             if let Some(mut old) = self.plan.take() {
                 let missing = next.take_over(&mut old);
                 if missing > 0 {
@@ -276,11 +281,6 @@ impl Engine {
             }
             self.plan = Some(next);
             self.shared.plans_swapped.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(plan) = self.plan.as_ref() {
-            self.shared
-                .output_channels
-                .store(plan.channels_needed() as u32, Ordering::Relaxed);
         }
     }
 
