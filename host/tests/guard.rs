@@ -86,6 +86,7 @@ fn rack(id: u64, s: SlotSpec) -> RackSpec {
         silenced: false,
         input: Default::default(),
         cue: false,
+        aux: Vec::new(),
     }
 }
 
@@ -218,6 +219,7 @@ fn nan_and_overs_never_reach_the_output() {
         silenced: false,
         input: Default::default(),
         cue: false,
+        aux: Vec::new(),
     };
     let plan = PlanBuilder::new(48_000.0, 64, 64)
         .rack(rack(1, nan))

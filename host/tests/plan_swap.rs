@@ -170,6 +170,7 @@ fn ringing_plan(processor: Option<Box<dyn AudioProcessor>>) -> Box<Plan> {
             silenced: false,
             input: Default::default(),
             cue: false,
+            aux: Vec::new(),
         })
         .build()
 }
@@ -280,6 +281,7 @@ fn a_rack_that_can_start_early_starts_before_any_rack_runs() {
         silenced: false,
         input: Default::default(),
         cue: false,
+        aux: Vec::new(),
     };
     let (mut handle, mut engine) = new_engine(config(64));
     let plan = PlanBuilder::new(48_000.0, 64, 64)

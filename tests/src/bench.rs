@@ -177,6 +177,7 @@ pub fn overhead(frames: usize, kind: &str) -> serde_json::Value {
         min_block: 1,
         max_block: frames as u32,
         offline: true,
+        aux_outputs: 0,
     };
     let mut instances = Vec::new();
     let mut procs: Vec<Box<dyn AudioProcessor>> = Vec::new();
@@ -680,6 +681,7 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
         min_block: 1,
         max_block: frames as u32,
         offline: false,
+        aux_outputs: 0,
     };
     let sandbox = SandboxProcess::launch("bench").expect("launch a sandbox");
     let mut boxed = SandboxedInstance::load(&def, &sandbox).expect("load the gain sandboxed");

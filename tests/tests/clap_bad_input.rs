@@ -173,6 +173,7 @@ fn activate_failure_names_the_file_and_the_plugin() {
         min_block: 1,
         max_block: 64,
         offline: true,
+        aux_outputs: 0,
     }) {
         Ok(_) => panic!("activation should fail"),
         Err(e) => e.to_string(),

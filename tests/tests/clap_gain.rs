@@ -25,6 +25,7 @@ fn config(max_block: u32) -> ProcessConfig {
         min_block: 1,
         max_block,
         offline: true,
+        aux_outputs: 0,
     }
 }
 

@@ -114,6 +114,7 @@ fn run_processor(block: usize, events: &[(u64, Event)], frames: usize) -> Vec<f3
         min_block: 1,
         max_block: block as u32,
         offline: true,
+        aux_outputs: 0,
     };
     let mut proc = inst.activate(&config).unwrap();
     let mut out = vec![0.0f32; frames];

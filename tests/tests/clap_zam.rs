@@ -207,6 +207,7 @@ fn zam_lifecycle_states_follow_activate_process_stop_deactivate() {
         min_block: 1,
         max_block: 256,
         offline: true,
+        aux_outputs: 0,
     };
     let mut proc = inst.activate(&config).unwrap();
     assert_eq!(inst.state(), ClapState::ActiveSleeping);

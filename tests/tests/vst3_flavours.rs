@@ -77,6 +77,7 @@ fn drive_direct(
         min_block: 1,
         max_block: block as u32,
         offline: true,
+        aux_outputs: 0,
     };
     let mut p = inst.activate(&config).unwrap();
     let mut out = vec![0.0f32; frames];

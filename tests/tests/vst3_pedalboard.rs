@@ -141,6 +141,7 @@ fn stagerack_latency(id: &str, bundle: &Path, block: usize) -> usize {
             min_block: 1,
             max_block: block as u32,
             offline: true,
+            aux_outputs: 0,
         })
         .unwrap();
     let l = inst.latency() as usize;

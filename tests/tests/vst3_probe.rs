@@ -58,7 +58,8 @@ fn bundles_list_one_class_each_with_the_right_kind() {
             "Stagerack VST3 Bad Activate",
             "Stagerack VST3 Bad Process",
             "Stagerack VST3 Sliced Probe",
-            "Stagerack VST3 Crash On Note"
+            "Stagerack VST3 Crash On Note",
+            "Stagerack VST3 Two Out"
         ]
     );
     assert_eq!(p[0].name, "Stagerack VST3 Probe");
@@ -112,6 +113,7 @@ fn drive_direct(
         min_block: 1,
         max_block: block as u32,
         offline: true,
+        aux_outputs: 0,
     };
     let mut p = inst.activate(&config).unwrap();
     let mut out = vec![0.0f32; frames];

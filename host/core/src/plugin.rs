@@ -106,6 +106,11 @@ pub struct ProcessConfig {
     pub max_block: u32,
     /// True when rendering offline (faster or slower than real time).
     pub offline: bool,
+    /// The extra outputs the engine takes (bit `i`: the plugin's extra
+    /// output `i`, see [`PluginInstance::aux_outputs`]); a VST3 plugin's
+    /// aux buses are active only when taken, as in a DAW where the user
+    /// enables them. 0: the main output alone.
+    pub aux_outputs: u64,
 }
 
 /// How long a plugin keeps sounding after its input goes quiet.
@@ -213,7 +218,23 @@ pub trait AudioProcessor: Send + std::any::Any {
     fn wake_requested(&mut self) -> bool {
         false
     }
+
+    /// What extra output `port` (0: the first output after the main one;
+    /// see [`PluginInstance::aux_outputs`]) played in the last
+    /// [`process`](Self::process) call, left and right, `frames` long (a
+    /// mono output gives its one channel twice). Valid until the next call
+    /// to `process` or `start`. `None`: no such output, or nothing
+    /// played on it (silence). Audio thread.
+    fn aux_output(&self, port: usize, frames: usize) -> Option<(&[f32], &[f32])> {
+        let _ = (port, frames);
+        None
+    }
 }
+
+/// Extra outputs a plugin may offer to the engine: a 16-output drum
+/// sampler's 15 stereo pairs after its main one (the sandbox's shared
+/// memory is sized for this many).
+pub const MAX_AUX_OUTPUTS: usize = 15;
 
 /// Where a plugin sits, as the host tells it (CLAP `track-info` and
 /// `param-indication`). Main thread.
@@ -296,6 +317,14 @@ pub trait PluginInstance {
     /// Frames of delay the plugin adds. Main thread.
     fn latency(&self) -> u32 {
         0
+    }
+
+    /// The names of the plugin's extra audio outputs, in order (CLAP
+    /// output ports after the main one, VST3 audio output buses after the
+    /// first): what a preset's `outputs = { "Kick" = "IEM" }` names. At
+    /// most [`MAX_AUX_OUTPUTS`]. Main thread.
+    fn aux_outputs(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// How long it rings after its input stops. Main thread.

@@ -89,6 +89,9 @@ pub(crate) struct Slot {
     /// Asleep, it asked to be woken when [`Chain::asleep`] looked: the next
     /// `run` calls it.
     woken: bool,
+    /// Its processor played this chunk (called, no error, sane output):
+    /// its extra outputs hold this chunk's audio.
+    played: bool,
 }
 
 /// A slot's processing state: it belongs to the running processor, so a
@@ -201,6 +204,7 @@ impl Slot {
             params: EventBuffer::with_capacity(event_capacity),
             started: false,
             woken: false,
+            played: false,
         }
     }
 }
@@ -258,6 +262,14 @@ fn slot_events<'a>(
         });
     }
     tmp.as_slice()
+}
+
+/// True when every extra output of `processor` was silent in its last
+/// block (or it has none). Audio thread.
+fn aux_silent(processor: &dyn AudioProcessor, frames: usize) -> bool {
+    (0..stagerack_core::plugin::MAX_AUX_OUTPUTS)
+        .filter_map(|port| processor.aux_output(port, frames))
+        .all(|(l, r)| is_silent(l) && is_silent(r))
 }
 
 /// Merges two offset-sorted lists into `dst` (stable: `a` before `b` on
@@ -382,6 +394,9 @@ impl Chain {
         cur.clear();
         if let Some(out) = midi_out.as_mut() {
             out.clear();
+        }
+        for slot in slots.iter_mut() {
+            slot.played = false;
         }
         let mut page = paging
             .as_ref()
@@ -608,10 +623,13 @@ impl Chain {
             if !quiet_in || status != ProcessStatus::Tail {
                 slot.state.tail_left = None;
             }
+            // Quiet: silent on every output, its extra ones included (a
+            // drum sampler's kick ringing on its own pair keeps it awake).
+            let quiet = || is_silent(left) && is_silent(right) && aux_silent(&**processor, frames);
             let sleeping = match status {
                 ProcessStatus::Continue => false,
                 ProcessStatus::Sleep => true,
-                ProcessStatus::ContinueIfNotQuiet => is_silent(left) && is_silent(right),
+                ProcessStatus::ContinueIfNotQuiet => quiet(),
                 ProcessStatus::Tail if !quiet_in => false,
                 ProcessStatus::Tail => match processor.tail() {
                     Tail::Frames(n) => {
@@ -621,7 +639,7 @@ impl Chain {
                     }
                     Tail::Infinite => false,
                     // No tail length reported: run while it still sounds.
-                    Tail::None => is_silent(left) && is_silent(right),
+                    Tail::None => quiet(),
                 },
                 ProcessStatus::Error => {
                     slot.state.failed = true;
@@ -629,6 +647,7 @@ impl Chain {
                     false
                 }
             };
+            slot.played = status != ProcessStatus::Error;
             if sleeping != slot.state.sleeping {
                 slot.state.sleeping = sleeping;
                 slot.status.sleeping.store(sleeping, Ordering::Relaxed);
@@ -644,6 +663,21 @@ impl Chain {
         }
         let kept_dropped = midi_out.as_mut().map_or(0, EventBuffer::take_dropped);
         cur.take_dropped() + out.take_dropped() + tmp.take_dropped() + kept_dropped
+    }
+
+    /// What extra output `port` of the processor in slot `slot` played in
+    /// this chunk's [`run`](Self::run): `None` when it did not play
+    /// (asleep, bypassed, failed, absent) or has no such output. Audio
+    /// thread.
+    pub(crate) fn aux_output(
+        &self,
+        slot: usize,
+        port: usize,
+        frames: usize,
+    ) -> Option<(&[f32], &[f32])> {
+        let slot = self.slots.get(slot).filter(|s| s.played)?;
+        let (l, r) = slot.processor.as_ref()?.aux_output(port, frames)?;
+        (l.len() >= frames && r.len() >= frames).then(|| (&l[..frames], &r[..frames]))
     }
 
     /// Stops every processor still here (it is leaving the audio thread).

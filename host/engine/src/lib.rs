@@ -40,7 +40,7 @@ pub use chain::{SlotSpec, SlotStatus};
 pub use handle::{new_engine, EngineConfig, EngineHandle, ParamChange, QueueCapacities};
 pub use mapping::{MapCurve, MapSource, ParamMapping, RemotePaging};
 pub use plan::{
-    GroupSpec, OutputSpec, Plan, PlanBuilder, RackInput, RackSpec, SendSpec, MAX_OUTPUTS,
+    AuxSpec, GroupSpec, OutputSpec, Plan, PlanBuilder, RackInput, RackSpec, SendSpec, MAX_OUTPUTS,
 };
 pub use process::Engine;
 pub use route::{MidiFilter, MpeZone, ZoneSide, BLOCKED, IDENTITY};

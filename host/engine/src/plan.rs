@@ -51,6 +51,34 @@ pub struct RackSpec {
     /// Its plugins start with the song (a backing-track player): it gets a
     /// MIDI Start on the sample its preset becomes current.
     pub cue: bool,
+    /// Its plugins' extra outputs played straight to outputs of the plan.
+    pub aux: Vec<AuxSpec>,
+}
+
+/// One extra output of a plugin (a drum sampler's kick pair) played to an
+/// output of the plan (`outputs = { "Kick" = "IEM" }` on the plugin's
+/// entry), after the rack's fader (gain, pan, mute and solo) but not
+/// through the plugins after it in the chain. Main thread builds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuxSpec {
+    /// The plugin (its slot in the rack).
+    pub slot: ProcessorId,
+    /// Which of its extra outputs (0: the first after the main one).
+    pub port: usize,
+    /// The output it plays to (index into the plan's outputs).
+    pub output: usize,
+}
+
+/// An [`AuxSpec`] in a plan: the chunk's audio of that extra output, and
+/// its latency-alignment delay line (as long as the rack's). Audio thread.
+struct AuxBus {
+    spec: AuxSpec,
+    /// Index of the slot in the rack's chain.
+    slot: usize,
+    left: Vec<f32>,
+    right: Vec<f32>,
+    delay_left: Vec<f32>,
+    delay_right: Vec<f32>,
 }
 
 /// MIDI Start: what a rack gets when its preset becomes current.
@@ -201,6 +229,8 @@ pub(crate) struct RackPlan {
     /// rack playing another's output. Racks run level by level, so a
     /// source's output of a chunk reaches its listeners in the same chunk.
     level: u8,
+    /// Its plugins' extra outputs routed to outputs.
+    aux: Vec<AuxBus>,
 }
 
 /// A rack's running state: a new plan takes it over whole from the plan it
@@ -408,6 +438,21 @@ impl PlanBuilder {
                 .zip(sources.into_iter().zip(levels))
                 .zip(listened)
                 .map(|((r, (midi_from, level)), listened)| RackPlan {
+                    aux: r
+                        .aux
+                        .iter()
+                        .filter(|a| a.output < output_count)
+                        .filter_map(|a| {
+                            Some(AuxBus {
+                                spec: *a,
+                                slot: r.slots.iter().position(|s| s.id == a.slot)?,
+                                left: vec![0.0; n],
+                                right: vec![0.0; n],
+                                delay_left: vec![0.0; r.delay as usize],
+                                delay_right: vec![0.0; r.delay as usize],
+                            })
+                        })
+                        .collect(),
                     id: r.id,
                     filter: r.filter,
                     gain_target: r.gain,
@@ -620,6 +665,16 @@ impl Plan {
                     rack.delay_left.copy_from_slice(&prev.delay_left);
                     rack.delay_right.copy_from_slice(&prev.delay_right);
                     rack.delay_pos = prev.delay_pos;
+                    for aux in &mut rack.aux {
+                        if let Some(old) = prev
+                            .aux
+                            .iter()
+                            .find(|a| a.spec.slot == aux.spec.slot && a.spec.port == aux.spec.port)
+                        {
+                            aux.delay_left.copy_from_slice(&old.delay_left);
+                            aux.delay_right.copy_from_slice(&old.delay_right);
+                        }
+                    }
                 }
             }
         }
@@ -902,6 +957,10 @@ impl Plan {
                         rack.state.chain_quiet_frames.saturating_add(frames);
                     rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames);
                     rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < hold;
+                    for aux in &mut rack.aux {
+                        aux.left[..frames as usize].fill(0.0);
+                        aux.right[..frames as usize].fill(0.0);
+                    }
                     rack.status
                         .asleep_blocks
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -972,6 +1031,7 @@ impl Plan {
                 .fault_muted
                 .load(std::sync::atomic::Ordering::Relaxed);
             let target = if fault { [0.0; 2] } else { rack.gain_target };
+            let gains_before = rack.state.gain_now;
             let [bus_l, bus_r] = &mut group.buses[rack.output];
             mix_gliding(
                 &mut bus_l[..frames],
@@ -1000,6 +1060,23 @@ impl Plan {
                 let [bus_l, bus_r] = &mut group.buses[send.output];
                 add_scaled(&mut bus_l[..frames], l, sl);
                 add_scaled(&mut bus_r[..frames], r, sr);
+            }
+            // Extra outputs after the fader, its glide spread over the
+            // chunk as the main output's.
+            for aux in &rack.aux {
+                let [bus_l, bus_r] = &mut group.buses[aux.spec.output];
+                add_ramped(
+                    &mut bus_l[..frames],
+                    &aux.left[..frames],
+                    gains_before[0],
+                    gl,
+                );
+                add_ramped(
+                    &mut bus_r[..frames],
+                    &aux.right[..frames],
+                    gains_before[1],
+                    gr,
+                );
             }
             rack.status.peak_left.raise(gl * peak(l));
             rack.status.peak_right.raise(gr * peak(r));
@@ -1128,6 +1205,10 @@ impl RackJob<'_> {
             // silence, the payload goes home with the rack's others.
             rack.left.fill(0.0);
             rack.right.fill(0.0);
+            for aux in &mut rack.aux {
+                aux.left.fill(0.0);
+                aux.right.fill(0.0);
+            }
             rack.chain.panics_caught += 1;
             rack.job_panics.caught(None, payload);
         }
@@ -1142,6 +1223,26 @@ impl RackJob<'_> {
             ..*self.transport
         };
         rack.job_dropped = rack.chain.run(l, r, &t, &mut rack.job_panics, self.clock);
+        // Its plugins' extra outputs, as they played; NaN or runaway there
+        // mutes the rack as on its main output.
+        for aux in &mut rack.aux {
+            let (al, ar) = (&mut aux.left[..frames], &mut aux.right[..frames]);
+            match rack.chain.aux_output(aux.slot, aux.spec.port, frames) {
+                Some((pl, pr)) => {
+                    al.copy_from_slice(pl);
+                    ar.copy_from_slice(pr);
+                    if !super::safety::output_is_sane(al, ar) {
+                        al.fill(0.0);
+                        ar.fill(0.0);
+                        rack.chain.bad_output = true;
+                    }
+                }
+                None => {
+                    al.fill(0.0);
+                    ar.fill(0.0);
+                }
+            }
+        }
         // Sustained DC (a stuck plugin, a broken synth) counts as bad
         // output too.
         let mean = (super::sum(l) + super::sum(r)) / (2 * frames) as f32;
@@ -1167,31 +1268,75 @@ impl RackJob<'_> {
                 .fault_muted
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        let aux_silent = rack
+            .aux
+            .iter()
+            .all(|a| is_silent(&a.left[..frames]) && is_silent(&a.right[..frames]));
         if !rack.delay_left.is_empty() {
-            if is_silent(l) && is_silent(r) {
+            if is_silent(l) && is_silent(r) && aux_silent {
                 rack.state.chain_quiet_frames =
                     rack.state.chain_quiet_frames.saturating_add(frames as u64);
             } else {
                 rack.state.chain_quiet_frames = 0;
             }
-            let n = rack.delay_left.len();
-            let mut pos = rack.delay_pos;
-            for (x, y) in l.iter_mut().zip(r.iter_mut()) {
-                std::mem::swap(x, &mut rack.delay_left[pos]);
-                std::mem::swap(y, &mut rack.delay_right[pos]);
-                pos += 1;
-                if pos == n {
-                    pos = 0;
-                }
+            let pos = rack.delay_pos;
+            rack.delay_pos = delay_through(l, r, &mut rack.delay_left, &mut rack.delay_right, pos);
+            for aux in &mut rack.aux {
+                delay_through(
+                    &mut aux.left[..frames],
+                    &mut aux.right[..frames],
+                    &mut aux.delay_left,
+                    &mut aux.delay_right,
+                    pos,
+                );
             }
-            rack.delay_pos = pos;
         }
-        if is_silent(l) && is_silent(r) {
+        let aux_silent = rack
+            .aux
+            .iter()
+            .all(|a| is_silent(&a.left[..frames]) && is_silent(&a.right[..frames]));
+        if is_silent(l) && is_silent(r) && aux_silent {
             rack.state.quiet_frames = rack.state.quiet_frames.saturating_add(frames as u64);
         } else {
             rack.state.quiet_frames = 0;
         }
         rack.state.sounding = rack.held.count() > 0 || rack.state.quiet_frames < self.hold;
+    }
+}
+
+/// Delays `left`/`right` through a delay line (`line_*`, equally long,
+/// not empty) starting at `pos`; returns where the next block starts.
+/// Audio thread.
+fn delay_through(
+    left: &mut [f32],
+    right: &mut [f32],
+    line_left: &mut [f32],
+    line_right: &mut [f32],
+    mut pos: usize,
+) -> usize {
+    let n = line_left.len();
+    for (x, y) in left.iter_mut().zip(right.iter_mut()) {
+        std::mem::swap(x, &mut line_left[pos]);
+        std::mem::swap(y, &mut line_right[pos]);
+        pos += 1;
+        if pos == n {
+            pos = 0;
+        }
+    }
+    pos
+}
+
+/// `mix += src × gain`, the gain moving linearly from `from` to `to`
+/// across the block (`to` on its last frame). Audio thread.
+#[inline]
+fn add_ramped(mix: &mut [f32], src: &[f32], from: f32, to: f32) {
+    if from == to {
+        add_scaled(mix, src, to);
+        return;
+    }
+    let step = (to - from) / mix.len().max(1) as f32;
+    for (i, (m, x)) in mix.iter_mut().zip(src.iter()).enumerate() {
+        *m += (from + step * (i + 1) as f32) * x;
     }
 }
 

@@ -45,6 +45,10 @@ pub struct PluginDef {
     /// The folder `file` is relative to (the preset's, set when it was
     /// read; not written).
     pub file_base: Option<PathBuf>,
+    /// Its extra audio outputs played straight to outputs of the preset,
+    /// by the plugin's name for each (`outputs = { "Kick" = "IEM" }`):
+    /// output name by extra output name.
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// How an MPE rack's per-note expressions (member-channel pitch bend,
@@ -126,6 +130,8 @@ struct RawPluginDef {
     expressions: Expressions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    outputs: BTreeMap<String, String>,
 }
 
 impl TryFrom<RawPluginDef> for PluginDef {
@@ -186,6 +192,7 @@ impl TryFrom<RawPluginDef> for PluginDef {
             expressions: r.expressions,
             file: r.file,
             file_base: None,
+            outputs: r.outputs,
         })
     }
 }
@@ -204,6 +211,7 @@ impl From<PluginDef> for RawPluginDef {
             program: p.program,
             expressions: p.expressions,
             file: p.file,
+            outputs: p.outputs,
         }
     }
 }
@@ -225,6 +233,7 @@ impl PluginDef {
             expressions: Expressions::Auto,
             file: None,
             file_base: None,
+            outputs: BTreeMap::new(),
         }
     }
 

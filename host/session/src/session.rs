@@ -312,6 +312,48 @@ fn input_of(def: &RackDef, inputs: &[crate::preset::InputDef]) -> stagerack_engi
     )
 }
 
+/// The extra outputs of a slot's plugin its entry routes (bit `i`: extra
+/// output `i`; names it does not have are left out, reported at load).
+/// Main thread.
+fn aux_mask(slot: &SlotModel) -> u64 {
+    if slot.def.outputs.is_empty() {
+        return 0;
+    }
+    let ports = slot.instance.aux_outputs();
+    slot.def
+        .outputs
+        .keys()
+        .filter_map(|name| ports.iter().position(|p| p == name))
+        .fold(0, |mask, i| mask | 1 << i)
+}
+
+/// A rack's plugins' extra outputs routed to outputs of the stage (an
+/// output it does not have is left out; a preset is checked for those
+/// when read). Main thread.
+fn aux_of(
+    slots: &[SlotModel],
+    outputs: &[crate::preset::OutputDef],
+) -> Vec<stagerack_engine::AuxSpec> {
+    let mut aux = Vec::new();
+    for slot in slots.iter().filter(|s| !s.def.outputs.is_empty()) {
+        let ports = slot.instance.aux_outputs();
+        for (port, output) in &slot.def.outputs {
+            let (Some(port), Some(output)) = (
+                ports.iter().position(|p| p == port),
+                outputs.iter().position(|o| o.name == *output),
+            ) else {
+                continue;
+            };
+            aux.push(stagerack_engine::AuxSpec {
+                slot: slot.id,
+                port,
+                output,
+            });
+        }
+    }
+    aux
+}
+
 /// A rack's output (index among `outputs`; the first when unnamed or
 /// unknown) and its sends (sends to unknown outputs are left out; a
 /// preset is checked for those when read). Main thread.
@@ -390,6 +432,7 @@ impl Session {
                 min_block: 1,
                 max_block: config.max_block as u32,
                 offline,
+                aux_outputs: 0,
             },
             racks: Vec::new(),
             groups: Vec::new(),
@@ -533,6 +576,23 @@ impl Session {
             match self.load_slot(def, home) {
                 Ok(mut slot) => {
                     slot.def_index = i;
+                    if !def.outputs.is_empty() {
+                        let ports = slot.instance.aux_outputs();
+                        for port in def.outputs.keys().filter(|p| !ports.contains(p)) {
+                            let msg = format!(
+                                "rack `{rack}`: {} has no extra output `{port}`; {} (that \
+                                 `outputs` entry is ignored)",
+                                def.label(),
+                                if ports.is_empty() {
+                                    "it has only its main output".to_owned()
+                                } else {
+                                    format!("its extra outputs: {}", ports.join(", "))
+                                }
+                            );
+                            tracing::warn!("{msg}");
+                            self.warnings.push(msg);
+                        }
+                    }
                     slots.push(slot)
                 }
                 Err(e) => {
@@ -772,6 +832,7 @@ impl Session {
             });
             let (output, sends) = outputs_of(&rack.def, &outputs);
             racks.push(RackSpec {
+                aux: aux_of(&rack.slots, &outputs),
                 output,
                 sends,
                 silenced: rack.def.mute || (any_solo && !rack.def.solo),
@@ -1146,7 +1207,11 @@ fn specs_for(
         let processor = if slot.running {
             None
         } else {
-            match slot.instance.activate(process) {
+            let config = ProcessConfig {
+                aux_outputs: aux_mask(slot),
+                ..*process
+            };
+            match slot.instance.activate(&config) {
                 Ok(p) => {
                     slot.running = true;
                     Some(p)

@@ -23,3 +23,4 @@ pub mod silent;
 pub mod synth;
 pub mod tail;
 pub mod tasks;
+pub mod two_out;

@@ -44,11 +44,18 @@
 //!   multiples of 16 frames, as the SDK's sample instruments do.
 //! - **Stagerack VST3 Crash On Note**: the probe that segfaults, aborts or
 //!   hangs inside `process` on a note-on of key 1, 2 or 3 (for sandboxes).
+//! - **Stagerack VST3 Two Out**: two stereo output buses, "Output" and the
+//!   aux bus "Kick" (inactive by default): an impulse of `velocity` left
+//!   and `velocity / 2` right on "Output" for every note-on but key 36;
+//!   key 36 plays a kick (`velocity × 0.999^k` left, half that right, for
+//!   4800 frames) on "Kick" while the host has activated it, else on
+//!   "Output" (as drum plugins do).
 //!
 //! One binary serves every bundle: the factory looks at its own file name
 //! and offers the Probe classes from `Stagerack VST3 Probe.so`, the Gain
-//! class from `Stagerack VST3 Gain.so`, the Bad classes from
-//! `Stagerack VST3 Bad.so` (all when the name says none of these).
+//! class from `Stagerack VST3 Gain.so`, the Bad classes (with the sliced,
+//! crashing and two-output probes) from `Stagerack VST3 Bad.so` (all when
+//! the name says none of these).
 //!
 //! The probe's controller has an editor (`createView("editor")`, Linux
 //! X11 only, see `view.rs`): a level bar in a child window of the host's.
@@ -94,6 +101,17 @@ const SDK_SLICE: i32 = 16;
 /// key 2 aborts (SIGABRT), key 3 never returns; other notes play as the
 /// probe's (bundle `Stagerack VST3 Bad`).
 const CRASH_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000004);
+/// **Stagerack VST3 Two Out**: the probe's contract for every key but
+/// [`KICK_KEY`], with the right channel at half height; [`KICK_KEY`] plays
+/// a decaying kick (`velocity × 0.999^k` left, half that right, for
+/// [`KICK_FRAMES`] frames from its note-on) on its second audio output bus
+/// "Kick" (an aux bus, inactive by default) while the host has activated
+/// that bus, else on the main bus, as drum plugins do.
+const TWO_OUT_CID: TUID = uid(0x53524B56, 0x33505242, 0x00000000, 0x00000005);
+/// The key the two-output probe plays on its "Kick" bus.
+const KICK_KEY: i16 = 36;
+/// How long its kick lasts, in frames.
+const KICK_FRAMES: u32 = 4800;
 
 /// Goes wrong as key `pitch` asks (see [`CRASH_CID`]). Audio thread.
 fn crash_on(pitch: i16) {
@@ -309,6 +327,14 @@ struct ProbeComponent {
     sliced: bool,
     /// Crashes, aborts or hangs on keys 1, 2 and 3 ([`CRASH_CID`]).
     crash_keys: bool,
+    /// Has a second output bus "Kick" ([`TWO_OUT_CID`]).
+    two_out: bool,
+    /// The host activated the "Kick" bus.
+    aux_active: AtomicBool,
+    /// The sounding kick: its velocity (f32 bits) and frames since its
+    /// note-on ([`KICK_FRAMES`]: none).
+    kick_velocity: AtomicU32,
+    kick_k: AtomicU32,
     level: AtomicU64,
     ready: AtomicBool,
     host: Mutex<Option<ComPtr<IHostApplication>>>,
@@ -349,6 +375,98 @@ impl ProbeComponent {
                 s.store(NO_NOTE, Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl ProbeComponent {
+    /// [`TWO_OUT_CID`]'s `process`. Audio thread.
+    fn process_two_out(&self, data: &ProcessData, frames: usize) -> tresult {
+        // SAFETY: the host's output buses for `frames` samples.
+        let Some((l, r)) = (unsafe { stereo(data.outputs, data.numOutputs, frames) }) else {
+            return kResultOk;
+        };
+        l.fill(0.0);
+        r.fill(0.0);
+        // The "Kick" bus while active and given, else the main one.
+        let kick = if self.aux_active.load(Ordering::Relaxed) && data.numOutputs >= 2 {
+            // SAFETY: the host passes `numOutputs` ≥ 2 buses: the second
+            // is `outputs + 1`.
+            unsafe { stereo(data.outputs.add(1), data.numOutputs - 1, frames) }
+        } else {
+            None
+        };
+        let (kl, kr) = match kick {
+            Some((kl, kr)) => {
+                kl.fill(0.0);
+                kr.fill(0.0);
+                (kl, kr)
+            }
+            // SAFETY: the main bus again, used only through these two
+            // slices from here on (`l`/`r` are not touched while they
+            // live: kick samples are added after the note impulses).
+            None => unsafe { stereo(data.outputs, data.numOutputs, frames) }
+                .expect("the main bus was there a moment ago"),
+        };
+        let mut velocity = f32::from_bits(self.kick_velocity.load(Ordering::Relaxed));
+        let mut k = self.kick_k.load(Ordering::Relaxed);
+        let play =
+            |kl: &mut [f32], kr: &mut [f32], from: usize, to: usize, k: &mut u32, velocity: f32| {
+                for i in from..to {
+                    if *k >= KICK_FRAMES {
+                        break;
+                    }
+                    let x = velocity * 0.999f32.powi(*k as i32);
+                    kl[i] += x;
+                    kr[i] += x * 0.5;
+                    *k += 1;
+                }
+            };
+        let mut impulses = [(0usize, 0.0f32); 64];
+        let mut n_impulses = 0;
+        let mut at = 0;
+        // SAFETY: a possibly-null event list from the host.
+        if let Some(events) = unsafe { ComRef::from_raw(data.inputEvents) } {
+            // SAFETY: plain calls on the host's list during process.
+            let count = unsafe { events.getEventCount() };
+            for i in 0..count {
+                // SAFETY: Event is plain data; zero is a valid value.
+                let mut e: Event = unsafe { std::mem::zeroed() };
+                // SAFETY: valid out-struct.
+                if unsafe { events.getEvent(i, &mut e) } != kResultOk
+                    || u32::from(e.r#type) != Event_::EventTypes_::kNoteOnEvent
+                {
+                    continue;
+                }
+                let t = e.sampleOffset;
+                if t < 0 || t as usize >= frames {
+                    continue;
+                }
+                let t = t as usize;
+                // SAFETY: the type says this is a note-on.
+                let note = unsafe { e.__field0.noteOn };
+                if note.pitch == KICK_KEY {
+                    play(kl, kr, at, t, &mut k, velocity);
+                    at = t;
+                    velocity = note.velocity;
+                    k = 0;
+                } else if n_impulses < impulses.len() {
+                    impulses[n_impulses] = (t, note.velocity);
+                    n_impulses += 1;
+                }
+            }
+        }
+        play(kl, kr, at, frames, &mut k, velocity);
+        self.kick_velocity
+            .store(velocity.to_bits(), Ordering::Relaxed);
+        self.kick_k.store(k, Ordering::Relaxed);
+        // SAFETY: the main bus; the kick's slices are no longer used.
+        if let Some((l, r)) = unsafe { stereo(data.outputs, data.numOutputs, frames) } {
+            for &(t, v) in &impulses[..n_impulses] {
+                l[t] += v;
+                r[t] += v * 0.5;
+            }
+        }
+        kResultOk
     }
 }
 
@@ -434,7 +552,7 @@ impl IComponentTrait for ProbeComponent {
 
     unsafe fn getBusCount(&self, media: MediaType, dir: BusDirection) -> i32 {
         match (media as MediaTypes, dir as BusDirections) {
-            (MediaTypes_::kAudio, BusDirections_::kOutput) => 1,
+            (MediaTypes_::kAudio, BusDirections_::kOutput) => 1 + i32::from(self.two_out),
             (MediaTypes_::kEvent, BusDirections_::kInput) => 1,
             (MediaTypes_::kEvent, BusDirections_::kOutput) => 1,
             _ => 0,
@@ -457,6 +575,14 @@ impl IComponentTrait for ProbeComponent {
                     2,
                     "Output",
                 ),
+                (MediaTypes_::kAudio, BusDirections_::kOutput, 1) if self.two_out => {
+                    let r = bus_info(bus, MediaTypes_::kAudio, BusDirections_::kOutput, 2, "Kick");
+                    // SAFETY: `bus_info` checked it is non-null and filled it.
+                    let b = unsafe { &mut *bus };
+                    b.busType = BusTypes_::kAux as BusType;
+                    b.flags = 0;
+                    r
+                }
                 (MediaTypes_::kEvent, BusDirections_::kInput, 0) => bus_info(
                     bus,
                     MediaTypes_::kEvent,
@@ -480,7 +606,14 @@ impl IComponentTrait for ProbeComponent {
         kNotImplemented
     }
 
-    unsafe fn activateBus(&self, _m: MediaType, _d: BusDirection, _i: i32, _s: TBool) -> tresult {
+    unsafe fn activateBus(&self, m: MediaType, d: BusDirection, i: i32, s: TBool) -> tresult {
+        if m as MediaTypes == MediaTypes_::kAudio
+            && d as BusDirections == BusDirections_::kOutput
+            && i == 1
+            && self.two_out
+        {
+            self.aux_active.store(s != 0, Ordering::Relaxed);
+        }
         kResultOk
     }
 
@@ -515,8 +648,11 @@ impl IAudioProcessorTrait for ProbeComponent {
         o: *mut SpeakerArrangement,
         n_out: i32,
     ) -> tresult {
+        let buses = 1 + i32::from(self.two_out);
         // SAFETY: the host passes `n_out` arrangements.
-        if n_in == 0 && n_out == 1 && !o.is_null() && unsafe { *o } == SpeakerArr::kStereo {
+        let all_stereo = !o.is_null()
+            && (0..n_out.max(0) as usize).all(|i| unsafe { *o.add(i) } == SpeakerArr::kStereo);
+        if n_in == 0 && n_out == buses && all_stereo {
             kResultOk
         } else {
             kResultFalse
@@ -529,7 +665,11 @@ impl IAudioProcessorTrait for ProbeComponent {
         index: i32,
         arr: *mut SpeakerArrangement,
     ) -> tresult {
-        if arr.is_null() || dir as BusDirections != BusDirections_::kOutput || index != 0 {
+        let buses = 1 + i32::from(self.two_out);
+        if arr.is_null()
+            || dir as BusDirections != BusDirections_::kOutput
+            || !(0..buses).contains(&index)
+        {
             return kInvalidArgument;
         }
         // SAFETY: non-null out-pointer.
@@ -575,6 +715,9 @@ impl IAudioProcessorTrait for ProbeComponent {
             let points = &points[..n_points];
             let mut level = load_f64(&self.level);
             let mut next = 0;
+            if self.two_out {
+                return self.process_two_out(data, frames);
+            }
             // SAFETY: the host's output buses for `frames` samples.
             let out = unsafe { stereo(data.outputs, data.numOutputs, frames) };
             let Some((l, r)) = out else {
@@ -1620,7 +1763,7 @@ struct ClassDesc {
     sub: &'static str,
 }
 
-const CLASSES: [ClassDesc; 8] = [
+const CLASSES: [ClassDesc; 9] = [
     ClassDesc {
         cid: PROBE_CID,
         category: "Audio Module Class",
@@ -1669,6 +1812,12 @@ const CLASSES: [ClassDesc; 8] = [
         name: "Stagerack VST3 Crash On Note",
         sub: "Instrument|Synth",
     },
+    ClassDesc {
+        cid: TWO_OUT_CID,
+        category: "Audio Module Class",
+        name: "Stagerack VST3 Two Out",
+        sub: "Instrument|Drum",
+    },
 ];
 
 /// Whether a class is one of the deliberately failing ones.
@@ -1687,6 +1836,7 @@ impl Factory {
                 is_bad(&c.cid)
                     || c.cid == SLICED_CID
                     || c.cid == CRASH_CID
+                    || c.cid == TWO_OUT_CID
                     || c.cid == PROBE_CTRL_CID
             }
         })
@@ -1746,10 +1896,14 @@ impl IPluginFactoryTrait for Factory {
             if !self.classes().any(|c| c.cid == cid) {
                 return kInvalidArgument;
             }
-            let unknown = if cid == PROBE_CID || cid == SLICED_CID || cid == CRASH_CID {
+            let unknown = if [PROBE_CID, SLICED_CID, CRASH_CID, TWO_OUT_CID].contains(&cid) {
                 ComWrapper::new(ProbeComponent {
                     sliced: cid == SLICED_CID,
                     crash_keys: cid == CRASH_CID,
+                    two_out: cid == TWO_OUT_CID,
+                    aux_active: AtomicBool::new(false),
+                    kick_velocity: AtomicU32::new(0),
+                    kick_k: AtomicU32::new(KICK_FRAMES),
                     level: AtomicU64::new(1f64.to_bits()),
                     ready: AtomicBool::new(false),
                     host: Mutex::new(None),

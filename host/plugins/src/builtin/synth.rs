@@ -518,6 +518,7 @@ mod tests {
                 min_block: 1,
                 max_block: 4096,
                 offline: true,
+                aux_outputs: 0,
             },
             Arc::new(ParamStore::new(specs)),
         )

@@ -34,7 +34,7 @@ use super::{c_id, ClapError};
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, HostContext, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
-    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail,
+    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail, MAX_AUX_OUTPUTS,
 };
 
 /// The plugin-side extensions the host uses, looked up once after init.
@@ -294,6 +294,26 @@ impl ClapInstance {
             inputs: read(true),
             outputs: read(false),
         }
+    }
+
+    /// The names of the output ports after the main one (at most
+    /// [`MAX_AUX_OUTPUTS`]). Main thread.
+    fn aux_output_names(&self) -> Vec<String> {
+        let Some(ap) = self.ext.audio_ports else {
+            return Vec::new();
+        };
+        let mut inst = self.instance.borrow_mut();
+        let handle = inst.plugin_handle();
+        let mut buf = AudioPortInfoBuffer::new();
+        (1..ap.count(&handle, false))
+            .take(MAX_AUX_OUTPUTS)
+            .map(|i| {
+                ap.get(&handle, i, false, &mut buf).map_or_else(
+                    || format!("Output {}", i + 1),
+                    |info| String::from_utf8_lossy(info.name).into_owned(),
+                )
+            })
+            .collect()
     }
 
     /// How notes go to the plugin's first note input port.
@@ -728,6 +748,10 @@ impl PluginInstance for ClapInstance {
         })?;
         (self.params, self.readonly) = self.scan_params();
         Ok(())
+    }
+
+    fn aux_outputs(&self) -> Vec<String> {
+        self.aux_output_names()
     }
 
     fn latency(&self) -> u32 {

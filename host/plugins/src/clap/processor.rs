@@ -493,6 +493,15 @@ impl AudioProcessor for ClapProcessor {
         self.tail
     }
 
+    fn aux_output(&self, port: usize, frames: usize) -> Option<(&[f32], &[f32])> {
+        let frames = frames.min(self.max_block);
+        match self.out_bufs.get(port + 1)?.as_slice() {
+            [] => None,
+            [mono] => Some((&mono[..frames], &mono[..frames])),
+            [l, r, ..] => Some((&l[..frames], &r[..frames])),
+        }
+    }
+
     fn wake_requested(&mut self) -> bool {
         // `request_process`, or `params.request_flush` while active: both
         // are answered by a process call (which flushes parameters too).

@@ -21,7 +21,9 @@ use stagerack_core::plugin::{
 };
 
 use super::rpc::{self, LineReader, Reply, Request, WireExtras};
-use super::shm::{futex_wait, futex_wake, op, SharedRegion, MAX_EVENTS, MAX_FRAMES};
+use super::shm::{
+    futex_wait, futex_wake, op, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS, MAX_FRAMES,
+};
 use super::wire::WireEvent;
 use crate::loader::load_plugin;
 
@@ -322,6 +324,7 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
                 .into_iter()
                 .map(|p| (p.section, p.name, p.params))
                 .collect(),
+            aux_outputs: h.instance.aux_outputs(),
         }),
         Request::LoadProgram { program, .. } => match h.instance.load_program(program) {
             Ok(()) => Reply::Ok,
@@ -554,6 +557,26 @@ fn answer(
                 .unwrap_or(ProcessStatus::Error);
             });
             h.allocs.store(allocs, Ordering::Relaxed);
+            // The extra outputs the engine takes, when the plugin played
+            // them (read back by `SandboxedProcessor::aux_output`).
+            let wanted = h.aux_wanted.load(Ordering::Relaxed);
+            let mut present = 0u32;
+            for port in (0..MAX_AUX_OUTPUTS).filter(|i| wanted & (1 << i) != 0) {
+                let played = catch_unwind(AssertUnwindSafe(|| {
+                    let (l, r) = p.aux_output(port, frames)?;
+                    let n = frames.min(l.len()).min(r.len());
+                    let [al, ar] = data.aux.get_disjoint_mut([2 * port, 2 * port + 1]).ok()?;
+                    al[..n].copy_from_slice(&l[..n]);
+                    ar[..n].copy_from_slice(&r[..n]);
+                    al[n..frames].fill(0.0);
+                    ar[n..frames].fill(0.0);
+                    Some(())
+                }));
+                if matches!(played, Ok(Some(()))) {
+                    present |= 1 << port;
+                }
+            }
+            h.aux_present.store(present, Ordering::Relaxed);
             let m = out_events.len().min(MAX_EVENTS);
             for (w, e) in data.events_out.iter_mut().zip(out_events.as_slice()) {
                 *w = WireEvent::encode(e);

@@ -100,6 +100,8 @@ pub struct SandboxedInstance {
     /// Key names, voices and programs as last asked, and when: one round
     /// trip serves a snapshot's three questions.
     extras: RefCell<Option<(Instant, WireExtras)>>,
+    /// The names of its extra outputs, once the child has told them.
+    aux_names: RefCell<Option<Vec<String>>>,
 }
 
 /// How long [`SandboxedInstance`]'s answer about key names, voices and
@@ -145,6 +147,7 @@ impl SandboxedInstance {
             late_since: (None, None),
             context: None,
             extras: RefCell::new(None),
+            aux_names: RefCell::new(None),
         };
         me.params = match me.ask(Request::Params { index })? {
             Reply::Params { params } => params,
@@ -707,6 +710,23 @@ impl PluginInstance for SandboxedInstance {
             .into_iter()
             .map(|(key, channel, name)| NoteName { key, channel, name })
             .collect()
+    }
+
+    fn aux_outputs(&self) -> Vec<String> {
+        // A plugin's outputs do not change while it lives: kept from the
+        // first answer, so a commit while the child is away (relaunching)
+        // routes them as before.
+        if let Some(names) = &*self.aux_names.borrow() {
+            return names.clone();
+        }
+        if self.launch != self.sandbox.borrow().launch_number() {
+            return Vec::new();
+        }
+        let names = self.extras().aux_outputs;
+        if !names.is_empty() {
+            *self.aux_names.borrow_mut() = Some(names.clone());
+        }
+        names
     }
 
     fn voice_capacity(&self) -> Option<u32> {

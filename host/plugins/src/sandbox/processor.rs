@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use stagerack_core::plugin::{AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail};
 
 use super::child::status_from_code;
-use super::shm::{futex_wait, futex_wake, op, SharedRegion, MAX_EVENTS, MAX_FRAMES};
+use super::shm::{
+    futex_wait, futex_wake, op, Region, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS, MAX_FRAMES,
+};
 use super::wire::WireEvent;
 
 /// The share of a block's duration the engine waits for a sandboxed
@@ -122,6 +124,11 @@ pub struct SandboxedProcessor {
     started: Option<Instant>,
     /// The engine thread's priority has been told to the child.
     priority_told: bool,
+    /// The extra outputs the engine takes (see `ProcessConfig::aux_outputs`).
+    aux_wanted: u32,
+    /// The extra outputs the child played in the last answered block (0
+    /// after an outage: the region is the child's again).
+    aux_present: u32,
 }
 
 impl SandboxedProcessor {
@@ -146,6 +153,8 @@ impl SandboxedProcessor {
             foreign_allocs: 0,
             started: None,
             priority_told: false,
+            aux_wanted: (config.aux_outputs & ((1 << MAX_AUX_OUTPUTS) - 1)) as u32,
+            aux_present: 0,
             region,
             stats,
         }
@@ -192,6 +201,9 @@ impl SandboxedProcessor {
     /// Publishes the request prepared in the region and wakes the child;
     /// returns when.
     fn publish(&mut self, operation: u32) -> Instant {
+        // The region is the child's from here: nothing of it is read back
+        // until it answers.
+        self.aux_present = 0;
         let h = self.region.header();
         h.op.store(operation, Ordering::Relaxed);
         self.request = self.request.wrapping_add(1);
@@ -266,6 +278,7 @@ impl SandboxedProcessor {
         }
         h.events_in.store(n as u32, Ordering::Relaxed);
         h.frames.store(frames as u32, Ordering::Relaxed);
+        h.aux_wanted.store(self.aux_wanted, Ordering::Relaxed);
         let t = block.transport;
         h.tempo_bits.store(t.tempo.to_bits(), Ordering::Relaxed);
         h.playing.store(u32::from(t.playing), Ordering::Relaxed);
@@ -278,6 +291,7 @@ impl SandboxedProcessor {
     fn outage(&mut self, block: &mut Block<'_>, stalled: bool) -> ProcessStatus {
         block.left[..block.frames].fill(0.0);
         block.right[..block.frames].fill(0.0);
+        self.aux_present = 0;
         self.silent = true;
         if stalled {
             self.stats.missed.fetch_add(1, Ordering::Relaxed);
@@ -349,12 +363,23 @@ impl AudioProcessor for SandboxedProcessor {
             self.silent = false;
             self.fade_at = 0;
         }
+        // Only outputs asked for count (the child's word is range-checked).
+        self.aux_present = h.aux_present.load(Ordering::Relaxed) & self.aux_wanted;
         if self.fade_at < self.fade_len {
+            let from = self.fade_at;
             for i in 0..frames {
                 let g = (self.fade_at as f32 / self.fade_len as f32).min(1.0);
                 block.left[i] *= g;
                 block.right[i] *= g;
                 self.fade_at = self.fade_at.saturating_add(1);
+            }
+            // The extra outputs fade in with the main one.
+            for port in (0..MAX_AUX_OUTPUTS).filter(|p| self.aux_present & (1 << p) != 0) {
+                for channel in &mut data.aux[2 * port..2 * port + 2] {
+                    for (i, x) in channel[..frames].iter_mut().enumerate() {
+                        *x *= ((from as usize + i) as f32 / self.fade_len as f32).min(1.0);
+                    }
+                }
             }
         }
         status_from_code(h.status.load(Ordering::Relaxed))
@@ -388,6 +413,21 @@ impl AudioProcessor for SandboxedProcessor {
 
     fn take_foreign_allocs(&mut self) -> u32 {
         std::mem::take(&mut self.foreign_allocs)
+    }
+
+    fn aux_output(&self, port: usize, frames: usize) -> Option<(&[f32], &[f32])> {
+        if port >= MAX_AUX_OUTPUTS || self.aux_present & (1 << port) == 0 {
+            return None;
+        }
+        let frames = frames.min(MAX_FRAMES);
+        // SAFETY: `aux_present` is nonzero only from an answered block to
+        // the next request (`publish` clears it, an outage too): the turn
+        // is ours, and no other reference into the region is alive.
+        let data: &Region = unsafe { self.region.data() };
+        Some((
+            &data.aux[2 * port][..frames],
+            &data.aux[2 * port + 1][..frames],
+        ))
     }
 
     fn wake_requested(&mut self) -> bool {

@@ -214,6 +214,9 @@ pub struct WireExtras {
     /// Its pages of main controls: (section, name, parameter per knob).
     #[serde(default)]
     pub remote_pages: Vec<(String, String, [Option<ParamId>; 8])>,
+    /// The names of its extra audio outputs.
+    #[serde(default)]
+    pub aux_outputs: Vec<String>,
 }
 
 /// What a sandboxed plugin asked of its open editor ([`EditorRequest`]).
@@ -340,6 +343,9 @@ pub struct WireConfig {
     pub max_block: u32,
     /// Offline render.
     pub offline: bool,
+    /// The extra outputs taken (see [`ProcessConfig::aux_outputs`]).
+    #[serde(default)]
+    pub aux_outputs: u64,
 }
 
 impl From<&ProcessConfig> for WireConfig {
@@ -349,6 +355,7 @@ impl From<&ProcessConfig> for WireConfig {
             min_block: c.min_block,
             max_block: c.max_block,
             offline: c.offline,
+            aux_outputs: c.aux_outputs,
         }
     }
 }
@@ -360,6 +367,7 @@ impl From<WireConfig> for ProcessConfig {
             min_block: c.min_block,
             max_block: c.max_block,
             offline: c.offline,
+            aux_outputs: c.aux_outputs,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use super::wire::WireEvent;
+pub use stagerack_core::plugin::MAX_AUX_OUTPUTS;
 
 /// Frames of audio per channel the region holds: the longest block a
 /// sandboxed plugin may be activated for.
@@ -96,6 +97,12 @@ pub struct Header {
     /// (where the kernel's real-time throttling would stall the engine's
     /// own threads with it).
     pub demoted: AtomicU32,
+    /// The extra outputs the engine takes (bit `i`: extra output `i`),
+    /// written by the engine with each block.
+    pub aux_wanted: AtomicU32,
+    /// The extra outputs the child copied into [`Region::aux`] for the
+    /// block it answered (written by the child).
+    pub aux_present: AtomicU32,
 }
 
 /// The whole region.
@@ -111,6 +118,8 @@ pub struct Region {
     pub events_in: [WireEvent; MAX_EVENTS],
     /// Events the plugin put out.
     pub events_out: [WireEvent; MAX_EVENTS],
+    /// The plugin's extra outputs (left, right per output), out only.
+    pub aux: [[f32; MAX_FRAMES]; 2 * MAX_AUX_OUTPUTS],
 }
 
 /// Why the region could not be made or mapped.

@@ -28,7 +28,7 @@ use super::{
 use stagerack_core::editor::PluginEditor;
 use stagerack_core::plugin::{
     AudioProcessor, Block, NoteName, ParamId, ParamInfo, PluginDescriptor, PluginError,
-    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail,
+    PluginInstance, ProcessConfig, ProgramList, RemotePage, Tail, MAX_AUX_OUTPUTS,
 };
 
 struct ParamMeta {
@@ -560,6 +560,31 @@ impl PluginInstance for Vst3Instance {
         Ok(())
     }
 
+    fn aux_outputs(&self) -> Vec<String> {
+        use sv::BusDirections_::kOutput;
+        use sv::MediaTypes_::kAudio;
+        let Some(comp) = self.component.as_ref() else {
+            return Vec::new();
+        };
+        // SAFETY: a plain call on a live component, on the main thread.
+        let n = unsafe { comp.getBusCount(kAudio as i32, kOutput as i32) }.max(0) as usize;
+        (1..n.min(MAX_AUX_OUTPUTS + 1))
+            .map(|bus| {
+                let mut info: sv::BusInfo = module::zeroed();
+                // SAFETY: valid out-struct, on the main thread.
+                let r = unsafe {
+                    comp.getBusInfo(kAudio as i32, kOutput as i32, bus as i32, &mut info)
+                };
+                let name = fixed_wstr(&info.name);
+                if r != kResultOk || name.is_empty() {
+                    format!("Output {}", bus + 1)
+                } else {
+                    name
+                }
+            })
+            .collect()
+    }
+
     fn latency(&self) -> u32 {
         self.latency
     }
@@ -784,6 +809,7 @@ impl Vst3Instance {
             min_block: 1,
             max_block: 512,
             offline: true,
+            aux_outputs: 0,
         });
         let Ok(mut p) = self.activate_inner(&config) else {
             return;
@@ -894,6 +920,27 @@ impl Vst3Instance {
             // SAFETY: a plain call on live objects with valid (out-)pointers, on the main thread, in the documented order.
             unsafe { comp.activateBus(kAudio as i32, kOutput as i32, 0, 1) };
         }
+        // Aux output buses: active when the engine takes them, else as the
+        // plugin has them by default (a drum plugin then plays everything
+        // on its main bus, as in a DAW where the user enabled no aux).
+        let mut aux_active = 0u64;
+        for bus in 1..n_out.min(MAX_AUX_OUTPUTS + 1) {
+            let wanted = config.aux_outputs & (1 << (bus - 1)) != 0;
+            let mut info: sv::BusInfo = module::zeroed();
+            // SAFETY: valid out-struct; main thread, component inactive.
+            unsafe { comp.getBusInfo(kAudio as i32, kOutput as i32, bus as i32, &mut info) };
+            let default_active = info.flags & sv::BusInfo_::BusFlags_::kDefaultActive != 0;
+            if wanted || !default_active {
+                // SAFETY: a plain call on a live component, inactive, on
+                // the main thread.
+                unsafe {
+                    comp.activateBus(kAudio as i32, kOutput as i32, bus as i32, u8::from(wanted))
+                };
+            }
+            if wanted {
+                aux_active |= 1 << (bus - 1);
+            }
+        }
         if n_ev > 0 {
             // SAFETY: a plain call on live objects with valid (out-)pointers, on the main thread, in the documented order.
             unsafe { comp.activateBus(kEvent as i32, kInput as i32, 0, 1) };
@@ -998,6 +1045,7 @@ impl Vst3Instance {
             processing: false,
             block_events: Vec::with_capacity(EVENT_CAPACITY),
             block_params: Vec::with_capacity(PARAM_QUEUES * PARAM_POINTS),
+            aux_active,
         }))
     }
 }

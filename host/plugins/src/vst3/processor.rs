@@ -48,6 +48,8 @@ pub(super) struct Vst3Processor {
     /// This block's parameter points `(id, offset, normalized)`, likewise
     /// (preallocated, `PARAM_QUEUES * PARAM_POINTS`).
     pub(super) block_params: Vec<(u32, i32, f64)>,
+    /// The aux output buses activated for the engine (bit `i`: bus `i + 1`).
+    pub(super) aux_active: u64,
 }
 
 // SAFETY: the raw pointers in `inputs`/`outputs` point into buffers this
@@ -448,6 +450,18 @@ impl AudioProcessor for Vst3Processor {
         let _ = &self.inputs.ptrs;
         let _ = &self.outputs.ptrs;
         ProcessStatus::Continue
+    }
+
+    fn aux_output(&self, port: usize, frames: usize) -> Option<(&[f32], &[f32])> {
+        if port >= 64 || self.aux_active & (1 << port) == 0 {
+            return None;
+        }
+        let frames = frames.min(self.max_block);
+        match self.outputs.data.get(port + 1)?.as_slice() {
+            [] => None,
+            [mono] => Some((&mono[..frames], &mono[..frames])),
+            [l, r, ..] => Some((&l[..frames], &r[..frames])),
+        }
     }
 
     /// VST3 has no "reset" call; leaving and re-entering the processing

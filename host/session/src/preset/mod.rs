@@ -238,12 +238,33 @@ fn check_outputs(preset: &Preset, text: &str) -> Result<(), (usize, String)> {
             }
         }
     }
+    if let Some(p) = preset
+        .master
+        .iter()
+        .flat_map(|m| &m.plugins)
+        .find(|p| !p.outputs.is_empty())
+    {
+        return Err((
+            at("outputs", ""),
+            format!(
+                "[master]: {} has `outputs`, which only plugins in racks have (the master \
+                 chain plays to the first output); move the plugin into a rack",
+                p.label()
+            ),
+        ));
+    }
     for rack in &preset.racks {
         let wanted = rack
             .output
             .iter()
             .map(|o| ("output", o))
-            .chain(rack.sends.keys().map(|o| ("sends", o)));
+            .chain(rack.sends.keys().map(|o| ("sends", o)))
+            .chain(
+                rack.plugins
+                    .iter()
+                    .flat_map(|p| p.outputs.values())
+                    .map(|o| ("outputs", o)),
+            );
         for (key, name) in wanted {
             if !names.contains(&name.as_str()) {
                 return Err((
