@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::control::{RemoteError, RemoteOptions, Remotes};
 use crate::engine::StatusSnapshot;
 use crate::io::{BackendKind, StreamOptions, StreamState};
 use crate::preset::PresetError;
@@ -38,6 +39,8 @@ pub struct HeadlessOptions {
     pub status_every: Duration,
     /// Serve the control protocol on this local socket.
     pub control: Option<PathBuf>,
+    /// The OSC server and web remote to open (`--osc`, `--web`).
+    pub remote: RemoteOptions,
 }
 
 /// Why headless mode could not run. Main thread.
@@ -49,6 +52,9 @@ pub enum HeadlessError {
     /// The backend, the session or the control socket could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The OSC server or the web remote could not start.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// The signal handlers could not be installed.
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signals(std::io::Error),
@@ -121,6 +127,13 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
         runtime.listen(path)?;
         eprintln!("stagerack: control socket {}", path.display());
     }
+    // The remote servers' threads speak to the control server as
+    // in-process clients, through a connector (the client it came from is
+    // not needed: dropped, it closes).
+    let remotes = Remotes::start(&opts.remote, &runtime.connect().connector())?;
+    for line in remotes.describe() {
+        eprintln!("stagerack: {line}");
+    }
     let format = runtime.audio_in_use();
     eprintln!(
         "stagerack: playing {} on {} as `{}` ({} Hz, {} frames); Ctrl-C stops",
@@ -180,12 +193,14 @@ pub fn run_headless(opts: &HeadlessOptions) -> Result<(), HeadlessError> {
                 .map(|h| format!(", heaviest plugin {h}"))
                 .unwrap_or_default();
             eprintln!(
-                "stagerack: {}{clock}{heaviest}",
-                status_line(&shared.snapshot(), &state)
+                "stagerack: {}{clock}{heaviest}{}",
+                status_line(&shared.snapshot(), &state),
+                remotes.status()
             );
         }
     }
     eprintln!("stagerack: stopping");
+    drop(remotes);
     runtime.shutdown();
     eprintln!("stagerack: stopped");
     Ok(())

@@ -15,6 +15,10 @@
 //!   another process. Closing or killing the window leaves it playing.
 //! - `stagerack-ui --headless --listen [SOCKET]`: the engine and its
 //!   control socket with no window, until SIGINT/SIGTERM.
+//! - `--osc PORT [--osc-bind ADDR]`, `--web PORT [--web-bind ADDR]`: the
+//!   in-process engine also serves OSC and the web remote, as `stagerack`
+//!   does; the web remote's address (and token) is printed and shown in
+//!   the window's messages.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -26,7 +30,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use eframe::egui;
-use stagerack_session::control::{default_socket_path, RemoteClient};
+use stagerack_session::control::{
+    default_socket_path, Listen, RemoteClient, RemoteOptions, Remotes,
+};
 use stagerack_session::runtime::{AudioChoice, LoadedShow, Runtime, Show};
 use stagerack_session::runtime::{BackendKind, StreamOptions};
 use stagerack_ui::{Mode, RackApp};
@@ -81,6 +87,21 @@ struct Args {
     /// Connect MIDI sources by pattern (`all`: every physical source).
     #[arg(long = "midi-in", value_name = "PATTERN")]
     midi_in: Vec<String>,
+    /// Serve OSC on this UDP port (addresses in docs/REMOTE.md; 0: any
+    /// free port, printed).
+    #[arg(long, value_name = "PORT", conflicts_with = "attach")]
+    osc: Option<u16>,
+    /// The address the OSC server binds (default 127.0.0.1).
+    #[arg(long, value_name = "ADDR", requires = "osc")]
+    osc_bind: Option<std::net::IpAddr>,
+    /// Serve the web remote (setlist, next, previous, PANIC, meters for a
+    /// phone) on this TCP port (0: any free port, printed).
+    #[arg(long, value_name = "PORT", conflicts_with = "attach")]
+    web: Option<u16>,
+    /// The address the web remote binds (default 127.0.0.1); any other
+    /// makes every request need the token it prints and the window shows.
+    #[arg(long, value_name = "ADDR", requires = "web")]
+    web_bind: Option<std::net::IpAddr>,
 }
 
 /// `--backend`: the names of the backends this build has (io's
@@ -215,6 +236,20 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
         engine.listen(s).map_err(|e| e.to_string())?;
         eprintln!("control socket: {}", s.display());
     }
+    // OSC and the web remote: threads whose clients reach the engine
+    // through a connector (the client it came from is not needed).
+    let remotes = Remotes::start(
+        &RemoteOptions {
+            osc: args.osc.map(|port| Listen::new(port, args.osc_bind)),
+            web: args.web.map(|port| Listen::new(port, args.web_bind)),
+        },
+        &engine.connect().connector(),
+    )
+    .map_err(|e| e.to_string())?;
+    let remote_lines = remotes.describe();
+    for line in &remote_lines {
+        eprintln!("{line}");
+    }
     let engine = Rc::new(RefCell::new(engine));
 
     if !args.headless {
@@ -228,6 +263,10 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
             preset_path,
         );
         app.close_on(quit.clone());
+        for line in remote_lines {
+            app.state
+                .push_message(stagerack_ui::state::Level::Info, line);
+        }
         window(app)?;
         if args.keep_running && !quit.load(Ordering::Relaxed) {
             eprintln!("window closed; the engine keeps running headless until Ctrl+C");
@@ -241,6 +280,7 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
         }
     }
     eprintln!("stopping the engine");
+    drop(remotes);
     engine.borrow_mut().shutdown();
     Ok(())
 }

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 stagerack::engine::install_guard!();
 
 pub mod bench;
+pub mod chromium;
 pub mod control;
 pub mod jack;
+pub mod remote;
 pub mod stereo_recorder;
 pub mod xvfb;
 

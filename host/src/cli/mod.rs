@@ -98,6 +98,24 @@ pub struct LiveArgs {
     /// user's runtime folder.
     #[arg(long, value_name = "SOCKET", num_args = 0..=1)]
     pub control: Option<Option<PathBuf>>,
+    /// Serve OSC on this UDP port (TouchOSC, Open Stage Control; addresses
+    /// in docs/REMOTE.md); 0 picks a free port and prints it.
+    #[arg(long, value_name = "PORT")]
+    pub osc: Option<u16>,
+    /// The address the OSC server binds (default 127.0.0.1: this machine
+    /// only; 0.0.0.0: every network).
+    #[arg(long, value_name = "ADDR", requires = "osc")]
+    pub osc_bind: Option<std::net::IpAddr>,
+    /// Serve the web remote (a page for a phone or tablet: setlist, next,
+    /// previous, PANIC, meters) on this TCP port; 0 picks a free port and
+    /// prints it.
+    #[arg(long, value_name = "PORT")]
+    pub web: Option<u16>,
+    /// The address the web remote binds (default 127.0.0.1: this machine
+    /// only). Any other (0.0.0.0: every network) makes every request need
+    /// the token printed at start.
+    #[arg(long, value_name = "ADDR", requires = "web")]
+    pub web_bind: Option<std::net::IpAddr>,
     /// Where plugins run, for every rack of this run (overrides the
     /// preset's `sandbox` settings): `none` (in this process), `rack` (each
     /// rack's chain in a child process), `plugin` (each plugin in its own).
@@ -463,6 +481,14 @@ fn run_live(a: LiveArgs) -> ExitCode {
         control: a
             .control
             .map(|p| p.unwrap_or_else(crate::control::default_socket_path)),
+        remote: crate::control::RemoteOptions {
+            osc: a
+                .osc
+                .map(|port| crate::control::Listen::new(port, a.osc_bind)),
+            web: a
+                .web
+                .map(|port| crate::control::Listen::new(port, a.web_bind)),
+        },
     };
     match run_headless(&opts) {
         Ok(()) => ExitCode::SUCCESS,

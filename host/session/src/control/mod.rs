@@ -7,16 +7,26 @@
 //!   Unix socket (newline-delimited JSON, mode 0600). Every edit is
 //!   broadcast to every client. A malformed or oversized message closes
 //!   only the client that sent it.
+//! - [`osc`] and [`web`]: remote front doors (`--osc`, `--web`) that turn OSC
+//!   messages and WebSocket JSON into the same commands, each remote peer
+//!   an in-process client opened through a [`Connector`]; [`Remotes`]
+//!   starts them for the front ends.
 
 mod client;
+pub mod osc;
 pub mod protocol;
+mod remote;
 mod scanner;
 mod server;
 mod snapshot;
+pub mod web;
 
 pub use client::{ClientError, ControlClient, RemoteClient};
 pub use protocol::{Command, Reply, Request, Snapshot, PROTOCOL_VERSION};
-pub use server::{default_socket_path, ControlServer, DeviceChoice, DeviceHost, LocalClient};
+pub use remote::{Listen, RemoteError, RemoteOptions, Remotes};
+pub use server::{
+    default_socket_path, Connector, ControlServer, DeviceChoice, DeviceHost, LocalClient,
+};
 pub use snapshot::snapshot;
 
 // The types the protocol's messages carry, so a client needs this module

@@ -23,6 +23,34 @@ pub struct LocalClient {
     tx: mpsc::Sender<Request>,
     rx: mpsc::Receiver<Reply>,
     next_id: u64,
+    connector: Connector,
+}
+
+/// Opens new in-process clients from any thread (the OSC and web remote
+/// threads, one client per remote peer); the server takes each in at its
+/// next poll. Any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Connector {
+    tx: mpsc::Sender<(mpsc::Receiver<Request>, mpsc::Sender<Reply>)>,
+}
+
+impl Connector {
+    /// A new client of the server this connector came from. Requests sent
+    /// before the server's next poll wait in the client's channel. Any
+    /// thread.
+    pub fn connect(&self) -> LocalClient {
+        let (req_tx, req_rx) = mpsc::channel();
+        let (rep_tx, rep_rx) = mpsc::channel();
+        // A server that is gone leaves the client without replies; its
+        // owner notices by `recv_timeout` returning nothing.
+        let _ = self.tx.send((req_rx, rep_tx));
+        LocalClient {
+            tx: req_tx,
+            rx: rep_rx,
+            next_id: 0,
+            connector: self.clone(),
+        }
+    }
 }
 
 impl LocalClient {
@@ -34,6 +62,19 @@ impl LocalClient {
             command,
         });
         self.next_id
+    }
+
+    /// Sends a request with the caller's own id, which its reply carries
+    /// back (a bridge passing a remote peer's requests through). Any
+    /// thread.
+    pub fn send_request(&mut self, request: Request) {
+        let _ = self.tx.send(request);
+    }
+
+    /// A connector to the same server, to open more clients from another
+    /// thread. Any thread.
+    pub fn connector(&self) -> Connector {
+        self.connector.clone()
     }
 
     /// The next reply or event, waiting up to `timeout`. Any thread.
@@ -106,6 +147,10 @@ pub struct ControlServer {
     scanner: Option<PathBuf>,
     /// The background scan running now.
     scan: Option<BackgroundScan>,
+    /// Clients opened through a [`Connector`] on other threads.
+    joining: mpsc::Receiver<(mpsc::Receiver<Request>, mpsc::Sender<Reply>)>,
+    /// The sending end [`Connector`]s clone.
+    connector: Connector,
 }
 
 impl Default for ControlServer {
@@ -139,7 +184,10 @@ pub fn default_socket_path() -> PathBuf {
 impl ControlServer {
     /// A server with no clients. Main thread.
     pub fn new() -> Self {
+        let (tx, joining) = mpsc::channel();
         Self {
+            joining,
+            connector: Connector { tx },
             clients: Vec::new(),
             next_client: 1,
             #[cfg(unix)]
@@ -196,16 +244,15 @@ impl ControlServer {
 
     /// Connects an in-process client. Main thread.
     pub fn connect_local(&mut self) -> LocalClient {
-        let (req_tx, req_rx) = mpsc::channel();
-        let (rep_tx, rep_rx) = mpsc::channel();
-        self.add_client(Link::Local {
-            rx: req_rx,
-            tx: rep_tx,
-        });
-        LocalClient {
-            tx: req_tx,
-            rx: rep_rx,
-            next_id: 0,
+        let client = self.connector.connect();
+        self.accept_joining();
+        client
+    }
+
+    /// Takes in the clients opened through connectors since the last call.
+    fn accept_joining(&mut self) {
+        while let Ok((rx, tx)) = self.joining.try_recv() {
+            self.add_client(Link::Local { rx, tx });
         }
     }
 
@@ -360,6 +407,7 @@ impl ControlServer {
     }
 
     fn accept(&mut self) {
+        self.accept_joining();
         #[cfg(unix)]
         loop {
             let Some((listener, _)) = &self.listener else {
