@@ -298,3 +298,38 @@ fn presets_and_setlists_take_their_outputs_from_a_rig_file() {
         .to_string();
     assert!(missing.contains("venue.toml"), "{missing}");
 }
+
+/// A setlist plays on its first preset's outputs: a later entry routing to
+/// an output (or taking an input) only it defines is refused at load,
+/// naming the entry's file and line and the stage's outputs, instead of
+/// playing somewhere else than written.
+#[test]
+fn a_setlist_entry_routing_off_the_stage_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("first.toml"), rig_song("first", RIG)).unwrap();
+    std::fs::write(
+        dir.path().join("second.toml"),
+        rig_song(
+            "second",
+            "[[output]]\nname = \"monitors\"\nchannels = [5, 6]\n",
+        )
+        .replace("output = \"IEM\"", "output = \"monitors\""),
+    )
+    .unwrap();
+    let set = dir.path().join("set.toml");
+    std::fs::write(
+        &set,
+        "version = 1\nname = \"set\"\n[[entry]]\npreset = \"first.toml\"\n\
+         [[entry]]\npreset = \"second.toml\"\n",
+    )
+    .unwrap();
+    let err = stagerack::preset::load_setlist(&set)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("second.toml:")
+            && err.contains("rack `keys`: output `monitors` is not on this setlist's stage")
+            && err.contains("first.toml: FOH, IEM"),
+        "{err}"
+    );
+}

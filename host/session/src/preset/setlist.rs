@@ -121,10 +121,14 @@ pub fn load_setlist(path: &Path) -> Result<LoadedSetlist, PresetError> {
         None => None,
     };
     let mut presets = Vec::new();
-    let mut paths = Vec::new();
+    let mut paths: Vec<PathBuf> = Vec::new();
     for entry in &setlist.entries {
         let p = dir.join(&entry.preset);
-        presets.push(super::load_preset_in(&p, rig.as_ref())?);
+        let preset = super::load_preset_in(&p, rig.as_ref())?;
+        if let (Some(first), Some(first_path)) = (presets.first(), paths.first()) {
+            check_entry_routes(first, first_path, &preset, &p)?;
+        }
+        presets.push(preset);
         paths.push(p);
     }
     Ok(LoadedSetlist {
@@ -132,6 +136,66 @@ pub fn load_setlist(path: &Path) -> Result<LoadedSetlist, PresetError> {
         presets,
         paths,
     })
+}
+
+/// The stage a setlist plays on is its first preset's (its outputs and
+/// inputs, or its rig file's): every output and input a later entry's racks
+/// name must be one of those, or that entry would play somewhere else than
+/// written. On error: the entry's file, line and what to change. Main
+/// thread.
+fn check_entry_routes(
+    first: &super::Preset,
+    first_path: &Path,
+    entry: &super::Preset,
+    path: &Path,
+) -> Result<(), PresetError> {
+    let outputs: Vec<&str> = first
+        .stage_outputs()
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    let inputs: Vec<&str> = first
+        .stage_inputs()
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    for rack in &entry.racks {
+        let named_outputs = rack
+            .output
+            .iter()
+            .chain(rack.sends.keys())
+            .chain(rack.plugins.iter().flat_map(|p| p.outputs.values()));
+        let wanted = named_outputs
+            .map(|o| ("output", o, &outputs))
+            .chain(rack.input_audio.iter().map(|i| ("input", i, &inputs)));
+        for (kind, name, stage) in wanted {
+            if stage.contains(&name.as_str()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let (line, column) = text
+                .find(&format!("\"{name}\""))
+                .map_or((1, 1), |o| super::line_column(&text, o));
+            return Err(PresetError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                message: format!(
+                    "rack `{}`: {kind} `{name}` is not on this setlist's stage (a setlist \
+                     plays to its first preset's outputs and inputs, {}: {}); add it there \
+                     or to the shared rig file",
+                    rack.name,
+                    first_path.display(),
+                    if stage.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        stage.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Parses setlist text and checks its values; `path` is for messages.
