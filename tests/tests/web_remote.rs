@@ -17,6 +17,15 @@ use stagerack_tests::remote::{play_setlist, printed_after, wait_for_stderr};
 use stagerack_tests::workspace_root;
 use tungstenite::{Message, WebSocket};
 
+/// The tests of this file one at a time: the first opens a JACK client
+/// (libjack clients and environment changes in parallel test threads of
+/// one process have crashed it).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The song the engine plays, asked on its control socket.
 fn current(c: &mut ControlSocket) -> u64 {
     c.request("get_state", "", "state")["state"]["current"]
@@ -38,6 +47,7 @@ fn wait_for_song(c: &mut ControlSocket, want: u64, what: &str) {
 
 #[test]
 fn a_phone_browser_shows_the_set_switches_songs_and_sees_meters() {
+    let _serial = one_at_a_time();
     let server = JackServer::start(&unique_name("web"), 256);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ctl.sock");
@@ -84,7 +94,7 @@ fn a_phone_browser_shows_the_set_switches_songs_and_sees_meters() {
         std::thread::sleep(Duration::from_millis(300));
     }
     page.wait_for(
-        "parseFloat(document.querySelector('#meters .bar > div').style.width) > 5",
+        "parseFloat(document.querySelector('#meters .bar').dataset.level) > 0.05",
         5,
         "the master bar shows the level",
     );
@@ -134,6 +144,7 @@ fn status(response: &str) -> &str {
 
 #[test]
 fn beyond_loopback_every_request_needs_the_token() {
+    let _serial = one_at_a_time();
     let server = JackServer::start(&unique_name("web-token"), 256);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ctl.sock");
@@ -246,6 +257,7 @@ fn closed(ws: &mut WebSocket<TcpStream>) -> bool {
 
 #[test]
 fn a_malformed_websocket_frame_closes_only_that_client() {
+    let _serial = one_at_a_time();
     let server = JackServer::start(&unique_name("web-frames"), 256);
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("ctl.sock");

@@ -1,0 +1,124 @@
+//! `stagerack-ui --osc 0 --web 0`: the window's in-process engine serves
+//! OSC and the web remote as `stagerack` does (run here with `--headless
+//! --no-audio`, the same runtime without a window or a device): an OSC
+//! client switches the song and hears it, the page is served, and both
+//! stop with the engine.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rosc::{OscMessage, OscPacket, OscType};
+use stagerack_tests::jack::send_signal;
+
+const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
+
+fn osc(socket: &UdpSocket, to: SocketAddr, addr: &str) {
+    let packet = OscPacket::Message(OscMessage {
+        addr: addr.to_owned(),
+        args: Vec::new(),
+    });
+    socket
+        .send_to(&rosc::encoder::encode(&packet).unwrap(), to)
+        .unwrap();
+}
+
+/// Every OSC message arriving within `secs` seconds, bundles opened,
+/// until one is `addr` with the string `value`.
+fn hears(socket: &UdpSocket, addr: &str, value: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let mut stack = vec![rosc::decoder::decode_udp(&buf[..n]).unwrap().1];
+        while let Some(p) = stack.pop() {
+            match p {
+                OscPacket::Message(m) => {
+                    if m.addr == addr && m.args == [OscType::String(value.to_owned())] {
+                        return true;
+                    }
+                }
+                OscPacket::Bundle(b) => stack.extend(b.content),
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn the_windows_engine_serves_osc_and_the_web_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("stderr.txt");
+    let mut child = Command::new(UI)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "--headless",
+            "--no-audio",
+            "--setlist",
+            "presets/setlist.toml",
+            "--osc",
+            "0",
+            "--web",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start stagerack-ui");
+    let stderr = || std::fs::read_to_string(&err_path).unwrap_or_default();
+    let after = |prefix: &str| {
+        stderr()
+            .split(prefix)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (osc_addr, url) = loop {
+        if let (Some(o), Some(w)) = (after("OSC on udp "), after("web remote on ")) {
+            break (o.parse::<SocketAddr>().unwrap(), w);
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("no OSC and web lines:\n{}", stderr());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    osc(&socket, osc_addr, "/stagerack/subscribe");
+    assert!(
+        hears(&socket, "/stagerack/song", "demo", 10),
+        "{}",
+        stderr()
+    );
+    osc(&socket, osc_addr, "/stagerack/next");
+    assert!(
+        hears(&socket, "/stagerack/song", "bells", 10),
+        "{}",
+        stderr()
+    );
+
+    let web: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let mut s = TcpStream::connect(web).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: {web}\r\n\r\n").unwrap();
+    let mut page = String::new();
+    let _ = s.read_to_string(&mut page);
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    assert!(page.contains("<title>stagerack remote</title>"));
+
+    send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", stderr());
+}
