@@ -256,6 +256,7 @@ impl AppState {
                 master,
                 racks,
                 keys,
+                ..
             } => {
                 self.meters.keys = keys;
                 for (shown, new) in self.meters.master.iter_mut().zip(master) {

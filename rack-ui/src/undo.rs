@@ -238,7 +238,7 @@ mod tests {
                 latency: 0,
                 knobs: None,
             }],
-            files: Vec::new(),
+            ..Snapshot::default()
         }
     }
 

@@ -574,6 +574,9 @@ fn played_keys_light_on_the_keyboard_strip() {
             master: [0.0; 2],
             racks: Vec::new(),
             keys: w,
+            beat: 0.0,
+            tempo: 120.0,
+            notes_scroll: None,
         }
     };
     meters.borrow_mut().push(keys(&[60, 64, 67, 100]));

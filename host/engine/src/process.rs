@@ -329,9 +329,10 @@ impl Engine {
                 Event::ControlChange {
                     channel,
                     controller,
-                    ..
+                    value,
                 } => {
                     self.shared.record_controller(channel, controller);
+                    self.shared.record_notes_scroll(controller, value);
                     // All sound off / all notes off.
                     if controller == 120 || controller == 123 {
                         self.shared.keys.release_all();

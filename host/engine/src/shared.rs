@@ -149,6 +149,12 @@ pub struct EngineShared {
     pub keys: KeyLights,
     /// Buffers in which the current group changed.
     pub switches: AtomicU64,
+    /// The controller that scrolls the song notes (a setlist's
+    /// `notes_cc`), plus one; 0: none. Set by the main thread.
+    pub notes_cc: AtomicU32,
+    /// That controller's last value and how often it came:
+    /// (count << 8) | value. Written by the audio thread.
+    notes_scroll: AtomicU32,
 }
 
 /// Steps of [`EngineShared::load_histogram`].
@@ -234,6 +240,24 @@ impl EngineShared {
             (count << 16) | (u64::from(channel & 15) << 8) | u64::from(controller & 127),
             Ordering::Relaxed,
         );
+    }
+
+    /// Notes the song-notes controller's value when `controller` is it.
+    /// Audio thread.
+    #[inline]
+    pub fn record_notes_scroll(&self, controller: u8, value: u8) {
+        if self.notes_cc.load(Ordering::Relaxed) == u32::from(controller) + 1 {
+            let count = (self.notes_scroll.load(Ordering::Relaxed) >> 8).wrapping_add(1);
+            self.notes_scroll
+                .store((count << 8) | u32::from(value & 127), Ordering::Relaxed);
+        }
+    }
+
+    /// How often the song-notes controller came, and its last value
+    /// (0..=127). Any thread.
+    pub fn notes_scroll(&self) -> (u32, u8) {
+        let v = self.notes_scroll.load(Ordering::Relaxed);
+        (v >> 8, (v & 127) as u8)
     }
 
     /// How many controllers were received so far, and the last one as

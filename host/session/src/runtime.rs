@@ -145,7 +145,15 @@ impl LoadedShow {
             .map(|s| s.switch_table(config.sample_rate))
             .unwrap_or_default();
         let keep = self.setlist.as_ref().and_then(|s| s.setlist.neighbours);
-        Session::with_setlist(&self.presets, switch, config, offline, keep)
+        let (mut session, engine) =
+            Session::with_setlist(&self.presets, switch, config, offline, keep)?;
+        if let Some(s) = &self.setlist {
+            session.set_song_notes(
+                s.setlist.entries.iter().map(|e| e.notes.clone()).collect(),
+                s.setlist.triggers.notes_cc,
+            );
+        }
+        Ok((session, engine))
     }
 
     /// "setlist `gig` (3 presets, starting with `demo`)" or "`demo`".

@@ -177,6 +177,8 @@ pub struct Session {
     midi_sources: Vec<String>,
     /// Setlists that keep only some presets loaded (see `neighbours.rs`).
     neighbours: Option<neighbours::Neighbours>,
+    /// Each setlist entry's song notes (lyrics, chords, cues), in order.
+    song_notes: Vec<String>,
     /// An editor closed without a client asking (see `editors.rs`).
     editors_changed: bool,
     /// X errors (raised by plugins' GUIs) already reported.
@@ -447,6 +449,7 @@ impl Session {
             param_changes: Vec::new(),
             midi_sources: Vec::new(),
             neighbours: None,
+            song_notes: Vec::new(),
             editors_changed: false,
             x_errors_reported: 0,
         };
@@ -549,6 +552,46 @@ impl Session {
     pub fn select(&mut self, group: u16) -> Result<(), SessionError> {
         self.pending_select = Some(group);
         self.commit()
+    }
+
+    /// A setlist's song notes, one per entry, and the controller that
+    /// scrolls them (see [`notes_scroll`](Self::notes_scroll)). Main
+    /// thread.
+    pub fn set_song_notes(&mut self, notes: Vec<String>, scroll_cc: Option<u8>) {
+        self.song_notes = notes;
+        let cc = scroll_cc.map_or(0, |c| u32::from(c.min(127)) + 1);
+        self.handle
+            .shared()
+            .notes_cc
+            .store(cc, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Each setlist entry's song notes, in order (empty for a single
+    /// preset). Main thread.
+    pub fn song_notes(&self) -> &[String] {
+        &self.song_notes
+    }
+
+    /// Where the song-notes controller last put the notes (0 the top, 127
+    /// the end), once it has moved. Main thread.
+    pub fn notes_scroll(&self) -> Option<u8> {
+        let (count, value) = self.handle.shared().notes_scroll();
+        (count > 0).then_some(value)
+    }
+
+    /// The transport's beat position now in the current preset (its tempo,
+    /// or the MIDI clock's), from the frames the engine has played, as its
+    /// plugins see it, and that tempo. Main thread.
+    pub fn beat_now(&self) -> (f64, f64) {
+        let shared = self.handle.shared();
+        let tempo = shared.clock_bpm().unwrap_or_else(|| {
+            self.groups
+                .get(usize::from(self.current_group()))
+                .map_or(120.0, |g| g.tempo)
+        });
+        let frames = shared.frames.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        let seconds = frames / self.process.sample_rate.max(1.0);
+        (seconds * tempo / 60.0, tempo)
     }
 
     /// The preset new notes go to now, as the audio thread last reported.

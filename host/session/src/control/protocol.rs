@@ -333,6 +333,17 @@ pub enum Reply {
         /// event: bit k of word k / 64.
         #[serde(default)]
         keys: [u64; 2],
+        /// The transport's beat position now (the current preset's tempo,
+        /// or the MIDI clock's), for a beat light.
+        #[serde(default)]
+        beat: f64,
+        /// That tempo, in BPM.
+        #[serde(default)]
+        tempo: f64,
+        /// Where the song-notes controller (`notes_cc`) last put the notes:
+        /// 0 the top, 127 the end; absent until it moves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes_scroll: Option<u8>,
     },
     /// MIDI learn bound a controller (the new state follows).
     Learned {
@@ -405,6 +416,13 @@ pub struct Snapshot {
     /// Each preset's file, where known (Save writes the current one back).
     #[serde(default)]
     pub files: Vec<Option<std::path::PathBuf>>,
+    /// Each setlist entry's song notes (lyrics, chords, cues; empty for
+    /// none), in the order of `presets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Each preset's tempo in BPM, in the order of `presets`.
+    #[serde(default)]
+    pub tempos: Vec<f64>,
 }
 
 /// One rack in a snapshot.

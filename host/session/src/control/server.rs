@@ -343,6 +343,9 @@ impl ControlServer {
                     .map(|r| [r.status.peak_left.take(), r.status.peak_right.take()])
                     .collect(),
                 keys: shared.keys.take(),
+                beat: session.beat_now().0,
+                tempo: session.beat_now().1,
+                notes_scroll: session.notes_scroll(),
             };
             for c in self.clients.iter_mut().filter(|c| c.meters) {
                 c.send(&meters);

@@ -10,6 +10,8 @@ pub fn snapshot(session: &Session) -> Snapshot {
     Snapshot {
         presets: session.groups().iter().map(|g| g.name.clone()).collect(),
         files: session.groups().iter().map(|g| g.file.clone()).collect(),
+        notes: session.song_notes().to_vec(),
+        tempos: session.groups().iter().map(|g| g.tempo).collect(),
         current: session.current_group(),
         racks: session
             .racks()

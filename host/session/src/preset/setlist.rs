@@ -54,6 +54,10 @@ pub struct Triggers {
     /// (those notes are not played).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note_channel: Option<u8>,
+    /// CC (0..=119, any channel) that scrolls the current song's notes in
+    /// the stage view: 0 the top, 127 the end (a pedal or a fader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes_cc: Option<u8>,
 }
 
 /// One song. Main thread.
@@ -71,6 +75,9 @@ pub struct SetlistEntry {
     /// Key on the trigger note channel that selects it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<u8>,
+    /// The song's notes for the stage view: lyrics, chords, cues.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
 }
 
 /// A setlist with its presets read. Main thread.
@@ -246,6 +253,7 @@ pub fn parse_setlist(text: &str, path: &Path) -> Result<Setlist, PresetError> {
     for (what, cc) in [
         ("next_cc", s.triggers.next_cc),
         ("previous_cc", s.triggers.previous_cc),
+        ("notes_cc", s.triggers.notes_cc),
     ] {
         if cc.is_some_and(|c| c > 119) {
             return Err(invalid(

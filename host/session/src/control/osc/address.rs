@@ -264,7 +264,7 @@ mod tests {
             presets: vec!["one".into(), "two".into()],
             current: 1,
             racks: vec![rack(0, "pad"), rack(1, "Grand Piano"), rack(1, "pad")],
-            files: Vec::new(),
+            ..Snapshot::default()
         }
     }
 
