@@ -20,6 +20,7 @@
 
 pub mod app;
 pub mod frame;
+mod setlist_state;
 pub mod state;
 mod theme;
 pub mod ui_state;

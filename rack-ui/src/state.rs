@@ -116,6 +116,12 @@ pub struct AppState {
     pub devices: Option<(DeviceInventory, Option<AudioInUse>)>,
     /// A device selection in flight (its id, what was asked).
     pending_device: Option<(u64, String)>,
+    /// The setlist being edited, as the engine last sent it (None: a
+    /// single preset plays).
+    pub setlist: Option<stagerack_session::control::SetlistView>,
+    /// Setlist opens and saves in flight: what to say when done, and
+    /// whether the racks were replaced (see `setlist_state.rs`).
+    pub(crate) setlist_notices: HashMap<u64, (String, bool)>,
     /// The device list is out of date (a selection went through): the
     /// window asks again.
     pub devices_stale: bool,
@@ -143,6 +149,7 @@ impl AppState {
         if let Command::SavePreset { path } = command {
             self.pending_saves.insert(id, path.display().to_string());
         }
+        self.sent_setlist(id, command);
         if let Command::LoadPreset { path } = command {
             self.pending_loads.insert(id, path.display().to_string());
         }
@@ -188,6 +195,10 @@ impl AppState {
                     self.push_message(Level::Info, format!("{what}: {width}×{height}"));
                 }
             }
+            Reply::Setlist { id, setlist } => {
+                self.pending.remove(&id);
+                self.setlist = setlist;
+            }
             Reply::Welcome { id, .. } => {
                 self.pending.remove(&id);
                 self.welcomed = true;
@@ -202,6 +213,7 @@ impl AppState {
                     self.push_message(Level::Info, format!("preset saved to {path}"));
                     self.modified = false;
                 }
+                self.setlist_done(id);
                 if let Some(path) = self.pending_loads.remove(&id) {
                     self.modified = false;
                     self.push_message(Level::Info, format!("preset loaded from {path}"));
@@ -213,6 +225,7 @@ impl AppState {
             Reply::Error { id, message } => {
                 self.pending_saves.remove(&id);
                 self.pending_loads.remove(&id);
+                self.setlist_notices.remove(&id);
                 if self.pending_device.take_if(|(d, _)| *d == id).is_some() {
                     self.devices_stale = true;
                 }
@@ -397,6 +410,13 @@ pub fn describe(command: &Command) -> String {
         Command::SetlistPrevious {} => "previous setlist entry".into(),
         Command::SetlistSelect { index } => format!("select setlist entry {}", index + 1),
         Command::Panic {} => "panic".into(),
+        Command::GetSetlist {} => "read the setlist".into(),
+        Command::OpenSetlist { path } => format!("open setlist {}", path.display()),
+        Command::EditSetlist { edit } => crate::setlist_state::describe_edit(edit),
+        Command::SaveSetlist { path } => match path {
+            Some(p) => format!("save the setlist to {}", p.display()),
+            None => "save the setlist".into(),
+        },
         Command::Subscribe { .. } => "subscribe to meters".into(),
         Command::Status {} => "read the engine status".into(),
         Command::ListDevices {} => "list audio and MIDI devices".into(),

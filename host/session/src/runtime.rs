@@ -521,10 +521,14 @@ impl Runtime {
             options,
         };
         tracing::info!("playing on {}", audio.describe());
+        let mut server = ControlServer::new();
+        if let Some(setlist) = &show.setlist {
+            server.set_setlist(setlist);
+        }
         Ok(Self {
             group: session.current_group(),
             session: Some(session),
-            server: ControlServer::new(),
+            server,
             audio,
             state: StreamState::Running,
         })

@@ -18,6 +18,7 @@ pub mod protocol;
 mod remote;
 mod scanner;
 mod server;
+mod setlist_edit;
 mod snapshot;
 pub mod web;
 
@@ -31,7 +32,9 @@ pub use snapshot::snapshot;
 
 // The types the protocol's messages carry, so a client needs this module
 // only.
-pub use crate::preset::{MapDef, MapSourceDef, RackDef, VelocityCurve};
-pub use protocol::RackEdit;
+pub use crate::preset::{
+    MapDef, MapSourceDef, RackDef, Setlist, SetlistEntry, Triggers, VelocityCurve,
+};
+pub use protocol::{RackEdit, SetlistEdit, SetlistView};
 pub use stagerack_core::plugin::{PluginDescriptor, PluginFormat};
 pub use stagerack_io::{AudioInUse, DeviceInventory};

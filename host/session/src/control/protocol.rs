@@ -181,6 +181,37 @@ pub enum Command {
         /// Where.
         path: std::path::PathBuf,
     },
+    /// The setlist as it is being edited (answered with `setlist`; none
+    /// when what plays is a single preset).
+    GetSetlist {},
+    /// Open a setlist file, replacing what plays (as `load_preset` does),
+    /// its first entry current; refused with the file's error (line and
+    /// column, or the preset it names) and then nothing changes.
+    OpenSetlist {
+        /// The setlist file.
+        path: std::path::PathBuf,
+    },
+    /// Change the open setlist (every client then gets `setlist`).
+    /// Trigger and notes changes play at once; added, removed and moved
+    /// entries play when the setlist is saved (`save_setlist`). Refused,
+    /// with nothing changed, for an entry index that is not there, a
+    /// program two entries would share, a preset file that is missing or
+    /// does not parse, a value out of range.
+    EditSetlist {
+        /// What to change.
+        edit: SetlistEdit,
+    },
+    /// Save the open setlist atomically (a temporary file renamed over the
+    /// old one) to `path`, or to its own file when absent; entries' preset
+    /// paths are rewritten relative to a new folder. Every preset is read
+    /// and checked first (nothing is written if one fails). When entries
+    /// were added, removed or moved, the saved setlist then replaces what
+    /// plays, the song playing kept current when it is still in the set.
+    SaveSetlist {
+        /// Where (absent: the setlist's own file).
+        #[serde(default)]
+        path: Option<std::path::PathBuf>,
+    },
     /// Make the next setlist entry current.
     SetlistNext {},
     /// Make the previous setlist entry current.
@@ -218,6 +249,82 @@ pub enum Command {
         #[serde(default)]
         buffer: Option<u32>,
     },
+}
+
+/// One change to the setlist being edited (`edit_setlist`). Entry indices
+/// count from 0 in the setlist's order as last sent in `setlist`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SetlistEdit {
+    /// Insert an entry playing `preset` (at the end when `index` is
+    /// absent); it plays after a save.
+    AddEntry {
+        /// The preset file: relative to the setlist's folder, or absolute.
+        preset: std::path::PathBuf,
+        /// Where in the list.
+        #[serde(default)]
+        index: Option<usize>,
+    },
+    /// Remove an entry (not the last one left); applies after a save.
+    RemoveEntry {
+        /// Entry index.
+        index: usize,
+    },
+    /// Move an entry to another place; applies after a save.
+    MoveEntry {
+        /// From index.
+        from: usize,
+        /// To index.
+        to: usize,
+    },
+    /// Set an entry's MIDI triggers, all three (an absent one is cleared);
+    /// plays at once.
+    SetTriggers {
+        /// Entry index.
+        index: usize,
+        /// Program change 0..=127.
+        #[serde(default)]
+        program: Option<u8>,
+        /// Bank 0..=16383 the program change must come with.
+        #[serde(default)]
+        bank: Option<u16>,
+        /// Key 0..=127 on the setlist's note channel.
+        #[serde(default)]
+        note: Option<u8>,
+    },
+    /// Set an entry's song notes (the stage view's lyrics, chords, cues);
+    /// shows at once.
+    SetNotes {
+        /// Entry index.
+        index: usize,
+        /// The text ("" for none).
+        notes: String,
+    },
+    /// Rename the setlist.
+    Rename {
+        /// The new name.
+        name: String,
+    },
+}
+
+/// The setlist being edited, as every client shows it (`setlist`). Any
+/// thread (plain data).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetlistView {
+    /// Its file (Save writes there).
+    pub file: std::path::PathBuf,
+    /// What it holds now, edits included: what a save writes. The setlist
+    /// format's own type, versioned with that format (as `RackSnapshot`'s
+    /// `routing` is the preset format's).
+    pub setlist: crate::preset::Setlist,
+    /// For each entry, the preset of the snapshot it plays as now (None: an
+    /// added entry, playing after a save).
+    pub playing: Vec<Option<u16>>,
+    /// Edited since opened or saved.
+    pub unsaved: bool,
+    /// Entries were added, removed or moved: the set plays them after a
+    /// save.
+    pub pending: bool,
 }
 
 /// Phase of a knob gesture.
@@ -297,6 +404,15 @@ pub enum Reply {
         /// `frame` are 0: the host has none).
         #[serde(default)]
         floating: bool,
+    },
+    /// The setlist being edited (answer to `get_setlist`; sent to every
+    /// client, id 0, after it is opened, edited or saved, or replaced by a
+    /// preset).
+    Setlist {
+        /// Request id (0 when broadcast).
+        id: u64,
+        /// None: what plays is a single preset.
+        setlist: Option<SetlistView>,
     },
     /// Loadable plugins.
     Plugins {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{Command, Reply, Request, StatusReport, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use super::scanner::{BackgroundScan, ScanEvent};
+use super::setlist_edit::SetlistEditor;
 use super::snapshot::snapshot;
 use crate::preset::{save_atomically, PluginDef};
 use crate::session::Session;
@@ -151,6 +152,8 @@ pub struct ControlServer {
     joining: mpsc::Receiver<(mpsc::Receiver<Request>, mpsc::Sender<Reply>)>,
     /// The sending end [`Connector`]s clone.
     connector: Connector,
+    /// The setlist clients edit, when one plays.
+    setlist: SetlistEditor,
 }
 
 impl Default for ControlServer {
@@ -197,7 +200,14 @@ impl ControlServer {
             pages_told: Vec::new(),
             scanner: None,
             scan: None,
+            setlist: SetlistEditor::default(),
         }
+    }
+
+    /// Lets clients edit `setlist`, which plays now (`get_setlist`,
+    /// `edit_setlist`, `save_setlist`). Main thread.
+    pub fn set_setlist(&mut self, setlist: &crate::preset::LoadedSetlist) {
+        self.setlist.open_loaded(setlist);
     }
 
     /// Lets clients ask for a plugin scan (`scan_plugins`), each file
@@ -676,6 +686,10 @@ impl ControlServer {
                     let before = session.warnings().len();
                     session.replace_with(&preset).map_err(|e| e.to_string())?;
                     session.set_preset_file(0, Some(path.clone()));
+                    // A single preset plays now: no setlist to edit.
+                    self.setlist.close();
+                    let setlist = self.setlist.view();
+                    self.broadcast(&Reply::Setlist { id: 0, setlist });
                     tracing::info!("loaded preset {}", path.display());
                     for w in &session.warnings()[before..] {
                         tracing::warn!("{w}");
@@ -692,6 +706,27 @@ impl ControlServer {
                     session.set_preset_file(current, Some(path.clone()));
                     true
                 }),
+            Command::GetSetlist {} => {
+                let setlist = self.setlist.view();
+                self.reply(client, Reply::Setlist { id, setlist });
+                return;
+            }
+            Command::OpenSetlist { .. }
+            | Command::EditSetlist { .. }
+            | Command::SaveSetlist { .. } => {
+                let done = match request.command {
+                    Command::OpenSetlist { path } => self.setlist.open(&path, session),
+                    Command::EditSetlist { edit } => self.setlist.edit(edit, session),
+                    Command::SaveSetlist { path } => self.setlist.save(path, session),
+                    _ => Ok(()),
+                };
+                if done.is_ok() {
+                    // Every client shows the setlist as it is now.
+                    let setlist = self.setlist.view();
+                    self.broadcast(&Reply::Setlist { id: 0, setlist });
+                }
+                done.map(|()| true)
+            }
             Command::SetlistNext {}
             | Command::SetlistPrevious {}
             | Command::SetlistSelect { .. } => {

@@ -4,6 +4,7 @@
 mod format;
 mod save;
 mod setlist;
+mod setlist_save;
 
 pub use format::{
     ControlsDef, Expressions, InputDef, MapCurveDef, MapDef, MapSourceDef, MasterDef, MpeMode,
@@ -11,7 +12,10 @@ pub use format::{
     VelocityCurve, DEFAULT_SANDBOX, PRESET_VERSION,
 };
 pub use save::{save_atomically, write_atomically};
-pub use setlist::{load_setlist, parse_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers};
+pub use setlist::{
+    load_setlist, parse_setlist, resolve_setlist, LoadedSetlist, Setlist, SetlistEntry, Triggers,
+};
+pub use setlist_save::{save_setlist_atomically, setlist_text};
 
 use std::path::{Path, PathBuf};
 

@@ -45,7 +45,8 @@ pub fn merge_into(old: &str, fresh: &str) -> Option<String> {
     Some(doc.to_string())
 }
 
-fn merge_table(old: &mut Table, new: &Table) {
+/// Writes `new`'s keys over `old`'s (see [`merge_into`]). Main thread.
+pub(super) fn merge_table(old: &mut Table, new: &Table) {
     let gone: Vec<String> = old
         .iter()
         .map(|(k, _)| k.to_owned())

@@ -28,8 +28,8 @@ pub struct Setlist {
     /// every entry without its own `rig` or lists uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rig: Option<PathBuf>,
-    /// How MIDI switches entries.
-    #[serde(default)]
+    /// How MIDI switches entries (left out of a saved file when unset).
+    #[serde(default, skip_serializing_if = "Triggers::is_unset")]
     pub triggers: Triggers,
     /// The songs, in order.
     #[serde(rename = "entry")]
@@ -58,6 +58,14 @@ pub struct Triggers {
     /// the stage view: 0 the top, 127 the end (a pedal or a fader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes_cc: Option<u8>,
+}
+
+impl Triggers {
+    /// Whether no setlist-wide trigger is set (the file needs no
+    /// `[triggers]` table). Any thread.
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One song. Main thread.
@@ -89,12 +97,22 @@ pub struct LoadedSetlist {
     pub presets: Vec<Preset>,
     /// Each entry's preset path, resolved.
     pub paths: Vec<PathBuf>,
+    /// The setlist file itself.
+    pub file: PathBuf,
 }
 
 impl LoadedSetlist {
     /// The engine's switch table for this setlist at `sample_rate`. Main thread.
     pub fn switch_table(&self, sample_rate: f64) -> SwitchTable {
-        let s = &self.setlist;
+        self.setlist.switch_table(sample_rate)
+    }
+}
+
+impl Setlist {
+    /// The engine's switch table for these entries at `sample_rate`, entry
+    /// `i` selecting preset `i`. Main thread.
+    pub fn switch_table(&self, sample_rate: f64) -> SwitchTable {
+        let s = self;
         SwitchTable {
             entries: s
                 .entries
@@ -122,6 +140,13 @@ pub fn load_setlist(path: &Path) -> Result<LoadedSetlist, PresetError> {
         source,
     })?;
     let setlist = parse_setlist(&text, path)?;
+    resolve_setlist(setlist, path)
+}
+
+/// Reads every preset `setlist` names (relative to `path`, where the
+/// setlist file is or will be written) and checks each entry plays on the
+/// first one's stage; errors name the preset file. Main thread.
+pub fn resolve_setlist(setlist: Setlist, path: &Path) -> Result<LoadedSetlist, PresetError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let rig = match &setlist.rig {
         Some(r) => Some(super::load_rig(&dir.join(r))?),
@@ -142,6 +167,7 @@ pub fn load_setlist(path: &Path) -> Result<LoadedSetlist, PresetError> {
         setlist,
         presets,
         paths,
+        file: path.to_owned(),
     })
 }
 

@@ -473,6 +473,66 @@ impl Session {
     /// on this thread when their processors come home. A plugin that cannot
     /// load is left out with a warning, as at start-up. Main thread.
     pub fn replace_with(&mut self, preset: &crate::preset::Preset) -> Result<(), EditError> {
+        self.park_everything();
+        self.switch = stagerack_engine::SwitchTable::default();
+        self.neighbours = None;
+        // One preset: no setlist, so no song notes.
+        self.set_song_notes(Vec::new(), None);
+        self.learning = None;
+        self.add_preset(0, preset);
+        self.pending_select = Some(0);
+        self.commit()?;
+        Ok(())
+    }
+
+    /// Replaces everything the session holds with a setlist's `presets`
+    /// switched by `switch`, entry `start` current (the others within
+    /// `keep` of it loaded when `keep` is given, all otherwise), as
+    /// [`replace_with`](Self::replace_with) does for one preset. Main
+    /// thread.
+    pub fn replace_with_setlist(
+        &mut self,
+        presets: &[crate::preset::Preset],
+        switch: stagerack_engine::SwitchTable,
+        keep: Option<usize>,
+        start: u16,
+    ) -> Result<(), EditError> {
+        self.park_everything();
+        let start = start.min(presets.len().saturating_sub(1) as u16);
+        let keep = keep.filter(|k| k + 1 < presets.len());
+        for (g, preset) in presets.iter().enumerate() {
+            if keep.is_none_or(|k| g.abs_diff(usize::from(start)) <= k) {
+                self.add_preset(g as u16, preset);
+            } else {
+                self.add_group_unloaded(g as u16, preset);
+            }
+        }
+        if let Some(first) = presets.first() {
+            self.handle
+                .set_safety_limiter(first.master.as_ref().is_none_or(|m| m.limiter));
+        }
+        self.neighbours = keep.map(|k| super::neighbours::Neighbours::around(presets, k, start));
+        self.switch = switch;
+        self.learning = None;
+        self.pending_select = Some(start);
+        self.commit()?;
+        Ok(())
+    }
+
+    /// How MIDI switches presets from the next plan on (a setlist's
+    /// triggers edited while it plays). Main thread.
+    pub fn set_switch(&mut self, switch: stagerack_engine::SwitchTable) -> Result<(), EditError> {
+        if switch != self.switch {
+            self.switch = switch;
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Takes every rack and master section out of the model; their
+    /// plugins are deactivated when their processors come home. Main
+    /// thread.
+    fn park_everything(&mut self) {
         for rack in std::mem::take(&mut self.racks) {
             for slot in rack.slots {
                 self.park(slot);
@@ -483,12 +543,11 @@ impl Session {
                 self.park(slot);
             }
         }
-        self.switch = stagerack_engine::SwitchTable::default();
-        self.learning = None;
-        self.add_preset(0, preset);
-        self.pending_select = Some(0);
-        self.commit()?;
-        Ok(())
+    }
+
+    /// How MIDI switches presets now. Main thread.
+    pub fn switch_table(&self) -> &stagerack_engine::SwitchTable {
+        &self.switch
     }
 
     /// Removes a rack and its plugins. Main thread.

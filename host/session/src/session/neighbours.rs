@@ -27,11 +27,18 @@ pub(crate) struct Neighbours {
 impl Neighbours {
     /// Entry 0 current, entries 0..=keep loaded.
     pub(crate) fn new(presets: &[Preset], keep: usize) -> Self {
+        Self::around(presets, keep, 0)
+    }
+
+    /// Entry `current` current, the entries within `keep` of it loaded.
+    pub(crate) fn around(presets: &[Preset], keep: usize, current: u16) -> Self {
         Self {
             presets: presets.to_vec(),
             keep,
-            loaded: (0..presets.len()).map(|g| g <= keep).collect(),
-            around: 0,
+            loaded: (0..presets.len())
+                .map(|g| g.abs_diff(usize::from(current)) <= keep)
+                .collect(),
+            around: current,
         }
     }
 }
