@@ -75,6 +75,7 @@ impl RackApp {
                 key_drag: None,
                 confirm_remove: None,
                 confirm_open: false,
+                setlist: Default::default(),
             },
             mode,
             last_status: Instant::now(),

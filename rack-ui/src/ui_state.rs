@@ -66,6 +66,23 @@ pub struct UiState {
     pub confirm_remove: Option<usize>,
     /// Open was pressed with unsaved edits: save, discard or cancel?
     pub confirm_open: bool,
+    /// The setlist window (see `views/setlist.rs`).
+    pub setlist: SetlistUi,
+}
+
+/// The setlist window's own state. UI thread.
+#[derive(Clone, Debug, Default)]
+pub struct SetlistUi {
+    /// The window is open.
+    pub open: bool,
+    /// The setlist file field (Open reads, Save writes).
+    pub path: String,
+    /// The preset file of an entry to add.
+    pub add: String,
+    /// Trigger fields being typed: (entry, `program`/`bank`/`note`) → text.
+    pub fields: HashMap<(usize, &'static str), String>,
+    /// The entry whose notes are being edited, and the text so far.
+    pub notes: Option<(usize, String)>,
 }
 
 /// The choice being edited (not yet applied).

@@ -299,3 +299,55 @@ fn setlist_edit_save_load_save_gives_the_same_bytes() {
     assert!(err.contains("broken.toml:"), "{err}");
     assert_eq!(rig.state().presets.len(), 1, "nothing changed");
 }
+
+#[path = "kit/mod.rs"]
+mod kit;
+
+/// The same through the window: the Setlist button opens it, Later moves
+/// an entry, Notes and Apply notes set an entry's notes, Save setlist
+/// writes the file; the engine follows.
+#[test]
+fn the_setlist_window_edits_and_saves() {
+    use eframe::egui;
+    use egui_kittest::kittest::Queryable;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("setlist.toml");
+    let rig = start(dir.path());
+    let (engine, mut h) = kit::window_on(rig.engine, "preset.toml", 1280.0, 800.0);
+    h.get_by_label("Setlist").click();
+    kit::settle(&mut h);
+    assert!(h.query_by_label("Open setlist").is_some());
+    h.get_all_by_label("Later").next().unwrap().click();
+    kit::settle(&mut h);
+    h.get_all_by_label("Notes").next().unwrap().click();
+    kit::settle(&mut h);
+    let notes = h.get_by_role(egui::accesskit::Role::MultilineTextInput);
+    notes.focus();
+    kit::settle(&mut h);
+    h.get_by_role(egui::accesskit::Role::MultilineTextInput)
+        .type_text("Intro: 4 bars");
+    kit::settle(&mut h);
+    h.get_by_label("Apply notes").click();
+    kit::settle(&mut h);
+    let view = h.state().state.setlist.clone().unwrap();
+    assert_eq!(view.setlist.entries[0].preset, PathBuf::from("bells.toml"));
+    assert_eq!(view.setlist.entries[0].notes, "Intro: 4 bars");
+    assert!(view.pending);
+    h.get_by_label("Save setlist").click();
+    kit::settle(&mut h);
+    kit::settle(&mut h);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.find("bells.toml").unwrap() < text.find("demo.toml").unwrap(),
+        "{text}"
+    );
+    assert!(text.contains("notes = \"Intro: 4 bars\""), "{text}");
+    let files = h.state().state.snapshot.clone().unwrap().files;
+    assert_eq!(
+        files[0],
+        Some(dir.path().join("bells.toml")),
+        "the new order plays"
+    );
+    drop(h);
+    drop(engine);
+}

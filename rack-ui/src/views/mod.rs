@@ -7,6 +7,7 @@ pub(crate) mod devices;
 mod keyboard;
 mod params;
 mod racks;
+mod setlist;
 mod status;
 
 use eframe::egui::{self, Color32, RichText};
@@ -86,6 +87,9 @@ pub fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     if app.ui.show_devices {
         devices::window(app, ui.ctx());
     }
+    if app.ui.setlist.open {
+        setlist::window(app, ui.ctx());
+    }
 }
 
 /// The toolbar: two fixed rows, so nothing wraps or moves down to 1024 px
@@ -158,6 +162,14 @@ fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             .clicked()
         {
             app.open_preset();
+        }
+        if ui
+            .button("Setlist")
+            .on_hover_text("Open, edit and save the setlist")
+            .clicked()
+        {
+            app.ui.setlist.open = !app.ui.setlist.open;
+            app.send(Command::GetSetlist {});
         }
         if app.ui.confirm_open {
             ui.label(RichText::new("Unsaved edits:").color(theme::WARN));
