@@ -40,6 +40,10 @@ pub struct RackApp {
     song_file: Option<(u16, Option<PathBuf>)>,
     quit: Option<Arc<AtomicBool>>,
     was_connected: bool,
+    /// The window is full screen for the stage view.
+    stage_shown: bool,
+    /// The stage view's window was given the monitor's size.
+    stage_sized: bool,
 }
 
 impl RackApp {
@@ -75,6 +79,10 @@ impl RackApp {
                 key_drag: None,
                 confirm_remove: None,
                 confirm_open: false,
+                stage: false,
+                stage_notes_max: 0.0,
+                stage_notes_offset: 0.0,
+                stage_notes_scrolled: None,
                 setlist: Default::default(),
             },
             mode,
@@ -84,6 +92,8 @@ impl RackApp {
             song_file: None,
             quit: None,
             was_connected: true,
+            stage_shown: false,
+            stage_sized: false,
         };
         app.send(Command::Hello {
             version: PROTOCOL_VERSION,
@@ -94,6 +104,25 @@ impl RackApp {
         app.send(Command::Subscribe { meters: true });
         app.send(Command::Status {});
         app
+    }
+
+    /// Shows the stage view (full screen) instead of the editor, or not.
+    /// Main thread.
+    pub fn set_stage(&mut self, on: bool) {
+        self.ui.stage = on;
+        // A window opened for the stage is full screen already.
+        self.stage_shown = on;
+    }
+
+    /// Whether the stage view is shown. Main thread.
+    pub fn stage(&self) -> bool {
+        self.ui.stage
+    }
+
+    /// How far the stage view's song notes are scrolled (points from the
+    /// top) and how far they can go. Main thread.
+    pub fn notes_scroll(&self) -> (f32, f32) {
+        (self.ui.stage_notes_offset, self.ui.stage_notes_max)
     }
 
     /// A flag that closes the window when set (e.g. by SIGINT). Main thread.
@@ -224,6 +253,7 @@ impl RackApp {
             }
             Action::SavePreset => self.save_preset(),
             Action::Message(level, text) => self.state.push_message(level, text),
+            Action::AcknowledgeLights(failed) => self.state.stage.lights.acknowledge(failed),
             Action::ClearMessages => self.state.messages.clear(),
         }
     }
@@ -345,6 +375,34 @@ impl RackApp {
         for action in frame.into_actions() {
             self.carry_out(action);
         }
+        if let Some(value) = self.ui.stage_notes_scrolled.take() {
+            self.state.stage.notes_scroll = Some((value, false));
+        }
+        if self.ui.stage != self.stage_shown {
+            // Full screen for the stage, back to a window for editing.
+            self.stage_shown = self.ui.stage;
+            self.stage_sized = false;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.ui.stage));
+            if !self.ui.stage {
+                ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(1280.0, 800.0)));
+            }
+        }
+        if self.ui.stage && !self.stage_sized {
+            // Without a window manager (a kiosk stage PC, Xvfb) nobody acts
+            // on the full-screen request: the window takes the monitor's
+            // size itself, once it is known.
+            let (monitor, inner) =
+                ctx.input(|i| (i.viewport().monitor_size, i.viewport().inner_rect));
+            if let Some(monitor) = monitor.filter(|m| m.x > 0.0 && m.y > 0.0) {
+                self.stage_sized = true;
+                if inner.is_none_or(|r| (r.size() - monitor).length() > 1.0) {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(
+                        0.0, 0.0,
+                    )));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(monitor));
+                }
+            }
+        }
         ctx.request_repaint_after(FRAME_INTERVAL);
     }
 
@@ -375,15 +433,32 @@ impl RackApp {
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F1)) {
             self.ui.show_help = !self.ui.show_help;
         }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F11)) {
+            self.ui.stage = !self.ui.stage;
+        }
         if !typing {
             if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
                 self.panic();
             }
-            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::PageDown)) {
+            // On stage, the arrows step through the set too (a page-turner
+            // pedal sends arrows or page keys); Esc goes back to editing.
+            let stage = self.ui.stage;
+            let next = ctx.input_mut(|i| {
+                i.consume_key(Modifiers::NONE, Key::PageDown)
+                    || (stage && i.consume_key(Modifiers::NONE, Key::ArrowRight))
+            });
+            if next {
                 self.send(Command::SetlistNext {});
             }
-            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::PageUp)) {
+            let previous = ctx.input_mut(|i| {
+                i.consume_key(Modifiers::NONE, Key::PageUp)
+                    || (stage && i.consume_key(Modifiers::NONE, Key::ArrowLeft))
+            });
+            if previous {
                 self.send(Command::SetlistPrevious {});
+            }
+            if stage && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
+                self.ui.stage = false;
             }
         }
     }

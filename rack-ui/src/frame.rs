@@ -38,6 +38,9 @@ pub enum Action {
     Message(Level, String),
     /// Empty the window's message list.
     ClearMessages,
+    /// Turn the stage view's trouble lights off; these failed plugins
+    /// count as seen.
+    AcknowledgeLights(Vec<String>),
 }
 
 /// One frame's view of the window: what the views draw from and where
@@ -147,6 +150,12 @@ impl<'a> Frame<'a> {
     /// Empties the window's message list. UI thread.
     pub fn clear_messages(&mut self) {
         self.actions.push(Action::ClearMessages);
+    }
+
+    /// Turns the stage view's trouble lights off (`failed`: the plugins
+    /// failed now, acknowledged with them). UI thread.
+    pub fn acknowledge_lights(&mut self, failed: Vec<String>) {
+        self.actions.push(Action::AcknowledgeLights(failed));
     }
 
     /// Shows a message in the window's list. UI thread.

@@ -102,6 +102,11 @@ struct Args {
     /// makes every request need the token it prints and the window shows.
     #[arg(long, value_name = "ADDR", requires = "web")]
     web_bind: Option<std::net::IpAddr>,
+    /// Open in the stage view: full screen, the song, its notes, what
+    /// comes next, tempo, load and trouble lights in large type (F11 or
+    /// Esc leaves it for the editor).
+    #[arg(long, conflicts_with = "headless")]
+    stage: bool,
 }
 
 /// `--backend`: the names of the backends this build has (io's
@@ -206,6 +211,7 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
             PathBuf::from("preset.toml"),
         );
         app.close_on(quit);
+        app.set_stage(args.stage);
         return window(app);
     }
 
@@ -263,6 +269,7 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
             preset_path,
         );
         app.close_on(quit.clone());
+        app.set_stage(args.stage);
         for line in remote_lines {
             app.state
                 .push_message(stagerack_ui::state::Level::Info, line);
@@ -290,7 +297,9 @@ fn window(app: RackApp) -> Result<(), String> {
         viewport: egui::ViewportBuilder::default()
             .with_title("stagerack")
             .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([800.0, 500.0]),
+            .with_min_inner_size([800.0, 500.0])
+            // The stage view opens full screen (the app keeps it so).
+            .with_fullscreen(app.stage()),
         ..Default::default()
     };
     eframe::run_native(

@@ -69,6 +69,94 @@ impl Meters {
     }
 }
 
+/// Trouble the stage view shows until someone acknowledges it: each light
+/// comes on when its count grows (or a plugin fails) and stays on. Main
+/// (UI) thread.
+#[derive(Clone, Debug, Default)]
+pub struct Lights {
+    /// Buffers went over budget since the last acknowledgement.
+    pub overload: bool,
+    /// The driver reported xruns since the last acknowledgement.
+    pub xrun: bool,
+    /// A plugin failed (an error, a panic, NaN or runaway output): which.
+    pub fault: Option<String>,
+    /// Counts already seen (the first status only sets them).
+    seen: Option<(u64, u64, u64)>,
+    /// Failed plugins ("rack: plugin") already acknowledged.
+    acknowledged: Vec<String>,
+}
+
+impl Lights {
+    /// Turns every light off; what failed so far stays acknowledged (a
+    /// new failure lights it again). Main (UI) thread.
+    pub fn acknowledge(&mut self, failed_now: Vec<String>) {
+        self.overload = false;
+        self.xrun = false;
+        self.fault = None;
+        self.acknowledged = failed_now;
+    }
+
+    /// Takes in a status report's counts. Main (UI) thread.
+    fn status(&mut self, status: &StatusReport) {
+        let now = (status.overloads, status.xruns, status.panics);
+        if let Some((overloads, xruns, panics)) = self.seen {
+            self.overload |= now.0 > overloads;
+            self.xrun |= now.1 > xruns;
+            if now.2 > panics && self.fault.is_none() {
+                self.fault = Some("a plugin panicked".into());
+            }
+        }
+        self.seen = Some(now);
+    }
+
+    /// Takes in the plugins failed now ("rack: plugin"). Main (UI) thread.
+    fn failed(&mut self, failed: &[String]) {
+        self.acknowledged.retain(|a| failed.contains(a));
+        if let Some(new) = failed.iter().find(|f| !self.acknowledged.contains(f)) {
+            if self.fault.is_none() {
+                self.fault = Some(new.clone());
+            }
+        }
+    }
+}
+
+/// What the stage view shows besides the snapshot: the beat, where the
+/// song notes' controller puts them, the trouble lights. Main (UI) thread.
+#[derive(Clone, Debug, Default)]
+pub struct StageInfo {
+    /// The transport's beat and tempo at the last meters event, and when
+    /// that arrived (the view counts on from there).
+    pub beat: Option<(f64, f64, Instant)>,
+    /// The song-notes controller's last value (0 top, 127 end), and
+    /// whether the view has yet to scroll to it.
+    pub notes_scroll: Option<(u8, bool)>,
+    /// The trouble lights.
+    pub lights: Lights,
+}
+
+impl StageInfo {
+    /// The beat now, counted on from the last meters event. Main (UI)
+    /// thread.
+    pub fn beat_now(&self) -> Option<(f64, f64)> {
+        let (beat, tempo, at) = self.beat?;
+        Some((beat + at.elapsed().as_secs_f64() * tempo / 60.0, tempo))
+    }
+}
+
+/// The plugins failed in a snapshot, "rack: plugin". Any thread.
+pub fn failed_plugins(snapshot: &Snapshot) -> Vec<String> {
+    snapshot
+        .racks
+        .iter()
+        .flat_map(|r| {
+            r.plugins
+                .iter()
+                .filter(|p| p.failed)
+                .map(move |p| format!("{}: {}", r.routing.name, p.name))
+        })
+        .collect()
+}
+
 /// The engine's background plugin scan (`scan_plugins`), for the browser.
 /// Main (UI) thread.
 #[derive(Debug, Default)]
@@ -92,6 +180,8 @@ pub struct AppState {
     pub meters: Meters,
     /// Latest engine health.
     pub status: Option<StatusReport>,
+    /// What the stage view shows besides the snapshot.
+    pub stage: StageInfo,
     /// Buffers counted at the previous status, to tell a stalled engine.
     pub last_buffers: Option<u64>,
     /// Errors, warnings and notices, oldest first.
@@ -239,6 +329,7 @@ impl AppState {
             Reply::State { id, state } => {
                 self.pending.remove(&id);
                 self.meters.racks.resize(state.racks.len(), [0.0; 2]);
+                self.stage.lights.failed(&failed_plugins(&state));
                 self.snapshot = Some(state);
             }
             Reply::Param {
@@ -269,8 +360,18 @@ impl AppState {
                 master,
                 racks,
                 keys,
-                ..
+                beat,
+                tempo,
+                notes_scroll,
             } => {
+                if tempo > 0.0 {
+                    self.stage.beat = Some((beat, tempo, Instant::now()));
+                }
+                if let Some(value) = notes_scroll {
+                    if self.stage.notes_scroll.is_none_or(|(v, _)| v != value) {
+                        self.stage.notes_scroll = Some((value, true));
+                    }
+                }
                 self.meters.keys = keys;
                 for (shown, new) in self.meters.master.iter_mut().zip(master) {
                     *shown = new.max(*shown * METER_DECAY);
@@ -301,6 +402,7 @@ impl AppState {
                     self.push_message(level, w.clone());
                 }
                 self.seen_warnings = self.seen_warnings.max(status.messages.len());
+                self.stage.lights.status(&status);
                 self.last_buffers = self.status.as_ref().map(|s| s.buffers);
                 self.status = Some(status);
             }

@@ -66,6 +66,15 @@ pub struct UiState {
     pub confirm_remove: Option<usize>,
     /// Open was pressed with unsaved edits: save, discard or cancel?
     pub confirm_open: bool,
+    /// The stage view fills the window (see `views/stage.rs`).
+    pub stage: bool,
+    /// The song notes' furthest scroll offset at the last frame (points),
+    /// for the notes controller's 0..127.
+    pub stage_notes_max: f32,
+    /// Where the song notes are scrolled to now (points from the top).
+    pub stage_notes_offset: f32,
+    /// The notes controller value the view scrolled to this frame.
+    pub stage_notes_scrolled: Option<u8>,
     /// The setlist window (see `views/setlist.rs`).
     pub setlist: SetlistUi,
 }

@@ -17,6 +17,11 @@ impl Xvfb {
     /// serving when the last client leaves). Panics with the command to
     /// install it when missing.
     pub fn start() -> Xvfb {
+        Self::start_sized(1280, 800)
+    }
+
+    /// Starts Xvfb with one `width`×`height`×24 screen. Test thread.
+    pub fn start_sized(width: u32, height: u32) -> Xvfb {
         // One start at a time: two tests must not pick the same number.
         static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one = START.lock().unwrap_or_else(|e| e.into_inner());
@@ -29,7 +34,7 @@ impl Xvfb {
                 &display,
                 "-screen",
                 "0",
-                "1280x800x24",
+                &format!("{width}x{height}x24"),
                 "-nolisten",
                 "tcp",
                 "-noreset",

@@ -584,6 +584,10 @@ impl Runtime {
             .into_iter()
             .map(RuntimeEvent::Error)
             .collect();
+        if !events.is_empty() {
+            // A plugin failed or went away: every client sees it marked.
+            self.server.broadcast_state(session);
+        }
         self.server.poll_with(session, Some(&mut self.audio));
         let group = session.current_group();
         if group != self.group {

@@ -8,6 +8,7 @@ mod keyboard;
 mod params;
 mod racks;
 mod setlist;
+mod stage;
 mod status;
 
 use eframe::egui::{self, Color32, RichText};
@@ -31,6 +32,11 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
         "Open the preset file in the preset field (replaces what plays)",
     ),
     ("Page Up / Page Down", "Previous / next setlist entry"),
+    ("F11", "Stage view on or off (full screen)"),
+    (
+        "Left / Right, Esc",
+        "In the stage view: previous / next entry; back to editing",
+    ),
     ("F1", "Show or hide this help"),
     (
         "Double-click a slider",
@@ -44,6 +50,10 @@ pub const SIDE_PANEL_WIDTH: f32 = 400.0;
 
 /// Draws the whole window. UI thread.
 pub fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
+    if app.ui.stage {
+        stage::draw(app, ui);
+        return;
+    }
     egui::Panel::top("top")
         .frame(egui::Frame::new().fill(theme::PANEL).inner_margin(8.0))
         .show(ui, |ui| top_bar(app, ui));
@@ -121,6 +131,13 @@ fn top_bar(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.button("Help").on_hover_text("F1").clicked() {
                 app.ui.show_help = !app.ui.show_help;
+            }
+            if ui
+                .button("Stage")
+                .on_hover_text("The stage view: song, notes, next, lights (F11)")
+                .clicked()
+            {
+                app.ui.stage = true;
             }
             if ui
                 .button("Audio & MIDI")

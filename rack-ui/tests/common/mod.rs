@@ -82,9 +82,19 @@ pub fn window_id(display: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Takes a screenshot of the whole screen; returns its path and
+/// Takes a screenshot of the whole 1280×800 screen; returns its path and
 /// (distinct colours, fraction of non-black pixels).
 pub fn screenshot(display: &str, name: &str) -> (PathBuf, usize, f64) {
+    screenshot_sized(display, 1280, 800, name)
+}
+
+/// [`screenshot`] of a `width`×`height` screen.
+pub fn screenshot_sized(
+    display: &str,
+    width: u32,
+    height: u32,
+    name: &str,
+) -> (PathBuf, usize, f64) {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     stagerack_tests::xvfb::screenshot(display, &path);
     let raw = Command::new("convert")
@@ -93,7 +103,7 @@ pub fn screenshot(display: &str, name: &str) -> (PathBuf, usize, f64) {
         .output()
         .unwrap()
         .stdout;
-    assert_eq!(raw.len(), 1280 * 800 * 3, "screenshot size");
+    assert_eq!(raw.len(), (width * height * 3) as usize, "screenshot size");
     let mut colours = std::collections::HashSet::new();
     let mut lit = 0usize;
     for px in raw.chunks_exact(3) {
@@ -102,7 +112,7 @@ pub fn screenshot(display: &str, name: &str) -> (PathBuf, usize, f64) {
             lit += 1;
         }
     }
-    (path, colours.len(), lit as f64 / (1280.0 * 800.0))
+    (path, colours.len(), lit as f64 / f64::from(width * height))
 }
 
 pub fn assert_drawn(display: &str, name: &str) {

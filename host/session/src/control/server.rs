@@ -469,6 +469,14 @@ impl ControlServer {
         }
     }
 
+    /// Sends every client the session's state now (after something the
+    /// pump found changed it: a plugin failed, a plugin went away). Main
+    /// thread.
+    pub fn broadcast_state(&mut self, session: &Session) {
+        let state = snapshot(session);
+        self.broadcast(&Reply::State { id: 0, state });
+    }
+
     fn broadcast(&mut self, reply: &Reply) {
         for c in &mut self.clients {
             c.send(reply);
