@@ -50,8 +50,9 @@ struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "attach")]
     setlist: Option<PathBuf>,
     /// Open the control socket so other clients can attach (default path:
-    /// $XDG_RUNTIME_DIR/stagerack/control.sock).
-    #[arg(long, value_name = "SOCKET", num_args = 0..=1, conflicts_with = "attach")]
+    /// $XDG_RUNTIME_DIR/stagerack/control.sock); `--control` is the same,
+    /// as `stagerack --preset/--setlist` spells it.
+    #[arg(long, visible_alias = "control", value_name = "SOCKET", num_args = 0..=1, conflicts_with = "attach")]
     listen: Option<Option<PathBuf>>,
     /// Attach to a running engine's control socket instead of starting one.
     #[arg(long, value_name = "SOCKET", num_args = 0..=1)]
