@@ -425,6 +425,7 @@ fn check_plugin(d: &PluginDescriptor, file: &Path) -> PluginVerdict {
         expressions: Default::default(),
         file: None,
         file_base: None,
+        cues: Vec::new(),
         outputs: Default::default(),
     };
     let instrument = d.kind == PluginKind::Instrument;

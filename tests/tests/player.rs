@@ -307,3 +307,110 @@ fn a_missing_track_is_reported_at_load_and_the_rest_plays() {
     assert_eq!(out.left[5], 1.0, "the probe rack plays on");
     s.shutdown(e);
 }
+
+/// Cue points and restarts, in a WAV and a FLAC (the FLAC seeks through
+/// its frames): `cues = [2.0, 5.5]` with `cue_note = 48`. The song starts
+/// at frame 0; key 48 at frame 30 000 plays from 2.0 s, key 49 at frame
+/// 150 000 from 5.5 s, MIDI Stop at 250 000 stops it, Continue at 260 000
+/// goes on from there, and MIDI Start at 300 000 plays it from the top
+/// again: every frame exactly the file's, for 1.5 s after each jump (past
+/// the cue's second in memory, so through the reading thread's new place).
+#[test]
+fn cues_and_restarts_play_from_their_sample() {
+    for (file, write) in [
+        ("cued.wav", write_wav as fn(&Path, u32, &[i16], &[i16])),
+        ("cued.flac", write_flac),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, r) = track(48_000, SECONDS);
+        write(&dir.path().join(file), 48_000, &l, &r);
+        let path = dir.path().join("cued.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "version = 1\nname = \"cued\"\n[[rack]]\nname = \"backing\"\n\
+                 [[rack.plugin]]\nformat = \"builtin\"\nid = \"player\"\nfile = \"{file}\"\n\
+                 cues = [2.0, 5.5]\nparams = {{ cue_note = 48.0 }}\n"
+            ),
+        )
+        .unwrap();
+        let preset = stagerack::preset::load_preset(&path).unwrap();
+        let (mut s, mut e) = session(&preset, 64);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        let note = |frame: u64, key: u8| SampleEvent {
+            frame,
+            event: Event::NoteOn {
+                channel: 0,
+                key,
+                velocity: 1.0,
+                note_id: -1,
+            },
+        };
+        let realtime = |frame: u64, status: u8| SampleEvent {
+            frame,
+            event: Event::Realtime { status },
+        };
+        let events = [
+            note(30_000, 48),
+            note(150_000, 49),
+            realtime(250_000, 0xFC),
+            realtime(260_000, 0xFB),
+            realtime(300_000, 0xFA),
+        ];
+        let out = render(&mut s, &mut e, &events, None, 64, 400_000);
+        let want = |i: usize| (f32::from(l[i]) / 32768.0, f32::from(r[i]) / 32768.0);
+        // (first output frame, first track frame, frames)
+        let spans = [
+            (0, 0, 30_000),
+            (30_000, 96_000, 72_000),
+            (150_000, 264_000, 100_000),
+            (260_000, 264_000 + 100_000, 40_000),
+            (300_000, 0, 72_000),
+        ];
+        for (out_at, track_at, n) in spans {
+            for k in 0..n {
+                let (wl, wr) = want(track_at + k);
+                let (gl, gr) = (out.left[out_at + k], out.right[out_at + k]);
+                assert!(
+                    (gl - wl).abs() < 1e-7 && (gr - wr).abs() < 1e-7,
+                    "{file}: output frame {} should be track frame {}: {gl} / {gr} not {wl} / {wr}",
+                    out_at + k,
+                    track_at + k
+                );
+            }
+        }
+        assert!(
+            out.left[250_000..260_000].iter().all(|x| *x == 0.0),
+            "{file}: sound while stopped"
+        );
+        s.pump();
+        assert!(s.warnings().is_empty(), "{file}: {:?}", s.warnings());
+        s.shutdown(e);
+    }
+}
+
+/// A cue past the track's end is refused when the preset loads, naming it.
+#[test]
+fn a_cue_past_the_end_is_reported_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (l, r) = track(48_000, 2);
+    write_wav(&dir.path().join("short.wav"), 48_000, &l, &r);
+    let path = dir.path().join("late.toml");
+    std::fs::write(
+        &path,
+        "version = 1\nname = \"late\"\n[[rack]]\nname = \"backing\"\n\
+         [[rack.plugin]]\nformat = \"builtin\"\nid = \"player\"\nfile = \"short.wav\"\n\
+         cues = [1.0, 30.0]\n",
+    )
+    .unwrap();
+    let preset = stagerack::preset::load_preset(&path).unwrap();
+    let (s, e) = session(&preset, 64);
+    assert!(
+        s.warnings()
+            .iter()
+            .any(|w| w.contains("cue 2 (30 s) is past the end") && w.contains("short.wav")),
+        "{:?}",
+        s.warnings()
+    );
+    s.shutdown(e);
+}

@@ -10,6 +10,10 @@ use stagerack_core::plugin::PluginFormat;
 
 use crate::builtin::BUILTIN_IDS;
 
+/// The most cue points a player takes (each holds its first second
+/// decoded in memory, so a cue starts on its sample).
+pub const MAX_CUES: usize = 16;
+
 /// A plugin reference in a chain, with its saved state. Main thread.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawPluginDef", into = "RawPluginDef")]
@@ -45,6 +49,10 @@ pub struct PluginDef {
     /// The folder `file` is relative to (the preset's, set when it was
     /// read; not written).
     pub file_base: Option<PathBuf>,
+    /// Cue points of `builtin:player`'s track, in seconds from its start
+    /// (`cues = [32.5, 61.0]`): the `cue_note` key and the ones above it
+    /// start the track there, sample-exactly.
+    pub cues: Vec<f64>,
     /// Its extra audio outputs played straight to outputs of the preset,
     /// by the plugin's name for each (`outputs = { "Kick" = "IEM" }`):
     /// output name by extra output name.
@@ -130,6 +138,8 @@ struct RawPluginDef {
     expressions: Expressions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cues: Vec<f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     outputs: BTreeMap<String, String>,
 }
@@ -160,6 +170,23 @@ impl TryFrom<RawPluginDef> for PluginDef {
             return Err(
                 "`file` is for the built-in player (format = \"builtin\", id = \"player\")".into(),
             );
+        }
+        let player = r.format == PluginFormat::Builtin && r.id == "player";
+        if !r.cues.is_empty() && !player {
+            return Err(
+                "`cues` are for the built-in player (format = \"builtin\", id = \"player\")".into(),
+            );
+        }
+        if r.cues.len() > MAX_CUES {
+            return Err(format!(
+                "{} cues: the player takes at most {MAX_CUES}",
+                r.cues.len()
+            ));
+        }
+        if let Some(c) = r.cues.iter().find(|c| !c.is_finite() || **c < 0.0) {
+            return Err(format!(
+                "cue {c} is not a time in seconds from the track's start (0 or more)"
+            ));
         }
         if r.vstpreset.is_some() && r.format != PluginFormat::Vst3 {
             return Err(
@@ -192,6 +219,7 @@ impl TryFrom<RawPluginDef> for PluginDef {
             expressions: r.expressions,
             file: r.file,
             file_base: None,
+            cues: r.cues,
             outputs: r.outputs,
         })
     }
@@ -211,6 +239,7 @@ impl From<PluginDef> for RawPluginDef {
             program: p.program,
             expressions: p.expressions,
             file: p.file,
+            cues: p.cues,
             outputs: p.outputs,
         }
     }
@@ -233,6 +262,7 @@ impl PluginDef {
             expressions: Expressions::Auto,
             file: None,
             file_base: None,
+            cues: Vec::new(),
             outputs: BTreeMap::new(),
         }
     }

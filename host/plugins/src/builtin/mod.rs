@@ -109,7 +109,7 @@ pub fn instantiate_def(def: &crate::def::PluginDef) -> Result<BuiltinInstance, P
                      or Ogg, relative to the preset) to its entry"
                 .to_owned(),
         })?;
-        instance.track = Some(player::Track::open(&path)?);
+        instance.track = Some(player::Track::open(&path, &def.cues)?);
     }
     Ok(instance)
 }

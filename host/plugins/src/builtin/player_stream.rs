@@ -42,6 +42,7 @@ struct Opened {
     decoder: Box<dyn Decoder>,
     track: u32,
     sample_rate: u32,
+    time_base: Option<symphonia::core::units::TimeBase>,
 }
 
 fn open(path: &Path) -> Result<Opened, String> {
@@ -70,11 +71,13 @@ fn open(path: &Path) -> Result<Opened, String> {
     let decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| format!("its codec is not supported ({e})"))?;
+    let time_base = track.codec_params.time_base;
     Ok(Opened {
         track: track.id,
         format,
         decoder,
         sample_rate,
+        time_base,
     })
 }
 
@@ -115,6 +118,18 @@ pub(super) struct FeedState {
     pub(super) looped: AtomicBool,
     /// Why decoding stopped early, if it did (a sentence).
     pub(super) failed: std::sync::Mutex<Option<String>>,
+    /// Where the ring is to continue from (frames at the engine's rate
+    /// from the track's start), written by the audio thread before it
+    /// bumps `seek_gen`.
+    pub(super) seek_frame: AtomicU64,
+    /// Bumped by the audio thread for each jump (a cue, a restart).
+    pub(super) seek_gen: AtomicU64,
+    /// The jump the reading thread has stopped pushing for: what the ring
+    /// holds now is stale, for the audio thread to drop.
+    pub(super) ack_gen: AtomicU64,
+    /// The jump whose stale audio the audio thread dropped: the reading
+    /// thread pushes from the new place from then on.
+    pub(super) flushed_gen: AtomicU64,
 }
 
 /// Starts decoding `track` for an engine at `rate` into a new ring; returns
@@ -139,30 +154,7 @@ pub(super) fn start(
         let path = track.path.clone();
         std::thread::Builder::new()
             .name("stagerack-player".into())
-            .spawn(move || {
-                let mut producer = producer;
-                let mut opened = Some(opened);
-                // Once, or again and again while it loops.
-                let result = loop {
-                    let file = match opened.take() {
-                        Some(f) => Ok(f),
-                        None => open(&path),
-                    };
-                    let pass =
-                        file.and_then(|f| feed(f, rate, &mut producer, &state, &pushed, stall_ms));
-                    let again =
-                        state.looped.load(Ordering::Relaxed) && !state.stop.load(Ordering::Acquire);
-                    if pass.is_err() || !again {
-                        break pass;
-                    }
-                };
-                if let Err(e) = result {
-                    if let Ok(mut f) = state.failed.lock() {
-                        *f = Some(e);
-                    }
-                }
-                state.done.store(true, Ordering::Release);
-            })
+            .spawn(move || read(path, opened, rate, producer, &state, &pushed, stall_ms))
             .map_err(|e| format!("cannot start its reading thread ({e})"))?;
     }
     // Prefill, bounded: a stalled disk must not hang the load.
@@ -177,15 +169,165 @@ pub(super) fn start(
     Ok(consumer)
 }
 
-/// Decodes, makes stereo, resamples and pushes until the end or `stop`.
-fn feed(
-    mut opened: Opened,
+/// The reading thread: feeds the ring from the top, again and again while
+/// it loops; on a jump (`seek_gen`) it stops, lets the audio thread drop
+/// what is stale, and goes on from the new place. It waits at the end for
+/// a jump (a restart) until the player goes.
+fn read(
+    path: PathBuf,
+    first: Opened,
     rate: u32,
-    producer: &mut rtrb::Producer<f32>,
+    mut producer: rtrb::Producer<f32>,
     state: &FeedState,
     pushed: &AtomicU64,
     stall_ms: u64,
+) {
+    let mut opened = Some(first);
+    let mut from = 0u64;
+    let mut gen = 0u64;
+    loop {
+        let file = match opened.take() {
+            Some(f) => Ok(f),
+            None => open(&path),
+        };
+        let result = file.and_then(|f| {
+            decode(f, rate, from, stall_ms, |l, r| {
+                push_ring(&mut producer, l, r, state, pushed, gen)
+            })
+        });
+        if state.stop.load(Ordering::Acquire) {
+            break;
+        }
+        if state.seek_gen.load(Ordering::Acquire) == gen {
+            // The end of the track (or of what could be read).
+            if let Err(e) = result {
+                if let Ok(mut f) = state.failed.lock() {
+                    *f = Some(e);
+                }
+            } else if state.looped.load(Ordering::Relaxed) {
+                from = 0;
+                continue;
+            }
+            state.done.store(true, Ordering::Release);
+            while state.seek_gen.load(Ordering::Acquire) == gen {
+                if state.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        // A jump: nothing more is pushed from the old place; the audio
+        // thread drops what the ring holds, then the new place follows.
+        gen = state.seek_gen.load(Ordering::Acquire);
+        from = state.seek_frame.load(Ordering::Acquire);
+        state.done.store(false, Ordering::Release);
+        state.ack_gen.store(gen, Ordering::Release);
+        while state.flushed_gen.load(Ordering::Acquire) < gen
+            && state.seek_gen.load(Ordering::Acquire) == gen
+        {
+            if state.stop.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Pushes stereo frames into the ring, waiting for room; false when the
+/// player went or jumped elsewhere (a newer `seek_gen` than `gen`).
+fn push_ring(
+    producer: &mut rtrb::Producer<f32>,
+    l: &[f32],
+    r: &[f32],
+    state: &FeedState,
+    pushed: &AtomicU64,
+    gen: u64,
+) -> bool {
+    for (a, b) in l.iter().zip(r) {
+        while producer.slots() < 2 {
+            if state.stop.load(Ordering::Acquire) || state.seek_gen.load(Ordering::Acquire) != gen {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if state.seek_gen.load(Ordering::Relaxed) != gen {
+            return false;
+        }
+        let _ = producer.push(*a);
+        let _ = producer.push(*b);
+        pushed.fetch_add(2, Ordering::Release);
+    }
+    true
+}
+
+/// Decodes `frames` frames at `rate` from frame `from` (engine rate) of
+/// `track`, interleaved stereo: a cue's first stretch, kept in memory so
+/// the cue starts on its sample while the reading thread moves there.
+/// Fewer when the track ends first. Main thread (activation).
+pub(super) fn decode_span(
+    track: &TrackInfo,
+    rate: u32,
+    from: u64,
+    frames: usize,
+) -> Result<Vec<f32>, String> {
+    let mut out = Vec::with_capacity(frames * 2);
+    decode(open(&track.path)?, rate, from, 0, |l, r| {
+        for (a, b) in l.iter().zip(r) {
+            if out.len() >= frames * 2 {
+                return false;
+            }
+            out.push(*a);
+            out.push(*b);
+        }
+        out.len() < frames * 2
+    })?;
+    Ok(out)
+}
+
+/// Source frames to skip to reach `from` (engine-rate frames): the format
+/// reader is moved close to it when it can seek, the rest is decoded and
+/// dropped.
+fn seek_to(opened: &mut Opened, rate: u32, from: u64) -> u64 {
+    use symphonia::core::formats::{SeekMode, SeekTo};
+    let target = (from as f64 * f64::from(opened.sample_rate) / f64::from(rate)).round() as u64;
+    if target == 0 {
+        return 0;
+    }
+    let Some(tb) = opened.time_base else {
+        return target;
+    };
+    let seconds = target as f64 / f64::from(opened.sample_rate);
+    let ts = tb.calc_timestamp(symphonia::core::units::Time::from(seconds));
+    match opened.format.seek(
+        SeekMode::Accurate,
+        SeekTo::TimeStamp {
+            ts,
+            track_id: opened.track,
+        },
+    ) {
+        Ok(seeked) => {
+            opened.decoder.reset();
+            let ahead = tb.calc_time(seeked.actual_ts);
+            let at = ((ahead.seconds as f64 + ahead.frac) * f64::from(opened.sample_rate)).round()
+                as u64;
+            target.saturating_sub(at)
+        }
+        // Cannot seek: decode from the top and drop up to the place.
+        Err(_) => target,
+    }
+}
+
+/// Decodes, makes stereo, resamples and hands `sink` the frames from
+/// engine-rate frame `from` on, until the end or until `sink` says stop
+/// (false).
+fn decode(
+    mut opened: Opened,
+    rate: u32,
+    from: u64,
+    stall_ms: u64,
+    mut sink: impl FnMut(&[f32], &[f32]) -> bool,
 ) -> Result<(), String> {
+    let mut drop_source = seek_to(&mut opened, rate, from);
     let mut resampler = if opened.sample_rate == rate {
         None
     } else {
@@ -211,23 +353,9 @@ fn feed(
     let mut push = |l: &[f32], r: &[f32], skip: &mut usize| -> bool {
         let drop = (*skip).min(l.len());
         *skip -= drop;
-        for (a, b) in l[drop..].iter().zip(&r[drop..]) {
-            while producer.slots() < 2 {
-                if state.stop.load(Ordering::Acquire) {
-                    return false;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let _ = producer.push(*a);
-            let _ = producer.push(*b);
-            pushed.fetch_add(2, Ordering::Release);
-        }
-        true
+        sink(&l[drop..], &r[drop..])
     };
     loop {
-        if state.stop.load(Ordering::Acquire) {
-            return Ok(());
-        }
         if stall_ms > 0 {
             std::thread::sleep(Duration::from_millis(stall_ms));
         }
@@ -255,9 +383,14 @@ fn feed(
         samples.copy_interleaved_ref(decoded);
         // Mono on both sides; beyond two channels, the first two.
         let frames = samples.samples().chunks(channels);
-        let (l, r): (Vec<f32>, Vec<f32>) = frames
+        let (mut l, mut r): (Vec<f32>, Vec<f32>) = frames
             .map(|f| (f[0], if channels > 1 { f[1] } else { f[0] }))
             .unzip();
+        // Up to the place a jump asked for.
+        let dropped = (drop_source as usize).min(l.len());
+        drop_source -= dropped as u64;
+        l.drain(..dropped);
+        r.drain(..dropped);
         match resampler.as_mut() {
             None => {
                 if !push(&l, &r, &mut skip) {
