@@ -210,8 +210,8 @@ pub struct AppState {
     /// single preset plays).
     pub setlist: Option<stagerack_session::control::SetlistView>,
     /// Setlist opens and saves in flight: what to say when done, and
-    /// whether the racks were replaced (see `setlist_state.rs`).
-    pub(crate) setlist_notices: HashMap<u64, (String, bool)>,
+    /// what to forget then (see `setlist_state.rs`).
+    pub(crate) setlist_notices: HashMap<u64, crate::setlist_state::SetlistNotice>,
     /// The device list is out of date (a selection went through): the
     /// window asks again.
     pub devices_stale: bool,

@@ -92,6 +92,9 @@ pub struct SetlistUi {
     pub fields: HashMap<(usize, &'static str), String>,
     /// The entry whose notes are being edited, and the text so far.
     pub notes: Option<(usize, String)>,
+    /// Open setlist was clicked: the file to open once the user confirmed
+    /// that it replaces what plays (and drops unsaved edits).
+    pub confirm_open: Option<String>,
 }
 
 /// The choice being edited (not yet applied).

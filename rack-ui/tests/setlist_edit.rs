@@ -105,6 +105,19 @@ fn triggers(rig: &Rig) -> Vec<(Option<u8>, Option<u16>, Option<u8>)> {
         .collect()
 }
 
+/// The addresses of the plugin instances of group `group`'s racks.
+fn plugins_of(rig: &Rig, group: u16) -> Vec<usize> {
+    rig.engine
+        .session()
+        .unwrap()
+        .racks()
+        .iter()
+        .filter(|r| r.group == group)
+        .flat_map(|r| r.slots.iter())
+        .map(|s| &*s.instance as *const _ as *const () as usize)
+        .collect()
+}
+
 fn set_triggers(
     index: usize,
     program: Option<u8>,
@@ -222,8 +235,15 @@ fn setlist_edit_save_load_save_gives_the_same_bytes() {
     assert_eq!(view.setlist.entries.len(), 2);
     assert_eq!(view.setlist.entries[1].program, Some(0));
 
-    // Save: the new set plays, demo (playing) still current.
+    // Save: the new set plays in place, demo (playing) still current and
+    // still the same plugins (nothing reloaded).
+    let demo_plugins = plugins_of(&rig, 0);
     rig.ask(Command::SaveSetlist { path: None }).unwrap();
+    assert_eq!(
+        plugins_of(&rig, 1),
+        demo_plugins,
+        "demo's plugins were not reloaded"
+    );
     let once = std::fs::read(&file).unwrap();
     let text = String::from_utf8(once.clone()).unwrap();
     assert!(
@@ -300,6 +320,78 @@ fn setlist_edit_save_load_save_gives_the_same_bytes() {
     assert_eq!(rig.state().presets.len(), 1, "nothing changed");
 }
 
+/// A save never takes away the song playing, never writes over one of the
+/// set's presets, reads relative paths in the setlist's folder, and keeps
+/// the file each preset was saved to.
+#[test]
+fn setlist_saves_keep_what_plays_and_the_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rig = start(dir.path());
+    // Demo (entry 1) plays; removing it is refused by a save, nothing
+    // written, the edit kept.
+    let before = std::fs::read(dir.path().join("setlist.toml")).unwrap();
+    rig.edit(SetlistEdit::RemoveEntry { index: 0 }).unwrap();
+    let demo_plugins = plugins_of(&rig, 0);
+    let err = rig.ask(Command::SaveSetlist { path: None }).unwrap_err();
+    assert!(
+        err.contains("song playing (`") && err.contains("switch to another song first"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("setlist.toml")).unwrap(),
+        before
+    );
+    assert_eq!(plugins_of(&rig, 0), demo_plugins);
+    assert_eq!(rig.state().current, 0);
+    assert!(rig.setlist().unwrap().pending, "the edit is kept");
+    // Added back (the same file): kept as it plays, the save goes through.
+    rig.edit(SetlistEdit::AddEntry {
+        preset: "demo.toml".into(),
+        index: Some(0),
+    })
+    .unwrap();
+    rig.ask(Command::SaveSetlist { path: None }).unwrap();
+    assert_eq!(plugins_of(&rig, 0), demo_plugins, "demo was not reloaded");
+    assert_eq!(rig.state().current, 0);
+
+    // Over one of the set's presets: refused, naming it.
+    let err = rig
+        .ask(Command::SaveSetlist {
+            path: Some(dir.path().join("bells.toml")),
+        })
+        .unwrap_err();
+    assert!(
+        err.contains("preset file of entry `bells.toml`") && err.contains("another file name"),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(dir.path().join("bells.toml"))
+        .unwrap()
+        .contains("[[rack]]"));
+    // A relative name: in the setlist's folder, not the working folder.
+    let err = rig
+        .ask(Command::SaveSetlist {
+            path: Some("demo.toml".into()),
+        })
+        .unwrap_err();
+    assert!(err.contains("preset file of entry `demo.toml`"), "{err}");
+    rig.ask(Command::SaveSetlist {
+        path: Some("copy.toml".into()),
+    })
+    .unwrap();
+    assert!(dir.path().join("copy.toml").is_file());
+
+    // A preset saved elsewhere stays saved there after a triggers-only
+    // save.
+    let elsewhere = dir.path().join("demo-live.toml");
+    rig.ask(Command::SavePreset {
+        path: elsewhere.clone(),
+    })
+    .unwrap();
+    rig.edit(set_triggers(1, Some(9), None, None)).unwrap();
+    rig.ask(Command::SaveSetlist { path: None }).unwrap();
+    assert_eq!(rig.state().files[0], Some(elsewhere));
+}
+
 #[path = "kit/mod.rs"]
 mod kit;
 
@@ -348,6 +440,30 @@ fn the_setlist_window_edits_and_saves() {
         Some(dir.path().join("bells.toml")),
         "the new order plays"
     );
+    // Open setlist asks first: it replaces what plays.
+    let moves = h.state().state.setlist.clone().unwrap();
+    h.get_all_by_label("Later").next().unwrap().click();
+    kit::settle(&mut h);
+    h.get_by_label("Open setlist").click();
+    kit::settle(&mut h);
+    assert!(h.query_by_label_contains("replaces what plays").is_some());
+    assert!(h
+        .query_by_label_contains("Unsaved setlist edits are lost")
+        .is_some());
+    h.get_by_label("Cancel").click();
+    kit::settle(&mut h);
+    assert!(
+        h.state().state.setlist.clone().unwrap().unsaved,
+        "nothing opened"
+    );
+    h.get_by_label("Open setlist").click();
+    kit::settle(&mut h);
+    h.get_by_label("Open, replacing what plays").click();
+    kit::settle(&mut h);
+    kit::settle(&mut h);
+    let view = h.state().state.setlist.clone().unwrap();
+    assert!(!view.unsaved);
+    assert_eq!(view.setlist, moves.setlist, "the file as saved");
     drop(h);
     drop(engine);
 }

@@ -277,6 +277,9 @@ pub struct Plan {
     /// Select this group when the plan is swapped in (a setlist jump from
     /// the main thread).
     pub(crate) select: Option<u16>,
+    /// The groups renumbered (a setlist reordered in place): each old
+    /// group's new index (`u16::MAX`: gone), and the numbering's epoch.
+    pub(crate) regroup: Option<(Vec<u16>, u32)>,
     pub(crate) max_block: usize,
     pub(crate) sample_rate: f64,
     /// Trigger points of the current chunk: (event index, group from there).
@@ -326,6 +329,7 @@ pub struct PlanBuilder {
     groups: Vec<GroupSpec>,
     switch: SwitchTable,
     select: Option<u16>,
+    regroup: Option<(Vec<u16>, u32)>,
     outputs: Vec<OutputSpec>,
 }
 
@@ -341,6 +345,7 @@ impl PlanBuilder {
             groups: Vec::new(),
             switch: SwitchTable::default(),
             select: None,
+            regroup: None,
             outputs: vec![OutputSpec::MAIN],
         }
     }
@@ -388,6 +393,18 @@ impl PlanBuilder {
     /// Makes `group` current when this plan is swapped in. Main thread.
     pub fn select(mut self, group: u16) -> Self {
         self.select = Some(group);
+        self
+    }
+
+    /// Renumbers the groups when this plan is swapped in: `map[old]` is
+    /// the new index of the old plan's group `old` (`u16::MAX`: it is
+    /// gone). The current group stays current under its new number, with
+    /// no cue (its song goes on), and each group's ringing-out state goes
+    /// with it. `epoch` names the new numbering in
+    /// [`EngineShared::current_group_epoch`](crate::EngineShared::current_group_epoch)
+    /// (greater than every earlier one). Main thread.
+    pub fn regroup(mut self, map: Vec<u16>, epoch: u32) -> Self {
+        self.regroup = Some((map, epoch));
         self
     }
 
@@ -519,6 +536,7 @@ impl PlanBuilder {
                 .collect(),
             switch: self.switch,
             select: self.select,
+            regroup: self.regroup,
             max_block: n,
             sample_rate: self.sample_rate,
             switch_points: Vec::with_capacity(64),
@@ -678,9 +696,15 @@ impl Plan {
                 }
             }
         }
-        for (new, prev) in self.groups.iter_mut().zip(old.groups.iter()) {
-            new.quiet_frames = prev.quiet_frames;
-            new.tail_left = prev.tail_left.min(new.tail_left);
+        for (o, prev) in old.groups.iter().enumerate() {
+            let n = match &self.regroup {
+                Some((map, _)) => map.get(o).map_or(usize::MAX, |&n| usize::from(n)),
+                None => o,
+            };
+            if let Some(new) = self.groups.get_mut(n) {
+                new.quiet_frames = prev.quiet_frames;
+                new.tail_left = prev.tail_left.min(new.tail_left);
+            }
         }
         missing
     }

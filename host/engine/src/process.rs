@@ -29,6 +29,9 @@ pub struct Engine {
     steady_frames: u64,
     panic_requested: bool,
     switch: super::switch::SwitchState,
+    /// The numbering of the groups `switch.current` is in (the last
+    /// regroup's epoch; see `PlanBuilder::regroup`).
+    group_epoch: u32,
     /// One safety limiter per output (made here, so a plan with more
     /// outputs never allocates one on the audio thread).
     limiters: Vec<super::safety::SafetyLimiter>,
@@ -62,6 +65,7 @@ impl Engine {
             steady_frames: 0,
             panic_requested: false,
             switch: Default::default(),
+            group_epoch: 0,
             limiters: (0..super::plan::MAX_OUTPUTS)
                 .map(|_| super::safety::SafetyLimiter::new(config.sample_rate))
                 .collect(),
@@ -264,6 +268,21 @@ impl Engine {
                 .store(next.channels_needed() as u32, Ordering::Relaxed);
             if let Some(mut old) = self.plan.take() {
                 let missing = next.take_over(&mut old);
+                if let Some((map, epoch)) = &next.regroup {
+                    // The playing group keeps playing under its new number.
+                    if let Some(&g) = map.get(usize::from(self.switch.current)) {
+                        if g != u16::MAX {
+                            self.switch.current = g;
+                        }
+                    }
+                    self.group_epoch = *epoch;
+                    let current = u32::from(self.switch.current);
+                    self.shared.current_group.store(current, Ordering::Relaxed);
+                    self.shared.current_group_epoch.store(
+                        u64::from(self.group_epoch) << 32 | u64::from(current),
+                        Ordering::Relaxed,
+                    );
+                }
                 if missing > 0 {
                     // A main-thread bookkeeping error; those slots stay silent.
                     self.shared
@@ -416,6 +435,10 @@ impl Engine {
             start = end;
         }
         let current = u32::from(self.switch.current);
+        self.shared.current_group_epoch.store(
+            u64::from(self.group_epoch) << 32 | u64::from(current),
+            Ordering::Relaxed,
+        );
         if self.shared.current_group.swap(current, Ordering::Relaxed) != current {
             self.shared.switches.fetch_add(1, Ordering::Relaxed);
         }

@@ -145,6 +145,11 @@ pub struct EngineShared {
     last_controller: AtomicU64,
     /// The setlist entry (group) new notes go to.
     pub current_group: AtomicU32,
+    /// The current group as `(regroup epoch << 32) | group`: which
+    /// numbering of the groups `group` is in (see
+    /// [`PlanBuilder::regroup`](crate::PlanBuilder::regroup)), read in one
+    /// load. Written by the audio thread, read on any thread.
+    pub current_group_epoch: AtomicU64,
     /// Keys held on the MIDI input.
     pub keys: KeyLights,
     /// Buffers in which the current group changed.

@@ -8,11 +8,13 @@ mod editors;
 mod faults;
 mod host_context;
 mod neighbours;
+mod rearrange;
 mod sandboxes;
 
 pub use controls::{knobs_now, pages_of, KnobsNow};
 pub use edit::{EditError, RackEdit};
 pub use editors::EditorInfo;
+pub use rearrange::SetlistPlace;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -183,6 +185,9 @@ pub struct Session {
     editors_changed: bool,
     /// X errors (raised by plugins' GUIs) already reported.
     x_errors_reported: u64,
+    /// Renumberings of the groups (setlists rearranged in place, see
+    /// `rearrange.rs`) the engine may not have made yet, oldest first.
+    regroups: rearrange::Regroups,
 }
 
 /// Which MIDI inputs a rack with device `patterns` hears, as a
@@ -452,6 +457,7 @@ impl Session {
             song_notes: Vec::new(),
             editors_changed: false,
             x_errors_reported: 0,
+            regroups: Default::default(),
         };
         for (group, preset) in presets.iter().enumerate() {
             session.add_preset(group as u16, preset);
@@ -507,20 +513,7 @@ impl Session {
     }
 
     fn add_group_model(&mut self, preset: &Preset, master: Vec<SlotModel>) {
-        self.groups.push(GroupModel {
-            name: preset.name.clone(),
-            master,
-            master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
-            tempo: preset.tempo.unwrap_or(120.0),
-            limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
-            align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
-            file: None,
-            sandbox: preset.master.as_ref().and_then(|m| m.sandbox),
-            outputs: preset.outputs.clone(),
-            inputs: preset.inputs.clone(),
-            rig: preset.rig.clone(),
-            rig_lists: preset.rig_lists.clone(),
-        });
+        self.groups.push(group_model(preset, master));
     }
 
     /// Loads `preset`'s racks as group `group`. Main thread.
@@ -597,10 +590,15 @@ impl Session {
     /// The preset new notes go to now, as the audio thread last reported.
     /// Main thread.
     pub fn current_group(&self) -> u16 {
-        self.handle
+        let packed = self
+            .handle
             .shared()
-            .current_group
-            .load(std::sync::atomic::Ordering::Relaxed) as u16
+            .current_group_epoch
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // In the numbering the engine last reported, renumbered by the
+        // rearrangements it has not made yet.
+        self.regroups
+            .renumber((packed >> 32) as u32, packed as u32 as u16)
     }
 
     fn fresh_id(&mut self) -> u64 {
@@ -822,6 +820,10 @@ impl Session {
         if let Some(g) = pending_select_back {
             builder = builder.select(g);
         }
+        let regroup_back = self.regroups.take_unsent();
+        if let Some((map, epoch)) = &regroup_back {
+            builder = builder.regroup(map.clone(), *epoch);
+        }
         let process = self.process;
         let mut failures = Vec::new();
         let mut racks = Vec::new();
@@ -928,6 +930,9 @@ impl Session {
             if let Some(g) = pending_select_back {
                 self.pending_select = Some(g);
             }
+            if let Some(unsent) = regroup_back {
+                self.regroups.put_back(unsent);
+            }
             self.needs_commit = true;
             tracing::debug!("plan queue full; the change goes out with the next pump");
             return Ok(());
@@ -964,6 +969,12 @@ impl Session {
         while let Some(plan) = self.handle.take_retired() {
             self.deactivate_plan(plan);
         }
+        let packed = self
+            .handle
+            .shared()
+            .current_group_epoch
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.regroups.made((packed >> 32) as u32);
         self.poll_learn();
         self.follow_setlist();
         if self.needs_commit && self.handle.plans_pending() == 0 {
@@ -1275,4 +1286,23 @@ fn specs_for(
         });
     }
     specs
+}
+
+/// A preset's own settings as a group, its master chain `master`. Main
+/// thread.
+fn group_model(preset: &Preset, master: Vec<SlotModel>) -> GroupModel {
+    GroupModel {
+        name: preset.name.clone(),
+        master,
+        master_gain_db: preset.master.as_ref().map_or(0.0, |m| m.gain_db),
+        tempo: preset.tempo.unwrap_or(120.0),
+        limiter: preset.master.as_ref().is_none_or(|m| m.limiter),
+        align_latency: preset.master.as_ref().is_some_and(|m| m.align_latency),
+        file: None,
+        sandbox: preset.master.as_ref().and_then(|m| m.sandbox),
+        outputs: preset.outputs.clone(),
+        inputs: preset.inputs.clone(),
+        rig: preset.rig.clone(),
+        rig_lists: preset.rig_lists.clone(),
+    }
 }

@@ -2,8 +2,9 @@
 //! entries, set each entry's program/bank/note triggers and song notes,
 //! save it. Every change is a protocol command (`edit_setlist`, …); what
 //! the window shows is what the engine sent back. Triggers and notes play
-//! at once; added, removed and moved entries play after Save setlist. UI
-//! thread.
+//! at once; added, removed and moved entries play after Save setlist, in
+//! place (the song playing goes on). Open setlist asks first: it replaces
+//! what plays. UI thread.
 
 use eframe::egui::{self, RichText};
 use stagerack_session::control::{Command, SetlistEdit, SetlistEntry, SetlistView};
@@ -14,8 +15,17 @@ use crate::theme;
 
 /// What the window says about when edits play.
 pub const WHEN_EDITS_PLAY: &str = "Triggers and notes play at once. Added, removed or moved \
-                                   entries play after Save setlist (the set reloads; the song \
-                                   playing stays current).";
+                                   entries play after Save setlist, in place: the song playing \
+                                   goes on and stays current, every song still in the set keeps \
+                                   its sound and unsaved edits, added songs are loaded and \
+                                   removed ones unloaded. Remove the song playing only after \
+                                   switching away from it. Relative paths are in the setlist's \
+                                   folder.";
+
+/// What the window says before Open setlist replaces what plays.
+pub const OPEN_REPLACES: &str = "Open setlist replaces what plays: every song is loaded again \
+                                 from its file and entry 1 becomes current (held notes, tails \
+                                 and the backing track stop).";
 
 /// The setlist window, when open. UI thread.
 pub fn window(app: &mut Frame<'_>, ctx: &egui::Context) {
@@ -44,15 +54,13 @@ fn body(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         let path = app.ui.setlist.path.trim().to_owned();
         if ui
             .button("Open setlist")
-            .on_hover_text("Replace what plays with this setlist file")
+            .on_hover_text("Replace what plays with this setlist file (asks first)")
             .clicked()
         {
             if path.is_empty() {
                 app.message(Level::Error, "type a setlist file name to open");
             } else {
-                app.send(Command::OpenSetlist {
-                    path: path.clone().into(),
-                });
+                app.ui.setlist.confirm_open = Some(path.clone());
             }
         }
         let save = ui.add_enabled(view.is_some(), egui::Button::new("Save setlist"));
@@ -67,6 +75,7 @@ fn body(app: &mut Frame<'_>, ui: &mut egui::Ui) {
             app.send(Command::SaveSetlist { path });
         }
     });
+    confirm_open(app, ui, view.as_ref());
     let Some(view) = view else {
         ui.label("A single preset plays: open a setlist file to edit it.");
         return;
@@ -75,8 +84,11 @@ fn body(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     ui.label(RichText::new(format!("{}{unsaved}", view.setlist.name)).strong());
     if view.pending {
         ui.label(
-            RichText::new("Entries were added, removed or moved: they play after Save setlist.")
-                .color(theme::WARN),
+            RichText::new(
+                "Entries were added, removed or moved: they play after Save setlist (the song \
+                 playing goes on).",
+            )
+            .color(theme::WARN),
         );
     }
     ui.label(RichText::new(WHEN_EDITS_PLAY).small());
@@ -86,7 +98,7 @@ fn body(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         let l = ui.label("Preset");
         ui.add(
             egui::TextEdit::singleline(&mut app.ui.setlist.add)
-                .hint_text("file, relative to the setlist")
+                .hint_text("file, relative to the setlist's folder")
                 .desired_width(260.0),
         )
         .labelled_by(l.id);
@@ -104,6 +116,42 @@ fn body(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         }
     });
     notes_editor(app, ui);
+}
+
+/// Asks before Open setlist replaces what plays: what is lost (unsaved
+/// setlist and preset edits), open or cancel.
+fn confirm_open(app: &mut Frame<'_>, ui: &mut egui::Ui, view: Option<&SetlistView>) {
+    let Some(path) = app.ui.setlist.confirm_open.clone() else {
+        return;
+    };
+    ui.separator();
+    ui.label(RichText::new(format!("Open {path}?")).strong());
+    ui.label(RichText::new(OPEN_REPLACES).color(theme::WARN));
+    if view.is_some_and(|v| v.unsaved) {
+        ui.label(
+            RichText::new("Unsaved setlist edits are lost: Save setlist first to keep them.")
+                .color(theme::WARN),
+        );
+    }
+    if app.state.modified {
+        ui.label(
+            RichText::new(
+                "Unsaved preset edits (and their undo) are lost: Save the preset first to keep \
+                 them.",
+            )
+            .color(theme::WARN),
+        );
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Open, replacing what plays").clicked() {
+            app.ui.setlist.confirm_open = None;
+            app.send(Command::OpenSetlist { path: path.into() });
+        }
+        if ui.button("Cancel").clicked() {
+            app.ui.setlist.confirm_open = None;
+        }
+    });
+    ui.separator();
 }
 
 fn edit(edit: SetlistEdit) -> Command {

@@ -4,10 +4,13 @@
 //! What plays follows what the window shows: an entry's triggers and notes
 //! change the playing set at once (a new switch table in the next plan,
 //! the snapshot's notes); added, removed and moved entries wait for a save,
-//! which then replaces what plays with the saved setlist (the song playing
-//! stays current when it is still in the set). Each edited entry remembers
-//! which playing preset it is, so trigger edits reach the right preset
-//! while entries are moved around unsaved. Main thread.
+//! which then rearranges what plays in place: every preset still in the
+//! set keeps its plugins, sound and unsaved edits (the song playing goes on
+//! and stays current), added presets are loaded and removed ones unloaded.
+//! A save that would remove the song playing is refused. Each edited entry
+//! remembers which playing preset it is, so trigger edits reach the right
+//! preset while entries are moved around unsaved. Relative paths are in the
+//! setlist's folder. Main thread.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -16,7 +19,7 @@ use crate::preset::{
     load_preset, load_setlist, parse_setlist, resolve_setlist, save_setlist_atomically,
     LoadedSetlist, PresetError, Setlist, SetlistEntry,
 };
-use crate::session::Session;
+use crate::session::{Session, SetlistPlace};
 use stagerack_engine::EntryTrigger;
 
 /// The setlist being edited, if what plays is one. Main thread.
@@ -75,9 +78,14 @@ impl SetlistEditor {
         })
     }
 
-    /// Reads the setlist at `path` and plays it instead of what plays.
-    /// Main thread.
+    /// Reads the setlist at `path` (relative: in the open setlist's folder)
+    /// and plays it instead of what plays. Main thread.
     pub(super) fn open(&mut self, path: &Path, session: &mut Session) -> Result<(), String> {
+        let path = match &self.doc {
+            Some(doc) if path.is_relative() => folder(&doc.file).join(path),
+            _ => path.to_owned(),
+        };
+        let path = path.as_path();
         let loaded = load_setlist(path).map_err(|e| e.to_string())?;
         play(&loaded, session, 0)?;
         tracing::info!("opened setlist {}", path.display());
@@ -106,8 +114,13 @@ impl SetlistEditor {
         play_triggers(doc, session)
     }
 
-    /// Saves to `path` (or the setlist's own file); reloads what plays when
-    /// entries were added, removed or moved. Main thread.
+    /// Saves to `path` (or the setlist's own file; a relative `path` is in
+    /// the setlist's folder). Entries added, removed or moved then play in
+    /// place: every preset still in the set keeps its plugins, sound and
+    /// unsaved edits, the song playing goes on and stays current; only
+    /// added presets are loaded and removed ones unloaded. A save that
+    /// would remove the song playing, or write over one of the set's
+    /// presets, is refused with nothing written. Main thread.
     pub(super) fn save(
         &mut self,
         path: Option<PathBuf>,
@@ -116,7 +129,11 @@ impl SetlistEditor {
         let doc = self.doc.as_mut().ok_or(
             "no setlist is open (what plays is a single preset); open a setlist file first",
         )?;
-        let target = path.unwrap_or_else(|| doc.file.clone());
+        let target = match path {
+            Some(p) if p.is_relative() && !p.as_os_str().is_empty() => folder(&doc.file).join(p),
+            Some(p) => p,
+            None => doc.file.clone(),
+        };
         if target.as_os_str().is_empty() || target.is_dir() {
             return Err(format!(
                 "`{}` is not a file name; give the setlist file to save to (e.g. set.toml)",
@@ -131,10 +148,42 @@ impl SetlistEditor {
                 folder(&target).display()
             ));
         }
+        let dir = folder(&doc.file);
+        if let Some(e) = doc
+            .setlist
+            .entries
+            .iter()
+            .find(|e| same_file(&dir.join(&e.preset), &target))
+        {
+            return Err(format!(
+                "cannot save the setlist to {}: that is the preset file of entry `{}`, which \
+                 the save would overwrite; choose another file name for the setlist (e.g. \
+                 set.toml)",
+                target.display(),
+                e.preset.display()
+            ));
+        }
         let mut setlist = doc.setlist.clone();
         rebase(&mut setlist, &doc.file, &target);
         // Every preset read and checked before the file is written.
         let loaded = resolve_setlist(setlist.clone(), &target).map_err(|e| e.to_string())?;
+        let order = doc.pending().then(|| new_order(doc, &loaded, session));
+        // The song playing stays in the set.
+        let current = session.current_group();
+        if order.as_ref().is_some_and(|o| {
+            !o.iter()
+                .any(|p| matches!(p, SetlistPlace::Kept(g) if *g == current))
+        }) {
+            let name = session
+                .groups()
+                .get(usize::from(current))
+                .map_or_else(String::new, |g| g.name.clone());
+            return Err(format!(
+                "the song playing (`{name}`) was removed from the setlist; a save cannot \
+                 take it away while it plays: switch to another song first, then save again \
+                 (your edits are kept), or add it back"
+            ));
+        }
         save_setlist_atomically(&setlist, &target).map_err(|e| match e {
             PresetError::Write { source, .. } => format!(
                 "cannot save the setlist to {}: {source}; choose a folder you can write to \
@@ -144,21 +193,70 @@ impl SetlistEditor {
             other => other.to_string(),
         })?;
         tracing::info!("saved setlist {}", target.display());
-        if doc.pending() {
-            let current = session.current_group();
-            let start = doc
-                .playing
-                .iter()
-                .position(|p| *p == Some(current))
-                .unwrap_or(0) as u16;
-            play(&loaded, session, start)?;
-        } else {
-            for (group, file) in loaded.paths.iter().enumerate() {
-                session.set_preset_file(group as u16, Some(file.clone()));
-            }
+        if let Some(order) = order {
+            rearrange(order, &loaded, session)?;
         }
+        // Each preset keeps the file it plays from (a preset saved
+        // elsewhere since stays saved there).
         *doc = Doc::of(&loaded);
         Ok(())
+    }
+}
+
+/// The saved `loaded` as places in the set as it plays now (`doc`'s): the
+/// presets kept, and added ones (a removed preset's file added again is the
+/// removed one, kept). Main thread.
+fn new_order(doc: &Doc, loaded: &LoadedSetlist, session: &Session) -> Vec<SetlistPlace> {
+    let mut free: Vec<u16> = (0..session.groups().len() as u16)
+        .filter(|g| !doc.playing.contains(&Some(*g)))
+        .collect();
+    doc.playing
+        .iter()
+        .zip(&loaded.paths)
+        .zip(&loaded.presets)
+        .map(|((playing, path), preset)| match playing {
+            Some(g) => SetlistPlace::Kept(*g),
+            None => {
+                let reused = free.iter().position(|g| {
+                    session.groups()[usize::from(*g)]
+                        .file
+                        .as_deref()
+                        .is_some_and(|f| same_file(f, path))
+                });
+                match reused {
+                    Some(i) => SetlistPlace::Kept(free.remove(i)),
+                    None => SetlistPlace::Added(Box::new(preset.clone())),
+                }
+            }
+        })
+        .collect()
+}
+
+/// Plays the saved `loaded` in place of the set as it plays now, as
+/// `order` places it. Main thread.
+fn rearrange(
+    order: Vec<SetlistPlace>,
+    loaded: &LoadedSetlist,
+    session: &mut Session,
+) -> Result<(), String> {
+    let added: Vec<bool> = order
+        .iter()
+        .map(|p| matches!(p, SetlistPlace::Added(_)))
+        .collect();
+    let rate = session.process_config().sample_rate;
+    let before = session.warnings().len();
+    session
+        .rearrange_setlist(order, loaded.switch_table(rate))
+        .map_err(|e| e.to_string())?;
+    finish(loaded, session, before, |g| added[g]);
+    Ok(())
+}
+
+/// `a` and `b` name the same file (through links when both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => absolute(a) == absolute(b),
     }
 }
 
@@ -174,18 +272,32 @@ fn play(loaded: &LoadedSetlist, session: &mut Session, start: u16) -> Result<(),
             start,
         )
         .map_err(|e| e.to_string())?;
+    finish(loaded, session, before, |_| true);
+    Ok(())
+}
+
+/// After `loaded` went to play: logs the warnings since `before`, records
+/// the file of each preset `loaded_now` says was loaded from it, and plays
+/// the song notes. Main thread.
+fn finish(
+    loaded: &LoadedSetlist,
+    session: &mut Session,
+    before: usize,
+    loaded_now: impl Fn(usize) -> bool,
+) {
     for w in &session.warnings()[before..] {
         tracing::warn!("{w}");
     }
     for (group, file) in loaded.paths.iter().enumerate() {
-        session.set_preset_file(group as u16, Some(file.clone()));
+        if loaded_now(group) {
+            session.set_preset_file(group as u16, Some(file.clone()));
+        }
     }
     let s = &loaded.setlist;
     session.set_song_notes(
         s.entries.iter().map(|e| e.notes.clone()).collect(),
         s.triggers.notes_cc,
     );
-    Ok(())
 }
 
 /// The edited triggers and notes, played by the presets the entries are

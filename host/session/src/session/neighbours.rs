@@ -41,6 +41,33 @@ impl Neighbours {
             around: current,
         }
     }
+
+    /// How many neighbours on each side stay loaded. Main thread.
+    pub(crate) fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// Follows the setlist rearranged to `order` (see `rearrange.rs`),
+    /// entry `current` playing: a kept entry stays as loaded as it was, an
+    /// added one is loaded when within `keep` of `current`. The next pump
+    /// loads and unloads around `current`. Main thread.
+    pub(crate) fn rearrange(&mut self, order: &[super::SetlistPlace], current: usize) {
+        let (presets, loaded) = order
+            .iter()
+            .enumerate()
+            .map(|(i, place)| match place {
+                super::SetlistPlace::Kept(g) => {
+                    let g = usize::from(*g);
+                    (self.presets[g].clone(), self.loaded[g])
+                }
+                super::SetlistPlace::Added(p) => ((**p).clone(), i.abs_diff(current) <= self.keep),
+            })
+            .unzip();
+        self.presets = presets;
+        self.loaded = loaded;
+        // Arranged around no entry: the next pump arranges it.
+        self.around = u16::MAX;
+    }
 }
 
 impl Session {
