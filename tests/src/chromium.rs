@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tungstenite::{Message, WebSocket};
 
+/// How long a DevTools call may take to answer.
+const DEVTOOLS_TIMEOUT: Duration = Duration::from_secs(30);
+
 const INSTALL: &str =
     "install Chromium: apt-get install chromium (or run scripts/ensure-deps test)";
 
@@ -66,6 +69,11 @@ impl Chromium {
             .expect("a host:port")
             .to_owned();
         let stream = TcpStream::connect(&hostport).expect("connect to DevTools");
+        // A Chromium that stops answering fails the test instead of
+        // hanging it.
+        stream
+            .set_read_timeout(Some(DEVTOOLS_TIMEOUT))
+            .expect("a read timeout on the DevTools socket");
         let (ws, _) =
             tungstenite::client::client(url.as_str(), stream).expect("DevTools handshake");
         let mut c = Chromium {
@@ -110,7 +118,12 @@ impl Chromium {
             .send(Message::text(msg.to_string()))
             .expect("send to DevTools");
         loop {
-            let reply = self.ws.read().expect("read from DevTools");
+            let reply = self.ws.read().unwrap_or_else(|e| {
+                panic!(
+                    "DevTools did not answer {method} within {} s: {e}",
+                    DEVTOOLS_TIMEOUT.as_secs()
+                )
+            });
             let Message::Text(text) = reply else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("DevTools JSON");
             if v["id"] == id {

@@ -115,7 +115,10 @@ fn a_phone_browser_shows_the_set_switches_songs_and_sees_meters() {
     wait_for_song(&mut control, 0, "a tap on PREV");
     page.tap("#setlist li:nth-child(2)");
     wait_for_song(&mut control, 1, "a tap on the second entry");
+    // PANIC: the engine answers ok (the page counts its answers), then
+    // the page says what it did.
     page.tap("#panic");
+    page.wait_for("stagerack.panicked === 1", 5, "the engine answers PANIC ok");
     page.wait_for(
         "document.getElementById('message').textContent.includes('panic')",
         5,
@@ -170,7 +173,7 @@ fn beyond_loopback_every_request_needs_the_token() {
         format!("GET / HTTP/1.1\r\n{host}\r\n"),
         format!("GET /ws HTTP/1.1\r\n{host}{upgrade}\r\n"),
         format!("GET /?token={wrong} HTTP/1.1\r\n{host}\r\n"),
-        format!("GET / HTTP/1.1\r\n{host}Cookie: stagerack_token={wrong}\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\n{host}Cookie: stagerack_token_{base}={wrong}\r\n\r\n"),
         format!("GET /favicon.ico HTTP/1.1\r\n{host}\r\n"),
         format!("POST /ws HTTP/1.1\r\n{host}Content-Length: 2\r\n\r\n{{}}"),
         "GET / HTTP/1.0\r\n\r\n".to_owned(),
@@ -188,12 +191,20 @@ fn beyond_loopback_every_request_needs_the_token() {
     // The token once: a cookie, and the browser sent on without it.
     let response = http(addr, &format!("GET /?token={token} HTTP/1.1\r\n{host}\r\n"));
     assert_eq!(status(&response), "HTTP/1.1 303 See Other", "{response}");
-    let cookie = format!("stagerack_token={token}");
+    // The cookie is this port's own (another engine's on another port
+    // keeps its own), and Lax so a link from another site keeps it.
+    let cookie = format!("stagerack_token_{base}={token}");
     assert!(
         response.contains(&format!("Set-Cookie: {cookie};")),
         "{response}"
     );
-    assert!(response.contains("HttpOnly") && response.contains("SameSite=Strict"));
+    assert!(response.contains("HttpOnly") && response.contains("SameSite=Lax"));
+    // The right token under another port's cookie name opens nothing.
+    let response = http(
+        addr,
+        &format!("GET / HTTP/1.1\r\n{host}Cookie: stagerack_token={token}\r\n\r\n"),
+    );
+    assert_eq!(status(&response), "HTTP/1.1 401 Unauthorized");
     // Then the cookie opens the page and the WebSocket.
     let response = http(
         addr,
@@ -214,7 +225,11 @@ fn beyond_loopback_every_request_needs_the_token() {
     assert_eq!(&head, b"HTTP/1.1 101 Switching Protocols\r\n");
     drop(s);
 
-    wait_for_stderr(&mut sr, "(7 refused, 1 malformed)");
+    // The status line counts them and keeps the address with its token.
+    wait_for_stderr(
+        &mut sr,
+        &format!("(8 refused, 1 malformed), web remote {url}"),
+    );
     let (ok, stderr) = sr.stop();
     assert!(ok, "{stderr}");
 }
@@ -243,12 +258,34 @@ fn ask(ws: &mut WebSocket<TcpStream>, request: Value, want: impl Fn(&Value) -> b
     }
 }
 
-/// True when the server closes `ws` within 10 s.
+/// True when the server closes `ws` within 10 s: a Close frame, the
+/// connection closed or reset, or a protocol error (an end without the
+/// closing handshake); a read timing out is not a close.
 fn closed(ws: &mut WebSocket<TcpStream>) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     while Instant::now() < deadline {
         match ws.read() {
-            Ok(Message::Close(_)) | Err(_) => return true,
+            Ok(Message::Close(_))
+            | Err(tungstenite::Error::ConnectionClosed)
+            | Err(tungstenite::Error::AlreadyClosed)
+            | Err(tungstenite::Error::Protocol(_)) => return true,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                return true
+            }
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("reading a client the server should close: {e}"),
             Ok(_) => {}
         }
     }
@@ -285,6 +322,31 @@ fn a_malformed_websocket_frame_closes_only_that_client() {
         |v| v["id"] == 5,
     );
     assert_eq!(e["event"], "error", "{e}");
+    // A rack's mix, by name, but not its routing.
+    let e = ask(
+        &mut good,
+        json!({"id": 6, "cmd": "edit_rack", "rack": "bass", "edit": {"gain_db": -2.0, "midi_from": "pad"}}),
+        |v| v["id"] == 6,
+    );
+    assert_eq!(e["event"], "error", "{e}");
+    let ok = ask(
+        &mut good,
+        json!({"id": 7, "cmd": "edit_rack", "rack": "Bass", "edit": {"gain_db": -2.0, "mute": true}}),
+        |v| v["id"] == 7,
+    );
+    assert_eq!(ok["event"], "ok", "{ok}");
+    let e = ask(
+        &mut good,
+        json!({"id": 8, "cmd": "edit_rack", "rack": "drums", "edit": {"mute": true}}),
+        |v| v["id"] == 8,
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no rack `drums`"),
+        "{e}"
+    );
 
     // An unmasked frame (clients must mask) and a frame announcing 1 GiB.
     bad.get_mut()
@@ -298,6 +360,16 @@ fn a_malformed_websocket_frame_closes_only_that_client() {
 
     // The other client plays on: next, and the new state.
     let mut control = ControlSocket::connect(&sock, &mut sr);
+    let state = control.request("get_state", "", "state");
+    let bass = state["state"]["racks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["preset"] == 0 && r["routing"]["name"] == "bass")
+        .unwrap_or_else(|| panic!("no bass: {state}"))
+        .clone();
+    assert_eq!(bass["routing"]["gain_db"], -2.0, "{bass}");
+    assert_eq!(bass["routing"]["mute"], true, "{bass}");
     let ok = ask(&mut good, json!({"id": 9, "cmd": "setlist_next"}), |v| {
         v["id"] == 9
     });

@@ -26,7 +26,8 @@ pub use client::{ClientError, ControlClient, RemoteClient};
 pub use protocol::{Command, Reply, Request, Snapshot, PROTOCOL_VERSION};
 pub use remote::{Listen, RemoteError, RemoteOptions, Remotes};
 pub use server::{
-    default_socket_path, Connector, ControlServer, DeviceChoice, DeviceHost, LocalClient,
+    default_socket_path, name_matches, Connector, ControlServer, DeviceChoice, DeviceHost,
+    LocalClient, Target, MAX_QUEUED_REPLIES, MAX_QUEUED_REQUESTS, MAX_REQUESTS_PER_POLL,
 };
 pub use snapshot::snapshot;
 

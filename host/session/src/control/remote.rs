@@ -98,7 +98,9 @@ impl Remotes {
 
     /// The status-line part: `, osc 12 messages (1 malformed, 0
     /// refused), web 2 clients (3 refused, 0 malformed)` (empty when
-    /// nothing runs). Main thread.
+    /// nothing runs), then `, web remote http://…/?token=…` when the web
+    /// remote needs its token, so the address is never lost in the
+    /// scroll. Main thread.
     pub fn status(&self) -> String {
         let mut s = String::new();
         if let Some(osc) = &self.osc {
@@ -114,8 +116,17 @@ impl Remotes {
                 ", web {} clients ({} refused, {} malformed)",
                 c.clients, c.refused, c.malformed
             ));
+            if web.token_required() {
+                s.push_str(&format!(", web remote {}", web.url()));
+            }
         }
         s
+    }
+
+    /// The web remote's address to open (with its token when one is
+    /// needed), while it runs: what a window shows. Main thread.
+    pub fn web_url(&self) -> Option<String> {
+        self.web.as_ref().map(WebServer::url)
     }
 
     /// The OSC server, when running. Main thread.

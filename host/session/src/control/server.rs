@@ -1,6 +1,8 @@
 //! The control server: clients in process and on a local socket, polled
 //! from the main thread.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -15,24 +17,66 @@ use crate::session::Session;
 
 /// A client's unsent replies beyond this close it (it stopped reading).
 const MAX_OUTBOX_BYTES: usize = 16 << 20;
+/// Requests carried out for one in-process client per poll; the rest wait
+/// for the next poll (one remote peer cannot hold the main thread).
+pub const MAX_REQUESTS_PER_POLL: usize = 32;
+/// Requests an in-process client may have waiting for the server; more are
+/// answered at once with an error by the client itself.
+pub const MAX_QUEUED_REQUESTS: usize = 1024;
+/// Replies and events waiting for an in-process client to take them; one
+/// more closes that client (it stopped reading), as [`MAX_OUTBOX_BYTES`]
+/// does for the socket. The window takes every one each frame.
+pub const MAX_QUEUED_REPLIES: usize = 4096;
+/// Refusals a [`LocalClient`] keeps for its owner; more are dropped.
+const MAX_REFUSED: usize = 256;
 /// Meter events per second for subscribed clients.
 const METER_INTERVAL: Duration = Duration::from_millis(33);
+
+/// A rack named by a remote peer (an OSC address, a browser's
+/// `"rack": "pad"`), found on the main thread when its command is carried
+/// out: the song playing's rack of that name, else the first of that name
+/// in any song; the command is refused when there is none. So a command
+/// sent right after a song change (when a setlist with `neighbours` loads
+/// and unloads racks and every index shifts) reaches the rack it names.
+/// Any thread (plain data).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    /// The rack's name (ASCII case ignored, `_` for a space).
+    pub rack: String,
+    /// A plugin of its chain: its name or its place from 0 (for
+    /// `set_param`, `set_bypass`, `select_program`).
+    pub plugin: Option<String>,
+    /// One of that plugin's parameters: its name or its id (`set_param`).
+    pub param: Option<String>,
+}
+
+/// One request on an in-process client's channel.
+struct Envelope {
+    request: Request,
+    target: Option<Target>,
+}
 
 /// An in-process client: sends requests, receives replies and events.
 /// Any thread (it only holds channel ends).
 pub struct LocalClient {
-    tx: mpsc::Sender<Request>,
+    tx: mpsc::SyncSender<Envelope>,
     rx: mpsc::Receiver<Reply>,
+    /// Errors for requests refused here (the server had
+    /// [`MAX_QUEUED_REQUESTS`] waiting), given out before the channel's.
+    refused: RefCell<VecDeque<Reply>>,
     next_id: u64,
     connector: Connector,
 }
+
+/// What a [`Connector`] hands the server for each new client.
+type Joining = (mpsc::Receiver<Envelope>, mpsc::SyncSender<Reply>);
 
 /// Opens new in-process clients from any thread (the OSC and web remote
 /// threads, one client per remote peer); the server takes each in at its
 /// next poll. Any thread; cheap to clone.
 #[derive(Clone)]
 pub struct Connector {
-    tx: mpsc::Sender<(mpsc::Receiver<Request>, mpsc::Sender<Reply>)>,
+    tx: mpsc::Sender<Joining>,
 }
 
 impl Connector {
@@ -40,14 +84,15 @@ impl Connector {
     /// before the server's next poll wait in the client's channel. Any
     /// thread.
     pub fn connect(&self) -> LocalClient {
-        let (req_tx, req_rx) = mpsc::channel();
-        let (rep_tx, rep_rx) = mpsc::channel();
+        let (req_tx, req_rx) = mpsc::sync_channel(MAX_QUEUED_REQUESTS);
+        let (rep_tx, rep_rx) = mpsc::sync_channel(MAX_QUEUED_REPLIES);
         // A server that is gone leaves the client without replies; its
         // owner notices by `recv_timeout` returning nothing.
         let _ = self.tx.send((req_rx, rep_tx));
         LocalClient {
             tx: req_tx,
             rx: rep_rx,
+            refused: RefCell::new(VecDeque::new()),
             next_id: 0,
             connector: self.clone(),
         }
@@ -58,18 +103,52 @@ impl LocalClient {
     /// Sends a command; returns the id its reply will carry. Any thread.
     pub fn send(&mut self, command: Command) -> u64 {
         self.next_id += 1;
-        let _ = self.tx.send(Request {
+        let request = Request {
             id: self.next_id,
             command,
-        });
+        };
+        self.push(request, None);
+        self.next_id
+    }
+
+    /// Sends a command for the rack `target` names, which the server finds
+    /// by name when it carries the command out (the command's own rack,
+    /// plugin and parameter numbers are replaced); returns the id its reply
+    /// will carry. Any thread.
+    pub fn send_to(&mut self, command: Command, target: Target) -> u64 {
+        self.next_id += 1;
+        let request = Request {
+            id: self.next_id,
+            command,
+        };
+        self.push(request, Some(target));
         self.next_id
     }
 
     /// Sends a request with the caller's own id, which its reply carries
-    /// back (a bridge passing a remote peer's requests through). Any
-    /// thread.
-    pub fn send_request(&mut self, request: Request) {
-        let _ = self.tx.send(request);
+    /// back (a bridge passing a remote peer's requests through); with a
+    /// `target`, as [`LocalClient::send_to`]. Any thread.
+    pub fn send_request(&mut self, request: Request, target: Option<Target>) {
+        self.push(request, target);
+    }
+
+    fn push(&mut self, request: Request, target: Option<Target>) {
+        let id = request.id;
+        if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(Envelope { request, target }) {
+            let mut refused = self.refused.borrow_mut();
+            if refused.len() < MAX_REFUSED {
+                refused.push_back(Reply::Error {
+                    id,
+                    message: format!(
+                        "the engine has {MAX_QUEUED_REQUESTS} requests of this client waiting; \
+                         this one was dropped — send fewer (one value per control per \
+                         frame is plenty)"
+                    ),
+                });
+            }
+        }
+        // Disconnected: the server is gone; the owner notices by getting
+        // no replies.
     }
 
     /// A connector to the same server, to open more clients from another
@@ -80,19 +159,25 @@ impl LocalClient {
 
     /// The next reply or event, waiting up to `timeout`. Any thread.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Reply> {
+        if let Some(r) = self.refused.borrow_mut().pop_front() {
+            return Some(r);
+        }
         self.rx.recv_timeout(timeout).ok()
     }
 
     /// The next reply or event if one is waiting. Any thread.
     pub fn try_recv(&self) -> Option<Reply> {
+        if let Some(r) = self.refused.borrow_mut().pop_front() {
+            return Some(r);
+        }
         self.rx.try_recv().ok()
     }
 }
 
 enum Link {
     Local {
-        rx: mpsc::Receiver<Request>,
-        tx: mpsc::Sender<Reply>,
+        rx: mpsc::Receiver<Envelope>,
+        tx: mpsc::SyncSender<Reply>,
     },
     #[cfg(unix)]
     Socket {
@@ -112,11 +197,17 @@ struct Client {
 impl Client {
     fn send(&mut self, reply: &Reply) {
         match &mut self.link {
-            Link::Local { tx, .. } => {
-                if tx.send(reply.clone()).is_err() {
+            Link::Local { tx, .. } => match tx.try_send(reply.clone()) {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        "control client {} left {MAX_QUEUED_REPLIES} replies unread; closing it",
+                        self.id
+                    );
                     self.closed = true;
                 }
-            }
+                Err(mpsc::TrySendError::Disconnected(_)) => self.closed = true,
+            },
             #[cfg(unix)]
             Link::Socket { outbox, .. } => {
                 if let Ok(mut line) = serde_json::to_vec(reply) {
@@ -144,12 +235,18 @@ pub struct ControlServer {
     group_told: Option<u16>,
     /// Each rack's knob page as clients last saw it.
     pages_told: Vec<u8>,
+    /// The racks (song and name of each, hashed) as clients last saw them.
+    layout_told: Option<u64>,
+    /// A song change a client asked for that the audio thread has not made
+    /// yet: (the song then, the song asked for). Racks named by a
+    /// [`Target`] are looked for in the song asked for.
+    switching: Option<(u16, u16)>,
     /// The program that answers `scan-one FILE` (None: scans are refused).
     scanner: Option<PathBuf>,
     /// The background scan running now.
     scan: Option<BackgroundScan>,
     /// Clients opened through a [`Connector`] on other threads.
-    joining: mpsc::Receiver<(mpsc::Receiver<Request>, mpsc::Sender<Reply>)>,
+    joining: mpsc::Receiver<Joining>,
     /// The sending end [`Connector`]s clone.
     connector: Connector,
     /// The setlist clients edit, when one plays.
@@ -198,6 +295,8 @@ impl ControlServer {
             last_meters: Instant::now(),
             group_told: None,
             pages_told: Vec::new(),
+            layout_told: None,
+            switching: None,
             scanner: None,
             scan: None,
             setlist: SetlistEditor::default(),
@@ -294,14 +393,33 @@ impl ControlServer {
     /// selection. Main thread.
     pub fn poll_with(&mut self, session: &mut Session, mut devices: Option<&mut dyn DeviceHost>) {
         self.accept();
+        if let Some((from, to)) = self.switching {
+            let now = session.current_group();
+            if now != from || now == to {
+                self.switching = None;
+            }
+        }
         let mut requests = Vec::new();
         for (i, client) in self.clients.iter_mut().enumerate() {
-            read_requests(client, |r| requests.push((i, r)));
+            read_requests(client, |r, target| requests.push((i, r, target)));
         }
-        for (i, request) in requests {
-            if !self.clients[i].closed {
-                self.handle(i, request, session, devices.as_deref_mut());
+        for (i, mut request, target) in requests {
+            if self.clients[i].closed {
+                continue;
             }
+            if let Some(target) = target {
+                // Found now, against the racks the command meets, in the
+                // song it meets.
+                let song = self
+                    .switching
+                    .map_or_else(|| session.current_group(), |(_, to)| to);
+                if let Err(message) = target.resolve(session, song, &mut request.command) {
+                    let id = request.id;
+                    self.reply(i, Reply::Error { id, message });
+                    continue;
+                }
+            }
+            self.handle(i, request, session, devices.as_deref_mut());
         }
         for c in session.take_param_changes() {
             self.broadcast(&Reply::Param {
@@ -337,7 +455,13 @@ impl ControlServer {
         // one, and edits send their own state.)
         let paged = pages.len() == self.pages_told.len() && pages != self.pages_told;
         self.pages_told = pages;
-        if session.take_editors_changed() || switched || paged {
+        // Racks loaded or unloaded since clients last heard (a setlist
+        // with `neighbours` after a song change): indices moved, so every
+        // client gets the new list.
+        let relaid = self.layout_told.is_some_and(|told| {
+            told != layout(session.racks().iter().map(|r| (r.group, r.name.as_str())))
+        });
+        if session.take_editors_changed() || switched || paged || relaid {
             let state = snapshot(session);
             self.broadcast(&Reply::State { id: 0, state });
         }
@@ -478,6 +602,14 @@ impl ControlServer {
     }
 
     fn broadcast(&mut self, reply: &Reply) {
+        if let Reply::State { state, .. } = reply {
+            self.layout_told = Some(layout(
+                state
+                    .racks
+                    .iter()
+                    .map(|r| (r.preset, r.routing.name.as_str())),
+            ));
+        }
         for c in &mut self.clients {
             c.send(reply);
         }
@@ -751,10 +883,11 @@ impl ControlServer {
                         "there is no setlist entry {target}; the last is {last}"
                     ))
                 } else {
-                    session
-                        .select(target)
-                        .map(|_| true)
-                        .map_err(|e| e.to_string())
+                    let selected = session.select(target);
+                    if selected.is_ok() && target != current {
+                        self.switching = Some((current, target));
+                    }
+                    selected.map(|_| true).map_err(|e| e.to_string())
                 }
             }
             Command::MidiLearn { rack, index, param } => session
@@ -845,20 +978,24 @@ pub trait DeviceHost {
     ) -> Result<stagerack_io::AudioInUse, String>;
 }
 
-/// Reads every complete request a client has sent. A malformed or
-/// oversized message closes that client (logged), never anything else.
-fn read_requests(client: &mut Client, mut push: impl FnMut(Request)) {
+/// Reads the requests a client has sent: at most [`MAX_REQUESTS_PER_POLL`]
+/// of an in-process client (the rest wait for the next poll), every
+/// complete one of a socket client. A malformed or oversized message
+/// closes that client (logged), never anything else.
+fn read_requests(client: &mut Client, mut push: impl FnMut(Request, Option<Target>)) {
     match &mut client.link {
-        Link::Local { rx, .. } => loop {
-            match rx.try_recv() {
-                Ok(r) => push(r),
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    client.closed = true;
-                    break;
+        Link::Local { rx, .. } => {
+            for _ in 0..MAX_REQUESTS_PER_POLL {
+                match rx.try_recv() {
+                    Ok(e) => push(e.request, e.target),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        client.closed = true;
+                        break;
+                    }
                 }
             }
-        },
+        }
         #[cfg(unix)]
         Link::Socket {
             stream,
@@ -890,7 +1027,7 @@ fn read_requests(client: &mut Client, mut push: impl FnMut(Request)) {
                     continue;
                 }
                 match serde_json::from_slice::<Request>(line) {
-                    Ok(r) => push(r),
+                    Ok(r) => push(r, None),
                     Err(e) => {
                         tracing::warn!(
                             "control client {} sent a malformed message ({e}); closing it",
@@ -917,5 +1054,353 @@ fn read_requests(client: &mut Client, mut push: impl FnMut(Request)) {
                 client.closed = true;
             }
         }
+    }
+}
+
+/// A hash of the racks' songs and names, in order: what a client's rack
+/// indices mean.
+fn layout<'a>(racks: impl Iterator<Item = (u16, &'a str)>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for (group, name) in racks {
+        (group, name).hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Target {
+    /// Puts the rack (and plugin and parameter) this names in `session`
+    /// now into `command`, or says what is missing; a rack of `current`
+    /// (the song playing, or the one a client just asked for) comes first.
+    /// Main thread.
+    fn resolve(
+        &self,
+        session: &Session,
+        current: u16,
+        command: &mut Command,
+    ) -> Result<(), String> {
+        let racks = session.racks();
+        let named = |r: &&crate::session::RackModel| name_matches(&self.rack, &r.name);
+        let rack = racks
+            .iter()
+            .position(|r| r.group == current && named(&r))
+            .or_else(|| racks.iter().position(|r| named(&r)))
+            .ok_or_else(|| {
+                let names: Vec<&str> = racks
+                    .iter()
+                    .filter(|r| r.group == current)
+                    .map(|r| r.name.as_str())
+                    .collect();
+                format!(
+                    "no rack `{}`; the current song's racks: {}",
+                    self.rack,
+                    names.join(", ")
+                )
+            })?;
+        let chain = &racks[rack].slots;
+        let plugin = match &self.plugin {
+            None => None,
+            Some(p) => Some(
+                chain
+                    .iter()
+                    .position(|s| name_matches(p, &s.instance.descriptor().name))
+                    .or_else(|| p.parse::<usize>().ok().filter(|&i| i < chain.len()))
+                    .ok_or_else(|| {
+                        format!(
+                            "rack `{}` has no plugin `{p}` (name or place from 0)",
+                            racks[rack].name
+                        )
+                    })?,
+            ),
+        };
+        let param = match (&self.param, plugin) {
+            (Some(q), Some(i)) => {
+                let instance = &chain[i].instance;
+                let params = instance.params();
+                let found = params
+                    .iter()
+                    .find(|p| name_matches(q, &p.name))
+                    .or_else(|| {
+                        let id = q.parse::<u32>().ok()?;
+                        params.iter().find(|p| p.id == id)
+                    })
+                    .map(|p| p.id)
+                    .ok_or_else(|| {
+                        format!(
+                            "plugin `{}` has no parameter `{q}` (name or id)",
+                            instance.descriptor().name
+                        )
+                    })?;
+                Some(found)
+            }
+            _ => None,
+        };
+        match command {
+            Command::EditRack { rack: r, .. } => *r = rack,
+            Command::SetParam {
+                rack: r,
+                index,
+                param: p,
+                ..
+            } => {
+                *r = rack;
+                *index = plugin.unwrap_or(*index);
+                *p = param.unwrap_or(*p);
+            }
+            Command::SetBypass { rack: r, index, .. }
+            | Command::SelectProgram { rack: r, index, .. } => {
+                *r = rack;
+                *index = plugin.unwrap_or(*index);
+            }
+            _ => return Err("this command names no rack; send it without one".to_owned()),
+        }
+        Ok(())
+    }
+}
+
+/// Whether a name as a remote peer writes it names `name`: the same
+/// ignoring ASCII case, a space in the name also written `_` (OSC
+/// addresses have no spaces). Any thread.
+pub fn name_matches(written: &str, name: &str) -> bool {
+    written.eq_ignore_ascii_case(name) || written.eq_ignore_ascii_case(&name.replace(' ', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::RackEdit;
+    use crate::preset::parse_preset;
+    use stagerack_engine::{EngineConfig, QueueCapacities, SwitchTable};
+
+    /// Songs "one".."four", keeping one neighbour loaded: one has racks a
+    /// and pad, two pad and b, three pad, four d (each a gain plugin).
+    fn set() -> (Session, stagerack_engine::Engine) {
+        let songs: Vec<_> = [
+            ("one", &["a", "pad"][..]),
+            ("two", &["pad", "b"]),
+            ("three", &["pad"]),
+            ("four", &["d"]),
+        ]
+        .iter()
+        .map(|(name, racks)| {
+            let mut text = format!("version = 1\nname = \"{name}\"\n");
+            for r in *racks {
+                text.push_str(&format!(
+                    "[[rack]]\nname = \"{r}\"\n[[rack.plugin]]\nformat = \"builtin\"\nid = \"gain\"\n"
+                ));
+            }
+            parse_preset(&text, Path::new("test.toml")).unwrap()
+        })
+        .collect();
+        let config = EngineConfig {
+            sample_rate: 48_000.0,
+            max_block: 64,
+            queues: QueueCapacities::default(),
+        };
+        Session::with_setlist(&songs, SwitchTable::default(), config, true, Some(1)).unwrap()
+    }
+
+    /// One buffer played, then the main thread's work, as a pump does.
+    fn pump(
+        session: &mut Session,
+        engine: &mut stagerack_engine::Engine,
+        server: &mut ControlServer,
+    ) {
+        let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+        engine.process(&[], None, &mut l, &mut r);
+        session.pump();
+        server.poll(session);
+    }
+
+    fn replies(c: &LocalClient) -> Vec<Reply> {
+        std::iter::from_fn(|| c.try_recv()).collect()
+    }
+
+    fn names(session: &Session) -> Vec<(u16, String)> {
+        session
+            .racks()
+            .iter()
+            .map(|r| (r.group, r.name.clone()))
+            .collect()
+    }
+
+    fn gain(session: &Session, group: u16, name: &str) -> f64 {
+        session
+            .racks()
+            .iter()
+            .find(|r| r.group == group && r.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {group}: {:?}", names(session)))
+            .gain_db
+    }
+
+    fn edit(rack: &str, edit: RackEdit) -> (Command, Target) {
+        (
+            Command::EditRack { rack: 0, edit },
+            Target {
+                rack: rack.into(),
+                ..Target::default()
+            },
+        )
+    }
+
+    fn gain_db(db: f64) -> RackEdit {
+        RackEdit {
+            gain_db: Some(db),
+            ..RackEdit::default()
+        }
+    }
+
+    #[test]
+    fn a_rack_named_right_after_a_song_change_is_the_new_songs() {
+        let (mut session, mut engine) = set();
+        let mut server = ControlServer::new();
+        let mut c = server.connect_local();
+        pump(&mut session, &mut engine, &mut server);
+        let pad = |g: u16| (g, "pad".to_owned());
+        assert_eq!(
+            names(&session),
+            [(0, "a".into()), pad(0), pad(1), (1, "b".into())]
+        );
+        // Next and the fader in one poll, before the audio thread switched:
+        // the pad of the song asked for.
+        c.send(Command::SetlistNext {});
+        let (command, target) = edit("pad", gain_db(-6.0));
+        let id = c.send_to(command, target);
+        server.poll(&mut session);
+        assert!(replies(&c).contains(&Reply::Ok { id }), "refused");
+        assert_eq!(
+            (gain(&session, 0, "pad"), gain(&session, 1, "pad")),
+            (0.0, -6.0)
+        );
+        // (Entry two again on its own: a plan replacing the one carrying a
+        // switch before the audio thread takes it loses that switch.)
+        c.send(Command::SetlistSelect { index: 1 });
+        for _ in 0..4 {
+            pump(&mut session, &mut engine, &mut server);
+        }
+        assert_eq!(session.current_group(), 1);
+        let _ = replies(&c);
+
+        // Next: the audio thread switches, the pump unloads song one and
+        // loads four, so every index moves; the fader sent meanwhile by
+        // name reaches song three's pad, and clients hear of the new racks.
+        c.send(Command::SetlistNext {});
+        server.poll(&mut session);
+        let (command, target) = edit("PAD", gain_db(-3.0));
+        let id = c.send_to(command, target);
+        // The switch lands between the pump's session work and its poll.
+        session.pump();
+        let (mut l, mut r) = (vec![0.0f32; 64], vec![0.0f32; 64]);
+        engine.process(&[], None, &mut l, &mut r);
+        server.poll(&mut session);
+        pump(&mut session, &mut engine, &mut server);
+        assert_eq!(session.current_group(), 2);
+        let now = names(&session);
+        assert_eq!(now, [pad(1), (1, "b".into()), pad(2), (3, "d".into())]);
+        assert_eq!(
+            (gain(&session, 1, "pad"), gain(&session, 2, "pad")),
+            (-6.0, -3.0)
+        );
+        let r = replies(&c);
+        assert!(r.contains(&Reply::Ok { id }), "{r:?}");
+        let told = r
+            .into_iter()
+            .rev()
+            .find_map(|r| match r {
+                Reply::State { state, .. } => Some(state),
+                _ => None,
+            })
+            .expect("a state");
+        let told: Vec<(u16, String)> = told
+            .racks
+            .iter()
+            .map(|r| (r.preset, r.routing.name.clone()))
+            .collect();
+        assert_eq!(told, now, "clients were not told the racks moved");
+
+        // A rack unloaded with its song is refused by name; a parameter by
+        // plugin and parameter name.
+        let (command, target) = edit(
+            "a",
+            RackEdit {
+                mute: Some(true),
+                ..RackEdit::default()
+            },
+        );
+        let a = c.send_to(command, target);
+        let param = c.send_to(
+            Command::SetParam {
+                rack: 0,
+                index: 9,
+                param: 99,
+                value: -12.0,
+                gesture: None,
+            },
+            Target {
+                rack: "d".into(),
+                plugin: Some("stagerack_gain".into()),
+                param: Some("Gain".into()),
+            },
+        );
+        server.poll(&mut session);
+        let r = replies(&c);
+        assert!(
+            r.iter().any(|r| matches!(r, Reply::Error { id, message }
+                if *id == a && message.contains("no rack `a`; the current song's racks: pad"))),
+            "{r:?}"
+        );
+        assert!(r.contains(&Reply::Ok { id: param }), "{r:?}");
+        session.shutdown(engine);
+    }
+
+    #[test]
+    fn a_flooding_client_gets_its_share_and_is_closed_when_it_stops_reading() {
+        let (mut session, engine) = set();
+        let mut server = ControlServer::new();
+        let mut c = server.connect_local();
+        server.poll(&mut session);
+        for _ in 0..100 {
+            c.send(Command::Hello {
+                version: PROTOCOL_VERSION,
+                client: "flood".into(),
+            });
+        }
+        server.poll(&mut session);
+        assert_eq!(replies(&c).len(), MAX_REQUESTS_PER_POLL);
+        server.poll(&mut session);
+        assert_eq!(replies(&c).len(), MAX_REQUESTS_PER_POLL);
+
+        // More waiting than the server takes: refused at once.
+        let mut many = server.connect_local();
+        for _ in 0..MAX_QUEUED_REQUESTS + 5 {
+            many.send(Command::Status {});
+        }
+        let refused = many.try_recv();
+        assert!(
+            matches!(&refused, Some(Reply::Error { message, .. }) if message.contains("send fewer")),
+            "{refused:?}"
+        );
+
+        // A client that never reads: closed once its replies fill up.
+        let mut deaf = server.connect_local();
+        server.poll(&mut session);
+        let clients = server.client_count();
+        for _ in 0..(MAX_QUEUED_REPLIES / MAX_REQUESTS_PER_POLL + 2) {
+            for _ in 0..MAX_REQUESTS_PER_POLL {
+                deaf.send(Command::Hello {
+                    version: PROTOCOL_VERSION,
+                    client: "deaf".into(),
+                });
+            }
+            server.poll(&mut session);
+            let _ = replies(&c);
+        }
+        assert_eq!(
+            server.client_count(),
+            clients - 1,
+            "the deaf client is still open"
+        );
+        drop(many);
+        session.shutdown(engine);
     }
 }

@@ -12,6 +12,14 @@
 //! runs on, or waits for, the audio thread; the main thread never waits for
 //! this one.
 //!
+//! Faders and knobs send many values a second: a rack's gain or mute and a
+//! parameter are coalesced, only the newest value per address within a
+//! tick ([`TICK`]) going to the engine (earlier ones are not answered), and
+//! they name their rack by name ([`Target`]), found by the main thread when
+//! it carries the command out, so a value sent right after `/next` reaches
+//! the rack it names even when the song change loaded and unloaded racks.
+//! Song changes and PANIC go at once, after the values held before them.
+//!
 //! A datagram that is not OSC is ignored and counted (`malformed`); an OSC
 //! message that asks for something unknown or impossible is counted
 //! (`refused`) and answered `/stagerack/error`. Neither can stop the
@@ -31,7 +39,7 @@ use rosc::{OscMessage, OscPacket, OscType};
 
 use super::protocol::{Command, Reply, Snapshot};
 use super::remote::Listen;
-use super::server::{Connector, LocalClient};
+use super::server::{Connector, LocalClient, Target};
 use address::{Action, PREFIX};
 
 /// Largest datagram read; a longer one is cut and then fails to decode.
@@ -46,8 +54,12 @@ const MAX_SUBSCRIBERS: usize = 16;
 const MAX_PENDING: usize = 256;
 /// Meter feedback at most this often.
 const METER_INTERVAL: Duration = Duration::from_millis(100);
-/// How long the thread waits for a datagram before looking at replies.
-const TICK: Duration = Duration::from_millis(5);
+/// How long the thread waits for a datagram before looking at replies;
+/// gains, mutes and parameters are coalesced over one tick.
+pub const TICK: Duration = Duration::from_millis(5);
+/// Most addresses whose newest value waits for the tick's end; one more
+/// sends them at once.
+const MAX_HELD: usize = 64;
 
 /// Why the OSC server could not start. Main thread.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +138,8 @@ impl OscServer {
             state: None,
             subscribers: VecDeque::new(),
             pending: VecDeque::new(),
+            held: Vec::new(),
+            held_since: Instant::now(),
             last_meters: Instant::now(),
         };
         let stopping = stop.clone();
@@ -173,7 +187,22 @@ struct Worker {
     subscribers: VecDeque<SocketAddr>,
     /// Commands sent: (request id, sender, address) to answer.
     pending: VecDeque<(u64, SocketAddr, String)>,
+    /// Gains, mutes and parameters waiting for the tick's end: the newest
+    /// per address (compared ignoring case).
+    held: Vec<Held>,
+    /// When the oldest of `held` arrived.
+    held_since: Instant,
     last_meters: Instant,
+}
+
+/// A coalesced command waiting for its tick's end.
+struct Held {
+    /// The address, lower case: what newer values replace.
+    key: String,
+    command: Command,
+    target: Target,
+    from: SocketAddr,
+    addr: String,
 }
 
 impl Worker {
@@ -185,17 +214,27 @@ impl Worker {
         self.client.send(Command::GetState {});
         let mut buf = vec![0u8; MAX_DATAGRAM];
         while !stop.load(Ordering::Acquire) {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => self.datagram(&buf[..n], from),
+            let quiet = match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    self.datagram(&buf[..n], from);
+                    false
+                }
                 // An ICMP "port unreachable" from a gone subscriber
                 // surfaces here on Linux.
                 Err(e)
                     if super::remote::nothing_yet(&e)
-                        || e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                        || e.kind() == std::io::ErrorKind::ConnectionRefused =>
+                {
+                    true
+                }
                 Err(e) => {
                     tracing::warn!("OSC: receive failed: {e}");
                     std::thread::sleep(TICK);
+                    true
                 }
+            };
+            if quiet || self.held_since.elapsed() >= TICK {
+                self.send_held();
             }
             while let Some(reply) = self.client.try_recv() {
                 self.reply(reply);
@@ -226,13 +265,33 @@ impl Worker {
     }
 
     fn message(&mut self, msg: OscMessage, from: SocketAddr) {
-        match address::parse(&msg, self.state.as_ref()) {
+        match address::parse(&msg) {
             Ok(Action::Command(command)) => {
+                // What was held came first.
+                self.send_held();
                 let id = self.client.send(*command);
-                if self.pending.len() == MAX_PENDING {
-                    self.pending.pop_front();
+                self.expect_reply(id, from, msg.addr);
+            }
+            Ok(Action::Targeted { command, target }) => {
+                let key = msg.addr.to_ascii_lowercase();
+                let held = Held {
+                    key,
+                    command: *command,
+                    target,
+                    from,
+                    addr: msg.addr,
+                };
+                if let Some(h) = self.held.iter_mut().find(|h| h.key == held.key) {
+                    *h = held;
+                } else {
+                    if self.held.len() == MAX_HELD {
+                        self.send_held();
+                    }
+                    if self.held.is_empty() {
+                        self.held_since = Instant::now();
+                    }
+                    self.held.push(held);
                 }
-                self.pending.push_back((id, from, msg.addr));
             }
             Ok(Action::Subscribe { port }) => {
                 let to = SocketAddr::new(from.ip(), port.unwrap_or(from.port()));
@@ -308,6 +367,23 @@ impl Worker {
             }
             _ => {}
         }
+    }
+
+    /// Sends the coalesced commands, in the order their addresses first
+    /// came.
+    fn send_held(&mut self) {
+        for h in std::mem::take(&mut self.held) {
+            let id = self.client.send_to(h.command, h.target);
+            self.expect_reply(id, h.from, h.addr);
+        }
+    }
+
+    /// Remembers to answer `from` about command `id`.
+    fn expect_reply(&mut self, id: u64, from: SocketAddr, addr: String) {
+        if self.pending.len() == MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((id, from, addr));
     }
 
     fn take_pending(&mut self, id: u64) -> Option<(SocketAddr, String)> {

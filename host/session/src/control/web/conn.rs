@@ -1,22 +1,25 @@
 //! One web connection: its request head read, the token checked, then the
 //! page, the WebSocket, or an error status. Web connection thread.
 
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::sync::atomic::Ordering;
 
 use super::http::{self, HeadError};
-use super::token::{Carried, COOKIE};
+use super::token::{cookie_name, Carried};
 use super::{socket, Shared};
 
 /// The page, HTML, CSS and JavaScript in one file (no build step); it
 /// says `hello` with the protocol version put in for `__PROTOCOL_VERSION__`.
 const PAGE: &str = include_str!("page.html");
 
-/// Serves one connection to its end. Web connection thread.
-pub(super) fn serve(mut stream: TcpStream, shared: &Shared) {
+/// Serves one connection from `peer` to its end; `id` is its number among
+/// the connections still sending their head. Web connection thread.
+pub(super) fn serve(mut stream: TcpStream, shared: &Shared, peer: IpAddr, id: u64) {
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
     let _ = stream.set_write_timeout(Some(http::HEAD_TIMEOUT));
-    let (head, read_ahead) = match http::read_head(&mut stream) {
+    let head = http::read_head(&mut stream);
+    shared.head_read(peer, id);
+    let (head, read_ahead) = match head {
         Ok(h) => h,
         Err(e) => {
             shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -30,7 +33,8 @@ pub(super) fn serve(mut stream: TcpStream, shared: &Shared) {
         }
     };
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-    let carried = shared.token.carried_by(&head);
+    let cookie_name = cookie_name(shared.port);
+    let carried = shared.token.carried_by(&head, &cookie_name);
     if shared.token_required && carried.is_none() {
         shared.counters.refused.fetch_add(1, Ordering::Relaxed);
         let _ = http::respond_text(
@@ -46,8 +50,12 @@ pub(super) fn serve(mut stream: TcpStream, shared: &Shared) {
         let _ = http::respond_text(&mut stream, "403 Forbidden", &why);
         return;
     }
+    // Lax, not Strict: a browser sent here by a link from another site
+    // (a chat message with the address) keeps the cookie on the 303 that
+    // follows; another site's script still cannot use the WebSocket (the
+    // Origin check).
     let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        "{cookie_name}={}; Path=/; HttpOnly; SameSite=Lax",
         shared.token.as_str()
     );
     match (head.method.as_str(), head.path.as_str()) {

@@ -81,10 +81,26 @@ impl Head {
 /// Reads one request head from `stream` (which has a read timeout set);
 /// returns it and any bytes read past it. Web connection thread.
 pub fn read_head(stream: &mut impl Read) -> Result<(Head, Vec<u8>), HeadError> {
-    let deadline = Instant::now() + HEAD_TIMEOUT;
+    read_head_within(stream, HEAD_TIMEOUT)
+}
+
+/// [`read_head`] with the whole head due within `timeout`, however the
+/// bytes trickle in (a byte every read timeout or faster included). Web
+/// connection thread.
+pub fn read_head_within(
+    stream: &mut impl Read,
+    timeout: Duration,
+) -> Result<(Head, Vec<u8>), HeadError> {
+    let deadline = Instant::now() + timeout;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
+        if Instant::now() >= deadline {
+            return Err(HeadError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no whole request head within {} s", timeout.as_secs_f32()),
+            )));
+        }
         let n = match stream.read(&mut chunk) {
             Ok(0) => {
                 return Err(HeadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
@@ -198,5 +214,28 @@ mod tests {
         ));
         let mut short: &[u8] = b"GET / HTTP/1.1\r\n";
         assert!(matches!(read_head(&mut short), Err(HeadError::Io(_))));
+    }
+
+    /// A byte every 10 ms, never a whole head: a read never times out.
+    struct Drip;
+
+    impl Read for Drip {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(10));
+            buf[0] = b'a';
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_head_trickling_in_ends_at_the_deadline() {
+        let start = Instant::now();
+        let e = read_head_within(&mut Drip, Duration::from_millis(300)).unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            matches!(&e, HeadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut),
+            "{e}"
+        );
+        assert!(took < Duration::from_secs(2), "took {took:?}");
     }
 }

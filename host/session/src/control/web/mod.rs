@@ -9,7 +9,12 @@
 //! Threads: a listener thread ("stagerack-web") accepts connections and
 //! gives each one a thread of its own (at most [`MAX_CONNECTIONS`]) that
 //! reads one bounded request head and serves the page, or runs the
-//! WebSocket until it closes. Blocking sockets with short timeouts on
+//! WebSocket until it closes. A head must arrive whole within
+//! [`http::HEAD_TIMEOUT`] however slowly its bytes trickle, and one peer
+//! address has at most [`MAX_PENDING_PER_PEER`] connections still sending
+//! their head (a new one closes its oldest), so no host can hold every
+//! connection without the token; a browser's page and WebSocket, past
+//! their heads, are not limited by it. Blocking sockets with short timeouts on
 //! threads of their own, rather than non-blocking ones polled by the
 //! pump, keep a slow or hostile browser (a half-sent head, a frame
 //! trickling in) from ever delaying the main thread, whose pump only
@@ -27,9 +32,10 @@ pub mod http;
 pub mod socket;
 pub mod token;
 
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -39,6 +45,9 @@ use token::Token;
 
 /// Most connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 32;
+/// Most connections of one peer address still sending their request head;
+/// a new one from that address closes the oldest of them.
+pub const MAX_PENDING_PER_PEER: usize = 4;
 /// How often the listener looks for connections and for a stop.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -96,9 +105,51 @@ struct Shared {
     stop: AtomicBool,
     /// Connection threads running.
     connections: AtomicUsize,
+    /// Connections still sending their request head, by peer address.
+    pending: Mutex<Pending>,
+}
+
+/// Connections still sending their request head: a handle on each (to
+/// close it), oldest first per peer address. Web threads.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    by_peer: HashMap<IpAddr, VecDeque<(u64, TcpStream)>>,
 }
 
 impl Shared {
+    /// Counts `stream` from `peer` as sending its head, closing that
+    /// peer's oldest such connection when it has
+    /// [`MAX_PENDING_PER_PEER`]; returns its number for
+    /// [`Shared::head_read`]. Web listener thread.
+    fn head_expected(&self, peer: IpAddr, stream: &TcpStream) -> std::io::Result<u64> {
+        let handle = stream.try_clone()?;
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.next += 1;
+        let id = pending.next;
+        let mine = pending.by_peer.entry(peer).or_default();
+        while mine.len() >= MAX_PENDING_PER_PEER {
+            if let Some((_, oldest)) = mine.pop_front() {
+                tracing::debug!("web remote: {peer} has {MAX_PENDING_PER_PEER} unfinished requests; closing its oldest");
+                let _ = oldest.shutdown(Shutdown::Both);
+            }
+        }
+        mine.push_back((id, handle));
+        Ok(id)
+    }
+
+    /// Connection `id` from `peer` is done with its head (read, refused or
+    /// gone). Web connection thread.
+    fn head_read(&self, peer: IpAddr, id: u64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mine) = pending.by_peer.get_mut(&peer) {
+            mine.retain(|(i, _)| *i != id);
+            if mine.is_empty() {
+                pending.by_peer.remove(&peer);
+            }
+        }
+    }
+
     /// On a loopback bind: `Host` names this machine, and a browser's
     /// WebSocket comes from this page (its `Origin` is the `Host`).
     fn host_allowed(&self, head: &http::Head) -> Result<(), String> {
@@ -157,6 +208,7 @@ impl WebServer {
             counters: Counters::default(),
             stop: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            pending: Mutex::default(),
         });
         let listening = shared.clone();
         let thread = std::thread::Builder::new()
@@ -216,12 +268,18 @@ impl Drop for WebServer {
 fn listen(listener: &TcpListener, shared: &Arc<Shared>) {
     while !shared.stop.load(Ordering::Acquire) {
         match listener.accept() {
-            Ok((stream, _)) => {
-                if shared.connections.load(Ordering::Acquire) >= MAX_CONNECTIONS {
-                    tracing::warn!("web remote: {MAX_CONNECTIONS} connections open; refusing one");
+            Ok((stream, peer)) => {
+                if stream.set_nonblocking(false).is_err() {
                     continue;
                 }
-                if stream.set_nonblocking(false).is_err() {
+                // Its oldest unfinished request goes first, so a host
+                // trickling heads cannot take every connection.
+                let Ok(id) = shared.head_expected(peer.ip(), &stream) else {
+                    continue;
+                };
+                if shared.connections.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+                    tracing::warn!("web remote: {MAX_CONNECTIONS} connections open; refusing one");
+                    shared.head_read(peer.ip(), id);
                     continue;
                 }
                 shared.connections.fetch_add(1, Ordering::AcqRel);
@@ -229,11 +287,12 @@ fn listen(listener: &TcpListener, shared: &Arc<Shared>) {
                 let spawned = std::thread::Builder::new()
                     .name("stagerack-web-client".into())
                     .spawn(move || {
-                        conn::serve(stream, &mine);
+                        conn::serve(stream, &mine, peer.ip(), id);
                         mine.connections.fetch_sub(1, Ordering::AcqRel);
                     });
                 if let Err(e) = spawned {
                     shared.connections.fetch_sub(1, Ordering::AcqRel);
+                    shared.head_read(peer.ip(), id);
                     tracing::warn!("web remote: cannot start a connection thread: {e}");
                 }
             }
@@ -251,5 +310,96 @@ fn listen(listener: &TcpListener, shared: &Arc<Shared>) {
             break;
         }
         std::thread::sleep(TICK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::ControlServer;
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    /// The web remote on a free loopback port (its control server is never
+    /// polled: the page needs none).
+    fn web() -> (WebServer, ControlServer) {
+        let mut server = ControlServer::new();
+        let connector = server.connect_local().connector();
+        let listen = Listen::new(0, None);
+        (WebServer::start(&listen, &connector).unwrap(), server)
+    }
+
+    /// Whether the server closed `s` (reading with `s`'s timeout).
+    fn closed(s: &mut TcpStream) -> bool {
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !crate::control::remote::nothing_yet(&e),
+        }
+    }
+
+    #[test]
+    fn a_head_dripping_in_is_closed_at_its_deadline() {
+        let (web, _server) = web();
+        let mut s = TcpStream::connect(web.local_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(150)))
+            .unwrap();
+        let start = Instant::now();
+        // A byte every 150 ms, before the 200 ms read timeout ends.
+        let request = b"GET / HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'));
+        for byte in request {
+            if s.write_all(&[*byte]).is_err() || closed(&mut s) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(9),
+                "a client dripping a byte every 150 ms is still connected"
+            );
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(4) && took < Duration::from_secs(7),
+            "closed after {took:?}, not at the 5 s deadline"
+        );
+    }
+
+    #[test]
+    fn one_host_cannot_take_every_connection() {
+        let (web, _server) = web();
+        let addr = web.local_addr();
+        // As many unfinished requests as the server has connections, all
+        // from this machine.
+        let mut hogs: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET / HT").unwrap();
+                s
+            })
+            .collect();
+        let start = Instant::now();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        write!(s, "GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut page = String::new();
+        let _ = s.read_to_string(&mut page);
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the page took {:?}",
+            start.elapsed()
+        );
+        // All but the newest few of them were closed.
+        let open = hogs
+            .iter_mut()
+            .filter_map(|h| {
+                h.set_read_timeout(Some(Duration::from_millis(100))).ok()?;
+                (!closed(h)).then_some(())
+            })
+            .count();
+        assert!(open <= MAX_PENDING_PER_PEER, "{open} still open");
+        assert!(web.counts().requests >= 1);
     }
 }

@@ -2,6 +2,12 @@
 //! control-protocol [`Request`]s passed to the engine through an
 //! in-process client of its own, the replies and events go back as JSON
 //! text. Only the playing controls are open to it (see [`allowed`]).
+//!
+//! A command for a rack may name it (`"rack": "pad"`) instead of giving its
+//! index: the engine's main thread finds it by name when it carries the
+//! command out ([`Target`]), so a fader moved right after a song change
+//! reaches the rack it names even when a setlist with `neighbours` loaded
+//! and unloaded racks (every index after them shifts).
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +16,8 @@ use std::time::Duration;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use crate::control::protocol::{Command, Reply, Request};
-use crate::control::server::Connector;
+use crate::control::protocol::{Command, RackEdit, Reply, Request};
+use crate::control::server::{Connector, Target};
 
 /// Longest message or frame a browser may send, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -31,24 +37,36 @@ pub enum Ended {
 }
 
 /// Whether a web client may send `command`: the stage controls and what
-/// shows them, not files, devices, plugins or scans (which the rack window
-/// and the local socket keep). Any thread.
+/// shows them — a rack's gain, mute and solo, not its routing — and not
+/// files, devices, plugins or scans (which the rack window and the local
+/// socket keep). Any thread.
 pub fn allowed(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Hello { .. }
-            | Command::GetState {}
-            | Command::Status {}
-            | Command::Subscribe { .. }
-            | Command::SetlistNext {}
-            | Command::SetlistPrevious {}
-            | Command::SetlistSelect { .. }
-            | Command::Panic {}
-            | Command::EditRack { .. }
-            | Command::SetParam { .. }
-            | Command::SetBypass { .. }
-            | Command::SelectProgram { .. }
-    )
+    match command {
+        Command::EditRack { edit, .. } => {
+            // Nothing but the mix: every other field unset.
+            let rest = RackEdit {
+                gain_db: None,
+                mute: None,
+                solo: None,
+                ..edit.clone()
+            };
+            rest == RackEdit::default()
+        }
+        c => matches!(
+            c,
+            Command::Hello { .. }
+                | Command::GetState {}
+                | Command::Status {}
+                | Command::Subscribe { .. }
+                | Command::SetlistNext {}
+                | Command::SetlistPrevious {}
+                | Command::SetlistSelect { .. }
+                | Command::Panic {}
+                | Command::SetParam { .. }
+                | Command::SetBypass { .. }
+                | Command::SelectProgram { .. }
+        ),
+    }
 }
 
 /// Serves one upgraded connection until it closes, breaks or `stop` is
@@ -124,22 +142,45 @@ pub fn serve(
 /// Passes one text message on as a request; returns the error to answer
 /// instead when it is not a request this client may send.
 fn pass_on(text: &str, client: &mut crate::control::LocalClient) -> Option<Reply> {
-    match serde_json::from_str::<Request>(text) {
-        Ok(request) if allowed(&request.command) => {
-            client.send_request(request);
-            None
+    let (request, target) = match read_request(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(Reply::Error {
+                id: 0,
+                message: format!("malformed message: {e}"),
+            })
         }
-        Ok(request) => Some(Reply::Error {
+    };
+    if !allowed(&request.command) {
+        return Some(Reply::Error {
             id: request.id,
-            message: "the web remote has the playing controls only (setlist, panic, rack \
-                      gain and mute, parameters); use the rack window for the rest"
+            message: "the web remote has the playing controls only (setlist, panic, a rack's \
+                      gain, mute and solo, parameters, bypass, programs); use the rack window \
+                      for the rest"
                 .into(),
-        }),
-        Err(e) => Some(Reply::Error {
-            id: 0,
-            message: format!("malformed message: {e}"),
-        }),
+        });
     }
+    client.send_request(request, target);
+    None
+}
+
+/// A request from its JSON; a rack given by name (`"rack": "pad"`) comes
+/// back as a [`Target`] (the request's own rack index is then 0 until the
+/// engine finds it). Any thread.
+pub fn read_request(text: &str) -> Result<(Request, Option<Target>), serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(text)?;
+    let target = match value.get_mut("rack") {
+        Some(rack) if rack.is_string() => {
+            let name = rack.as_str().unwrap_or_default().to_owned();
+            *rack = serde_json::Value::from(0);
+            Some(Target {
+                rack: name,
+                ..Target::default()
+            })
+        }
+        _ => None,
+    };
+    Ok((serde_json::from_value(value)?, target))
 }
 
 fn send(ws: &mut WebSocket<TcpStream>, reply: &Reply) -> Result<(), tungstenite::Error> {
@@ -159,5 +200,53 @@ mod tests {
             path: "/tmp/x.toml".into()
         }));
         assert!(!allowed(&Command::ScanPlugins { rescan: false }));
+    }
+
+    #[test]
+    fn a_rack_edit_only_for_the_mix() {
+        let edit = |edit: RackEdit| Command::EditRack { rack: 0, edit };
+        assert!(allowed(&edit(RackEdit {
+            gain_db: Some(-6.0),
+            mute: Some(true),
+            solo: Some(false),
+            ..RackEdit::default()
+        })));
+        for bad in [
+            RackEdit {
+                name: Some("x".into()),
+                ..RackEdit::default()
+            },
+            RackEdit {
+                gain_db: Some(0.0),
+                midi_from: Some("other".into()),
+                ..RackEdit::default()
+            },
+            RackEdit {
+                maps: Some(Vec::new()),
+                ..RackEdit::default()
+            },
+            RackEdit {
+                channels: Some(vec![1]),
+                ..RackEdit::default()
+            },
+        ] {
+            assert!(!allowed(&edit(bad.clone())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_rack_by_name_becomes_a_target() {
+        let (r, t) = read_request(
+            r#"{"id":3,"cmd":"edit_rack","rack":"Grand Piano","edit":{"gain_db":-3}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.id, 3);
+        assert!(matches!(r.command, Command::EditRack { rack: 0, .. }));
+        assert_eq!(t.unwrap().rack, "Grand Piano");
+        let (r, t) =
+            read_request(r#"{"id":4,"cmd":"edit_rack","rack":2,"edit":{"mute":true}}"#).unwrap();
+        assert!(matches!(r.command, Command::EditRack { rack: 2, .. }));
+        assert_eq!(t, None);
+        assert!(read_request("not json").is_err());
     }
 }

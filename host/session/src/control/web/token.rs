@@ -4,8 +4,13 @@
 
 use super::http::Head;
 
-/// The cookie that carries the token after the first visit.
-pub const COOKIE: &str = "stagerack_token";
+/// The cookie that carries the token after the first visit, for the web
+/// remote on `port`: `stagerack_token_{port}` (cookies are shared by every
+/// port of a host, so two engines on one machine each keep their own).
+/// Any thread.
+pub fn cookie_name(port: u16) -> String {
+    format!("stagerack_token_{port}")
+}
 
 /// A random token. Any thread (plain data).
 #[derive(Clone, PartialEq, Eq)]
@@ -37,13 +42,14 @@ impl Token {
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// How `head` carries the token, if it carries this one. Any thread.
-    pub fn carried_by(&self, head: &Head) -> Option<Carried> {
+    /// How `head` carries the token, if it carries this one: in the query,
+    /// or in the cookie called `cookie` (see [`cookie_name`]). Any thread.
+    pub fn carried_by(&self, head: &Head, cookie: &str) -> Option<Carried> {
         if head.query_param("token").is_some_and(|t| self.matches(t)) {
             return Some(Carried::Query);
         }
         head.cookies()
-            .any(|(name, value)| name == COOKIE && self.matches(value))
+            .any(|(name, value)| name == cookie && self.matches(value))
             .then_some(Carried::Cookie)
     }
 }
@@ -73,5 +79,27 @@ mod tests {
         assert!(!a.matches(&a.as_str()[..31]));
         assert!(!a.matches(b.as_str()));
         assert!(!a.matches(""));
+    }
+
+    #[test]
+    fn the_cookie_is_the_ports_own() {
+        let t = Token::random().unwrap();
+        let head = |cookie: &str| Head {
+            headers: vec![("cookie".into(), format!("{cookie}={}", t.as_str()))],
+            ..Head::default()
+        };
+        assert_eq!(cookie_name(8080), "stagerack_token_8080");
+        assert_eq!(
+            t.carried_by(&head("stagerack_token_8080"), &cookie_name(8080)),
+            Some(Carried::Cookie)
+        );
+        assert_eq!(
+            t.carried_by(&head("stagerack_token_8081"), &cookie_name(8080)),
+            None
+        );
+        assert_eq!(
+            t.carried_by(&head("stagerack_token"), &cookie_name(8080)),
+            None
+        );
     }
 }
