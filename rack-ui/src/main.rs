@@ -275,6 +275,8 @@ fn run(args: Args, quit: Arc<AtomicBool>) -> Result<(), String> {
             app.state
                 .push_message(stagerack_ui::state::Level::Info, line);
         }
+        // Kept in the status panel: the message list scrolls.
+        app.state.web_remote = remotes.web_url();
         window(app)?;
         if args.keep_running && !quit.load(Ordering::Relaxed) {
             eprintln!("window closed; the engine keeps running headless until Ctrl+C");

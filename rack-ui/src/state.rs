@@ -215,6 +215,9 @@ pub struct AppState {
     /// The device list is out of date (a selection went through): the
     /// window asks again.
     pub devices_stale: bool,
+    /// The address of the web remote this window's engine serves (with
+    /// its token when one is needed), shown in the status panel.
+    pub web_remote: Option<String>,
 }
 
 impl AppState {

@@ -48,8 +48,8 @@ pub(super) fn meter(ui: &mut egui::Ui, peaks: [f32; 2], size: egui::Vec2) -> egu
 const MESSAGE_LIST_HEIGHT: f32 = 140.0;
 
 /// Draws the status panel: the status line (wrapping, never cut, on a
-/// narrow window), then the newest message on one line; the whole list
-/// only when opened. UI thread.
+/// narrow window), the web remote's address when it runs, then the newest
+/// message on one line; the whole list only when opened. UI thread.
 pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Master").size(20.0).strong());
@@ -57,6 +57,13 @@ pub(super) fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         ui.separator();
         status_line(app, ui);
     });
+    if let Some(url) = &app.state.web_remote {
+        ui.add(egui::Label::new(RichText::new(format!("Web remote: {url}")).small()).truncate())
+            .on_hover_text(
+                "Open this address on a phone or tablet (with its token, when the web \
+                 remote listens beyond this machine)",
+            );
+    }
     messages(app, ui);
 }
 
