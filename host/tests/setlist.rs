@@ -251,3 +251,45 @@ fn a_setlist_keeping_one_neighbour_loaded_follows_the_set() {
     assert!((l[3] - 0.1).abs() < 1e-6, "song 0 once loaded: {}", l[3]);
     session.shutdown(engine);
 }
+
+/// A jump from the main thread (`Session::select`) followed by another
+/// commit before the audio thread ran a buffer (a song change and a fader
+/// move in the same main-loop pass) still happens: the replacing plan
+/// makes the jump its predecessor never got to make.
+#[test]
+fn a_select_survives_a_commit_before_the_next_buffer() {
+    let presets: Vec<_> = [A, B].iter().map(|p| preset(p)).collect();
+    let (mut session, mut engine) =
+        Session::with_presets(&presets, table(), config(64), true).unwrap();
+    // One buffer, so the first plan is taken up and the next ones replace it.
+    let job = OfflineJob {
+        events: &[],
+        input: None,
+        block: 64,
+        min_frames: 64,
+        max_tail_frames: 0,
+        silence_frames: 0,
+    };
+    render_offline(&mut engine, &job, |_| {
+        session.pump();
+    });
+    assert_eq!(session.current_group(), 0);
+    session.select(1).unwrap();
+    session.commit().unwrap();
+    let events = [note_on(10, 60, 127)];
+    let job = OfflineJob {
+        events: &events,
+        ..job
+    };
+    let out = render_offline(&mut engine, &job, |_| {
+        session.pump();
+    });
+    assert_eq!(session.current_group(), 1, "the jump was lost");
+    // B's probe (level 0.5) played the note, not A's.
+    let peak = out.left.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        (peak - 0.5).abs() < 1e-3,
+        "B's probe plays the note: {peak}"
+    );
+    session.shutdown(engine);
+}

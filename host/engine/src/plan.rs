@@ -627,8 +627,21 @@ impl Plan {
     /// failure state, and the held notes of racks that continue. Returns the
     /// number of slots whose processor could not be found. Audio thread.
     pub(crate) fn take_over(&mut self, old: &mut Plan) -> u32 {
-        // The song goes on: no Start for a plan replacing another.
-        self.cue_first_chunk = false;
+        // The song goes on: no Start for a plan replacing another, unless
+        // the replaced plan never ran (the engine's first plan, replaced
+        // before its first buffer: its Start is still due).
+        self.cue_first_chunk = std::mem::take(&mut old.cue_first_chunk);
+        // A jump the replaced plan never got to make (two commits between
+        // buffers: a song change, then an edit) is made by this one, in
+        // this plan's numbering of the presets.
+        if self.select.is_none() {
+            if let Some(g) = old.select.take() {
+                self.select = match &self.regroup {
+                    Some((map, _)) => map.get(usize::from(g)).copied().filter(|&n| n != u16::MAX),
+                    None => Some(g),
+                };
+            }
+        }
         let mut missing = 0;
         for chain in self
             .racks
