@@ -78,11 +78,14 @@ struct ClickRecorder {
     found: Arc<Mutex<Found>>,
 }
 
+/// A click's onset: its frame and its first sample's level.
+type Click = (u64, f32);
+
 /// Click starts (stream frame, first sample) and the stream frames where
 /// an xrun was noticed.
 #[derive(Clone, Default)]
 struct Found {
-    clicks: Vec<(u64, f32)>,
+    clicks: Vec<Click>,
     xruns: Vec<u64>,
 }
 
@@ -187,7 +190,7 @@ fn live_clicks(tempo: f64) {
     // xrun report may come cycles later): the rest of that click then
     // starts on the next cycle's first frame, mid-tone. Such a cut click
     // is a disturbance, not a click; any other onset must be a whole one.
-    let (cut, clicks): (Vec<(u64, f32)>, Vec<(u64, f32)>) = clicks
+    let (cut, clicks): (Vec<Click>, Vec<Click>) = clicks
         .into_iter()
         .partition(|&(at, level)| level != 0.8 && level != 0.5 && at % 64 == 0);
     xruns.extend(cut.iter().map(|c| c.0));
