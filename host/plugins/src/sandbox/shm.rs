@@ -229,9 +229,19 @@ impl SharedRegion {
         }
         // Keep the pages resident: a page fault on the audio thread is a
         // blocking wait on the disk. Refused without the privilege, which is
-        // fine (the region is small and touched every block).
-        // SAFETY: the range was just mapped.
-        unsafe { libc::mlock(ptr, std::mem::size_of::<Region>()) };
+        // fine (the region is small and touched every block). The part every
+        // block uses first, on its own, so a locked-memory limit too small
+        // for the extra outputs' room (15 stereo pairs, touched only by a
+        // plugin whose extra outputs are routed) still locks it.
+        let main = std::mem::offset_of!(Region, aux);
+        // SAFETY: both ranges lie within what was just mapped.
+        unsafe {
+            libc::mlock(ptr, main);
+            libc::mlock(
+                ptr.cast::<u8>().add(main).cast(),
+                std::mem::size_of::<Region>() - main,
+            );
+        }
         Ok(SharedRegion {
             file,
             ptr: NonNull::new(ptr.cast()).ok_or_else(|| sys("mmap"))?,
