@@ -2,23 +2,13 @@
 //! --setlist … --control SOCKET` does (`--listen` by its other name): a
 //! client attaches, sees the set and switches the song.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{headless_set, Guard};
 use stagerack_session::control::{Command as Cmd, ControlClient, RemoteClient, Reply};
-use stagerack_tests::jack::send_signal;
-
-const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
-
-/// Kills the child when the test fails before it stops it.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn state(client: &mut RemoteClient) -> (Vec<String>, u16) {
     client.send(Cmd::GetState {});
@@ -35,28 +25,15 @@ fn state(client: &mut RemoteClient) -> (Vec<String>, u16) {
 fn control_opens_the_windows_control_socket() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("control.sock");
-    let mut child = Child(
-        Command::new(UI)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "--headless",
-                "--no-audio",
-                "--setlist",
-                "presets/setlist.toml",
-                "--control",
-            ])
+    let mut child = Guard::spawn(
+        headless_set(&["--control"])
             .arg(&sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
+        "stagerack-ui",
     );
     let end = Instant::now() + Duration::from_secs(60);
     let mut client = loop {
-        assert!(
-            child.0.try_wait().unwrap().is_none(),
-            "stagerack-ui exited early"
-        );
+        assert!(child.alive(), "stagerack-ui exited early");
         if let Ok(c) = RemoteClient::connect(&sock) {
             break c;
         }
@@ -75,14 +52,7 @@ fn control_opens_the_windows_control_socket() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(client);
-    send_signal(child.0.id(), "TERM");
-    let end = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < end, "stagerack-ui did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    child.signal("-TERM");
+    let status = child.wait(Duration::from_secs(20));
     assert!(status.success(), "exit: {status}");
 }

@@ -7,15 +7,15 @@
 
 mod kit;
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use rosc::{OscMessage, OscPacket, OscType};
 use stagerack_tests::jack::send_signal;
-
-const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
 
 fn osc(socket: &UdpSocket, to: SocketAddr, addr: &str) {
     let packet = OscPacket::Message(OscMessage {
@@ -94,20 +94,7 @@ fn the_windows_engine_serves_osc_and_the_web_remote() {
     let dir = tempfile::tempdir().unwrap();
     let err_path = dir.path().join("stderr.txt");
     let mut child = Engine(
-        Command::new(UI)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "--headless",
-                "--no-audio",
-                "--setlist",
-                "presets/setlist.toml",
-                "--osc",
-                "0",
-                "--web",
-                "0",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        common::headless_set(&["--osc", "0", "--web", "0"])
             .stderr(std::fs::File::create(&err_path).unwrap())
             .spawn()
             .expect("start stagerack-ui"),

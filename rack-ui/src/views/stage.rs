@@ -27,26 +27,29 @@ pub fn draw(app: &mut Frame<'_>, ui: &mut egui::Ui) {
         .frame(egui::Frame::new().fill(STAGE_BACKGROUND).inner_margin(12.0))
         .show(ui, |ui| {
             let scale = (ui.available_height() / DESIGN_HEIGHT).max(0.6);
-            let Some(snapshot) = app.state.snapshot.clone() else {
+            // The state is borrowed apart from `app` (read-only for the
+            // whole frame), so nothing is copied per frame.
+            let state = app.state;
+            let Some(snapshot) = state.snapshot.as_ref() else {
                 ui.label(big("Waiting for the engine…", 32.0 * scale, STAGE_DIM));
                 return;
             };
-            header(app, ui, &snapshot, scale);
+            header(app, ui, snapshot, scale);
             ui.add_space(8.0 * scale);
             let entries_height = 70.0 * scale;
             let body = ui.available_height() - entries_height - 12.0 * scale;
             ui.horizontal_top(|ui| {
                 let width = ui.available_width();
                 ui.allocate_ui(egui::vec2(width * 0.64, body), |ui| {
-                    notes(app, ui, &snapshot, scale);
+                    notes(app, ui, snapshot, scale);
                 });
                 ui.add_space(12.0 * scale);
                 ui.allocate_ui(egui::vec2(ui.available_width(), body), |ui| {
-                    side(app, ui, &snapshot, scale);
+                    side(app, ui, snapshot, scale);
                 });
             });
             ui.add_space(8.0 * scale);
-            entries(app, ui, &snapshot, scale);
+            entries(app, ui, snapshot, scale);
         });
 }
 

@@ -12,6 +12,24 @@ use stagerack_session::control::{Command as Cmd, ControlClient, RemoteClient, Re
 
 pub const UI: &str = env!("CARGO_BIN_EXE_stagerack-ui");
 
+/// `stagerack-ui --headless --no-audio --setlist presets/setlist.toml`
+/// and `extra`, run from the workspace root: the window's engine with no
+/// window and no device, playing the example set.
+pub fn headless_set(extra: &[&str]) -> Command {
+    let mut c = Command::new(UI);
+    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "--headless",
+            "--no-audio",
+            "--setlist",
+            "presets/setlist.toml",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    c
+}
+
 /// A child process killed (and reaped) when dropped, even on panic.
 pub struct Guard(Option<Child>, &'static str);
 

@@ -469,6 +469,7 @@ impl ControlServer {
         if self.last_meters.elapsed() >= METER_INTERVAL && self.clients.iter().any(|c| c.meters) {
             self.last_meters = Instant::now();
             let shared = session.handle().shared().clone();
+            let (beat, tempo) = session.beat_now();
             let meters = Reply::Meters {
                 master: [shared.peak_left.take(), shared.peak_right.take()],
                 racks: session
@@ -477,8 +478,8 @@ impl ControlServer {
                     .map(|r| [r.status.peak_left.take(), r.status.peak_right.take()])
                     .collect(),
                 keys: shared.keys.take(),
-                beat: session.beat_now().0,
-                tempo: session.beat_now().1,
+                beat,
+                tempo,
                 notes_scroll: session.notes_scroll(),
             };
             for c in self.clients.iter_mut().filter(|c| c.meters) {
