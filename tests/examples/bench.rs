@@ -15,8 +15,9 @@
 //!   processed buffer.
 //! - `load PRESET MIDI_OR_HEAVY SECONDS [none|rack|plugin]`: per-buffer DSP
 //!   load at 64 frames, the plugins where the last argument says.
-//! - `sandbox FRAMES SECONDS`: what a plugin in a sandbox process adds per
-//!   buffer (median, p99, max) and the deadlines it missed.
+//! - `sandbox FRAMES SECONDS [PLUGINS]`: what a rack of PLUGINS (1) gains
+//!   in a sandbox process adds per buffer (median, p99, max), the
+//!   deadlines it missed and what its child's polling cost.
 //! - `window ROUNDS SECONDS`: the release rack window with its engine on
 //!   JACK, idle vs typing into a field: xruns, overloads, DSP peaks.
 //! - `threads SECONDS`: 8 heavy racks at 1 and 2 threads, offline and live
@@ -37,7 +38,11 @@ fn main() {
         "startup" => startup(&arg(1)),
         "load" => load(&arg(1), &arg(2), arg(3).parse().unwrap_or(60.0), &arg(4)),
         "window" => window(arg(1).parse().unwrap_or(3), arg(2).parse().unwrap_or(15.0)),
-        "sandbox" => sandbox(arg(1).parse().unwrap_or(64), arg(2).parse().unwrap_or(60.0)),
+        "sandbox" => sandbox(
+            arg(1).parse().unwrap_or(64),
+            arg(2).parse().unwrap_or(60.0),
+            arg(3).parse().unwrap_or(1),
+        ),
         "threads" => threads(arg(1).parse().unwrap_or(30.0)),
         other => {
             eprintln!(

@@ -664,14 +664,15 @@ pub fn window(rounds: u32, seconds: f64) -> serde_json::Value {
     })
 }
 
-/// The cost of one sandboxed plugin per buffer: the built-in gain in a
-/// child process of its own, called from a SCHED_FIFO thread paced like a
-/// driver's callback (one block per period), against the same plugin in
-/// process. Per-call time of both, the difference (what the sandbox adds:
-/// copy, wake the child, its wake-up, the answer, copy back) as median,
-/// p99 and max, and the deadlines missed.
+/// The cost of one sandboxed rack per buffer: a rack of `plugins`
+/// built-in gains in one child process (`sandbox = "rack"`), called in
+/// chain order from a SCHED_FIFO thread paced like a driver's callback (one
+/// block per period), against the same chain in process. Per-buffer time
+/// of both, the difference (what the sandbox adds: copies, waking the
+/// child, its answers) as median, p99 and max, the deadlines missed and
+/// what the child's polling for its next buffer cost (`anticipate`).
 #[cfg(target_os = "linux")]
-pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
+pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value {
     use stagerack::plugin::sandbox::{set_child_program, SandboxProcess, SandboxedInstance};
     use stagerack::plugin::PluginInstance;
     set_child_program(crate::stagerack_bin());
@@ -683,11 +684,22 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
         offline: false,
         aux_outputs: 0,
     };
+    let plugins = plugins.max(1);
     let sandbox = SandboxProcess::launch("bench").expect("launch a sandbox");
-    let mut boxed = SandboxedInstance::load(&def, &sandbox).expect("load the gain sandboxed");
-    let mut local = load_plugin(&def).expect("load the gain");
-    let mut sp = boxed.activate(&pc).expect("activate sandboxed");
-    let mut lp = local.activate(&pc).expect("activate in process");
+    let mut boxed: Vec<SandboxedInstance> = (0..plugins)
+        .map(|_| SandboxedInstance::load(&def, &sandbox).expect("load the gain sandboxed"))
+        .collect();
+    let mut local: Vec<_> = (0..plugins)
+        .map(|_| load_plugin(&def).expect("load the gain"))
+        .collect();
+    let sps: Vec<_> = boxed
+        .iter_mut()
+        .map(|b| b.activate(&pc).expect("activate sandboxed"))
+        .collect();
+    let lps: Vec<_> = local
+        .iter_mut()
+        .map(|l| l.activate(&pc).expect("activate in process"))
+        .collect();
     // In-process work the engine does while a sandbox started early works:
     // the built-in synth holding an eight-note chord (another rack).
     let mut synth = load_plugin(&PluginDef::builtin("synth")).expect("load the synth");
@@ -708,90 +720,107 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
     let period = Duration::from_secs_f64(frames as f64 / RATE);
     let rounds = (seconds / period.as_secs_f64()) as usize;
     let input = noise(frames);
+    let steal_before = steal_ms();
     let handle = std::thread::spawn(move || {
+        let (mut sps, mut lps) = (sps, lps);
         let rt = stagerack::io::realtime::promote_current_thread_to(5).is_ok();
         let transport = rolling();
         let mut out_events = EventBuffer::with_capacity(256);
         let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+        let (mut wl, mut wr) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+        let mut work_events = EventBuffer::with_capacity(16);
+        let mut block_events = EventBuffer::with_capacity(256);
         let mut times = Vec::with_capacity(rounds);
         let mut not_started = 0u32;
         let mut next = Instant::now();
-        for _ in 0..rounds {
-            let mut call = |p: &mut Box<dyn AudioProcessor>| {
-                l.copy_from_slice(&input);
-                r.copy_from_slice(&input);
-                out_events.clear();
+        for round in 0..rounds {
+            // The chain from `first` on, as the engine runs it.
+            let mut chain =
+                |ps: &mut [Box<dyn AudioProcessor>], first: usize, l: &mut [f32], r: &mut [f32]| {
+                    for p in &mut ps[first..] {
+                        out_events.clear();
+                        p.process(&mut Block {
+                            frames,
+                            left: &mut *l,
+                            right: &mut *r,
+                            events: &[],
+                            out_events: &mut out_events,
+                            transport: &transport,
+                        });
+                    }
+                };
+            l.copy_from_slice(&input);
+            r.copy_from_slice(&input);
+            let t = Instant::now();
+            chain(&mut lps, 0, &mut l, &mut r);
+            let d = t.elapsed().as_nanos() as f64;
+            l.copy_from_slice(&input);
+            r.copy_from_slice(&input);
+            // Even rounds: called where the chain reaches it. Odd rounds:
+            // its first plugin started early, collected after the other
+            // rack's work (each round from a child asleep for a period, as
+            // live).
+            if round % 2 == 0 {
                 let t = Instant::now();
-                p.process(&mut Block {
+                chain(&mut sps, 0, &mut l, &mut r);
+                times.push((t.elapsed().as_nanos() as f64, d, f64::NAN, f64::NAN));
+            } else {
+                let t = Instant::now();
+                let mut block = Block {
                     frames,
                     left: &mut l,
                     right: &mut r,
                     events: &[],
-                    out_events: &mut out_events,
+                    out_events: &mut block_events,
+                    transport: &transport,
+                };
+                block.out_events.clear();
+                let started = sps[0].start(&mut block);
+                let w = Instant::now();
+                work_events.clear();
+                wp.process(&mut Block {
+                    frames,
+                    left: &mut wl,
+                    right: &mut wr,
+                    events: if round == 1 { &chord } else { &[] },
+                    out_events: &mut work_events,
                     transport: &transport,
                 });
-                t.elapsed().as_nanos() as f64
-            };
-            // Even rounds: called where the chain reaches it. Odd rounds:
-            // started early, collected after the other rack's work (each
-            // round from a child asleep for a period, as live).
-            let d = call(&mut lp);
-            if times.len() % 2 == 0 {
-                let s = call(&mut sp);
-                times.push((s, d, f64::NAN, f64::NAN));
-                next += period;
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
+                let work = w.elapsed().as_nanos() as f64;
+                sps[0].process(&mut block);
+                chain(&mut sps, 1, &mut l, &mut r);
+                let early = t.elapsed().as_nanos() as f64;
+                if !started {
+                    not_started += 1;
                 }
-                continue;
+                times.push((f64::NAN, d, early - work - d, work));
             }
-            let (mut wl, mut wr) = (vec![0.0f32; frames], vec![0.0f32; frames]);
-            let mut work_events = EventBuffer::with_capacity(16);
-            l.copy_from_slice(&input);
-            r.copy_from_slice(&input);
-            out_events.clear();
-            let t = Instant::now();
-            let mut block = Block {
-                frames,
-                left: &mut l,
-                right: &mut r,
-                events: &[],
-                out_events: &mut out_events,
-                transport: &transport,
-            };
-            let started = sp.start(&mut block);
-            let w = Instant::now();
-            wp.process(&mut Block {
-                frames,
-                left: &mut wl,
-                right: &mut wr,
-                events: if times.len() == 1 { &chord } else { &[] },
-                out_events: &mut work_events,
-                transport: &transport,
-            });
-            let work = w.elapsed().as_nanos() as f64;
-            sp.process(&mut block);
-            let early = t.elapsed().as_nanos() as f64;
-            if !started {
-                not_started += 1;
-            }
-            times.push((f64::NAN, d, early - work - d, work));
             next += period;
             if let Some(wait) = next.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
         }
-        (sp, lp, wp, times, rt, not_started)
+        (sps, lps, wp, times, rt, not_started)
     });
     // The main thread pumps as the session would.
     while !handle.is_finished() {
-        boxed.on_main_thread();
+        for b in &mut boxed {
+            b.on_main_thread();
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (sp, lp, wp, times, rt, not_started) = handle.join().expect("bench thread");
-    let missed = boxed.missed_blocks();
-    boxed.deactivate(sp);
-    local.deactivate(lp);
+    let (sps, lps, wp, times, rt, not_started) = handle.join().expect("bench thread");
+    let steal = steal_ms()
+        .zip(steal_before)
+        .map(|(a, b)| a.saturating_sub(b));
+    let missed: u64 = boxed.iter().map(|b| b.missed_blocks()).sum();
+    let polled: f64 = boxed.iter().map(|b| b.poll_time().as_secs_f64()).sum();
+    for (b, sp) in boxed.iter_mut().zip(sps) {
+        b.deactivate(sp);
+    }
+    for (l, lp) in local.iter_mut().zip(lps) {
+        l.deactivate(lp);
+    }
     synth.deactivate(wp);
     let plain = times.iter().filter(|t| !t.0.is_nan());
     let mut added: Vec<f64> = plain.clone().map(|t| t.0 - t.1).collect();
@@ -803,6 +832,7 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
     let early_max = early.iter().copied().fold(0.0, f64::max);
     json!({
         "frames": frames,
+        "plugins": plugins,
         "buffers": times.len(),
         "realtime_thread": rt,
         "added_median_us": median(&mut added) / 1e3,
@@ -815,7 +845,29 @@ pub fn sandbox(frames: usize, seconds: f64) -> serde_json::Value {
         "other_rack_work_median_us": median(&mut work) / 1e3,
         "early_not_started": not_started,
         "deadline_misses": missed,
+        // The share of one core the child spent polling for its next
+        // buffer (what anticipating the engine costs).
+        "child_poll_core_share": polled / (times.len() as f64 * period.as_secs_f64()),
+        // Time the hypervisor ran something else on this VM's cores during
+        // the run (a deadline missed by whole milliseconds is usually this).
+        "vm_steal_ms": steal,
     })
+}
+
+/// The machine's steal time so far (all cores), in milliseconds, from
+/// `/proc/stat`; `None` where there is none to read.
+fn steal_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: u64 = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(8)?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(ticks * 1000 / hz)
 }
 
 /// A preset of `racks` heavy racks: the built-in synth at 32 voices into

@@ -20,10 +20,9 @@ use stagerack_core::plugin::{
     Transport,
 };
 
+use super::anticipate::Anticipation;
 use super::rpc::{self, LineReader, Reply, Request, WireExtras};
-use super::shm::{
-    futex_wait, futex_wake, op, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS, MAX_FRAMES,
-};
+use super::shm::{futex_wake, op, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS, MAX_FRAMES};
 use super::wire::WireEvent;
 use crate::loader::load_plugin;
 
@@ -102,6 +101,7 @@ pub fn run(guard: AudioGuard) -> i32 {
     }
     // SAFETY: `proto_fd` is a fresh descriptor owned by nobody else.
     let mut out = std::io::BufWriter::new(unsafe { std::fs::File::from_raw_fd(proto_fd) });
+    super::anticipate::open_child_token();
     let mut input = LineReader::new(std::io::stdin());
     let mut hosted: Vec<Option<Hosted>> = Vec::new();
     let mut last_pump = Instant::now();
@@ -459,13 +459,17 @@ fn audio_thread(
     // for an engine that is not real-time, as offline, or while the engine
     // has it demoted for missing most of its deadlines).
     let mut priority = 0u32;
+    // Real-time (promoted at the engine's priority): the engine plays
+    // live, and this thread may poll for its next buffer.
+    let mut realtime = false;
+    let mut anticipation = Anticipation::default();
     let mut processor: Option<Box<dyn AudioProcessor>> = None;
     let mut events = EventBuffer::with_capacity(MAX_EVENTS);
     let mut out_events = EventBuffer::with_capacity(MAX_EVENTS);
     // A relaunched child starts from the word as the loader found it
     // (`seen`): only requests made after that are its to answer.
     loop {
-        futex_wait(&h.request, seen, Duration::from_millis(100));
+        anticipation.wait(h, seen, realtime);
         while let Ok(cmd) = commands.pop() {
             match cmd {
                 ToAudio::Give(p) => processor = Some(p),
@@ -484,6 +488,7 @@ fn audio_thread(
         }
         seen = request;
         h.taken.store(request, Ordering::Release);
+        anticipation.took(Instant::now());
         let wanted = if h.demoted.load(Ordering::Relaxed) != 0 {
             0
         } else {
@@ -492,8 +497,10 @@ fn audio_thread(
         if wanted != priority {
             priority = wanted;
             if wanted > 1 {
-                let _ = stagerack_core::realtime::promote_current_thread_to(wanted as i32 - 1);
+                realtime =
+                    stagerack_core::realtime::promote_current_thread_to(wanted as i32 - 1).is_ok();
             } else {
+                realtime = false;
                 stagerack_core::realtime::demote_current_thread();
             }
         }

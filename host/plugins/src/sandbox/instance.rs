@@ -164,6 +164,19 @@ impl SandboxedInstance {
         self.stats.missed.load(Ordering::Relaxed)
     }
 
+    /// How long the child's audio thread has spent polling for the
+    /// engine's next buffer since load (see `sandbox::anticipate`). Main
+    /// thread.
+    pub fn poll_time(&self) -> Duration {
+        Duration::from_nanos(self.region.header().poll_ns.load(Ordering::Relaxed))
+    }
+
+    /// Requests the child took up while polling for them (no wake-up
+    /// needed) since load. Main thread.
+    pub fn polled_requests(&self) -> u64 {
+        self.region.header().polled_requests.load(Ordering::Relaxed)
+    }
+
     fn ask(&mut self, request: Request) -> Result<Reply, PluginError> {
         if self.launch != self.sandbox.borrow().launch_number() {
             return Err(format_error(RpcError::Gone(

@@ -9,11 +9,15 @@
 //! - [`instance`] / [`processor`]: the engine's two halves of a sandboxed
 //!   plugin (`PluginInstance` on the main thread, `AudioProcessor` on the
 //!   audio thread).
+//! - [`anticipate`]: how a child's audio thread waits for the engine's
+//!   next buffer live (asleep, then polling just before it is due).
 //! - [`child`]: what `stagerack sandbox-child` runs.
 //!
 //! Linux only for now; the Windows and macOS designs are in
 //! docs/ARCHITECTURE.md.
 
+#[cfg(target_os = "linux")]
+pub mod anticipate;
 #[cfg(target_os = "linux")]
 pub mod child;
 #[cfg(target_os = "linux")]

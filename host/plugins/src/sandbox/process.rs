@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::anticipate;
 use super::rpc::{self, LineReader, Reply, Request, RpcError};
 
 /// Crashes within [`CRASH_WINDOW`] after which a sandbox stays off.
@@ -86,8 +87,12 @@ impl SandboxProcess {
 
     fn start(&mut self) -> Result<(), String> {
         let program = child_program()?;
-        let mut child = Command::new(&program)
-            .arg("sandbox-child")
+        let mut command = Command::new(&program);
+        command.arg("sandbox-child");
+        if let Some(token) = anticipate::engine_token() {
+            command.env(anticipate::POLL_TOKEN_ENV, token.name());
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

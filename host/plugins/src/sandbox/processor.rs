@@ -207,8 +207,12 @@ impl SandboxedProcessor {
         let h = self.region.header();
         h.op.store(operation, Ordering::Relaxed);
         self.request = self.request.wrapping_add(1);
-        h.request.store(self.request, Ordering::Release);
-        futex_wake(&h.request);
+        // SeqCst pairs with the child's `polling` flag (see `anticipate`):
+        // a polling child sees the request without the system call.
+        h.request.store(self.request, Ordering::SeqCst);
+        if h.polling.load(Ordering::SeqCst) == 0 {
+            futex_wake(&h.request);
+        }
         Instant::now()
     }
 

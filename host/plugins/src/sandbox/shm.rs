@@ -103,6 +103,15 @@ pub struct Header {
     /// The extra outputs the child copied into [`Region::aux`] for the
     /// block it answered (written by the child).
     pub aux_present: AtomicU32,
+    /// Nonzero while the child's audio thread polls `request` (see
+    /// `anticipate`): the engine then skips the wake-up system call.
+    pub polling: AtomicU32,
+    /// Nanoseconds the child's audio thread has spent polling, in all
+    /// (written by the child; what anticipating the engine costs).
+    pub poll_ns: AtomicU64,
+    /// Requests the child's audio thread found while polling (taken up
+    /// without a wake-up), in all.
+    pub polled_requests: AtomicU64,
 }
 
 /// The whole region.
@@ -133,6 +142,13 @@ pub enum ShmError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+impl ShmError {
+    /// The last OS error, from `call`. Any thread.
+    pub(super) fn last(call: &'static str) -> ShmError {
+        sys(call)
+    }
 }
 
 fn sys(call: &'static str) -> ShmError {
