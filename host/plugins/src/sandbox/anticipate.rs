@@ -1,6 +1,6 @@
 //! How a child's audio thread waits for the engine's next request while
 //! the engine plays live: asleep until just before the next buffer is due,
-//! then polling the request word, so the request is taken up within a
+//! then polling the child's doorbell, so the request is taken up within a
 //! microsecond or two instead of after a sleeping thread's wake-up.
 //!
 //! Why: on a virtual machine (and on laptops with deep idle states) a
@@ -11,37 +11,45 @@
 //! child is already polling. That wake-up was most of what a sandbox added
 //! per buffer.
 //!
-//! The cost is the polling: the thread predicts the next request from the
-//! steady period of the last ones, polls from `lead` before it until `lead`
-//! after it, and adapts `lead` (doubled when a request came before the
-//! polling began, shrunk slowly while polls find it late).
+//! The cost is the polling: the thread predicts a buffer's first request
+//! from the steady period of the last ones, polls from `lead` before it
+//! until `lead` after it, and adapts `lead` (doubled when a request came
+//! before the polling began, shrunk slowly while polls find it late).
 //!
-//! At most one thread of all an engine's children polls at a time,
-//! holding the engine's [`PollToken`] (the others sleep as before): two
+//! A rack's later plugins need no prediction: their requests follow the
+//! previous plugin's answer within microseconds, so after answering a
+//! plugin that was followed last time the thread keeps polling for up to
+//! [`FOLLOW_WINDOW`] (learned per plugin by the caller: the rack's last
+//! plugin, followed by nothing until the next buffer, is not waited after).
+//!
+//! At most one child of an engine polls ahead of a buffer at a time,
+//! holding the engine's poll token (the others sleep as before): two
 //! pollers of one real-time priority could not both keep a core, and one
 //! left waiting on the engine's own core would answer later than a
 //! sleeping thread (tried: a second tier of pollers at the lowest
 //! real-time priority made a three-plugin rack twice as slow). The poller
 //! yields to any other thread of its priority between looks. Only a
 //! real-time child polls (offline renders and demoted children just
-//! sleep), and the time it spent polling is counted in the region
-//! (`Header::poll_ns`).
+//! sleep), and the time it spent polling is counted in the child's page
+//! (`ChildPage::poll_ns`).
 //!
 //! Written here: no crate predicts a driver's period and polls a futex
 //! word across processes.
 
-use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::shm::{futex_wait, Header, ShmError};
+use super::shm::{futex_wait, ChildPage, SharedPage, TokenPage};
 
 /// How long a thread sleeps at most without a request (it then looks at
 /// its commands).
 pub const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// A request that comes within this long of the previous answer follows
+/// it (the next plugin of a rack's chain); the thread polls this long
+/// after answering a plugin that was followed last time.
+pub const FOLLOW_WINDOW: Duration = Duration::from_micros(100);
 
 /// Polling starts this long before the predicted request at first.
 const LEAD_START: Duration = Duration::from_micros(50);
@@ -63,123 +71,15 @@ const PERIOD_RANGE: (Duration, Duration) = (Duration::from_micros(100), Duration
 /// Requests at a steady period before the thread starts to predict.
 const STEADY_BEFORE_POLLING: u32 = 8;
 
-/// The environment variable that tells a child where its engine's
-/// [`PollToken`] is (`PID:FD`).
+/// The environment variable that names the engine's poll token to a child
+/// (`PID:FD`).
 pub const POLL_TOKEN_ENV: &str = "STAGERACK_SANDBOX_POLL_TOKEN";
 
-/// The word that lets one thread of all an engine's sandbox children poll
-/// at a time: 0 free, else the holder's process id (a holder that died
-/// holding it is taken over). A memfd page the engine makes once and its
-/// children open through `/proc/<engine>/fd/<fd>`.
-pub struct PollToken {
-    file: File,
-    word: NonNull<AtomicU32>,
-}
-
-// SAFETY: the mapping is shared memory holding one atomic word, valid
-// until drop; it is only ever used through `&AtomicU32`.
-unsafe impl Send for PollToken {}
-// SAFETY: as above.
-unsafe impl Sync for PollToken {}
-
-const TOKEN_LEN: usize = 4096;
-
-impl PollToken {
-    /// Makes the engine's token. Main thread.
-    pub fn create() -> Result<PollToken, ShmError> {
-        // SAFETY: a valid NUL-terminated name and flags; checked below.
-        let fd = unsafe { libc::memfd_create(c"stagerack-poll".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(ShmError::last("memfd_create"));
-        }
-        // SAFETY: `fd` was just returned open and is owned by nobody else.
-        let file = unsafe { File::from_raw_fd(fd) };
-        file.set_len(TOKEN_LEN as u64)
-            .map_err(|source| ShmError::Sys {
-                call: "ftruncate",
-                source,
-            })?;
-        Self::map(file)
-    }
-
-    /// Opens the token named by `PID:FD` (see [`POLL_TOKEN_ENV`]). A
-    /// child's main thread, at start.
-    pub fn open(name: &str) -> Result<PollToken, ShmError> {
-        let bad = || ShmError::Sys {
-            call: "parse PID:FD",
-            source: std::io::Error::other(format!("`{name}` is not PID:FD")),
-        };
-        let (pid, fd) = name.split_once(':').ok_or_else(bad)?;
-        let (pid, fd) = (
-            pid.parse::<u32>().map_err(|_| bad())?,
-            fd.parse::<i32>().map_err(|_| bad())?,
-        );
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/{pid}/fd/{fd}"))
-            .map_err(|source| ShmError::Sys {
-                call: "open /proc/PID/fd",
-                source,
-            })?;
-        if file.metadata().map(|m| m.len()).unwrap_or(0) != TOKEN_LEN as u64 {
-            return Err(ShmError::Sys {
-                call: "size check",
-                source: std::io::Error::other("not a poll token"),
-            });
-        }
-        Self::map(file)
-    }
-
-    fn map(file: File) -> Result<PollToken, ShmError> {
-        // SAFETY: maps the whole (page-sized) file shared read-write; the
-        // result is checked against MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                TOKEN_LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(ShmError::last("mmap"));
-        }
-        Ok(PollToken {
-            file,
-            word: NonNull::new(ptr.cast()).ok_or_else(|| ShmError::last("mmap"))?,
-        })
-    }
-
-    /// `PID:FD` for a child's [`POLL_TOKEN_ENV`]. Main thread.
-    pub fn name(&self) -> String {
-        format!("{}:{}", std::process::id(), self.file.as_raw_fd())
-    }
-
-    /// The word. Any thread.
-    pub fn word(&self) -> &AtomicU32 {
-        // SAFETY: the mapping is valid for the life of self, page-aligned,
-        // and holds nothing but this word.
-        unsafe { self.word.as_ref() }
-    }
-}
-
-impl Drop for PollToken {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what `map` mapped.
-        unsafe {
-            libc::munmap(self.word.as_ptr().cast(), TOKEN_LEN);
-        }
-    }
-}
-
-/// The engine's token, made at the first sandbox launch. Main thread.
-pub fn engine_token() -> Option<&'static PollToken> {
-    static TOKEN: OnceLock<Option<PollToken>> = OnceLock::new();
+/// The engine's poll token, made at the first sandbox launch. Main thread.
+pub fn engine_token() -> Option<&'static SharedPage<TokenPage>> {
+    static TOKEN: OnceLock<Option<SharedPage<TokenPage>>> = OnceLock::new();
     TOKEN
-        .get_or_init(|| match PollToken::create() {
+        .get_or_init(|| match SharedPage::create() {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::warn!("sandbox children will not poll for buffers: {e}");
@@ -189,14 +89,10 @@ pub fn engine_token() -> Option<&'static PollToken> {
         .as_ref()
 }
 
-/// The token this child's threads take turns with: its engine's, from
-/// [`POLL_TOKEN_ENV`] (opened by [`open_child_token`]); without it, one
-/// private to this process.
-static CHILD_TOKEN: OnceLock<PollToken> = OnceLock::new();
-
-/// A token private to this process, for a child started without its
-/// engine's.
-static PRIVATE_TOKEN: AtomicU32 = AtomicU32::new(0);
+/// The token this child takes turns with: its engine's (opened by
+/// [`open_child_token`]); without it, none is taken and the child never
+/// polls ahead.
+static CHILD_TOKEN: OnceLock<SharedPage<TokenPage>> = OnceLock::new();
 
 /// Opens the engine's token named in the environment, if any. The child's
 /// main thread, at start.
@@ -204,22 +100,20 @@ pub fn open_child_token() {
     let Some(name) = std::env::var_os(POLL_TOKEN_ENV) else {
         return;
     };
-    match PollToken::open(&name.to_string_lossy()) {
+    match SharedPage::open(&name.to_string_lossy()) {
         Ok(t) => {
             let _ = CHILD_TOKEN.set(t);
         }
-        Err(e) => eprintln!("stagerack sandbox-child: no poll token ({e}); threads poll alone"),
+        Err(e) => eprintln!("stagerack sandbox-child: no poll token ({e}); it will not poll"),
     }
 }
 
-fn token() -> &'static AtomicU32 {
-    CHILD_TOKEN.get().map_or(&PRIVATE_TOKEN, PollToken::word)
-}
-
-/// Takes the token for this process, taking it over from a holder that
-/// died. False: another live thread polls.
+/// Takes the engine's token for this process, taking it over from a
+/// holder that died. False: another child polls (or there is no token).
 fn take_token(me: u32) -> bool {
-    let word = token();
+    let Some(word) = CHILD_TOKEN.get().map(|t| &t.get().holder) else {
+        return false;
+    };
     match word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => true,
         Err(holder) if holder == me => false,
@@ -235,8 +129,47 @@ fn take_token(me: u32) -> bool {
     }
 }
 
-/// One audio thread's prediction of the engine's next request. Child audio
-/// thread only.
+fn give_token_back() {
+    if let Some(t) = CHILD_TOKEN.get() {
+        t.get().holder.store(0, Ordering::Release);
+    }
+}
+
+/// Polls until `ready` or `until`, with `page.polling` set so the engine
+/// skips the wake-up. True: ready.
+fn poll(page: &ChildPage, until: Instant, mut ready: impl FnMut() -> bool) -> bool {
+    // SeqCst pairs with the engine's bump of the bell and its load of
+    // `polling`: either it sees the flag (and skips the wake-up system
+    // call) or this thread sees the bell move (`ready` loads it SeqCst, or
+    // the request word the engine stored before it) before it sleeps.
+    page.polling.store(1, Ordering::SeqCst);
+    let started = Instant::now();
+    let mut found = false;
+    loop {
+        if ready() {
+            found = true;
+            break;
+        }
+        if Instant::now() >= until {
+            break;
+        }
+        // SAFETY: sched_yield takes no arguments: it lets another thread
+        // of this priority on this core run between looks.
+        unsafe {
+            libc::sched_yield();
+        }
+    }
+    page.polling.store(0, Ordering::SeqCst);
+    page.poll_ns
+        .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    if found {
+        page.polled_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    found
+}
+
+/// A child audio thread's prediction of the engine's next buffer. Child
+/// audio thread only.
 #[derive(Debug)]
 pub struct Anticipation {
     last_request: Option<Instant>,
@@ -257,8 +190,8 @@ impl Default for Anticipation {
 }
 
 impl Anticipation {
-    /// When the next request is due, once requests come at a steady
-    /// period.
+    /// When the next buffer's first request is due, once they come at a
+    /// steady period.
     fn due(&self) -> Option<(Instant, Duration)> {
         let period = self.period?;
         if self.steady < STEADY_BEFORE_POLLING || period < PERIOD_RANGE.0 || period > PERIOD_RANGE.1
@@ -268,7 +201,8 @@ impl Anticipation {
         Some((self.last_request? + period, period))
     }
 
-    /// Notes a request taken up at `now`. Child audio thread.
+    /// Notes a buffer's first request taken up at `now` (not one that
+    /// followed another's answer). Child audio thread.
     pub fn took(&mut self, now: Instant) {
         if let Some(last) = self.last_request {
             let interval = now - last;
@@ -291,13 +225,25 @@ impl Anticipation {
         self.lead
     }
 
-    /// Waits until `header.request` may have moved on from `seen`: a
-    /// request, any wake-up (the main thread's commands come with one) or
-    /// [`IDLE_WAIT`]. The caller looks at the word. `polling` is false for
-    /// a thread that must only sleep (not real-time). Child audio thread.
-    pub fn wait(&mut self, header: &Header, seen: u32, polling: bool) {
+    /// Polls for the request that follows an answer until `arrived` says
+    /// it did, up to [`FOLLOW_WINDOW`] after `answered`. True: it did.
+    /// Child audio thread.
+    pub fn follow(
+        &mut self,
+        page: &ChildPage,
+        answered: Instant,
+        arrived: impl FnMut() -> bool,
+    ) -> bool {
+        poll(page, answered + FOLLOW_WINDOW, arrived)
+    }
+
+    /// Waits until `page.bell` may have moved on from `rung`: a request,
+    /// a command from the main thread or [`IDLE_WAIT`]. The caller looks.
+    /// `polling` is false for a thread that must only sleep (not
+    /// real-time). Child audio thread.
+    pub fn wait(&mut self, page: &ChildPage, rung: u32, polling: bool) {
         let Some((due, period)) = self.due().filter(|_| polling) else {
-            futex_wait(&header.request, seen, IDLE_WAIT);
+            futex_wait(&page.bell, rung, IDLE_WAIT);
             return;
         };
         let lead = self.lead;
@@ -307,59 +253,33 @@ impl Anticipation {
         if now >= poll_until {
             // The request is late by more than the lead: the engine
             // stopped or changed its period. Sleep until it comes.
-            futex_wait(&header.request, seen, IDLE_WAIT);
+            futex_wait(&page.bell, rung, IDLE_WAIT);
             return;
         }
         if now < poll_from {
-            futex_wait(&header.request, seen, poll_from - now);
-            if header.request.load(Ordering::Acquire) != seen {
-                // Woken by the request before polling began: start earlier.
+            futex_wait(&page.bell, rung, poll_from - now);
+            if page.bell.load(Ordering::Acquire) != rung {
+                // Rung before polling began: start earlier.
                 self.lead = (lead * 2).min(LEAD_MAX).min(period / 8).max(LEAD_MIN);
                 return;
             }
             if Instant::now() < poll_from {
-                // Another wake-up (a command): the caller looks and comes
-                // back.
                 return;
             }
         }
         if !take_token(std::process::id()) {
-            // Another thread polls: sleep as before.
-            futex_wait(&header.request, seen, IDLE_WAIT);
+            // Another child polls: sleep as before.
+            futex_wait(&page.bell, rung, IDLE_WAIT);
             return;
         }
-        // SeqCst pairs with the engine's store of the request and its load
-        // of `polling`: either it sees the flag (and skips the wake-up
-        // system call) or this thread sees the request before it sleeps.
-        header.polling.store(1, Ordering::SeqCst);
         let started = Instant::now();
-        let mut found = false;
-        loop {
-            if header.request.load(Ordering::SeqCst) != seen {
-                found = true;
-                break;
-            }
-            if Instant::now() >= poll_until {
-                break;
-            }
-            // SAFETY: sched_yield takes no arguments and cannot fail in a
-            // way that matters here: it lets another thread of this
-            // priority on this core run between looks.
-            unsafe {
-                libc::sched_yield();
-            }
-        }
-        header.polling.store(0, Ordering::SeqCst);
-        token().store(0, Ordering::Release);
-        let polled = started.elapsed();
-        header
-            .poll_ns
-            .fetch_add(polled.as_nanos() as u64, Ordering::Relaxed);
-        if found {
-            header.polled_requests.fetch_add(1, Ordering::Relaxed);
-            if polled > LEAD_SLACK {
-                self.lead = (lead * 31 / 32).max(LEAD_MIN);
-            }
+        // SeqCst pairs with the engine's bump of the bell (see `poll`).
+        let found = poll(page, poll_until, || {
+            page.bell.load(Ordering::SeqCst) != rung
+        });
+        give_token_back();
+        if found && started.elapsed() > LEAD_SLACK {
+            self.lead = (lead * 31 / 32).max(LEAD_MIN);
         }
     }
 }

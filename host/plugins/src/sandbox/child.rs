@@ -1,6 +1,7 @@
-//! What `stagerack sandbox-child` runs: plugins the engine asked for, each
-//! processed on its own real-time thread when the engine's audio thread
-//! wakes it through the shared region. Its main thread answers the
+//! What `stagerack sandbox-child` runs: plugins the engine asked for,
+//! processed on the child's one real-time thread (`worker`) when the
+//! engine's audio thread rings it through the shared memory. Its main
+//! thread answers the
 //! engine's requests on stdin and services the plugins' main-thread work
 //! (CLAP timers and fds, the VST3 run loop) between them.
 //!
@@ -8,44 +9,31 @@
 
 use std::io::Write;
 use std::os::fd::FromRawFd;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stagerack_core::editor::ParentWindow;
-use stagerack_core::midi::EventBuffer;
-use stagerack_core::plugin::{
-    AudioProcessor, Block, HostContext, PluginInstance, ProcessConfig, ProcessStatus, Tail,
-    Transport,
-};
+use stagerack_core::plugin::{HostContext, PluginInstance, ProcessConfig};
 
-use super::anticipate::Anticipation;
 use super::rpc::{self, LineReader, Reply, Request, WireExtras};
-use super::shm::{futex_wake, op, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS, MAX_FRAMES};
-use super::wire::WireEvent;
+use super::shm::{ChildPage, SharedPage, SharedRegion, MAX_FRAMES};
+use super::worker::Worker;
 use crate::loader::load_plugin;
+
+/// The environment variable that names the page a child shares with its
+/// engine (`PID:FD`, see `shm::SharedPage`).
+pub const CHILD_PAGE_ENV: &str = "STAGERACK_SANDBOX_PAGE";
 
 /// How often the main thread services plugins while no request comes.
 const PUMP_INTERVAL: Duration = Duration::from_millis(10);
-
-/// What the child's main thread sends its audio threads.
-enum ToAudio {
-    /// An activated processor to call.
-    Give(Box<dyn AudioProcessor>),
-    /// Hand the processor back.
-    Take,
-    /// End the thread.
-    Quit,
-}
 
 /// One plugin in this child.
 struct Hosted {
     instance: Box<dyn PluginInstance>,
     region: Arc<SharedRegion>,
-    to_audio: rtrb::Producer<ToAudio>,
-    from_audio: rtrb::Consumer<Box<dyn AudioProcessor>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Where the audio thread keeps it.
+    slot: usize,
     /// The audio thread holds an activated processor.
     active: bool,
     /// Its editor is open (created, attached or not).
@@ -102,6 +90,26 @@ pub fn run(guard: AudioGuard) -> i32 {
     // SAFETY: `proto_fd` is a fresh descriptor owned by nobody else.
     let mut out = std::io::BufWriter::new(unsafe { std::fs::File::from_raw_fd(proto_fd) });
     super::anticipate::open_child_token();
+    let page = match std::env::var(CHILD_PAGE_ENV)
+        .map_err(|e| e.to_string())
+        .and_then(|name| SharedPage::<ChildPage>::open(&name).map_err(|e| e.to_string()))
+    {
+        Ok(page) => Arc::new(page),
+        Err(e) => {
+            eprintln!(
+                "stagerack sandbox-child: no page shared with the engine ({CHILD_PAGE_ENV}: {e}); \
+                 only the engine starts this"
+            );
+            return 2;
+        }
+    };
+    let mut worker = match Worker::start(page, guard) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("stagerack sandbox-child: {e}");
+            return 2;
+        }
+    };
     let mut input = LineReader::new(std::io::stdin());
     let mut hosted: Vec<Option<Hosted>> = Vec::new();
     let mut last_pump = Instant::now();
@@ -110,7 +118,7 @@ pub fn run(guard: AudioGuard) -> i32 {
             Ok(Some(line)) => line,
             Ok(None) => {
                 let x_errors = crate::x11_errors::error_count();
-                pump_all(&mut hosted, &mut last_pump);
+                pump_all(&mut hosted, &mut worker, &mut last_pump);
                 blame_x_errors(&mut hosted, x_errors);
                 continue;
             }
@@ -119,7 +127,7 @@ pub fn run(guard: AudioGuard) -> i32 {
         let x_errors = crate::x11_errors::error_count();
         let reply = match serde_json::from_slice::<Request>(&line) {
             Ok(request) => {
-                let reply = handle(request, &mut hosted, guard);
+                let reply = handle(request, &mut hosted, &mut worker);
                 blame_x_errors(&mut hosted, x_errors);
                 reply
             }
@@ -132,17 +140,19 @@ pub fn run(guard: AudioGuard) -> i32 {
         }
         let _ = out.flush();
         if last_pump.elapsed() >= PUMP_INTERVAL {
-            pump_all(&mut hosted, &mut last_pump);
+            pump_all(&mut hosted, &mut worker, &mut last_pump);
         }
     }
     for h in hosted.iter_mut().flatten() {
-        stop_audio_thread(h);
+        unload(h, &mut worker);
     }
+    worker.stop();
     0
 }
 
-fn pump_all(hosted: &mut [Option<Hosted>], last: &mut Instant) {
+fn pump_all(hosted: &mut [Option<Hosted>], worker: &mut Worker, last: &mut Instant) {
     *last = Instant::now();
+    worker.drop_returned();
     for h in hosted.iter_mut().flatten() {
         h.instance.on_main_thread();
     }
@@ -174,12 +184,12 @@ fn err(message: impl std::fmt::Display) -> Reply {
     }
 }
 
-fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard) -> Reply {
+fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, worker: &mut Worker) -> Reply {
     let Some(index) = request.index() else {
         let Request::Load { def, pid, fd } = request else {
             unreachable!("only a load names no instance")
         };
-        return match load(&def, pid, fd, guard) {
+        return match load(&def, pid, fd, worker) {
             Ok(h) => {
                 let descriptor = h.instance.descriptor().clone();
                 let has_editor = h.instance.has_editor();
@@ -201,7 +211,7 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
         Request::Load { .. } => unreachable!("handled above"),
         Request::Unload { .. } => {
             if let Some(mut h) = hosted[index].take() {
-                stop_audio_thread(&mut h);
+                unload(&mut h, worker);
             }
             Reply::Ok
         }
@@ -222,9 +232,9 @@ fn handle(request: Request, hosted: &mut Vec<Option<Hosted>>, guard: AudioGuard)
             h.instance.host_changed_param(id, value);
             Reply::Ok
         }
-        Request::Activate { config, .. } => activate(h, &config.into()),
+        Request::Activate { config, .. } => activate(h, worker, &config.into()),
         Request::Deactivate { .. } => {
-            deactivate(h);
+            deactivate(h, worker);
             Reply::Ok
         }
         Request::SaveState { .. } => match h.instance.save_state() {
@@ -343,36 +353,21 @@ fn load(
     def: &crate::def::PluginDef,
     pid: u32,
     fd: i32,
-    guard: AudioGuard,
+    worker: &mut Worker,
 ) -> Result<Hosted, String> {
     let region = Arc::new(SharedRegion::open(pid, fd).map_err(|e| e.to_string())?);
     let mut instance = load_plugin(def).map_err(|e| e.to_string())?;
     if let Some(state) = def.state_bytes() {
         instance.load_state(&state).map_err(|e| e.to_string())?;
     }
-    let (to_audio, cmd_rx) = rtrb::RingBuffer::new(4);
-    let (back_tx, from_audio) = rtrb::RingBuffer::new(4);
-    let thread_region = region.clone();
     // Where the request word stands now, before the engine can hear that
     // this plugin loaded: every request after it is the new child's to
-    // answer. (Read on the new thread instead, a thread that started late
-    // on a loaded machine took the engine's first request for an old one
-    // and never answered it: a block missed after the 10 s offline wait.)
+    // answer. (Read on the audio thread instead, a thread that started
+    // late on a loaded machine took the engine's first request for an old
+    // one and never answered it: a block missed after the 10 s offline
+    // wait.)
     let seen = region.header().request.load(Ordering::Acquire);
-    // Tests make the thread start late, as a loaded machine does.
-    let late = std::env::var("STAGERACK_TEST_SANDBOX_THREAD_DELAY_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(Duration::from_millis);
-    let thread = std::thread::Builder::new()
-        .name("stagerack-sandbox-audio".into())
-        .spawn(move || {
-            if let Some(late) = late {
-                std::thread::sleep(late);
-            }
-            audio_thread(&thread_region, seen, cmd_rx, back_tx, guard)
-        })
-        .map_err(|e| format!("cannot start the sandbox's audio thread: {e}"))?;
+    let slot = worker.add(region.clone(), seen)?;
     region
         .header()
         .child_pid
@@ -380,33 +375,28 @@ fn load(
     Ok(Hosted {
         instance,
         region,
-        to_audio,
-        from_audio,
-        thread: Some(thread),
+        slot,
         active: false,
         editor_open: false,
         notices: Vec::new(),
     })
 }
 
-fn activate(h: &mut Hosted, config: &ProcessConfig) -> Reply {
+fn activate(h: &mut Hosted, worker: &mut Worker, config: &ProcessConfig) -> Reply {
     if config.max_block as usize > MAX_FRAMES {
         return err(format!(
             "a sandboxed plugin takes blocks of at most {MAX_FRAMES} frames, not {}",
             config.max_block
         ));
     }
-    deactivate(h);
+    deactivate(h, worker);
     match h.instance.activate(config) {
         Ok(processor) => {
-            if let Err(rtrb::PushError::Full(ToAudio::Give(p))) =
-                h.to_audio.push(ToAudio::Give(processor))
-            {
+            if let Err(p) = worker.give(h.slot, processor) {
                 h.instance.deactivate(p);
                 return err("the sandbox's audio thread is not listening");
             }
             h.active = true;
-            futex_wake(&h.region.header().request);
             Reply::Ok
         }
         Err(e) => err(e),
@@ -415,225 +405,19 @@ fn activate(h: &mut Hosted, config: &ProcessConfig) -> Reply {
 
 /// Takes the processor back from the audio thread (waiting up to a second)
 /// and deactivates it.
-fn deactivate(h: &mut Hosted) {
+fn deactivate(h: &mut Hosted, worker: &mut Worker) {
     h.region.header().ready.store(0, Ordering::Release);
     if !h.active {
         return;
     }
     h.active = false;
-    if h.to_audio.push(ToAudio::Take).is_err() {
-        return;
-    }
-    futex_wake(&h.region.header().request);
-    let until = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < until {
-        if let Ok(p) = h.from_audio.pop() {
-            h.instance.deactivate(p);
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    if let Some(p) = worker.take(h.slot) {
+        h.instance.deactivate(p);
     }
 }
 
-fn stop_audio_thread(h: &mut Hosted) {
-    deactivate(h);
-    let _ = h.to_audio.push(ToAudio::Quit);
-    futex_wake(&h.region.header().request);
-    if let Some(t) = h.thread.take() {
-        let _ = t.join();
-    }
-}
-
-/// One plugin's audio thread: waits for the engine's request word to move,
-/// answers it, wakes the engine.
-fn audio_thread(
-    region: &SharedRegion,
-    mut seen: u32,
-    mut commands: rtrb::Consumer<ToAudio>,
-    mut back: rtrb::Producer<Box<dyn AudioProcessor>>,
-    guard: AudioGuard,
-) {
-    let h = region.header();
-    // The engine tells its audio thread's priority with its first block;
-    // this thread follows it, one below (normal priority until then, or
-    // for an engine that is not real-time, as offline, or while the engine
-    // has it demoted for missing most of its deadlines).
-    let mut priority = 0u32;
-    // Real-time (promoted at the engine's priority): the engine plays
-    // live, and this thread may poll for its next buffer.
-    let mut realtime = false;
-    let mut anticipation = Anticipation::default();
-    let mut processor: Option<Box<dyn AudioProcessor>> = None;
-    let mut events = EventBuffer::with_capacity(MAX_EVENTS);
-    let mut out_events = EventBuffer::with_capacity(MAX_EVENTS);
-    // A relaunched child starts from the word as the loader found it
-    // (`seen`): only requests made after that are its to answer.
-    loop {
-        anticipation.wait(h, seen, realtime);
-        while let Ok(cmd) = commands.pop() {
-            match cmd {
-                ToAudio::Give(p) => processor = Some(p),
-                ToAudio::Take => {
-                    if let Some(p) = processor.take() {
-                        // Capacity 4, one processor at a time: never full.
-                        let _ = back.push(p);
-                    }
-                }
-                ToAudio::Quit => return,
-            }
-        }
-        let request = h.request.load(Ordering::Acquire);
-        if request == seen {
-            continue;
-        }
-        seen = request;
-        h.taken.store(request, Ordering::Release);
-        anticipation.took(Instant::now());
-        let wanted = if h.demoted.load(Ordering::Relaxed) != 0 {
-            0
-        } else {
-            h.engine_priority.load(Ordering::Relaxed)
-        };
-        if wanted != priority {
-            priority = wanted;
-            if wanted > 1 {
-                realtime =
-                    stagerack_core::realtime::promote_current_thread_to(wanted as i32 - 1).is_ok();
-            } else {
-                realtime = false;
-                stagerack_core::realtime::demote_current_thread();
-            }
-        }
-        if let Some(p) = processor.as_mut() {
-            (guard.no_alloc)(&mut || {
-                answer(region, p.as_mut(), &mut events, &mut out_events, guard);
-            });
-        } else {
-            h.events_out.store(0, Ordering::Relaxed);
-            h.status
-                .store(status_code(ProcessStatus::Error), Ordering::Relaxed);
-        }
-        h.done.store(request, Ordering::Release);
-        futex_wake(&h.done);
-    }
-}
-
-/// Runs one request on the processor, the turn held.
-fn answer(
-    region: &SharedRegion,
-    p: &mut dyn AudioProcessor,
-    events: &mut EventBuffer,
-    out_events: &mut EventBuffer,
-    guard: AudioGuard,
-) {
-    let h = region.header();
-    let status = match h.op.load(Ordering::Relaxed) {
-        op::PROCESS => {
-            let frames = (h.frames.load(Ordering::Relaxed) as usize).min(MAX_FRAMES);
-            // SAFETY: the engine published this request (Acquire above)
-            // and waits for `done` before touching the data again: the
-            // turn is ours.
-            let data = unsafe { region.data() };
-            events.clear();
-            let n = (h.events_in.load(Ordering::Relaxed) as usize).min(MAX_EVENTS);
-            for w in &data.events_in[..n] {
-                if let Some(e) = w.decode(frames as u32) {
-                    events.push(e);
-                }
-            }
-            out_events.clear();
-            let transport = Transport {
-                tempo: f64::from_bits(h.tempo_bits.load(Ordering::Relaxed)),
-                playing: h.playing.load(Ordering::Relaxed) != 0,
-                steady_frames: h.steady_frames.load(Ordering::Relaxed),
-                sample_rate: f64::from_bits(h.sample_rate_bits.load(Ordering::Relaxed)),
-            };
-            let (left, right) = (&mut data.left[..frames], &mut data.right[..frames]);
-            let mut status = ProcessStatus::Error;
-            let allocs = (guard.count_allocs)(&mut || {
-                status = catch_unwind(AssertUnwindSafe(|| {
-                    p.process(&mut Block {
-                        frames,
-                        left: &mut *left,
-                        right: &mut *right,
-                        events: events.as_slice(),
-                        out_events: &mut *out_events,
-                        transport: &transport,
-                    })
-                }))
-                .unwrap_or(ProcessStatus::Error);
-            });
-            h.allocs.store(allocs, Ordering::Relaxed);
-            // The extra outputs the engine takes, when the plugin played
-            // them (read back by `SandboxedProcessor::aux_output`).
-            let wanted = h.aux_wanted.load(Ordering::Relaxed);
-            let mut present = 0u32;
-            for port in (0..MAX_AUX_OUTPUTS).filter(|i| wanted & (1 << i) != 0) {
-                let played = catch_unwind(AssertUnwindSafe(|| {
-                    let (l, r) = p.aux_output(port, frames)?;
-                    let n = frames.min(l.len()).min(r.len());
-                    let [al, ar] = data.aux.get_disjoint_mut([2 * port, 2 * port + 1]).ok()?;
-                    al[..n].copy_from_slice(&l[..n]);
-                    ar[..n].copy_from_slice(&r[..n]);
-                    al[n..frames].fill(0.0);
-                    ar[n..frames].fill(0.0);
-                    Some(())
-                }));
-                if matches!(played, Ok(Some(()))) {
-                    present |= 1 << port;
-                }
-            }
-            h.aux_present.store(present, Ordering::Relaxed);
-            let m = out_events.len().min(MAX_EVENTS);
-            for (w, e) in data.events_out.iter_mut().zip(out_events.as_slice()) {
-                *w = WireEvent::encode(e);
-            }
-            h.events_out.store(m as u32, Ordering::Relaxed);
-            status
-        }
-        op::STOP => {
-            let _ = catch_unwind(AssertUnwindSafe(|| p.stop()));
-            h.events_out.store(0, Ordering::Relaxed);
-            ProcessStatus::Continue
-        }
-        op::RESET => {
-            let _ = catch_unwind(AssertUnwindSafe(|| p.reset()));
-            h.events_out.store(0, Ordering::Relaxed);
-            ProcessStatus::Continue
-        }
-        _ => ProcessStatus::Error,
-    };
-    let (kind, frames) = match p.tail() {
-        Tail::None => (0, 0),
-        Tail::Frames(n) => (1, n),
-        Tail::Infinite => (2, 0),
-    };
-    h.tail_kind.store(kind, Ordering::Relaxed);
-    h.tail_frames.store(frames, Ordering::Relaxed);
-    if p.wake_requested() {
-        h.wake_requested.store(1, Ordering::Relaxed);
-    }
-    h.status.store(status_code(status), Ordering::Relaxed);
-}
-
-/// A status as a number in the region.
-pub(super) fn status_code(s: ProcessStatus) -> u32 {
-    match s {
-        ProcessStatus::Continue => 0,
-        ProcessStatus::ContinueIfNotQuiet => 1,
-        ProcessStatus::Tail => 2,
-        ProcessStatus::Sleep => 3,
-        ProcessStatus::Error => 4,
-    }
-}
-
-/// The status a number in the region stands for (garbage: an error).
-pub(super) fn status_from_code(c: u32) -> ProcessStatus {
-    match c {
-        0 => ProcessStatus::Continue,
-        1 => ProcessStatus::ContinueIfNotQuiet,
-        2 => ProcessStatus::Tail,
-        3 => ProcessStatus::Sleep,
-        _ => ProcessStatus::Error,
-    }
+/// Deactivates the plugin and takes its region off the audio thread.
+fn unload(h: &mut Hosted, worker: &mut Worker) {
+    deactivate(h, worker);
+    worker.remove(h.slot);
 }

@@ -165,16 +165,18 @@ impl SandboxedInstance {
     }
 
     /// How long the child's audio thread has spent polling for the
-    /// engine's next buffer since load (see `sandbox::anticipate`). Main
-    /// thread.
+    /// engine's next buffer since it was launched (see
+    /// `sandbox::anticipate`). Main thread.
     pub fn poll_time(&self) -> Duration {
-        Duration::from_nanos(self.region.header().poll_ns.load(Ordering::Relaxed))
+        let sandbox = self.sandbox.borrow();
+        Duration::from_nanos(sandbox.page().get().poll_ns.load(Ordering::Relaxed))
     }
 
     /// Requests the child took up while polling for them (no wake-up
-    /// needed) since load. Main thread.
+    /// needed), for any of its plugins, since it was launched. Main thread.
     pub fn polled_requests(&self) -> u64 {
-        self.region.header().polled_requests.load(Ordering::Relaxed)
+        let sandbox = self.sandbox.borrow();
+        sandbox.page().get().polled_requests.load(Ordering::Relaxed)
     }
 
     fn ask(&mut self, request: Request) -> Result<Reply, PluginError> {
@@ -598,6 +600,7 @@ impl PluginInstance for SandboxedInstance {
         self.stats.clear_stall();
         Ok(Box::new(SandboxedProcessor::new(
             self.region.clone(),
+            self.sandbox.borrow().page().clone(),
             self.stats.clone(),
             config,
         )))

@@ -11,6 +11,7 @@
 //!   audio thread).
 //! - [`anticipate`]: how a child's audio thread waits for the engine's
 //!   next buffer live (asleep, then polling just before it is due).
+//! - [`worker`]: a child's one audio thread, serving all its plugins.
 //! - [`child`]: what `stagerack sandbox-child` runs.
 //!
 //! Linux only for now; the Windows and macOS designs are in
@@ -31,6 +32,8 @@ pub mod rpc;
 #[cfg(target_os = "linux")]
 pub mod shm;
 pub mod wire;
+#[cfg(target_os = "linux")]
+pub mod worker;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,11 +7,14 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::anticipate;
+use super::child::CHILD_PAGE_ENV;
 use super::rpc::{self, LineReader, Reply, Request, RpcError};
+use super::shm::{ChildPage, SharedPage};
 
 /// Crashes within [`CRASH_WINDOW`] after which a sandbox stays off.
 pub const MAX_CRASHES: usize = 3;
@@ -65,6 +68,9 @@ pub struct SandboxProcess {
     crashes: Vec<Instant>,
     /// Given up on: too many crashes.
     off: bool,
+    /// The page this child (and each relaunch of it) shares with the
+    /// engine: its doorbell.
+    page: Arc<SharedPage<ChildPage>>,
 }
 
 /// A sandbox shared by the instances it hosts. Main thread.
@@ -80,6 +86,10 @@ impl SandboxProcess {
             died: None,
             crashes: Vec::new(),
             off: false,
+            page: Arc::new(
+                SharedPage::create()
+                    .map_err(|e| format!("cannot start the sandbox for {label}: {e}"))?,
+            ),
         };
         p.start()?;
         Ok(Rc::new(RefCell::new(p)))
@@ -88,7 +98,9 @@ impl SandboxProcess {
     fn start(&mut self) -> Result<(), String> {
         let program = child_program()?;
         let mut command = Command::new(&program);
-        command.arg("sandbox-child");
+        command
+            .arg("sandbox-child")
+            .env(CHILD_PAGE_ENV, self.page.name());
         if let Some(token) = anticipate::engine_token() {
             command.env(anticipate::POLL_TOKEN_ENV, token.name());
         }
@@ -115,6 +127,12 @@ impl SandboxProcess {
         self.launch += 1;
         self.died = None;
         Ok(())
+    }
+
+    /// The page the child shares with the engine (its doorbell). Main
+    /// thread.
+    pub fn page(&self) -> &Arc<SharedPage<ChildPage>> {
+        &self.page
     }
 
     /// The current launch's number. Main thread.

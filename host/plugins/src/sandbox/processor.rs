@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use stagerack_core::plugin::{AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail};
 
-use super::child::status_from_code;
 use super::shm::{
-    futex_wait, futex_wake, op, Region, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS, MAX_FRAMES,
+    futex_wait, futex_wake, op, ChildPage, Region, SharedPage, SharedRegion, MAX_AUX_OUTPUTS,
+    MAX_EVENTS, MAX_FRAMES,
 };
 use super::wire::WireEvent;
+use super::worker::status_from_code;
 
 /// The share of a block's duration the engine waits for a sandboxed
 /// plugin live: half the period, so a late child costs its own sound for
@@ -105,6 +106,8 @@ impl SandboxStats {
 /// See the module doc. Audio thread.
 pub struct SandboxedProcessor {
     region: Arc<SharedRegion>,
+    /// The child's doorbell, rung after each request.
+    page: Arc<SharedPage<ChildPage>>,
     stats: Arc<SandboxStats>,
     generation: u32,
     request: u32,
@@ -136,6 +139,7 @@ impl SandboxedProcessor {
     /// Main thread (then moved to the audio thread).
     pub(super) fn new(
         region: Arc<SharedRegion>,
+        page: Arc<SharedPage<ChildPage>>,
         stats: Arc<SandboxStats>,
         config: &ProcessConfig,
     ) -> Self {
@@ -156,6 +160,7 @@ impl SandboxedProcessor {
             aux_wanted: (config.aux_outputs & ((1 << MAX_AUX_OUTPUTS) - 1)) as u32,
             aux_present: 0,
             region,
+            page,
             stats,
         }
     }
@@ -210,8 +215,10 @@ impl SandboxedProcessor {
         // SeqCst pairs with the child's `polling` flag (see `anticipate`):
         // a polling child sees the request without the system call.
         h.request.store(self.request, Ordering::SeqCst);
-        if h.polling.load(Ordering::SeqCst) == 0 {
-            futex_wake(&h.request);
+        let page = self.page.get();
+        page.bell.fetch_add(1, Ordering::SeqCst);
+        if page.polling.load(Ordering::SeqCst) == 0 {
+            futex_wake(&page.bell);
         }
         Instant::now()
     }

@@ -103,15 +103,147 @@ pub struct Header {
     /// The extra outputs the child copied into [`Region::aux`] for the
     /// block it answered (written by the child).
     pub aux_present: AtomicU32,
-    /// Nonzero while the child's audio thread polls `request` (see
-    /// `anticipate`): the engine then skips the wake-up system call.
+}
+
+/// What one child process and its engine share besides each plugin's
+/// region: the doorbell the child's one audio thread sleeps on (the engine
+/// rings it after each request, for whichever of the child's plugins), and
+/// what anticipating the engine costs (see `anticipate`).
+#[repr(C)]
+pub struct ChildPage {
+    /// Futex word bumped with every request to any of the child's plugins
+    /// (and by the child's main thread with each command to its audio
+    /// thread).
+    pub bell: AtomicU32,
+    /// Nonzero while the child's audio thread polls `bell`: the engine then
+    /// skips the wake-up system call.
     pub polling: AtomicU32,
-    /// Nanoseconds the child's audio thread has spent polling, in all
-    /// (written by the child; what anticipating the engine costs).
+    /// Nanoseconds the child's audio thread has spent polling, in all.
     pub poll_ns: AtomicU64,
     /// Requests the child's audio thread found while polling (taken up
     /// without a wake-up), in all.
     pub polled_requests: AtomicU64,
+}
+
+/// The word that lets one thread of all an engine's sandbox children poll
+/// at a time (see `anticipate`).
+#[repr(C)]
+pub struct TokenPage {
+    /// 0 free, else the holder's process id.
+    pub holder: AtomicU32,
+}
+
+/// One page of atomics shared between the engine and its children: a
+/// memfd the engine makes and a child opens through
+/// `/proc/<engine>/fd/<fd>`, named to it as `PID:FD` in an environment
+/// variable. `T` is a `repr(C)` struct of atomics only (zero is a valid
+/// value of each).
+pub struct SharedPage<T> {
+    file: File,
+    ptr: NonNull<T>,
+}
+
+// SAFETY: the mapping is shared memory holding atomics only, valid until
+// drop; it is only ever used through `&T`.
+unsafe impl<T: Sync> Send for SharedPage<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for SharedPage<T> {}
+
+const PAGE_LEN: usize = 4096;
+
+impl<T> SharedPage<T> {
+    /// Makes a zeroed page. Main thread.
+    pub fn create() -> Result<SharedPage<T>, ShmError> {
+        const { assert!(std::mem::size_of::<T>() <= PAGE_LEN) };
+        // SAFETY: a valid NUL-terminated name and flags; checked below.
+        let fd = unsafe { libc::memfd_create(c"stagerack-page".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(sys("memfd_create"));
+        }
+        // SAFETY: `fd` was just returned open and is owned by nobody else.
+        let file = unsafe { File::from_raw_fd(fd) };
+        file.set_len(PAGE_LEN as u64)
+            .map_err(|source| ShmError::Sys {
+                call: "ftruncate",
+                source,
+            })?;
+        Self::map(file)
+    }
+
+    /// Opens the page named `PID:FD` ([`SharedPage::name`] in the
+    /// engine). A child's main thread, at start.
+    pub fn open(name: &str) -> Result<SharedPage<T>, ShmError> {
+        let bad = || ShmError::Sys {
+            call: "parse PID:FD",
+            source: std::io::Error::other(format!("`{name}` is not PID:FD")),
+        };
+        let (pid, fd) = name.split_once(':').ok_or_else(bad)?;
+        let (pid, fd) = (
+            pid.parse::<u32>().map_err(|_| bad())?,
+            fd.parse::<i32>().map_err(|_| bad())?,
+        );
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{pid}/fd/{fd}"))
+            .map_err(|source| ShmError::Sys {
+                call: "open /proc/PID/fd",
+                source,
+            })?;
+        if file.metadata().map(|m| m.len()).unwrap_or(0) != PAGE_LEN as u64 {
+            return Err(ShmError::Sys {
+                call: "size check",
+                source: std::io::Error::other("not a shared page"),
+            });
+        }
+        Self::map(file)
+    }
+
+    fn map(file: File) -> Result<SharedPage<T>, ShmError> {
+        // SAFETY: maps the whole page-sized file shared read-write; the
+        // result is checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(sys("mmap"));
+        }
+        // SAFETY: within what was just mapped; refused without the
+        // privilege, which is fine (touched every block).
+        unsafe { libc::mlock(ptr, PAGE_LEN) };
+        Ok(SharedPage {
+            file,
+            ptr: NonNull::new(ptr.cast()).ok_or_else(|| sys("mmap"))?,
+        })
+    }
+
+    /// `PID:FD` for a child's environment. Main thread.
+    pub fn name(&self) -> String {
+        format!("{}:{}", std::process::id(), self.file.as_raw_fd())
+    }
+
+    /// The atomics. Any thread.
+    pub fn get(&self) -> &T {
+        // SAFETY: the mapping is valid for the life of self, page-aligned,
+        // zero-initialised, and T is atomics only.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> Drop for SharedPage<T> {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `map` mapped.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), PAGE_LEN);
+        }
+    }
 }
 
 /// The whole region.
@@ -142,13 +274,6 @@ pub enum ShmError {
         /// The OS error.
         source: std::io::Error,
     },
-}
-
-impl ShmError {
-    /// The last OS error, from `call`. Any thread.
-    pub(super) fn last(call: &'static str) -> ShmError {
-        sys(call)
-    }
 }
 
 fn sys(call: &'static str) -> ShmError {
