@@ -18,13 +18,16 @@
 //! - `sandbox FRAMES SECONDS [PLUGINS]`: what a rack of PLUGINS (1) gains
 //!   in a sandbox process adds per buffer (median, p99, max), the
 //!   deadlines it missed and what its child's polling cost.
+//! - `crash ROUNDS`: crash (SIGSEGV, SIGABRT in `process`) or kill a
+//!   sandboxed plugin's child, ROUNDS times each: milliseconds from its
+//!   first silent block to the first that sounds again.
 //! - `window ROUNDS SECONDS`: the release rack window with its engine on
 //!   JACK, idle vs typing into a field: xruns, overloads, DSP peaks.
 //! - `threads SECONDS`: 8 heavy racks at 1 and 2 threads, offline and live
 //!   on JACK; one heavy rack at 1 and 2 threads offline.
 
 use stagerack_tests::bench::{
-    load, midi, overhead, peer, sandbox, startup, switch, threads, window,
+    crash, load, midi, overhead, peer, sandbox, startup, switch, threads, window,
 };
 
 fn main() {
@@ -44,9 +47,10 @@ fn main() {
             arg(3).parse().unwrap_or(1),
         ),
         "threads" => threads(arg(1).parse().unwrap_or(30.0)),
+        "crash" => crash(arg(1).parse().unwrap_or(3)),
         other => {
             eprintln!(
-                "unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window|sandbox|threads"
+                "unknown bench `{other}`: overhead|peer|midi|switch|startup|load|window|sandbox|crash|threads"
             );
             std::process::exit(2);
         }

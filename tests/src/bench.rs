@@ -56,6 +56,17 @@ fn config(block: usize) -> EngineConfig {
     }
 }
 
+/// A live (not offline) configuration for blocks of up to `frames`.
+fn live_config(frames: usize) -> ProcessConfig {
+    ProcessConfig {
+        sample_rate: RATE,
+        min_block: 1,
+        max_block: frames as u32,
+        offline: false,
+        aux_outputs: 0,
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -677,13 +688,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
     use stagerack::plugin::PluginInstance;
     set_child_program(crate::stagerack_bin());
     let def = PluginDef::builtin("gain");
-    let pc = ProcessConfig {
-        sample_rate: RATE,
-        min_block: 1,
-        max_block: frames as u32,
-        offline: false,
-        aux_outputs: 0,
-    };
+    let pc = live_config(frames);
     let plugins = plugins.max(1);
     let sandbox = SandboxProcess::launch("bench").expect("launch a sandbox");
     let mut boxed: Vec<SandboxedInstance> = (0..plugins)
@@ -1037,4 +1042,127 @@ pub fn threads(seconds: f64) -> serde_json::Value {
         .map(|&n| threads_live(&eight, n, seconds))
         .collect();
     json!({ "seconds": seconds, "offline": offline, "one_rack": one, "live": live })
+}
+
+/// Crash to sound again: a sandboxed plugin plays 64-frame blocks from a
+/// paced real-time thread while the main thread pumps it as the session
+/// does; then it goes wrong, and the time from its first silent block to
+/// the first that sounds again is taken. Our `Stagerack Crash On Note`
+/// (SIGSEGV on key 1, SIGABRT on key 2, inside `process`) and the built-in
+/// gain whose child is killed from outside (SIGKILL), `rounds` times each,
+/// each in a fresh child (three crashes within a minute turn a rack off).
+#[cfg(target_os = "linux")]
+pub fn crash(rounds: usize) -> serde_json::Value {
+    use stagerack::plugin::sandbox::{set_child_program, SandboxProcess, SandboxedInstance};
+    use stagerack::plugin::PluginInstance;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    set_child_program(crate::stagerack_bin());
+    let frames = 64usize;
+    let pc = live_config(frames);
+    let crashy = plugin(
+        PluginFormat::Clap,
+        "org.stagerack.test.crash-on-note",
+        &crate::clap_unsafe_bundle("stagerack-crash-on-note"),
+    );
+    let once = |def: &PluginDef, key: Option<u8>| -> f64 {
+        let sandbox = SandboxProcess::launch("crash bench").expect("launch a sandbox");
+        let mut instance = SandboxedInstance::load(def, &sandbox).expect("load sandboxed");
+        let processor = instance.activate(&pc).expect("activate");
+        let go_wrong = Arc::new(AtomicBool::new(false));
+        let thread_go_wrong = go_wrong.clone();
+        let period = Duration::from_secs_f64(frames as f64 / RATE);
+        let handle = std::thread::spawn(move || {
+            let mut p = processor;
+            let _ = stagerack::io::realtime::promote_current_thread_to(5);
+            let transport = rolling();
+            let input = noise(frames);
+            let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
+            let mut out_events = EventBuffer::with_capacity(64);
+            let trigger: Vec<stagerack::midi::TimedEvent> = key
+                .map(|key| {
+                    stagerack::midi::TimedEvent::new(
+                        0,
+                        Event::NoteOn {
+                            channel: 0,
+                            key,
+                            velocity: 1.0,
+                            note_id: -1,
+                        },
+                    )
+                })
+                .into_iter()
+                .collect();
+            let mut next = Instant::now();
+            let mut silent_from = None;
+            // At most 5 s of blocks.
+            for block in 0..(5.0 / period.as_secs_f64()) as usize {
+                let wrong_now = block == 400;
+                if wrong_now {
+                    thread_go_wrong.store(true, Ordering::Release);
+                }
+                l.copy_from_slice(&input);
+                r.copy_from_slice(&input);
+                out_events.clear();
+                p.process(&mut Block {
+                    frames,
+                    left: &mut l,
+                    right: &mut r,
+                    events: if wrong_now { &trigger } else { &[] },
+                    out_events: &mut out_events,
+                    transport: &transport,
+                });
+                let sounds = l.iter().any(|x| *x != 0.0);
+                match silent_from {
+                    None if block >= 400 && !sounds => silent_from = Some(block),
+                    Some(from) if sounds => {
+                        return (p, Some((block - from) as f64 * period.as_secs_f64() * 1e3));
+                    }
+                    _ => {}
+                }
+                next += period;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            (p, None)
+        });
+        let mut killed = false;
+        while !handle.is_finished() {
+            if key.is_none() && !killed && go_wrong.load(Ordering::Acquire) {
+                for child in crate::sandbox_children(std::process::id()) {
+                    crate::jack::send_signal(child, "KILL");
+                }
+                killed = true;
+            }
+            instance.on_main_thread();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (p, took) = handle.join().expect("bench thread");
+        instance.deactivate(p);
+        took.expect("the plugin did not sound again within 5 s")
+    };
+    let mut segfault = Vec::new();
+    let mut abort = Vec::new();
+    let mut killed = Vec::new();
+    for _ in 0..rounds {
+        segfault.push(once(&crashy, Some(1)));
+        abort.push(once(&crashy, Some(2)));
+        killed.push(once(&PluginDef::builtin("gain"), None));
+    }
+    let mut all: Vec<f64> = segfault
+        .iter()
+        .chain(&abort)
+        .chain(&killed)
+        .copied()
+        .collect();
+    let max = all.iter().copied().fold(0.0, f64::max);
+    json!({
+        "rounds": rounds,
+        "segfault_ms": segfault,
+        "abort_ms": abort,
+        "killed_builtin_ms": killed,
+        "median_ms": median(&mut all),
+        "max_ms": max,
+    })
 }
