@@ -199,6 +199,14 @@ struct Slot {
     followed: bool,
 }
 
+/// True while the engine has any of the child's plugins demoted.
+fn demoted(slots: &[Option<Slot>]) -> bool {
+    slots
+        .iter()
+        .flatten()
+        .any(|s| s.region.header().demoted.load(Ordering::Relaxed) != 0)
+}
+
 /// The audio thread: serves every slot's requests, then waits on the
 /// doorbell.
 fn audio_thread(
@@ -263,6 +271,7 @@ fn audio_thread(
             }
         }
         let mut served = None;
+        let any_demoted = demoted(&slots);
         for (index, s) in slots.iter_mut().enumerate() {
             let Some(s) = s.as_mut() else { continue };
             let h = s.region.header();
@@ -278,7 +287,9 @@ fn audio_thread(
             if !followed {
                 anticipation.took(now);
             }
-            let wanted = if h.demoted.load(Ordering::Relaxed) != 0 {
+            // One thread for all the child's plugins: demoted while any of
+            // them is (else its priority would flip with every request).
+            let wanted = if any_demoted {
                 0
             } else {
                 h.engine_priority.load(Ordering::Relaxed)
