@@ -150,10 +150,19 @@ fn live_clicks(tempo: f64) {
             },
         )
         .expect("activate");
-    client
+    // Stagerack's ports are listed from their registration, before its
+    // client is activated, and JACK refuses (-1) to connect a port of an
+    // inactive client (seen twice under a full run): ask again until it
+    // holds (5 s at most).
+    let mut tries = 0;
+    while let Err(e) = client
         .as_client()
         .connect_ports_by_name("stagerack:IEM_L", "tt-click:in")
-        .expect("connect");
+    {
+        tries += 1;
+        assert!(tries < 50, "connect stagerack:IEM_L to tt-click:in: {e:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_millis(300));
     armed.store(true, Ordering::Release);
     // Four seconds, longer while JACK keeps losing time (a loaded
