@@ -242,6 +242,23 @@ pub fn wait_for_port(client: &Client, port: &str, timeout: Duration) -> bool {
     false
 }
 
+/// Connects `from` to `to` through `client`. A client's ports are listed as
+/// soon as they are registered, but JACK refuses connections until that
+/// client is activated: a refusal is tried again for up to 10 s.
+pub fn connect_when_active(client: &Client, from: &str, to: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.connect_ports_by_name(from, to) {
+            Ok(()) => return,
+            Err(e) if Instant::now() < end => {
+                eprintln!("connecting {from} → {to} refused ({e:?}); trying again");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot connect {from} → {to}: {e:?}"),
+        }
+    }
+}
+
 /// One sent note: the cycle's frame time, the offset, the MIDI velocity.
 #[derive(Clone, Copy, Debug)]
 pub struct Sent {
@@ -598,10 +615,8 @@ impl TimingRig {
         }
     }
 
-    /// Connects the rig around the stagerack client `name`. Its ports are
-    /// listed as soon as they are registered, but JACK refuses connections
-    /// until the client is activated: a refusal is tried again for up to
-    /// 10 s.
+    /// Connects the rig around the stagerack client `name` (see
+    /// [`connect_when_active`]).
     pub fn connect(&self, name: &str) {
         let c = self.send.as_client();
         let pairs = [
@@ -609,17 +624,7 @@ impl TimingRig {
             (format!("{name}:out_L"), "tt-rec:in".to_owned()),
         ];
         for (from, to) in pairs {
-            let end = Instant::now() + Duration::from_secs(10);
-            loop {
-                match c.connect_ports_by_name(&from, &to) {
-                    Ok(()) => break,
-                    Err(e) if Instant::now() < end => {
-                        eprintln!("connecting {from} → {to} refused ({e:?}); trying again");
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(e) => panic!("cannot connect {from} → {to}: {e:?}"),
-                }
-            }
+            connect_when_active(c, &from, &to);
         }
     }
 

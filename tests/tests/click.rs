@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap_support::*;
 use stagerack::plugin::builtin::click::beat_start;
-use stagerack_tests::jack::{open_client, unique_name, JackServer, Stagerack};
+use stagerack_tests::jack::{connect_when_active, open_client, unique_name, JackServer, Stagerack};
 
 fn click_preset(tempo: f64) -> String {
     format!(
@@ -150,19 +150,7 @@ fn live_clicks(tempo: f64) {
             },
         )
         .expect("activate");
-    // Stagerack's ports are listed from their registration, before its
-    // client is activated, and JACK refuses (-1) to connect a port of an
-    // inactive client (seen twice under a full run): ask again until it
-    // holds (5 s at most).
-    let mut tries = 0;
-    while let Err(e) = client
-        .as_client()
-        .connect_ports_by_name("stagerack:IEM_L", "tt-click:in")
-    {
-        tries += 1;
-        assert!(tries < 50, "connect stagerack:IEM_L to tt-click:in: {e:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    connect_when_active(client.as_client(), "stagerack:IEM_L", "tt-click:in");
     std::thread::sleep(Duration::from_millis(300));
     armed.store(true, Ordering::Release);
     // Four seconds, longer while JACK keeps losing time (a loaded

@@ -44,7 +44,7 @@ use super::shm::{futex_wait, ChildPage, SharedPage, TokenPage};
 
 /// How long a thread sleeps at most without a request (it then looks at
 /// its commands).
-pub const IDLE_WAIT: Duration = Duration::from_millis(100);
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// A request that comes within this long of the previous answer follows
 /// it (the next plugin of a rack's chain); the thread polls this long
@@ -218,11 +218,6 @@ impl Anticipation {
             }
         }
         self.last_request = Some(now);
-    }
-
-    /// The lead polling starts with now (for tests and reports).
-    pub fn lead(&self) -> Duration {
-        self.lead
     }
 
     /// Polls for the request that follows an answer until `arrived` says

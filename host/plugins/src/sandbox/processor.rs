@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use stagerack_core::plugin::{AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail};
 
 use super::shm::{
-    futex_wait, futex_wake, op, ChildPage, Region, SharedPage, SharedRegion, MAX_AUX_OUTPUTS,
-    MAX_EVENTS, MAX_FRAMES,
+    futex_wait, op, ChildPage, Region, SharedPage, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS,
+    MAX_FRAMES,
 };
 use super::wire::WireEvent;
 use super::worker::status_from_code;
@@ -212,14 +212,9 @@ impl SandboxedProcessor {
         let h = self.region.header();
         h.op.store(operation, Ordering::Relaxed);
         self.request = self.request.wrapping_add(1);
-        // SeqCst pairs with the child's `polling` flag (see `anticipate`):
-        // a polling child sees the request without the system call.
+        // SeqCst: ordered before the doorbell's flag check (see `ring`).
         h.request.store(self.request, Ordering::SeqCst);
-        let page = self.page.get();
-        page.bell.fetch_add(1, Ordering::SeqCst);
-        if page.polling.load(Ordering::SeqCst) == 0 {
-            futex_wake(&page.bell);
-        }
+        self.page.get().ring();
         Instant::now()
     }
 

@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::wire::WireEvent;
 pub use stagerack_core::plugin::MAX_AUX_OUTPUTS;
@@ -123,6 +123,20 @@ pub struct ChildPage {
     /// Requests the child's audio thread found while polling (taken up
     /// without a wake-up), in all.
     pub polled_requests: AtomicU64,
+}
+
+impl ChildPage {
+    /// Rings the doorbell after a request or command was published: bumps
+    /// `bell` and wakes the child's audio thread unless it polls (SeqCst
+    /// pairs with its `polling` flag: either this sees the flag or the
+    /// thread sees the bell move before it sleeps). Never blocks. Any
+    /// thread (the engine's audio thread, the child's main thread).
+    pub fn ring(&self) {
+        self.bell.fetch_add(1, Ordering::SeqCst);
+        if self.polling.load(Ordering::SeqCst) == 0 {
+            futex_wake(&self.bell);
+        }
+    }
 }
 
 /// The word that lets one thread of all an engine's sandbox children poll

@@ -99,16 +99,11 @@ impl Worker {
         })
     }
 
-    fn ring(&self) {
-        self.page.get().bell.fetch_add(1, Ordering::SeqCst);
-        futex_wake(&self.page.get().bell);
-    }
-
     fn send(&mut self, command: ToWorker) -> Result<(), ToWorker> {
         let pushed = self.commands.push(command).map_err(|e| match e {
             rtrb::PushError::Full(c) => c,
         });
-        self.ring();
+        self.page.get().ring();
         pushed
     }
 
