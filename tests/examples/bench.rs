@@ -16,8 +16,9 @@
 //! - `load PRESET MIDI_OR_HEAVY SECONDS [none|rack|plugin]`: per-buffer DSP
 //!   load at 64 frames, the plugins where the last argument says.
 //! - `sandbox FRAMES SECONDS [PLUGINS]`: what a rack of PLUGINS (1) gains
-//!   in a sandbox process adds per buffer (median, p99, max), the
-//!   deadlines it missed and what its child's polling cost.
+//!   in a sandbox process adds per buffer (median, p99, max) called from a
+//!   JACK client on a private dummy server, the deadlines it missed beside
+//!   JACK's own late callbacks, and what its child's polling cost.
 //! - `crash ROUNDS`: crash (SIGSEGV, SIGABRT in `process`) or kill a
 //!   sandboxed plugin's child, ROUNDS times each: milliseconds from its
 //!   first silent block to the first that sounds again.

@@ -675,17 +675,186 @@ pub fn window(rounds: u32, seconds: f64) -> serde_json::Value {
     })
 }
 
+/// One sandboxed rack and the same chain in process, run once per driver
+/// callback by [`sandbox`]: each round times both, and every other round
+/// starts the sandboxed chain early and collects it after another rack's
+/// work (as the engine does). Driver callback thread; allocates nothing
+/// once built (every list is sized for the whole run).
+#[cfg(target_os = "linux")]
+struct SandboxRounds {
+    frames: usize,
+    rounds: usize,
+    /// The sandboxed chain's processors, then the in-process ones.
+    sandboxed: Vec<Box<dyn AudioProcessor>>,
+    local: Vec<Box<dyn AudioProcessor>>,
+    /// Another rack's work: the built-in synth holding an eight-note chord.
+    work: Box<dyn AudioProcessor>,
+    chord: Vec<stagerack::midi::TimedEvent>,
+    transport: Transport,
+    input: Vec<f32>,
+    left: Vec<f32>,
+    right: Vec<f32>,
+    work_left: Vec<f32>,
+    work_right: Vec<f32>,
+    out_events: EventBuffer,
+    work_events: EventBuffer,
+    /// Per round: sandboxed ns (NaN on started-early rounds), in-process
+    /// ns, started early: added ns (NaN otherwise), the other rack's ns.
+    times: Vec<(f64, f64, f64, f64)>,
+    not_started: u32,
+}
+
+#[cfg(target_os = "linux")]
+impl SandboxRounds {
+    /// Runs the sandboxed (or in-process) chain from plugin `first` on in
+    /// order on the round's buffers; returns how long that took, ns.
+    fn timed_chain(&mut self, sandboxed: bool, first: usize) -> f64 {
+        let Self {
+            frames,
+            sandboxed: boxed,
+            local,
+            left,
+            right,
+            out_events,
+            transport,
+            ..
+        } = self;
+        let ps = if sandboxed { boxed } else { local };
+        let t = Instant::now();
+        for p in &mut ps[first..] {
+            out_events.clear();
+            p.process(&mut Block {
+                frames: *frames,
+                left,
+                right,
+                events: &[],
+                out_events,
+                transport,
+            });
+        }
+        t.elapsed().as_nanos() as f64
+    }
+
+    /// One buffer. Driver callback thread.
+    fn round(&mut self) {
+        let round = self.times.len();
+        let frames = self.frames;
+        self.left.copy_from_slice(&self.input);
+        self.right.copy_from_slice(&self.input);
+        let d = self.timed_chain(false, 0);
+        self.left.copy_from_slice(&self.input);
+        self.right.copy_from_slice(&self.input);
+        // Even rounds: called where the chain reaches it. Odd rounds: its
+        // first plugin started early, collected after the other rack's
+        // work (each round from a child asleep for a period, as live).
+        if round % 2 == 0 {
+            let sandboxed = self.timed_chain(true, 0);
+            self.times.push((sandboxed, d, f64::NAN, f64::NAN));
+            return;
+        }
+        let t = Instant::now();
+        self.out_events.clear();
+        let mut block = Block {
+            frames,
+            left: &mut self.left,
+            right: &mut self.right,
+            events: &[],
+            out_events: &mut self.out_events,
+            transport: &self.transport,
+        };
+        let started = self.sandboxed[0].start(&mut block);
+        let w = Instant::now();
+        self.work_events.clear();
+        self.work.process(&mut Block {
+            frames,
+            left: &mut self.work_left,
+            right: &mut self.work_right,
+            events: if round == 1 { &self.chord } else { &[] },
+            out_events: &mut self.work_events,
+            transport: &self.transport,
+        });
+        let work = w.elapsed().as_nanos() as f64;
+        self.sandboxed[0].process(&mut block);
+        self.timed_chain(true, 1);
+        let early = t.elapsed().as_nanos() as f64;
+        if !started {
+            self.not_started += 1;
+        }
+        self.times.push((f64::NAN, d, early - work - d, work));
+    }
+}
+
+/// The JACK process callback that runs [`SandboxRounds`], and how late
+/// JACK itself called it: the driver's own thread stalled for longer than
+/// a sandbox's deadline is what an in-process rack would have suffered
+/// too, the control for the sandbox's deadline misses.
+#[cfg(target_os = "linux")]
+struct SandboxCallback {
+    rounds: SandboxRounds,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The callback thread's real-time priority, read once.
+    priority: Option<Option<i32>>,
+    /// When the latest callback began.
+    previous_start: Option<Instant>,
+    /// A callback this long after the previous one came later than the
+    /// sandbox's deadline: a period and the deadline.
+    late_gap: Duration,
+    /// Callbacks that came later than that, and the longest gap.
+    late_beyond_deadline: u32,
+    longest_gap: Duration,
+}
+
+#[cfg(target_os = "linux")]
+impl jack::ProcessHandler for SandboxCallback {
+    fn process(&mut self, _: &jack::Client, _: &jack::ProcessScope) -> jack::Control {
+        if self.rounds.times.len() >= self.rounds.rounds {
+            self.done.store(true, std::sync::atomic::Ordering::Release);
+            return jack::Control::Continue;
+        }
+        if self.priority.is_none() {
+            self.priority = Some(stagerack::io::realtime::current_thread_priority());
+        }
+        let now = Instant::now();
+        if let Some(previous) = self.previous_start.replace(now) {
+            let gap = now - previous;
+            self.longest_gap = self.longest_gap.max(gap);
+            if gap > self.late_gap {
+                self.late_beyond_deadline += 1;
+            }
+        }
+        self.rounds.round();
+        jack::Control::Continue
+    }
+}
+
+/// Counts the JACK server's xruns.
+#[cfg(target_os = "linux")]
+struct XrunCount(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+#[cfg(target_os = "linux")]
+impl jack::NotificationHandler for XrunCount {
+    fn xrun(&mut self, _: &jack::Client) -> jack::Control {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        jack::Control::Continue
+    }
+}
+
 /// The cost of one sandboxed rack per buffer: a rack of `plugins`
 /// built-in gains in one child process (`sandbox = "rack"`), called in
-/// chain order from a SCHED_FIFO thread paced like a driver's callback (one
-/// block per period), against the same chain in process. Per-buffer time
-/// of both, the difference (what the sandbox adds: copies, waking the
-/// child, its answers) as median, p99 and max, the deadlines missed and
-/// what the child's polling for its next buffer cost (`anticipate`).
+/// chain order from the process callback of a JACK client on a private
+/// dummy server at `frames` (the driver's own real-time thread), against
+/// the same chain in process. Per-buffer time of both, the difference
+/// (what the sandbox adds: copies, waking the child, its answers) as
+/// median, p99 and max, the deadlines missed, how often JACK itself
+/// called back later than that deadline, and what the child's polling for
+/// its next buffer cost (`anticipate`).
 #[cfg(target_os = "linux")]
 pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value {
+    use stagerack::plugin::sandbox::processor::DEADLINE_SHARE;
     use stagerack::plugin::sandbox::{set_child_program, SandboxProcess, SandboxedInstance};
     use stagerack::plugin::PluginInstance;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
     set_child_program(crate::stagerack_bin());
     let def = PluginDef::builtin("gain");
     let pc = live_config(frames);
@@ -697,7 +866,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
     let mut local: Vec<_> = (0..plugins)
         .map(|_| load_plugin(&def).expect("load the gain"))
         .collect();
-    let sps: Vec<_> = boxed
+    let sandboxed: Vec<_> = boxed
         .iter_mut()
         .map(|b| b.activate(&pc).expect("activate sandboxed"))
         .collect();
@@ -705,11 +874,9 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         .iter_mut()
         .map(|l| l.activate(&pc).expect("activate in process"))
         .collect();
-    // In-process work the engine does while a sandbox started early works:
-    // the built-in synth holding an eight-note chord (another rack).
     let mut synth = load_plugin(&PluginDef::builtin("synth")).expect("load the synth");
-    let mut wp = synth.activate(&pc).expect("activate the synth");
-    let chord: Vec<stagerack::midi::TimedEvent> = (0..8u8)
+    let work = synth.activate(&pc).expect("activate the synth");
+    let chord = (0..8u8)
         .map(|k| {
             stagerack::midi::TimedEvent::new(
                 0,
@@ -724,110 +891,79 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         .collect();
     let period = Duration::from_secs_f64(frames as f64 / RATE);
     let rounds = (seconds / period.as_secs_f64()) as usize;
-    let input = noise(frames);
+    let done = Arc::new(AtomicBool::new(false));
+    let callback = SandboxCallback {
+        rounds: SandboxRounds {
+            frames,
+            rounds,
+            sandboxed,
+            local: lps,
+            work,
+            chord,
+            transport: rolling(),
+            input: noise(frames),
+            left: vec![0.0; frames],
+            right: vec![0.0; frames],
+            work_left: vec![0.0; frames],
+            work_right: vec![0.0; frames],
+            out_events: EventBuffer::with_capacity(256),
+            work_events: EventBuffer::with_capacity(16),
+            times: Vec::with_capacity(rounds),
+            not_started: 0,
+        },
+        done: done.clone(),
+        priority: None,
+        previous_start: None,
+        late_gap: period.mul_f64(1.0 + DEADLINE_SHARE),
+        late_beyond_deadline: 0,
+        longest_gap: Duration::ZERO,
+    };
+    let server = JackServer::start(
+        &unique_name(&format!("bench-sandbox{frames}")),
+        frames as u32,
+    );
+    let client = crate::jack::open_client(&server.name, "bench-sandbox");
+    let xruns = Arc::new(AtomicU32::new(0));
     let steal_before = steal_ms();
-    let handle = std::thread::spawn(move || {
-        let (mut sps, mut lps) = (sps, lps);
-        let rt = stagerack::io::realtime::promote_current_thread_to(5).is_ok();
-        let transport = rolling();
-        let mut out_events = EventBuffer::with_capacity(256);
-        let (mut l, mut r) = (vec![0.0f32; frames], vec![0.0f32; frames]);
-        let (mut wl, mut wr) = (vec![0.0f32; frames], vec![0.0f32; frames]);
-        let mut work_events = EventBuffer::with_capacity(16);
-        let mut block_events = EventBuffer::with_capacity(256);
-        let mut times = Vec::with_capacity(rounds);
-        let mut not_started = 0u32;
-        let mut next = Instant::now();
-        for round in 0..rounds {
-            // The chain from `first` on, as the engine runs it.
-            let mut chain =
-                |ps: &mut [Box<dyn AudioProcessor>], first: usize, l: &mut [f32], r: &mut [f32]| {
-                    for p in &mut ps[first..] {
-                        out_events.clear();
-                        p.process(&mut Block {
-                            frames,
-                            left: &mut *l,
-                            right: &mut *r,
-                            events: &[],
-                            out_events: &mut out_events,
-                            transport: &transport,
-                        });
-                    }
-                };
-            l.copy_from_slice(&input);
-            r.copy_from_slice(&input);
-            let t = Instant::now();
-            chain(&mut lps, 0, &mut l, &mut r);
-            let d = t.elapsed().as_nanos() as f64;
-            l.copy_from_slice(&input);
-            r.copy_from_slice(&input);
-            // Even rounds: called where the chain reaches it. Odd rounds:
-            // its first plugin started early, collected after the other
-            // rack's work (each round from a child asleep for a period, as
-            // live).
-            if round % 2 == 0 {
-                let t = Instant::now();
-                chain(&mut sps, 0, &mut l, &mut r);
-                times.push((t.elapsed().as_nanos() as f64, d, f64::NAN, f64::NAN));
-            } else {
-                let t = Instant::now();
-                let mut block = Block {
-                    frames,
-                    left: &mut l,
-                    right: &mut r,
-                    events: &[],
-                    out_events: &mut block_events,
-                    transport: &transport,
-                };
-                block.out_events.clear();
-                let started = sps[0].start(&mut block);
-                let w = Instant::now();
-                work_events.clear();
-                wp.process(&mut Block {
-                    frames,
-                    left: &mut wl,
-                    right: &mut wr,
-                    events: if round == 1 { &chord } else { &[] },
-                    out_events: &mut work_events,
-                    transport: &transport,
-                });
-                let work = w.elapsed().as_nanos() as f64;
-                sps[0].process(&mut block);
-                chain(&mut sps, 1, &mut l, &mut r);
-                let early = t.elapsed().as_nanos() as f64;
-                if !started {
-                    not_started += 1;
-                }
-                times.push((f64::NAN, d, early - work - d, work));
-            }
-            next += period;
-            if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
-        (sps, lps, wp, times, rt, not_started)
-    });
+    let active = client
+        .activate_async(XrunCount(xruns.clone()), callback)
+        .expect("activate the bench's JACK client");
     // The main thread pumps as the session would.
-    while !handle.is_finished() {
+    let limit = Instant::now() + Duration::from_secs_f64(seconds * 3.0 + 30.0);
+    while !done.load(Ordering::Acquire) {
+        assert!(
+            Instant::now() < limit,
+            "JACK stopped calling the bench back"
+        );
         for b in &mut boxed {
             b.on_main_thread();
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (sps, lps, wp, times, rt, not_started) = handle.join().expect("bench thread");
+    let (_, _, callback) = active.deactivate().expect("deactivate the bench's client");
     let steal = steal_ms()
         .zip(steal_before)
         .map(|(a, b)| a.saturating_sub(b));
+    drop(server);
     let missed: u64 = boxed.iter().map(|b| b.missed_blocks()).sum();
     // One child hosts the whole rack: its polling is counted once.
     let polled = boxed[0].poll_time().as_secs_f64();
-    for (b, sp) in boxed.iter_mut().zip(sps) {
+    let polled_requests = boxed[0].polled_requests();
+    let SandboxCallback {
+        rounds: run,
+        priority,
+        late_beyond_deadline,
+        longest_gap,
+        ..
+    } = callback;
+    for (b, sp) in boxed.iter_mut().zip(run.sandboxed) {
         b.deactivate(sp);
     }
-    for (l, lp) in local.iter_mut().zip(lps) {
+    for (l, lp) in local.iter_mut().zip(run.local) {
         l.deactivate(lp);
     }
-    synth.deactivate(wp);
+    synth.deactivate(run.work);
+    let times = run.times;
     let plain = times.iter().filter(|t| !t.0.is_nan());
     let mut added: Vec<f64> = plain.clone().map(|t| t.0 - t.1).collect();
     let mut sandboxed: Vec<f64> = plain.map(|t| t.0).collect();
@@ -840,7 +976,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         "frames": frames,
         "plugins": plugins,
         "buffers": times.len(),
-        "realtime_thread": rt,
+        "realtime_thread": priority.flatten().is_some(),
         "added_median_us": median(&mut added) / 1e3,
         "added_p99_us": percentile(&mut added, 0.99) / 1e3,
         "added_max_us": max / 1e3,
@@ -849,11 +985,20 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         "early_added_p99_us": percentile(&mut early, 0.99) / 1e3,
         "early_added_max_us": early_max / 1e3,
         "other_rack_work_median_us": median(&mut work) / 1e3,
-        "early_not_started": not_started,
+        "early_not_started": run.not_started,
         "deadline_misses": missed,
+        // The control: callbacks JACK itself began more than the
+        // sandbox's deadline (half a period) later than a period after the
+        // previous one. A rack in process would have lost that time too.
+        "driver_late_beyond_deadline": late_beyond_deadline,
+        "driver_longest_gap_us": longest_gap.as_secs_f64() * 1e6,
+        "xruns": xruns.load(Ordering::Relaxed),
         // The share of one core the child spent polling for its next
         // buffer (what anticipating the engine costs).
         "child_poll_core_share": polled / (times.len() as f64 * period.as_secs_f64()),
+        // The share of the plugins' requests the child was polling for
+        // (taken up without a wake-up).
+        "child_polled_share": polled_requests as f64 / (times.len() * plugins) as f64,
         // Time the hypervisor ran something else on this VM's cores during
         // the run (a deadline missed by whole milliseconds is usually this).
         "vm_steal_ms": steal,
