@@ -13,7 +13,9 @@ use stagerack::io::offline::{render_offline, OfflineJob};
 use stagerack::midi::file::SampleEvent;
 use stagerack::midi::{Event, EventBuffer};
 use stagerack::plugin::loader::load_plugin;
-use stagerack::plugin::{AudioProcessor, Block, PluginFormat, ProcessConfig, Transport};
+use stagerack::plugin::{
+    AudioProcessor, Block, PluginFormat, ProcessConfig, Transport, WAIT_SHARE,
+};
 use stagerack::preset::{parse_preset, PluginDef, Preset, RackDef};
 use stagerack::session::Session;
 
@@ -84,6 +86,7 @@ fn rolling() -> Transport {
         playing: true,
         steady_frames: 0,
         sample_rate: RATE,
+        wait_until: None,
     }
 }
 
@@ -739,6 +742,9 @@ impl SandboxRounds {
     fn round(&mut self) {
         let round = self.times.len();
         let frames = self.frames;
+        // The buffer's waits end where the engine's would.
+        let period = Duration::from_secs_f64(frames as f64 / RATE);
+        self.transport.wait_until = Some(Instant::now() + period.mul_f64(WAIT_SHARE));
         self.left.copy_from_slice(&self.input);
         self.right.copy_from_slice(&self.input);
         let d = self.timed_chain(false, 0);

@@ -44,6 +44,7 @@ fn run(
         playing: true,
         steady_frames: at,
         sample_rate: RATE,
+        wait_until: None,
     };
     let frames = input.len();
     no_alloc(|| {

@@ -135,6 +135,7 @@ fn run_processor(block: usize, events: &[(u64, Event)], frames: usize) -> Vec<f3
             playing: true,
             steady_frames: pos as u64,
             sample_rate: RATE,
+            wait_until: None,
         };
         let left = &mut out[pos..pos + n];
         no_alloc(|| {

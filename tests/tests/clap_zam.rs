@@ -227,6 +227,7 @@ fn zam_lifecycle_states_follow_activate_process_stop_deactivate() {
         playing: true,
         steady_frames: 0,
         sample_rate: RATE,
+        wait_until: None,
     };
     for frames in [256usize, 1, 7, 100] {
         no_alloc(|| {

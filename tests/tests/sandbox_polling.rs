@@ -48,6 +48,7 @@ fn drive(
             playing: true,
             steady_frames: 0,
             sample_rate: RATE,
+            wait_until: None,
         };
         let input: Vec<f32> = (0..FRAMES).map(|i| (i as f32 * 0.37).sin() * 0.5).collect();
         let (mut l, mut r) = (vec![0.0f32; FRAMES], vec![0.0f32; FRAMES]);

@@ -101,6 +101,7 @@ fn drive_direct(
             playing: true,
             steady_frames: pos as u64,
             sample_rate: 48_000.0,
+            wait_until: None,
         };
         no_alloc(|| {
             let mut b = Block {

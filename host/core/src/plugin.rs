@@ -139,6 +139,13 @@ pub enum ProcessStatus {
     Error,
 }
 
+/// The share of a buffer's period that a live engine lets its processors
+/// wait for work done elsewhere (a sandbox child's answer), counted from
+/// the start of the driver's callback: every wait of the buffer together,
+/// so the callback makes its period whatever number of sandboxes is late,
+/// as long as the work done in process takes less than the rest.
+pub const WAIT_SHARE: f64 = 0.5;
+
 /// Tempo and position, the same for every processor in a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Transport {
@@ -150,6 +157,12 @@ pub struct Transport {
     pub steady_frames: u64,
     /// Frames per second.
     pub sample_rate: f64,
+    /// Live: when the buffer's waits for work done elsewhere end (the
+    /// callback's start plus [`WAIT_SHARE`] of its period), for every
+    /// processor of the buffer together; a processor whose work is not
+    /// back by then gives silence for the block. `None`: no limit but the
+    /// processor's own (offline, or a caller outside an engine).
+    pub wait_until: Option<std::time::Instant>,
 }
 
 /// One block for one processor, processed in place. Audio thread.

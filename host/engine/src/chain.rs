@@ -773,6 +773,7 @@ mod tests {
             playing: true,
             steady_frames: 0,
             sample_rate: 48_000.0,
+            wait_until: None,
         };
         chain.process(&mut l, &mut r, events, &t, sink, &quanta::Clock::new());
     }

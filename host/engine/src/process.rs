@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::alloc_guard::no_alloc;
 use super::chain::{report_panic, PanicReport};
@@ -12,7 +12,7 @@ use super::handle::{EngineConfig, ParamChange};
 use super::shared::EngineShared;
 use super::{peak, Plan};
 use stagerack_core::midi::{Event, TimedEvent};
-use stagerack_core::plugin::Transport;
+use stagerack_core::plugin::{Transport, WAIT_SHARE};
 
 /// The audio thread's engine. Owned by the driver callback; see
 /// [`Engine::process`].
@@ -176,7 +176,7 @@ impl Engine {
         let _scope = super::audio_thread::AudioCallbackScope::enter();
         no_alloc(|| {
             let result = catch_unwind(AssertUnwindSafe(|| {
-                self.process_inner(events, inputs, channels, frames)
+                self.process_inner(events, inputs, channels, frames, started)
             }));
             if let Err(payload) = result {
                 for c in channels.iter_mut() {
@@ -338,6 +338,7 @@ impl Engine {
         inputs: &[&[f32]],
         channels: &mut [&mut [f32]],
         frames: usize,
+        started: Instant,
     ) {
         self.receive_plans();
         self.drain_params();
@@ -391,6 +392,12 @@ impl Engine {
             playing: self.clock.playing(),
             steady_frames: self.steady_frames,
             sample_rate: plan.sample_rate,
+            // Every wait of this buffer ends by then, whatever its chunk
+            // and however many sandboxes are late (offline processors wait
+            // as long as it takes, whatever this says).
+            wait_until: Some(
+                started + Duration::from_secs_f64(frames as f64 / plan.sample_rate * WAIT_SHARE),
+            ),
         };
         let max = plan.max_block;
         let mut start = 0usize;

@@ -498,6 +498,7 @@ mod tests {
             playing: true,
             steady_frames: 0,
             sample_rate: 48_000.0,
+            wait_until: None,
         };
         p.process(&mut Block {
             frames,

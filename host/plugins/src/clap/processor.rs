@@ -759,6 +759,7 @@ mod tests {
             playing: true,
             steady_frames: 96_000,
             sample_rate: 48_000.0,
+            wait_until: None,
         };
         let e = transport_event(&t);
         assert_eq!(e.tempo, 90.0);

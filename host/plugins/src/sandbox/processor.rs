@@ -22,7 +22,7 @@ use super::worker::status_from_code;
 /// The share of a block's duration the engine waits for a sandboxed
 /// plugin live: half the period, so a late child costs its own sound for
 /// that block and never the callback's deadline.
-pub const DEADLINE_SHARE: f64 = 0.5;
+pub const DEADLINE_SHARE: f64 = stagerack_core::plugin::WAIT_SHARE;
 
 /// How long an offline render waits for a block: a child this slow is hung.
 pub const OFFLINE_DEADLINE: Duration = Duration::from_secs(10);
@@ -200,7 +200,7 @@ impl SandboxedProcessor {
     /// child's).
     fn ask(&mut self, operation: u32, budget: Duration) -> bool {
         let start = self.publish(operation);
-        self.wait(start, budget)
+        self.wait(start, budget, None)
     }
 
     /// Publishes the request prepared in the region and wakes the child;
@@ -219,10 +219,11 @@ impl SandboxedProcessor {
     }
 
     /// Waits for the answer to the request published at `start`, up to
-    /// `budget` from then. False: missed (the request stays the child's).
-    fn wait(&mut self, start: Instant, budget: Duration) -> bool {
+    /// `budget` from then and never past `limit`. False: missed (the
+    /// request stays the child's).
+    fn wait(&mut self, start: Instant, budget: Duration, limit: Option<Instant>) -> bool {
         let h = self.region.header();
-        let deadline = start + budget;
+        let deadline = limit.map_or(start + budget, |l| l.min(start + budget));
         loop {
             let done = h.done.load(Ordering::Acquire);
             if done == self.request {
@@ -332,16 +333,21 @@ impl AudioProcessor for SandboxedProcessor {
 
     fn process(&mut self, block: &mut Block<'_>) -> ProcessStatus {
         let frames = block.frames.min(MAX_FRAMES);
+        // Live, every wait of the buffer ends by the engine's limit too:
+        // the rack's later plugins, or other racks' sandboxes, behind one
+        // that stalled do not each wait their own share of the period.
+        let limit = block.transport.wait_until.filter(|_| !self.offline);
         let answered = match self.started.take() {
             // Started early with this very block: collect it.
-            Some(at) => self.wait(at, self.budget(frames)),
+            Some(at) => self.wait(at, self.budget(frames), limit),
             None => {
                 if !self.turn_is_ours() {
                     let stalled = self.outstanding;
                     return self.outage(block, stalled);
                 }
                 self.write_block(block);
-                self.ask(op::PROCESS, self.budget(frames))
+                let start = self.publish(op::PROCESS);
+                self.wait(start, self.budget(frames), limit)
             }
         };
         if !answered {
@@ -394,7 +400,7 @@ impl AudioProcessor for SandboxedProcessor {
     fn stop(&mut self) {
         if let Some(at) = self.started.take() {
             let budget = self.budget(self.fade_len as usize);
-            self.wait(at, budget);
+            self.wait(at, budget, None);
         }
         if self.turn_is_ours() {
             let budget = self.budget(self.fade_len as usize);
@@ -405,7 +411,7 @@ impl AudioProcessor for SandboxedProcessor {
     fn reset(&mut self) {
         if let Some(at) = self.started.take() {
             let budget = self.budget(self.fade_len as usize);
-            self.wait(at, budget);
+            self.wait(at, budget, None);
         }
         if self.turn_is_ours() {
             let budget = self.budget(self.fade_len as usize);

@@ -374,6 +374,7 @@ fn answer(
                 playing: h.playing.load(Ordering::Relaxed) != 0,
                 steady_frames: h.steady_frames.load(Ordering::Relaxed),
                 sample_rate: f64::from_bits(h.sample_rate_bits.load(Ordering::Relaxed)),
+                wait_until: None,
             };
             let (left, right) = (&mut data.left[..frames], &mut data.right[..frames]);
             let mut status = ProcessStatus::Error;

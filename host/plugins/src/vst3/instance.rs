@@ -820,6 +820,7 @@ impl Vst3Instance {
             playing: false,
             steady_frames: 0,
             sample_rate: config.sample_rate,
+            wait_until: None,
         };
         let (mut l, mut r) = ([0.0f32], [0.0f32]);
         let mut block = Block {
