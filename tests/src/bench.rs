@@ -705,6 +705,9 @@ struct SandboxRounds {
     /// ns, started early: added ns (NaN otherwise), the other rack's ns.
     times: Vec<(f64, f64, f64, f64)>,
     not_started: u32,
+    /// Buffers the sandboxed chain gave silence for (a miss: its input is
+    /// noise and its plugins gains).
+    silent_buffers: u32,
 }
 
 #[cfg(target_os = "linux")]
@@ -756,6 +759,7 @@ impl SandboxRounds {
         if round % 2 == 0 {
             let sandboxed = self.timed_chain(true, 0);
             self.times.push((sandboxed, d, f64::NAN, f64::NAN));
+            self.count_silence();
             return;
         }
         let t = Instant::now();
@@ -787,6 +791,13 @@ impl SandboxRounds {
             self.not_started += 1;
         }
         self.times.push((f64::NAN, d, early - work - d, work));
+        self.count_silence();
+    }
+
+    fn count_silence(&mut self) {
+        if self.left.iter().chain(&self.right).all(|&x| x == 0.0) {
+            self.silent_buffers += 1;
+        }
     }
 }
 
@@ -916,6 +927,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
             work_events: EventBuffer::with_capacity(16),
             times: Vec::with_capacity(rounds),
             not_started: 0,
+            silent_buffers: 0,
         },
         done: done.clone(),
         priority: None,
@@ -992,7 +1004,11 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         "early_added_max_us": early_max / 1e3,
         "other_rack_work_median_us": median(&mut work) / 1e3,
         "early_not_started": run.not_started,
+        // Blocks a plugin's child answered late, every plugin's counted.
         "deadline_misses": missed,
+        // Buffers the rack gave silence for (one or more of its plugins
+        // late).
+        "rack_missed_buffers": run.silent_buffers,
         // The control: callbacks JACK itself began more than the
         // sandbox's deadline (half a period) later than a period after the
         // previous one. A rack in process would have lost that time too.
