@@ -706,8 +706,10 @@ struct SandboxRounds {
     times: Vec<(f64, f64, f64, f64)>,
     not_started: u32,
     /// Buffers the sandboxed chain gave silence for (a miss: its input is
-    /// noise and its plugins gains).
+    /// noise and its plugins gains), and the runs of them (each a stall).
     silent_buffers: u32,
+    silent_runs: u32,
+    last_silent: bool,
 }
 
 #[cfg(target_os = "linux")]
@@ -795,9 +797,14 @@ impl SandboxRounds {
     }
 
     fn count_silence(&mut self) {
-        if self.left.iter().chain(&self.right).all(|&x| x == 0.0) {
+        let silent = self.left.iter().chain(&self.right).all(|&x| x == 0.0);
+        if silent {
             self.silent_buffers += 1;
+            if !self.last_silent {
+                self.silent_runs += 1;
+            }
         }
+        self.last_silent = silent;
     }
 }
 
@@ -928,6 +935,8 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
             times: Vec::with_capacity(rounds),
             not_started: 0,
             silent_buffers: 0,
+            silent_runs: 0,
+            last_silent: false,
         },
         done: done.clone(),
         priority: None,
@@ -1009,6 +1018,9 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         // Buffers the rack gave silence for (one or more of its plugins
         // late).
         "rack_missed_buffers": run.silent_buffers,
+        // Runs of consecutive missed buffers: the stalls, to set beside
+        // JACK's own late callbacks.
+        "rack_missed_runs": run.silent_runs,
         // The control: callbacks JACK itself began more than the
         // sandbox's deadline (half a period) later than a period after the
         // previous one. A rack in process would have lost that time too.

@@ -263,8 +263,8 @@ pub fn run(root: &Path) -> Result<(String, Vec<String>), BenchError> {
         }
         if s["rack_missed_buffers"].as_u64() != Some(0) {
             missed.push(format!(
-                "a sandboxed rack of {} plugin(s) missed {} buffers at {} frames on an idle run (target 0; JACK itself called back later than that deadline {} times, VM steal {} ms)",
-                s["plugins"], s["rack_missed_buffers"], s["frames"], s["driver_late_beyond_deadline"], s["vm_steal_ms"]
+                "a sandboxed rack of {} plugin(s) missed {} buffers in {} runs at {} frames on an idle run (target 0; JACK itself called back later than that deadline {} times, VM steal {} ms)",
+                s["plugins"], s["rack_missed_buffers"], s["rack_missed_runs"], s["frames"], s["driver_late_beyond_deadline"], s["vm_steal_ms"]
             ));
         }
     }
@@ -546,12 +546,12 @@ fn render(r: &Report) -> String {
         f(w, "typing_dsp_peak_pct"),
     ));
     s.push_str(
-        "\n## 9. Sandboxes\n\nA rack of PLUGINS built-in gains in a sandbox process of its own (`sandbox = \"rack\"`), called in chain order from the process callback of a JACK client on a private `jackd -d dummy -r 48000 -p FRAMES` (the driver's own real-time thread) for 60 s, against the same chain in process (`bench sandbox FRAMES 60 PLUGINS`): what the sandbox adds per buffer (copies, waking the child, its answers), called where the engine reaches the rack. Alternate buffers start its first plugin early, as the engine does at the start of each buffer, and collect it after another rack's work (the built-in synth holding an eight-note chord): the added time then is what the other rack's work did not hide. The child polls for a buffer it expects instead of sleeping until woken (`sandbox::anticipate`); what that costs is the share of one core its polling took, and \"polled for\" is the share of requests it took up that way. A missed buffer is one the rack gave silence for because a child had not answered by the buffer's limit, half a period from the start of the callback (in brackets: late blocks counted per plugin). Beside it, the control: callbacks JACK itself began more than half a period late (over a period and a half after the previous one), which a rack in process would have lost too, and the server's xruns. VM steal is the time the hypervisor gave this VM's cores to others during the run. Targets: <= 15 us median per sandboxed rack (called where the engine reaches it), 0 deadline misses.\n\n| frames | plugins | added median | p99 | max | started early: added median | p99 | other rack's work | child polling | polled for | missed buffers | JACK callbacks late beyond the deadline | xruns | VM steal | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "\n## 9. Sandboxes\n\nA rack of PLUGINS built-in gains in a sandbox process of its own (`sandbox = \"rack\"`), called in chain order from the process callback of a JACK client on a private `jackd -d dummy -r 48000 -p FRAMES` (the driver's own real-time thread) for 60 s, against the same chain in process (`bench sandbox FRAMES 60 PLUGINS`): what the sandbox adds per buffer (copies, waking the child, its answers), called where the engine reaches the rack. Alternate buffers start its first plugin early, as the engine does at the start of each buffer, and collect it after another rack's work (the built-in synth holding an eight-note chord): the added time then is what the other rack's work did not hide. The child polls for a buffer it expects instead of sleeping until woken (`sandbox::anticipate`); what that costs is the share of one core its polling took, and \"polled for\" is the share of requests it took up that way. A missed buffer is one the rack gave silence for because a child had not answered by the buffer's limit, half a period from the start of the callback (then how many runs of consecutive buffers those were, each a stall, and in brackets the late blocks counted per plugin). Beside it, the control: callbacks JACK itself began more than half a period late (over a period and a half after the previous one), which a rack in process would have lost too, and the server's xruns. VM steal is the time the hypervisor gave this VM's cores to others during the run. Targets: <= 15 us median per sandboxed rack (called where the engine reaches it), 0 deadline misses.\n\n| frames | plugins | added median | p99 | max | started early: added median | p99 | other rack's work | child polling | polled for | missed buffers | JACK callbacks late beyond the deadline | xruns | VM steal | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for b in &r.sandbox {
         let ok = f(b, "added_median_us") <= 15.0 && b["rack_missed_buffers"].as_u64() == Some(0);
         s.push_str(&format!(
-            "| {} | {} | {:.1} us | {:.1} us | {:.1} us | {:.1} us | {:.1} us | {:.1} us | {:.1} % of a core | {:.0} % | {} ({}) | {} (longest gap {:.0} us) | {} | {} ms | {} |\n",
+            "| {} | {} | {:.1} us | {:.1} us | {:.1} us | {:.1} us | {:.1} us | {:.1} us | {:.1} % of a core | {:.0} % | {} in {} runs ({}) | {} (longest gap {:.0} us) | {} | {} ms | {} |\n",
             b["frames"],
             b["plugins"],
             f(b, "added_median_us"),
@@ -563,6 +563,7 @@ fn render(r: &Report) -> String {
             f(b, "child_poll_core_share") * 100.0,
             f(b, "child_polled_share") * 100.0,
             b["rack_missed_buffers"],
+            b["rack_missed_runs"],
             b["deadline_misses"],
             b["driver_late_beyond_deadline"],
             f(b, "driver_longest_gap_us"),
