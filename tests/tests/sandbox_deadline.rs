@@ -1,8 +1,9 @@
 //! A live engine never waits for its sandboxes past its buffer's limit
 //! (half the period from the start of the callback), however many of them
-//! are late: a rack of three sandboxed plugins whose child stopped costs
-//! the callback half a period, not half a period per plugin (which, at
-//! three plugins, is longer than the period: every rack would glitch).
+//! are late: a rack of three sandboxed plugins whose child (or children)
+//! stopped costs the callback half a period, not half a period per plugin
+//! (which, at three plugins, is longer than the period: every rack would
+//! glitch).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,13 +17,14 @@ use stagerack_tests::jack::send_signal;
 const RATE: f64 = 48_000.0;
 const FRAMES: usize = 64;
 
+/// A rack of three plugins in sandbox mode `{mode}`.
 const PRESET: &str = r#"version = 1
 name = "deadline"
 
 [[rack]]
 name = "three"
 keys = [0, 127]
-sandbox = "rack"
+sandbox = "{mode}"
 [[rack.plugin]]
 format = "builtin"
 id = "synth"
@@ -71,8 +73,24 @@ fn set_stopped(pid: u32, stopped: bool) {
 
 #[test]
 fn a_stopped_child_costs_the_callback_half_a_period_whatever_its_plugins() {
+    stopped_children_cost_half_a_period("rack", 1);
+}
+
+#[test]
+fn stopped_children_of_one_plugin_each_cost_half_a_period_together() {
+    stopped_children_cost_half_a_period("plugin", 3);
+}
+
+/// The three-plugin rack in `mode` (`children` sandbox processes): the
+/// first buffer after they all stopped takes about half a period.
+fn stopped_children_cost_half_a_period(mode: &str, children: usize) {
+    // One at a time: each counts the sandbox children of this process.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     stagerack::plugin::sandbox::set_child_program(stagerack_tests::stagerack_bin());
-    let preset = parse_preset(PRESET, Path::new("deadline.toml")).unwrap();
+    let text = PRESET.replace("{mode}", mode);
+    let preset = parse_preset(&text, Path::new("deadline.toml")).unwrap();
+    let before = stagerack_tests::sandbox_children(std::process::id());
     let config = EngineConfig {
         sample_rate: RATE,
         max_block: FRAMES,
@@ -81,9 +99,15 @@ fn a_stopped_child_costs_the_callback_half_a_period_whatever_its_plugins() {
     // Live (not offline): the engine's waits are bounded.
     let (mut session, mut engine) = Session::new(&preset, config, false).unwrap();
     assert!(session.warnings().is_empty(), "{:?}", session.warnings());
-    let children = stagerack_tests::sandbox_children(std::process::id());
-    assert_eq!(children.len(), 1, "one child for the sandboxed rack");
-    let child = children[0];
+    let pids: Vec<u32> = stagerack_tests::sandbox_children(std::process::id())
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(
+        pids.len(),
+        children,
+        "sandbox children with `{mode}`: {pids:?}"
+    );
     let period = Duration::from_secs_f64(FRAMES as f64 / RATE);
     let (mut l, mut r) = (vec![0.0f32; FRAMES], vec![0.0f32; FRAMES]);
     let chord: Vec<TimedEvent> = [48u8, 52, 55]
@@ -122,17 +146,21 @@ fn a_stopped_child_costs_the_callback_half_a_period_whatever_its_plugins() {
     // the rack's plugins and none answers. Seven times, for a median.
     let mut first_stopped = Vec::new();
     for _ in 0..7 {
-        set_stopped(child, true);
+        for &child in &pids {
+            set_stopped(child, true);
+        }
         first_stopped.push(play(&[]).0);
         // Later buffers find the requests still unanswered: silence at once.
         play(&[]);
-        set_stopped(child, false);
+        for &child in &pids {
+            set_stopped(child, false);
+        }
         healthy.extend(until_it_sounds(&mut play));
     }
     let (healthy, stopped) = (median_us(healthy), median_us(first_stopped));
     eprintln!(
-        "per buffer of {} us: {healthy:.0} us median with the child answering, \
-         {stopped:.0} us in the first with it stopped",
+        "`{mode}`: per buffer of {} us: {healthy:.0} us median with the children \
+         answering, {stopped:.0} us in the first with them stopped",
         period.as_micros()
     );
     // Half a period is 667 us here: waiting that long for each of the
