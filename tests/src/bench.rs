@@ -687,6 +687,8 @@ pub fn window(rounds: u32, seconds: f64) -> serde_json::Value {
 struct SandboxRounds {
     frames: usize,
     rounds: usize,
+    /// How long into a buffer its waits end (the engine's limit).
+    wait: Duration,
     /// The sandboxed chain's processors, then the in-process ones.
     sandboxed: Vec<Box<dyn AudioProcessor>>,
     local: Vec<Box<dyn AudioProcessor>>,
@@ -748,8 +750,7 @@ impl SandboxRounds {
         let round = self.times.len();
         let frames = self.frames;
         // The buffer's waits end where the engine's would.
-        let period = Duration::from_secs_f64(frames as f64 / RATE);
-        self.transport.wait_until = Some(Instant::now() + period.mul_f64(WAIT_SHARE));
+        self.transport.wait_until = Some(Instant::now() + self.wait);
         self.left.copy_from_slice(&self.input);
         self.right.copy_from_slice(&self.input);
         let d = self.timed_chain(false, 0);
@@ -816,8 +817,8 @@ impl SandboxRounds {
 struct SandboxCallback {
     rounds: SandboxRounds,
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The callback thread's real-time priority, read once.
-    priority: Option<Option<i32>>,
+    /// The callback thread's real-time priority, read in the first one.
+    priority: Option<i32>,
     /// When the latest callback began.
     previous_start: Option<Instant>,
     /// A callback this long after the previous one came later than the
@@ -835,8 +836,8 @@ impl jack::ProcessHandler for SandboxCallback {
             self.done.store(true, std::sync::atomic::Ordering::Release);
             return jack::Control::Continue;
         }
-        if self.priority.is_none() {
-            self.priority = Some(stagerack::io::realtime::current_thread_priority());
+        if self.rounds.times.is_empty() {
+            self.priority = stagerack::io::realtime::current_thread_priority();
         }
         let now = Instant::now();
         if let Some(previous) = self.previous_start.replace(now) {
@@ -874,7 +875,6 @@ impl jack::NotificationHandler for XrunCount {
 /// its next buffer cost (`anticipate`).
 #[cfg(target_os = "linux")]
 pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value {
-    use stagerack::plugin::sandbox::processor::DEADLINE_SHARE;
     use stagerack::plugin::sandbox::{set_child_program, SandboxProcess, SandboxedInstance};
     use stagerack::plugin::PluginInstance;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -920,6 +920,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         rounds: SandboxRounds {
             frames,
             rounds,
+            wait: period.mul_f64(WAIT_SHARE),
             sandboxed,
             local: lps,
             work,
@@ -941,7 +942,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         done: done.clone(),
         priority: None,
         previous_start: None,
-        late_gap: period.mul_f64(1.0 + DEADLINE_SHARE),
+        late_gap: period.mul_f64(1.0 + WAIT_SHARE),
         late_beyond_deadline: 0,
         longest_gap: Duration::ZERO,
     };
@@ -1003,7 +1004,7 @@ pub fn sandbox(frames: usize, seconds: f64, plugins: usize) -> serde_json::Value
         "frames": frames,
         "plugins": plugins,
         "buffers": times.len(),
-        "realtime_thread": priority.flatten().is_some(),
+        "realtime_thread": priority.is_some(),
         "added_median_us": median(&mut added) / 1e3,
         "added_p99_us": percentile(&mut added, 0.99) / 1e3,
         "added_max_us": max / 1e3,

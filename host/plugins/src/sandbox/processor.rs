@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stagerack_core::plugin::{AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail};
+use stagerack_core::plugin::{
+    AudioProcessor, Block, ProcessConfig, ProcessStatus, Tail, WAIT_SHARE,
+};
 
 use super::shm::{
     futex_wait, op, ChildPage, Region, SharedPage, SharedRegion, MAX_AUX_OUTPUTS, MAX_EVENTS,
@@ -18,11 +20,6 @@ use super::shm::{
 };
 use super::wire::WireEvent;
 use super::worker::status_from_code;
-
-/// The share of a block's duration the engine waits for a sandboxed
-/// plugin live: half the period, so a late child costs its own sound for
-/// that block and never the callback's deadline.
-pub const DEADLINE_SHARE: f64 = stagerack_core::plugin::WAIT_SHARE;
 
 /// How long an offline render waits for a block: a child this slow is hung.
 pub const OFFLINE_DEADLINE: Duration = Duration::from_secs(10);
@@ -148,7 +145,9 @@ impl SandboxedProcessor {
             generation: h.generation.load(Ordering::Acquire),
             request: h.request.load(Ordering::Acquire),
             outstanding: false,
-            budget_per_frame: Duration::from_secs_f64(DEADLINE_SHARE / config.sample_rate),
+            // Live, a late child costs its own sound for the block and
+            // never the callback's deadline.
+            budget_per_frame: Duration::from_secs_f64(WAIT_SHARE / config.sample_rate),
             offline: config.offline,
             fade_len: (FADE_IN.as_secs_f64() * config.sample_rate).max(1.0) as u32,
             fade_at: u32::MAX,
@@ -196,11 +195,11 @@ impl SandboxedProcessor {
     }
 
     /// Publishes the request prepared in the region and waits for the
-    /// answer up to `budget`. False: missed (the request stays the
-    /// child's).
-    fn ask(&mut self, operation: u32, budget: Duration) -> bool {
+    /// answer up to `budget`, never past `limit`. False: missed (the
+    /// request stays the child's).
+    fn ask(&mut self, operation: u32, budget: Duration, limit: Option<Instant>) -> bool {
         let start = self.publish(operation);
-        self.wait(start, budget, None)
+        self.wait(start, budget, limit)
     }
 
     /// Publishes the request prepared in the region and wakes the child;
@@ -346,8 +345,7 @@ impl AudioProcessor for SandboxedProcessor {
                     return self.outage(block, stalled);
                 }
                 self.write_block(block);
-                let start = self.publish(op::PROCESS);
-                self.wait(start, self.budget(frames), limit)
+                self.ask(op::PROCESS, self.budget(frames), limit)
             }
         };
         if !answered {
@@ -404,7 +402,7 @@ impl AudioProcessor for SandboxedProcessor {
         }
         if self.turn_is_ours() {
             let budget = self.budget(self.fade_len as usize);
-            self.ask(op::STOP, budget);
+            self.ask(op::STOP, budget, None);
         }
     }
 
@@ -415,7 +413,7 @@ impl AudioProcessor for SandboxedProcessor {
         }
         if self.turn_is_ours() {
             let budget = self.budget(self.fade_len as usize);
-            self.ask(op::RESET, budget);
+            self.ask(op::RESET, budget, None);
         }
     }
 
